@@ -1,0 +1,64 @@
+// CamClient: one blocking BuildDataFlowAuthToken call over libcurl
+// (spec/tencentcloud-cam.md §1-3). Blocking by design: the proxy runs it on a worker
+// thread of the control loop, never on a data-path loop. No retries inside.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "auth/cam_request.h"
+#include "auth/cam_response.h"
+#include "auth/credentials.h"
+#include "auth/endpoint.h"
+#include "auth/result.h"
+
+namespace camproxy::auth {
+
+struct CamClientOptions {
+  std::string endpoint = "https://cam.tencentcloudapi.com";
+  std::string ca_file;                            // empty = system CAs
+  std::chrono::milliseconds timeout{10000};       // whole call: connect, TLS, request, answer
+  std::string language = "en-US";                 // X-TC-Language: "en-US", "zh-CN" or "" (omit)
+  std::string request_client = "camproxy_0.1.0";  // X-TC-RequestClient, "" = omit
+};
+
+// Not thread-safe: one thread at a time per client. The easy handle is kept, so
+// its connection (and TLS session) is reused from call to call.
+class CamClient {
+ public:
+  // Validates the options (endpoint per parse_endpoint, timeout > 0, language,
+  // request client per §1: [0-9a-zA-Z-_ ,;.]{1,128}, readable ca_file).
+  static Result<std::unique_ptr<CamClient>> create(CamClientOptions options);
+
+  CamClient(const CamClient&) = delete;
+  CamClient& operator=(const CamClient&) = delete;
+  ~CamClient();
+
+  // One call with timestamp = now. Transport failures are CamError{network |
+  // timeout | tls | endpoint}; bad input is CamError{invalid_request}.
+  CamResult fetch(const Credential& credential, const TokenRequest& request);
+
+  const Endpoint& endpoint() const noexcept { return endpoint_; }
+
+ private:
+  struct CurlFree {
+    void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+  };
+
+  CamClient(CamClientOptions options, Endpoint endpoint, CURL* curl);
+  CamError transport_error(CURLcode rc) const;
+  static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self);
+
+  CamClientOptions options_;
+  Endpoint endpoint_;
+  std::unique_ptr<CURL, CurlFree> curl_;
+  std::string response_;  // answer body of the current call
+  bool response_too_large_ = false;
+  char error_buffer_[CURL_ERROR_SIZE] = {};
+};
+
+}  // namespace camproxy::auth

@@ -1,0 +1,117 @@
+#include "auth/endpoint.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+
+namespace camproxy::auth {
+namespace {
+
+constexpr std::string_view kDefaultService = "cam";
+
+tl::unexpected<std::error_code> fail(AuthErr e) { return tl::unexpected(make_error_code(e)); }
+
+void to_lower(std::string& s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
+bool is_ipv4(const std::string& host, in_addr& addr) {
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1;
+}
+
+bool is_ipv6(const std::string& host, in6_addr& addr) {
+  return inet_pton(AF_INET6, host.c_str(), &addr) == 1;
+}
+
+bool valid_dns_name(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::size_t label = 0;
+  for (const char c : host) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+}  // namespace
+
+Result<Endpoint> parse_endpoint(std::string_view url) {
+  Endpoint ep;
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return fail(AuthErr::endpoint_malformed);
+  ep.scheme.assign(url.substr(0, scheme_end));
+  to_lower(ep.scheme);
+  if (ep.scheme != "https" && ep.scheme != "http") return fail(AuthErr::endpoint_scheme);
+
+  std::string_view authority = url.substr(scheme_end + 3);
+  if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
+  if (authority.empty() || authority.find_first_of("/?#@ \t\r\n") != std::string_view::npos) {
+    return fail(AuthErr::endpoint_malformed);
+  }
+
+  // authority = host [":" port] | "[" ipv6 "]" [":" port]
+  std::string_view host = authority;
+  std::string_view port;
+  bool has_port = false;
+  const bool bracketed = authority.front() == '[';
+  if (bracketed) {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail(AuthErr::endpoint_malformed);
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return fail(AuthErr::endpoint_malformed);
+    has_port = !rest.empty();
+    if (has_port) port = rest.substr(1);
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    has_port = true;
+  }
+  if (has_port) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return fail(AuthErr::endpoint_malformed);
+    }
+    ep.port = static_cast<std::uint16_t>(value);
+  }
+
+  ep.host.assign(host);
+  to_lower(ep.host);
+  in_addr v4{};
+  in6_addr v6{};
+  bool ip_literal = false;
+  if (bracketed) {
+    if (!is_ipv6(ep.host, v6)) return fail(AuthErr::endpoint_malformed);
+    ip_literal = true;
+    ep.loopback = IN6_IS_ADDR_LOOPBACK(&v6);
+  } else if (is_ipv4(ep.host, v4)) {
+    ip_literal = true;
+    ep.loopback = (ntohl(v4.s_addr) >> 24) == 127;
+  } else if (!valid_dns_name(ep.host)) {
+    return fail(AuthErr::endpoint_malformed);
+  } else {
+    ep.loopback = ep.host == "localhost";
+  }
+  if (ep.scheme == "http" && !ep.loopback) return fail(AuthErr::endpoint_insecure);
+
+  // §2.2 / §7.7: the service is the host's first DNS label (cam.internal... -> cam).
+  if (ip_literal || ep.host == "localhost") {
+    ep.service = kDefaultService;
+  } else {
+    ep.service = ep.host.substr(0, ep.host.find('.'));
+  }
+  const std::string bracketed_host = bracketed ? "[" + ep.host + "]" : ep.host;
+  ep.host_header = ep.port == 0 ? bracketed_host : bracketed_host + ":" + std::to_string(ep.port);
+  ep.url = ep.scheme + "://" + ep.host_header + "/";
+  return ep;
+}
+
+}  // namespace camproxy::auth
