@@ -1,0 +1,173 @@
+"""Fixtures for the integration tests (run with /usr/bin/python3 -m pytest tests/integration).
+
+  mariadb          session: a throwaway MariaDB 10.11 (tests/tools/mariadb_server.py)
+  cam              session: the CAM emulator as a subprocess, owning camtest/camtls
+  camproxy         function: factory starting the camproxy binary, stopped at teardown
+  camproxy_module  module: the same factory, for proxies shared by a whole module
+
+Helpers for tests live in tests/tools (on sys.path): testutil.free_port,
+testutil.wait_until, cam_client.call_build_token, ...
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+from cam_client import EmulatorControl, EmulatorProcess  # noqa: E402
+from cam_verify import Credential  # noqa: E402
+from camproxy_process import CamProxy, ProxyNotFound, ProxyStartError, proxy_binary  # noqa: E402
+from mariadb_server import MariaDB  # noqa: E402
+from testutil import free_port, wait_until  # noqa: E402,F401 - the harness helpers, also importable from here
+
+kInstanceId = "cdb-camproxy1"
+kRegion = "ap-guangzhou"
+kCamAccounts = ("camtest", "camtls")
+kDisabledAccount = "camoff"  # known to the emulator, CAM not enabled
+kCredential = Credential("AKIDcamproxyHARNESS000000000000000001", "camproxyHarnessSecretKey00000001")
+kTempCredential = Credential("AKIDcamproxyHARNESStemp00000000000002", "camproxyHarnessTempKey0000000002",
+                             "camproxy-harness-session-token-0002")
+
+
+@dataclass
+class Cam:
+    """The session's CAM emulator and what it was configured with."""
+    process: EmulatorProcess
+    instance_id: str
+    region: str
+    credential: Credential
+    temp_credential: Credential
+
+    @property
+    def endpoint(self) -> str:
+        return self.process.endpoint
+
+    @property
+    def port(self) -> int:
+        assert self.process.port is not None
+        return self.process.port
+
+    @property
+    def control(self) -> EmulatorControl:
+        return self.process.control
+
+    @property
+    def log_path(self) -> str:
+        return self.process.log_path
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    with MariaDB() as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def cam(mariadb, tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("cam-emulator")
+    args = ["--credential", f"{kCredential.secret_id}:{kCredential.secret_key}",
+            "--credential", f"{kTempCredential.secret_id}:{kTempCredential.secret_key}:"
+                            f"{kTempCredential.session_token}",
+            "--disabled-account", f"{kInstanceId}:{kRegion}:{kDisabledAccount}",
+            "--mysql-host", "127.0.0.1", "--mysql-port", str(mariadb.port),
+            "--mysql-user", mariadb.admin_user, "--mysql-password", mariadb.admin_password,
+            "--rotation-seconds", "3600"]
+    for account in kCamAccounts:
+        args += ["--account", f"{kInstanceId}:{kRegion}:{account}"]
+    with EmulatorProcess(args, log_dir / "cam_emulator.log") as process:
+        yield Cam(process, kInstanceId, kRegion, kCredential, kTempCredential)
+
+
+@pytest.fixture(autouse=True)
+def _restore_cam(request):
+    """After a test that used the emulator: no fault, no clock offset, the CAM accounts
+    enabled again. Costs nothing for tests that did not ask for `cam`."""
+    yield
+    if "cam" not in request.fixturenames:
+        return
+    cam = request.getfixturevalue("cam")
+    cam.control.clear()
+    stats = cam.control.stats()
+    if stats["clock_offset_seconds"]:
+        cam.control.set_clock_offset(0)
+    for state in stats["accounts"]:
+        user = state["account"].rsplit(":", 1)[1]
+        if user in kCamAccounts and not state["enabled"]:
+            cam.control.enable(user)
+
+
+class ProxyFactory:
+    """Starts camproxy processes wired to the session's MariaDB and emulator."""
+
+    def __init__(self, mariadb: MariaDB, cam: Cam, log_dir: Path):
+        self._mariadb, self._cam, self._log_dir = mariadb, cam, log_dir
+        self._started: list[CamProxy] = []
+
+    def __call__(self, *extra_args: str, **kwargs) -> CamProxy:
+        """start(), turning "binary missing" and "not ready" into a plain test failure."""
+        try:
+            return self.start(*extra_args, **kwargs)
+        except (ProxyNotFound, ProxyStartError) as exc:
+            message = str(exc)
+        pytest.fail(message, pytrace=False)
+
+    def start(self, *extra_args: str, env: Optional[Mapping[str, Optional[str]]] = None,
+              db_user: Optional[str] = "camtest", upstream_tls: Optional[str] = None,
+              credential: Optional[Credential] = None, wait_ready: bool = True) -> CamProxy:
+        """Extra args go after the defaults. env entries override (None removes) the
+        TENCENTCLOUD_* variables taken from `credential` (default: the permanent key).
+        Raises ProxyNotFound or ProxyStartError."""
+        proxy_binary()
+        listen_port, admin_port = free_port(), free_port()
+        args = ["--upstream", f"127.0.0.1:{self._mariadb.port}", "--region", self._cam.region,
+                "--instance-id", self._cam.instance_id, "--listen", f"127.0.0.1:{listen_port}",
+                "--cam-endpoint", self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}"]
+        if db_user is not None:
+            args += ["--db-user", db_user]
+        if upstream_tls is not None:
+            args += ["--upstream-tls", upstream_tls]
+            if upstream_tls in ("verify-ca", "verify-identity"):
+                args += ["--upstream-ca-file", self._mariadb.ca_file]
+        args += list(extra_args)
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        credential = credential or self._cam.credential
+        full_env["TENCENTCLOUD_SECRET_ID"] = credential.secret_id
+        full_env["TENCENTCLOUD_SECRET_KEY"] = credential.secret_key
+        if credential.session_token is not None:
+            full_env["TENCENTCLOUD_SESSION_TOKEN"] = credential.session_token
+        for name, value in (env or {}).items():
+            if value is None:
+                full_env.pop(name, None)
+            else:
+                full_env[name] = value
+        log_path = self._log_dir / f"camproxy-{len(self._started) + 1}.log"
+        proxy = CamProxy.launch(args, full_env, log_path, admin_port, listen_port, wait_ready=False)
+        self._started.append(proxy)
+        if wait_ready:
+            proxy.wait_ready()
+        return proxy
+
+    def stop_all(self) -> None:
+        for proxy in self._started:
+            proxy.stop()
+
+
+@pytest.fixture
+def camproxy(mariadb, cam, tmp_path):
+    factory = ProxyFactory(mariadb, cam, tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def camproxy_module(mariadb, cam, tmp_path_factory):
+    factory = ProxyFactory(mariadb, cam, tmp_path_factory.mktemp("camproxy"))
+    yield factory
+    factory.stop_all()

@@ -1,0 +1,101 @@
+"""The camproxy binary as a child process of a test.
+
+    proxy = CamProxy.launch(args, env, log_path, admin_port)   # ready or raises
+    proxy.port, proxy.admin_get("/metrics"), proxy.log_tail(), proxy.stop()
+
+Ready means GET http://127.0.0.1:<admin>/readyz answers 200 within 15 s; on timeout (or
+an early exit) the error carries the tail of the proxy's stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from testutil import WaitAbort, die_with_parent, http_request, stop_process, tail_file, wait_until
+
+kReadyTimeout = 15.0
+kStopGrace = 5.0
+kRepoRoot = Path(__file__).resolve().parents[2]
+
+
+class ProxyNotFound(RuntimeError):
+    pass
+
+
+class ProxyStartError(RuntimeError):
+    pass
+
+
+def proxy_binary() -> str:
+    """$CAMPROXY_BIN, else <repo>/build/proxy/camproxy. Raises ProxyNotFound if it is
+    not an executable file."""
+    path = os.environ.get("CAMPROXY_BIN") or str(kRepoRoot / "build" / "proxy" / "camproxy")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise ProxyNotFound(
+            f"camproxy binary not found at {path} (build it: cmake -S . -B build && "
+            "cmake --build build --target camproxy; or set CAMPROXY_BIN)")
+    return path
+
+
+class CamProxy:
+    def __init__(self, proc: subprocess.Popen, port: Optional[int], admin_port: int, log_path: str):
+        self._proc = proc
+        self.port = port
+        self.admin_port = admin_port
+        self.log_path = log_path
+
+    @classmethod
+    def launch(cls, args: Sequence[str], env: Mapping[str, str], log_path: str | os.PathLike,
+               admin_port: int, listen_port: Optional[int] = None,
+               wait_ready: bool = True) -> "CamProxy":
+        binary = proxy_binary()
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([binary, *args], env=dict(env), stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, preexec_fn=die_with_parent)
+        proxy = cls(proc, listen_port, admin_port, str(log_path))
+        if wait_ready:
+            proxy.wait_ready()
+        return proxy
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._proc.poll()
+
+    def admin_get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+        return http_request("127.0.0.1", self.admin_port, "GET", path, timeout=timeout)
+
+    def wait_ready(self, timeout: float = kReadyTimeout) -> None:
+        def ready() -> bool:
+            if self._proc.poll() is not None:
+                raise WaitAbort(f"camproxy exited with status {self._proc.returncode}")
+            status, body = self.admin_get("/readyz", timeout=1.0)
+            if status != 200:
+                raise AssertionError(f"GET /readyz answered {status}: {body[:200]!r}")
+            return True
+        try:
+            wait_until(ready, timeout, f"camproxy GET /readyz == 200 on 127.0.0.1:{self.admin_port}")
+        except (AssertionError, WaitAbort) as exc:
+            self.stop()
+            raise ProxyStartError(f"{exc}\n--- tail of camproxy stderr ({self.log_path}) ---\n"
+                                  f"{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail_file(self.log_path, lines)
+
+    def log_text(self) -> str:
+        return Path(self.log_path).read_text(errors="replace")
+
+    def stop(self) -> Optional[int]:
+        """SIGTERM, SIGKILL after 5 s. Returns the exit status."""
+        return stop_process(self._proc, grace=kStopGrace)
+
+    def kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait(timeout=kStopGrace)
