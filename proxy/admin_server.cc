@@ -1,0 +1,136 @@
+#include "proxy/admin_server.h"
+
+#include <netdb.h>
+
+#include <cstring>
+
+namespace camproxy::proxy {
+namespace {
+
+constexpr size_t kMaxRequest = 8 * 1024;
+constexpr uint64_t kRequestTimeoutMs = 5000;
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+}  // namespace
+
+// One admin connection: reads up to the end of the request head, answers, closes.
+struct AdminServer::Conn {
+  AdminServer* server = nullptr;
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  uv_write_t write_req{};
+  std::string request;
+  std::string response;
+  int open_handles = 2;
+  bool closing = false;
+
+  void close() {
+    if (closing) return;
+    closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_closed);
+  }
+  static void on_closed(uv_handle_t* h) {
+    auto* c = static_cast<Conn*>(h->data);
+    if (--c->open_handles == 0) delete c;
+  }
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+    static thread_local char scratch[4096];
+    *buf = uv_buf_init(scratch, sizeof scratch);
+  }
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Conn*>(s->data);
+    if (n == 0) return;
+    if (n < 0) {
+      c->close();
+      return;
+    }
+    c->request.append(buf->base, static_cast<size_t>(n));
+    if (c->request.size() > kMaxRequest) {
+      c->close();
+      return;
+    }
+    if (c->request.find("\r\n\r\n") != std::string::npos) c->answer();
+  }
+  static void on_timeout(uv_timer_t* t) { static_cast<Conn*>(t->data)->close(); }
+  static void on_written(uv_write_t* req, int) { static_cast<Conn*>(req->data)->close(); }
+
+  void answer() {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+    std::string_view head(request);
+    auto line_end = head.find("\r\n");
+    std::string_view line = head.substr(0, line_end);
+    auto sp1 = line.find(' ');
+    auto sp2 = line.find(' ', sp1 == std::string_view::npos ? sp1 : sp1 + 1);
+    AdminResponse r;
+    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
+      r = {400, "text/plain; charset=utf-8", "bad request\n"};
+    } else {
+      std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+      r = server->handler_(line.substr(0, sp1), path);
+    }
+    response = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) +
+               "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
+               "\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n" + r.body;
+    uv_buf_t b = uv_buf_init(response.data(), static_cast<unsigned>(response.size()));
+    write_req.data = this;
+    if (uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, on_written) != 0) close();
+  }
+};
+
+bool AdminServer::listen(const HostPort& address, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(address.host.c_str(), std::to_string(address.port).c_str(), &hints, &res); rc != 0) {
+    error = "admin address " + address.to_string() + ": " + gai_strerror(rc);
+    return false;
+  }
+  uv_tcp_init(loop_, &server_);
+  server_.data = this;
+  listening_ = true;
+  int rc = uv_tcp_bind(&server_, res->ai_addr, 0);
+  freeaddrinfo(res);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 128, on_connection);
+  if (rc != 0) {
+    error = "cannot listen on admin address " + address.to_string() + ": " + uv_strerror(rc);
+    return false;
+  }
+  return true;
+}
+
+void AdminServer::close() {
+  if (!listening_) return;
+  listening_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+}
+
+void AdminServer::on_connection(uv_stream_t* s, int status) {
+  auto* self = static_cast<AdminServer*>(s->data);
+  if (status != 0) return;
+  auto* c = new Conn;
+  c->server = self;
+  uv_tcp_init(self->loop_, &c->tcp);
+  uv_timer_init(self->loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    c->close();
+    return;
+  }
+  uv_timer_start(&c->timer, Conn::on_timeout, kRequestTimeoutMs, 0);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), Conn::on_alloc, Conn::on_read);
+}
+
+}  // namespace camproxy::proxy

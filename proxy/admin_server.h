@@ -1,0 +1,41 @@
+#pragma once
+// A minimal HTTP/1.1 server for the admin endpoint, on the control loop. One request per
+// connection (Connection: close); requests above 8 KiB or slower than 5 s are dropped.
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "proxy/config.h"
+
+namespace camproxy::proxy {
+
+struct AdminResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
+
+class AdminServer {
+ public:
+  AdminServer(uv_loop_t* loop, AdminHandler handler) : loop_(loop), handler_(std::move(handler)) {}
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  bool listen(const HostPort& address, std::string& error);
+  void close();
+
+ private:
+  struct Conn;
+  static void on_connection(uv_stream_t* server, int status);
+
+  uv_loop_t* loop_;
+  AdminHandler handler_;
+  uv_tcp_t server_{};
+  bool listening_ = false;
+};
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,80 @@
+#include "proxy/client_errors.h"
+
+#include <array>
+
+namespace camproxy::proxy {
+namespace {
+
+struct Row {
+  ClientError kind;
+  uint16_t code;
+  const char* sql_state;
+  // {account} {instance} {region} {upstream} {detail} are replaced.
+  const char* text;
+};
+
+// Codes: spec/mysql-protocol.md §2.5, §3.4, §7.1 and the appendix. 1045/28000 makes drivers
+// treat CAM and token problems as a normal login failure. Client-library codes (2000-2999,
+// e.g. 2003 "Can't connect") cannot be used: MariaDB Connector/C (the 10.11 CLI) rejects an
+// ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
+// 9001-9003 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
+// JDBC treat as a connection failure.
+constexpr std::array<Row, 13> kRows = {{
+    {ClientError::cam_rejected, 1045, "28000",
+     "camproxy: CAM refused to issue a token for account '{account}' of instance {instance} ({region}): {detail}. "
+     "Check the SecretId/SecretKey, the CAM policy (cam:BuildDataFlowAuthToken on this account) and that CAM "
+     "authentication is enabled for the account"},
+    {ClientError::cam_unavailable, 1045, "28000",
+     "camproxy: no CAM token for account '{account}' of instance {instance} ({region}): {detail}. "
+     "The CAM API is unreachable or failing; camproxy retries, try again shortly"},
+    {ClientError::upstream_unreachable, 9001, "08S01",
+     "camproxy: cannot connect to the database {upstream} (instance {instance}): {detail}"},
+    {ClientError::upstream_tls, 9002, "08S01",
+     "camproxy: TLS to the database {upstream} failed: {detail}. Check --upstream-tls, --upstream-ca-file and "
+     "--upstream-server-name"},
+    {ClientError::upstream_auth_rejected, 1045, "28000",
+     "camproxy: the database {upstream} refused the CAM token of account '{account}' (instance {instance}): "
+     "{detail}. Check that CAM authentication is enabled for this account on this instance"},
+    {ClientError::upstream_protocol, 9003, "08S01",
+     "camproxy: unexpected answer from the database {upstream} during login: {detail}"},
+    {ClientError::no_account, 1045, "28000",
+     "camproxy: no user name given and no --db-user configured: cannot choose a CAM account"},
+    {ClientError::compression_refused, 1158, "08S01",
+     "camproxy: compression is not supported; connect without compression"},
+    {ClientError::old_auth_protocol, 1251, "08004",
+     "Client does not support authentication protocol requested by server; consider upgrading MySQL client"},
+    {ClientError::bad_handshake, 1043, "08S01", "Bad handshake: {detail}"},
+    {ClientError::handshake_timeout, 1043, "08S01", "Bad handshake: the login did not complete in time"},
+    {ClientError::packet_too_large, 1153, "08S01", "Got a packet bigger than the login limit: {detail}"},
+    {ClientError::tls_not_offered, 1043, "08S01", "Bad handshake: TLS requested but camproxy offers none"},
+}};
+
+std::string fill(std::string_view text, const ClientErrorContext& ctx) {
+  std::string out;
+  out.reserve(text.size() + ctx.detail.size() + 64);
+  while (!text.empty()) {
+    auto open = text.find('{');
+    out += text.substr(0, open);
+    if (open == std::string_view::npos) break;
+    auto close = text.find('}', open);
+    std::string_view key = text.substr(open + 1, close - open - 1);
+    if (key == "account") out += ctx.account;
+    else if (key == "instance") out += ctx.instance;
+    else if (key == "region") out += ctx.region;
+    else if (key == "upstream") out += ctx.upstream;
+    else if (key == "detail") out += ctx.detail;
+    text.remove_prefix(close + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+OwnedErr make_client_error(ClientError kind, const ClientErrorContext& ctx) {
+  for (const Row& row : kRows) {
+    if (row.kind == kind) return OwnedErr{row.code, row.sql_state, fill(row.text, ctx)};
+  }
+  return OwnedErr{2000, "HY000", "camproxy: internal error"};
+}
+
+}  // namespace camproxy::proxy

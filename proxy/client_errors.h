@@ -1,0 +1,48 @@
+#pragma once
+// Every ERR packet camproxy itself sends to an application comes from this one table
+// (STYLE.md "Errors"): a kind, the MySQL code and SQLSTATE the application's driver reacts to,
+// and a message naming the account, the instance, the cause and what to do next.
+// Nothing secret goes in: `detail` carries CAM's error code and message or a server's error.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocol/ok_err_eof.h"
+
+namespace camproxy::proxy {
+
+enum class ClientError {
+  cam_rejected,           // CAM refused the credentials or the account (user-notification)
+  cam_unavailable,        // CAM failed transiently and no valid token is cached
+  upstream_unreachable,   // TCP connect / DNS / timeout towards the database
+  upstream_tls,           // TLS to the database failed or was required but not offered
+  upstream_auth_rejected, // the database refused the CAM token (after one refresh)
+  upstream_protocol,      // the database spoke something camproxy cannot follow
+  no_account,             // no --db-user and the client sent no user name
+  compression_refused,    // the client asked for compression, which camproxy never offers
+  old_auth_protocol,      // pre-4.1 client or mysql_old_password
+  bad_handshake,          // malformed login packet
+  handshake_timeout,      // the client did not finish its login in time
+  packet_too_large,       // a login packet above the pre-authentication limit
+  tls_not_offered,        // SSLRequest while camproxy offers no TLS
+};
+
+struct ClientErrorContext {
+  std::string_view account;
+  std::string_view instance;
+  std::string_view region;
+  std::string_view upstream;
+  std::string_view detail;
+};
+
+// An ERR packet's fields, owning its text (protocol::ErrPacket only views).
+struct OwnedErr {
+  uint16_t code = 0;
+  std::string sql_state;
+  std::string message;
+  protocol::ErrPacket view() const { return {code, sql_state, message}; }
+};
+
+OwnedErr make_client_error(ClientError kind, const ClientErrorContext& ctx);
+
+}  // namespace camproxy::proxy

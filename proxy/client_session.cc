@@ -1,0 +1,485 @@
+#include "proxy/client_session.h"
+
+#include "protocol/auth_switch.h"
+#include "protocol/byte_io.h"
+#include "protocol/constants.h"
+#include "protocol/handshake_response.h"
+#include "protocol/handshake_v10.h"
+#include "proxy/log.h"
+#include "proxy/packet_out.h"
+#include "proxy/version.h"
+#include "proxy/worker.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+
+// Before login a client may send only small packets (§2.4 fields plus attributes): it must
+// not make camproxy buffer megabytes before it has even logged in.
+constexpr size_t kMaxLoginPacket = 16 * 1024;
+// Time a closing session gets to flush its final ERR to a client that stopped reading.
+constexpr uint64_t kDrainTimeoutMs = 2000;
+
+// Bits whose meaning depends on the database: offered to applications only when the
+// database has them too, because the relay passes the database's bytes through unchanged.
+constexpr uint32_t kUpstreamDependentCaps =
+    cap::kPoolKey | cap::kMultiStatements | cap::kConnectWithDb | cap::kSessionTrack | cap::kDeprecateEof;
+// spec §2.2: compression asked for without being offered is refused (as MySQL Router does).
+// Other unoffered bits are masked, as a server does: mysql2 sets QUERY_ATTRIBUTES whatever
+// the server offers and then follows the negotiated set.
+constexpr uint32_t kRefusedCaps = cap::kCompress | cap::kZstdCompression;
+
+std::string_view plugin_or_default(const std::optional<std::string>& name, uint32_t caps) {
+  if (name) return *name;
+  // Without CLIENT_PLUGIN_AUTH the response is mysql_native_password's.
+  return (caps & cap::kPluginAuth) ? std::string_view{} : protocol::kNativePassword;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this), inbox_(kMaxLoginPacket) {
+  uv_timer_init(worker_.loop(), &timer_);
+  timer_.data = this;
+}
+
+ClientSession::~ClientSession() = default;
+
+bool ClientSession::accept(uv_stream_t* server, bool is_unix) {
+  int rc = is_unix ? client_.init_pipe(worker_.loop()) : client_.init_tcp(worker_.loop());
+  if (rc == 0) rc = uv_accept(server, client_.stream());
+  if (rc != 0) {
+    if (rc != UV_EAGAIN) log_warn("accept_failed", {{"error", uv_strerror(rc)}});
+    state_ = State::closing;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+    client_.close();
+    return false;
+  }
+  if (!is_unix) uv_tcp_nodelay(client_.tcp(), 1);
+  return true;
+}
+
+void ClientSession::start() {
+  connection_id_ = worker_.ctx().next_connection_id();
+  log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
+  uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
+  client_.start_reading();
+  // The upstream connect runs while the client logs in; it is needed anyway and its greeting
+  // tells what to mirror when no earlier connection has.
+  dial_upstream();
+  if (state_ == State::wait_profile && worker_.ctx().profile()) send_greeting();
+}
+
+void ClientSession::dial_upstream() {
+  upstream_greeted_ = false;
+  upstream_ = UpstreamConn::create(worker_.loop(), {&worker_.ctx().config(), worker_.ctx().upstream_tls()}, this);
+  upstream_->connect();
+}
+
+void ClientSession::send_greeting() {
+  auto profile = worker_.ctx().profile();
+  nonce_ = protocol::make_nonce();
+  advertised_caps_ = (cap::kProxyServerDefault | cap::kLocalFiles) & ~(kUpstreamDependentCaps & ~profile->capabilities);
+  if (worker_.ctx().client_tls() != nullptr) advertised_caps_ |= cap::kSsl;
+  protocol::HandshakeV10 hs;
+  hs.server_version = profile->server_version;
+  hs.connection_id = connection_id_;
+  hs.nonce = nonce_;
+  hs.capabilities = advertised_caps_;
+  hs.collation = profile->collation;
+  hs.status_flags = profile->status_flags;
+  hs.auth_plugin_name = std::string(protocol::kCachingSha2Password);
+  std::vector<uint8_t> payload;
+  protocol::ByteWriter w(payload);
+  protocol::encode_handshake_v10(hs, w);
+  client_seq_ = send_packet(client_, 0, payload);
+  sent_greeting_ = true;
+  state_ = State::read_handshake;
+  process_client_packets();  // a client that spoke first is handled now
+}
+
+void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
+  if (state_ == State::relay) {
+    upstream_->write(data);
+    if (upstream_->has_pending_writes()) client_.stop_reading();
+    return;
+  }
+  if (state_ == State::draining || state_ == State::closing) return;
+  inbox_.append(data);
+  process_client_packets();
+}
+
+void ClientSession::process_client_packets() {
+  while (state_ == State::read_handshake || state_ == State::read_switch) {
+    auto packet = inbox_.next();
+    if (!packet) {
+      if (packet.error() == protocol::ProtoErr::need_more) return;
+      if (packet.error() == protocol::ProtoErr::too_large) {
+        fail(ClientError::packet_too_large, "at most " + std::to_string(kMaxLoginPacket) + " bytes before login");
+      } else {
+        fail(ClientError::bad_handshake, packet.error().message());
+      }
+      return;
+    }
+    client_seq_ = static_cast<uint8_t>(packet->last_seq_id + 1);
+    if (state_ == State::read_handshake) {
+      handle_handshake_response(packet->payload);
+    } else {
+      handle_switch_response(packet->payload);
+    }
+  }
+}
+
+void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) {
+  if (protocol::is_ssl_request(payload)) {
+    if (worker_.ctx().client_tls() == nullptr || client_.tls_on()) {
+      fail(ClientError::tls_not_offered);
+      return;
+    }
+    SSL* ssl = SSL_new(worker_.ctx().client_tls());
+    if (ssl == nullptr) {
+      fail(ClientError::bad_handshake, "TLS unavailable");
+      return;
+    }
+    SSL_set_accept_state(ssl);
+    state_ = State::tls_handshake;
+    auto early = inbox_.take_rest();
+    client_.start_tls(ssl, early);
+    return;
+  }
+  auto resp = protocol::decode_handshake_response41(payload);
+  if (!resp) {
+    if (resp.error() == protocol::ProtoErr::protocol_320) {
+      // spec §2.4: a pre-4.1 client gets 1251 in the old format (no SQLSTATE), as mysqld does.
+      auto e = make_client_error(ClientError::old_auth_protocol, {});
+      send_error_and_close(e.view(), /*protocol41=*/false);
+      return;
+    }
+    fail(ClientError::bad_handshake, resp.error().message());
+    return;
+  }
+  if (resp->capabilities & kRefusedCaps & ~advertised_caps_) {
+    fail(ClientError::compression_refused);
+    return;
+  }
+  client_caps_ = resp->capabilities & advertised_caps_;
+  collation_ = resp->collation;
+  max_packet_size_ = resp->max_packet_size;
+  user_ = resp->user;
+  database_ = resp->database;
+  attrs_ = std::move(resp->attrs);
+  account_ = worker_.ctx().config().db_user.empty() ? user_ : worker_.ctx().config().db_user;
+  if (account_.empty()) {
+    fail(ClientError::no_account);
+    return;
+  }
+  const std::string_view plugin = plugin_or_default(resp->auth_plugin_name, resp->capabilities);
+  const size_t len = resp->auth_response.size();
+  if (plugin == "mysql_old_password") {
+    fail(ClientError::old_auth_protocol);
+    return;
+  }
+  // spec §2.5: any password is accepted; the plugin only decides which packets complete
+  // the client's side of the exchange.
+  if (plugin == protocol::kCachingSha2Password && len == 32) {
+    sha2_fast_ack_ = true;
+    client_authenticated();
+  } else if (plugin == protocol::kCachingSha2Password && (len == 0 || (len == 1 && resp->auth_response[0] == 0))) {
+    client_authenticated();
+  } else if (plugin == protocol::kNativePassword && len == 20) {
+    client_authenticated();
+  } else {
+    switch_plugin_ = std::string(plugin == protocol::kCachingSha2Password ? protocol::kCachingSha2Password
+                                                                           : protocol::kNativePassword);
+    nonce_ = protocol::make_nonce();
+    protocol::AuthSwitchRequest sw;
+    sw.plugin_name = switch_plugin_;
+    sw.plugin_data.assign(nonce_.begin(), nonce_.end());
+    sw.plugin_data.push_back('\0');
+    std::vector<uint8_t> out;
+    protocol::ByteWriter w(out);
+    protocol::encode_auth_switch_request(sw, w);
+    client_seq_ = send_packet(client_, client_seq_, out);
+    state_ = State::read_switch;
+  }
+}
+
+void ClientSession::handle_switch_response(std::span<const uint8_t> payload) {
+  sha2_fast_ack_ = switch_plugin_ == protocol::kCachingSha2Password && payload.size() == 32;
+  client_authenticated();
+}
+
+void ClientSession::on_tls_ready(Transport&) {
+  if (state_ == State::tls_handshake) state_ = State::read_handshake;
+}
+
+void ClientSession::client_authenticated() {
+  state_ = State::wait_upstream;
+  uv_timer_stop(&timer_);
+  if (pending_upstream_failure_) {
+    fail_with_upstream_error(*pending_upstream_failure_);
+    return;
+  }
+  log_debug("client_authenticated", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
+                                     {"tls", client_.tls_on()}});
+  acquire_token();
+}
+
+void ClientSession::acquire_token() {
+  TokenService& tokens = worker_.ctx().tokens();
+  auto state = tokens.current(account_);
+  const auto now = std::chrono::steady_clock::now();
+  if (state && state->usable(now) && state->generation != rejected_generation_) {
+    stop_waiting_for_token();
+    token_ = std::move(state);
+    maybe_start_upstream_login();
+    return;
+  }
+  if (waiting_for_token_ && state && state->generation > seen_generation_) {
+    // The fetch this session waited for has finished without a usable token.
+    stop_waiting_for_token();
+    fail_with_cam_error(state.get());
+    return;
+  }
+  if (!waiting_for_token_) {
+    seen_generation_ = state ? state->generation : 0;
+    waiting_for_token_ = true;
+    worker_.add_token_waiter(this);
+  }
+  tokens.request(account_, seen_generation_);
+}
+
+void ClientSession::on_token_published() {
+  if (waiting_for_token_ && state_ == State::wait_upstream) acquire_token();
+}
+
+void ClientSession::stop_waiting_for_token() {
+  if (!waiting_for_token_) return;
+  waiting_for_token_ = false;
+  worker_.remove_token_waiter(this);
+}
+
+void ClientSession::on_upstream_greeting(UpstreamConn& u) {
+  upstream_greeted_ = true;
+  const auto& g = u.greeting();
+  auto current = worker_.ctx().profile();
+  if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
+    worker_.ctx().set_profile(std::make_shared<UpstreamProfile>(
+        UpstreamProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
+  }
+  if (state_ == State::wait_profile) {
+    send_greeting();
+    return;
+  }
+  maybe_start_upstream_login();
+}
+
+void ClientSession::maybe_start_upstream_login() {
+  if (state_ != State::wait_upstream || !token_ || !upstream_greeted_) return;
+  state_ = State::upstream_login;
+  UpstreamLogin login;
+  login.user = account_;
+  login.password = token_->password;
+  login.capabilities = client_caps_;
+  login.collation = collation_;
+  login.database = database_;
+  login.max_packet_size = max_packet_size_ != 0 ? max_packet_size_ : 16 * 1024 * 1024;
+  login.attrs.emplace_back("_client_name", "camproxy");
+  login.attrs.emplace_back("_client_version", kVersion);
+  for (const auto& [k, v] : attrs_) {
+    if (k == "program_name") login.attrs.emplace_back(k, v);
+  }
+  upstream_->login(std::move(login));
+}
+
+void ClientSession::on_upstream_ready(UpstreamConn&, std::span<const uint8_t> ok_payload) {
+  if (sha2_fast_ack_) {
+    const uint8_t fast_auth_ok[] = {0x01, 0x03};  // AuthMoreData fast_auth_success (§2.5)
+    client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
+  }
+  // The database's own OK, renumbered: its status flags and session-state info are the
+  // truth the application should start from.
+  client_seq_ = send_packet(client_, client_seq_, ok_payload);
+  state_ = State::relay;
+  log_info("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
+                               {"client_tls", client_.tls_on()}, {"upstream_tls", upstream_->tls_on()},
+                               {"retried_after_1045", retried_after_1045_}});
+  auto rest = inbox_.take_rest();
+  inbox_.release();
+  if (!rest.empty()) upstream_->write(rest);
+  upstream_->start_reading();
+}
+
+void ClientSession::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
+  if (state_ == State::relay) {
+    log_info("upstream_lost", {{"conn", connection_id_}, {"reason", f.message}});
+    u.close();
+    upstream_ = nullptr;
+    state_ = State::draining;
+    if (!client_.has_pending_writes()) finish();
+    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    return;
+  }
+  // spec §3.4: 1045 to a login made with the current token means the password rotated
+  // ("Refresh Password" or a schedule we have not caught up with): refetch once and retry.
+  const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
+  if (rejected_token && !retried_after_1045_) {
+    retried_after_1045_ = true;
+    rejected_generation_ = token_->generation;
+    log_info("upstream_login_rejected_refreshing_token", {{"conn", connection_id_}, {"account", account_}});
+    token_.reset();
+    u.close();
+    state_ = State::wait_upstream;
+    dial_upstream();
+    acquire_token();
+    return;
+  }
+  log_warn("upstream_login_failed", {{"conn", connection_id_}, {"account", account_},
+                                      {"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
+  u.close();
+  upstream_ = nullptr;
+  if (state_ == State::read_handshake || state_ == State::tls_handshake || state_ == State::read_switch) {
+    // The client is mid-login: answer its next packet with the error, in sequence.
+    pending_upstream_failure_ = f;
+    return;
+  }
+  fail_with_upstream_error(f);
+}
+
+void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
+  switch (f.kind) {
+    case UpstreamFailure::Kind::connect:
+    case UpstreamFailure::Kind::timeout:
+    case UpstreamFailure::Kind::closed:
+      fail(ClientError::upstream_unreachable, f.message);
+      return;
+    case UpstreamFailure::Kind::tls:
+      fail(ClientError::upstream_tls, f.message);
+      return;
+    case UpstreamFailure::Kind::protocol:
+      fail(ClientError::upstream_protocol, f.message);
+      return;
+    case UpstreamFailure::Kind::server_error:
+      if (f.code == 1045) {
+        fail(ClientError::upstream_auth_rejected, f.message);
+        return;
+      }
+      // Other login errors (unknown database 1049, too many connections 1040, ...) are the
+      // server's own words for the application: pass them on unchanged.
+      send_error_and_close({f.code, f.sql_state.empty() ? std::string_view("HY000") : f.sql_state, f.message});
+      return;
+  }
+}
+
+void ClientSession::fail_with_cam_error(const TokenState* state) {
+  if (state == nullptr || !state->error) {
+    fail(ClientError::cam_unavailable, "the token expired and no new one was issued");
+    return;
+  }
+  const auth::CamError& e = *state->error;
+  std::string detail = e.code + ": " + e.message;
+  if (!e.request_id.empty()) detail += " (RequestId " + e.request_id + ")";
+  fail(e.error_class == auth::ErrorClass::user_notification ? ClientError::cam_rejected : ClientError::cam_unavailable,
+       detail);
+}
+
+ClientErrorContext ClientSession::error_context(std::string_view detail) const {
+  const Config& c = worker_.ctx().config();
+  static thread_local std::string upstream;
+  upstream = c.upstream.to_string();
+  return {account_, c.instance_id, c.region, upstream, detail};
+}
+
+void ClientSession::fail(ClientError kind, std::string_view detail) {
+  auto err = make_client_error(kind, error_context(detail));
+  log_info("client_login_failed", {{"conn", connection_id_}, {"user", user_}, {"code", err.code},
+                                   {"message", err.message}});
+  send_error_and_close(err.view());
+}
+
+void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool protocol41) {
+  if (state_ == State::closing || state_ == State::draining) return;
+  // Before the greeting the ERR takes its place (seq 0), as a server refusing a connection
+  // does. It keeps its SQLSTATE even then: PyMySQL always skips 6 bytes of '#' + state.
+  const uint8_t seq = sent_greeting_ ? client_seq_ : 0;
+  send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
+  stop_waiting_for_token();
+  state_ = State::draining;
+  if (upstream_ != nullptr) {
+    upstream_->close();
+    upstream_ = nullptr;
+  }
+  if (!client_.has_pending_writes()) {
+    finish();
+    return;
+  }
+  client_.stop_reading();
+  uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+}
+
+void ClientSession::on_drained(Transport&) {
+  if (state_ == State::draining) {
+    finish();
+  } else if (state_ == State::relay) {
+    upstream_->start_reading();
+  }
+}
+
+void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {
+  client_.write(data);
+  if (client_.has_pending_writes()) upstream_->stop_reading();
+}
+
+void ClientSession::on_upstream_drained(UpstreamConn&) {
+  if (state_ == State::relay) client_.start_reading();
+}
+
+void ClientSession::on_error(Transport&, int code, const std::string& detail) {
+  if (code == UV_EOF) {
+    log_debug("client_disconnected", {{"conn", connection_id_}});
+  } else {
+    log_info("client_connection_error", {{"conn", connection_id_}, {"error", detail}});
+  }
+  finish();
+}
+
+void ClientSession::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<ClientSession*>(t->data);
+  if (self->state_ == State::draining) {
+    self->finish();
+    return;
+  }
+  self->fail(ClientError::handshake_timeout);
+}
+
+void ClientSession::shutdown() { finish(); }
+
+void ClientSession::finish() {
+  if (state_ == State::closing) return;
+  state_ = State::closing;
+  stop_waiting_for_token();
+  if (upstream_ != nullptr) {
+    upstream_->close();
+    upstream_ = nullptr;
+  }
+  worker_.on_session_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  client_.close();
+}
+
+void ClientSession::on_timer_closed(uv_handle_t* h) {
+  auto* self = static_cast<ClientSession*>(h->data);
+  self->timer_closed_ = true;
+  self->maybe_delete();
+}
+
+void ClientSession::on_closed(Transport&) {
+  client_closed_ = true;
+  maybe_delete();
+}
+
+void ClientSession::maybe_delete() {
+  if (client_closed_ && timer_closed_) delete this;
+}
+
+}  // namespace camproxy::proxy

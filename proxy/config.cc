@@ -1,0 +1,353 @@
+#include "proxy/config.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <map>
+#include <string_view>
+
+#include "proxy/version.h"
+
+namespace camproxy::proxy {
+namespace {
+
+using Apply = std::function<std::optional<std::string>(Config&, std::string_view)>;
+
+struct OptionSpec {
+  std::string_view flag;        // without the leading "--"
+  std::string_view value_name;  // empty for switches
+  std::string_view default_text;
+  std::string_view help;
+  bool repeatable;
+  Apply apply;
+};
+
+std::optional<uint16_t> parse_port(std::string_view s) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v == 0 || v > 65535) return std::nullopt;
+  return static_cast<uint16_t>(v);
+}
+
+std::optional<HostPort> parse_host_port(std::string_view s) {
+  HostPort hp;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {  // [v6]:port
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    hp.host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    hp.host = std::string(s.substr(0, colon));
+    if (hp.host.find(':') != std::string::npos) return std::nullopt;  // bare IPv6 needs brackets
+    port = s.substr(colon + 1);
+  }
+  auto p = parse_port(port);
+  if (!p || hp.host.empty()) return std::nullopt;
+  hp.port = *p;
+  return hp;
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  in_addr a4{};
+  if (inet_pton(AF_INET, std::string(host).c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, std::string(host).c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+  return false;
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || v < 0) return std::nullopt;
+  std::string_view unit(p, static_cast<size_t>(s.data() + s.size() - p));
+  if (unit == "ms") return std::chrono::milliseconds(v);
+  if (unit == "s" || unit.empty()) return std::chrono::milliseconds(v * 1000);
+  if (unit == "m") return std::chrono::milliseconds(v * 60000);
+  return std::nullopt;
+}
+
+std::optional<std::string> need_non_empty(std::string_view what, std::string_view v) {
+  if (v.empty()) return std::string(what) + " must not be empty";
+  return std::nullopt;
+}
+
+Apply set_string(std::string Config::*field, std::string_view what) {
+  return [field, what](Config& c, std::string_view v) -> std::optional<std::string> {
+    if (auto e = need_non_empty(what, v)) return e;
+    c.*field = std::string(v);
+    return std::nullopt;
+  };
+}
+
+Apply set_duration(std::chrono::milliseconds Config::*field) {
+  return [field](Config& c, std::string_view v) -> std::optional<std::string> {
+    auto d = parse_duration(v);
+    if (!d || d->count() == 0) return "expected a positive duration such as 500ms, 10s or 2m, got '" + std::string(v) + "'";
+    c.*field = *d;
+    return std::nullopt;
+  };
+}
+
+std::optional<std::string> apply_listen(Config& c, std::string_view v) {
+  ListenAddress a;
+  if (v.starts_with("unix:")) {
+    a.is_unix = true;
+    a.path = std::string(v.substr(5));
+    if (a.path.empty() || a.path.front() != '/') return "expected unix:/absolute/path, got '" + std::string(v) + "'";
+  } else {
+    auto hp = parse_host_port(v);
+    if (!hp) return "expected HOST:PORT or unix:/path, got '" + std::string(v) + "'";
+    if (!is_loopback_host(hp->host))
+      return "refusing to listen on non-loopback address '" + std::string(v) +
+             "': any local process could use the CAM account; use a loopback address or a unix socket";
+    a.tcp = *hp;
+  }
+  c.listen.push_back(std::move(a));
+  return std::nullopt;
+}
+
+const std::vector<OptionSpec>& option_table() {
+  static const std::vector<OptionSpec> table = {
+      {"upstream", "HOST:PORT", "(required)", "The TencentDB for MySQL instance to log in to.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         auto hp = parse_host_port(v);
+         if (!hp) return "expected HOST:PORT, got '" + std::string(v) + "'";
+         c.upstream = *hp;
+         return std::nullopt;
+       }},
+      {"region", "REGION", "(required)", "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
+       set_string(&Config::region, "region")},
+      {"instance-id", "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
+       set_string(&Config::instance_id, "instance id")},
+      {"listen", "ADDR", "127.0.0.1:3306",
+       "Where applications connect: HOST:PORT on a loopback address, or unix:/path. Repeatable; "
+       "in CAMPROXY_LISTEN separate several with commas.",
+       true, apply_listen},
+      {"db-user", "NAME", "the client's user name",
+       "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
+       set_string(&Config::db_user, "db user")},
+      {"cam-endpoint", "URL", "https://cam.tencentcloudapi.com",
+       "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
+       set_string(&Config::cam_endpoint, "cam endpoint")},
+      {"cam-ca-file", "PATH", "system CAs", "CA bundle used to verify the CAM endpoint.", false,
+       set_string(&Config::cam_ca_file, "cam ca file")},
+      {"cam-timeout", "DURATION", "10s", "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"upstream-tls", "MODE", "preferred",
+       "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         static const std::map<std::string_view, UpstreamTlsMode> modes = {
+             {"disable", UpstreamTlsMode::disable},
+             {"preferred", UpstreamTlsMode::preferred},
+             {"required", UpstreamTlsMode::required},
+             {"verify-ca", UpstreamTlsMode::verify_ca},
+             {"verify-identity", UpstreamTlsMode::verify_identity}};
+         auto it = modes.find(v);
+         if (it == modes.end())
+           return "expected disable, preferred, required, verify-ca or verify-identity, got '" + std::string(v) + "'";
+         c.upstream_tls = it->second;
+         return std::nullopt;
+       }},
+      {"upstream-ca-file", "PATH", "system CAs", "CA bundle that signs the database's certificate (verify-ca, verify-identity).",
+       false, set_string(&Config::upstream_ca_file, "upstream ca file")},
+      {"upstream-server-name", "NAME", "the --upstream host",
+       "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
+       set_string(&Config::upstream_server_name, "upstream server name")},
+      {"admin", "ADDR", "127.0.0.1:9306", "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.",
+       false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v == "off") {
+           c.admin.reset();
+           return std::nullopt;
+         }
+         auto hp = parse_host_port(v);
+         if (!hp) return "expected HOST:PORT or off, got '" + std::string(v) + "'";
+         if (!is_loopback_host(hp->host)) return "the admin endpoint must listen on a loopback address, got '" + std::string(v) + "'";
+         c.admin = *hp;
+         return std::nullopt;
+       }},
+      {"client-tls", "on|off", "on",
+       "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
+         c.client_tls = v == "on";
+         return std::nullopt;
+       }},
+      {"client-tls-cert", "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
+       set_string(&Config::client_tls_cert, "client tls cert")},
+      {"client-tls-key", "PATH", "", "PEM private key of --client-tls-cert.", false,
+       set_string(&Config::client_tls_key, "client tls key")},
+      {"workers", "N", "number of cores", "Worker event loops that carry client sessions.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         int n = 0;
+         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+         if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > 256)
+           return "expected a number from 1 to 256, got '" + std::string(v) + "'";
+         c.workers = n;
+         return std::nullopt;
+       }},
+      {"connect-timeout", "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
+       set_duration(&Config::connect_timeout)},
+      {"handshake-timeout", "DURATION", "10s", "Time an application gets to complete its login.", false,
+       set_duration(&Config::handshake_timeout)},
+      {"log-level", "LEVEL", "info", "debug, info, warn or error.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         static const std::map<std::string_view, LogLevel> levels = {
+             {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
+         auto it = levels.find(v);
+         if (it == levels.end()) return "expected debug, info, warn or error, got '" + std::string(v) + "'";
+         c.log_level = it->second;
+         return std::nullopt;
+       }},
+      {"log-format", "FORMAT", "json", "json or text.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v != "json" && v != "text") return "expected json or text, got '" + std::string(v) + "'";
+         c.log_format = v == "json" ? LogFormat::json : LogFormat::text;
+         return std::nullopt;
+       }},
+  };
+  return table;
+}
+
+std::string env_name(std::string_view flag) {
+  std::string name = "CAMPROXY_";
+  for (char ch : flag) name.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+  return name;
+}
+
+const OptionSpec* find_option(std::string_view flag) {
+  for (const auto& o : option_table())
+    if (o.flag == flag) return &o;
+  return nullptr;
+}
+
+std::vector<std::string_view> split_commas(std::string_view v) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    auto comma = v.find(',');
+    parts.push_back(v.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return parts;
+}
+
+ParseResult usage_error(std::string msg) {
+  ParseResult r;
+  r.outcome = ParseOutcome::exit_usage;
+  r.message = "camproxy: " + std::move(msg) + " (see camproxy --help)";
+  return r;
+}
+
+}  // namespace
+
+std::string HostPort::to_string() const {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
+                                             : host + ":" + std::to_string(port);
+}
+
+std::string ListenAddress::to_string() const { return is_unix ? "unix:" + path : tcp.to_string(); }
+
+ParseResult parse_command_line(int argc, const char* const* argv, const char* (*getenv_fn)(const char*)) {
+  std::map<std::string_view, std::vector<std::string>> given;  // flag -> values, in order
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return {ParseOutcome::exit_ok, {}, help_text()};
+    if (arg == "--version") return {ParseOutcome::exit_ok, {}, std::string("camproxy ") + kVersion + "\n"};
+    if (!arg.starts_with("--")) return usage_error("unexpected argument '" + std::string(arg) + "'");
+    arg.remove_prefix(2);
+    std::string_view value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const OptionSpec* opt = find_option(arg);
+    if (!opt) return usage_error("unknown flag --" + std::string(arg));
+    if (!has_value) {
+      if (i + 1 >= argc) return usage_error("--" + std::string(arg) + " needs a value (" + std::string(opt->value_name) + ")");
+      value = argv[++i];
+    }
+    auto& vals = given[opt->flag];
+    if (!vals.empty() && !opt->repeatable) return usage_error("--" + std::string(arg) + " given more than once");
+    vals.emplace_back(value);
+  }
+
+  ParseResult result;
+  for (const auto& opt : option_table()) {
+    std::vector<std::string> values;
+    std::string source;
+    if (auto it = given.find(opt.flag); it != given.end()) {
+      values = it->second;
+      source = "--" + std::string(opt.flag);
+    } else if (const char* env = getenv_fn(env_name(opt.flag).c_str()); env != nullptr && *env != '\0') {
+      source = env_name(opt.flag);
+      if (opt.repeatable) {
+        for (auto part : split_commas(env)) values.emplace_back(part);
+      } else {
+        values.emplace_back(env);
+      }
+    }
+    for (const auto& v : values) {
+      if (auto err = opt.apply(result.config, v)) return usage_error(source + ": " + *err);
+    }
+  }
+
+  Config& c = result.config;
+  if (c.upstream.host.empty()) return usage_error("--upstream is required (HOST:PORT of the database)");
+  if (c.region.empty()) return usage_error("--region is required (e.g. ap-guangzhou)");
+  if (c.instance_id.empty()) return usage_error("--instance-id is required (e.g. cdb-12dd3d)");
+  if (c.listen.empty()) c.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
+  if (c.client_tls_cert.empty() != c.client_tls_key.empty())
+    return usage_error("--client-tls-cert and --client-tls-key go together");
+  if ((c.upstream_tls == UpstreamTlsMode::verify_ca || c.upstream_tls == UpstreamTlsMode::verify_identity) &&
+      c.upstream_ca_file.empty())
+    return usage_error("--upstream-tls verify-ca/verify-identity needs --upstream-ca-file");
+  if (c.upstream_server_name.empty()) c.upstream_server_name = c.upstream.host;
+  return result;
+}
+
+std::string help_text() {
+  std::string out =
+      "camproxy: lets MySQL applications log in to TencentDB for MySQL with CAM authentication.\n\n"
+      "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID [flags]\n\n"
+      "Applications connect to --listen with any password; camproxy logs in to the database with a\n"
+      "CAM token fetched with TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY\n"
+      "(and TENCENTCLOUD_SESSION_TOKEN for temporary credentials).\n\n"
+      "Every flag can also be set as CAMPROXY_<FLAG> (upper case, dashes as underscores);\n"
+      "a flag on the command line wins.\n\nFlags:\n";
+  for (const auto& o : option_table()) {
+    std::string head = "  --" + std::string(o.flag);
+    if (!o.value_name.empty()) head += " " + std::string(o.value_name);
+    out += head + "\n      " + std::string(o.help);
+    if (!o.default_text.empty()) out += " Default: " + std::string(o.default_text) + ".";
+    out += "\n";
+  }
+  out += "  --help, --version\n";
+  return out;
+}
+
+std::string flags_markdown() {
+  std::string out =
+      "# camproxy flags\n\n"
+      "Generated from the option table in `proxy/config.cc` (a unit test fails when this file\n"
+      "and the table differ). Every flag can also be given as an environment variable; the\n"
+      "command line wins over the environment.\n\n"
+      "| flag | environment | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& o : option_table()) {
+    out += "| `--" + std::string(o.flag) + (o.value_name.empty() ? "" : " " + std::string(o.value_name)) + "` | `" +
+           env_name(o.flag) + "` | " + std::string(o.default_text) + " | " + std::string(o.help) + " |\n";
+  }
+  out +=
+      "\nCredentials come from `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` and, for\n"
+      "temporary credentials, `TENCENTCLOUD_SESSION_TOKEN` (alias `TENCENTCLOUD_TOKEN`).\n";
+  return out;
+}
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,69 @@
+#pragma once
+// camproxy's runtime configuration: one plain struct, filled from flags and CAMPROXY_* variables.
+// Every option is declared once in config.cc's option table, which also drives --help and
+// docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/log.h"
+
+namespace camproxy::proxy {
+
+enum class UpstreamTlsMode { disable, preferred, required, verify_ca, verify_identity };
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct ListenAddress {
+  bool is_unix = false;
+  std::string path;  // unix sockets
+  HostPort tcp;      // TCP
+  std::string to_string() const;
+};
+
+struct Config {
+  HostPort upstream;
+  std::string region;
+  std::string instance_id;
+  std::vector<ListenAddress> listen;
+  std::string db_user;  // empty: the CAM account is the user name the client sends
+  std::string cam_endpoint = "https://cam.tencentcloudapi.com";
+  std::string cam_ca_file;
+  std::chrono::milliseconds cam_timeout{10000};
+  UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
+  std::string upstream_ca_file;
+  std::string upstream_server_name;  // host name checked by verify-identity; default: upstream host
+  std::optional<HostPort> admin = HostPort{"127.0.0.1", 9306};
+  std::string client_tls_cert;  // PEM; empty: a self-signed certificate is made at start
+  std::string client_tls_key;
+  bool client_tls = true;
+  int workers = 0;  // 0: one per core
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds handshake_timeout{10000};
+  LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::json;
+};
+
+enum class ParseOutcome { run, exit_ok, exit_usage };
+
+struct ParseResult {
+  ParseOutcome outcome = ParseOutcome::run;
+  Config config;
+  std::string message;  // --help/--version text, or the one-line reason for exit_usage
+};
+
+// argv as given to main (argv[0] skipped); env looked up through `getenv_fn` for testability.
+ParseResult parse_command_line(int argc, const char* const* argv,
+                               const char* (*getenv_fn)(const char*));
+
+// The flag reference in Markdown (docs/flags.md is exactly this text).
+std::string flags_markdown();
+std::string help_text();
+
+}  // namespace camproxy::proxy

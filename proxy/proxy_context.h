@@ -1,0 +1,55 @@
+#pragma once
+// What every worker and session of the process shares (read-mostly, thread-safe).
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "proxy/config.h"
+#include "proxy/token_service.h"
+
+namespace camproxy::proxy {
+
+// What the application's greeting mirrors from the database (spec/mysql-protocol.md §2.1).
+struct UpstreamProfile {
+  std::string server_version;
+  uint32_t capabilities = 0;
+  uint8_t collation = 0;
+  uint16_t status_flags = 0;
+};
+
+class ProxyContext {
+ public:
+  ProxyContext(const Config& config, TokenService& tokens, SSL_CTX* client_tls, SSL_CTX* upstream_tls)
+      : config_(config), tokens_(tokens), client_tls_(client_tls), upstream_tls_(upstream_tls) {}
+
+  const Config& config() const { return config_; }
+  TokenService& tokens() { return tokens_; }
+  SSL_CTX* client_tls() const { return client_tls_; }
+  SSL_CTX* upstream_tls() const { return upstream_tls_; }
+
+  // Handshake connection ids: unique and never reused while the process lives (§2.1, §7.3).
+  uint32_t next_connection_id() { return next_connection_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  std::shared_ptr<const UpstreamProfile> profile() const {
+    std::lock_guard lock(mu_);
+    return profile_;
+  }
+  void set_profile(std::shared_ptr<const UpstreamProfile> p) {
+    std::lock_guard lock(mu_);
+    profile_ = std::move(p);
+  }
+
+ private:
+  const Config& config_;
+  TokenService& tokens_;
+  SSL_CTX* client_tls_;
+  SSL_CTX* upstream_tls_;
+  std::atomic<uint32_t> next_connection_id_{1};
+  mutable std::mutex mu_;
+  std::shared_ptr<const UpstreamProfile> profile_;
+};
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,143 @@
+#pragma once
+// One connection to the database, from TCP connect through the client side of the MySQL
+// handshake (TLS, any auth plugin the server asks for) to a logged-in byte stream.
+//
+// It is a heap object that deletes itself: whoever holds it calls close() to give it up and
+// never touches it again. Until then it reports to its Owner, exactly once, either
+// on_upstream_failed() or (after login) relay events.
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "auth/secret.h"
+#include "protocol/connect_attrs.h"
+#include "protocol/handshake_v10.h"
+#include "proxy/config.h"
+#include "proxy/packet_inbox.h"
+#include "proxy/transport.h"
+
+namespace camproxy::proxy {
+
+struct UpstreamFailure {
+  enum class Kind { connect, timeout, tls, protocol, server_error, closed };
+  Kind kind;
+  uint16_t code = 0;      // server_error: the server's error code
+  std::string sql_state;  // server_error
+  std::string message;    // readable, without secrets
+};
+
+struct UpstreamLogin {
+  std::string user;
+  std::shared_ptr<const auth::SecretString> password;
+  uint32_t capabilities = 0;  // the client's bits to mirror (pool-key bits and friends)
+  uint8_t collation = 0;
+  std::optional<std::string> database;
+  protocol::ConnectAttrs attrs;
+  uint32_t max_packet_size = 0;
+};
+
+class UpstreamConn final : private Transport::Events {
+ public:
+  class Owner {
+   public:
+    virtual void on_upstream_greeting(UpstreamConn& u) = 0;
+    virtual void on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) = 0;
+    virtual void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) = 0;
+    virtual void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) = 0;
+    virtual void on_upstream_drained(UpstreamConn& u) = 0;
+
+   protected:
+    ~Owner() = default;
+  };
+
+  struct Settings {
+    const Config* config;
+    SSL_CTX* tls_ctx;  // null when --upstream-tls=disable
+  };
+
+  static UpstreamConn* create(uv_loop_t* loop, const Settings& settings, Owner* owner);
+
+  // Resolves, connects and reads the greeting; then on_upstream_greeting().
+  void connect();
+  // After the greeting: logs in; then on_upstream_ready() or on_upstream_failed().
+  void login(UpstreamLogin params);
+
+  const protocol::HandshakeV10& greeting() const { return greeting_; }
+  uint32_t capabilities() const { return capabilities_; }  // negotiated at login
+  bool tls_on() const { return transport_.tls_on(); }
+
+  // Relay phase.
+  void write(std::span<const uint8_t> data) { transport_.write(data); }
+  bool has_pending_writes() const { return transport_.has_pending_writes(); }
+  void start_reading() { transport_.start_reading(); }
+  void stop_reading() { transport_.stop_reading(); }
+
+  void close();
+
+ private:
+  enum class State {
+    resolving,   // getaddrinfo running
+    connecting,  // TCP connect running
+    greeting,    // waiting for HandshakeV10
+    greeted,     // greeting read; waiting for login()
+    tls,         // SSLRequest sent; TLS handshake running
+    auth,        // HandshakeResponse41 sent; auth exchange until OK/ERR
+    ready,       // logged in: bytes go to the owner
+    failed,      // reported to the owner; waiting for close()
+    closing,     // handles closing; deletes itself when both are closed
+  };
+
+  UpstreamConn(uv_loop_t* loop, const Settings& settings, Owner* owner);
+  ~UpstreamConn();
+
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
+  static void on_connected(uv_connect_t* req, int status);
+  static void on_timeout(uv_timer_t* t);
+  static void on_timer_closed(uv_handle_t* h);
+
+  void start_connect(const sockaddr* addr);
+  void arm_timer();
+  void handle_greeting(std::span<const uint8_t> payload);
+  void send_handshake_response();
+  void handle_auth_packet(std::span<const uint8_t> payload);
+  bool send_plugin_response(std::span<const uint8_t, 20> nonce);
+  void send_auth_data(std::span<const uint8_t> data);
+  void fail(UpstreamFailure::Kind kind, std::string message, uint16_t code = 0, std::string sql_state = {});
+  void maybe_delete();
+
+  // Transport::Events
+  void on_data(Transport& t, std::span<const uint8_t> data) override;
+  void on_drained(Transport& t) override;
+  void on_error(Transport& t, int code, const std::string& detail) override;
+  void on_tls_ready(Transport& t) override;
+  void on_closed(Transport& t) override;
+
+  uv_loop_t* loop_;
+  Settings settings_;
+  Owner* owner_;
+  State state_ = State::resolving;
+  Transport transport_;
+  uv_timer_t timer_{};
+  uv_getaddrinfo_t resolve_req_{};
+  uv_connect_t connect_req_{};
+  bool resolving_ = false;
+  bool transport_closed_ = false;
+  bool timer_closed_ = false;
+  PacketInbox inbox_;
+  protocol::HandshakeV10 greeting_;
+  UpstreamLogin login_;
+  uint32_t capabilities_ = 0;
+  std::string plugin_;
+  uint8_t next_seq_ = 0;
+  bool switched_plugin_ = false;
+  bool awaiting_public_key_ = false;
+  std::array<uint8_t, 20> nonce_{};
+};
+
+std::string_view to_string(UpstreamFailure::Kind kind);
+
+}  // namespace camproxy::proxy

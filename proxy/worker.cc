@@ -1,0 +1,99 @@
+#include "proxy/worker.h"
+
+#include <unistd.h>
+
+#include "proxy/client_session.h"
+#include "proxy/log.h"
+
+namespace camproxy::proxy {
+
+Worker::Worker(ProxyContext& ctx, int index) : ctx_(ctx), index_(index) {}
+
+Worker::~Worker() {
+  if (thread_.joinable()) stop();
+  if (loop_ready_) uv_loop_close(&loop_);
+}
+
+bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error) {
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    error = std::string("uv_loop_init: ") + uv_strerror(rc);
+    return false;
+  }
+  loop_ready_ = true;
+  uv_async_init(&loop_, &token_async_, on_token_async);
+  token_async_.data = this;
+  uv_async_init(&loop_, &stop_async_, on_stop_async);
+  stop_async_.data = this;
+  for (const auto& s : sockets) {
+    auto l = std::make_unique<Listener>();
+    l->is_unix = s.address.is_unix;
+    l->worker = this;
+    int fd = ::dup(s.fd);
+    int rc = fd < 0 ? UV_EMFILE : 0;
+    if (rc == 0) rc = l->is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
+    if (rc == 0) {
+      l->h.handle.data = l.get();
+      rc = l->is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+      if (rc == 0) rc = uv_listen(&l->h.stream, 1024, on_connection);
+      listeners_.push_back(std::move(l));
+    } else if (fd >= 0) {
+      ::close(fd);
+    }
+    if (rc != 0) {
+      error = "worker cannot listen on " + s.address.to_string() + ": " + uv_strerror(rc);
+      return false;
+    }
+  }
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  log_debug("worker_stopped", {{"worker", index_}});
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  uv_async_send(&stop_async_);
+  thread_.join();
+}
+
+void Worker::on_stop_async(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  for (auto& l : self->listeners_) uv_close(&l->h.handle, nullptr);
+  // Copy: shutting a session down removes it from the set (later, in its close callback).
+  std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
+  for (auto* s : sessions) s->shutdown();
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->token_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async_), nullptr);
+}
+
+void Worker::on_token_async(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  std::vector<ClientSession*> waiters(self->token_waiters_.begin(), self->token_waiters_.end());
+  for (auto* s : waiters) {
+    if (self->token_waiters_.count(s) != 0) s->on_token_published();
+  }
+}
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* l = static_cast<Listener*>(server->data);
+  Worker* self = l->worker;
+  if (status != 0) {
+    log_warn("accept_failed", {{"worker", self->index_}, {"error", uv_strerror(status)}});
+    return;
+  }
+  auto* session = new ClientSession(*self);
+  if (!session->accept(server, l->is_unix)) return;  // it cleans up after itself
+  self->sessions_.insert(session);
+  self->session_count_.fetch_add(1, std::memory_order_relaxed);
+  session->start();
+}
+
+void Worker::on_session_closed(ClientSession* s) {
+  token_waiters_.erase(s);
+  if (sessions_.erase(s) != 0) session_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace camproxy::proxy

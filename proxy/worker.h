@@ -1,0 +1,74 @@
+#pragma once
+// A worker: one thread, one libuv loop, its own client sessions. Nothing on a worker blocks;
+// the only cross-thread calls are the uv_async wake-ups below.
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/listen_socket.h"
+#include "proxy/proxy_context.h"
+
+namespace camproxy::proxy {
+
+class ClientSession;
+
+class Worker {
+ public:
+  Worker(ProxyContext& ctx, int index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker();
+
+  // Control thread: starts the thread, listening on dups of `sockets`.
+  bool start(const std::vector<ListenSocket>& sockets, std::string& error);
+  // Control thread: closes listeners and sessions, then joins the thread.
+  void stop();
+  // Any thread: a new token snapshot was published.
+  void notify_tokens() { uv_async_send(&token_async_); }
+
+  uv_loop_t* loop() { return &loop_; }
+  ProxyContext& ctx() { return ctx_; }
+  int index() const { return index_; }
+  size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
+
+  // Worker thread, for sessions.
+  void add_token_waiter(ClientSession* s) { token_waiters_.insert(s); }
+  void remove_token_waiter(ClientSession* s) { token_waiters_.erase(s); }
+  void on_session_closed(ClientSession* s);
+
+ private:
+  struct Listener {
+    union {
+      uv_handle_t handle;
+      uv_stream_t stream;
+      uv_tcp_t tcp;
+      uv_pipe_t pipe;
+    } h{};
+    bool is_unix = false;
+    Worker* worker = nullptr;
+  };
+
+  void run();
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_token_async(uv_async_t* a);
+  static void on_stop_async(uv_async_t* a);
+
+  ProxyContext& ctx_;
+  int index_;
+  uv_loop_t loop_{};
+  uv_async_t token_async_{};
+  uv_async_t stop_async_{};
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_set<ClientSession*> sessions_;
+  std::unordered_set<ClientSession*> token_waiters_;
+  std::atomic<size_t> session_count_{0};
+  std::thread thread_;
+  bool loop_ready_ = false;
+};
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,55 @@
+// One assertion per row of the client error table: code, SQLSTATE, and a message that names
+// what the operator needs and nothing secret.
+#include "proxy/client_errors.h"
+
+#include <gtest/gtest.h>
+
+namespace camproxy::proxy {
+namespace {
+
+struct Row {
+  ClientError kind;
+  uint16_t code;
+  const char* sql_state;
+  const char* must_contain;
+};
+
+TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
+  const Row rows[] = {
+      {ClientError::cam_rejected, 1045, "28000", "CAM refused"},
+      {ClientError::cam_unavailable, 1045, "28000", "no CAM token"},
+      {ClientError::upstream_unreachable, 9001, "08S01", "cannot connect to the database db:3306"},
+      {ClientError::upstream_tls, 9002, "08S01", "--upstream-tls"},
+      {ClientError::upstream_auth_rejected, 1045, "28000", "refused the CAM token of account 'acct'"},
+      {ClientError::upstream_protocol, 9003, "08S01", "unexpected answer"},
+      {ClientError::no_account, 1045, "28000", "--db-user"},
+      {ClientError::compression_refused, 1158, "08S01", "compression"},
+      {ClientError::old_auth_protocol, 1251, "08004", "authentication protocol"},
+      {ClientError::bad_handshake, 1043, "08S01", "Bad handshake: DETAIL"},
+      {ClientError::handshake_timeout, 1043, "08S01", "in time"},
+      {ClientError::packet_too_large, 1153, "08S01", "bigger"},
+      {ClientError::tls_not_offered, 1043, "08S01", "TLS"},
+  };
+  ClientErrorContext ctx{"acct", "cdb-x", "ap-guangzhou", "db:3306", "DETAIL"};
+  for (const Row& r : rows) {
+    OwnedErr e = make_client_error(r.kind, ctx);
+    EXPECT_EQ(e.code, r.code) << r.must_contain;
+    EXPECT_EQ(e.sql_state, r.sql_state) << r.must_contain;
+    EXPECT_NE(e.message.find(r.must_contain), std::string::npos) << e.message;
+    EXPECT_EQ(e.message.find('{'), std::string::npos) << "unfilled placeholder: " << e.message;
+    // spec: client-library codes (2000-2999) are rejected by MariaDB Connector/C.
+    EXPECT_FALSE(e.code >= 2000 && e.code < 3000) << e.message;
+  }
+}
+
+TEST(ClientErrors, CamMessagesNameAccountInstanceAndRegion) {
+  OwnedErr e = make_client_error(ClientError::cam_rejected,
+                                 {"camtest", "cdb-12dd3d", "ap-shanghai", "h:1", "AuthFailure.SignatureFailure: bad"});
+  EXPECT_NE(e.message.find("'camtest'"), std::string::npos);
+  EXPECT_NE(e.message.find("cdb-12dd3d"), std::string::npos);
+  EXPECT_NE(e.message.find("ap-shanghai"), std::string::npos);
+  EXPECT_NE(e.message.find("AuthFailure.SignatureFailure"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace camproxy::proxy

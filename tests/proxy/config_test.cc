@@ -1,0 +1,143 @@
+// Command line and environment parsing: tables of input -> Config or exit reason.
+#include "proxy/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace camproxy::proxy {
+namespace {
+
+std::map<std::string, std::string> g_env;
+const char* fake_getenv(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+
+ParseResult parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  g_env = std::move(env);
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), fake_getenv);
+}
+
+const std::vector<std::string> kRequired = {"--upstream", "db.example:3306", "--region", "ap-guangzhou",
+                                            "--instance-id", "cdb-1"};
+
+std::vector<std::string> with_required(std::vector<std::string> extra) {
+  auto args = kRequired;
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(Config, DefaultsForTheRequiredFlags) {
+  auto r = parse(kRequired);
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  const Config& c = r.config;
+  EXPECT_EQ(c.upstream.host, "db.example");
+  EXPECT_EQ(c.upstream.port, 3306);
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:3306");
+  EXPECT_EQ(c.cam_endpoint, "https://cam.tencentcloudapi.com");
+  EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::preferred);
+  ASSERT_TRUE(c.admin.has_value());
+  EXPECT_EQ(c.admin->to_string(), "127.0.0.1:9306");
+  EXPECT_EQ(c.upstream_server_name, "db.example");
+  EXPECT_TRUE(c.db_user.empty());
+}
+
+TEST(Config, FlagsAndEqualsForm) {
+  auto r = parse(with_required({"--listen", "127.0.0.1:13306", "--listen=unix:/tmp/x.sock", "--db-user=camtest",
+                                "--upstream-tls", "verify-identity", "--upstream-ca-file", "/ca.pem",
+                                "--connect-timeout", "1500ms", "--admin", "off", "--workers", "3"}));
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  const Config& c = r.config;
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[1].to_string(), "unix:/tmp/x.sock");
+  EXPECT_TRUE(c.listen[1].is_unix);
+  EXPECT_EQ(c.db_user, "camtest");
+  EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::verify_identity);
+  EXPECT_EQ(c.connect_timeout.count(), 1500);
+  EXPECT_FALSE(c.admin.has_value());
+  EXPECT_EQ(c.workers, 3);
+}
+
+TEST(Config, EnvironmentFillsUnsetFlagsAndFlagsWin) {
+  auto r = parse({"--region", "ap-shanghai"}, {{"CAMPROXY_UPSTREAM", "10.0.0.1:3306"},
+                                               {"CAMPROXY_REGION", "ap-guangzhou"},
+                                               {"CAMPROXY_INSTANCE_ID", "cdb-env"},
+                                               {"CAMPROXY_LISTEN", "127.0.0.1:1,unix:/run/m.sock"},
+                                               {"CAMPROXY_DB_USER", "envuser"}});
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  EXPECT_EQ(r.config.region, "ap-shanghai");
+  EXPECT_EQ(r.config.instance_id, "cdb-env");
+  EXPECT_EQ(r.config.db_user, "envuser");
+  ASSERT_EQ(r.config.listen.size(), 2u);
+  EXPECT_EQ(r.config.listen[0].to_string(), "127.0.0.1:1");
+}
+
+TEST(Config, IPv6LoopbackListen) {
+  auto r = parse(with_required({"--listen", "[::1]:3306"}));
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  EXPECT_EQ(r.config.listen[0].tcp.host, "::1");
+}
+
+struct BadCase {
+  std::vector<std::string> args;
+  std::string expect_in_message;
+};
+
+TEST(Config, BadInputExitsWithUsageAndOneLineReason) {
+  const std::vector<BadCase> cases = {
+      {{}, "--upstream is required"},
+      {{"--upstream", "db:1"}, "--region is required"},
+      {with_required({"--bogus"}), "unknown flag --bogus"},
+      {with_required({"--listen", "0.0.0.0:3306"}), "refusing to listen on non-loopback"},
+      {with_required({"--listen", "10.1.2.3:3306"}), "non-loopback"},
+      {with_required({"--listen", "unix:relative"}), "unix:/absolute/path"},
+      {with_required({"--upstream-tls", "sometimes"}), "expected disable, preferred"},
+      {with_required({"--upstream-tls", "verify-ca"}), "needs --upstream-ca-file"},
+      {with_required({"--connect-timeout", "soon"}), "positive duration"},
+      {with_required({"--workers", "0"}), "from 1 to 256"},
+      {with_required({"--admin", "192.168.1.1:9306"}), "loopback"},
+      {with_required({"--db-user"}), "needs a value"},
+      {with_required({"--region", "x"}), "given more than once"},
+      {{"--upstream", "nohostport", "--region", "r", "--instance-id", "i"}, "expected HOST:PORT"},
+      {with_required({"--client-tls-cert", "/c.pem"}), "go together"},
+      {with_required({"stray"}), "unexpected argument"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.args);
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_usage) << c.expect_in_message;
+    EXPECT_NE(r.message.find(c.expect_in_message), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find('\n'), std::string::npos) << "one line: " << r.message;
+  }
+}
+
+TEST(Config, HelpAndVersion) {
+  auto h = parse({"--help"});
+  EXPECT_EQ(h.outcome, ParseOutcome::exit_ok);
+  for (const char* flag : {"--upstream", "--region", "--instance-id", "--listen", "--db-user", "--cam-endpoint",
+                           "--cam-ca-file", "--upstream-tls", "--upstream-ca-file", "--admin"}) {
+    EXPECT_NE(h.message.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_EQ(parse({"--version"}).outcome, ParseOutcome::exit_ok);
+}
+
+// docs/flags.md is generated from the option table; regenerate with
+// CAMPROXY_UPDATE_DOCS=1 ./camproxy_proxy_tests --gtest_filter=Config.FlagsDocIsCurrent
+TEST(Config, FlagsDocIsCurrent) {
+  const std::string path = std::string(CAMPROXY_TEST_DATA_DIR) + "/../../docs/flags.md";
+  if (std::getenv("CAMPROXY_UPDATE_DOCS") != nullptr) std::ofstream(path) << flags_markdown();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), flags_markdown()) << "docs/flags.md is stale: regenerate it (see the comment above)";
+}
+
+}  // namespace
+}  // namespace camproxy::proxy
