@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs what is missing, builds with
+# warnings as errors, runs the unit tests (ctest) and the integration tests (pytest against a
+# real MariaDB, the CAM emulator and real clients).
+#   tests/run.sh            everything
+#   CAMPROXY_BUILD_DIR=...  build directory (default: build)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${CAMPROXY_BUILD_DIR:-build}
+
+bash deploy/setup-debian.sh
+
+echo "== build ($build)"
+cmake -S . -B "$build" -G Ninja -DCAMPROXY_WERROR=ON >/dev/null
+cmake --build "$build"
+
+echo "== unit tests"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 120
+
+echo "== integration tests"
+export CAMPROXY_BIN="$root/$build/proxy/camproxy"
+/usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider --durations=10
