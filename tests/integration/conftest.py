@@ -120,15 +120,16 @@ class ProxyFactory:
 
     def start(self, *extra_args: str, env: Optional[Mapping[str, Optional[str]]] = None,
               db_user: Optional[str] = "camtest", upstream_tls: Optional[str] = None,
-              credential: Optional[Credential] = None, wait_ready: bool = True) -> CamProxy:
-        """Extra args go after the defaults. env entries override (None removes) the
+              credential: Optional[Credential] = None, wait_ready: bool = True,
+              upstream: Optional[str] = None, cam_endpoint: Optional[str] = None) -> CamProxy:
+        """Extra args go after the defaults; `upstream` and `cam_endpoint` replace theirs. env entries override (None removes) the
         TENCENTCLOUD_* variables taken from `credential` (default: the permanent key).
         Raises ProxyNotFound or ProxyStartError."""
         proxy_binary()
         listen_port, admin_port = free_port(), free_port()
-        args = ["--upstream", f"127.0.0.1:{self._mariadb.port}", "--region", self._cam.region,
+        args = ["--upstream", upstream or f"127.0.0.1:{self._mariadb.port}", "--region", self._cam.region,
                 "--instance-id", self._cam.instance_id, "--listen", f"127.0.0.1:{listen_port}",
-                "--cam-endpoint", self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}"]
+                "--cam-endpoint", cam_endpoint or self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}"]
         if db_user is not None:
             args += ["--db-user", db_user]
         if upstream_tls is not None:
@@ -152,6 +153,8 @@ class ProxyFactory:
         self._started.append(proxy)
         if wait_ready:
             proxy.wait_ready()
+        else:
+            proxy.wait_healthy()
         return proxy
 
     def stop_all(self) -> None:

@@ -86,6 +86,20 @@ class CamProxy:
             raise ProxyStartError(f"{exc}\n--- tail of camproxy stderr ({self.log_path}) ---\n"
                                   f"{self.log_tail()}") from None
 
+    def wait_healthy(self, timeout: float = kReadyTimeout) -> None:
+        """Listening and its loops turning (GET /healthz == 200), token or not."""
+        def healthy() -> bool:
+            if self._proc.poll() is not None:
+                raise WaitAbort(f"camproxy exited with status {self._proc.returncode}")
+            status, _ = self.admin_get("/healthz", timeout=1.0)
+            return status == 200
+        try:
+            wait_until(healthy, timeout, f"camproxy GET /healthz == 200 on 127.0.0.1:{self.admin_port}")
+        except (AssertionError, WaitAbort) as exc:
+            self.stop()
+            raise ProxyStartError(f"{exc}\n--- tail of camproxy stderr ({self.log_path}) ---\n"
+                                  f"{self.log_tail()}") from None
+
     def log_tail(self, lines: int = 40) -> str:
         return tail_file(self.log_path, lines)
 

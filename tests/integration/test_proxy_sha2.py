@@ -1,0 +1,118 @@
+"""camproxy logging in to a caching_sha2_password server (what TencentDB for MySQL 8.0 uses):
+fast auth, full auth over TLS, and full auth with the server's RSA key on plain TCP; and a
+CAM rotation, which evicts the server's cache and forces full authentication again.
+
+The upstream is tests/tools/sha2_server.py (proven against PyMySQL and mysql2 in
+test_sha2_upstream.py); a CAM emulator of this module owns the account's password there."""
+
+from __future__ import annotations
+
+import os
+
+import pymysql
+import pytest
+
+from cam_client import EmulatorProcess
+from camproxy_process import CamProxy
+from sha2_server import Sha2Server, write_throwaway_pki
+from testutil import free_port
+
+kInstance = "cdb-sha2test"
+kRegion = "ap-guangzhou"
+kAccount = "camsha2"
+kAdmin, kAdminPassword = "root", "sha2-admin-pw"
+kSecretId, kSecretKey = "AKIDcamproxySHA2module00000000000001", "camproxySha2ModuleSecretKey000001"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return write_throwaway_pki(tmp_path_factory.mktemp("sha2-pki"))
+
+
+@pytest.fixture(scope="module")
+def upstream(pki):
+    server = Sha2Server({kAccount: "initial-unknown-password", kAdmin: kAdminPassword}, admins=[kAdmin],
+                        tls_cert=str(pki.cert), tls_key=str(pki.key)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator(upstream, tmp_path_factory):
+    log = tmp_path_factory.mktemp("sha2-cam") / "cam_emulator.log"
+    args = ["--credential", f"{kSecretId}:{kSecretKey}", "--account", f"{kInstance}:{kRegion}:{kAccount}",
+            "--mysql-host", "127.0.0.1", "--mysql-port", str(upstream.port),
+            "--mysql-user", kAdmin, "--mysql-password", kAdminPassword, "--rotation-seconds", "3600"]
+    with EmulatorProcess(args, log) as process:
+        yield process
+
+
+@pytest.fixture
+def start_proxy(upstream, emulator, tmp_path, pki):
+    proxies = []
+
+    def start(*extra):
+        admin = free_port()
+        args = ["--upstream", f"127.0.0.1:{upstream.port}", "--region", kRegion, "--instance-id", kInstance,
+                "--listen", f"127.0.0.1:{free_port()}", "--db-user", kAccount,
+                "--cam-endpoint", emulator.endpoint, "--admin", f"127.0.0.1:{admin}", *extra]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
+        env.update(TENCENTCLOUD_SECRET_ID=kSecretId, TENCENTCLOUD_SECRET_KEY=kSecretKey)
+        proxy = CamProxy.launch(args, env, tmp_path / f"camproxy-{len(proxies)}.log", admin,
+                                listen_port=int(args[args.index("--listen") + 1].rsplit(":", 1)[1]))
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for p in proxies:
+        p.stop()
+
+
+def select_through(proxy) -> str:
+    with pymysql.connect(host="127.0.0.1", port=proxy.port, user=kAccount, password="whatever",
+                         connect_timeout=10, read_timeout=10) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 'Success!'")
+        return cur.fetchone()[0]
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {k: after[k] - before[k] for k in ("fast_auth", "full_auth_tls", "full_auth_rsa", "failures")}
+
+
+def test_rsa_full_auth_then_fast_auth_on_plain_tcp(upstream, start_proxy):
+    upstream.flush_cache()
+    proxy = start_proxy("--upstream-tls", "disable")
+    before = upstream.counters()
+    assert select_through(proxy) == "Success!"
+    first = upstream.counters()
+    assert delta(before, first) == {"fast_auth": 0, "full_auth_tls": 0, "full_auth_rsa": 1, "failures": 0}
+    assert upstream.last_login["tls"] is False
+    assert select_through(proxy) == "Success!"
+    assert delta(first, upstream.counters()) == {"fast_auth": 1, "full_auth_tls": 0, "full_auth_rsa": 0,
+                                                 "failures": 0}
+
+
+def test_full_auth_over_tls_sends_the_token_inside_tls(upstream, start_proxy, pki):
+    upstream.flush_cache()
+    proxy = start_proxy("--upstream-tls", "verify-ca", "--upstream-ca-file", str(pki.ca))
+    before = upstream.counters()
+    assert select_through(proxy) == "Success!"
+    assert delta(before, upstream.counters()) == {"fast_auth": 0, "full_auth_tls": 1, "full_auth_rsa": 0,
+                                                  "failures": 0}
+    assert upstream.last_login["tls"] is True
+    # camproxy asked only for what it may: never QUERY_ATTRIBUTES or compression.
+    flags = upstream.last_login["client_flags"]
+    assert flags & (1 << 27) == 0 and flags & (1 << 5) == 0
+
+
+def test_rotation_evicts_the_cache_and_the_proxy_recovers_with_one_retry(upstream, emulator, start_proxy):
+    proxy = start_proxy("--upstream-tls", "disable")
+    assert select_through(proxy) == "Success!"
+    calls = emulator.control.stats()["calls_total"]
+    emulator.control.rotate(kAccount)  # "Refresh Password": the cached token is now wrong
+    before = upstream.counters()
+    assert select_through(proxy) == "Success!"  # 1045, one refetch, retry: invisible to the client
+    after = upstream.counters()
+    assert after["failures"] - before["failures"] == 1
+    assert after["full_auth_rsa"] - before["full_auth_rsa"] == 1
+    assert emulator.control.stats()["calls_total"] == calls + 1
