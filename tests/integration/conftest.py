@@ -158,8 +158,9 @@ class ProxyFactory:
         return proxy
 
     def stop_all(self) -> None:
-        for proxy in self._started:
-            proxy.stop()
+        problems = [p for p in (proxy.stop_and_check() for proxy in self._started) if p]
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -64,8 +64,9 @@ def start_proxy(upstream, emulator, tmp_path, pki):
         return proxy
 
     yield start
-    for p in proxies:
-        p.stop()
+    problems = [p for p in (proxy.stop_and_check() for proxy in proxies) if p]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def select_through(proxy) -> str:

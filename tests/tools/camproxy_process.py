@@ -46,6 +46,7 @@ class CamProxy:
         self.port = port
         self.admin_port = admin_port
         self.log_path = log_path
+        self.expected_exit = False  # set by tests that make the proxy exit on purpose
 
     @classmethod
     def launch(cls, args: Sequence[str], env: Mapping[str, str], log_path: str | os.PathLike,
@@ -109,6 +110,17 @@ class CamProxy:
     def stop(self) -> Optional[int]:
         """SIGTERM, SIGKILL after 5 s. Returns the exit status."""
         return stop_process(self._proc, grace=kStopGrace)
+
+    def stop_and_check(self) -> Optional[str]:
+        """Stops the proxy; returns a problem report, or None when it exited cleanly (status 0
+        after SIGTERM, no sanitizer report in its log: the suite also runs on ASan/UBSan builds)."""
+        status = self.stop()
+        text = self.log_text()
+        if "Sanitizer" in text or "runtime error:" in text:
+            return f"{self.log_path}: sanitizer report\n{self.log_tail(60)}"
+        if status not in (0, None) and not self.expected_exit:
+            return f"{self.log_path}: exit status {status}\n{self.log_tail(20)}"
+        return None
 
     def kill(self) -> None:
         self._proc.kill()

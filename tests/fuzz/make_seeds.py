@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the fuzz targets, tests/fuzz/corpus/<target>/, from the captured
+exchanges (tests/protocol/captures/*.hex), the shared test vectors (tests/vectors/*.json) and a
+few packets built here by hand from spec/mysql-protocol.md for shapes the captures lack.
+
+    /usr/bin/python3 tests/fuzz/make_seeds.py
+
+Run it again when the captures or vectors change and commit the result. The output is
+deterministic, and each file is named after its source. Input formats per target are described
+at the top of each tests/fuzz/<target>_fuzz.cc.
+"""
+import json
+import pathlib
+import shutil
+import struct
+
+HERE = pathlib.Path(__file__).resolve().parent
+TESTS = HERE.parent
+CAPTURES = TESTS / "protocol" / "captures"
+VECTORS = TESTS / "vectors"
+
+# Capability bits (protocol/constants.h).
+LONG_PASSWORD = 1 << 0
+CONNECT_WITH_DB = 1 << 3
+PROTOCOL_41 = 1 << 9
+TRANSACTIONS = 1 << 13
+SECURE_CONNECTION = 1 << 15
+PLUGIN_AUTH = 1 << 19
+CONNECT_ATTRS = 1 << 20
+LENENC_CLIENT_DATA = 1 << 21
+SESSION_TRACK = 1 << 23
+DEPRECATE_EOF = 1 << 24
+
+PACKET_LIMIT = 0x4000  # packet target: int<2> max_payload in front of the stream
+PACKET_LARGE_LIMIT = 0xFFFF  # packet target: stands for 64 MiB
+
+
+class Corpus:
+    def __init__(self):
+        self.files = {}  # target -> {name: bytes}
+
+    def add(self, target, name, data):
+        seeds = self.files.setdefault(target, {})
+        if data in seeds.values():
+            return
+        assert name not in seeds, name
+        seeds[name] = bytes(data)
+
+    def write(self):
+        root = HERE / "corpus"
+        if root.exists():
+            shutil.rmtree(root)
+        for target, seeds in sorted(self.files.items()):
+            folder = root / target
+            folder.mkdir(parents=True)
+            for name, data in sorted(seeds.items()):
+                (folder / name).write_bytes(data)
+            print(f"{target}: {len(seeds)} seeds")
+
+
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def lenenc_str(b):
+    assert len(b) < 0xFB
+    return bytes([len(b)]) + b
+
+
+def load_capture(path):
+    frames = []
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        direction, hexbytes = line.split()
+        frames.append((direction, bytes.fromhex(hexbytes)))
+    return frames
+
+
+def greeting_caps(payload):
+    """Capabilities of a HandshakeV10 payload (spec §2.1)."""
+    pos = payload.index(0, 1) + 1 + 4 + 8 + 1
+    low = struct.unpack_from("<H", payload, pos)[0]
+    high = struct.unpack_from("<H", payload, pos + 5)[0]
+    return low | (high << 16)
+
+
+def add_capture(corpus, path):
+    stem = path.stem
+    frames = load_capture(path)
+    streams = {"c2s": b"", "s2c": b""}
+    caps = 0
+    server_caps = 0
+    in_auth = False  # between a login (or COM_CHANGE_USER) and the server's OK / ERR
+    for i, (direction, frame) in enumerate(frames):
+        streams[direction] += frame
+        payload = frame[4:]
+        name = f"{stem}_{i:02d}"
+        if i == 0:
+            corpus.add("handshake_v10", f"{name}_greeting", payload)
+            server_caps = greeting_caps(payload)
+            continue
+        if direction == "c2s":
+            if i == 1:
+                corpus.add("client_handshake", f"{name}_first_reply", payload)
+                caps = struct.unpack_from("<I", payload)[0] & server_caps
+                in_auth = len(payload) != 32  # an SSLRequest: TLS follows, not recorded
+            elif payload[0] == 0x11:
+                corpus.add("change_user", f"{name}_change_user", u32(caps) + payload)
+                in_auth = True
+            continue
+        first = payload[0]
+        if in_auth and first in (0xFE, 0x01):
+            corpus.add("auth_switch", f"{name}_auth_phase", payload)
+            continue
+        if first in (0x00, 0xFE, 0xFF):
+            corpus.add("ok_err_eof", f"{name}_s2c", u32(caps) + payload)
+            in_auth = False
+    for direction, stream in streams.items():
+        corpus.add("packet", f"{stem}_{direction}_stream", struct.pack("<H", PACKET_LIMIT) + stream)
+
+
+def add_handmade(corpus):
+    nonce = bytes(range(0x21, 0x35))  # 20 printable bytes, no NUL
+    sha2 = b"caching_sha2_password"
+
+    # MySQL 8.0 style greeting: LONG_PASSWORD set (no MariaDB ext caps), caching_sha2 (spec §2.1).
+    mysql8_caps = 0xDFFFFFFF
+    greeting = (b"\x0a" + b"8.0.36\x00" + u32(42) + nonce[:8] + b"\x00" +
+                struct.pack("<H", mysql8_caps & 0xFFFF) + b"\xff" + struct.pack("<H", 2) +
+                struct.pack("<H", mysql8_caps >> 16) + b"\x15" + bytes(10) + nonce[8:] + b"\x00" +
+                sha2 + b"\x00")
+    corpus.add("handshake_v10", "handmade_mysql8_greeting", greeting)
+
+    # HandshakeResponse41 with LENENC_CLIENT_DATA and attributes (spec §2.4).
+    caps = (LONG_PASSWORD | CONNECT_WITH_DB | PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH |
+            CONNECT_ATTRS | LENENC_CLIENT_DATA)
+    attrs = lenenc_str(b"_client_name") + lenenc_str(b"fuzz")
+    response = (u32(caps) + u32(1 << 24) + b"\x2d" + bytes(23) + b"app\x00" + lenenc_str(bytes(32)) +
+                b"appdb\x00" + sha2 + b"\x00" + lenenc_str(attrs))
+    corpus.add("client_handshake", "handmade_lenenc_auth_attrs", response)
+    # HandshakeResponse320 (no PROTOCOL_41): answered with ERR 1251 (spec §2.4).
+    # int<2> caps, int<3> max_packet_size, str<NUL> user, str<NUL> auth response.
+    corpus.add("client_handshake", "handmade_protocol_320", struct.pack("<H", LONG_PASSWORD) +
+               b"\x00\x00\x01" + b"app\x00" + b"12345678\x00")
+
+    # COM_CHANGE_USER without SECURE_CONNECTION (auth response is str<NUL>), with attributes.
+    cu_caps = PROTOCOL_41 | PLUGIN_AUTH | CONNECT_ATTRS
+    change_user = (b"\x11" + b"other\x00" + b"secret\x00" + b"appdb\x00" + struct.pack("<H", 45) +
+                   b"mysql_native_password\x00" + lenenc_str(attrs))
+    corpus.add("change_user", "handmade_nul_auth_attrs", u32(cu_caps) + change_user)
+
+    # Auth phase: switch to caching_sha2, its fast-auth / full-auth bytes, a PEM key, old-password.
+    corpus.add("auth_switch", "handmade_switch_sha2", b"\xfe" + sha2 + b"\x00" + nonce + b"\x00")
+    corpus.add("auth_switch", "handmade_more_fast_auth_ok", b"\x01\x03")
+    corpus.add("auth_switch", "handmade_more_full_auth", b"\x01\x04")
+    corpus.add("auth_switch", "handmade_more_pem", b"\x01-----BEGIN PUBLIC KEY-----\nMIIB\n"
+               b"-----END PUBLIC KEY-----\n")
+    corpus.add("auth_switch", "handmade_old_password_switch", b"\xfe")
+
+    # OK with session state (spec §4.5), FE-OK terminator, ERR forms, MariaDB progress report.
+    track = PROTOCOL_41 | TRANSACTIONS | SESSION_TRACK | DEPRECATE_EOF
+    state = b"\x00" + lenenc_str(lenenc_str(b"autocommit") + lenenc_str(b"OFF"))
+    corpus.add("ok_err_eof", "handmade_ok_session_state",
+               u32(track) + b"\x00\x00\x00" + struct.pack("<HH", 0x4000, 0) + b"\x00" +
+               lenenc_str(state))
+    corpus.add("ok_err_eof", "handmade_fe_ok_terminator",
+               u32(track) + b"\xfe\x00\x00" + struct.pack("<HH", 0x0002, 0))
+    corpus.add("ok_err_eof", "handmade_err_1040",
+               u32(PROTOCOL_41) + b"\xff" + struct.pack("<H", 1040) + b"#08004Too many connections")
+    corpus.add("ok_err_eof", "handmade_err_pre41", u32(0) + b"\xff" + struct.pack("<H", 1045) +
+               b"Access denied")
+    corpus.add("ok_err_eof", "handmade_err_progress", u32(PROTOCOL_41) + b"\xff\xff\xff\x01\x01\x02")
+
+    # Framing: a limit the first packet exceeds, and the multi-frame header walk.
+    corpus.add("packet", "handmade_too_large", struct.pack("<H", 16) + b"\x20\x00\x00\x00" +
+               bytes(32))
+    corpus.add("packet", "handmade_full_frame_header", struct.pack("<H", PACKET_LARGE_LIMIT) +
+               b"\xff\xff\xff\x00" + bytes(64))
+
+
+def add_vectors(corpus):
+    tokens = json.loads((VECTORS / "auth_token.json").read_text())
+    for kind in ("positive", "negative"):
+        for case in tokens[kind]:
+            name = case["name"]
+            corpus.add("auth_token", f"{kind}_{name}", b"\x00" + case["inputs"]["token"].encode())
+            inter = case.get("intermediate")
+            if inter:
+                # Mode 1 / 3: the plaintext, wrapped into a token by the target (url-safe / std).
+                plain = bytes.fromhex(inter["plaintext_hex"])
+                mode = b"\x03" if "standard" in name else b"\x01"
+                corpus.add("auth_token", f"{kind}_{name}_plaintext", mode + plain)
+                corpus.add("auth_token_info", f"{kind}_{name}",
+                           bytes.fromhex(inter["protobuf_hex"]))
+    responses = json.loads((VECTORS / "cam_responses.json").read_text())
+    for case in responses["cases"]:
+        corpus.add("cam_response", case["name"], case["body"].encode())
+
+
+def main():
+    corpus = Corpus()
+    for path in sorted(CAPTURES.glob("*.hex")):
+        add_capture(corpus, path)
+    add_handmade(corpus)
+    add_vectors(corpus)
+    corpus.write()
+
+
+if __name__ == "__main__":
+    main()
