@@ -46,6 +46,7 @@ kModes = {
 COM_QUIT, COM_INIT_DB, COM_QUERY, COM_FIELD_LIST, COM_STATISTICS = 0x01, 0x02, 0x03, 0x04, 0x09
 COM_PING, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_SEND_LONG_DATA = 0x0E, 0x16, 0x17, 0x18
 COM_STMT_CLOSE, COM_SET_OPTION, COM_STMT_FETCH, COM_RESET_CONNECTION = 0x19, 0x1B, 0x1C, 0x1F
+COM_CHANGE_USER = 0x11
 MYSQL_TYPE_LONGLONG, MYSQL_TYPE_VAR_STRING = 0x08, 0xFD
 CURSOR_TYPE_READ_ONLY = 1
 
@@ -75,6 +76,7 @@ class Session:
 
     def __init__(self, db: MariaDB, caps: int):
         self.caps = caps
+        self.db = db
         self.frames: list[tuple[str, bytes]] = []
         self.sock = socket.create_connection(("127.0.0.1", db.port))
         self._pending = b""
@@ -232,6 +234,19 @@ def simple_commands(s: Session) -> None:
     s.command(bytes([COM_RESET_CONNECTION]))
 
 
+def change_user(s: Session) -> None:
+    # A plugin the account does not use makes MariaDB answer with an AuthSwitchRequest.
+    request = (bytes([COM_CHANGE_USER]) + s.db.admin_user.encode() + b"\0" + b"\0" + b"camdb\0" +
+               struct.pack("<H", 45) + b"caching_sha2_password\0")
+    switch = s.command(request)[-1]
+    assert switch[0] == 0xFE, f"no AuthSwitchRequest: {switch!r}"
+    plugin_end = switch.index(0, 1)
+    nonce = switch[plugin_end + 1:plugin_end + 21]
+    s.send(native_scramble(s.db.admin_password.encode(), nonce), seq=s.frames[-1][1][3] + 1)
+    s.read(expect_frames=1)
+    s.query("SELECT 1 AS a")
+
+
 def pipelined(s: Session) -> None:
     for payload in (bytes([COM_PING]), b"\x03SELECT 1 AS a", b"\x03SELECT * FROM camdb.nosuch",
                     bytes([COM_STMT_CLOSE]) + struct.pack("<I", 99), b"\x03DO 1"):
@@ -273,6 +288,9 @@ kScenarios = [
      field_list),
     ("simple_commands", ("eof", "deprecate_eof"),
      "STATISTICS, PING, SET_OPTION off/on, INIT_DB ok/missing, RESET_CONNECTION", simple_commands),
+    ("change_user", ("deprecate_eof",),
+     "COM_CHANGE_USER to harness naming caching_sha2_password (AuthSwitchRequest to "
+     "mysql_native_password, scrambled reply, OK); SELECT 1", change_user),
     ("pipelined", ("deprecate_eof",),
      "PING, SELECT 1, SELECT from a missing table, STMT_CLOSE of id 99, DO 1 sent in one write "
      "before reading", pipelined),
