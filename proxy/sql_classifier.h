@@ -1,0 +1,37 @@
+#pragma once
+// A light reading of COM_QUERY text, enough for what the proxy must know without a SQL parser:
+// KILL statements to intercept (spec/mysql-protocol.md §7.3) and the session-state effects that
+// decide whether a session can be re-created on a new database connection (§6, §7.2).
+//
+// It errs on the safe side: whatever it does not recognise as harmless or replayable and that
+// may leave state behind (user variables, temporary tables, SQL PREPARE, locks, HANDLER, XA)
+// is reported as unreplayable.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace camproxy::proxy {
+
+struct KillStatement {
+  enum class Target { connection, query, query_id, user };
+  Target target = Target::connection;
+  uint64_t id = 0;  // connection id (connection, query) or query id (query_id)
+};
+
+// KILL [HARD|SOFT] [CONNECTION|QUERY] id | KILL [HARD|SOFT] QUERY ID qid | KILL USER u
+// (MySQL and MariaDB forms). nullopt when the text is not a single KILL statement.
+std::optional<KillStatement> parse_kill(std::string_view sql);
+
+struct SessionEffects {
+  std::optional<std::string> schema;        // USE db
+  std::vector<std::string> replayable_sets;  // SET statements that re-create session variables
+  bool unreplayable = false;
+  std::string_view reason;  // why unreplayable (for logs)
+};
+
+// The effects of one COM_QUERY (which may hold several statements).
+SessionEffects classify_statements(std::string_view sql);
+
+}  // namespace camproxy::proxy

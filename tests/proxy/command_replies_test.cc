@@ -1,0 +1,76 @@
+// Reading the replies to camproxy's own commands from captured MariaDB 10.11 streams.
+#include "proxy/command_replies.h"
+
+#include <gtest/gtest.h>
+
+#include "../protocol/test_util.h"
+#include "protocol/constants.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+using protocol::test::load_capture;
+
+// The server frames of a capture after the login (greeting, response, OK).
+std::vector<std::vector<uint8_t>> server_payloads_after_login(std::string_view name) {
+  std::vector<std::vector<uint8_t>> out;
+  int seen = 0;
+  for (const auto& f : load_capture(name)) {
+    if (f.from_client) continue;
+    if (++seen <= 2) continue;  // greeting, login OK
+    out.emplace_back(f.payload().begin(), f.payload().end());
+  }
+  return out;
+}
+
+TEST(ReplyReader, FirstValueOfATextResultset) {
+  for (auto [name, caps] : {std::pair{"rt_select_rows_eof.hex", cap::kProtocol41},
+                            std::pair{"rt_select_rows_deprecate_eof.hex", cap::kProtocol41 | cap::kDeprecateEof}}) {
+    std::vector<InternalCommand> cmds;
+    cmds.push_back(make_query("SELECT id, v FROM camdb.t ORDER BY id", true));
+    ReplyReader reader(caps, cmds);
+    ReplyReader::Step step = ReplyReader::Step::more;
+    for (const auto& p : server_payloads_after_login(name)) {
+      step = reader.on_packet(p);
+      if (step != ReplyReader::Step::more) break;
+    }
+    ASSERT_EQ(step, ReplyReader::Step::done) << name;
+    ASSERT_TRUE(reader.results()[0].ok) << name;
+    ASSERT_TRUE(reader.results()[0].value.has_value()) << name;
+    EXPECT_EQ(*reader.results()[0].value, "1") << name;
+  }
+}
+
+TEST(ReplyReader, OkErrAndEofRepliesInPipelineOrder) {
+  // PING -> OK, SET_OPTION -> EOF (no DEPRECATE_EOF), INIT_DB of a missing schema -> ERR.
+  const std::vector<uint8_t> ok = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
+  const std::vector<uint8_t> eof = {0xFE, 0x00, 0x00, 0x02, 0x00};
+  std::vector<uint8_t> err = {0xFF, 0x19, 0x04, '#', '4', '2', '0', '0', '0'};
+  const std::string msg = "Unknown database 'nope'";
+  err.insert(err.end(), msg.begin(), msg.end());
+  std::vector<InternalCommand> cmds = {make_command(protocol::Command::kPing),
+                                       make_command(protocol::Command::kSetOption, std::string_view("\0\0", 2)),
+                                       make_command(protocol::Command::kInitDb, "nope")};
+  ReplyReader reader(cap::kProtocol41, cmds);
+  EXPECT_EQ(reader.on_packet(ok), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(eof), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(err), ReplyReader::Step::done);
+  EXPECT_TRUE(reader.results()[0].ok);
+  EXPECT_EQ(reader.results()[0].status_flags, 2);
+  EXPECT_TRUE(reader.results()[1].ok);
+  EXPECT_FALSE(reader.results()[2].ok);
+  EXPECT_EQ(reader.results()[2].code, 1049);
+  EXPECT_EQ(reader.results()[2].sql_state, "42000");
+  EXPECT_EQ(reader.results()[2].message, msg);
+}
+
+TEST(ReplyReader, RejectsGarbage) {
+  std::vector<InternalCommand> cmds = {make_query("SELECT 1", true)};
+  ReplyReader reader(cap::kProtocol41, cmds);
+  const std::vector<uint8_t> zero_columns = {0x00 + 0xFC, 0x00};  // truncated lenenc
+  EXPECT_EQ(reader.on_packet(zero_columns), ReplyReader::Step::malformed);
+}
+
+}  // namespace
+}  // namespace camproxy::proxy

@@ -1,0 +1,85 @@
+// The light SQL reading: KILL forms and session-state effects, as tables.
+#include "proxy/sql_classifier.h"
+
+#include <gtest/gtest.h>
+
+namespace camproxy::proxy {
+namespace {
+
+using Target = KillStatement::Target;
+
+TEST(ParseKill, RecognisesMySqlAndMariaDbForms) {
+  struct Row {
+    const char* sql;
+    Target target;
+    uint64_t id;
+  };
+  const Row rows[] = {
+      {"KILL 42", Target::connection, 42},
+      {"kill connection 7", Target::connection, 7},
+      {"KILL QUERY 9", Target::query, 9},
+      {"  /* cancel */ KILL QUERY 9;", Target::query, 9},
+      {"KILL HARD QUERY 3", Target::query, 3},
+      {"KILL SOFT CONNECTION 4", Target::connection, 4},
+      {"KILL QUERY ID 11", Target::query_id, 11},
+      {"KILL USER app", Target::user, 0},
+  };
+  for (const Row& r : rows) {
+    auto k = parse_kill(r.sql);
+    ASSERT_TRUE(k.has_value()) << r.sql;
+    EXPECT_EQ(k->target, r.target) << r.sql;
+    EXPECT_EQ(k->id, r.id) << r.sql;
+  }
+}
+
+TEST(ParseKill, LeavesEverythingElseAlone) {
+  for (const char* sql : {"SELECT 'KILL 1'", "KILLER 1", "KILL", "KILL QUERY", "KILL 1; SELECT 1", "KILL abc",
+                          "-- KILL 1\nSELECT 1", "KILL 99999999999999999999999"}) {
+    EXPECT_FALSE(parse_kill(sql).has_value()) << sql;
+  }
+}
+
+TEST(ClassifyStatements, HarmlessStatementsHaveNoEffect) {
+  for (const char* sql : {"SELECT 1", "INSERT INTO t VALUES ('@x', \"TEMPORARY\")", "SELECT @@version",
+                          "SELECT 1 /* LOCK */", "BEGIN", "COMMIT", "UNLOCK TABLES", "SET GLOBAL max_connections=10",
+                          "SELECT `lock` FROM t"}) {
+    auto fx = classify_statements(sql);
+    EXPECT_FALSE(fx.unreplayable) << sql << ": " << fx.reason;
+    EXPECT_FALSE(fx.schema.has_value()) << sql;
+    EXPECT_TRUE(fx.replayable_sets.empty()) << sql;
+  }
+}
+
+TEST(ClassifyStatements, UnreplayableState) {
+  for (const char* sql : {"SET @x = 1", "SELECT 1 INTO @x", "CREATE TEMPORARY TABLE t (a int)",
+                          "PREPARE s FROM 'SELECT 1'", "LOCK TABLES t READ", "SELECT GET_LOCK('a', 1)",
+                          "HANDLER t OPEN", "XA START 'x'", "SAVEPOINT a", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                          "SELECT SQL_CALC_FOUND_ROWS * FROM t", "SET NAMES utf8mb4; SET @y := 2",
+                          "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */"}) {
+    auto fx = classify_statements(sql);
+    EXPECT_TRUE(fx.unreplayable) << sql;
+    EXPECT_TRUE(fx.replayable_sets.empty()) << sql;
+  }
+}
+
+TEST(ClassifyStatements, ReplayableSessionState) {
+  auto fx = classify_statements("USE `camdb`");
+  ASSERT_TRUE(fx.schema.has_value());
+  EXPECT_EQ(*fx.schema, "camdb");
+
+  fx = classify_statements("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci; SET time_zone = '+00:00';");
+  EXPECT_FALSE(fx.unreplayable);
+  ASSERT_EQ(fx.replayable_sets.size(), 2u);
+  EXPECT_EQ(fx.replayable_sets[0], "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci");
+  EXPECT_EQ(fx.replayable_sets[1], "SET time_zone = '+00:00'");
+
+  fx = classify_statements("set session sql_mode='ANSI'");
+  ASSERT_EQ(fx.replayable_sets.size(), 1u);
+  fx = classify_statements("SET @@session.autocommit = 0");
+  ASSERT_EQ(fx.replayable_sets.size(), 1u);
+  fx = classify_statements("SET @@global.x = 0");
+  EXPECT_TRUE(fx.replayable_sets.empty());
+}
+
+}  // namespace
+}  // namespace camproxy::proxy
