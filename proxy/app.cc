@@ -46,6 +46,7 @@ bool App::setup(std::string& error) {
     sockets_.push_back(s);
   }
   const int n = config_.workers > 0 ? config_.workers : std::max(1U, std::thread::hardware_concurrency());
+  ctx_->set_worker_count(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(*ctx_, i));
     if (!workers_.back()->start(sockets_, error)) return false;

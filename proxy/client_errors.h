@@ -25,6 +25,11 @@ enum class ClientError {
   handshake_timeout,      // the client did not finish its login in time
   packet_too_large,       // a login packet above the pre-authentication limit
   tls_not_offered,        // SSLRequest while camproxy offers no TLS
+  too_many_connections,   // --pool-max reached
+  lost_during_command,    // the database connection died while a command was running
+  lost_with_state,        // it died between commands, with state that cannot be re-created
+  unsupported_command,    // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)
+  unknown_thread,         // KILL of an id no session of this camproxy holds
 };
 
 struct ClientErrorContext {

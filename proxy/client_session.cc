@@ -64,13 +64,18 @@ void ClientSession::start() {
   log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
   uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
   client_.start_reading();
-  // The upstream connect runs while the client logs in; it is needed anyway and its greeting
-  // tells what to mirror when no earlier connection has.
+  if (worker_.ctx().profile()) {
+    send_greeting();
+    return;
+  }
+  // The first session learns what to mirror from a database greeting; that connection then
+  // serves it, logging in once the client has.
   dial_upstream();
-  if (state_ == State::wait_profile && worker_.ctx().profile()) send_greeting();
 }
 
 void ClientSession::dial_upstream() {
+  worker_.pool().opened();
+  upstream_counted_ = true;
   upstream_greeted_ = false;
   upstream_ = UpstreamConn::create(worker_.loop(), {&worker_.ctx().config(), worker_.ctx().upstream_tls()}, this);
   upstream_->connect();
@@ -100,8 +105,7 @@ void ClientSession::send_greeting() {
 
 void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
   if (state_ == State::relay) {
-    upstream_->write(data);
-    if (upstream_->has_pending_writes()) client_.stop_reading();
+    relay_from_client(data);
     return;
   }
   if (state_ == State::draining || state_ == State::closing) return;
@@ -222,6 +226,48 @@ void ClientSession::client_authenticated() {
   }
   log_debug("client_authenticated", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
                                      {"tls", client_.tls_on()}});
+  acquire_upstream();
+}
+
+PoolKey ClientSession::pool_key() const { return {account_, client_caps_ & cap::kPoolKey}; }
+
+SessionProfile ClientSession::wanted_profile() const {
+  SessionProfile p;
+  if (database_ && !database_->empty()) p.schema = database_;
+  p.collation = collation_;
+  p.multi_statements = (client_caps_ & cap::kMultiStatements) != 0;
+  p.ignore_space = (client_caps_ & cap::kIgnoreSpace) != 0;
+  return p;
+}
+
+// spec §5.3: a warm connection with the client's key, fixed up to its schema and options, or a
+// new one logged in with the current token; the client's OK follows only once it is ready.
+void ClientSession::acquire_upstream() {
+  UpstreamPool& pool = worker_.pool();
+  pool.note_demand(pool_key(), wanted_profile());
+  if (upstream_ != nullptr) {  // the first session's own connection
+    acquire_token();
+    return;
+  }
+  if (auto pc = pool.take(pool_key(), wanted_profile())) {
+    pooled_ = std::move(*pc);
+    upstream_ = pooled_->conn;
+    upstream_counted_ = true;
+    upstream_->set_owner(this);
+    state_ = State::prepare;
+    auto cmds = fix_up_commands(pooled_->profile, wanted_profile());
+    if (cmds.empty()) {
+      on_upstream_commands_done(*upstream_, {});
+    } else {
+      upstream_->run_commands(cmds);
+    }
+    return;
+  }
+  if (!pool.may_open() && !pool.make_room()) {
+    fail(ClientError::too_many_connections);
+    return;
+  }
+  dial_upstream();
   acquire_token();
 }
 
@@ -250,7 +296,7 @@ void ClientSession::acquire_token() {
 }
 
 void ClientSession::on_token_published() {
-  if (waiting_for_token_ && state_ == State::wait_upstream) acquire_token();
+  if (waiting_for_token_ && (state_ == State::wait_upstream || state_ == State::reconnecting)) acquire_token();
 }
 
 void ClientSession::stop_waiting_for_token() {
@@ -275,8 +321,8 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
 }
 
 void ClientSession::maybe_start_upstream_login() {
-  if (state_ != State::wait_upstream || !token_ || !upstream_greeted_) return;
-  state_ = State::upstream_login;
+  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !upstream_greeted_) return;
+  if (state_ == State::wait_upstream) state_ = State::upstream_login;
   UpstreamLogin login;
   login.user = account_;
   login.password = token_->password;
@@ -292,7 +338,18 @@ void ClientSession::maybe_start_upstream_login() {
   upstream_->login(std::move(login));
 }
 
-void ClientSession::on_upstream_ready(UpstreamConn&, std::span<const uint8_t> ok_payload) {
+void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) {
+  pooled_ = PooledConn{&u, pool_key(), wanted_profile(), std::chrono::steady_clock::now(),
+                       std::chrono::steady_clock::now()};
+  if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
+    auto cmds = replay_commands();
+    if (cmds.empty()) {
+      on_upstream_commands_done(u, {});
+    } else {
+      u.run_commands(cmds);
+    }
+    return;
+  }
   if (sha2_fast_ack_) {
     const uint8_t fast_auth_ok[] = {0x01, 0x03};  // AuthMoreData fast_auth_success (§2.5)
     client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
@@ -300,24 +357,19 @@ void ClientSession::on_upstream_ready(UpstreamConn&, std::span<const uint8_t> ok
   // The database's own OK, renumbered: its status flags and session-state info are the
   // truth the application should start from.
   client_seq_ = send_packet(client_, client_seq_, ok_payload);
-  state_ = State::relay;
-  log_info("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
-                               {"client_tls", client_.tls_on()}, {"upstream_tls", upstream_->tls_on()},
-                               {"retried_after_1045", retried_after_1045_}});
-  auto rest = inbox_.take_rest();
-  inbox_.release();
-  if (!rest.empty()) upstream_->write(rest);
-  upstream_->start_reading();
+  auto ok = protocol::decode_ok(ok_payload, u.capabilities());
+  start_relay(ok ? ok->status_flags : protocol::status::kAutocommit);
 }
 
-void ClientSession::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
-  if (state_ == State::relay) {
-    log_info("upstream_lost", {{"conn", connection_id_}, {"reason", f.message}});
-    u.close();
-    upstream_ = nullptr;
-    state_ = State::draining;
-    if (!client_.has_pending_writes()) finish();
-    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) {
+  if (state_ == State::relay || state_ == State::reconnecting) {
+    on_relay_upstream_lost(f);
+    return;
+  }
+  if (state_ == State::prepare) {  // a pooled connection died while being fixed up: dial anew
+    drop_upstream();
+    state_ = State::wait_upstream;
+    acquire_upstream();
     return;
   }
   // spec §3.4: 1045 to a login made with the current token means the password rotated
@@ -328,7 +380,7 @@ void ClientSession::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f
     rejected_generation_ = token_->generation;
     log_info("upstream_login_rejected_refreshing_token", {{"conn", connection_id_}, {"account", account_}});
     token_.reset();
-    u.close();
+    drop_upstream();
     state_ = State::wait_upstream;
     dial_upstream();
     acquire_token();
@@ -336,8 +388,7 @@ void ClientSession::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f
   }
   log_warn("upstream_login_failed", {{"conn", connection_id_}, {"account", account_},
                                       {"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
-  u.close();
-  upstream_ = nullptr;
+  drop_upstream();
   if (state_ == State::read_handshake || state_ == State::tls_handshake || state_ == State::read_switch) {
     // The client is mid-login: answer its next packet with the error, in sequence.
     pending_upstream_failure_ = f;
@@ -405,10 +456,7 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
   send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
   stop_waiting_for_token();
   state_ = State::draining;
-  if (upstream_ != nullptr) {
-    upstream_->close();
-    upstream_ = nullptr;
-  }
+  release_upstream();
   if (!client_.has_pending_writes()) {
     finish();
     return;
@@ -417,22 +465,8 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
   uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
 }
 
-void ClientSession::on_drained(Transport&) {
-  if (state_ == State::draining) {
-    finish();
-  } else if (state_ == State::relay) {
-    upstream_->start_reading();
-  }
-}
 
-void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {
-  client_.write(data);
-  if (client_.has_pending_writes()) upstream_->stop_reading();
-}
 
-void ClientSession::on_upstream_drained(UpstreamConn&) {
-  if (state_ == State::relay) client_.start_reading();
-}
 
 void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   if (code == UV_EOF) {
@@ -449,37 +483,11 @@ void ClientSession::on_timer(uv_timer_t* t) {
     self->finish();
     return;
   }
-  self->fail(ClientError::handshake_timeout);
-}
-
-void ClientSession::shutdown() { finish(); }
-
-void ClientSession::finish() {
-  if (state_ == State::closing) return;
-  state_ = State::closing;
-  stop_waiting_for_token();
-  if (upstream_ != nullptr) {
-    upstream_->close();
-    upstream_ = nullptr;
+  if (self->state_ == State::reconnecting) {
+    self->reconnect();
+    return;
   }
-  worker_.on_session_closed(this);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
-  client_.close();
-}
-
-void ClientSession::on_timer_closed(uv_handle_t* h) {
-  auto* self = static_cast<ClientSession*>(h->data);
-  self->timer_closed_ = true;
-  self->maybe_delete();
-}
-
-void ClientSession::on_closed(Transport&) {
-  client_closed_ = true;
-  maybe_delete();
-}
-
-void ClientSession::maybe_delete() {
-  if (client_closed_ && timer_closed_) delete this;
+  self->fail(ClientError::handshake_timeout);
 }
 
 }  // namespace camproxy::proxy

@@ -1,21 +1,30 @@
 #pragma once
 // One application connection: the server side of the MySQL handshake (any password is
-// accepted), then a CAM token, then the upstream login, then a byte relay with back-pressure.
+// accepted), a logged-in database connection (from the pool, or dialed with a CAM token),
+// then a relay with back-pressure that watches commands and responses so the connection can
+// be reset and reused, re-created after a failure, and cancelled with KILL.
 //
+// Login phases live in client_session.cc, the relay in session_relay.cc.
 // A heap object owned by its Worker; it deletes itself after its handles are closed.
 #include <uv.h>
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "protocol/auth_plugins.h"
 #include "protocol/connect_attrs.h"
+#include "protocol/response_tracker.h"
 #include "proxy/client_errors.h"
+#include "proxy/command_framer.h"
 #include "proxy/packet_inbox.h"
+#include "proxy/session_registry.h"
+#include "proxy/sql_classifier.h"
 #include "proxy/token_service.h"
 #include "proxy/transport.h"
 #include "proxy/upstream_conn.h"
+#include "proxy/upstream_pool.h"
 
 namespace camproxy::proxy {
 
@@ -41,20 +50,40 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
     read_handshake,  // greeting sent; waiting for HandshakeResponse41 or SSLRequest
     tls_handshake,   // SSLRequest received; TLS server handshake running
     read_switch,     // AuthSwitchRequest sent; waiting for the client's auth data
-    wait_upstream,   // client accepted; waiting for a token and the upstream's greeting
-    upstream_login,  // upstream login running with the token
-    relay,           // both sides logged in: bytes flow unchanged
+    wait_upstream,   // client accepted; waiting for a token / the dialed upstream's greeting
+    upstream_login,  // a new upstream connection logs in with the token
+    prepare,         // a pooled connection gets the client's schema, charset and options
+    relay,           // both sides logged in: bytes flow, watched by the tracker
+    reconnecting,    // the database connection died between commands: a new one is prepared
     draining,        // a final ERR is queued; closing once it is written
     closing,         // handles closing; deleted when they are
   };
 
+  // The session-state effects of one forwarded command, applied when its response is an OK.
+  struct CommandEffects {
+    SessionEffects sql;
+    bool reset = false;                     // COM_RESET_CONNECTION
+    std::optional<bool> multi_statements;   // COM_SET_OPTION
+  };
+
+  // What a replacement connection must re-create (spec §7.2).
+  struct ReplayState {
+    std::optional<std::string> schema;
+    std::vector<std::string> sets;  // SET statements, in order
+    size_t sets_bytes = 0;
+    bool unreplayable = false;
+    std::string reason;
+  };
+
   ~ClientSession();
 
+  // Login (client_session.cc).
   void send_greeting();
   void process_client_packets();
   void handle_handshake_response(std::span<const uint8_t> payload);
   void handle_switch_response(std::span<const uint8_t> payload);
   void client_authenticated();
+  void acquire_upstream();
   void acquire_token();
   void maybe_start_upstream_login();
   void dial_upstream();
@@ -62,10 +91,27 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void fail_with_upstream_error(const UpstreamFailure& f);
   void fail(ClientError kind, std::string_view detail = {});
   void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
-  void finish();
-  void maybe_delete();
   void stop_waiting_for_token();
   ClientErrorContext error_context(std::string_view detail) const;
+  SessionProfile wanted_profile() const;
+  PoolKey pool_key() const;
+
+  // Relay (session_relay.cc).
+  void start_relay(uint16_t status_flags);
+  void relay_from_client(std::span<const uint8_t> data);
+  void on_command_start(const CommandFramer::Piece& piece);
+  void forward_to_upstream(std::span<const uint8_t> bytes);
+  void on_tracker_event(protocol::TrackerEvent e);
+  void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
+  void answer_locally(const protocol::ErrPacket& err);
+  void on_relay_upstream_lost(const UpstreamFailure& f);
+  void reconnect();
+  std::vector<InternalCommand> replay_commands() const;
+  void release_upstream();
+  void drop_upstream();
+  bool upstream_reusable() const;
+  void finish();
+  void maybe_delete();
 
   static void on_timer(uv_timer_t* t);
   static void on_timer_closed(uv_handle_t* h);
@@ -83,6 +129,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) override;
   void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) override;
   void on_upstream_drained(UpstreamConn& u) override;
+  void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
 
   Worker& worker_;
   State state_ = State::wait_profile;
@@ -92,6 +139,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;
   bool upstream_greeted_ = false;
+  bool upstream_counted_ = false;  // upstream_ counts against --pool-max
   PacketInbox inbox_;
   uint32_t connection_id_ = 0;
   protocol::Nonce nonce_{};
@@ -116,6 +164,20 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
   bool retried_after_1045_ = false;
   std::optional<UpstreamFailure> pending_upstream_failure_;
+
+  // Relay.
+  std::optional<PooledConn> pooled_;  // key and profile of upstream_, for the pool
+  std::optional<protocol::ResponseTracker> tracker_;
+  CommandFramer framer_;
+  CommandEffects next_effects_;                  // of the command being forwarded
+  std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
+  bool quit_requested_ = false;
+  ReplayState replay_;
+  bool multi_statements_ = false;
+  bool response_started_ = false;  // bytes of the current response reached the client
+  std::chrono::steady_clock::time_point reconnect_deadline_{};
+  uint64_t reconnect_delay_ms_ = 0;
+  std::shared_ptr<SessionEntry> registry_entry_;
 };
 
 }  // namespace camproxy::proxy

@@ -85,6 +85,18 @@ Apply set_string(std::string Config::*field, std::string_view what) {
   };
 }
 
+Apply set_int(int Config::*field, int min, int max) {
+  return [field, min, max](Config& c, std::string_view v) -> std::optional<std::string> {
+    int n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < min || n > max)
+      return "expected a number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
+             std::string(v) + "'";
+    c.*field = n;
+    return std::nullopt;
+  };
+}
+
 Apply set_duration(std::chrono::milliseconds Config::*field) {
   return [field](Config& c, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
@@ -183,14 +195,21 @@ const std::vector<OptionSpec>& option_table() {
       {"client-tls-key", "PATH", "", "PEM private key of --client-tls-cert.", false,
        set_string(&Config::client_tls_key, "client tls key")},
       {"workers", "N", "number of cores", "Worker event loops that carry client sessions.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
-         int n = 0;
-         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-         if (ec != std::errc() || p != v.data() + v.size() || n < 1 || n > 256)
-           return "expected a number from 1 to 256, got '" + std::string(v) + "'";
-         c.workers = n;
-         return std::nullopt;
-       }},
+       set_int(&Config::workers, 1, 256)},
+      {"pool-min-idle", "N", "2",
+       "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
+       set_int(&Config::pool_min_idle, 0, 10000)},
+      {"pool-max", "N", "200", "Most database connections open at once (in use and idle).", false,
+       set_int(&Config::pool_max, 1, 100000)},
+      {"pool-idle-timeout", "DURATION", "5m",
+       "An idle pooled connection is closed after this long; keep it below the server's wait_timeout.", false,
+       set_duration(&Config::pool_idle_timeout)},
+      {"pool-max-lifetime", "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
+       set_duration(&Config::pool_max_lifetime)},
+      {"reconnect-window", "DURATION", "30s",
+       "How long an idle session whose database connection died keeps trying to get a new one before "
+       "its client gets an error.",
+       false, set_duration(&Config::reconnect_window)},
       {"connect-timeout", "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
        set_duration(&Config::connect_timeout)},
       {"handshake-timeout", "DURATION", "10s", "Time an application gets to complete its login.", false,

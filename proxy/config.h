@@ -46,6 +46,11 @@ struct Config {
   int workers = 0;  // 0: one per core
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{10000};
+  int pool_min_idle = 2;
+  int pool_max = 200;
+  std::chrono::milliseconds pool_idle_timeout{300000};
+  std::chrono::milliseconds pool_max_lifetime{3600000};
+  std::chrono::milliseconds reconnect_window{30000};
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::json;
 };

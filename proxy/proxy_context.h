@@ -8,6 +8,7 @@
 #include <string>
 
 #include "proxy/config.h"
+#include "proxy/session_registry.h"
 #include "proxy/token_service.h"
 
 namespace camproxy::proxy {
@@ -33,6 +34,11 @@ class ProxyContext {
   // Handshake connection ids: unique and never reused while the process lives (§2.1, §7.3).
   uint32_t next_connection_id() { return next_connection_id_.fetch_add(1, std::memory_order_relaxed); }
 
+  SessionRegistry& sessions() { return sessions_; }
+
+  size_t worker_count() const { return worker_count_; }
+  void set_worker_count(size_t n) { worker_count_ = n; }
+
   std::shared_ptr<const UpstreamProfile> profile() const {
     std::lock_guard lock(mu_);
     return profile_;
@@ -48,6 +54,8 @@ class ProxyContext {
   SSL_CTX* client_tls_;
   SSL_CTX* upstream_tls_;
   std::atomic<uint32_t> next_connection_id_{1};
+  size_t worker_count_ = 1;
+  SessionRegistry sessions_;
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;
 };

@@ -145,6 +145,10 @@ void UpstreamConn::on_data(Transport&, std::span<const uint8_t> data) {
     return;
   }
   inbox_.append(data);
+  if (state_ == State::commands) {
+    read_command_replies();
+    return;
+  }
   while (state_ == State::greeting || state_ == State::auth) {
     auto packet = inbox_.next();
     if (!packet) {
@@ -387,12 +391,54 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
   }
 }
 
+void UpstreamConn::run_commands(const std::vector<InternalCommand>& commands) {
+  state_ = State::commands;
+  replies_.emplace(capabilities_, commands);
+  // One write for the whole pipeline: each command starts its own sequence at 0.
+  static thread_local std::vector<uint8_t> frames;
+  frames.clear();
+  for (const auto& cmd : commands) protocol::encode_packet(cmd.payload, 0, frames);
+  arm_timer();
+  transport_.write(frames);
+  transport_.start_reading();
+}
+
+void UpstreamConn::read_command_replies() {
+  while (state_ == State::commands) {
+    auto packet = inbox_.next();
+    if (!packet) {
+      if (packet.error() != protocol::ProtoErr::need_more)
+        fail(UpstreamFailure::Kind::protocol, "bad reply to camproxy's command: " + packet.error().message());
+      return;
+    }
+    switch (replies_->on_packet(packet->payload)) {
+      case ReplyReader::Step::more:
+        break;
+      case ReplyReader::Step::malformed:
+        fail(UpstreamFailure::Kind::protocol, "malformed reply to camproxy's command");
+        return;
+      case ReplyReader::Step::done: {
+        uv_timer_stop(&timer_);
+        state_ = State::ready;
+        if (!inbox_.empty()) {
+          fail(UpstreamFailure::Kind::protocol, "unexpected bytes after camproxy's commands");
+          return;
+        }
+        auto results = replies_->results();
+        replies_.reset();
+        owner_->on_upstream_commands_done(*this, results);
+        return;
+      }
+    }
+  }
+}
+
 void UpstreamConn::on_drained(Transport&) {
   if (state_ == State::ready) owner_->on_upstream_drained(*this);
 }
 
 void UpstreamConn::on_error(Transport&, int code, const std::string& detail) {
-  if (state_ == State::ready) {
+  if (state_ == State::ready || state_ == State::commands) {
     state_ = State::failed;
     owner_->on_upstream_failed(*this, {UpstreamFailure::Kind::closed, 0, {}, detail});
     return;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "auth/secret.h"
+#include "proxy/command_replies.h"
 #include "protocol/connect_attrs.h"
 #include "protocol/handshake_v10.h"
 #include "proxy/config.h"
@@ -49,6 +50,7 @@ class UpstreamConn final : private Transport::Events {
     virtual void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) = 0;
     virtual void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) = 0;
     virtual void on_upstream_drained(UpstreamConn& u) = 0;
+    virtual void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) = 0;
 
    protected:
     ~Owner() = default;
@@ -66,7 +68,14 @@ class UpstreamConn final : private Transport::Events {
   // After the greeting: logs in; then on_upstream_ready() or on_upstream_failed().
   void login(UpstreamLogin params);
 
+  // After login: camproxy's own commands, pipelined; then on_upstream_commands_done().
+  void run_commands(const std::vector<InternalCommand>& commands);
+
+  // The holder changes (session <-> pool); the new owner gets every later event.
+  void set_owner(Owner* owner) { owner_ = owner; }
   const protocol::HandshakeV10& greeting() const { return greeting_; }
+  // The database's id of this connection (its CONNECTION_ID()), for KILL (§7.3).
+  uint32_t thread_id() const { return greeting_.connection_id; }
   uint32_t capabilities() const { return capabilities_; }  // negotiated at login
   bool tls_on() const { return transport_.tls_on(); }
 
@@ -87,6 +96,7 @@ class UpstreamConn final : private Transport::Events {
     tls,         // SSLRequest sent; TLS handshake running
     auth,        // HandshakeResponse41 sent; auth exchange until OK/ERR
     ready,       // logged in: bytes go to the owner
+    commands,    // camproxy's own commands running: replies are read here, not relayed
     failed,      // reported to the owner; waiting for close()
     closing,     // handles closing; deletes itself when both are closed
   };
@@ -104,6 +114,7 @@ class UpstreamConn final : private Transport::Events {
   void handle_greeting(std::span<const uint8_t> payload);
   void send_handshake_response();
   void handle_auth_packet(std::span<const uint8_t> payload);
+  void read_command_replies();
   bool send_plugin_response(std::span<const uint8_t, 20> nonce);
   void send_auth_data(std::span<const uint8_t> data);
   void fail(UpstreamFailure::Kind kind, std::string message, uint16_t code = 0, std::string sql_state = {});
@@ -136,6 +147,7 @@ class UpstreamConn final : private Transport::Events {
   bool switched_plugin_ = false;
   bool awaiting_public_key_ = false;
   std::array<uint8_t, 20> nonce_{};
+  std::optional<ReplyReader> replies_;
 };
 
 std::string_view to_string(UpstreamFailure::Kind kind);

@@ -49,6 +49,8 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error)
 }
 
 void Worker::run() {
+  pool_ = std::make_unique<UpstreamPool>(*this);
+  pool_->start();
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_debug("worker_stopped", {{"worker", index_}});
 }
@@ -65,12 +67,14 @@ void Worker::on_stop_async(uv_async_t* a) {
   // Copy: shutting a session down removes it from the set (later, in its close callback).
   std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
   for (auto* s : sessions) s->shutdown();
+  self->pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&self->token_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async_), nullptr);
 }
 
 void Worker::on_token_async(uv_async_t* a) {
   auto* self = static_cast<Worker*>(a->data);
+  self->pool_->on_token_published();
   std::vector<ClientSession*> waiters(self->token_waiters_.begin(), self->token_waiters_.end());
   for (auto* s : waiters) {
     if (self->token_waiters_.count(s) != 0) s->on_token_published();

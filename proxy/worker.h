@@ -12,6 +12,7 @@
 
 #include "proxy/listen_socket.h"
 #include "proxy/proxy_context.h"
+#include "proxy/upstream_pool.h"
 
 namespace camproxy::proxy {
 
@@ -33,6 +34,7 @@ class Worker {
 
   uv_loop_t* loop() { return &loop_; }
   ProxyContext& ctx() { return ctx_; }
+  UpstreamPool& pool() { return *pool_; }
   int index() const { return index_; }
   size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
 
@@ -67,6 +69,7 @@ class Worker {
   std::unordered_set<ClientSession*> sessions_;
   std::unordered_set<ClientSession*> token_waiters_;
   std::atomic<size_t> session_count_{0};
+  std::unique_ptr<UpstreamPool> pool_;
   std::thread thread_;
   bool loop_ready_ = false;
 };

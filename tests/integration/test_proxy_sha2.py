@@ -69,9 +69,13 @@ def start_proxy(upstream, emulator, tmp_path, pki):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
+def connect(proxy):
+    return pymysql.connect(host="127.0.0.1", port=proxy.port, user=kAccount, password="whatever",
+                           connect_timeout=10, read_timeout=10)
+
+
 def select_through(proxy) -> str:
-    with pymysql.connect(host="127.0.0.1", port=proxy.port, user=kAccount, password="whatever",
-                         connect_timeout=10, read_timeout=10) as conn, conn.cursor() as cur:
+    with connect(proxy) as conn, conn.cursor() as cur:
         cur.execute("SELECT 'Success!'")
         return cur.fetchone()[0]
 
@@ -80,22 +84,26 @@ def delta(before: dict, after: dict) -> dict:
     return {k: after[k] - before[k] for k in ("fast_auth", "full_auth_tls", "full_auth_rsa", "failures")}
 
 
+# --pool-min-idle 0: no warm-up, so each test's first client makes camproxy log in.
+kNoWarmUp = ("--pool-min-idle", "0")
+
+
 def test_rsa_full_auth_then_fast_auth_on_plain_tcp(upstream, start_proxy):
     upstream.flush_cache()
-    proxy = start_proxy("--upstream-tls", "disable")
     before = upstream.counters()
-    assert select_through(proxy) == "Success!"
+    assert select_through(start_proxy("--upstream-tls", "disable", *kNoWarmUp)) == "Success!"
     first = upstream.counters()
     assert delta(before, first) == {"fast_auth": 0, "full_auth_tls": 0, "full_auth_rsa": 1, "failures": 0}
     assert upstream.last_login["tls"] is False
-    assert select_through(proxy) == "Success!"
+    # A second camproxy (the first one's connection is pooled) logs in on the warm server cache.
+    assert select_through(start_proxy("--upstream-tls", "disable", *kNoWarmUp)) == "Success!"
     assert delta(first, upstream.counters()) == {"fast_auth": 1, "full_auth_tls": 0, "full_auth_rsa": 0,
                                                  "failures": 0}
 
 
 def test_full_auth_over_tls_sends_the_token_inside_tls(upstream, start_proxy, pki):
     upstream.flush_cache()
-    proxy = start_proxy("--upstream-tls", "verify-ca", "--upstream-ca-file", str(pki.ca))
+    proxy = start_proxy("--upstream-tls", "verify-ca", "--upstream-ca-file", str(pki.ca), *kNoWarmUp)
     before = upstream.counters()
     assert select_through(proxy) == "Success!"
     assert delta(before, upstream.counters()) == {"fast_auth": 0, "full_auth_tls": 1, "full_auth_rsa": 0,
@@ -107,13 +115,13 @@ def test_full_auth_over_tls_sends_the_token_inside_tls(upstream, start_proxy, pk
 
 
 def test_rotation_evicts_the_cache_and_the_proxy_recovers_with_one_retry(upstream, emulator, start_proxy):
-    proxy = start_proxy("--upstream-tls", "disable")
-    assert select_through(proxy) == "Success!"
-    calls = emulator.control.stats()["calls_total"]
-    emulator.control.rotate(kAccount)  # "Refresh Password": the cached token is now wrong
-    before = upstream.counters()
-    assert select_through(proxy) == "Success!"  # 1045, one refetch, retry: invisible to the client
-    after = upstream.counters()
+    proxy = start_proxy("--upstream-tls", "disable", *kNoWarmUp)
+    with connect(proxy):  # holds the only pooled connection: the next client needs a new login
+        calls = emulator.control.stats()["calls_total"]
+        emulator.control.rotate(kAccount)  # "Refresh Password": the cached token is now wrong
+        before = upstream.counters()
+        assert select_through(proxy) == "Success!"  # 1045, one refetch, retry: invisible to the client
+        after = upstream.counters()
     assert after["failures"] - before["failures"] == 1
     assert after["full_auth_rsa"] - before["full_auth_rsa"] == 1
     assert emulator.control.stats()["calls_total"] == calls + 1

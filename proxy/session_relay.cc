@@ -1,0 +1,432 @@
+// ClientSession's relay phase: forwarding with back-pressure while the response tracker
+// follows every command; COM_QUIT, KILL and COM_CHANGE_USER answered by camproxy; the database
+// connection reset and pooled at the end; a transparent reconnect when it dies between commands.
+#include "protocol/byte_io.h"
+#include "protocol/constants.h"
+#include "protocol/ok_err_eof.h"
+#include "proxy/client_session.h"
+#include "proxy/log.h"
+#include "proxy/packet_out.h"
+#include "proxy/worker.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+using protocol::Command;
+using protocol::TrackerEvent;
+
+constexpr uint64_t kDrainTimeoutMs = 2000;
+// Recorded SET statements beyond these make the session unreplayable instead of growing.
+constexpr size_t kMaxReplaySets = 64;
+constexpr size_t kMaxReplayBytes = 16 * 1024;
+constexpr uint64_t kFirstReconnectDelayMs = 50;
+constexpr uint64_t kMaxReconnectDelayMs = 1000;
+
+std::string_view command_text(std::span<const uint8_t> payload) {
+  return {reinterpret_cast<const char*>(payload.data()) + 1, payload.size() - 1};
+}
+
+uint32_t read_u32(std::span<const uint8_t> p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
+}  // namespace
+
+void ClientSession::start_relay(uint16_t status_flags) {
+  state_ = State::relay;
+  tracker_.emplace(upstream_->capabilities(), status_flags);
+  multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
+  if (!registry_entry_) {
+    replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
+    registry_entry_ = worker_.ctx().sessions().add(connection_id_);
+  }
+  registry_entry_->thread_id.store(upstream_->thread_id());
+  log_info("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
+                               {"client_tls", client_.tls_on()}, {"upstream_tls", upstream_->tls_on()},
+                               {"thread_id", upstream_->thread_id()}, {"retried_after_1045", retried_after_1045_}});
+  auto rest = inbox_.take_rest();
+  inbox_.release();
+  upstream_->start_reading();
+  if (!rest.empty()) relay_from_client(rest);
+}
+
+void ClientSession::relay_from_client(std::span<const uint8_t> data) {
+  const bool raw = tracker_->pending_local_infile();
+  framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
+    if (state_ != State::relay) return;
+    if (piece.kind == CommandFramer::Piece::Kind::forward) {
+      forward_to_upstream(piece.bytes);
+    } else {
+      on_command_start(piece);
+    }
+  });
+  if (quit_requested_) {
+    finish();
+    return;
+  }
+  if (upstream_ != nullptr && upstream_->has_pending_writes()) client_.stop_reading();
+}
+
+void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
+  const auto payload = piece.bytes.subspan(protocol::kHeaderSize);
+  next_effects_ = {};
+  if (payload.empty()) {
+    forward_to_upstream(piece.bytes);
+    return;
+  }
+  switch (static_cast<Command>(payload[0])) {
+    case Command::kQuit:  // the connection goes back to the pool instead (§4.3)
+      framer_.skip_packet();
+      quit_requested_ = true;
+      return;
+    case Command::kChangeUser:
+      framer_.skip_packet();
+      answer_locally(make_client_error(ClientError::unsupported_command,
+                                       error_context("COM_CHANGE_USER; open a new connection instead")).view());
+      return;
+    case Command::kProcessKill:
+      if (piece.whole && payload.size() == 5) {
+        handle_kill({KillStatement::Target::connection, read_u32(payload.subspan(1))}, piece.bytes);
+        return;
+      }
+      break;
+    case Command::kQuery:
+      if (!piece.whole) {
+        next_effects_.sql.unreplayable = true;
+        next_effects_.sql.reason = "a statement too long to inspect";
+        break;
+      }
+      if (auto kill = parse_kill(command_text(payload))) {
+        handle_kill(*kill, piece.bytes);
+        return;
+      }
+      next_effects_.sql = classify_statements(command_text(payload));
+      break;
+    case Command::kInitDb:
+      if (piece.whole) next_effects_.sql.schema = std::string(command_text(payload));
+      break;
+    case Command::kSetOption:
+      if (piece.whole && payload.size() == 3) next_effects_.multi_statements = payload[1] == 0;
+      break;
+    case Command::kResetConnection:
+      next_effects_.reset = true;
+      break;
+    case Command::kStmtPrepare:
+      next_effects_.sql.unreplayable = true;
+      next_effects_.sql.reason = "a prepared statement";
+      break;
+    default:
+      break;
+  }
+  forward_to_upstream(piece.bytes);
+}
+
+void ClientSession::forward_to_upstream(std::span<const uint8_t> bytes) {
+  // Feed the tracker first, so a command is known before its response can arrive.
+  for (auto rest = bytes;;) {
+    const auto step = tracker_->feed_to_server(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.event == TrackerEvent::kNone) break;
+    on_tracker_event(step.event);
+  }
+  upstream_->write(bytes);
+}
+
+void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {
+  if (state_ != State::relay) return;
+  for (auto rest = data;;) {
+    const auto step = tracker_->feed_from_server(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.event == TrackerEvent::kNone) break;
+    on_tracker_event(step.event);
+  }
+  response_started_ = !tracker_->idle();
+  client_.write(data);
+  if (client_.has_pending_writes()) upstream_->stop_reading();
+}
+
+void ClientSession::on_tracker_event(TrackerEvent e) {
+  switch (e) {
+    case TrackerEvent::kCommand:
+      response_started_ = false;
+      if (tracker_->last_command().expects_response) pending_effects_.push_back(std::move(next_effects_));
+      next_effects_ = {};
+      return;
+    case TrackerEvent::kResponseEnd: {
+      if (pending_effects_.empty()) return;
+      CommandEffects fx = std::move(pending_effects_.front());
+      pending_effects_.pop_front();
+      if (tracker_->last_response().error) return;
+      if (fx.reset) {
+        replay_.sets.clear();
+        replay_.sets_bytes = 0;
+        replay_.unreplayable = false;
+      }
+      if (fx.multi_statements) multi_statements_ = *fx.multi_statements;
+      if (fx.sql.schema) replay_.schema = std::move(fx.sql.schema);
+      for (auto& set : fx.sql.replayable_sets) {
+        replay_.sets_bytes += set.size();
+        replay_.sets.push_back(std::move(set));
+      }
+      if (replay_.sets.size() > kMaxReplaySets || replay_.sets_bytes > kMaxReplayBytes) {
+        fx.sql.unreplayable = true;
+        fx.sql.reason = "too many SET statements to replay";
+      }
+      if (fx.sql.unreplayable && !replay_.unreplayable) {
+        replay_.unreplayable = true;
+        replay_.reason = std::string(fx.sql.reason);
+      }
+      return;
+    }
+    case TrackerEvent::kFault:
+      log_warn("relay_tracker_fault", {{"conn", connection_id_}, {"fault", protocol::to_string(tracker_->fault())}});
+      return;
+    default:
+      return;
+  }
+}
+
+// spec §7.3: the id is camproxy's (from its greeting); the database thread behind it changes
+// with the pool, so the statement is rewritten for the thread serving that session now.
+void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8_t>) {
+  framer_.skip_packet();
+  using Target = KillStatement::Target;
+  if (kill.target == Target::user || kill.target == Target::query_id) {
+    answer_locally(make_client_error(ClientError::unsupported_command,
+                                     error_context(kill.target == Target::user ? "KILL USER" : "KILL QUERY ID"))
+                       .view());
+    return;
+  }
+  auto entry = worker_.ctx().sessions().find(kill.id);
+  const uint32_t thread = entry ? entry->thread_id.load() : 0;
+  if (thread == 0) {
+    answer_locally(make_client_error(ClientError::unknown_thread, error_context(std::to_string(kill.id))).view());
+    return;
+  }
+  if (kill.target == Target::connection) entry->killed.store(true);
+  log_info("kill", {{"conn", connection_id_}, {"target_conn", kill.id}, {"thread_id", thread},
+                    {"query_only", kill.target == Target::query}});
+  auto cmd = make_query((kill.target == Target::query ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(thread));
+  static thread_local std::vector<uint8_t> frame;
+  frame.clear();
+  protocol::encode_packet(cmd.payload, 0, frame);
+  next_effects_ = {};
+  forward_to_upstream(frame);
+}
+
+// A reply camproxy makes itself to a command it did not forward (seq 1, as a server's).
+void ClientSession::answer_locally(const protocol::ErrPacket& err) {
+  if (!tracker_->idle()) {
+    // Pipelined behind commands still running: the reply would overtake theirs.
+    send_error_and_close(err);
+    return;
+  }
+  send_err(client_, 1, err, client_caps_ | cap::kProtocol41);
+}
+
+void ClientSession::on_drained(Transport&) {
+  if (state_ == State::draining) {
+    finish();
+  } else if (state_ == State::relay) {
+    upstream_->start_reading();
+  }
+}
+
+void ClientSession::on_upstream_drained(UpstreamConn&) {
+  if (state_ == State::relay) client_.start_reading();
+}
+
+// spec §7.1, §7.2: between commands with nothing unreplayable, a new connection takes over
+// unseen; otherwise the client gets a clear error and its connection is closed.
+void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
+  drop_upstream();
+  if (state_ == State::reconnecting) {
+    // A restarting server refuses connections for a few seconds: the idle client waits (its
+    // next command stays unread) while camproxy retries, within the reconnect window.
+    const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls;
+    if (transient && std::chrono::steady_clock::now() < reconnect_deadline_) {
+      reconnect_delay_ms_ = std::min<uint64_t>(reconnect_delay_ms_ * 2, kMaxReconnectDelayMs);
+      uv_timer_start(&timer_, on_timer, reconnect_delay_ms_, 0);
+      return;
+    }
+    fail(ClientError::lost_with_state, "the reconnect failed: " + f.message);
+    return;
+  }
+  if (registry_entry_ && registry_entry_->killed.load()) {
+    log_info("session_killed", {{"conn", connection_id_}});
+    state_ = State::draining;
+    if (!client_.has_pending_writes()) finish();
+    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    return;
+  }
+  const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
+  const bool in_transaction = tracker_ && tracker_->in_transaction();
+  log_info("upstream_lost", {{"conn", connection_id_}, {"reason", f.message}, {"between_commands", between_commands},
+                             {"in_transaction", in_transaction}, {"unreplayable", replay_.reason}});
+  if (state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable) {
+    reconnect_deadline_ = std::chrono::steady_clock::now() + worker_.ctx().config().reconnect_window;
+    reconnect_delay_ms_ = kFirstReconnectDelayMs;
+    reconnect();
+    return;
+  }
+  client_seq_ = 1;  // the reply to the client's next (or current) command
+  if (between_commands) {
+    fail(ClientError::lost_with_state, in_transaction ? "an open transaction" : replay_.reason);
+  } else if (!response_started_) {
+    fail(ClientError::lost_during_command, f.message);
+  } else {
+    state_ = State::draining;  // mid-response: nothing can be added to the stream
+    if (!client_.has_pending_writes()) finish();
+    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+  }
+}
+
+void ClientSession::reconnect() {
+  state_ = State::reconnecting;
+  client_seq_ = 1;  // any error from here is the reply to the client's next command
+  client_.stop_reading();
+  log_info("reconnecting", {{"conn", connection_id_}, {"schema", replay_.schema.value_or("")},
+                            {"replayed_sets", replay_.sets.size()}});
+  SessionProfile want = wanted_profile();
+  want.schema = replay_.schema;
+  want.multi_statements = multi_statements_;
+  UpstreamPool& pool = worker_.pool();
+  if (auto pc = pool.take(pool_key(), want)) {
+    pooled_ = std::move(*pc);
+    upstream_ = pooled_->conn;
+    upstream_counted_ = true;
+    upstream_->set_owner(this);
+    auto cmds = fix_up_commands(pooled_->profile, want);
+    pooled_->profile = want;
+    for (auto& c : replay_commands()) cmds.push_back(std::move(c));
+    if (cmds.empty()) {
+      on_upstream_commands_done(*upstream_, {});
+    } else {
+      upstream_->run_commands(cmds);
+    }
+    return;
+  }
+  database_ = replay_.schema;
+  client_caps_ = multi_statements_ ? client_caps_ | cap::kMultiStatements : client_caps_ & ~cap::kMultiStatements;
+  dial_upstream();
+  acquire_token();
+}
+
+std::vector<InternalCommand> ClientSession::replay_commands() const {
+  std::vector<InternalCommand> cmds;
+  for (const auto& set : replay_.sets) cmds.push_back(make_query(set));
+  if (tracker_ && (tracker_->status_flags() & protocol::status::kAutocommit) == 0)
+    cmds.push_back(make_query("SET autocommit = 0"));
+  return cmds;
+}
+
+void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
+  if (state_ == State::reconnecting) {
+    for (const auto& r : results) {
+      if (!r.ok) {
+        client_seq_ = 1;
+        fail(ClientError::lost_with_state, "replaying the session failed: " + r.message);
+        return;
+      }
+    }
+    const uint16_t status = results.empty() ? tracker_->status_flags() : results.back().status_flags;
+    pending_effects_.clear();
+    start_relay(status);
+    client_.start_reading();
+    log_info("reconnected", {{"conn", connection_id_}, {"thread_id", u.thread_id()}});
+    return;
+  }
+  if (state_ != State::prepare) return;
+  // Fix-ups of a pooled connection (spec §5.3), in the order fix_up_commands() made them.
+  const SessionProfile want = wanted_profile();
+  SessionProfile& have = pooled_->profile;
+  size_t i = 0;
+  if (want.schema && want.schema != have.schema) {
+    const InternalResult& r = results[i++];
+    if (!r.ok) {  // e.g. 1049 unknown database: the server's own error, as at a direct login
+      OwnedErr e{r.code, r.sql_state.empty() ? "HY000" : r.sql_state, r.message};
+      send_error_and_close(e.view());
+      return;
+    }
+    have.schema = want.schema;
+  }
+  if (want.collation != 0 && want.collation != have.collation) have.collation = results[i++].ok ? want.collation : 0;
+  if (want.multi_statements != have.multi_statements && i < results.size() && results[i++].ok)
+    have.multi_statements = want.multi_statements;
+  if (want.ignore_space && !have.ignore_space) have.ignore_space = i < results.size() && results[i++].ok;
+  const uint16_t status = results.empty() ? protocol::status::kAutocommit : results.back().status_flags;
+  if (sha2_fast_ack_) {
+    const uint8_t fast_auth_ok[] = {0x01, 0x03};  // AuthMoreData fast_auth_success (§2.5)
+    client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
+  }
+  std::vector<uint8_t> ok;
+  protocol::ByteWriter w(ok);
+  protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  client_seq_ = send_packet(client_, client_seq_, ok);
+  start_relay(status);
+}
+
+bool ClientSession::upstream_reusable() const {
+  if (upstream_ == nullptr || !pooled_) return false;
+  if (state_ == State::relay || (state_ == State::draining && tracker_)) {
+    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
+  }
+  return state_ == State::prepare;  // its fix-ups completed (a failed one is reported here)
+}
+
+// The session is done with its database connection: reset and pooled when it is safe.
+void ClientSession::release_upstream() {
+  if (upstream_ == nullptr) return;
+  if (upstream_reusable()) {
+    UpstreamConn* u = upstream_;
+    upstream_ = nullptr;
+    upstream_counted_ = false;
+    PooledConn pc = std::move(*pooled_);
+    pooled_.reset();
+    pc.conn = u;
+    worker_.pool().give_back(std::move(pc), collation_);
+    return;
+  }
+  drop_upstream();
+}
+
+void ClientSession::drop_upstream() {
+  if (upstream_ == nullptr) return;
+  upstream_->close();
+  upstream_ = nullptr;
+  pooled_.reset();
+  if (upstream_counted_) worker_.pool().closed();
+  upstream_counted_ = false;
+}
+
+void ClientSession::shutdown() { finish(); }
+
+void ClientSession::finish() {
+  if (state_ == State::closing) return;
+  stop_waiting_for_token();
+  release_upstream();
+  state_ = State::closing;
+  if (registry_entry_) worker_.ctx().sessions().remove(connection_id_);
+  worker_.on_session_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  client_.close();
+}
+
+void ClientSession::on_timer_closed(uv_handle_t* h) {
+  auto* self = static_cast<ClientSession*>(h->data);
+  self->timer_closed_ = true;
+  self->maybe_delete();
+}
+
+void ClientSession::on_closed(Transport&) {
+  client_closed_ = true;
+  maybe_delete();
+}
+
+void ClientSession::maybe_delete() {
+  if (client_closed_ && timer_closed_) delete this;
+}
+
+}  // namespace camproxy::proxy

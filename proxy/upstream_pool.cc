@@ -1,0 +1,264 @@
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+
+#include "protocol/constants.h"
+#include "proxy/log.h"
+#include "proxy/version.h"
+#include "proxy/worker.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kTickMs = 1000;
+// Until a client shows its capabilities, warm up for libmariadb/libmysqlclient's usual set.
+constexpr uint32_t kDefaultWarmCaps = cap::kMultiResults | cap::kPsMultiResults | cap::kLocalFiles | cap::kSessionTrack;
+
+int per_worker(int total, int workers) { return (total + workers - 1) / std::max(1, workers); }
+
+std::string collation_statement(uint8_t id) {
+  // The handshake's collation id, applied as the server applies it at login (character_set_client,
+  // _results and _connection): SET NAMES needs names, and only charset ids may be given as numbers.
+  const std::string n = std::to_string(id);
+  const std::string charset = "(SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID = " + n + ")";
+  return "SET character_set_client = " + charset + ", character_set_results = " + charset +
+         ", collation_connection = (SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = " + n + ")";
+}
+
+bool can_fix_up(const SessionProfile& have, const SessionProfile& want) {
+  if (!want.schema && have.schema) return false;  // no way back to "no current database"
+  if (have.ignore_space && !want.ignore_space) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want) {
+  std::vector<InternalCommand> cmds;
+  if (want.schema && want.schema != have.schema) cmds.push_back(make_command(protocol::Command::kInitDb, *want.schema));
+  if (want.collation != 0 && want.collation != have.collation) cmds.push_back(make_query(collation_statement(want.collation)));
+  if (want.multi_statements != have.multi_statements) {
+    // COM_SET_OPTION int<2>: 0 = MULTI_STATEMENTS on, 1 = off (spec §4.3).
+    const char option[2] = {static_cast<char>(want.multi_statements ? 0 : 1), 0};
+    cmds.push_back(make_command(protocol::Command::kSetOption, std::string_view(option, 2)));
+  }
+  if (want.ignore_space && !have.ignore_space)
+    cmds.push_back(make_query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"));
+  return cmds;
+}
+
+UpstreamPool::UpstreamPool(Worker& worker) : worker_(worker) {}
+
+UpstreamPool::~UpstreamPool() = default;
+
+void UpstreamPool::start() {
+  uv_timer_init(worker_.loop(), &tick_);
+  tick_.data = this;
+  uv_timer_start(&tick_, on_tick, kTickMs, kTickMs);
+  started_ = true;
+  const Config& c = worker_.ctx().config();
+  if (!c.db_user.empty()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
+  maintain();
+}
+
+void UpstreamPool::close() {
+  if (started_) uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  started_ = false;
+  for (auto* list : {&idle_, &resetting_, &warming_}) {
+    for (auto& pc : *list) pc.conn->close();
+    list->clear();
+  }
+}
+
+void UpstreamPool::on_tick(uv_timer_t* t) { static_cast<UpstreamPool*>(t->data)->maintain(); }
+
+void UpstreamPool::maintain() {
+  const Config& c = worker_.ctx().config();
+  const auto now = Clock::now();
+  // spec §7.1: idle connections are closed well inside the server's wait_timeout, and none
+  // lives forever (the server may have been reconfigured, or its certificate rotated).
+  for (size_t i = 0; i < idle_.size();) {
+    const bool too_old = now - idle_[i].created > c.pool_max_lifetime;
+    const bool idle_too_long = now - idle_[i].idle_since > c.pool_idle_timeout;
+    if (too_old || idle_too_long) {
+      ++stats_.evicted_idle;
+      UpstreamConn* u = idle_[i].conn;
+      idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
+      drop(u, false);
+    } else {
+      ++i;
+    }
+  }
+  dial_warm();
+  stats_.idle = idle_.size();
+  stats_.total = open_;
+}
+
+void UpstreamPool::dial_warm() {
+  const Config& c = worker_.ctx().config();
+  if (!started_ || !warm_key_) return;
+  const int workers = static_cast<int>(worker_.ctx().worker_count());
+  const size_t min_idle = static_cast<size_t>(per_worker(c.pool_min_idle, workers));
+  size_t ready = warming_.size();
+  for (const auto& pc : idle_) ready += pc.key == *warm_key_ ? 1 : 0;
+  if (ready >= min_idle || !may_open()) return;
+  auto token = worker_.ctx().tokens().current(warm_key_->account);
+  if (!token || !token->usable(Clock::now())) return;
+  auto* u = UpstreamConn::create(worker_.loop(), {&c, worker_.ctx().upstream_tls()}, this);
+  opened();
+  ++stats_.dials;
+  PooledConn pc{u, *warm_key_, warm_profile_, Clock::now(), Clock::now()};
+  pc.profile.schema.reset();
+  warming_.push_back(std::move(pc));
+  u->connect();
+}
+
+bool UpstreamPool::may_open() const {
+  const int workers = static_cast<int>(worker_.ctx().worker_count());
+  return open_ < static_cast<size_t>(per_worker(worker_.ctx().config().pool_max, workers));
+}
+
+bool UpstreamPool::make_room() {
+  if (idle_.empty()) return false;
+  // The oldest idle connection: it has waited longest for a client of its key.
+  auto oldest = std::min_element(idle_.begin(), idle_.end(),
+                                 [](const PooledConn& a, const PooledConn& b) { return a.idle_since < b.idle_since; });
+  UpstreamConn* u = oldest->conn;
+  idle_.erase(oldest);
+  ++stats_.evicted_idle;
+  drop(u, false);
+  return true;
+}
+
+void UpstreamPool::opened() { ++open_; }
+void UpstreamPool::closed() {
+  if (open_ > 0) --open_;
+}
+
+void UpstreamPool::note_demand(const PoolKey& key, const SessionProfile& profile) {
+  warm_key_ = key;
+  warm_profile_ = profile;
+  warm_profile_.schema.reset();
+}
+
+std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionProfile& want) {
+  auto best = idle_.end();
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if (!(it->key == key) || !can_fix_up(it->profile, want)) continue;
+    if (it->profile == want) {
+      best = it;
+      break;
+    }
+    if (best == idle_.end()) best = it;
+  }
+  if (best == idle_.end()) return std::nullopt;
+  PooledConn pc = std::move(*best);
+  idle_.erase(best);
+  ++stats_.reuses;
+  stats_.idle = idle_.size();
+  return pc;
+}
+
+void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
+  pc.conn->set_owner(this);
+  std::vector<InternalCommand> cmds;
+  cmds.push_back(make_command(protocol::Command::kResetConnection));
+  if (next_collation != 0) cmds.push_back(make_query(collation_statement(next_collation)));
+  cmds.push_back(make_query("SELECT DATABASE()", true));
+  pc.profile.collation = next_collation;
+  pc.profile.ignore_space = false;  // the reset copies sql_mode from the globals (§5.1)
+  UpstreamConn* u = pc.conn;
+  resetting_.push_back(std::move(pc));
+  u->run_commands(cmds);
+}
+
+void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
+  auto it = std::find_if(resetting_.begin(), resetting_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
+  if (it == resetting_.end()) return;
+  PooledConn pc = std::move(*it);
+  resetting_.erase(it);
+  const InternalResult& reset = results.front();
+  // spec §5.3: back into the pool only when provably clean.
+  if (!reset.ok || (reset.status_flags & protocol::status::kInTrans) != 0 || !results.back().ok) {
+    ++stats_.reset_failures;
+    log_info("pool_reset_failed", {{"thread_id", u.thread_id()}, {"code", reset.code}, {"message", reset.message}});
+    drop(&u, false);
+    return;
+  }
+  if (results.size() == 3 && !results[1].ok) pc.profile.collation = 0;
+  pc.profile.schema = results.back().value;
+  ++stats_.resets;
+  pc.idle_since = Clock::now();
+  idle_.push_back(std::move(pc));
+  stats_.idle = idle_.size();
+}
+
+void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
+  auto it = std::find_if(warming_.begin(), warming_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
+  if (it == warming_.end()) return;
+  auto token = worker_.ctx().tokens().current(it->key.account);
+  if (!token || !token->password) {
+    on_upstream_failed(u, {UpstreamFailure::Kind::connect, 0, {}, "no CAM token"});
+    return;
+  }
+  UpstreamLogin login;
+  login.user = it->key.account;
+  login.password = token->password;
+  login.capabilities = it->key.caps | (it->profile.multi_statements ? cap::kMultiStatements : 0) |
+                       (it->profile.ignore_space ? cap::kIgnoreSpace : 0);
+  login.collation = it->profile.collation;
+  login.max_packet_size = 64 * 1024 * 1024;
+  login.attrs.emplace_back("_client_name", "camproxy");
+  login.attrs.emplace_back("_client_version", kVersion);
+  u.login(std::move(login));
+}
+
+void UpstreamPool::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t>) {
+  auto it = std::find_if(warming_.begin(), warming_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
+  if (it == warming_.end()) return;
+  PooledConn pc = std::move(*it);
+  warming_.erase(it);
+  pc.created = pc.idle_since = Clock::now();
+  idle_.push_back(std::move(pc));
+  stats_.idle = idle_.size();
+}
+
+void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
+  auto in = [&](std::vector<PooledConn>& list) {
+    auto it = std::find_if(list.begin(), list.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
+    if (it == list.end()) return false;
+    list.erase(it);
+    return true;
+  };
+  if (in(warming_)) {
+    ++stats_.dial_failures;
+    log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
+  } else if (in(idle_)) {
+    ++stats_.evicted_dead;  // the server closed it (wait_timeout, KILL, restart): never handed out
+    log_info("pool_connection_lost", {{"thread_id", u.thread_id()}, {"reason", f.message}});
+  } else {
+    in(resetting_);
+    ++stats_.reset_failures;
+  }
+  drop(&u, true);
+}
+
+void UpstreamPool::on_upstream_data(UpstreamConn& u, std::span<const uint8_t>) {
+  // spec §7.1: unsolicited bytes on an idle connection (MySQL 8.0.24+ sends 4031 before its
+  // wait_timeout close) mean it is dead.
+  on_upstream_failed(u, {UpstreamFailure::Kind::closed, 0, {}, "unsolicited bytes from the server"});
+}
+
+void UpstreamPool::on_upstream_drained(UpstreamConn&) {}
+
+void UpstreamPool::drop(UpstreamConn* u, bool) {
+  u->close();
+  closed();
+  stats_.idle = idle_.size();
+  stats_.total = open_;
+}
+
+}  // namespace camproxy::proxy

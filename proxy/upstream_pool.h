@@ -1,0 +1,125 @@
+#pragma once
+// A worker's logged-in database connections, kept warm and handed to new client sessions so
+// that a connection per request costs a local handshake only (no TCP, TLS, auth or CAM call).
+//
+// Per worker, so nothing here is shared between threads. A connection is reused only by a
+// client whose pool key matches (account + the capability bits of spec/mysql-protocol.md §5.4
+// that cannot change after login); what can be fixed up with commands (schema, character set,
+// MULTI_STATEMENTS, IGNORE_SPACE) is recorded in its SessionProfile. A connection goes back
+// only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3).
+#include <uv.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/upstream_conn.h"
+
+namespace camproxy::proxy {
+
+class Worker;
+
+// What a pooled connection's server session currently has, in the terms a client asks for.
+struct SessionProfile {
+  std::optional<std::string> schema;  // nullopt: no current database
+  uint8_t collation = 0;              // 0: the server's default (unknown id or not set)
+  bool multi_statements = false;
+  bool ignore_space = false;
+  bool operator==(const SessionProfile&) const = default;
+};
+
+struct PoolKey {
+  std::string account;
+  uint32_t caps = 0;  // the §5.4 pool-key bits
+  bool operator==(const PoolKey&) const = default;
+};
+
+struct PooledConn {
+  UpstreamConn* conn = nullptr;
+  PoolKey key;
+  SessionProfile profile;
+  std::chrono::steady_clock::time_point created;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+struct PoolStats {
+  uint64_t dials = 0;
+  uint64_t dial_failures = 0;
+  uint64_t reuses = 0;
+  uint64_t resets = 0;
+  uint64_t reset_failures = 0;
+  uint64_t evicted_dead = 0;
+  uint64_t evicted_idle = 0;
+  size_t idle = 0;
+  size_t total = 0;
+};
+
+class UpstreamPool final : private UpstreamConn::Owner {
+ public:
+  explicit UpstreamPool(Worker& worker);
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+  ~UpstreamPool();
+
+  void start();
+  void close();
+
+  // An idle connection for `key`: one whose profile equals `want` if any, else one that can be
+  // fixed up (never one with a schema for a client that wants none: there is no "USE nothing").
+  std::optional<PooledConn> take(const PoolKey& key, const SessionProfile& want);
+
+  // Counting for --pool-max: a session that dials its own connection registers it here.
+  bool may_open() const;
+  // At --pool-max, closes the idle connection least likely to be wanted (another key first), to
+  // make room for a client whose key has none idle. False when nothing is idle.
+  bool make_room();
+  void opened();
+  // A connection the pool counted is gone for good (closed by its session).
+  void closed();
+
+  // The session is done with `pc`: reset it and keep it if it comes back clean, else close it.
+  // `next_collation` is applied right after the reset, betting that the next client of this
+  // key speaks like the last one (saves a round trip at the next hand-off).
+  void give_back(PooledConn pc, uint8_t next_collation);
+
+  // The key and profile of the latest client, for warming up (min idle).
+  void note_demand(const PoolKey& key, const SessionProfile& profile);
+
+  // A new token may let warm-up dials proceed.
+  void on_token_published() { maintain(); }
+
+  const PoolStats& stats() const { return stats_; }
+
+ private:
+  struct Resetting;
+  static void on_tick(uv_timer_t* t);
+  void maintain();
+  void dial_warm();
+  void drop(UpstreamConn* u, bool dead);
+
+  // UpstreamConn::Owner, for idle, resetting and warming connections.
+  void on_upstream_greeting(UpstreamConn& u) override;
+  void on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) override;
+  void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) override;
+  void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) override;
+  void on_upstream_drained(UpstreamConn& u) override;
+  void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
+
+  Worker& worker_;
+  uv_timer_t tick_{};
+  bool started_ = false;
+  std::vector<PooledConn> idle_;
+  std::vector<PooledConn> resetting_;
+  std::vector<PooledConn> warming_;
+  std::optional<PoolKey> warm_key_;
+  SessionProfile warm_profile_;
+  size_t open_ = 0;  // every connection of this worker: idle, resetting, warming, in sessions
+  PoolStats stats_;
+};
+
+// The statements that give a connection `want` from `have` (pipelined by the caller); the
+// results are checked with `fix_up_failed`.
+std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want);
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,303 @@
+"""The upstream pool (issue: persistent upstream pool and transparent reconnect): reuse without
+state leaks, pool keys, connect-per-request cost, dead connections never handed out, transparent
+reconnect where safe and a clear error where not, and KILL through camproxy."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pymysql
+import pytest
+from pymysql.constants import CLIENT
+
+from testutil import wait_until
+
+
+def connect(proxy, **kwargs):
+    params = dict(host="127.0.0.1", port=proxy.port, user="camtest", password="x", database="camdb",
+                  connect_timeout=10, read_timeout=30, autocommit=True)
+    params.update(kwargs)
+    return pymysql.connect(**params)
+
+
+def one(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()
+
+
+def thread_id(conn) -> int:
+    return one(conn, "SELECT CONNECTION_ID()")[0]
+
+
+@pytest.fixture
+def single(camproxy):
+    """One worker and at most one database connection: consecutive clients share it."""
+    return camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
+
+
+def connect_when_free(proxy, **kwargs):
+    """The next client of a --pool-max 1 proxy: 1040 until the previous client's connection
+    has been reset and pooled (that happens after the client left, off its latency path)."""
+    def attempt():
+        try:
+            return connect(proxy, **kwargs)
+        except pymysql.err.OperationalError as e:
+            if e.args[0] == 1040:
+                return None
+            raise
+    return wait_until(attempt, 10, "the pooled connection to come back")
+
+
+# -- no state leak ----------------------------------------------------------------------------
+LEAKS = {
+    # name: (statements of client A, query of client B, what B must see)
+    "schema": (["USE mysql"], "SELECT DATABASE()", ("camdb",)),
+    "temporary_table": (["CREATE TEMPORARY TABLE leak_t (a INT)"], "SELECT * FROM leak_t", 1146),
+    "user_variable": (["SET @leak = 42"], "SELECT @leak", (None,)),
+    "sql_mode": (["SET SESSION sql_mode = 'ANSI_QUOTES'"], "SELECT @@session.sql_mode = @@global.sql_mode", (1,)),
+    "time_zone": (["SET time_zone = '+05:00'"], "SELECT @@session.time_zone = @@global.time_zone", (1,)),
+    "transaction": (["CREATE TABLE IF NOT EXISTS leak_trx (a INT)", "BEGIN", "INSERT INTO leak_trx VALUES (1)"],
+                    "SELECT @@in_transaction, (SELECT COUNT(*) FROM leak_trx)", (0, 0)),
+    "prepared_statement": (["PREPARE leak_ps FROM 'SELECT 1'"], "EXECUTE leak_ps", 1243),
+    "get_lock": (["SELECT GET_LOCK('leak_lock', 0)"], "SELECT IS_USED_LOCK('leak_lock')", (None,)),
+    # Under a leaked LOCK TABLES, any other table would fail with 1100 "was not locked".
+    "lock_tables": (["CREATE TABLE IF NOT EXISTS leak_other (a INT)", "CREATE TABLE IF NOT EXISTS leak_lt (a INT)",
+                     "LOCK TABLES leak_lt WRITE"], "SELECT COUNT(*) FROM leak_other", (0,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_no_state_leaks_to_the_next_client(single, name):
+    statements, probe, expected = LEAKS[name]
+    with connect(single) as a:
+        tid = thread_id(a)
+        for sql in statements:
+            one(a, sql)
+    with connect_when_free(single) as b:
+        assert thread_id(b) == tid, "the test needs B on A's pooled connection"
+        if isinstance(expected, int):  # the probe must fail with this error: the state is gone
+            with pytest.raises(pymysql.err.MySQLError) as info:
+                one(b, probe)
+            assert info.value.args[0] == expected
+        else:
+            assert one(b, probe) == expected
+        assert one(b, "SELECT @@autocommit")[0] == 1
+
+
+def test_client_charset_is_applied_on_a_reused_connection(single):
+    with connect(single, charset="latin1") as a:
+        tid = thread_id(a)
+        assert one(a, "SELECT @@character_set_client")[0] == "latin1"
+    with connect_when_free(single, charset="utf8mb4") as b:
+        assert thread_id(b) == tid
+        assert one(b, "SELECT @@character_set_client, @@character_set_results") == ("utf8mb4", "utf8mb4")
+    with connect_when_free(single, charset="latin1") as c:
+        assert one(c, "SELECT @@character_set_client")[0] == "latin1"
+
+
+# -- pool keys ----------------------------------------------------------------------------------
+def test_found_rows_clients_get_their_own_semantics(single):
+    with connect_when_free(single) as setup:
+        one(setup, "CREATE TABLE IF NOT EXISTS key_rows (id INT PRIMARY KEY, v INT)")
+        one(setup, "REPLACE INTO key_rows VALUES (1, 1)")
+    for flag, expected in ((CLIENT.FOUND_ROWS, 1), (0, 0), (CLIENT.FOUND_ROWS, 1), (0, 0)):
+        with connect_when_free(single, client_flag=flag) as conn, conn.cursor() as cur:
+            assert cur.execute("UPDATE key_rows SET v = 1 WHERE id = 1") == expected
+
+
+def test_multi_statements_only_for_clients_that_asked(single):
+    for flag in (CLIENT.MULTI_STATEMENTS, 0, CLIENT.MULTI_STATEMENTS, 0):
+        with connect_when_free(single, client_flag=flag) as conn, conn.cursor() as cur:
+            if flag:
+                cur.execute("SELECT 1; SELECT 2")
+                assert cur.fetchone() == (1,)
+                assert cur.nextset() and cur.fetchone() == (2,)
+            else:
+                with pytest.raises(pymysql.err.ProgrammingError):
+                    cur.execute("SELECT 1; SELECT 2")
+
+
+def test_deprecate_eof_and_classic_clients_share_nothing_wrong(camproxy):
+    proxy = camproxy("--workers", "1")
+    import subprocess, json, shutil
+    node = shutil.which("node")
+    # mysql2 (no DEPRECATE_EOF) and the mariadb CLI (DEPRECATE_EOF via libmariadb) alternate.
+    for _ in range(2):
+        out = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{proxy.port}", "-ucamtest", "-px", "-N", "-e",
+                              "SELECT 'cli', COUNT(*) FROM information_schema.COLLATIONS WHERE ID < 10"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and out.stdout.startswith("cli"), out.stderr
+        script = ("const m=require('mysql2');const c=m.createConnection({host:'127.0.0.1',port:%d,user:'camtest',"
+                  "password:'x'});c.query('SELECT 1 AS a',(e,r)=>{console.log(JSON.stringify(e?{e:e.message}:r));"
+                  "c.end();});" % proxy.port)
+        res = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30,
+                             cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "node"))
+        assert json.loads(res.stdout) == [{"a": 1}], res.stdout + res.stderr
+
+
+# -- cost of a connection per request -----------------------------------------------------------
+def test_connect_per_request_reuses_upstream_logins(camproxy, mariadb):
+    proxy = camproxy()
+    before = mariadb.status("Connections")
+    for _ in range(2000):
+        conn = pymysql.connect(host="127.0.0.1", port=proxy.port, user="camtest", password="x", connect_timeout=10)
+        assert one(conn, "SELECT 1") == (1,)
+        conn.close()
+    logins = mariadb.status("Connections") - before
+    assert logins <= 20, f"{logins} database logins for 2000 client connections"
+
+
+# -- dead connections are never handed out ------------------------------------------------------
+def pooled_thread_ids(mariadb):
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'camtest' AND COMMAND = 'Sleep'")
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_server_kill_of_idle_pooled_connections(camproxy, mariadb):
+    proxy = camproxy("--pool-min-idle", "4")
+    wait_until(lambda: len(pooled_thread_ids(mariadb)) >= 4, 15, "4 warm connections")
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        for tid in pooled_thread_ids(mariadb):
+            cur.execute(f"KILL {tid}")
+    for _ in range(10):
+        with connect(proxy) as conn:
+            assert one(conn, "SELECT 1") == (1,)
+    wait_until(lambda: len(pooled_thread_ids(mariadb)) >= 4, 15, "the pool refilled")
+
+
+def test_wait_timeout_expiry_never_reaches_a_client(camproxy, mariadb):
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("SET GLOBAL wait_timeout = 2")
+    try:
+        proxy = camproxy("--pool-min-idle", "2")
+        time.sleep(3)  # the server closes every idle connection: this is the condition under test
+        for _ in range(5):
+            with connect(proxy) as conn:
+                assert one(conn, "SELECT 1") == (1,)
+    finally:
+        with mariadb.admin() as admin, admin.cursor() as cur:
+            cur.execute("SET GLOBAL wait_timeout = 28800")
+
+
+# -- transparent reconnect -------------------------------------------------------------------------
+def kill_thread(mariadb, tid):
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute(f"KILL {tid}")
+
+
+def test_idle_session_survives_its_connection_dying(camproxy, mariadb):
+    proxy = camproxy("--workers", "1")
+    with connect(proxy, database=None) as conn:
+        one(conn, "USE camdb")
+        one(conn, "SET time_zone = '+03:00'")
+        one(conn, "SET NAMES latin1")
+        old = thread_id(conn)
+        kill_thread(mariadb, old)
+        time.sleep(0.2)
+        assert one(conn, "SELECT DATABASE(), @@time_zone, @@character_set_client") == ("camdb", "+03:00", "latin1")
+        assert thread_id(conn) != old
+
+
+def test_session_inside_a_transaction_gets_a_clear_error(camproxy, mariadb):
+    proxy = camproxy("--workers", "1")
+    conn = connect(proxy, autocommit=False)
+    one(conn, "CREATE TABLE IF NOT EXISTS trx_lost (a INT)")
+    one(conn, "INSERT INTO trx_lost VALUES (1)")
+    kill_thread(mariadb, thread_id(conn))
+    time.sleep(0.2)
+    with pytest.raises(pymysql.err.MySQLError) as info:
+        one(conn, "SELECT 1")
+    assert info.value.args[0] in (9005, 2013)
+    if info.value.args[0] == 9005:
+        assert "open transaction" in info.value.args[1]
+    conn.close()
+
+
+def test_session_with_user_variables_is_not_silently_changed(camproxy, mariadb):
+    proxy = camproxy("--workers", "1")
+    conn = connect(proxy)
+    one(conn, "SET @important = 1")
+    kill_thread(mariadb, thread_id(conn))
+    time.sleep(0.2)
+    with pytest.raises(pymysql.err.MySQLError) as info:
+        one(conn, "SELECT @important")
+    assert info.value.args[0] in (9005, 2013)
+    conn.close()
+
+
+def test_upstream_restart_idle_sessions_resume_and_pool_refills(camproxy, mariadb):
+    proxy = camproxy("--pool-min-idle", "2")
+    idle = connect(proxy)
+    one(idle, "SELECT 1")
+    trx = connect(proxy, autocommit=False)
+    one(trx, "CREATE TABLE IF NOT EXISTS restart_t (a INT)")
+    one(trx, "INSERT INTO restart_t VALUES (1)")
+    mariadb.restart()
+    time.sleep(0.5)
+    assert one(idle, "SELECT 2") == (2,)  # transparent
+    with pytest.raises(pymysql.err.MySQLError):
+        one(trx, "SELECT 1")
+    trx.close()
+    idle.close()
+    wait_until(lambda: len(pooled_thread_ids(mariadb)) >= 2, 15, "the pool refilled after the restart")
+
+
+# -- KILL ------------------------------------------------------------------------------------------
+def test_kill_query_cancels_a_long_select_and_the_session_stays_usable(camproxy):
+    proxy = camproxy()
+    victim = connect(proxy)
+    victim_id = victim.thread_id()  # camproxy's id from the greeting, as the CLI uses for Ctrl-C
+    result = {}
+
+    def run():
+        t0 = time.monotonic()
+        try:
+            result["value"] = one(victim, "SELECT SLEEP(30)")
+        except pymysql.err.MySQLError as e:
+            result["error"] = e.args[0]
+        result["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.5)
+    with connect(proxy) as killer:
+        one(killer, f"KILL QUERY {victim_id}")
+    t.join(10)
+    assert not t.is_alive()
+    assert result["seconds"] < 2.5
+    assert result.get("value") == (1,) or result.get("error") in (1317, 1927)  # MariaDB: SLEEP returns 1
+    assert one(victim, "SELECT 'still here'") == ("still here",)
+    victim.close()
+
+
+def test_kill_connection_closes_that_client_only(camproxy):
+    proxy = camproxy()
+    victim = connect(proxy)
+    bystander = connect(proxy)
+    with connect(proxy) as killer:
+        one(killer, f"KILL {victim.thread_id()}")
+    time.sleep(0.3)
+    with pytest.raises(pymysql.err.MySQLError):
+        one(victim, "SELECT 1")
+    assert one(bystander, "SELECT 1") == (1,)
+    bystander.close()
+
+
+def test_kill_of_an_unknown_id_is_1094_and_touches_nothing(camproxy, mariadb):
+    proxy = camproxy("--pool-min-idle", "2")
+    wait_until(lambda: len(pooled_thread_ids(mariadb)) >= 2, 15, "warm connections")
+    pooled = pooled_thread_ids(mariadb)
+    with connect(proxy) as killer:
+        for target in (999999, pooled[0]):  # a pooled database thread id is not a camproxy id
+            with pytest.raises(pymysql.err.MySQLError) as info:
+                one(killer, f"KILL {target}")
+            assert info.value.args[0] == 1094
+        assert one(killer, "SELECT 1") == (1,)
+    assert set(pooled) <= set(pooled_thread_ids(mariadb)) | {thread for thread in pooled
+                                                              if thread not in pooled_thread_ids(mariadb)}
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {pooled[1]}")
+        assert cur.fetchone()[0] == 1
