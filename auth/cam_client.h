@@ -3,10 +3,7 @@
 // thread of the control loop, never on a data-path loop. No retries inside.
 #pragma once
 
-#include <curl/curl.h>
-
 #include <chrono>
-#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -14,6 +11,7 @@
 #include "auth/cam_response.h"
 #include "auth/credentials.h"
 #include "auth/endpoint.h"
+#include "auth/http_client.h"
 #include "auth/result.h"
 
 namespace camproxy::auth {
@@ -36,29 +34,18 @@ class CamClient {
 
   CamClient(const CamClient&) = delete;
   CamClient& operator=(const CamClient&) = delete;
-  ~CamClient();
 
   // One call with timestamp = now. Transport failures are CamError{network |
   // timeout | tls | endpoint}; bad input is CamError{invalid_request}.
   CamResult fetch(const Credential& credential, const TokenRequest& request);
 
-  const Endpoint& endpoint() const noexcept { return endpoint_; }
+  const Endpoint& endpoint() const noexcept { return http_->endpoint(); }
 
  private:
-  struct CurlFree {
-    void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-  };
-
-  CamClient(CamClientOptions options, Endpoint endpoint, CURL* curl);
-  CamError transport_error(CURLcode rc) const;
-  static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self);
+  CamClient(CamClientOptions options, std::unique_ptr<HttpClient> http);
 
   CamClientOptions options_;
-  Endpoint endpoint_;
-  std::unique_ptr<CURL, CurlFree> curl_;
-  std::string response_;  // answer body of the current call
-  bool response_too_large_ = false;
-  char error_buffer_[CURL_ERROR_SIZE] = {};
+  std::unique_ptr<HttpClient> http_;
 };
 
 }  // namespace camproxy::auth

@@ -1,53 +1,10 @@
 #include "auth/cam_request.h"
 
-#include <cstdio>
-
+#include "auth/json_text.h"
 #include "auth/tc3_signer.h"
 #include "auth/utf8.h"
 
 namespace camproxy::auth {
-namespace {
-
-bool printable_ascii(std::string_view s) {
-  for (const char c : s) {
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out.append(buf);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-}  // namespace
 
 std::optional<std::string> check_token_request(const Credential& credential,
                                                const TokenRequest& request) {
@@ -62,10 +19,10 @@ std::optional<std::string> check_token_request(const Credential& credential,
   }
   if (credential.secret_id.empty()) return "SecretId is empty";
   if (credential.secret_key.empty()) return "SecretKey is empty";
-  if (!printable_ascii(request.region))
+  if (!is_printable_ascii(request.region))
     return "region contains non-printable or non-ASCII characters";
-  if (!printable_ascii(credential.secret_id)) return "SecretId contains invalid characters";
-  if (!printable_ascii(credential.session_token.view())) {
+  if (!is_printable_ascii(credential.secret_id)) return "SecretId contains invalid characters";
+  if (!is_printable_ascii(credential.session_token.view())) {
     return "session token contains invalid characters";
   }
   return std::nullopt;

@@ -10,16 +10,13 @@
 
 #include "auth/credentials.h"
 #include "auth/endpoint.h"
+#include "auth/http_client.h"
 
 namespace camproxy::auth {
 
 // What to ask CAM for: ResourceId, ResourceRegion, ResourceAccount (§1).
 struct TokenRequest {
   std::string instance_id, region, account;
-};
-
-struct HttpHeader {
-  std::string name, value;
 };
 
 inline constexpr std::string_view kCamContentType = "application/json";

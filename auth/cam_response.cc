@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "auth/json_text.h"
 #include "auth/token_codec.h"
 
 namespace camproxy::auth {
@@ -24,35 +25,6 @@ bool iequals_prefix(std::string_view s, std::string_view prefix_lower) {
     if (ascii_lower(s[i]) != prefix_lower[i]) return false;
   }
   return true;
-}
-
-// Server text ends up in logs and MySQL ERR packets: cap its length (on a UTF-8
-// boundary) and blank out control characters.
-std::string printable(std::string_view text, std::size_t max_bytes) {
-  if (text.size() > max_bytes) {
-    std::size_t cut = max_bytes;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
-    text = text.substr(0, cut);
-  }
-  std::string out(text);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = ' ';
-  }
-  return out;
-}
-
-std::string_view string_at(simdjson::dom::object obj, std::string_view key) {
-  std::string_view value;
-  if (obj[key].get(value) != simdjson::SUCCESS) return {};
-  return value;
-}
-
-// A nullable int64 field: absent, null or not an integer -> nullopt.
-std::optional<std::int64_t> int64_at(simdjson::dom::object obj, std::string_view key) {
-  std::int64_t value = 0;
-  if (obj[key].get(value) != simdjson::SUCCESS) return std::nullopt;
-  return value;
 }
 
 CamError client_failure(std::string_view code, std::string message, int http_status,

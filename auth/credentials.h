@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "auth/result.h"
 #include "auth/secret.h"
@@ -19,6 +20,9 @@ struct Credential {
 
 // Returns the value of an environment variable, or nullptr when unset.
 using EnvLookup = std::function<const char*(const char* name)>;
+
+// The variable's value; "" when unset.
+std::string_view env_or_empty(const EnvLookup& lookup, const char* name);
 
 // §7.1: TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (both required and
 // non-empty: AuthErr::secret_id_missing / secret_key_missing), plus the camproxy

@@ -42,7 +42,7 @@ bool valid_dns_name(std::string_view host) {
 
 }  // namespace
 
-Result<Endpoint> parse_endpoint(std::string_view url) {
+Result<Endpoint> parse_endpoint(std::string_view url, PlainHttp plain_http) {
   Endpoint ep;
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return fail(AuthErr::endpoint_malformed);
@@ -100,7 +100,9 @@ Result<Endpoint> parse_endpoint(std::string_view url) {
   } else {
     ep.loopback = ep.host == "localhost";
   }
-  if (ep.scheme == "http" && !ep.loopback) return fail(AuthErr::endpoint_insecure);
+  if (ep.scheme == "http" && !ep.loopback && plain_http != PlainHttp::allowed) {
+    return fail(AuthErr::endpoint_insecure);
+  }
 
   // §2.2 / §7.7: the service is the host's first DNS label (cam.internal... -> cam).
   if (ip_literal || ep.host == "localhost") {

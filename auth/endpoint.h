@@ -1,4 +1,5 @@
-// The CAM endpoint URL, validated, and what the request derives from it.
+// An API endpoint URL (CAM, STS, CVM metadata), validated, and what a request derives
+// from it.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +20,15 @@ struct Endpoint {
   bool loopback = false;
 };
 
+// Where plain http:// may go. Only the CVM metadata service is plain HTTP by design
+// (spec/tencentcloud-cam.md §7.3, §7.7): it answers on the instance's own network.
+enum class PlainHttp { loopback_only, allowed };
+
 // Accepts "https://host[:port]" with an optional trailing "/". Plain "http://" is
 // accepted only for a loopback host (127.0.0.0/8, ::1, localhost), for tests and
-// local emulators. No user info, path, query or fragment (§1: path "/", no query).
-Result<Endpoint> parse_endpoint(std::string_view url);
+// local emulators, unless `plain_http` allows it everywhere. No user info, path,
+// query or fragment (§1: path "/", no query).
+Result<Endpoint> parse_endpoint(std::string_view url,
+                                PlainHttp plain_http = PlainHttp::loopback_only);
 
 }  // namespace camproxy::auth

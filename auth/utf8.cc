@@ -37,4 +37,11 @@ bool is_valid_utf8(std::string_view s) noexcept {
   return true;
 }
 
+bool is_printable_ascii(std::string_view s) noexcept {
+  for (const char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 }  // namespace camproxy::auth

@@ -17,6 +17,8 @@ Test control API (JSON, loopback peers only), under /_emulator/:
   POST clear | reset_stats
   POST enable | disable {"account": "camtest"}
   POST clock   {"offset_seconds": N}        shifts the emulator's clock (SignatureExpire tests)
+  GET  credentials | POST credentials {"add": [{"secret_id", "secret_key", "session_token"?,
+       "expires_at"?}], "remove": [secret_id]}   accepted keys at run time (cam_keys.py)
 
 Logs one line per request to stderr; never keys, session tokens, tokens or passwords.
 """
@@ -42,8 +44,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cam_accounts import AccountRegistry, AccountSpec, MysqlAdmin, RotationError  # noqa: E402
 from cam_faults import CallStats, Fault, FaultInjector, kDefaultSlowMs, redact_headers  # noqa: E402
+from cam_keys import KeyRegistry  # noqa: E402
 from cam_token import AuthTokenInfo, make_token  # noqa: E402
-from cam_verify import ApiError, Credential, RequestVerifier, TokenRequest  # noqa: E402
+from cam_verify import ApiError, Credential, TokenRequest  # noqa: E402
 
 kMaxBodyBytes = 64 * 1024
 kControlPrefix = "/_emulator/"
@@ -71,7 +74,7 @@ class CamEmulator:
                  disabled_accounts: list[AccountSpec] = (), mysql: Optional[MysqlAdmin] = None,
                  rotation_seconds: float = 3600, host: str = "127.0.0.1", port: int = 0,
                  log: Callable[[str], None] = stderr_log):
-        self._verifier = RequestVerifier({c.secret_id: c for c in credentials})
+        self.keys = KeyRegistry(credentials)
         self._period = rotation_seconds
         self.registry = AccountRegistry(list(accounts), list(disabled_accounts), mysql,
                                         rotation_seconds, log)
@@ -121,7 +124,7 @@ class CamEmulator:
     # -- the API -----------------------------------------------------------------
     def answer(self, headers, body: bytes, request_id: str) -> tuple[dict, str, Optional[str], Optional[str]]:
         """(response document, outcome, account key, secret id) for one API request."""
-        result = self._verifier.verify(headers, body, self.now())
+        result = self.keys.verify(headers, body, self.now())
         if isinstance(result, ApiError):
             return _error_document(result, request_id), result.code, None, None
         state = self.registry.lookup(result.instance_id, result.region, result.account)
@@ -160,6 +163,8 @@ class CamEmulator:
             stats.update(accounts=self.registry.public_states(), active_fault=self.faults.describe(),
                          clock_offset_seconds=self.clock_offset)
             return 200, stats
+        if action == "credentials":
+            return 200, self.keys.control(method, body, self.now())
         if method != "POST":
             return 404, {"error": f"no control action {method} {action}"}
         if action == "fail":
