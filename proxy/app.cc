@@ -1,10 +1,12 @@
 #include "proxy/app.h"
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <thread>
 
-#include "auth/credentials.h"
+#include "auth/credential_provider.h"
+#include "auth/fallback_password.h"
 #include "proxy/log.h"
 #include "proxy/version.h"
 
@@ -19,10 +21,22 @@ App::~App() {
 }
 
 bool App::setup(std::string& error) {
-  auto credential = auth::credential_from_env();
-  if (!credential) {
-    error = credential.error().message();
+  auth::CredentialOptions cred_opts;
+  cred_opts.source = config_.credential_source;
+  cred_opts.profile_file = config_.credentials_file;
+  cred_opts.metadata_endpoint = config_.metadata_endpoint;
+  cred_opts.sts_endpoint = config_.sts_endpoint;
+  cred_opts.ca_file = config_.cam_ca_file;
+  auto provider = auth::make_credential_provider(cred_opts, [](const char* name) -> const char* { return std::getenv(name); });
+  if (!provider) {
+    error = provider.error().message;
     return false;
+  }
+  if (!config_.fallback_password_file.empty()) {
+    if (auto fallback = auth::read_fallback_password(config_.fallback_password_file); !fallback) {
+      error = "--fallback-password-file: " + fallback.error().message();
+      return false;
+    }
   }
   if (config_.client_tls) {
     client_tls_ = make_client_facing_ctx(config_.client_tls_cert, config_.client_tls_key, error);
@@ -34,7 +48,7 @@ bool App::setup(std::string& error) {
   }
   uv_loop_init(&loop_);
   loop_ready_ = true;
-  tokens_ = std::make_unique<TokenService>(&loop_, config_, std::move(*credential), [this] {
+  tokens_ = std::make_unique<TokenService>(&loop_, config_, std::move(*provider), [this] {
     for (auto& w : workers_) w->notify_tokens();
   });
   if (!tokens_->start(error)) return false;

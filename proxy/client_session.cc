@@ -287,12 +287,16 @@ void ClientSession::acquire_token() {
     fail_with_cam_error(state.get());
     return;
   }
+  if (!waiting_for_token_) seen_generation_ = state ? state->generation : 0;
+  if (!tokens.request(account_, seen_generation_)) {  // CAM refused the account and was just asked
+    stop_waiting_for_token();
+    fail_with_cam_error(state.get());
+    return;
+  }
   if (!waiting_for_token_) {
-    seen_generation_ = state ? state->generation : 0;
     waiting_for_token_ = true;
     worker_.add_token_waiter(this);
   }
-  tokens.request(account_, seen_generation_);
 }
 
 void ClientSession::on_token_published() {
@@ -375,9 +379,13 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
   // spec §3.4: 1045 to a login made with the current token means the password rotated
   // ("Refresh Password" or a schedule we have not caught up with): refetch once and retry.
   const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
-  if (rejected_token && !retried_after_1045_) {
+  if (rejected_token && !retried_after_1045_ &&
+      worker_.ctx().tokens().request_after_rejection(account_, token_->generation)) {
     retried_after_1045_ = true;
     rejected_generation_ = token_->generation;
+    seen_generation_ = token_->generation;
+    waiting_for_token_ = true;
+    worker_.add_token_waiter(this);
     log_info("upstream_login_rejected_refreshing_token", {{"conn", connection_id_}, {"account", account_}});
     token_.reset();
     drop_upstream();

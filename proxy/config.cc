@@ -150,6 +150,41 @@ const std::vector<OptionSpec>& option_table() {
       {"cam-ca-file", "PATH", "system CAs", "CA bundle used to verify the CAM endpoint.", false,
        set_string(&Config::cam_ca_file, "cam ca file")},
       {"cam-timeout", "DURATION", "10s", "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"token-recheck-interval", "DURATION", "off",
+       "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
+       "does. Minutes, not seconds: each process calls CAM that often.",
+       false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v == "off") {
+           c.token_recheck_interval = std::chrono::milliseconds(0);
+           return std::nullopt;
+         }
+         auto d = parse_duration(v);
+         if (!d || *d < std::chrono::seconds(1)) return "expected off or a duration such as 5m, got '" + std::string(v) + "'";
+         c.token_recheck_interval = *d;
+         return std::nullopt;
+       }},
+      {"fallback-password-file", "PATH", "none",
+       "Password used when the token has expired and CAM keeps failing with a transient error: one line, "
+       "at most 200 bytes, not readable by others.",
+       false, set_string(&Config::fallback_password_file, "fallback password file")},
+      {"credential-source", "SOURCE", "auto",
+       "Where the API credential comes from: auto (env, then profile file, then TKE OIDC, then CVM role), env, "
+       "profile, tke-oidc or cvm-role.",
+       false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v != "auto" && v != "env" && v != "profile" && v != "tke-oidc" && v != "cvm-role")
+           return "expected auto, env, profile, tke-oidc or cvm-role, got '" + std::string(v) + "'";
+         c.credential_source = std::string(v);
+         return std::nullopt;
+       }},
+      {"credentials-file", "PATH", "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
+       "Profile file ([default] secret_id, secret_key); re-read when it changes on disk.", false,
+       set_string(&Config::credentials_file, "credentials file")},
+      {"metadata-endpoint", "URL", "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
+       set_string(&Config::metadata_endpoint, "metadata endpoint")},
+      {"sts-endpoint", "URL", "https://sts.tencentcloudapi.com", "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).",
+       false, set_string(&Config::sts_endpoint, "sts endpoint")},
       {"upstream-tls", "MODE", "preferred",
        "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
        [](Config& c, std::string_view v) -> std::optional<std::string> {

@@ -36,6 +36,12 @@ struct Config {
   std::string cam_endpoint = "https://cam.tencentcloudapi.com";
   std::string cam_ca_file;
   std::chrono::milliseconds cam_timeout{10000};
+  std::chrono::milliseconds token_recheck_interval{0};  // 0: only around rotations
+  std::string fallback_password_file;
+  std::string credential_source = "auto";
+  std::string credentials_file;
+  std::string metadata_endpoint = "http://metadata.tencentyun.com";
+  std::string sts_endpoint = "https://sts.tencentcloudapi.com";
   UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
   std::string upstream_ca_file;
   std::string upstream_server_name;  // host name checked by verify-identity; default: upstream host

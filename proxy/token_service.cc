@@ -1,8 +1,37 @@
 #include "proxy/token_service.h"
 
+#include "auth/crypto.h"
+#include "auth/fallback_password.h"
 #include "proxy/log.h"
 
 namespace camproxy::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kCredentialCheckMs = 5000;
+// A fallback password stands in until CAM answers again (spec §5: the SDKs give it 24 h).
+constexpr auto kFallbackLifetime = std::chrono::hours(24);
+
+bool is_token_failure(const auth::CamResult& r) {
+  return !r && (r.error().code == "AuthFailure.TokenFailure" || r.error().code == "authfailure.tokenfailure");
+}
+
+// What an operator must do after a user-notification error (spec §6, docs/troubleshooting.md).
+std::string_view operator_hint(std::string_view code) {
+  if (code.starts_with("AuthFailure.SignatureExpire")) return "synchronise the host clock (NTP)";
+  if (code.starts_with("AuthFailure.SecretIdNotFound") || code.starts_with("AuthFailure.InvalidSecretId"))
+    return "check TENCENTCLOUD_SECRET_ID / the credential source: the key does not exist or was disabled";
+  if (code.starts_with("AuthFailure.SignatureFailure")) return "the SecretKey does not belong to the SecretId";
+  if (code.starts_with("AuthFailure.TokenFailure")) return "the session token is wrong or expired";
+  if (code.starts_with("AuthFailure.UnauthorizedOperation"))
+    return "grant cam:BuildDataFlowAuthToken on this instance/account in the CAM policy";
+  if (code == "ResourceNotFound.DataFlowAuthClose") return "enable CAM authentication for the account in the console";
+  return "fix the credentials or flags; camproxy tries again when the credential changes";
+}
+
+}  // namespace
 
 struct TokenService::Fetch {
   uv_work_t req{};
@@ -10,11 +39,18 @@ struct TokenService::Fetch {
   std::string account;
   auth::CamClient* client;
   std::optional<auth::CamResult> result;
+  double seconds = 0;
 };
 
-TokenService::TokenService(uv_loop_t* control_loop, const Config& config, auth::Credential credential,
-                           std::function<void()> on_published)
-    : loop_(control_loop), config_(config), credential_(std::move(credential)), on_published_(std::move(on_published)) {}
+// A proactive/retry timer knows its account.
+struct TimerData {
+  TokenService* service;
+  std::string account;
+};
+
+TokenService::TokenService(uv_loop_t* control_loop, const Config& config,
+                           std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published)
+    : loop_(control_loop), config_(config), on_published_(std::move(on_published)), provider_(std::move(credentials)) {}
 
 TokenService::~TokenService() = default;
 
@@ -29,6 +65,9 @@ bool TokenService::start(std::string& error) {
   }
   uv_async_init(loop_, &wake_, on_wake);
   wake_.data = this;
+  uv_timer_init(loop_, &credential_check_);
+  credential_check_.data = this;
+  uv_timer_start(&credential_check_, on_credential_check, kCredentialCheckMs, kCredentialCheckMs);
   started_ = true;
   return true;
 }
@@ -36,7 +75,17 @@ bool TokenService::start(std::string& error) {
 void TokenService::close() {
   std::lock_guard lock(mu_);
   closed_ = true;
-  if (started_) uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  if (!started_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&credential_check_), nullptr);
+  for (auto& [account, e] : entries_) {
+    if (e.timer == nullptr) continue;
+    uv_close(reinterpret_cast<uv_handle_t*>(e.timer), [](uv_handle_t* h) {
+      delete static_cast<TimerData*>(h->data);
+      delete reinterpret_cast<uv_timer_t*>(h);
+    });
+    e.timer = nullptr;
+  }
 }
 
 std::shared_ptr<const TokenState> TokenService::current(const std::string& account) const {
@@ -45,19 +94,97 @@ std::shared_ptr<const TokenState> TokenService::current(const std::string& accou
   return it == entries_.end() ? nullptr : it->second.state;
 }
 
-void TokenService::request(const std::string& account, uint64_t seen_generation) {
+bool TokenService::queue_locked(const std::string& account, Entry& e) {
+  if (closed_ || e.in_flight) return false;
+  e.in_flight = true;
+  pending_.push_back(account);
+  return true;
+}
+
+bool TokenService::request(const std::string& account, uint64_t seen_generation) {
   {
     std::lock_guard lock(mu_);
-    if (closed_) return;
+    if (closed_) return false;
     Entry& e = entries_[account];
-    if (e.in_flight || (e.state && e.state->generation > seen_generation)) return;
-    e.in_flight = true;
-    pending_.push_back(account);
+    if ((e.state && e.state->generation > seen_generation) || e.in_flight) return true;
+    if (e.state && e.state->stopped && !e.demand_limiter.try_acquire(Clock::now())) return false;
+    queue_locked(account, e);
   }
   uv_async_send(&wake_);
+  return true;
+}
+
+bool TokenService::request_after_rejection(const std::string& account, uint64_t rejected_generation) {
+  {
+    std::lock_guard lock(mu_);
+    Entry& e = entries_[account];
+    if (e.state && e.state->generation > rejected_generation) return true;  // already refreshed
+    if (e.state && e.state->stopped) return false;
+    if (e.in_flight) return true;  // single-flight: a thousand 1045s wait for one fetch
+    if (!e.limiter.try_acquire(Clock::now())) {
+      ++e.stats.reactive_denied;
+      return false;
+    }
+    ++e.stats.reactive_refetches;
+    if (!queue_locked(account, e)) return e.in_flight;
+  }
+  uv_async_send(&wake_);
+  return true;
+}
+
+std::vector<TokenStats> TokenService::stats() const {
+  std::lock_guard lock(mu_);
+  std::vector<TokenStats> out;
+  for (const auto& [account, e] : entries_) {
+    out.push_back(e.stats);
+    out.back().account = account;
+  }
+  return out;
 }
 
 void TokenService::on_wake(uv_async_t* async) { static_cast<TokenService*>(async->data)->start_pending_fetches(); }
+
+void TokenService::on_timer(uv_timer_t* t) {
+  auto* data = static_cast<TimerData*>(t->data);
+  TokenService* self = data->service;
+  {
+    std::lock_guard lock(self->mu_);
+    auto it = self->entries_.find(data->account);
+    if (it == self->entries_.end() || (it->second.state && it->second.state->stopped) ||
+        !self->queue_locked(data->account, it->second))
+      return;
+  }
+  self->start_pending_fetches();
+}
+
+// A changed credential (rewritten profile file, rotated Secret, new temporary key) lifts the
+// stop of accounts that CAM refused: the operator may have fixed what CAM complained about.
+void TokenService::on_credential_check(uv_timer_t* t) {
+  auto* self = static_cast<TokenService*>(t->data);
+  bool changed = false;
+  {
+    std::unique_lock cred(self->credential_mu_, std::try_to_lock);
+    if (!cred.owns_lock()) return;  // a fetch is using it; look again next time
+    changed = !self->credential_ || self->provider_->needs_refresh(*self->credential_, std::chrono::system_clock::now());
+  }
+  if (!changed) return;
+  bool queued = false;
+  {
+    std::lock_guard lock(self->mu_);
+    for (auto& [account, e] : self->entries_) {
+      if (!e.state || !e.state->stopped) continue;
+      auto lifted = std::make_shared<TokenState>(*e.state);
+      lifted->stopped = false;
+      lifted->generation++;
+      e.state = lifted;
+      queued |= self->queue_locked(account, e);
+    }
+  }
+  if (queued) {
+    log_info("credential_changed_retrying");
+    self->start_pending_fetches();
+  }
+}
 
 void TokenService::start_pending_fetches() {
   std::vector<std::string> accounts;
@@ -87,49 +214,137 @@ void TokenService::start_pending_fetches() {
   }
 }
 
-// Thread pool: the blocking HTTPS call, off every event loop.
+// Thread pool. Returns an error result when no credential can be had.
+std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force) {
+  std::lock_guard lock(credential_mu_);
+  if (force || !credential_ || provider_->needs_refresh(*credential_, std::chrono::system_clock::now())) {
+    auto fetched = provider_->fetch();
+    if (!fetched) {
+      const auto& err = fetched.error();
+      return auth::CamResult(tl::unexpected(auth::CamError{
+          "credentials", err.message, "", err.transient ? auth::ErrorClass::retryable : auth::ErrorClass::user_notification,
+          0}));
+    }
+    if (!credential_ || credential_->source != fetched->source)
+      log_info("credential_source", {{"source", fetched->source}, {"secret_id", fetched->identity}});
+    credential_ = std::move(*fetched);
+  }
+  out = credential_->credential;
+  return std::nullopt;
+}
+
+// Thread pool: the blocking calls, off every event loop.
 void TokenService::run_fetch(uv_work_t* req) {
   auto* f = static_cast<Fetch*>(req->data);
-  const Config& c = f->service->config_;
+  TokenService* self = f->service;
+  const auto t0 = Clock::now();
+  std::shared_ptr<const auth::Credential> credential;
   if (f->client == nullptr) {
     f->result = tl::unexpected(auth::CamError{std::string(auth::client_error::kEndpoint),
                                               "the CAM endpoint is not usable", "", auth::ErrorClass::retryable, 0});
-    return;
+  } else if (auto err = self->fetch_credential(credential, false)) {
+    f->result = std::move(*err);
+  } else {
+    const auth::TokenRequest request{self->config_.instance_id, self->config_.region, f->account};
+    f->result = f->client->fetch(*credential, request);
+    // spec §6.1 [camproxy]: an expired session token is cured by a fresh temporary credential.
+    if (is_token_failure(*f->result) && !credential->session_token.empty() && !self->fetch_credential(credential, true))
+      f->result = f->client->fetch(*credential, request);
   }
-  f->result = f->client->fetch(f->service->credential_, auth::TokenRequest{c.instance_id, c.region, f->account});
+  f->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 void TokenService::after_fetch(uv_work_t* req, int) {
   std::unique_ptr<Fetch> f(static_cast<Fetch*>(req->data));
-  f->service->publish(f->account, std::move(*f->result));
+  f->service->publish(f->account, std::move(*f->result), f->seconds);
 }
 
-void TokenService::publish(const std::string& account, auth::CamResult result) {
-  auto now = std::chrono::steady_clock::now();
-  auto next = std::make_shared<TokenState>();
+std::shared_ptr<TokenState> TokenService::fallback_state(const Entry& e, uint64_t generation, SteadyTime now) {
+  if (config_.fallback_password_file.empty()) return nullptr;
+  auto password = auth::read_fallback_password(config_.fallback_password_file);
+  if (!password) {
+    log_error("fallback_password_unusable", {{"path", config_.fallback_password_file}, {"error", password.error().message()}});
+    return nullptr;
+  }
+  auto s = std::make_shared<TokenState>();
+  s->generation = generation;
+  s->password = std::make_shared<const auth::SecretString>(std::move(*password));
+  s->expires_at = now + kFallbackLifetime;
+  s->from_fallback_file = true;
+  (void)e;
+  return s;
+}
+
+void TokenService::schedule(Entry& e, const std::string& account, milliseconds delay) {
+  if (e.timer == nullptr) {
+    e.timer = new uv_timer_t;
+    uv_timer_init(loop_, e.timer);
+    e.timer->data = new TimerData{this, account};
+  }
+  uv_timer_start(e.timer, on_timer, static_cast<uint64_t>(delay.count()), 0);
+}
+
+void TokenService::publish(const std::string& account, auth::CamResult result, double seconds) {
+  const auto now = Clock::now();
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::shared_ptr<TokenState> next;
+  std::optional<milliseconds> delay;
+  bool newly_stopped = false;
+  bool fallback_started = false;
   {
     std::lock_guard lock(mu_);
+    if (closed_) return;
     Entry& e = entries_[account];
     e.in_flight = false;
-    next->generation = e.state ? e.state->generation + 1 : 1;
+    const uint64_t generation = e.state ? e.state->generation + 1 : 1;
+    e.stats.last_fetch_seconds = seconds;
     if (result) {
+      next = std::make_shared<TokenState>();
+      next->generation = generation;
       next->password = std::make_shared<const auth::SecretString>(std::move(result->password));
-      next->expires_at = now + std::chrono::milliseconds(result->lifetime_ms);
+      next->expires_at = now + milliseconds(result->lifetime_ms);
+      e.backoff.reset();
+      ++e.stats.fetch_ok;
+      e.stats.last_outcome = "ok";
+      e.stats.fetched_at = now;
+      e.stats.expires_at = next->expires_at;
+      e.stats.fallback_in_use = false;
+      delay = auth::proactive_refresh_delay(result->lifetime_ms, uniform(rng_));
+      if (config_.token_recheck_interval.count() > 0) delay = std::min(*delay, config_.token_recheck_interval);
+    } else if (result.error().error_class == auth::ErrorClass::user_notification) {
+      next = std::make_shared<TokenState>();
+      next->generation = generation;
+      next->stopped = true;
+      next->error = result.error();
+      newly_stopped = !(e.state && e.state->stopped);
+      ++e.stats.fetch_rejected;
+      e.stats.last_outcome = result.error().code;
+      e.stats.fallback_in_use = false;
     } else {
-      // A transient failure keeps a still-valid token serving; a user-notification error
-      // (spec/tencentcloud-cam.md §6.1) drops it.
-      if (e.state && e.state->usable(now) && result.error().error_class == auth::ErrorClass::retryable) {
-        next->password = e.state->password;
-        next->expires_at = e.state->expires_at;
+      // Transient: a still-valid token keeps serving; after it, the fallback file.
+      if (e.state && e.state->usable(now)) {
+        next = std::make_shared<TokenState>(*e.state);
+        next->generation = generation;
+      } else if ((next = fallback_state(e, generation, now))) {
+        fallback_started = !e.stats.fallback_in_use;
+        e.stats.fallback_in_use = true;
+        ++e.stats.fallback_uses;
+      } else {
+        next = std::make_shared<TokenState>();
+        next->generation = generation;
       }
       next->error = result.error();
+      ++e.stats.fetch_retryable;
+      e.stats.last_outcome = result.error().code;
+      delay = e.backoff.next(uniform(rng_));
     }
     e.state = next;
-    if (closed_) return;
+    if (delay) schedule(e, account, *delay);
   }
   if (result) {
     log_info("cam_token_fetched", {{"account", account},
                                    {"lifetime_ms", static_cast<int64_t>(result->lifetime_ms)},
+                                   {"next_fetch_ms", static_cast<int64_t>(delay->count())},
                                    {"request_id", result->request_id},
                                    {"rotation_status", result->rotation_status}});
     if (result->rotation_status == "failed")
@@ -141,7 +356,12 @@ void TokenService::publish(const std::string& account, auth::CamResult result) {
                                   {"message", err.message},
                                   {"request_id", err.request_id},
                                   {"class", auth::to_string(err.error_class)},
-                                  {"http_status", err.http_status}});
+                                  {"http_status", err.http_status},
+                                  {"retry_in_ms", delay ? static_cast<int64_t>(delay->count()) : int64_t{-1}}});
+    if (newly_stopped)
+      log_error("cam_token_stopped", {{"account", account}, {"code", err.code}, {"action", operator_hint(err.code)}});
+    if (fallback_started)
+      log_warn("fallback_password_in_use", {{"account", account}, {"path", config_.fallback_password_file}});
   }
   on_published_();
 }

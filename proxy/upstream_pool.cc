@@ -235,6 +235,11 @@ void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f)
   };
   if (in(warming_)) {
     ++stats_.dial_failures;
+    if (f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && warm_key_) {
+      // The password rotated under the token: have it refetched (rate-limited per account).
+      if (auto token = worker_.ctx().tokens().current(warm_key_->account))
+        worker_.ctx().tokens().request_after_rejection(warm_key_->account, token->generation);
+    }
     log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
   } else if (in(idle_)) {
     ++stats_.evicted_dead;  // the server closed it (wait_timeout, KILL, restart): never handed out

@@ -121,7 +121,8 @@ class ProxyFactory:
     def start(self, *extra_args: str, env: Optional[Mapping[str, Optional[str]]] = None,
               db_user: Optional[str] = "camtest", upstream_tls: Optional[str] = None,
               credential: Optional[Credential] = None, wait_ready: bool = True,
-              upstream: Optional[str] = None, cam_endpoint: Optional[str] = None) -> CamProxy:
+              upstream: Optional[str] = None, cam_endpoint: Optional[str] = None,
+              expect_exit: bool = False) -> CamProxy:
         """Extra args go after the defaults; `upstream` and `cam_endpoint` replace theirs. env entries override (None removes) the
         TENCENTCLOUD_* variables taken from `credential` (default: the permanent key).
         Raises ProxyNotFound or ProxyStartError."""
@@ -150,6 +151,7 @@ class ProxyFactory:
                 full_env[name] = value
         log_path = self._log_dir / f"camproxy-{len(self._started) + 1}.log"
         proxy = CamProxy.launch(args, full_env, log_path, admin_port, listen_port, wait_ready=False)
+        proxy.expected_exit = expect_exit  # a test of a refused start: a non-zero exit is the point
         self._started.append(proxy)
         if wait_ready:
             proxy.wait_ready()
