@@ -72,6 +72,9 @@ bool App::setup(std::string& error) {
     });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
+  register_token_gauges();
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   sigterm_.data = sigint_.data = this;
@@ -81,6 +84,29 @@ bool App::setup(std::string& error) {
   // With a fixed account the first token is fetched now, so readiness means "can serve".
   if (!config_.db_user.empty()) tokens_->request(config_.db_user, 0);
   return true;
+}
+
+void App::register_token_gauges() {
+  using Clock = std::chrono::steady_clock;
+  auto each_token = [this](auto&& emit) {
+    const auto now = Clock::now();
+    for (const auto& s : tokens_->stats()) emit(s, now);
+  };
+  gauges_.push_back(process_metrics().register_gauge_callback(MetricId::token_age, [each_token](GaugeSamples& out) {
+    each_token([&](const TokenStats& s, Clock::time_point now) {
+      if (s.fetched_at) out.add({s.account}, std::chrono::duration<double>(now - *s.fetched_at).count());
+    });
+  }));
+  gauges_.push_back(
+      process_metrics().register_gauge_callback(MetricId::token_next_rotation, [each_token](GaugeSamples& out) {
+        each_token([&](const TokenStats& s, Clock::time_point now) {
+          if (s.expires_at) out.add({s.account}, std::chrono::duration<double>(*s.expires_at - now).count());
+        });
+      }));
+  gauges_.push_back(
+      process_metrics().register_gauge_callback(MetricId::token_fallback_in_use, [each_token](GaugeSamples& out) {
+        each_token([&](const TokenStats& s, Clock::time_point) { out.add({s.account}, s.fallback_in_use ? 1 : 0); });
+      }));
 }
 
 int App::run() {
@@ -109,8 +135,52 @@ int App::run() {
 
 void App::on_signal(uv_signal_t* s, int signum) {
   auto* self = static_cast<App*>(s->data);
-  log_info("signal", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  self->shutdown();
+  const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (self->draining_) {  // a second signal: the operator wants out now
+    log_warn("signal_again_exiting_now", {{"signal", name}});
+    std::_Exit(0);
+  }
+  log_info("signal", {{"signal", name}});
+  self->begin_drain(name);
+}
+
+// Lifecycle (issue 5): readiness goes false at once; new connections are still accepted for
+// --min-sigterm-delay (the application may still be shutting down); then listeners close and
+// sessions get up to --max-sigterm-delay to finish their transactions; then exit 0.
+void App::begin_drain(std::string_view why) {
+  if (draining_ || shutting_down_) return;
+  draining_ = true;
+  drain_started_ = std::chrono::steady_clock::now();
+  log_info("drain_started", {{"reason", why}, {"open_sessions", open_sessions()},
+                             {"min_delay_ms", static_cast<int64_t>(config_.min_sigterm_delay.count())},
+                             {"max_delay_ms", static_cast<int64_t>(config_.max_sigterm_delay.count())}});
+  uv_timer_start(&drain_timer_, on_drain_timer, static_cast<uint64_t>(config_.min_sigterm_delay.count()), 0);
+}
+
+void App::stop_listening() {
+  if (!listening_) return;
+  listening_ = false;
+  for (auto& w : workers_) w->drain();
+  for (auto& s : sockets_) close_listen_socket(s);
+}
+
+void App::on_drain_timer(uv_timer_t* t) {
+  auto* self = static_cast<App*>(t->data);
+  self->stop_listening();
+  const auto waited = std::chrono::steady_clock::now() - self->drain_started_;
+  const size_t open = self->open_sessions();
+  if (open == 0 || waited >= self->config_.min_sigterm_delay + self->config_.max_sigterm_delay) {
+    log_info("drain_done", {{"sessions_left", open}});
+    self->shutdown();
+    return;
+  }
+  uv_timer_start(&self->drain_timer_, on_drain_timer, 100, 0);  // poll until the sessions are gone
+}
+
+size_t App::open_sessions() const {
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->session_count();
+  return n;
 }
 
 void App::shutdown() {
@@ -121,6 +191,8 @@ void App::shutdown() {
   for (auto& s : sockets_) close_listen_socket(s);
   if (admin_) admin_->close();
   if (tokens_) tokens_->close();
+  gauges_.clear();
+  if (loop_ready_ && drain_timer_.data != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   if (loop_ready_) {
     if (uv_is_active(reinterpret_cast<uv_handle_t*>(&sigterm_)) != 0 || sigterm_.data != nullptr) {
       uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
@@ -130,6 +202,10 @@ void App::shutdown() {
 }
 
 bool App::ready(std::string& why) const {
+  if (draining_) {
+    why = "shutting down";
+    return false;
+  }
   if (!listening_) {
     why = "not listening";
     return false;
@@ -141,9 +217,30 @@ bool App::ready(std::string& why) const {
   return false;
 }
 
-AdminResponse App::handle_admin(std::string_view method, std::string_view path) const {
-  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
-  if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+// Started: listeners open and, with --db-user, a first token in hand; once true, for good
+// (a startup probe must not flap when CAM has a bad minute later).
+bool App::started(std::string& why) const {
+  if (startup_done_) return true;
+  if (!ready(why) && !draining_) return false;
+  startup_done_ = true;
+  return true;
+}
+
+AdminResponse App::handle_admin(std::string_view method, std::string_view path) {
+  constexpr const char* kText = "text/plain; charset=utf-8";
+  if (path == "/quitquitquit") {
+    if (method != "POST") return {405, kText, "use POST\n"};
+    begin_drain("/quitquitquit");
+    return {200, kText, "shutting down\n"};
+  }
+  if (method != "GET" && method != "HEAD") return {405, kText, "method not allowed\n"};
+  if (path == "/metrics") return {200, std::string(kMetricsContentType), process_metrics().render()};
+  if (path == "/startup") {
+    std::string why;
+    if (started(why)) return {200, kText, "started\n"};
+    return {503, kText, "not started: " + why + "\n"};
+  }
+  if (path == "/healthz") return {200, kText, "ok\n"};
   if (path == "/readyz") {
     std::string why;
     if (ready(why)) return {200, "text/plain; charset=utf-8", "ready\n"};

@@ -9,6 +9,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/config.h"
 #include "proxy/listen_socket.h"
+#include "proxy/metrics.h"
 #include "proxy/proxy_context.h"
 #include "proxy/tls.h"
 #include "proxy/token_service.h"
@@ -28,9 +29,15 @@ class App {
 
  private:
   bool setup(std::string& error);
+  void begin_drain(std::string_view why);
+  void stop_listening();
   void shutdown();
   bool ready(std::string& why) const;
-  AdminResponse handle_admin(std::string_view method, std::string_view path) const;
+  bool started(std::string& why) const;
+  size_t open_sessions() const;
+  static void on_drain_timer(uv_timer_t* t);
+  AdminResponse handle_admin(std::string_view method, std::string_view path);
+  void register_token_gauges();
   static void on_signal(uv_signal_t* s, int signum);
 
   Config config_;
@@ -45,8 +52,13 @@ class App {
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  uv_timer_t drain_timer_{};
   bool listening_ = false;
+  bool draining_ = false;
   bool shutting_down_ = false;
+  mutable bool startup_done_ = false;
+  std::chrono::steady_clock::time_point drain_started_{};
+  std::vector<GaugeCallbackRegistration> gauges_;
 };
 
 }  // namespace camproxy::proxy

@@ -6,6 +6,7 @@
 #include "protocol/handshake_response.h"
 #include "protocol/handshake_v10.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/packet_out.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
@@ -61,6 +62,9 @@ bool ClientSession::accept(uv_stream_t* server, bool is_unix) {
 
 void ClientSession::start() {
   connection_id_ = worker_.ctx().next_connection_id();
+  accepted_at_ = std::chrono::steady_clock::now();
+  process_metrics().counter(MetricId::client_connections_total).inc();
+  process_metrics().gauge(MetricId::client_connections_open).add();
   log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
   uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
   client_.start_reading();
@@ -381,6 +385,7 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
   const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
   if (rejected_token && !retried_after_1045_ &&
       worker_.ctx().tokens().request_after_rejection(account_, token_->generation)) {
+    process_metrics().counter(MetricId::upstream_auth_retries).inc();
     retried_after_1045_ = true;
     rejected_generation_ = token_->generation;
     seen_generation_ = token_->generation;
@@ -449,7 +454,27 @@ ClientErrorContext ClientSession::error_context(std::string_view detail) const {
   return {account_, c.instance_id, c.region, upstream, detail};
 }
 
+namespace {
+ClientFailure failure_reason(ClientError kind) {
+  switch (kind) {
+    case ClientError::cam_rejected:
+    case ClientError::cam_unavailable: return ClientFailure::cam;
+    case ClientError::upstream_unreachable:
+    case ClientError::upstream_tls:
+    case ClientError::upstream_auth_rejected:
+    case ClientError::upstream_protocol:
+    case ClientError::too_many_connections:
+    case ClientError::lost_during_command:
+    case ClientError::lost_with_state: return ClientFailure::upstream;
+    case ClientError::handshake_timeout: return ClientFailure::handshake_timeout;
+    default: return ClientFailure::client_protocol;
+  }
+}
+}  // namespace
+
 void ClientSession::fail(ClientError kind, std::string_view detail) {
+  if (state_ != State::relay && state_ != State::reconnecting)
+    process_metrics().counter(MetricId::client_connections_failed, failure_reason(kind)).inc();
   auto err = make_client_error(kind, error_context(detail));
   log_info("client_login_failed", {{"conn", connection_id_}, {"user", user_}, {"code", err.code},
                                    {"message", err.message}});

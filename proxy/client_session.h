@@ -41,6 +41,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void start();
   // Worker stopping: close at once.
   void shutdown();
+  // Process draining: close now if between transactions, else when the transaction ends.
+  void drain();
   // Worker: a token snapshot was published while this session waits for one.
   void on_token_published();
 
@@ -172,12 +174,15 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   CommandEffects next_effects_;                  // of the command being forwarded
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
+  bool draining_ = false;
+  bool idle_outside_transaction() const;
   ReplayState replay_;
   bool multi_statements_ = false;
   bool response_started_ = false;  // bytes of the current response reached the client
   std::chrono::steady_clock::time_point reconnect_deadline_{};
   uint64_t reconnect_delay_ms_ = 0;
   std::shared_ptr<SessionEntry> registry_entry_;
+  std::chrono::steady_clock::time_point accepted_at_{};
 };
 
 }  // namespace camproxy::proxy

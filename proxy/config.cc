@@ -97,6 +97,15 @@ Apply set_int(int Config::*field, int min, int max) {
   };
 }
 
+Apply set_duration_or_zero(std::chrono::milliseconds Config::*field) {
+  return [field](Config& c, std::string_view v) -> std::optional<std::string> {
+    auto d = parse_duration(v);
+    if (!d) return "expected a duration such as 0s, 500ms, 10s or 2m, got '" + std::string(v) + "'";
+    c.*field = *d;
+    return std::nullopt;
+  };
+}
+
 Apply set_duration(std::chrono::milliseconds Config::*field) {
   return [field](Config& c, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
@@ -245,6 +254,14 @@ const std::vector<OptionSpec>& option_table() {
        "How long an idle session whose database connection died keeps trying to get a new one before "
        "its client gets an error.",
        false, set_duration(&Config::reconnect_window)},
+      {"min-sigterm-delay", "DURATION", "0s",
+       "After SIGTERM (or POST /quitquitquit) keep accepting new connections this long, while the "
+       "application itself shuts down; /readyz already answers 503.",
+       false, set_duration_or_zero(&Config::min_sigterm_delay)},
+      {"max-sigterm-delay", "DURATION", "30s",
+       "Then give open sessions up to this long to finish their transactions before exiting; idle "
+       "sessions are closed at once.",
+       false, set_duration_or_zero(&Config::max_sigterm_delay)},
       {"connect-timeout", "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
        set_duration(&Config::connect_timeout)},
       {"handshake-timeout", "DURATION", "10s", "Time an application gets to complete its login.", false,

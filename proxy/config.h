@@ -57,6 +57,8 @@ struct Config {
   std::chrono::milliseconds pool_idle_timeout{300000};
   std::chrono::milliseconds pool_max_lifetime{3600000};
   std::chrono::milliseconds reconnect_window{30000};
+  std::chrono::milliseconds min_sigterm_delay{0};
+  std::chrono::milliseconds max_sigterm_delay{30000};
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::json;
 };

@@ -1,12 +1,19 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <string_view>
+
 #include "proxy/app.h"
 #include "proxy/config.h"
+#include "proxy/metrics.h"
+#include "proxy/wait_command.h"
 
 int main(int argc, char** argv) {
   using namespace camproxy::proxy;
-  ParseResult parsed = parse_command_line(argc - 1, argv + 1, [](const char* name) -> const char* { return std::getenv(name); });
+  auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
+  if (argc > 1 && std::string_view(argv[1]) == "wait") return run_wait_command(argc - 2, argv + 2, getenv_fn);
+  process_metrics();  // records the start time
+  ParseResult parsed = parse_command_line(argc - 1, argv + 1, getenv_fn);
   switch (parsed.outcome) {
     case ParseOutcome::exit_ok:
       std::fputs(parsed.message.c_str(), stdout);

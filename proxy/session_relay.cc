@@ -6,6 +6,7 @@
 #include "protocol/ok_err_eof.h"
 #include "proxy/client_session.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/packet_out.h"
 #include "proxy/worker.h"
 
@@ -39,6 +40,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
   tracker_.emplace(upstream_->capabilities(), status_flags);
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
+    process_metrics().histogram(MetricId::client_handshake_duration).observe(std::chrono::steady_clock::now() - accepted_at_);
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
     registry_entry_ = worker_.ctx().sessions().add(connection_id_);
   }
@@ -53,6 +55,8 @@ void ClientSession::start_relay(uint16_t status_flags) {
 }
 
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
+  static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
+  bytes_up.inc(data.size());
   const bool raw = tracker_->pending_local_infile();
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
@@ -136,6 +140,8 @@ void ClientSession::forward_to_upstream(std::span<const uint8_t> bytes) {
 
 void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {
   if (state_ != State::relay) return;
+  static Counter& bytes_down = process_metrics().counter(MetricId::relay_bytes, RelayDirection::upstream_to_client);
+  bytes_down.inc(data.size());
   for (auto rest = data;;) {
     const auto step = tracker_->feed_from_server(rest);
     rest = rest.subspan(step.consumed);
@@ -144,6 +150,12 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   }
   response_started_ = !tracker_->idle();
   client_.write(data);
+  if (quit_requested_) {  // draining: the reply that ended the transaction is out; close gracefully
+    state_ = State::draining;
+    release_upstream();
+    if (!client_.has_pending_writes()) finish();
+    return;
+  }
   if (client_.has_pending_writes()) upstream_->stop_reading();
 }
 
@@ -155,6 +167,9 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       next_effects_ = {};
       return;
     case TrackerEvent::kResponseEnd: {
+      if (draining_ && tracker_->idle() && !tracker_->in_transaction()) {
+        quit_requested_ = true;  // the transaction ended during the drain: close after this reply
+      }
       if (pending_effects_.empty()) return;
       CommandEffects fx = std::move(pending_effects_.front());
       pending_effects_.pop_front();
@@ -265,7 +280,11 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   const bool in_transaction = tracker_ && tracker_->in_transaction();
   log_info("upstream_lost", {{"conn", connection_id_}, {"reason", f.message}, {"between_commands", between_commands},
                              {"in_transaction", in_transaction}, {"unreplayable", replay_.reason}});
-  if (state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable) {
+  const bool replayable = state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable;
+  process_metrics()
+      .counter(MetricId::upstream_disconnects, replayable ? UpstreamLoss::reconnected : UpstreamLoss::session_closed)
+      .inc();
+  if (replayable) {
     reconnect_deadline_ = std::chrono::steady_clock::now() + worker_.ctx().config().reconnect_window;
     reconnect_delay_ms_ = kFirstReconnectDelayMs;
     reconnect();
@@ -403,8 +422,21 @@ void ClientSession::drop_upstream() {
 
 void ClientSession::shutdown() { finish(); }
 
+bool ClientSession::idle_outside_transaction() const {
+  return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
+}
+
+void ClientSession::drain() {
+  draining_ = true;
+  if (idle_outside_transaction()) {
+    log_info("session_drained", {{"conn", connection_id_}});
+    finish();
+  }
+}
+
 void ClientSession::finish() {
   if (state_ == State::closing) return;
+  if (connection_id_ != 0) process_metrics().gauge(MetricId::client_connections_open).sub();
   stop_waiting_for_token();
   release_upstream();
   state_ = State::closing;

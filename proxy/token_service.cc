@@ -3,6 +3,7 @@
 #include "auth/crypto.h"
 #include "auth/fallback_password.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -284,8 +285,26 @@ void TokenService::schedule(Entry& e, const std::string& account, milliseconds d
   uv_timer_start(e.timer, on_timer, static_cast<uint64_t>(delay.count()), 0);
 }
 
+namespace {
+CamOutcome outcome_of(const auth::CamResult& r) {
+  if (r) return CamOutcome::success;
+  const auth::CamError& e = r.error();
+  if (e.error_class == auth::ErrorClass::user_notification) return CamOutcome::rejected;
+  if (e.code == auth::client_error::kTimeout) return CamOutcome::timeout;
+  if (e.code == auth::client_error::kNetwork || e.code == auth::client_error::kTls || e.code == "credentials")
+    return CamOutcome::network;
+  if (e.code == auth::client_error::kHttpStatus || e.code == auth::client_error::kInvalidJson ||
+      e.code == auth::client_error::kNoCredentials || e.code == auth::client_error::kTokenDecode)
+    return CamOutcome::bad_answer;
+  return CamOutcome::api_error;
+}
+}  // namespace
+
 void TokenService::publish(const std::string& account, auth::CamResult result, double seconds) {
   const auto now = Clock::now();
+  process_metrics().counter(MetricId::cam_requests, outcome_of(result)).inc();
+  process_metrics().histogram(MetricId::cam_request_duration)
+      .observe(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds)));
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::shared_ptr<TokenState> next;
   std::optional<milliseconds> delay;

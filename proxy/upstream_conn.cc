@@ -11,6 +11,7 @@
 #include "protocol/handshake_response.h"
 #include "protocol/ok_err_eof.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/packet_out.h"
 #include "proxy/tls.h"
 #include "proxy/version.h"
@@ -61,11 +62,12 @@ UpstreamConn* UpstreamConn::create(uv_loop_t* loop, const Settings& settings, Ow
 
 UpstreamConn::UpstreamConn(uv_loop_t* loop, const Settings& settings, Owner* owner)
     : loop_(loop), settings_(settings), owner_(owner), transport_(*this), inbox_(kMaxLoginPacket) {
+  process_metrics().gauge(MetricId::upstream_connections_open).add();
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
 }
 
-UpstreamConn::~UpstreamConn() = default;
+UpstreamConn::~UpstreamConn() { process_metrics().gauge(MetricId::upstream_connections_open).sub(); }
 
 void UpstreamConn::arm_timer() {
   uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(settings_.config->connect_timeout.count()), 0);
@@ -73,6 +75,8 @@ void UpstreamConn::arm_timer() {
 
 void UpstreamConn::connect() {
   const HostPort& up = settings_.config->upstream;
+  process_metrics().counter(MetricId::upstream_dials).inc();
+  dial_started_ = std::chrono::steady_clock::now();
   arm_timer();
   sockaddr_storage addr{};
   if (uv_ip4_addr(up.host.c_str(), up.port, reinterpret_cast<sockaddr_in*>(&addr)) == 0 ||
@@ -317,6 +321,7 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
     case kOkMarker: {
       uv_timer_stop(&timer_);
       state_ = State::ready;
+      process_metrics().histogram(MetricId::upstream_dial_duration).observe(std::chrono::steady_clock::now() - dial_started_);
       owner_->on_upstream_ready(*this, payload);
       return;
     }
@@ -454,6 +459,17 @@ void UpstreamConn::on_error(Transport&, int code, const std::string& detail) {
 
 void UpstreamConn::fail(UpstreamFailure::Kind kind, std::string message, uint16_t code, std::string sql_state) {
   if (state_ == State::failed || state_ == State::closing) return;
+  if (state_ != State::ready && state_ != State::commands) {  // a dial or login that did not make it
+    DialFailure reason = DialFailure::protocol;
+    switch (kind) {
+      case UpstreamFailure::Kind::connect: reason = state_ == State::resolving ? DialFailure::dns : DialFailure::connect; break;
+      case UpstreamFailure::Kind::timeout: reason = DialFailure::timeout; break;
+      case UpstreamFailure::Kind::tls: reason = DialFailure::tls; break;
+      case UpstreamFailure::Kind::server_error: reason = DialFailure::auth; break;
+      default: break;
+    }
+    process_metrics().counter(MetricId::upstream_dial_failures, reason).inc();
+  }
   state_ = State::failed;
   uv_timer_stop(&timer_);
   transport_.stop_reading();

@@ -148,6 +148,7 @@ class UpstreamConn final : private Transport::Events {
   bool awaiting_public_key_ = false;
   std::array<uint8_t, 20> nonce_{};
   std::optional<ReplyReader> replies_;
+  std::chrono::steady_clock::time_point dial_started_{};
 };
 
 std::string_view to_string(UpstreamFailure::Kind kind);

@@ -4,6 +4,7 @@
 
 #include "protocol/constants.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
 
@@ -71,6 +72,7 @@ void UpstreamPool::close() {
     for (auto& pc : *list) pc.conn->close();
     list->clear();
   }
+  report_idle();
 }
 
 void UpstreamPool::on_tick(uv_timer_t* t) { static_cast<UpstreamPool*>(t->data)->maintain(); }
@@ -93,7 +95,7 @@ void UpstreamPool::maintain() {
     }
   }
   dial_warm();
-  stats_.idle = idle_.size();
+  report_idle();
   stats_.total = open_;
 }
 
@@ -119,6 +121,13 @@ void UpstreamPool::dial_warm() {
 bool UpstreamPool::may_open() const {
   const int workers = static_cast<int>(worker_.ctx().worker_count());
   return open_ < static_cast<size_t>(per_worker(worker_.ctx().config().pool_max, workers));
+}
+
+// The idle gauge is process-wide: each worker's pool adds the change of its own count.
+void UpstreamPool::report_idle() {
+  const auto now_idle = static_cast<int64_t>(idle_.size());
+  process_metrics().gauge(MetricId::upstream_connections_idle).add(now_idle - static_cast<int64_t>(stats_.idle));
+  stats_.idle = idle_.size();
 }
 
 bool UpstreamPool::make_room() {
@@ -158,7 +167,8 @@ std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionPr
   PooledConn pc = std::move(*best);
   idle_.erase(best);
   ++stats_.reuses;
-  stats_.idle = idle_.size();
+  process_metrics().counter(MetricId::upstream_reuses).inc();
+  report_idle();
   return pc;
 }
 
@@ -193,7 +203,7 @@ void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<
   ++stats_.resets;
   pc.idle_since = Clock::now();
   idle_.push_back(std::move(pc));
-  stats_.idle = idle_.size();
+  report_idle();
 }
 
 void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
@@ -223,7 +233,7 @@ void UpstreamPool::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t>) 
   warming_.erase(it);
   pc.created = pc.idle_since = Clock::now();
   idle_.push_back(std::move(pc));
-  stats_.idle = idle_.size();
+  report_idle();
 }
 
 void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
@@ -262,7 +272,7 @@ void UpstreamPool::on_upstream_drained(UpstreamConn&) {}
 void UpstreamPool::drop(UpstreamConn* u, bool) {
   u->close();
   closed();
-  stats_.idle = idle_.size();
+  report_idle();
   stats_.total = open_;
 }
 

@@ -97,6 +97,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void maintain();
   void dial_warm();
   void drop(UpstreamConn* u, bool dead);
+  void report_idle();
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
   void on_upstream_greeting(UpstreamConn& u) override;

@@ -24,6 +24,8 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error)
   token_async_.data = this;
   uv_async_init(&loop_, &stop_async_, on_stop_async);
   stop_async_.data = this;
+  uv_async_init(&loop_, &drain_async_, on_drain_async);
+  drain_async_.data = this;
   for (const auto& s : sockets) {
     auto l = std::make_unique<Listener>();
     l->is_unix = s.address.is_unix;
@@ -61,15 +63,27 @@ void Worker::stop() {
   thread_.join();
 }
 
+void Worker::on_drain_async(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  for (auto& l : self->listeners_) {
+    if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, nullptr);
+  }
+  std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
+  for (auto* s : sessions) s->drain();
+}
+
 void Worker::on_stop_async(uv_async_t* a) {
   auto* self = static_cast<Worker*>(a->data);
-  for (auto& l : self->listeners_) uv_close(&l->h.handle, nullptr);
+  for (auto& l : self->listeners_) {
+    if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, nullptr);
+  }
   // Copy: shutting a session down removes it from the set (later, in its close callback).
   std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
   for (auto* s : sessions) s->shutdown();
   self->pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&self->token_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_async_), nullptr);
 }
 
 void Worker::on_token_async(uv_async_t* a) {

@@ -29,6 +29,9 @@ class Worker {
   bool start(const std::vector<ListenSocket>& sockets, std::string& error);
   // Control thread: closes listeners and sessions, then joins the thread.
   void stop();
+  // Control thread: stop accepting; close sessions between transactions now and the others
+  // as soon as they are.
+  void drain() { uv_async_send(&drain_async_); }
   // Any thread: a new token snapshot was published.
   void notify_tokens() { uv_async_send(&token_async_); }
 
@@ -59,12 +62,14 @@ class Worker {
   static void on_connection(uv_stream_t* server, int status);
   static void on_token_async(uv_async_t* a);
   static void on_stop_async(uv_async_t* a);
+  static void on_drain_async(uv_async_t* a);
 
   ProxyContext& ctx_;
   int index_;
   uv_loop_t loop_{};
   uv_async_t token_async_{};
   uv_async_t stop_async_{};
+  uv_async_t drain_async_{};
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ClientSession*> sessions_;
   std::unordered_set<ClientSession*> token_waiters_;

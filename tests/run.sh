@@ -10,6 +10,7 @@ cd "$root"
 build=${CAMPROXY_BUILD_DIR:-build}
 
 bash deploy/setup-debian.sh
+bash deploy/validate.sh   # the tools that check deploy/ (kubectl, systemd-analyze, Dockerfile lint)
 
 echo "== build ($build)"
 cmake -S . -B "$build" -G Ninja -DCAMPROXY_WERROR=ON >/dev/null

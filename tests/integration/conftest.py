@@ -103,6 +103,26 @@ def _restore_cam(request):
             cam.control.enable(user)
 
 
+kProxyLogs: list[str] = []  # every camproxy log of the session, for the secret scan
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_proxy_log():
+    """Issue: secrets never reach logs. After the whole run, every camproxy log is searched
+    for the keys, session tokens and passwords the suite used."""
+    yield
+    secrets = [kCredential.secret_key, kTempCredential.secret_key, kTempCredential.session_token,
+               "Fallback-Pw-1234", "wrong-secret-key"]
+    leaks = []
+    for path in kProxyLogs:
+        try:
+            text = Path(path).read_text(errors="replace")
+        except FileNotFoundError:
+            continue
+        leaks += [f"{path}: contains {s[:4]}..." for s in secrets if s in text]
+    assert not leaks, "secrets in camproxy logs:\n" + "\n".join(leaks)
+
+
 class ProxyFactory:
     """Starts camproxy processes wired to the session's MariaDB and emulator."""
 
@@ -150,6 +170,7 @@ class ProxyFactory:
             else:
                 full_env[name] = value
         log_path = self._log_dir / f"camproxy-{len(self._started) + 1}.log"
+        kProxyLogs.append(str(log_path))
         proxy = CamProxy.launch(args, full_env, log_path, admin_port, listen_port, wait_ready=False)
         proxy.expected_exit = expect_exit  # a test of a refused start: a non-zero exit is the point
         self._started.append(proxy)

@@ -1,0 +1,298 @@
+#pragma once
+// Process-wide metrics, served at /metrics in the Prometheus text exposition format 0.0.4
+// (issue 5). Every metric is declared once, in the table of metrics.cc; the same table renders
+// /metrics and docs/metrics.md (tests/proxy/metrics_test.cc fails when the doc drifts).
+//
+// Threads. Updates (Counter::inc, Gauge::add, Histogram::observe) are relaxed atomics on cells
+// that exist from construction: lock-free, allocation-free, no string lookup, callable from any
+// worker. Look a cell up once (`Counter& c = reg.counter(MetricId::...)`) and keep the
+// reference; the lookup itself is an array index, so calling it per update is cheap too.
+// render() and register_gauge_callback() belong to the control thread (the admin endpoint).
+// Label values are never secret: fixed enums, or CAM account names from scrape-time callbacks.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace camproxy::proxy {
+
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+enum class MetricType { counter, gauge, histogram };
+
+// Where a metric's samples come from: atomic cells updated on the data path, or callbacks the
+// owner of the state registers and the registry calls at scrape time.
+enum class MetricSource { cells, scrape };
+
+// Row order of the table in metrics.cc (a static_assert keeps the two in step).
+enum class MetricId : uint8_t {
+  build_info,
+  process_start_time,
+  client_connections_open,
+  client_connections_total,
+  client_connections_failed,
+  client_handshake_duration,
+  upstream_connections_open,
+  upstream_connections_idle,
+  upstream_dials,
+  upstream_dial_failures,
+  upstream_dial_duration,
+  upstream_reuses,
+  upstream_auth_retries,
+  upstream_disconnects,
+  relay_bytes,
+  cam_requests,
+  cam_request_duration,
+  token_age,
+  token_next_rotation,
+  token_fallback_in_use,
+};
+inline constexpr size_t kMetricCount = static_cast<size_t>(MetricId::token_fallback_in_use) + 1;
+
+// One value of a fixed label, with the meaning docs/metrics.md gives it.
+struct LabelValue {
+  std::string_view value;
+  std::string_view meaning;
+};
+
+// Labels whose values are a small fixed enum: one cell per value exists from the start.
+// FixedLabel<E>::kValues is indexed by the enum's value.
+template <class E>
+struct FixedLabel;
+
+enum class ClientFailure : uint8_t {
+  handshake_timeout, client_protocol, client_tls, client_closed, local_auth, peer_refused, cam, upstream,
+};
+template <>
+struct FixedLabel<ClientFailure> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 8> kValues = {{
+      {"handshake_timeout", "the client did not finish its login within --handshake-timeout"},
+      {"client_protocol", "malformed or unsupported login (bad packet, compression, pre-4.1 auth, no user name)"},
+      {"client_tls", "the TLS handshake with the client failed"},
+      {"client_closed", "the client went away before its login completed"},
+      {"local_auth", "local authentication refused the client's password (1045 from camproxy)"},
+      {"peer_refused", "the unix-socket peer's uid is not on the allow-list"},
+      {"cam", "no usable CAM token: CAM refused the request or failed with none cached"},
+      {"upstream", "the database could not be reached or refused the login (see dial failures)"},
+  }};
+};
+
+enum class DialFailure : uint8_t { dns, connect, timeout, tls, auth, protocol };
+template <>
+struct FixedLabel<DialFailure> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 6> kValues = {{
+      {"dns", "the upstream host name did not resolve"},
+      {"connect", "TCP connect refused or unreachable"},
+      {"timeout", "connect and login took longer than --connect-timeout"},
+      {"tls", "TLS to the database failed, or was required and not offered"},
+      {"auth", "the database refused the CAM token (after the one retry with a fresh token)"},
+      {"protocol", "the database sent something camproxy cannot follow"},
+  }};
+};
+
+enum class RelayDirection : uint8_t { client_to_upstream, upstream_to_client };
+template <>
+struct FixedLabel<RelayDirection> {
+  static constexpr std::string_view kName = "direction";
+  static constexpr std::array<LabelValue, 2> kValues = {{
+      {"client_to_upstream", "bytes the application sent to the database"},
+      {"upstream_to_client", "bytes the database sent to the application"},
+  }};
+};
+
+enum class CamOutcome : uint8_t { success, rejected, api_error, timeout, network, bad_answer };
+template <>
+struct FixedLabel<CamOutcome> {
+  static constexpr std::string_view kName = "outcome";
+  static constexpr std::array<LabelValue, 6> kValues = {{
+      {"success", "a token was issued and decoded"},
+      {"rejected", "CAM answered an error that retrying cannot fix (AuthFailure.*, DataFlowAuthClose)"},
+      {"api_error", "CAM answered another error code (throttling, internal error): retryable"},
+      {"timeout", "no answer within --cam-timeout"},
+      {"network", "connect, TLS or transfer failure before an answer"},
+      {"bad_answer", "an HTTP status other than 200, or a body or token that does not decode"},
+  }};
+};
+
+enum class UpstreamLoss : uint8_t { reconnected, session_closed };
+template <>
+struct FixedLabel<UpstreamLoss> {
+  static constexpr std::string_view kName = "outcome";
+  static constexpr std::array<LabelValue, 2> kValues = {{
+      {"reconnected", "camproxy dialled a new upstream connection and the session went on unnoticed"},
+      {"session_closed", "the session was inside a transaction or had state: the client got an ERR"},
+  }};
+};
+
+struct MetricSpec {
+  MetricId id;
+  std::string_view name;  // full name, camproxy_ prefix included
+  MetricType type;
+  MetricSource source;
+  std::string_view help;
+  // Label names in sample order. Cells with a fixed label: exactly that one name.
+  std::span<const std::string_view> label_names;
+  // Cells with a fixed label: its values, one cell each. Empty otherwise.
+  std::span<const LabelValue> label_values;
+};
+
+// The metric table, in MetricId order.
+std::span<const MetricSpec> metric_table();
+const MetricSpec& metric_spec(MetricId id);
+
+// Latency buckets shared by every histogram (upper bounds, nanoseconds): 0.5 ms .. 10 s.
+inline constexpr std::array<int64_t, 14> kLatencyBucketsNs = {
+    500'000,       1'000'000,     2'500'000,     5'000'000,     10'000'000,
+    25'000'000,    50'000'000,    100'000'000,   250'000'000,   500'000'000,
+    1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
+};
+
+// Cells are cache-line aligned so that counters bumped by different workers do not share a line.
+class alignas(64) Counter {
+ public:
+  void inc(uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+class alignas(64) Gauge {
+ public:
+  void add(int64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  void sub(int64_t n = 1) noexcept { value_.fetch_sub(n, std::memory_order_relaxed); }
+  void set(int64_t v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+class alignas(64) Histogram {
+ public:
+  static constexpr size_t kSlots = kLatencyBucketsNs.size() + 1;  // the last one is +Inf
+
+  // Negative durations count as zero.
+  void observe(std::chrono::nanoseconds d) noexcept;
+
+  struct Snapshot {
+    std::array<uint64_t, kSlots> counts{};  // per bucket, not cumulative
+    uint64_t sum_ns = 0;
+  };
+  Snapshot snapshot() const noexcept;
+
+ private:
+  std::array<std::atomic<uint64_t>, kSlots> counts_{};
+  std::atomic<uint64_t> sum_ns_{0};
+};
+
+// What a scrape-time callback reports: one sample per label set, label values in the order of
+// the metric's label names. Several callbacks of one metric must not report the same label set.
+class GaugeSamples {
+ public:
+  void add(std::initializer_list<std::string_view> label_values, double value);
+
+ private:
+  friend class MetricsRegistry;
+  struct Sample {
+    std::vector<std::string> label_values;
+    double value;
+  };
+  explicit GaugeSamples(size_t label_count) : label_count_(label_count) {}
+  size_t label_count_;
+  std::vector<Sample> samples_;
+};
+
+using GaugeCallback = std::function<void(GaugeSamples&)>;
+
+class MetricsRegistry;
+
+// Keeps a callback registered; unregisters it when destroyed. Must not outlive its registry.
+class GaugeCallbackRegistration {
+ public:
+  GaugeCallbackRegistration() = default;
+  GaugeCallbackRegistration(GaugeCallbackRegistration&& other) noexcept;
+  GaugeCallbackRegistration& operator=(GaugeCallbackRegistration&& other) noexcept;
+  GaugeCallbackRegistration(const GaugeCallbackRegistration&) = delete;
+  GaugeCallbackRegistration& operator=(const GaugeCallbackRegistration&) = delete;
+  ~GaugeCallbackRegistration();
+
+ private:
+  friend class MetricsRegistry;
+  GaugeCallbackRegistration(MetricsRegistry* registry, uint64_t id) : registry_(registry), id_(id) {}
+  MetricsRegistry* registry_ = nullptr;
+  uint64_t id_ = 0;
+};
+
+// What camproxy_build_info and camproxy_process_start_time_seconds report.
+struct BuildInfo {
+  std::string version;
+  std::string openssl;
+  std::string libuv;
+  double start_time_seconds = 0;  // since the Unix epoch
+};
+
+class MetricsRegistry {
+ public:
+  explicit MetricsRegistry(BuildInfo build);
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+  ~MetricsRegistry();
+
+  // Cell lookups. Asking for a metric of another type, a scrape-time metric, or with the
+  // wrong label enum is a programming error and aborts with the metric's name.
+  Counter& counter(MetricId id);
+  Gauge& gauge(MetricId id);
+  Histogram& histogram(MetricId id);
+  template <class E>
+  Counter& counter(MetricId id, E label) {
+    return counters_[cell_index(id, MetricType::counter, FixedLabel<E>::kValues, static_cast<size_t>(label))];
+  }
+
+  // Control thread. `fn` runs on every render() until the registration is dropped.
+  [[nodiscard]] GaugeCallbackRegistration register_gauge_callback(MetricId id, GaugeCallback fn);
+
+  // Control thread: the whole exposition text.
+  std::string render() const;
+
+ private:
+  friend class GaugeCallbackRegistration;
+  struct Callback {
+    uint64_t id;
+    MetricId metric;
+    GaugeCallback fn;
+  };
+
+  size_t cell_index(MetricId id, MetricType type, std::span<const LabelValue> values, size_t label) const;
+  void unregister(uint64_t id);
+  void render_cells(const MetricSpec& spec, std::string& out) const;
+  void render_scrape(const MetricSpec& spec, std::string& out) const;
+
+  BuildInfo build_;
+  std::array<size_t, kMetricCount> first_cell_{};  // index into the array of the metric's type
+  std::unique_ptr<Counter[]> counters_;
+  std::unique_ptr<Gauge[]> gauges_;
+  std::unique_ptr<Histogram[]> histograms_;
+  std::vector<Callback> callbacks_;
+  uint64_t next_callback_id_ = 1;
+  std::vector<GaugeCallbackRegistration> own_callbacks_;  // build info, start time
+};
+
+// The process's registry, made on first use with this build's versions and the time of that
+// first call (call it early in main so that the start time is right).
+MetricsRegistry& process_metrics();
+
+// docs/metrics.md is exactly this text.
+std::string metrics_markdown();
+
+}  // namespace camproxy::proxy
