@@ -116,7 +116,7 @@ def mysql2_login(server, user, password, *, tls=None, unix=False, queries=(), pi
     if tls:
         config["ca"] = str(tls)
     done = subprocess.run([node, str(NODE_SCRIPT), json.dumps(config)], capture_output=True,
-                          text=True, timeout=20)
+                          text=True, timeout=40)
     assert done.returncode in (0, 1), done.stderr
     result = json.loads(done.stdout)
     if not result["ok"]:

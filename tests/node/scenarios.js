@@ -40,7 +40,7 @@ function connect(overrides = {}) {
     user: args.user,
     password: args.password,
     database: args.database,
-    connectTimeout: 10000,
+    connectTimeout: 20000,
     ...overrides,
   });
 }

@@ -20,7 +20,7 @@ function options(cfg) {
     user: cfg.user,
     password: cfg.password,
     database: cfg.database,
-    connectTimeout: 5000,
+    connectTimeout: 20000,  // generous: CI shares 2 cores between the server, the client and builds
   };
   if (cfg.socketPath) {
     opts.socketPath = cfg.socketPath;

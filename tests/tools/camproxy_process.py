@@ -73,29 +73,23 @@ class CamProxy:
         return http_request("127.0.0.1", self.admin_port, "GET", path, timeout=timeout)
 
     def wait_ready(self, timeout: float = kReadyTimeout) -> None:
-        def ready() -> bool:
-            if self._proc.poll() is not None:
-                raise WaitAbort(f"camproxy exited with status {self._proc.returncode}")
-            status, body = self.admin_get("/readyz", timeout=1.0)
-            if status != 200:
-                raise AssertionError(f"GET /readyz answered {status}: {body[:200]!r}")
-            return True
-        try:
-            wait_until(ready, timeout, f"camproxy GET /readyz == 200 on 127.0.0.1:{self.admin_port}")
-        except (AssertionError, WaitAbort) as exc:
-            self.stop()
-            raise ProxyStartError(f"{exc}\n--- tail of camproxy stderr ({self.log_path}) ---\n"
-                                  f"{self.log_tail()}") from None
+        """Ready to serve (GET /readyz == 200): listening, and a token in hand with --db-user."""
+        self._wait_for_200("/readyz", timeout)
 
     def wait_healthy(self, timeout: float = kReadyTimeout) -> None:
         """Listening and its loops turning (GET /healthz == 200), token or not."""
-        def healthy() -> bool:
+        self._wait_for_200("/healthz", timeout)
+
+    def _wait_for_200(self, path: str, timeout: float) -> None:
+        def answered() -> bool:
             if self._proc.poll() is not None:
                 raise WaitAbort(f"camproxy exited with status {self._proc.returncode}")
-            status, _ = self.admin_get("/healthz", timeout=1.0)
-            return status == 200
+            status, body = self.admin_get(path, timeout=1.0)
+            if status != 200:
+                raise AssertionError(f"GET {path} answered {status}: {body[:200]!r}")
+            return True
         try:
-            wait_until(healthy, timeout, f"camproxy GET /healthz == 200 on 127.0.0.1:{self.admin_port}")
+            wait_until(answered, timeout, f"camproxy GET {path} == 200 on 127.0.0.1:{self.admin_port}")
         except (AssertionError, WaitAbort) as exc:
             self.stop()
             raise ProxyStartError(f"{exc}\n--- tail of camproxy stderr ({self.log_path}) ---\n"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test suite against a sanitizer build of camproxy.
+#   tests/sanitizers.sh asan     AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this)
+#   tests/sanitizers.sh tsan     ThreadSanitizer (workers and the control loop share the token
+#                                store, the session registry and the metrics): run by hand
+# Unit tests run in full; the integration suite runs without its two long load tests (they
+# exercise timing, not memory safety, and would double CI time under a sanitizer).
+# Assumes deploy/setup-debian.sh has run (tests/run.sh does it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mode=${1:-asan}
+case "$mode" in
+  asan) sanitize="address,undefined"; build=build-asan ;;
+  tsan) sanitize="thread"; build=build-tsan ;;
+  *) echo "usage: tests/sanitizers.sh asan|tsan" >&2; exit 2 ;;
+esac
+
+echo "== $mode build ($build)"
+cmake -S . -B "$build" -G Ninja -DCAMPROXY_WERROR=ON -DCAMPROXY_SANITIZE="$sanitize" \
+  -DCAMPROXY_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$build"
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1
+export TSAN_OPTIONS=second_deadlock_stack=1
+echo "== $mode unit tests"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
+
+echo "== $mode integration tests"
+export CAMPROXY_BIN="$root/$build/proxy/camproxy"
+/usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
+  --deselect tests/integration/test_token_lifecycle.py::test_steady_state_calls_cam_about_once_per_rotation \
+  --deselect tests/integration/test_rotation_load.py \
+  -k "not direct"
