@@ -19,7 +19,7 @@ struct Row {
 // ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
 // 9001-9003 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
 // JDBC treat as a connection failure.
-constexpr std::array<Row, 18> kRows = {{
+constexpr std::array<Row, 19> kRows = {{
     {ClientError::cam_rejected, 1045, "28000",
      "camproxy: CAM refused to issue a token for account '{account}' of instance {instance} ({region}): {detail}. "
      "Check the SecretId/SecretKey, the CAM policy (cam:BuildDataFlowAuthToken on this account) and that CAM "
@@ -49,6 +49,8 @@ constexpr std::array<Row, 18> kRows = {{
     {ClientError::tls_not_offered, 1043, "08S01", "Bad handshake: TLS requested but camproxy offers none"},
     {ClientError::too_many_connections, 1040, "08004",
      "Too many connections: camproxy has --pool-max connections to the database open"},
+    {ClientError::too_many_clients, 1040, "08004",
+     "Too many connections: camproxy serves at most --max-client-connections applications at once"},
     {ClientError::lost_during_command, 9004, "08S01",
      "camproxy: lost the connection to the database {upstream} while a command was running ({detail}); it may or "
      "may not have completed. Reconnect"},

@@ -26,6 +26,7 @@ enum class ClientError {
   packet_too_large,       // a login packet above the pre-authentication limit
   tls_not_offered,        // SSLRequest while camproxy offers no TLS
   too_many_connections,   // --pool-max reached
+  too_many_clients,       // --max-client-connections reached
   lost_during_command,    // the database connection died while a command was running
   lost_with_state,        // it died between commands, with state that cannot be re-created
   unsupported_command,    // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)

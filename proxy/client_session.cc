@@ -65,6 +65,11 @@ void ClientSession::start() {
   accepted_at_ = std::chrono::steady_clock::now();
   process_metrics().counter(MetricId::client_connections_total).inc();
   process_metrics().gauge(MetricId::client_connections_open).add();
+  // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.
+  if (worker_.ctx().open_clients().fetch_add(1) >= worker_.ctx().config().max_client_connections) {
+    fail(ClientError::too_many_clients);
+    return;
+  }
   log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
   uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
   client_.start_reading();

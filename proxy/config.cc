@@ -240,6 +240,16 @@ const std::vector<OptionSpec>& option_table() {
        set_string(&Config::client_tls_key, "client tls key")},
       {"workers", "N", "number of cores", "Worker event loops that carry client sessions.", false,
        set_int(&Config::workers, 1, 256)},
+      {"max-client-connections", "N", "10000",
+       "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).",
+       false, set_int(&Config::max_client_connections, 1, 1000000)},
+      {"core-dumps", "on|off", "off",
+       "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
+         c.core_dumps = v == "on";
+         return std::nullopt;
+       }},
       {"pool-min-idle", "N", "2",
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
        set_int(&Config::pool_min_idle, 0, 10000)},

@@ -52,6 +52,8 @@ struct Config {
   int workers = 0;  // 0: one per core
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{10000};
+  int max_client_connections = 10000;
+  bool core_dumps = false;
   int pool_min_idle = 2;
   int pool_max = 200;
   std::chrono::milliseconds pool_idle_timeout{300000};

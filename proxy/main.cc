@@ -1,6 +1,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <sys/prctl.h>
+
 #include <string_view>
 
 #include "proxy/app.h"
@@ -24,6 +26,8 @@ int main(int argc, char** argv) {
     case ParseOutcome::run:
       break;
   }
+  // Tokens, keys and passwords live in this process's memory: no core dump unless asked.
+  if (!parsed.config.core_dumps) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   App app(std::move(parsed.config));
   return app.run();
 }

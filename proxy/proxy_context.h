@@ -35,6 +35,8 @@ class ProxyContext {
   uint32_t next_connection_id() { return next_connection_id_.fetch_add(1, std::memory_order_relaxed); }
 
   SessionRegistry& sessions() { return sessions_; }
+  // Application connections open in the whole process (--max-client-connections).
+  std::atomic<int64_t>& open_clients() { return open_clients_; }
 
   size_t worker_count() const { return worker_count_; }
   void set_worker_count(size_t n) { worker_count_ = n; }
@@ -56,6 +58,7 @@ class ProxyContext {
   std::atomic<uint32_t> next_connection_id_{1};
   size_t worker_count_ = 1;
   SessionRegistry sessions_;
+  std::atomic<int64_t> open_clients_{0};
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;
 };

@@ -436,7 +436,10 @@ void ClientSession::drain() {
 
 void ClientSession::finish() {
   if (state_ == State::closing) return;
-  if (connection_id_ != 0) process_metrics().gauge(MetricId::client_connections_open).sub();
+  if (connection_id_ != 0) {
+    process_metrics().gauge(MetricId::client_connections_open).sub();
+    worker_.ctx().open_clients().fetch_sub(1);
+  }
   stop_waiting_for_token();
   release_upstream();
   state_ = State::closing;

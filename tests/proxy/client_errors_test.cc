@@ -29,6 +29,12 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
       {ClientError::handshake_timeout, 1043, "08S01", "in time"},
       {ClientError::packet_too_large, 1153, "08S01", "bigger"},
       {ClientError::tls_not_offered, 1043, "08S01", "TLS"},
+      {ClientError::too_many_connections, 1040, "08004", "--pool-max"},
+      {ClientError::too_many_clients, 1040, "08004", "--max-client-connections"},
+      {ClientError::lost_during_command, 9004, "08S01", "may or may not have completed"},
+      {ClientError::lost_with_state, 9005, "08S01", "cannot be re-created (DETAIL)"},
+      {ClientError::unsupported_command, 1235, "42000", "does not support DETAIL"},
+      {ClientError::unknown_thread, 1094, "HY000", "Unknown thread id: DETAIL"},
   };
   ClientErrorContext ctx{"acct", "cdb-x", "ap-guangzhou", "db:3306", "DETAIL"};
   for (const Row& r : rows) {
