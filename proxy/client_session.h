@@ -105,6 +105,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void forward_to_upstream(std::span<const uint8_t> bytes);
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
+  void change_user(std::span<const uint8_t> payload);
   void answer_locally(const protocol::ErrPacket& err);
   void on_relay_upstream_lost(const UpstreamFailure& f);
   void reconnect();
@@ -175,6 +176,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
   bool draining_ = false;
+  bool changing_user_ = false;
   bool idle_outside_transaction() const;
   ReplayState replay_;
   bool multi_statements_ = false;

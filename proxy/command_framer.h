@@ -83,8 +83,10 @@ void CommandFramer::feed(std::span<const uint8_t> in, bool raw, OnPiece&& on_pie
                                                                : in[0];
     if (hold_.size() == protocol::kHeaderSize && h.payload_len > 0 && in.empty()) return;
     const bool small = h.payload_len <= hold_limit_ && !continues_;
-    // QUERY, INIT_DB, PROCESS_KILL and SET_OPTION are read whole; others by their first byte.
-    const bool hold_all = small && (first == 0x03 || first == 0x02 || first == 0x0C || first == 0x1B);
+    // QUERY, INIT_DB, PROCESS_KILL, CHANGE_USER and SET_OPTION are read whole; others by
+    // their first byte.
+    const bool hold_all =
+        small && (first == 0x03 || first == 0x02 || first == 0x0C || first == 0x11 || first == 0x1B);
     const size_t want = protocol::kHeaderSize + (hold_all ? h.payload_len : std::min<uint32_t>(h.payload_len, 1));
     const size_t n = std::min(want - hold_.size(), in.size());
     hold_.insert(hold_.end(), in.begin(), in.begin() + static_cast<ptrdiff_t>(n));

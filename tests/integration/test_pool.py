@@ -301,3 +301,27 @@ def test_kill_of_an_unknown_id_is_1094_and_touches_nothing(camproxy, mariadb):
     with mariadb.admin() as admin, admin.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {pooled[1]}")
         assert cur.fetchone()[0] == 1
+
+
+# -- COM_CHANGE_USER ---------------------------------------------------------------------------------
+def test_change_user_resets_the_session_and_switches_schema(camproxy):
+    import json
+    import pathlib
+    import shutil
+    import subprocess
+    proxy = camproxy()
+    script = """
+const m = require('mysql2/promise');
+(async () => {
+  const c = await m.createConnection({host: '127.0.0.1', port: %d, user: 'camtest', password: 'x',
+                                      database: 'camdb', connectTimeout: 20000});
+  await c.query("SET @before_change = 1");
+  await c.changeUser({user: 'camtest', password: 'y', database: 'mysql'});
+  const [rows] = await c.query("SELECT DATABASE() AS db, @before_change AS v");
+  console.log(JSON.stringify(rows[0]));
+  await c.end();
+})().catch(e => { console.log(JSON.stringify({error: e.message, errno: e.errno})); });
+""" % proxy.port
+    out = subprocess.run([shutil.which("node"), "-e", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(pathlib.Path(__file__).resolve().parents[1] / "node"))
+    assert json.loads(out.stdout) == {"db": "mysql", "v": None}, out.stdout + out.stderr
