@@ -1,5 +1,5 @@
 # Compiler flags shared by every target of the project.
-add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+add_compile_options(-Wall -Wextra -Wpedantic -Wshadow $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor>
                     -Wconversion -Wno-sign-conversion)
 if(CAMPROXY_WERROR)
   add_compile_options(-Werror)

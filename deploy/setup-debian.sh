@@ -19,7 +19,7 @@ packages=(
   mariadb-server mariadb-client python3 python3-pymysql python3-cryptography python3-pytest
   python3-yaml openssl ca-certificates curl procps
   # benchmarks
-  sysbench haproxy
+  sysbench haproxy libmariadb-dev
 )
 
 missing=()

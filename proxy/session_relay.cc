@@ -26,6 +26,10 @@ constexpr size_t kMaxReplayBytes = 16 * 1024;
 constexpr uint64_t kFirstReconnectDelayMs = 50;
 constexpr uint64_t kMaxReconnectDelayMs = 1000;
 
+// What one client read turns into upstream: the framer's pieces are collected and written with
+// one write(2), not one per piece (a held command header would otherwise go out alone).
+thread_local std::vector<uint8_t> t_upstream_batch;
+
 std::string_view command_text(std::span<const uint8_t> payload) {
   return {reinterpret_cast<const char*>(payload.data()) + 1, payload.size() - 1};
 }
@@ -60,6 +64,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
   const bool raw = tracker_->pending_local_infile();
+  t_upstream_batch.clear();
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (piece.kind == CommandFramer::Piece::Kind::forward) {
@@ -68,6 +73,8 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
       on_command_start(piece);
     }
   });
+  if (upstream_ != nullptr && !t_upstream_batch.empty()) upstream_->write(t_upstream_batch);
+  if (t_upstream_batch.capacity() > 256 * 1024) std::vector<uint8_t>().swap(t_upstream_batch);
   if (quit_requested_) {
     finish();
     return;
@@ -136,7 +143,7 @@ void ClientSession::forward_to_upstream(std::span<const uint8_t> bytes) {
     if (step.event == TrackerEvent::kNone) break;
     on_tracker_event(step.event);
   }
-  upstream_->write(bytes);
+  t_upstream_batch.insert(t_upstream_batch.end(), bytes.begin(), bytes.end());
 }
 
 void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {

@@ -22,3 +22,9 @@ ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 120
 echo "== integration tests"
 export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider --durations=10
+
+echo "== end-to-end benchmark, short mode (so that it cannot rot; numbers are not judged here)"
+/usr/bin/python3 bench/e2e/run.py --short --no-install --build-dir "$build" --json "$build/bench-short.json"
+
+echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
+bash tests/sanitizers.sh asan

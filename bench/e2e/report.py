@@ -1,0 +1,150 @@
+"""Turns the raw runs of the end-to-end benchmark into one table (medians, spread, ratios and
+issue 6's targets) and the JSON document that keeps every raw number."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+kTargets = ("direct", "haproxy", "camproxy")
+kMiB = 1024.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """An issue 6 target on a ratio (or on the camproxy value when `against` is None)."""
+    against: Optional[str]  # "haproxy", "direct" or None
+    op: str                 # ">=" or "<="
+    bound: float
+
+    def describe(self) -> str:
+        unit = "" if self.against is None else f"x {'HA' if self.against == 'haproxy' else 'direct'}"
+        return f"{self.op} {self.bound:g}{unit}"
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.op == ">=" else value <= self.bound
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    scenario: str
+    value: Callable[[dict], Optional[float]]
+    digits: int
+    target: Optional[Target] = None
+
+
+def _result(key: str) -> Callable[[dict], Optional[float]]:
+    return lambda run: run["result"].get(key)
+
+
+def _relay_cpu_us(per: str) -> Callable[[dict], Optional[float]]:
+    """Relay CPU time per query (sysbench) or per connection (connect loop), in microseconds."""
+    def value(run: dict) -> Optional[float]:
+        cpu = run["relay"].get("cpu_s")
+        ops = run["result"].get(per)
+        return None if cpu is None or not ops else cpu / ops * 1e6
+    return value
+
+
+def metrics(threads: list[int]) -> list[Metric]:
+    rows = []
+    for t in threads:
+        rows.append(Metric(f"point_select tps, {t} thr", f"sysbench_t{t}", _result("tps"), 0,
+                           Target("haproxy", ">=", 1.0)))
+    for t in threads:
+        rows.append(Metric(f"point_select p99 ms, {t} thr", f"sysbench_t{t}", _result("p99_ms"), 2,
+                           Target("haproxy", "<=", 1.0) if t == 8 else None))
+    rows += [
+        Metric("connect+SELECT 1+close /s", "connect", _result("rate"), 0, Target("direct", ">=", 1.0)),
+        Metric("  its p99 ms", "connect", _result("p99_ms"), 2),
+        Metric("same, +1 ms RTT to db /s", "connect_delayed", _result("rate"), 0,
+               Target("direct", ">=", 2.0)),
+        Metric("  its p99 ms", "connect_delayed", _result("p99_ms"), 2),
+    ]
+    for t in threads:
+        rows.append(Metric(f"relay CPU us/query, {t} thr", f"sysbench_t{t}", _relay_cpu_us("queries"), 1))
+    rows.append(Metric("relay CPU us/connection", "connect", _relay_cpu_us("count"), 1))
+    return rows
+
+
+def _spread_pct(values: list[float]) -> float:
+    """(max - min) / median, in percent: how far apart the repetitions were."""
+    med = statistics.median(values)
+    return 0.0 if med == 0 else (max(values) - min(values)) / med * 100
+
+
+def summarize(runs: list[dict], threads: list[int], memory: dict) -> list[dict]:
+    rows = []
+    for m in metrics(threads):
+        row: dict = {"metric": m.label, "digits": m.digits}
+        for target in kTargets:
+            values = [v for r in runs if r["scenario"] == m.scenario and r["target"] == target
+                      for v in [m.value(r)] if v is not None]
+            if values:
+                row[target] = {"median": statistics.median(values), "spread_pct": _spread_pct(values),
+                               "values": values}
+        cp = row.get("camproxy", {}).get("median")
+        for other in ("haproxy", "direct"):
+            base = row.get(other, {}).get("median")
+            row[f"camproxy/{other}"] = cp / base if cp is not None and base else None
+        if m.target is not None:
+            row["target"] = m.target.describe()
+            ratio = row.get(f"camproxy/{m.target.against}")
+            row["target_met"] = None if ratio is None else m.target.met(ratio)
+        rows.append(row)
+    rows += _memory_rows(memory)
+    return rows
+
+
+def _memory_rows(memory: dict) -> list[dict]:
+    """camproxy's memory: single measurements (no spread), in MiB."""
+    rows = []
+    for label, key, bound in (("camproxy RSS idle MiB", "idle_rss_kib", 16),
+                              ("  + per 1000 idle clients MiB", "growth_kib_per_1000", 32),
+                              ("camproxy RSS peak in runs MiB", "peak_rss_kib_during_runs", None)):
+        kib = memory.get(key)
+        if kib is None:
+            continue
+        row = {"metric": label, "digits": 1, "camproxy": {"median": kib / kMiB, "spread_pct": None}}
+        if bound is not None:
+            row.update(target=f"<= {bound}", target_met=kib / kMiB <= bound)
+        rows.append(row)
+    return rows
+
+
+def _cell(row: dict, target: str) -> str:
+    cell = row.get(target)
+    if cell is None:
+        return "-"
+    value = f"{cell['median']:.{row['digits']}f}"
+    return value if cell["spread_pct"] is None else f"{value} ({cell['spread_pct']:.0f}%)"
+
+
+def _ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def format_table(rows: list[dict], header: str) -> str:
+    """One fixed-width table: median (spread %) per target, the two ratios, the target."""
+    cols = ["metric", *kTargets, "cp/HA", "cp/direct", "target"]
+    lines = []
+    for row in rows:
+        verdict = ""
+        if "target" in row:
+            met = row.get("target_met")
+            verdict = f"{row['target']} {'-' if met is None else 'met' if met else 'MISSED'}"
+        lines.append([row["metric"], *(_cell(row, t) for t in kTargets),
+                      _ratio(row.get("camproxy/haproxy")), _ratio(row.get("camproxy/direct")), verdict])
+    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i in (0, len(cols) - 1) else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [header, fmt(cols), fmt(["-" * w for w in widths])]
+    out += [fmt(line) for line in lines]
+    out.append("cells: median (spread = (max-min)/median over the repetitions); "
+               "ratios compare medians; relay CPU = HAProxy's or camproxy's own CPU time")
+    return "\n".join(out)

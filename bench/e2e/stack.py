@@ -1,0 +1,220 @@
+"""The processes of the end-to-end benchmark, all on 127.0.0.1, all stopped on exit.
+
+    with Stack(tools, workdir, camproxy_bin, extra_proxy_args, delay_us) as stack:
+        stack.target("direct" | "haproxy" | "camproxy", delayed=False) -> Endpoint
+        stack.relay_pid("haproxy" | "camproxy", delayed=False) -> pid of the relay process
+        stack.start_camproxy("idle", *flags); stack.camproxy_endpoint("idle"); stack.stop_camproxy("idle")
+
+Reuses the integration harness (tests/tools): MariaDB, the CAM emulator, CamProxy.
+The delay relay sits in front of the DATABASE: every target has a delayed twin
+(direct -> relay -> db, haproxy -> relay -> db, camproxy -> relay -> db), so a pool in
+camproxy would hide the added round trip from the client.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+kRepoRoot = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(kRepoRoot / "tests" / "tools"))
+
+from cam_client import EmulatorProcess  # noqa: E402
+from cam_verify import Credential  # noqa: E402
+from camproxy_process import CamProxy  # noqa: E402
+from mariadb_server import MariaDB  # noqa: E402
+from testutil import WaitAbort, die_with_parent, free_port, stop_process, wait_until  # noqa: E402
+
+# The same CAM identity the integration tests use (tests/integration/conftest.py).
+kInstanceId = "cdb-camproxy1"
+kRegion = "ap-guangzhou"
+kCamAccount = "camtest"
+kCredential = Credential("AKIDcamproxyHARNESS000000000000000001", "camproxyHarnessSecretKey00000001")
+kSbtestDb = "sbtest"
+kAnyPassword = "any-password"  # camproxy accepts any application password
+kStartTimeout = 30.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    port: int
+    user: str
+    password: str
+
+
+def read_line(proc: subprocess.Popen, timeout: float, what: str) -> str:
+    """The child's next stdout line, or RuntimeError after `timeout` seconds or at EOF."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
+            chunk = os.read(proc.stdout.fileno(), 1)
+            if not chunk:
+                raise RuntimeError(f"{what}: the process exited (status {proc.wait()})")
+            buf += chunk
+    return buf.decode().strip()
+
+
+class Stack:
+    def __init__(self, tools: dict[str, str], workdir: Path, camproxy_bin: str,
+                 extra_proxy_args: list[str], delay_us: int):
+        self._tools = tools
+        self._dir = workdir
+        self._camproxy_bin = camproxy_bin
+        self._extra_proxy_args = list(extra_proxy_args)
+        self._delay_us = delay_us
+        self._exit = ExitStack()
+        self._db: Optional[MariaDB] = None
+        self._cam: Optional[EmulatorProcess] = None
+        self._relay_port = 0
+        self._haproxy: Optional[subprocess.Popen] = None
+        self._haproxy_ports: dict[bool, int] = {}
+        self._proxies: dict[str, CamProxy] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def __enter__(self) -> "Stack":
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        os.environ["CAMPROXY_BIN"] = self._camproxy_bin  # read by CamProxy.launch
+        self._db = self._exit.enter_context(MariaDB(tls=False))
+        self._prepare_accounts()
+        self._cam = self._exit.enter_context(EmulatorProcess(self._emulator_args(), self._dir / "cam_emulator.log"))
+        self._relay_port = self._start_delay_relay()
+        self._start_haproxy()
+        for name in ("main", "delayed"):
+            self.start_camproxy(name)
+
+    def _prepare_accounts(self) -> None:
+        assert self._db is not None
+        with self._db.admin() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {kSbtestDb}")
+            cur.execute(f"GRANT ALL PRIVILEGES ON {kSbtestDb}.* TO '{kCamAccount}'@'%'")
+
+    def _emulator_args(self) -> list[str]:
+        assert self._db is not None
+        return ["--credential", f"{kCredential.secret_id}:{kCredential.secret_key}",
+                "--account", f"{kInstanceId}:{kRegion}:{kCamAccount}",
+                "--mysql-host", "127.0.0.1", "--mysql-port", str(self._db.port),
+                "--mysql-user", self._db.admin_user, "--mysql-password", self._db.admin_password,
+                "--rotation-seconds", "86400"]
+
+    def _spawn(self, cmd: list[str], log_name: str, stdout_pipe: bool = False) -> subprocess.Popen:
+        with open(self._dir / log_name, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE if stdout_pipe else log, stderr=log,
+                                    preexec_fn=die_with_parent)
+        self._exit.callback(stop_process, proc)
+        return proc
+
+    def _start_delay_relay(self) -> int:
+        assert self._db is not None
+        proc = self._spawn([self._tools["delay_relay"], "--listen-port", "0", "--target-port",
+                            str(self._db.port), "--delay-us", str(self._delay_us)],
+                           "delay_relay.log", stdout_pipe=True)
+        line = read_line(proc, kStartTimeout, "the delay relay's 'listening' line")
+        return int(line.split()[1])
+
+    def _start_haproxy(self) -> None:
+        assert self._db is not None
+        self._haproxy_ports = {False: free_port(), True: free_port()}
+        config = self._dir / "haproxy.cfg"
+        # The plainest TCP relay (TESTING-NOTES.md "Measuring"): mode tcp, default threads
+        # (one per core, as camproxy's default workers), long idle timeouts.
+        config.write_text(
+            "global\n  maxconn 5000\n"
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n"
+            f"listen direct\n  bind 127.0.0.1:{self._haproxy_ports[False]}\n"
+            f"  server db 127.0.0.1:{self._db.port}\n"
+            f"listen delayed\n  bind 127.0.0.1:{self._haproxy_ports[True]}\n"
+            f"  server db 127.0.0.1:{self._relay_port}\n")
+        self._haproxy = self._spawn([self._tools["haproxy"], "-db", "-f", str(config)], "haproxy.log")
+        for port in self._haproxy_ports.values():
+            wait_until(lambda p=port: _port_open(p, self._haproxy), kStartTimeout, f"HAProxy on {port}")
+
+    def start_camproxy(self, name: str, *args: str) -> CamProxy:
+        """Starts (or returns) the camproxy called `name`; "delayed" logs in through the relay.
+        `args` go before the --camproxy-arg flags (so those win)."""
+        if name in self._proxies:
+            return self._proxies[name]
+        assert self._db is not None and self._cam is not None
+        upstream_port = self._relay_port if name == "delayed" else self._db.port
+        listen_port, admin_port = free_port(), free_port()
+        # Plaintext on both hops, as the direct and HAProxy paths are.
+        flags = ["--upstream", f"127.0.0.1:{upstream_port}", "--region", kRegion,
+                "--instance-id", kInstanceId, "--listen", f"127.0.0.1:{listen_port}",
+                "--cam-endpoint", self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}",
+                "--db-user", kCamAccount, "--upstream-tls", "disable", "--client-tls", "off",
+                *args, *self._extra_proxy_args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "CAMPROXY_"))}
+        env["TENCENTCLOUD_SECRET_ID"] = kCredential.secret_id
+        env["TENCENTCLOUD_SECRET_KEY"] = kCredential.secret_key
+        proxy = CamProxy.launch(flags, env, self._dir / f"camproxy-{name}.log", admin_port, listen_port)
+        self._exit.callback(proxy.stop)
+        self._proxies[name] = proxy
+        return proxy
+
+    def stop_camproxy(self, name: str) -> None:
+        proxy = self._proxies.pop(name, None)
+        if proxy is not None:
+            proxy.stop()
+
+    # -- what the workloads use ------------------------------------------------------
+    def target(self, name: str, delayed: bool = False) -> Endpoint:
+        assert self._db is not None
+        if name == "direct":
+            port = self._relay_port if delayed else self._db.port
+            return Endpoint(port, self._db.admin_user, self._db.admin_password)
+        if name == "haproxy":
+            return Endpoint(self._haproxy_ports[delayed], self._db.admin_user, self._db.admin_password)
+        if name == "camproxy":
+            return self.camproxy_endpoint("delayed" if delayed else "main")
+        raise ValueError(f"unknown target {name!r}")
+
+    def camproxy_endpoint(self, name: str) -> Endpoint:
+        port = self._proxies[name].port
+        assert port is not None
+        return Endpoint(port, kCamAccount, kAnyPassword)
+
+    def relay_pid(self, name: str, delayed: bool = False) -> Optional[int]:
+        """The pid of the relay process on `name`'s path (None for direct)."""
+        if name == "haproxy":
+            assert self._haproxy is not None
+            return self._haproxy.pid
+        if name == "camproxy":
+            return self._proxies["delayed" if delayed else "main"].pid
+        return None
+
+
+def _port_open(port: int, proc: Optional[subprocess.Popen]) -> bool:
+    if proc is not None and proc.poll() is not None:
+        raise WaitAbort(f"exited with status {proc.returncode}")
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+def find_tool(name: str) -> Optional[str]:
+    return shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}")
+                                       if os.access(p, os.X_OK)), None)
