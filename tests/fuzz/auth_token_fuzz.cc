@@ -28,7 +28,7 @@ constexpr std::string_view kUserName = "ReadOnly";
 constexpr size_t kOpaquePrefixLen = 4;  // §4.1 X
 
 auth::Result<auth::AuthTokenInfo> decode(std::string_view token) {
-  const auto info = auth::decode_auth_token(kInstanceId, kRegion, kUserName, token);
+  auto info = auth::decode_auth_token(kInstanceId, kRegion, kUserName, token);
   if (info) {
     CAMPROXY_FUZZ_CHECK(!info->password.empty());
   } else {

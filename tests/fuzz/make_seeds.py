@@ -33,16 +33,22 @@ DEPRECATE_EOF = 1 << 24
 
 PACKET_LIMIT = 0x4000  # packet target: int<2> max_payload in front of the stream
 PACKET_LARGE_LIMIT = 0xFFFF  # packet target: stands for 64 MiB
+TRACKER_MAX_CHUNK = 0x7F  # response_tracker target: chunk length field
+TRACKER_DEFAULT_LIMITS = 0xCF  # max_pipelined 16, max_buffered_payload 64 << 12 = 256 KiB
 
 
 class Corpus:
     def __init__(self):
         self.files = {}  # target -> {name: bytes}
+        self.shapes = {}  # target -> set of shapes taken
 
-    def add(self, target, name, data):
+    def add(self, target, name, data, shape=None):
+        """Adds a seed unless one with the same bytes, or the same `shape`, is there already."""
         seeds = self.files.setdefault(target, {})
-        if data in seeds.values():
+        shapes = self.shapes.setdefault(target, set())
+        if data in seeds.values() or (shape is not None and shape in shapes):
             return
+        shapes.add(shape)
         assert name not in seeds, name
         seeds[name] = bytes(data)
 
@@ -96,13 +102,17 @@ def add_capture(corpus, path):
         streams[direction] += frame
         payload = frame[4:]
         name = f"{stem}_{i:02d}"
+        if not payload:  # e.g. the empty packet that ends a LOCAL INFILE upload
+            continue
         if i == 0:
-            corpus.add("handshake_v10", f"{name}_greeting", payload)
+            # Greetings of one server differ only in nonce and connection id: keep one per shape.
             server_caps = greeting_caps(payload)
+            corpus.add("handshake_v10", f"{name}_greeting", payload, (len(payload), server_caps))
             continue
         if direction == "c2s":
             if i == 1:
-                corpus.add("client_handshake", f"{name}_first_reply", payload)
+                corpus.add("client_handshake", f"{name}_first_reply", payload,
+                           (len(payload), payload[:4]))
                 caps = struct.unpack_from("<I", payload)[0] & server_caps
                 in_auth = len(payload) != 32  # an SSLRequest: TLS follows, not recorded
             elif payload[0] == 0x11:
@@ -118,6 +128,25 @@ def add_capture(corpus, path):
             in_auth = False
     for direction, stream in streams.items():
         corpus.add("packet", f"{stem}_{direction}_stream", struct.pack("<H", PACKET_LIMIT) + stream)
+    add_tracker_seed(corpus, stem, frames, caps)
+
+
+def add_tracker_seed(corpus, stem, frames, caps):
+    """The command phase of a capture (after the login OK) as response_tracker chunks."""
+    login_ok = next((i for i, (direction, frame) in enumerate(frames)
+                     if i > 1 and direction == "s2c" and frame[4:5] == b"\x00"), None)
+    if login_ok is None:
+        return
+    status = struct.unpack_from("<H", frames[login_ok][1], 4 + 3)[0]  # 00, two 1-byte lenencs
+    chunks = b""
+    for direction, frame in frames[login_ok + 1:]:
+        control = 0x80 if direction == "c2s" else 0x00
+        for at in range(0, len(frame), TRACKER_MAX_CHUNK):
+            part = frame[at:at + TRACKER_MAX_CHUNK]
+            chunks += bytes([control | len(part)]) + part
+    if chunks:
+        corpus.add("response_tracker", f"{stem}_command_phase",
+                   u32(caps) + struct.pack("<H", status) + bytes([TRACKER_DEFAULT_LIMITS]) + chunks)
 
 
 def add_handmade(corpus):
@@ -136,8 +165,8 @@ def add_handmade(corpus):
     caps = (LONG_PASSWORD | CONNECT_WITH_DB | PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH |
             CONNECT_ATTRS | LENENC_CLIENT_DATA)
     attrs = lenenc_str(b"_client_name") + lenenc_str(b"fuzz")
-    response = (u32(caps) + u32(1 << 24) + b"\x2d" + bytes(23) + b"app\x00" + lenenc_str(bytes(32)) +
-                b"appdb\x00" + sha2 + b"\x00" + lenenc_str(attrs))
+    response = (u32(caps) + u32(1 << 24) + b"\x2d" + bytes(23) + b"app\x00" +
+                lenenc_str(bytes(32)) + b"appdb\x00" + sha2 + b"\x00" + lenenc_str(attrs))
     corpus.add("client_handshake", "handmade_lenenc_auth_attrs", response)
     # HandshakeResponse320 (no PROTOCOL_41): answered with ERR 1251 (spec §2.4).
     # int<2> caps, int<3> max_packet_size, str<NUL> user, str<NUL> auth response.
@@ -158,11 +187,12 @@ def add_handmade(corpus):
                b"-----END PUBLIC KEY-----\n")
     corpus.add("auth_switch", "handmade_old_password_switch", b"\xfe")
 
-    # OK with session state (spec §4.5), FE-OK terminator, ERR forms, MariaDB progress report.
+    # OK with session state (spec §4.5) and warnings, FE-OK terminator, ERR forms, MariaDB
+    # progress report.
     track = PROTOCOL_41 | TRANSACTIONS | SESSION_TRACK | DEPRECATE_EOF
     state = b"\x00" + lenenc_str(lenenc_str(b"autocommit") + lenenc_str(b"OFF"))
     corpus.add("ok_err_eof", "handmade_ok_session_state",
-               u32(track) + b"\x00\x00\x00" + struct.pack("<HH", 0x4000, 0) + b"\x00" +
+               u32(track) + b"\x00\x00\x00" + struct.pack("<HH", 0x4000, 3) + b"\x00" +
                lenenc_str(state))
     corpus.add("ok_err_eof", "handmade_fe_ok_terminator",
                u32(track) + b"\xfe\x00\x00" + struct.pack("<HH", 0x0002, 0))
@@ -170,7 +200,21 @@ def add_handmade(corpus):
                u32(PROTOCOL_41) + b"\xff" + struct.pack("<H", 1040) + b"#08004Too many connections")
     corpus.add("ok_err_eof", "handmade_err_pre41", u32(0) + b"\xff" + struct.pack("<H", 1045) +
                b"Access denied")
-    corpus.add("ok_err_eof", "handmade_err_progress", u32(PROTOCOL_41) + b"\xff\xff\xff\x01\x01\x02")
+    corpus.add("ok_err_eof", "handmade_err_progress",
+               u32(PROTOCOL_41) + b"\xff\xff\xff\x01\x01\x02")
+
+    # Credentials profile files (spec/tencentcloud-cam.md §7.2): plain, commented with other
+    # sections and upper-case keys, CRLF with a BOM, a key missing, a malformed line.
+    profiles = {
+        "plain": b"[default]\nsecret_id = AKIDexample\nsecret_key = keyEXAMPLE\n",
+        "comments_sections": b"# camproxy\n; other\n[prod]\nsecret_id = x\n\n[default]\n"
+                             b"SECRET_ID=AKIDexample\n  Secret_Key =  key=with=equals  \n",
+        "crlf_bom": b"\xef\xbb\xbf[default]\r\nsecret_id = AKIDexample\r\nsecret_key = k\r\n",
+        "key_missing": b"[default]\nsecret_id = AKIDexample\n",
+        "malformed_line": b"[default]\nsecret_id AKIDexample\n",
+    }
+    for name, text in profiles.items():
+        corpus.add("profile_file", f"handmade_{name}", text)
 
     # Framing: a limit the first packet exceeds, and the multi-frame header walk.
     corpus.add("packet", "handmade_too_large", struct.pack("<H", 16) + b"\x20\x00\x00\x00" +
@@ -196,6 +240,12 @@ def add_vectors(corpus):
     responses = json.loads((VECTORS / "cam_responses.json").read_text())
     for case in responses["cases"]:
         corpus.add("cam_response", case["name"], case["body"].encode())
+        if case["name"] == "success_one_day_rotation":
+            # Rotation times at the int64 limits: NextRotationTime - CurrentTime overflows.
+            body = json.loads(case["body"])
+            body["Response"]["Credentials"].update(CurrentTime=-(2**63), NextRotationTime=2**63 - 1)
+            corpus.add("cam_response", "handmade_rotation_times_int64_limits",
+                       json.dumps(body, separators=(",", ":")).encode())
 
 
 def main():
