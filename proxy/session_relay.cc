@@ -363,7 +363,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
     answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());
     return;
   }
-  const std::string_view plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));
+  const std::string plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));
   sha2_fast_ack_ = plugin == protocol::kCachingSha2Password && cmd->auth_response.size() == 32;
   user_ = cmd->user;
   database_ = cmd->database.empty() ? std::nullopt : std::optional<std::string>(cmd->database);
@@ -465,7 +465,8 @@ bool ClientSession::upstream_reusable() const {
   if (state_ == State::relay || (state_ == State::draining && tracker_)) {
     return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
   }
-  return state_ == State::prepare;  // its fix-ups completed (a failed one is reported here)
+  // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
+  return state_ == State::prepare && upstream_->at_rest();
 }
 
 // The session is done with its database connection: reset and pooled when it is safe.

@@ -78,6 +78,8 @@ class UpstreamConn final : private Transport::Events {
   uint32_t thread_id() const { return greeting_.connection_id; }
   uint32_t capabilities() const { return capabilities_; }  // negotiated at login
   bool tls_on() const { return transport_.tls_on(); }
+  // Logged in and not running camproxy's own commands: safe to hand over or reset.
+  bool at_rest() const { return state_ == State::ready; }
 
   // Relay phase.
   void write(std::span<const uint8_t> data) { transport_.write(data); }
