@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from typing import Any, Mapping, Optional
 
 import tc3
 from cam_verify import Credential, kAction, kVersion
-from testutil import WaitAbort, die_with_parent, http_json, stop_process, tail_file, wait_until
+from credential_emulators import EmulatorChild
+from testutil import http_json
 
 kEmulatorScript = str(Path(__file__).resolve().parent / "cam_emulator.py")
 kPython = "/usr/bin/python3"
-kStartTimeout = 30.0
 
 
 @dataclass
@@ -139,58 +138,13 @@ class EmulatorControl:
         return self._call("POST", "clock", {"offset_seconds": seconds})
 
 
-class EmulatorProcess:
-    """cam_emulator.py as a child process: port via --port-file, ready when GET
-    /_emulator/health answers 200 (bounded). stderr goes to `log_path`."""
+class EmulatorProcess(EmulatorChild):
+    """cam_emulator.py as a child process (see EmulatorChild), with its control API."""
 
     def __init__(self, args: list[str], log_path: str | os.PathLike):
-        self._args = list(args)
-        self.log_path = str(log_path)
-        self._proc: Optional[subprocess.Popen] = None
-        self.port: Optional[int] = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(kEmulatorScript, args, log_path)
 
     @property
     def control(self) -> EmulatorControl:
         assert self.port is not None, "emulator not started"
         return EmulatorControl(self.port)
-
-    def start(self) -> "EmulatorProcess":
-        port_file = f"{self.log_path}.port"
-        Path(port_file).unlink(missing_ok=True)
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen([kPython, kEmulatorScript, "--port-file", port_file, *self._args],
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                          preexec_fn=die_with_parent)
-        try:
-            self.port = wait_until(lambda: self._read_port(port_file), kStartTimeout, "the CAM emulator's port file")
-            wait_until(lambda: self.control.health()["status"] == "ok", kStartTimeout, "the CAM emulator's health")
-        except (AssertionError, WaitAbort) as exc:
-            self.stop()
-            raise RuntimeError(f"CAM emulator did not start: {exc}\n--- tail of {self.log_path} ---\n"
-                               f"{tail_file(self.log_path)}") from None
-        return self
-
-    def _read_port(self, port_file: str) -> Optional[int]:
-        if self._proc is not None and self._proc.poll() is not None:
-            raise WaitAbort(f"cam_emulator.py exited with status {self._proc.returncode}")
-        try:
-            return int(Path(port_file).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def stop(self) -> Optional[int]:
-        if self._proc is None:
-            return None
-        status = stop_process(self._proc)
-        self._proc = None
-        return status
-
-    def __enter__(self) -> "EmulatorProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

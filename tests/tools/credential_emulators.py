@@ -75,7 +75,8 @@ class EmulatorChild:
         name = Path(self._script).name
         try:
             self.port = wait_until(lambda: self._read_port(port_file), kStartTimeout, f"{name}'s port file")
-            wait_until(lambda: self.control.get("health")["status"] == "ok", kStartTimeout, f"{name}'s health")
+            health = ControlClient(self.port)
+            wait_until(lambda: health.get("health")["status"] == "ok", kStartTimeout, f"{name}'s health")
         except (AssertionError, WaitAbort) as exc:
             self.stop()
             raise RuntimeError(f"{name} did not start: {exc}\n--- tail of {self.log_path} ---\n"
