@@ -264,7 +264,7 @@ void ClientSession::acquire_upstream() {
     upstream_counted_ = true;
     upstream_->set_owner(this);
     state_ = State::prepare;
-    auto cmds = fix_up_commands(pooled_->profile, wanted_profile());
+    auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), worker_.ctx().collations());
     if (cmds.empty()) {
       on_upstream_commands_done(*upstream_, {});
     } else {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/collation_names.h"
 #include "proxy/config.h"
 #include "proxy/session_registry.h"
 #include "proxy/token_service.h"
@@ -35,6 +36,7 @@ class ProxyContext {
   uint32_t next_connection_id() { return next_connection_id_.fetch_add(1, std::memory_order_relaxed); }
 
   SessionRegistry& sessions() { return sessions_; }
+  CollationNames& collations() { return collations_; }
   // Application connections open in the whole process (--max-client-connections).
   std::atomic<int64_t>& open_clients() { return open_clients_; }
 
@@ -58,6 +60,7 @@ class ProxyContext {
   std::atomic<uint32_t> next_connection_id_{1};
   size_t worker_count_ = 1;
   SessionRegistry sessions_;
+  CollationNames collations_;
   std::atomic<int64_t> open_clients_{0};
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;

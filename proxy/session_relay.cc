@@ -325,7 +325,7 @@ void ClientSession::reconnect() {
     upstream_ = pooled_->conn;
     upstream_counted_ = true;
     upstream_->set_owner(this);
-    auto cmds = fix_up_commands(pooled_->profile, want);
+    auto cmds = fix_up_commands(pooled_->profile, want, worker_.ctx().collations());
     pooled_->profile = want;
     for (auto& c : replay_commands()) cmds.push_back(std::move(c));
     if (cmds.empty()) {
@@ -379,7 +379,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   have.collation = 0;          // the reset copied the character set from the globals
   have.ignore_space = false;   // and sql_mode
   have.schema = replay_.schema;
-  for (auto& c : fix_up_commands(have, wanted_profile())) cmds.push_back(std::move(c));
+  for (auto& c : fix_up_commands(have, wanted_profile(), worker_.ctx().collations())) cmds.push_back(std::move(c));
   upstream_->run_commands(cmds);
 }
 

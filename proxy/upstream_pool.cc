@@ -20,7 +20,8 @@ constexpr uint32_t kDefaultWarmCaps = cap::kMultiResults | cap::kPsMultiResults 
 
 int per_worker(int total, int workers) { return (total + workers - 1) / std::max(1, workers); }
 
-std::string collation_statement(uint8_t id) {
+std::string collation_statement(uint8_t id, const CollationNames& names) {
+  if (auto fast = names.set_names(id)) return *fast;
   // The handshake's collation id, applied as the server applies it at login (character_set_client,
   // _results and _connection): SET NAMES needs names, and only charset ids may be given as numbers.
   const std::string n = std::to_string(id);
@@ -37,10 +38,11 @@ bool can_fix_up(const SessionProfile& have, const SessionProfile& want) {
 
 }  // namespace
 
-std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want) {
+std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
+                                             const CollationNames& names) {
   std::vector<InternalCommand> cmds;
   if (want.schema && want.schema != have.schema) cmds.push_back(make_command(protocol::Command::kInitDb, *want.schema));
-  if (want.collation != 0 && want.collation != have.collation) cmds.push_back(make_query(collation_statement(want.collation)));
+  if (want.collation != 0 && want.collation != have.collation) cmds.push_back(make_query(collation_statement(want.collation, names)));
   if (want.multi_statements != have.multi_statements) {
     // COM_SET_OPTION int<2>: 0 = MULTI_STATEMENTS on, 1 = off (spec §4.3).
     const char option[2] = {static_cast<char>(want.multi_statements ? 0 : 1), 0};
@@ -68,7 +70,7 @@ void UpstreamPool::start() {
 void UpstreamPool::close() {
   if (started_) uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   started_ = false;
-  for (auto* list : {&idle_, &resetting_, &warming_}) {
+  for (auto* list : {&idle_, &resetting_, &warming_, &learning_}) {
     for (auto& pc : *list) pc.conn->close();
     list->clear();
   }
@@ -176,7 +178,7 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
   pc.conn->set_owner(this);
   std::vector<InternalCommand> cmds;
   cmds.push_back(make_command(protocol::Command::kResetConnection));
-  if (next_collation != 0) cmds.push_back(make_query(collation_statement(next_collation)));
+  if (next_collation != 0) cmds.push_back(make_query(collation_statement(next_collation, worker_.ctx().collations())));
   cmds.push_back(make_query("SELECT DATABASE()", true));
   pc.profile.collation = next_collation;
   pc.profile.ignore_space = false;  // the reset copies sql_mode from the globals (§5.1)
@@ -185,7 +187,39 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
   u->run_commands(cmds);
 }
 
+// A logged-in connection ready to serve; the first one of the process reads the collation
+// table first (its session is reset again afterwards).
+void UpstreamPool::make_idle(PooledConn pc) {
+  if (worker_.ctx().collations().claim_learning()) {
+    UpstreamConn* u = pc.conn;
+    learning_.push_back(std::move(pc));
+    u->run_commands({make_query("SET SESSION group_concat_max_len = 1048576"),
+                     make_query("SELECT GROUP_CONCAT(ID, ':', CHARACTER_SET_NAME, ':', COLLATION_NAME) "
+                                "FROM information_schema.COLLATIONS",
+                                true),
+                     make_command(protocol::Command::kResetConnection)});
+    return;
+  }
+  pc.idle_since = Clock::now();
+  idle_.push_back(std::move(pc));
+  report_idle();
+}
+
 void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
+  if (auto l = std::find_if(learning_.begin(), learning_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
+      l != learning_.end()) {
+    PooledConn pc = std::move(*l);
+    learning_.erase(l);
+    if (results.size() == 3 && results[1].ok && results[1].value) worker_.ctx().collations().learn(*results[1].value);
+    if (results.size() != 3 || !results[2].ok) {
+      drop(&u, false);
+      return;
+    }
+    pc.profile.collation = 0;  // the reset went back to the server's defaults
+    pc.profile.ignore_space = false;
+    make_idle(std::move(pc));
+    return;
+  }
   auto it = std::find_if(resetting_.begin(), resetting_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
   if (it == resetting_.end()) return;
   PooledConn pc = std::move(*it);
@@ -201,9 +235,7 @@ void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<
   if (results.size() == 3 && !results[1].ok) pc.profile.collation = 0;
   pc.profile.schema = results.back().value;
   ++stats_.resets;
-  pc.idle_since = Clock::now();
-  idle_.push_back(std::move(pc));
-  report_idle();
+  make_idle(std::move(pc));
 }
 
 void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
@@ -231,9 +263,8 @@ void UpstreamPool::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t>) 
   if (it == warming_.end()) return;
   PooledConn pc = std::move(*it);
   warming_.erase(it);
-  pc.created = pc.idle_since = Clock::now();
-  idle_.push_back(std::move(pc));
-  report_idle();
+  pc.created = Clock::now();
+  make_idle(std::move(pc));
 }
 
 void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
@@ -254,7 +285,7 @@ void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f)
   } else if (in(idle_)) {
     ++stats_.evicted_dead;  // the server closed it (wait_timeout, KILL, restart): never handed out
     log_info("pool_connection_lost", {{"thread_id", u.thread_id()}, {"reason", f.message}});
-  } else {
+  } else if (!in(learning_)) {
     in(resetting_);
     ++stats_.reset_failures;
   }

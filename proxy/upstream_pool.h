@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/collation_names.h"
 #include "proxy/upstream_conn.h"
 
 namespace camproxy::proxy {
@@ -98,6 +99,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void dial_warm();
   void drop(UpstreamConn* u, bool dead);
   void report_idle();
+  void make_idle(PooledConn pc);
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
   void on_upstream_greeting(UpstreamConn& u) override;
@@ -113,6 +115,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   std::vector<PooledConn> idle_;
   std::vector<PooledConn> resetting_;
   std::vector<PooledConn> warming_;
+  std::vector<PooledConn> learning_;  // reading the collation table (once per process)
   std::optional<PoolKey> warm_key_;
   SessionProfile warm_profile_;
   size_t open_ = 0;  // every connection of this worker: idle, resetting, warming, in sessions
@@ -121,6 +124,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
 
 // The statements that give a connection `want` from `have` (pipelined by the caller); the
 // results are checked with `fix_up_failed`.
-std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want);
+std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
+                                             const CollationNames& names);
 
 }  // namespace camproxy::proxy
