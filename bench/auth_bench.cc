@@ -37,7 +37,7 @@ BENCHMARK(BM_decode_auth_token);
 
 // tc3_signature.json, cases[0] "cam_basic_go_style_body".
 constexpr auth::Tc3Input kTc3Input{
-    .secret_id = "AKIDcamproxyTESTsecretIdEXAMPLE00001",
+    .secret_id = "AKIDcamproxyTESTsecretIdEXAMPLE00001",  // tc3_signature.json case 0 (a vector, not a key)
     .secret_key = "camproxyTESTsecretKeyEXAMPLE0001",
     .service = "cam",
     .host = "cam.tencentcloudapi.com",

@@ -34,7 +34,7 @@ from testutil import free_port  # noqa: E402
 kInstance = "cdb-footprint1"
 kRegion = "ap-guangzhou"
 kAccount = "camtest"
-kSecretId = "AKIDfootprintLOCALemulatorONLY000001"
+kSecretId = "AKID-footprint-local-emulator-only"
 kSecretKey = "footprint-local-emulator-only-key"
 
 

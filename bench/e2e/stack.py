@@ -38,7 +38,7 @@ from testutil import WaitAbort, die_with_parent, free_port, stop_process, wait_u
 kInstanceId = "cdb-camproxy1"
 kRegion = "ap-guangzhou"
 kCamAccount = "camtest"
-kCredential = Credential("AKIDcamproxyHARNESS000000000000000001", "camproxyHarnessSecretKey00000001")
+kCredential = Credential("AKID-camproxy-harness-0001", "camproxyHarnessSecretKey00000001")
 kSbtestDb = "sbtest"
 kAnyPassword = "any-password"  # camproxy accepts any application password
 kStartTimeout = 30.0

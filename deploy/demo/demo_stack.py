@@ -26,7 +26,7 @@ from testutil import free_port  # noqa: E402
 kInstance = "cdb-demo0001"
 kRegion = "ap-guangzhou"
 kAccount = "camtest"
-kSecretId = "AKIDdemoLOCALemulatorONLY00000000001"
+kSecretId = "AKID-demo-local-emulator-only"
 kSecretKey = "demo-local-emulator-only-secret-key"
 
 

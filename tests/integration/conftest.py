@@ -31,8 +31,8 @@ kInstanceId = "cdb-camproxy1"
 kRegion = "ap-guangzhou"
 kCamAccounts = ("camtest", "camtls")
 kDisabledAccount = "camoff"  # known to the emulator, CAM not enabled
-kCredential = Credential("AKIDcamproxyHARNESS000000000000000001", "camproxyHarnessSecretKey00000001")
-kTempCredential = Credential("AKIDcamproxyHARNESStemp00000000000002", "camproxyHarnessTempKey0000000002",
+kCredential = Credential("AKID-camproxy-harness-0001", "camproxyHarnessSecretKey00000001")
+kTempCredential = Credential("AKID-camproxy-harness-temp-0002", "camproxyHarnessTempKey0000000002",
                              "camproxy-harness-session-token-0002")
 
 

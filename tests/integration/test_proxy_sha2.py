@@ -21,7 +21,7 @@ kInstance = "cdb-sha2test"
 kRegion = "ap-guangzhou"
 kAccount = "camsha2"
 kAdmin, kAdminPassword = "root", "sha2-admin-pw"
-kSecretId, kSecretKey = "AKIDcamproxySHA2module00000000000001", "camproxySha2ModuleSecretKey000001"
+kSecretId, kSecretKey = "AKID-camproxy-sha2-module-0001", "camproxySha2ModuleSecretKey000001"
 
 
 @pytest.fixture(scope="module")
