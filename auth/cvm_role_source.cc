@@ -1,15 +1,11 @@
 // Credential source "cvm-role" (spec/tencentcloud-cam.md §7.3): the CAM role bound to
 // the CVM, from the instance metadata service over plain HTTP with a short timeout.
-#include <openssl/crypto.h>
-#include <simdjson.h>
-
 #include <mutex>
 #include <utility>
 
 #include "auth/credential_sources.h"
 #include "auth/http_client.h"
-#include "auth/json_text.h"
-#include "auth/utf8.h"
+#include "auth/role_credentials.h"
 
 namespace camproxy::auth {
 namespace {
@@ -17,7 +13,6 @@ namespace {
 constexpr std::string_view kRolePath = "latest/meta-data/cam/security-credentials/";
 constexpr std::size_t kMaxAnswerBytes = 64 * 1024;
 constexpr std::size_t kMaxRoleName = 128;
-constexpr std::size_t kMaxCodeBytes = 64;
 // §7.3: refresh when ExpiredTime - now <= 300 s (all three SDKs).
 constexpr std::chrono::seconds kRefreshMargin{300};
 
@@ -73,42 +68,6 @@ CredentialResult<std::string> fetch_role_name(HttpClient& http) {
   return std::string(name);
 }
 
-// §7.3: {"TmpSecretId","TmpSecretKey","ExpiredTime","Expiration","Token","Code"}.
-CredentialResult<CredentialSnapshot> parse_role_credentials(std::string_view body,
-                                                            const std::string& role,
-                                                            const std::string& context,
-                                                            SystemTime fetched_at) {
-  simdjson::padded_string padded(body);
-  simdjson::dom::parser parser;
-  simdjson::dom::object doc;
-  const bool parsed = parser.parse(padded).get(doc) == simdjson::SUCCESS;
-  OPENSSL_cleanse(padded.data(), padded.size());
-  if (!parsed) {
-    return tl::unexpected(
-        credential_error(AuthErr::metadata_bad_answer, context + ": not a JSON object", true));
-  }
-  if (const std::string_view code = string_at(doc, "Code"); code != "Success") {
-    return tl::unexpected(credential_error(
-        AuthErr::metadata_bad_answer,
-        context + ": Code is '" + printable(code, kMaxCodeBytes) + "', not 'Success'", true));
-  }
-  const std::string_view id = string_at(doc, "TmpSecretId");
-  SecretString key = take_secret(string_at(doc, "TmpSecretKey"));
-  SecretString token = take_secret(string_at(doc, "Token"));
-  const auto expired = int64_at(doc, "ExpiredTime");
-  if (id.empty() || !is_printable_ascii(id) || key.empty() || token.empty() ||
-      !is_printable_ascii(token.view()) || !expired || *expired <= 0) {
-    return tl::unexpected(credential_error(
-        AuthErr::metadata_bad_answer,
-        context + ": TmpSecretId, TmpSecretKey, Token or ExpiredTime missing or invalid", true));
-  }
-  auto credential = std::make_shared<const Credential>(
-      Credential{std::string(id), std::move(key), std::move(token)});
-  const SystemTime expires_at{std::chrono::seconds(*expired)};
-  return CredentialSnapshot{credential, credential->secret_id, "cvm-role:" + role, expires_at,
-                            refresh_time(fetched_at, expires_at, kRefreshMargin)};
-}
-
 class CvmRoleProvider final : public CredentialProvider {
  public:
   CvmRoleProvider(std::unique_ptr<HttpClient> http, std::string role)
@@ -126,8 +85,8 @@ class CvmRoleProvider final : public CredentialProvider {
       const std::string what = "credentials of role " + role_;
       auto answer = metadata_get(*http_, role_, what);
       if (answer) {
-        return parse_role_credentials(answer->body.view(), role_, where(*http_, what),
-                                      std::chrono::system_clock::now());
+        return parse_metadata_role_answer(answer->body.view(), role_, where(*http_, what),
+                                          std::chrono::system_clock::now(), kRefreshMargin);
       }
       if (answer.error().code != make_error_code(AuthErr::metadata_no_role)) {
         return tl::unexpected(std::move(answer.error()));

@@ -1,16 +1,13 @@
 // Credential source "tke-oidc" (spec/tencentcloud-cam.md §7.4): the pod's OIDC token
 // exchanged for temporary credentials by STS AssumeRoleWithWebIdentity (unsigned).
-#include <openssl/crypto.h>
-#include <simdjson.h>
-
 #include <array>
 #include <mutex>
 #include <utility>
 
-#include "auth/cam_response.h"
 #include "auth/credential_sources.h"
 #include "auth/http_client.h"
 #include "auth/json_text.h"
+#include "auth/role_credentials.h"
 #include "auth/small_file.h"
 #include "auth/utf8.h"
 
@@ -22,8 +19,6 @@ constexpr std::string_view kVersion = "2018-08-13";
 constexpr std::int64_t kDurationSeconds = 7200;  // §7.4 default (valid 1..43200)
 constexpr std::size_t kMaxTokenFileBytes = 64 * 1024;
 constexpr std::size_t kMaxAnswerBytes = 64 * 1024;
-constexpr std::size_t kMaxCodeBytes = 128;
-constexpr std::size_t kMaxTextBytes = 512;
 
 struct OidcConfig {
   std::string region, provider_id, token_file, role_arn;
@@ -77,7 +72,9 @@ class TkeOidcProvider final : public CredentialProvider {
       return tl::unexpected(credential_error(
           AuthErr::sts_unavailable, context() + ": HTTP " + std::to_string(answer->status), true));
     }
-    return parse_answer(answer->body.view(), now);
+    // §7.4: Go and Python refresh DurationSeconds / 10 before ExpiredTime.
+    return parse_sts_answer(answer->body.view(), config_.role_arn, context(), now,
+                            std::chrono::seconds(kDurationSeconds / 10));
   }
 
   bool needs_refresh(const CredentialSnapshot& current, SystemTime now) const override {
@@ -106,59 +103,6 @@ class TkeOidcProvider final : public CredentialProvider {
     body += ",\"RoleSessionName\":\"camproxy-" + std::to_string(micros) + "\"";
     body += ",\"DurationSeconds\":" + std::to_string(kDurationSeconds) + "}";
     return body;
-  }
-
-  // §7.4: {"Response":{"Credentials":{"Token","TmpSecretId","TmpSecretKey"},
-  //        "ExpiredTime","Expiration","RequestId"}} or the API 3.0 error envelope.
-  CredentialResult<CredentialSnapshot> parse_answer(std::string_view body, SystemTime fetched_at) {
-    simdjson::padded_string padded(body);
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    simdjson::dom::object response;
-    const bool is_envelope = parser.parse(padded).get(doc) == simdjson::SUCCESS &&
-                             doc["Response"].get(response) == simdjson::SUCCESS;
-    OPENSSL_cleanse(padded.data(), padded.size());
-    if (!is_envelope) {
-      return tl::unexpected(credential_error(
-          AuthErr::sts_bad_answer, context() + ": not a JSON object with a Response", true));
-    }
-    const std::string request_id =
-        " (RequestId " + printable(string_at(response, "RequestId"), kMaxCodeBytes) + ")";
-    simdjson::dom::object error;
-    if (response["Error"].get(error) == simdjson::SUCCESS) {
-      const std::string code = printable(string_at(error, "Code"), kMaxCodeBytes);
-      // The API 3.0 rule of spec §6.1: AuthFailure.* will not cure itself; the rest
-      // (throttling, internal errors, a token kubelet is about to rotate) may.
-      return tl::unexpected(
-          CredentialError{make_error_code(AuthErr::sts_rejected),
-                          context() + ": " + code + ": " +
-                              printable(string_at(error, "Message"), kMaxTextBytes) + request_id,
-                          classify_cam_error(code) == ErrorClass::retryable});
-    }
-    simdjson::dom::object creds;
-    const auto expired = int64_at(response, "ExpiredTime");
-    if (response["Credentials"].get(creds) != simdjson::SUCCESS || !expired || *expired <= 0) {
-      return tl::unexpected(
-          credential_error(AuthErr::sts_bad_answer,
-                           context() + ": no Credentials or ExpiredTime" + request_id, true));
-    }
-    const std::string_view id = string_at(creds, "TmpSecretId");
-    SecretString key = take_secret(string_at(creds, "TmpSecretKey"));
-    SecretString token = take_secret(string_at(creds, "Token"));
-    if (id.empty() || !is_printable_ascii(id) || key.empty() || token.empty() ||
-        !is_printable_ascii(token.view())) {
-      return tl::unexpected(credential_error(
-          AuthErr::sts_bad_answer,
-          context() + ": TmpSecretId, TmpSecretKey or Token missing or invalid" + request_id,
-          true));
-    }
-    auto credential = std::make_shared<const Credential>(
-        Credential{std::string(id), std::move(key), std::move(token)});
-    const SystemTime expires_at{std::chrono::seconds(*expired)};
-    // §7.4: Go and Python refresh DurationSeconds / 10 before ExpiredTime.
-    return CredentialSnapshot{
-        credential, credential->secret_id, "tke-oidc:" + config_.role_arn, expires_at,
-        refresh_time(fetched_at, expires_at, std::chrono::seconds(kDurationSeconds / 10))};
   }
 
   std::mutex mu_;

@@ -211,6 +211,13 @@ TEST(CvmRole, UnusableAnswersAreErrorsWithoutSecrets) {
              R"("Token":"cvmSessionTokenSecret","Code":"Success"})"},
        AuthErr::metadata_bad_answer,
        true},
+      // Past year 2262 it would overflow the nanosecond clock (tests/fuzz, role_answer).
+      {"ExpiredTime beyond 2100",
+       {200, "r"},
+       {200, R"({"TmpSecretId":"AKIDx","TmpSecretKey":"cvmTmpKeyVerySecret",)"
+             R"("Token":"cvmSessionTokenSecret","ExpiredTime":11545420387,"Code":"Success"})"},
+       AuthErr::metadata_bad_answer,
+       true},
       {"role name with a slash",
        {200, "../../user-data"},
        {200, "{}"},

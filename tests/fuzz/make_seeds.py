@@ -216,6 +216,28 @@ def add_handmade(corpus):
     for name, text in profiles.items():
         corpus.add("profile_file", f"handmade_{name}", text)
 
+    # Temporary-credential answers (spec/tencentcloud-cam.md §7.3, §7.4), as the metadata and
+    # STS emulators give them; mode byte 0 = metadata service, 1 = STS.
+    creds = {"TmpSecretId": "AKID-role-example", "TmpSecretKey": "key-example",
+             "Token": "session-token-example"}
+    metadata = dict(creds, ExpiredTime=1800007200, Expiration="2027-01-15T10:40:00Z", Code="Success")
+    sts = {"Response": {"Credentials": creds, "ExpiredTime": 1800007200,
+                        "Expiration": "2027-01-15T10:40:00Z", "RequestId": "req-1"}}
+    sts_error = {"Response": {"Error": {"Code": "InvalidParameter.WebIdentityTokenError",
+                                        "Message": "web identity token invalid"},
+                              "RequestId": "req-2"}}
+    answers = {
+        "metadata_success": (0, metadata),
+        "metadata_code_failure": (0, dict(metadata, Code="Failure")),
+        "metadata_expired_missing": (0, {k: v for k, v in metadata.items() if k != "ExpiredTime"}),
+        "sts_success": (1, sts),
+        "sts_error": (1, sts_error),
+        "sts_no_credentials": (1, {"Response": {"ExpiredTime": 1800007200, "RequestId": "req-3"}}),
+    }
+    for name, (mode, body) in answers.items():
+        corpus.add("role_answer", f"handmade_{name}",
+                   bytes([mode]) + json.dumps(body, separators=(",", ":")).encode())
+
     # Framing: a limit the first packet exceeds, and the multi-frame header walk.
     corpus.add("packet", "handmade_too_large", struct.pack("<H", 16) + b"\x20\x00\x00\x00" +
                bytes(32))
