@@ -1,5 +1,7 @@
 #include "proxy/packet_out.h"
 
+#include <openssl/crypto.h>
+
 #include <vector>
 
 #include "protocol/byte_io.h"
@@ -14,6 +16,12 @@ uint8_t send_packet(Transport& t, uint8_t seq, std::span<const uint8_t> payload)
   t_frame.clear();
   uint8_t next = protocol::encode_packet(payload, seq, t_frame);
   t.write(t_frame);
+  return next;
+}
+
+uint8_t send_secret_packet(Transport& t, uint8_t seq, std::span<const uint8_t> payload) {
+  const uint8_t next = send_packet(t, seq, payload);
+  OPENSSL_cleanse(t_frame.data(), t_frame.size());
   return next;
 }
 

@@ -275,6 +275,13 @@ void UpstreamConn::send_handshake_response() {
 
 void UpstreamConn::send_auth_data(std::span<const uint8_t> data) { next_seq_ = send_packet(transport_, next_seq_, data); }
 
+// Only over TLS (callers check): the payload and the framing buffer are wiped after the write.
+void UpstreamConn::send_clear_password(std::span<const uint8_t> password) {
+  auto clear = protocol::clear_password_payload(password);
+  next_seq_ = send_secret_packet(transport_, next_seq_, clear);
+  OPENSSL_cleanse(clear.data(), clear.size());
+}
+
 // Answers an AuthSwitchRequest with the first response of `plugin_`; false if impossible.
 bool UpstreamConn::send_plugin_response(std::span<const uint8_t, 20> nonce) {
   auto pw = login_.password->bytes();
@@ -294,9 +301,7 @@ bool UpstreamConn::send_plugin_response(std::span<const uint8_t, 20> nonce) {
     }
   } else if (plugin_ == protocol::kClearPassword || plugin_ == protocol::kSha256Password) {
     if (transport_.tls_on()) {
-      auto clear = protocol::clear_password_payload(pw);
-      send_auth_data(clear);
-      OPENSSL_cleanse(clear.data(), clear.size());
+      send_clear_password(pw);
     } else if (plugin_ == protocol::kSha256Password) {
       const uint8_t request = kSha256RequestPublicKey;
       awaiting_public_key_ = true;
@@ -381,9 +386,7 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
       // Full authentication: the server's cache lacks this account (first login after a
       // restart or a password change, i.e. after every CAM rotation: §3.3).
       if (transport_.tls_on()) {
-        auto clear = protocol::clear_password_payload(pw);
-        send_auth_data(clear);
-        OPENSSL_cleanse(clear.data(), clear.size());
+        send_clear_password(pw);
       } else {
         const uint8_t request = kSha2RequestPublicKey;
         awaiting_public_key_ = true;

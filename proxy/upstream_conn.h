@@ -119,6 +119,7 @@ class UpstreamConn final : private Transport::Events {
   void read_command_replies();
   bool send_plugin_response(std::span<const uint8_t, 20> nonce);
   void send_auth_data(std::span<const uint8_t> data);
+  void send_clear_password(std::span<const uint8_t> password);
   void fail(UpstreamFailure::Kind kind, std::string message, uint16_t code = 0, std::string sql_state = {});
   void maybe_delete();
 
