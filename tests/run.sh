@@ -26,5 +26,8 @@ export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 echo "== end-to-end benchmark, short mode (so that it cannot rot; numbers are not judged here)"
 /usr/bin/python3 bench/e2e/run.py --short --no-install --build-dir "$build" --json "$build/bench-short.json"
 
+echo "== short fuzz runs: every target 10 s from its seeds (the long runs of docs/fuzzing.md are by hand)"
+bash tests/fuzz/run.sh 10
+
 echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash tests/sanitizers.sh asan
