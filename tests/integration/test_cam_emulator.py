@@ -449,6 +449,16 @@ def test_fault_malformed_json(cam):
         resp.json()
 
 
+def test_fault_garbage(cam):
+    cam.control.fail("garbage", count=2)
+    answers = [fetch(cam) for _ in range(2)]
+    assert all(a.status == 200 and a.content_type == "application/json" and a.body for a in answers)
+    for answer in answers:
+        with pytest.raises(ValueError):
+            answer.json()
+    fetch_password(cam)
+
+
 def test_fault_truncated_token(cam):
     cam.control.fail("truncated_token", count=1)
     token = fetch(cam).json()["Response"]["Credentials"]["Token"]

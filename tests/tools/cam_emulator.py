@@ -12,7 +12,7 @@ HTTP 200 with {"Response":{"Error":{Code,Message},"RequestId"}}.
 Test control API (JSON, loopback peers only), under /_emulator/:
   GET  health | stats
   POST rotate  {"account": "camtest"}      (no account: all) the console's "Refresh Password"
-  POST fail    {"mode": CODE|http500|hang|slow|malformed_json|reset|truncated_token,
+  POST fail    {"mode": CODE|http500|hang|slow|malformed_json|garbage|reset|truncated_token,
                 "count": N|null, "delay_ms": N}
   POST clear | reset_stats
   POST enable | disable {"account": "camtest"}
@@ -53,6 +53,7 @@ kControlPrefix = "/_emulator/"
 kAppId = 1250000000
 kOwnerUin = 100000000001
 kTruncateChars = 10  # the truncated_token fault drops this many characters
+kGarbageMaxBytes = 4096  # the garbage fault answers up to this many random bytes
 
 
 def stderr_log(line: str) -> None:
@@ -337,6 +338,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif fault is not None and fault.mode == "malformed_json":
             self._send(200, b'{"Response": {"Credentials": {"Token": "')
             return "malformed_json", None, None
+        elif fault is not None and fault.mode == "garbage":
+            # A broken middlebox: random bytes (NULs, invalid UTF-8) labelled as JSON; the
+            # first, 0x80, can start neither JSON nor UTF-8 text, so it never parses by chance.
+            self._send(200, b"\x80" + secrets.token_bytes(secrets.randbelow(kGarbageMaxBytes)))
+            return "garbage", None, None
         elif fault is not None and fault.is_error_code:
             error = ApiError(fault.mode, f"Injected error {fault.mode}.")
             self._send(200, _compact(_error_document(error, request_id)))

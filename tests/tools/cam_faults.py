@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 
 # Transport-level and response-shape faults; any other mode must be an API error code
 # (e.g. "FailedOperation.BuildAuthToken", "InternalError"), answered as HTTP 200 JSON.
-kKeywordModes = ("http500", "hang", "slow", "malformed_json", "reset", "truncated_token")
+kKeywordModes = ("http500", "hang", "slow", "malformed_json", "garbage", "reset", "truncated_token")
 kErrorCode = re.compile(r"[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*")
 kDefaultSlowMs = 3000
 kMaxHangSeconds = 600.0
