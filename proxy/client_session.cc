@@ -488,12 +488,18 @@ void ClientSession::fail(ClientError kind, std::string_view detail) {
 
 void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool protocol41) {
   if (state_ == State::closing || state_ == State::draining) return;
-  // Before the greeting the ERR takes its place (seq 0), as a server refusing a connection
-  // does. It keeps its SQLSTATE even then: PyMySQL always skips 6 bytes of '#' + state.
-  const uint8_t seq = sent_greeting_ ? client_seq_ : 0;
-  send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
+  const bool mid_tls_handshake = state_ == State::tls_handshake;
   stop_waiting_for_token();
   state_ = State::draining;
+  // Mid-TLS-handshake there is no channel for an ERR (plaintext would corrupt the handshake,
+  // SSL_write cannot run before it completes): close, as a MySQL server does.
+  if (!mid_tls_handshake) {
+    // Before the greeting the ERR takes its place (seq 0), as a server refusing a connection
+    // does. It keeps its SQLSTATE even then: PyMySQL always skips 6 bytes of '#' + state.
+    const uint8_t seq = sent_greeting_ ? client_seq_ : 0;
+    send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
+    if (state_ == State::closing) return;  // the write failed and on_error finished the session
+  }
   release_upstream();
   if (!client_.has_pending_writes()) {
     finish();
@@ -502,9 +508,6 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
   client_.stop_reading();
   uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
 }
-
-
-
 
 void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   if (code == UV_EOF) {

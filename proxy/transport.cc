@@ -110,11 +110,10 @@ void Transport::write_raw(std::span<const uint8_t> data) {
   uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
                            static_cast<unsigned>(data.size()));
   int n = uv_try_write(&handle_.stream, &b, 1);
-  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-  if (n < 0) {
-    fail(n, std::string("write failed: ") + uv_strerror(n));
-    return;
-  }
+  // A socket error (the peer reset) is not reported from here: uv_write below meets it again
+  // and libuv reports it through on_write_done, from the loop. Callers write and then change
+  // their own state; an on_error re-entering them mid-write closed sessions twice (issue 7).
+  if (n < 0) n = 0;
   if (static_cast<size_t>(n) == data.size()) return;
   inflight_.assign(data.begin() + n, data.end());
   start_inflight_write();
