@@ -92,7 +92,7 @@ struct FixedLabel<DialFailure> {
   static constexpr std::string_view kName = "reason";
   static constexpr std::array<LabelValue, 6> kValues = {{
       {"dns", "the upstream host name did not resolve"},
-      {"connect", "TCP connect refused or unreachable"},
+      {"connect", "TCP connect refused or unreachable, or the connection dropped before the login finished"},
       {"timeout", "connect and login took longer than --connect-timeout"},
       {"tls", "TLS to the database failed, or was required and not offered"},
       {"auth", "the database refused the CAM token (after the one retry with a fresh token)"},

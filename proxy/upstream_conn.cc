@@ -456,7 +456,9 @@ void UpstreamConn::on_error(Transport&, int code, const std::string& detail) {
   } else if (state_ == State::connecting) {
     fail(UpstreamFailure::Kind::connect, detail);
   } else {
-    fail(UpstreamFailure::Kind::protocol, "the server closed the connection during login (" + detail + ")");
+    // A database going down (killed, restarting) drops logins in flight: an outage, not a
+    // protocol problem (issue 7 chaos tests; the client gets 9001, the dial counts as connect).
+    fail(UpstreamFailure::Kind::closed, "the server closed the connection during login (" + detail + ")");
   }
 }
 
@@ -466,6 +468,7 @@ void UpstreamConn::fail(UpstreamFailure::Kind kind, std::string message, uint16_
     DialFailure reason = DialFailure::protocol;
     switch (kind) {
       case UpstreamFailure::Kind::connect: reason = state_ == State::resolving ? DialFailure::dns : DialFailure::connect; break;
+      case UpstreamFailure::Kind::closed: reason = DialFailure::connect; break;
       case UpstreamFailure::Kind::timeout: reason = DialFailure::timeout; break;
       case UpstreamFailure::Kind::tls: reason = DialFailure::tls; break;
       case UpstreamFailure::Kind::server_error: reason = DialFailure::auth; break;
