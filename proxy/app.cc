@@ -73,6 +73,8 @@ bool App::setup(std::string& error) {
     if (!admin_->listen(*config_.admin, error)) return false;
   }
   register_token_gauges();
+  trimmer_ = std::make_unique<MemoryTrimmer>(ctx_->open_clients(), ctx_->peak_clients());
+  trimmer_->start(&loop_);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
   uv_signal_init(&loop_, &sigterm_);
@@ -190,6 +192,7 @@ void App::shutdown() {
   for (auto& w : workers_) w->stop();
   for (auto& s : sockets_) close_listen_socket(s);
   if (admin_) admin_->close();
+  if (trimmer_) trimmer_->close();
   if (tokens_) tokens_->close();
   gauges_.clear();
   if (loop_ready_ && drain_timer_.data != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);

@@ -9,6 +9,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/config.h"
 #include "proxy/listen_socket.h"
+#include "proxy/memory_trim.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy_context.h"
 #include "proxy/tls.h"
@@ -52,6 +53,7 @@ class App {
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
   bool listening_ = false;
   bool draining_ = false;

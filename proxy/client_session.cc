@@ -66,7 +66,9 @@ void ClientSession::start() {
   process_metrics().counter(MetricId::client_connections_total).inc();
   process_metrics().gauge(MetricId::client_connections_open).add();
   // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.
-  if (worker_.ctx().open_clients().fetch_add(1) >= worker_.ctx().config().max_client_connections) {
+  const int64_t already_open = worker_.ctx().open_clients().fetch_add(1);
+  worker_.ctx().note_open_clients(already_open + 1);
+  if (already_open >= worker_.ctx().config().max_client_connections) {
     fail(ClientError::too_many_clients);
     return;
   }

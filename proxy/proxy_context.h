@@ -39,6 +39,13 @@ class ProxyContext {
   CollationNames& collations() { return collations_; }
   // Application connections open in the whole process (--max-client-connections).
   std::atomic<int64_t>& open_clients() { return open_clients_; }
+  // Their peak since the last memory trim (proxy/memory_trim.h).
+  std::atomic<int64_t>& peak_clients() { return peak_clients_; }
+  void note_open_clients(int64_t open) {
+    int64_t peak = peak_clients_.load(std::memory_order_relaxed);
+    while (open > peak && !peak_clients_.compare_exchange_weak(peak, open, std::memory_order_relaxed)) {
+    }
+  }
 
   size_t worker_count() const { return worker_count_; }
   void set_worker_count(size_t n) { worker_count_ = n; }
@@ -62,6 +69,7 @@ class ProxyContext {
   SessionRegistry sessions_;
   CollationNames collations_;
   std::atomic<int64_t> open_clients_{0};
+  std::atomic<int64_t> peak_clients_{0};
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;
 };
