@@ -29,8 +29,13 @@ def test_admin_endpoints_before_the_first_token_and_after(camproxy, cam):
     proxy = camproxy(wait_ready=False)
     assert get(proxy, "/healthz")[0] == 200
     assert get(proxy, "/startup")[0] == 503
-    status, body = get(proxy, "/readyz")
-    assert status == 503 and b"InternalError" in body
+    # Not ready, first for want of a token, then (once the first CAM call failed) saying why.
+    def readyz_names_the_cam_error():
+        status, body = get(proxy, "/readyz")
+        assert status == 503, body
+        return b"InternalError" in body
+
+    wait_until(readyz_names_the_cam_error, 30, "/readyz naming the CAM error")
     cam.control.clear()
     wait_until(lambda: get(proxy, "/startup")[0] == 200, 30, "/startup after CAM recovered")
     assert get(proxy, "/readyz")[0] == 200
