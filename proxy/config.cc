@@ -255,9 +255,22 @@ const std::vector<OptionSpec>& option_table() {
        set_int(&Config::pool_min_idle, 0, 10000)},
       {"pool-max", "N", "200", "Most database connections open at once (in use and idle).", false,
        set_int(&Config::pool_max, 1, 100000)},
-      {"pool-idle-timeout", "DURATION", "5m",
-       "An idle pooled connection is closed after this long; keep it below the server's wait_timeout.", false,
-       set_duration(&Config::pool_idle_timeout)},
+      {"pool-idle-timeout", "DURATION", "auto",
+       "An idle pooled connection is closed after this long. auto: 5m. Either way camproxy reads the server's "
+       "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
+       "warning).",
+       false,
+       [](Config& c, std::string_view v) -> std::optional<std::string> {
+         c.pool_idle_timeout_auto = v == "auto";
+         if (c.pool_idle_timeout_auto) {
+           c.pool_idle_timeout = Config{}.pool_idle_timeout;
+           return std::nullopt;
+         }
+         auto d = parse_duration(v);
+         if (!d || d->count() == 0) return "expected auto or a positive duration such as 30s or 5m, got '" + std::string(v) + "'";
+         c.pool_idle_timeout = *d;
+         return std::nullopt;
+       }},
       {"pool-max-lifetime", "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
        set_duration(&Config::pool_max_lifetime)},
       {"reconnect-window", "DURATION", "30s",

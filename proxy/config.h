@@ -56,7 +56,11 @@ struct Config {
   bool core_dumps = false;
   int pool_min_idle = 2;
   int pool_max = 200;
+  // The most an idle pooled connection is kept; the pool also stays below the server's
+  // wait_timeout (upstream_pool.cc). `auto` is the default cap, quietly; an explicit value that
+  // the server's wait_timeout cuts short gets a warning.
   std::chrono::milliseconds pool_idle_timeout{300000};
+  bool pool_idle_timeout_auto = true;
   std::chrono::milliseconds pool_max_lifetime{3600000};
   std::chrono::milliseconds reconnect_window{30000};
   std::chrono::milliseconds min_sigterm_delay{0};

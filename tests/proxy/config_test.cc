@@ -86,6 +86,20 @@ TEST(Config, IPv6LoopbackListen) {
   EXPECT_EQ(r.config.listen[0].tcp.host, "::1");
 }
 
+TEST(Config, PoolIdleTimeoutIsAutoOrADuration) {
+  auto by_default = parse(kRequired);
+  ASSERT_EQ(by_default.outcome, ParseOutcome::run) << by_default.message;
+  EXPECT_TRUE(by_default.config.pool_idle_timeout_auto);
+  EXPECT_EQ(by_default.config.pool_idle_timeout, std::chrono::minutes(5));
+  auto explicit_value = parse(with_required({"--pool-idle-timeout", "90s"}));
+  ASSERT_EQ(explicit_value.outcome, ParseOutcome::run) << explicit_value.message;
+  EXPECT_FALSE(explicit_value.config.pool_idle_timeout_auto);
+  EXPECT_EQ(explicit_value.config.pool_idle_timeout, std::chrono::seconds(90));
+  auto named_auto = parse(with_required({"--pool-idle-timeout=auto"}));
+  ASSERT_EQ(named_auto.outcome, ParseOutcome::run) << named_auto.message;
+  EXPECT_TRUE(named_auto.config.pool_idle_timeout_auto);
+}
+
 struct BadCase {
   std::vector<std::string> args;
   std::string expect_in_message;
@@ -103,6 +117,7 @@ TEST(Config, BadInputExitsWithUsageAndOneLineReason) {
       {with_required({"--upstream-tls", "verify-ca"}), "needs --upstream-ca-file"},
       {with_required({"--connect-timeout", "soon"}), "positive duration"},
       {with_required({"--workers", "0"}), "from 1 to 256"},
+      {with_required({"--pool-idle-timeout", "0s"}), "expected auto or a positive duration"},
       {with_required({"--admin", "192.168.1.1:9306"}), "loopback"},
       {with_required({"--db-user"}), "needs a value"},
       {with_required({"--region", "x"}), "given more than once"},
