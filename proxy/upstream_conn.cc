@@ -7,6 +7,7 @@
 #include "protocol/auth_plugins.h"
 #include "protocol/auth_switch.h"
 #include "protocol/byte_io.h"
+#include "protocol/change_user.h"
 #include "protocol/constants.h"
 #include "protocol/handshake_response.h"
 #include "protocol/ok_err_eof.h"
@@ -153,7 +154,7 @@ void UpstreamConn::on_data(Transport&, std::span<const uint8_t> data) {
     read_command_replies();
     return;
   }
-  while (state_ == State::greeting || state_ == State::auth) {
+  while (state_ == State::greeting || state_ == State::auth || state_ == State::reauth) {
     auto packet = inbox_.next();
     if (!packet) {
       if (packet.error() != protocol::ProtoErr::need_more)
@@ -241,29 +242,34 @@ void UpstreamConn::on_tls_ready(Transport&) {
   if (state_ == State::tls) send_handshake_response();
 }
 
-void UpstreamConn::send_handshake_response() {
-  state_ = State::auth;
+// The plugin to start with and its scramble over the greeting's nonce (a CHANGE_USER is
+// scrambled over the same nonce, spec §2.7); a server that wants another plugin switches (§3.3).
+std::string UpstreamConn::first_auth_response() {
   plugin_ = greeting_.auth_plugin_name;
   if (plugin_ != protocol::kCachingSha2Password && plugin_ != protocol::kNativePassword) {
-    // Start with native; a server that wants another plugin switches (§3.3 loop).
     plugin_ = std::string(protocol::kNativePassword);
   }
   nonce_ = greeting_.nonce;
+  switched_plugin_ = false;
+  awaiting_public_key_ = false;
+  auto pw = login_.password->bytes();
+  if (pw.empty()) return {};
+  if (plugin_ == protocol::kCachingSha2Password) {
+    auto s = protocol::sha2_scramble(pw, nonce_);
+    return {s.begin(), s.end()};
+  }
+  auto s = protocol::native_scramble(pw, nonce_);
+  return {s.begin(), s.end()};
+}
+
+void UpstreamConn::send_handshake_response() {
+  state_ = State::auth;
   protocol::HandshakeResponse41 resp;
+  resp.auth_response = first_auth_response();
   resp.capabilities = capabilities_;
   resp.max_packet_size = login_.max_packet_size;
   resp.collation = login_.collation;
   resp.user = login_.user;
-  auto pw = login_.password->bytes();
-  if (plugin_ == protocol::kCachingSha2Password) {
-    if (!pw.empty()) {
-      auto s = protocol::sha2_scramble(pw, nonce_);
-      resp.auth_response.assign(s.begin(), s.end());
-    }
-  } else if (!pw.empty()) {
-    auto s = protocol::native_scramble(pw, nonce_);
-    resp.auth_response.assign(s.begin(), s.end());
-  }
   if (capabilities_ & cap::kConnectWithDb) resp.database = login_.database;
   resp.auth_plugin_name = plugin_;
   resp.attrs = login_.attrs;
@@ -271,6 +277,24 @@ void UpstreamConn::send_handshake_response() {
   protocol::ByteWriter w(payload);
   protocol::encode_handshake_response41(resp, w);
   next_seq_ = send_packet(transport_, next_seq_, payload);
+}
+
+void UpstreamConn::change_user(std::shared_ptr<const auth::SecretString> password) {
+  login_.password = std::move(password);
+  login_.database.reset();
+  state_ = State::reauth;
+  protocol::ComChangeUser cmd;
+  cmd.auth_response = first_auth_response();
+  cmd.user = login_.user;
+  cmd.collation = login_.collation;
+  cmd.auth_plugin_name = plugin_;
+  cmd.attrs = login_.attrs;
+  std::vector<uint8_t> payload;
+  protocol::ByteWriter w(payload);
+  protocol::encode_change_user(cmd, capabilities_, w);
+  arm_timer();
+  next_seq_ = send_packet(transport_, 0, payload);
+  transport_.start_reading();
 }
 
 void UpstreamConn::send_auth_data(std::span<const uint8_t> data) { next_seq_ = send_packet(transport_, next_seq_, data); }
@@ -325,8 +349,9 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
   switch (payload[0]) {
     case kOkMarker: {
       uv_timer_stop(&timer_);
+      if (state_ == State::auth)
+        process_metrics().histogram(MetricId::upstream_dial_duration).observe(std::chrono::steady_clock::now() - dial_started_);
       state_ = State::ready;
-      process_metrics().histogram(MetricId::upstream_dial_duration).observe(std::chrono::steady_clock::now() - dial_started_);
       owner_->on_upstream_ready(*this, payload);
       return;
     }
@@ -464,7 +489,8 @@ void UpstreamConn::on_error(Transport&, int code, const std::string& detail) {
 
 void UpstreamConn::fail(UpstreamFailure::Kind kind, std::string message, uint16_t code, std::string sql_state) {
   if (state_ == State::failed || state_ == State::closing) return;
-  if (state_ != State::ready && state_ != State::commands) {  // a dial or login that did not make it
+  // A dial or login that did not make it (a refused CHANGE_USER is counted by its owner).
+  if (state_ != State::ready && state_ != State::commands && state_ != State::reauth) {
     DialFailure reason = DialFailure::protocol;
     switch (kind) {
       case UpstreamFailure::Kind::connect: reason = state_ == State::resolving ? DialFailure::dns : DialFailure::connect; break;
@@ -489,6 +515,14 @@ void UpstreamConn::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
   if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
   transport_.close();
+}
+
+void UpstreamConn::quit() {
+  if (state_ == State::ready && !transport_.has_pending_writes()) {
+    const uint8_t quit = static_cast<uint8_t>(protocol::Command::kQuit);
+    send_packet(transport_, 0, {&quit, 1});
+  }
+  close();
 }
 
 void UpstreamConn::on_timer_closed(uv_handle_t* h) {

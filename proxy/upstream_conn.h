@@ -46,6 +46,7 @@ class UpstreamConn final : private Transport::Events {
   class Owner {
    public:
     virtual void on_upstream_greeting(UpstreamConn& u) = 0;
+    // After login() or change_user(): the server's OK.
     virtual void on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) = 0;
     virtual void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) = 0;
     virtual void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) = 0;
@@ -71,6 +72,11 @@ class UpstreamConn final : private Transport::Events {
   // After login: camproxy's own commands, pipelined; then on_upstream_commands_done().
   void run_commands(const std::vector<InternalCommand>& commands);
 
+  // At rest: COM_CHANGE_USER to the login's account with `password` (a fresh CAM token) and no
+  // schema, answering whatever auth the server asks (spec §5.2); then on_upstream_ready() or
+  // on_upstream_failed() (the server closes the connection after a refusal).
+  void change_user(std::shared_ptr<const auth::SecretString> password);
+
   // The holder changes (session <-> pool); the new owner gets every later event.
   void set_owner(Owner* owner) { owner_ = owner; }
   const protocol::HandshakeV10& greeting() const { return greeting_; }
@@ -88,6 +94,9 @@ class UpstreamConn final : private Transport::Events {
   void stop_reading() { transport_.stop_reading(); }
 
   void close();
+  // close(), saying COM_QUIT first when at rest, so the server counts an orderly logout and not
+  // an aborted client.
+  void quit();
 
  private:
   enum class State {
@@ -97,6 +106,7 @@ class UpstreamConn final : private Transport::Events {
     greeted,     // greeting read; waiting for login()
     tls,         // SSLRequest sent; TLS handshake running
     auth,        // HandshakeResponse41 sent; auth exchange until OK/ERR
+    reauth,      // logged in, COM_CHANGE_USER sent; the same auth exchange until OK/ERR
     ready,       // logged in: bytes go to the owner
     commands,    // camproxy's own commands running: replies are read here, not relayed
     failed,      // reported to the owner; waiting for close()
@@ -115,6 +125,7 @@ class UpstreamConn final : private Transport::Events {
   void arm_timer();
   void handle_greeting(std::span<const uint8_t> payload);
   void send_handshake_response();
+  std::string first_auth_response();
   void handle_auth_packet(std::span<const uint8_t> payload);
   void read_command_replies();
   bool send_plugin_response(std::span<const uint8_t, 20> nonce);
