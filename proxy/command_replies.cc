@@ -43,6 +43,7 @@ ReplyReader::ReplyReader(uint32_t caps, const std::vector<InternalCommand>& comm
 ReplyReader::Step ReplyReader::finish_reply() {
   ++current_;
   phase_ = Phase::first;
+  row_seen_ = false;
   return current_ == results_.size() ? Step::done : Step::more;
 }
 
@@ -95,11 +96,20 @@ ReplyReader::Step ReplyReader::on_packet(std::span<const uint8_t> p) {
         r.status_flags = terminator_status(p, caps_);
         return finish_reply();
       }
-      if (wants_value_[current_] && !r.value && p[0] != kNullValue) {
+      if (wants_value_[current_] && !row_seen_) {
+        row_seen_ = true;
         protocol::ByteReader reader(p);
-        auto v = reader.str_lenenc();
-        if (!v) return Step::malformed;
-        r.value = std::string(*v);
+        uint8_t first = 0;
+        while (reader.peek(first)) {
+          if (first == kNullValue) {
+            (void)reader.skip(1);
+            r.row.emplace_back(std::nullopt);
+            continue;
+          }
+          auto v = reader.str_lenenc();
+          if (!v) return Step::malformed;
+          r.row.emplace_back(std::string(*v));
+        }
       }
       return Step::more;
     }

@@ -18,7 +18,7 @@ namespace camproxy::proxy {
 
 struct InternalCommand {
   std::vector<uint8_t> payload;  // command byte + arguments
-  bool wants_value = false;      // reply is a text resultset whose first value is kept
+  bool wants_value = false;      // reply is a text resultset whose first row is kept
 };
 
 InternalCommand make_command(protocol::Command cmd, std::string_view arg = {});
@@ -29,8 +29,11 @@ struct InternalResult {
   uint16_t code = 0;  // ERR
   std::string sql_state;
   std::string message;
-  std::optional<std::string> value;  // wants_value: first column of the first row (nullopt: NULL/none)
-  uint16_t status_flags = 0;         // of the OK/EOF that ended the reply
+  std::vector<std::optional<std::string>> row;  // wants_value: the first row's columns (nullopt: NULL)
+  uint16_t status_flags = 0;                    // of the OK/EOF that ended the reply
+
+  // Column `i` of the first row; nullopt when NULL or absent (no row, fewer columns).
+  std::optional<std::string> column(size_t i) const { return i < row.size() ? row[i] : std::nullopt; }
 };
 
 class ReplyReader {
@@ -52,6 +55,7 @@ class ReplyReader {
   size_t current_ = 0;
   Phase phase_ = Phase::first;
   uint64_t columns_left_ = 0;
+  bool row_seen_ = false;  // the current reply's first row was read
 };
 
 }  // namespace camproxy::proxy

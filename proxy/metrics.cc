@@ -63,6 +63,13 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
     {MetricId::upstream_disconnects, "camproxy_upstream_disconnects_total", T::counter, S::cells,
      "Upstream connections lost under a client session, by what camproxy did about it.",
      kFixedName<UpstreamLoss>, values_of<UpstreamLoss>()},
+    {MetricId::pool_cleanups, "camproxy_pool_cleanups_total", T::counter, S::cells,
+     "Upstream connections a client left that were cleaned and put back in the pool, by the command that "
+     "cleaned them.",
+     kFixedName<PoolCleanup>, values_of<PoolCleanup>()},
+    {MetricId::pool_closes, "camproxy_pool_closes_total", T::counter, S::cells,
+     "Upstream connections the pool closed instead of keeping or handing out, by reason.",
+     kFixedName<PoolClose>, values_of<PoolClose>()},
     {MetricId::relay_bytes, "camproxy_relay_bytes_total", T::counter, S::cells,
      "Bytes relayed between applications and the database after login (MySQL bytes, before TLS).",
      kFixedName<RelayDirection>, values_of<RelayDirection>()},

@@ -48,6 +48,8 @@ enum class MetricId : uint8_t {
   upstream_reuses,
   upstream_auth_retries,
   upstream_disconnects,
+  pool_cleanups,
+  pool_closes,
   relay_bytes,
   cam_requests,
   cam_request_duration,
@@ -133,6 +135,43 @@ struct FixedLabel<UpstreamLoss> {
       {"session_closed", "the session was inside a transaction or had state: the client got an ERR"},
   }};
 };
+
+enum class PoolCleanup : uint8_t { reset, change_user };
+template <>
+struct FixedLabel<PoolCleanup> {
+  static constexpr std::string_view kName = "method";
+  static constexpr std::array<LabelValue, 2> kValues = {{
+      {"reset", "COM_RESET_CONNECTION"},
+      {"change_user",
+       "COM_CHANGE_USER with the current CAM token, because the server answered COM_RESET_CONNECTION with an "
+       "error (remembered: later returns go straight to it)"},
+  }};
+};
+
+enum class PoolClose : uint8_t {
+  idle_timeout, max_lifetime, make_room, lost, unclean, change_user_refused, change_user_failed,
+};
+template <>
+struct FixedLabel<PoolClose> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 7> kValues = {{
+      {"idle_timeout", "idle longer than --pool-idle-timeout (which stays below the server's wait_timeout)"},
+      {"max_lifetime", "older than --pool-max-lifetime"},
+      {"make_room", "closed at --pool-max to make room for a client whose pool key had no idle connection"},
+      {"lost", "the server closed it while it was idle (wait_timeout, KILL, restart)"},
+      {"unclean", "the cleanup after its client left did not prove it clean (transaction still open, a command "
+                  "failed, connection lost)"},
+      {"change_user_refused", "COM_CHANGE_USER was refused with 1045 (a rotated password): a fresh token is "
+                              "requested"},
+      {"change_user_failed", "COM_CHANGE_USER failed otherwise, or no usable CAM token was at hand for it"},
+  }};
+};
+
+// The label text of a fixed label's value, for logs.
+template <class E>
+constexpr std::string_view label_value(E value) {
+  return FixedLabel<E>::kValues[static_cast<size_t>(value)].value;
+}
 
 struct MetricSpec {
   MetricId id;

@@ -20,6 +20,14 @@ constexpr uint32_t kDefaultWarmCaps = cap::kMultiResults | cap::kPsMultiResults 
 
 int per_worker(int total, int workers) { return (total + workers - 1) / std::max(1, workers); }
 
+bool can_fix_up(const SessionProfile& have, const SessionProfile& want) {
+  if (!want.schema && have.schema) return false;  // no way back to "no current database"
+  if (have.ignore_space && !want.ignore_space) return false;
+  return true;
+}
+
+}  // namespace
+
 std::string collation_statement(uint8_t id, const CollationNames& names) {
   if (auto fast = names.set_names(id)) return *fast;
   // The handshake's collation id, applied as the server applies it at login (character_set_client,
@@ -29,14 +37,6 @@ std::string collation_statement(uint8_t id, const CollationNames& names) {
   return "SET character_set_client = " + charset + ", character_set_results = " + charset +
          ", collation_connection = (SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = " + n + ")";
 }
-
-bool can_fix_up(const SessionProfile& have, const SessionProfile& want) {
-  if (!want.schema && have.schema) return false;  // no way back to "no current database"
-  if (have.ignore_space && !want.ignore_space) return false;
-  return true;
-}
-
-}  // namespace
 
 std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
                                              const CollationNames& names) {
@@ -58,6 +58,7 @@ UpstreamPool::UpstreamPool(Worker& worker) : worker_(worker) {}
 UpstreamPool::~UpstreamPool() = default;
 
 void UpstreamPool::start() {
+  idle_timeout_ = worker_.ctx().config().pool_idle_timeout;
   uv_timer_init(worker_.loop(), &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, on_tick, kTickMs, kTickMs);
@@ -70,10 +71,14 @@ void UpstreamPool::start() {
 void UpstreamPool::close() {
   if (started_) uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   started_ = false;
-  for (auto* list : {&idle_, &resetting_, &warming_, &learning_}) {
+  for (auto& pc : idle_) pc.conn->quit();
+  idle_.clear();
+  for (auto* list : {&warming_, &learning_}) {
     for (auto& pc : *list) pc.conn->close();
     list->clear();
   }
+  for (auto& c : cleaning_) c.pc.conn->close();
+  cleaning_.clear();
   report_idle();
 }
 
@@ -86,12 +91,12 @@ void UpstreamPool::maintain() {
   // lives forever (the server may have been reconfigured, or its certificate rotated).
   for (size_t i = 0; i < idle_.size();) {
     const bool too_old = now - idle_[i].created > c.pool_max_lifetime;
-    const bool idle_too_long = now - idle_[i].idle_since > c.pool_idle_timeout;
+    const bool idle_too_long = now - idle_[i].idle_since > idle_timeout_;
     if (too_old || idle_too_long) {
       ++stats_.evicted_idle;
       UpstreamConn* u = idle_[i].conn;
       idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
-      drop(u, false);
+      close_pooled(u, too_old ? PoolClose::max_lifetime : PoolClose::idle_timeout);
     } else {
       ++i;
     }
@@ -140,7 +145,7 @@ bool UpstreamPool::make_room() {
   UpstreamConn* u = oldest->conn;
   idle_.erase(oldest);
   ++stats_.evicted_idle;
-  drop(u, false);
+  close_pooled(u, PoolClose::make_room);
   return true;
 }
 
@@ -174,30 +179,25 @@ std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionPr
   return pc;
 }
 
-void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
-  pc.conn->set_owner(this);
-  std::vector<InternalCommand> cmds;
-  cmds.push_back(make_command(protocol::Command::kResetConnection));
-  if (next_collation != 0) cmds.push_back(make_query(collation_statement(next_collation, worker_.ctx().collations())));
-  cmds.push_back(make_query("SELECT DATABASE()", true));
-  pc.profile.collation = next_collation;
-  pc.profile.ignore_space = false;  // the reset copies sql_mode from the globals (§5.1)
-  UpstreamConn* u = pc.conn;
-  resetting_.push_back(std::move(pc));
-  u->run_commands(cmds);
-}
-
-// A logged-in connection ready to serve; the first one of the process reads the collation
-// table first (its session is reset again afterwards).
+// A logged-in connection ready to serve. The pool's first one reads the server's wait_timeout;
+// the first one of the process also reads the collation table.
 void UpstreamPool::make_idle(PooledConn pc) {
+  std::vector<InternalCommand> cmds;
+  if (!wait_timeout_asked_) {
+    wait_timeout_asked_ = true;
+    cmds.push_back(make_query("SELECT @@session.wait_timeout", true));
+  }
   if (worker_.ctx().collations().claim_learning()) {
+    cmds.push_back(make_query("SET SESSION group_concat_max_len = 1048576"));
+    cmds.push_back(make_query("SELECT GROUP_CONCAT(ID, ':', CHARACTER_SET_NAME, ':', COLLATION_NAME) "
+                              "FROM information_schema.COLLATIONS",
+                              true));
+    cmds.push_back(make_query("SET SESSION group_concat_max_len = DEFAULT"));
+  }
+  if (!cmds.empty()) {
     UpstreamConn* u = pc.conn;
     learning_.push_back(std::move(pc));
-    u->run_commands({make_query("SET SESSION group_concat_max_len = 1048576"),
-                     make_query("SELECT GROUP_CONCAT(ID, ':', CHARACTER_SET_NAME, ':', COLLATION_NAME) "
-                                "FROM information_schema.COLLATIONS",
-                                true),
-                     make_command(protocol::Command::kResetConnection)});
+    u->run_commands(cmds);
     return;
   }
   pc.idle_since = Clock::now();
@@ -210,32 +210,21 @@ void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<
       l != learning_.end()) {
     PooledConn pc = std::move(*l);
     learning_.erase(l);
-    if (results.size() == 3 && results[1].ok && results[1].value) worker_.ctx().collations().learn(*results[1].value);
-    if (results.size() != 3 || !results[2].ok) {
-      drop(&u, false);
+    // results: [wait_timeout] [SET, collation table, SET back], as make_idle() asked.
+    if (results.size() != 3) learn_wait_timeout(results.front().column(0));
+    if (results.size() >= 3) worker_.ctx().collations().learn(results[results.size() - 2].column(0).value_or(""));
+    if (!std::all_of(results.begin(), results.end(), [](const InternalResult& r) { return r.ok; })) {
+      close_pooled(&u, PoolClose::unclean);
       return;
     }
-    pc.profile.collation = 0;  // the reset went back to the server's defaults
-    pc.profile.ignore_space = false;
     make_idle(std::move(pc));
     return;
   }
-  auto it = std::find_if(resetting_.begin(), resetting_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
-  if (it == resetting_.end()) return;
-  PooledConn pc = std::move(*it);
-  resetting_.erase(it);
-  const InternalResult& reset = results.front();
-  // spec §5.3: back into the pool only when provably clean.
-  if (!reset.ok || (reset.status_flags & protocol::status::kInTrans) != 0 || !results.back().ok) {
-    ++stats_.reset_failures;
-    log_info("pool_reset_failed", {{"thread_id", u.thread_id()}, {"code", reset.code}, {"message", reset.message}});
-    drop(&u, false);
-    return;
-  }
-  if (results.size() == 3 && !results[1].ok) pc.profile.collation = 0;
-  pc.profile.schema = results.back().value;
-  ++stats_.resets;
-  make_idle(std::move(pc));
+  auto it = std::find_if(cleaning_.begin(), cleaning_.end(), [&](const Cleaning& c) { return c.pc.conn == &u; });
+  if (it == cleaning_.end()) return;
+  Cleaning c = std::move(*it);
+  cleaning_.erase(it);
+  on_cleaning_done(std::move(c), results);
 }
 
 void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
@@ -259,6 +248,11 @@ void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
 }
 
 void UpstreamPool::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t>) {
+  auto c = std::find_if(cleaning_.begin(), cleaning_.end(), [&](const Cleaning& cl) { return cl.pc.conn == &u; });
+  if (c != cleaning_.end()) {
+    on_change_user_accepted(*c);
+    return;
+  }
   auto it = std::find_if(warming_.begin(), warming_.end(), [&](const PooledConn& pc) { return pc.conn == &u; });
   if (it == warming_.end()) return;
   PooledConn pc = std::move(*it);
@@ -282,14 +276,24 @@ void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f)
         worker_.ctx().tokens().request_after_rejection(warm_key_->account, token->generation);
     }
     log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
-  } else if (in(idle_)) {
+    drop(&u);
+    return;
+  }
+  if (in(idle_)) {
     ++stats_.evicted_dead;  // the server closed it (wait_timeout, KILL, restart): never handed out
     log_info("pool_connection_lost", {{"thread_id", u.thread_id()}, {"reason", f.message}});
-  } else if (!in(learning_)) {
-    in(resetting_);
-    ++stats_.reset_failures;
+    close_pooled(&u, PoolClose::lost);
+    return;
   }
-  drop(&u, true);
+  PoolClose reason = PoolClose::unclean;
+  if (auto c = std::find_if(cleaning_.begin(), cleaning_.end(), [&](const Cleaning& cl) { return cl.pc.conn == &u; });
+      c != cleaning_.end()) {
+    reason = on_cleaning_failed(*c, f);
+    cleaning_.erase(c);
+  } else {
+    in(learning_);
+  }
+  close_pooled(&u, reason);
 }
 
 void UpstreamPool::on_upstream_data(UpstreamConn& u, std::span<const uint8_t>) {
@@ -300,7 +304,16 @@ void UpstreamPool::on_upstream_data(UpstreamConn& u, std::span<const uint8_t>) {
 
 void UpstreamPool::on_upstream_drained(UpstreamConn&) {}
 
-void UpstreamPool::drop(UpstreamConn* u, bool) {
+// A connection the pool held is closed for `reason`: counted, and logged out politely when it
+// is at rest (a plain close would count as an aborted client on the server).
+void UpstreamPool::close_pooled(UpstreamConn* u, PoolClose reason) {
+  process_metrics().counter(MetricId::pool_closes, reason).inc();
+  log_debug("pool_connection_closed", {{"thread_id", u->thread_id()}, {"reason", label_value(reason)}});
+  u->quit();
+  drop(u);  // its close() is a no-op now
+}
+
+void UpstreamPool::drop(UpstreamConn* u) {
   u->close();
   closed();
   report_idle();

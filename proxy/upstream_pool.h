@@ -6,7 +6,12 @@
 // client whose pool key matches (account + the capability bits of spec/mysql-protocol.md §5.4
 // that cannot change after login); what can be fixed up with commands (schema, character set,
 // MULTI_STATEMENTS, IGNORE_SPACE) is recorded in its SessionProfile. A connection goes back
-// only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3).
+// only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3); when the
+// server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER
+// with the current CAM token (§5.2), which the pool then uses for every later return.
+//
+// Idle connections are closed before the server's wait_timeout would close them: the pool
+// reads the session's wait_timeout on its first connection and with every cleanup (§7.1).
 #include <uv.h>
 
 #include <chrono>
@@ -15,6 +20,7 @@
 #include <vector>
 
 #include "proxy/collation_names.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream_conn.h"
 
 namespace camproxy::proxy {
@@ -49,6 +55,7 @@ struct PoolStats {
   uint64_t dial_failures = 0;
   uint64_t reuses = 0;
   uint64_t resets = 0;
+  uint64_t change_users = 0;
   uint64_t reset_failures = 0;
   uint64_t evicted_dead = 0;
   uint64_t evicted_idle = 0;
@@ -93,13 +100,35 @@ class UpstreamPool final : private UpstreamConn::Owner {
   const PoolStats& stats() const { return stats_; }
 
  private:
-  struct Resetting;
+  // A connection its client left, on its way back to the pool.
+  struct Cleaning {
+    enum class Stage {
+      reset,        // COM_RESET_CONNECTION and the restore commands running
+      change_user,  // the server refused the reset: COM_CHANGE_USER's auth exchange running
+      restore,      // CHANGE_USER succeeded: the restore commands running
+    };
+    PooledConn pc;
+    Stage stage = Stage::reset;
+    uint8_t next_collation = 0;
+    uint64_t token_generation = 0;  // change_user: the token it sent
+  };
+
   static void on_tick(uv_timer_t* t);
   void maintain();
   void dial_warm();
-  void drop(UpstreamConn* u, bool dead);
+  void drop(UpstreamConn* u);
+  void close_pooled(UpstreamConn* u, PoolClose reason);
   void report_idle();
   void make_idle(PooledConn pc);
+
+  // Returning a connection (upstream_pool_return.cc).
+  void change_user(Cleaning c);
+  void on_cleaning_done(Cleaning c, const std::vector<InternalResult>& results);
+  void on_change_user_accepted(Cleaning& c);
+  PoolClose on_cleaning_failed(const Cleaning& c, const UpstreamFailure& f);
+  void finish_cleaning(Cleaning c, const std::vector<InternalResult>& restored, PoolCleanup method);
+  std::vector<InternalCommand> restore_commands(uint8_t next_collation) const;
+  void learn_wait_timeout(const std::optional<std::string>& text);
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
   void on_upstream_greeting(UpstreamConn& u) override;
@@ -113,14 +142,21 @@ class UpstreamPool final : private UpstreamConn::Owner {
   uv_timer_t tick_{};
   bool started_ = false;
   std::vector<PooledConn> idle_;
-  std::vector<PooledConn> resetting_;
+  std::vector<Cleaning> cleaning_;
   std::vector<PooledConn> warming_;
-  std::vector<PooledConn> learning_;  // reading the collation table (once per process)
+  std::vector<PooledConn> learning_;  // reading wait_timeout (once per pool), the collation table (once per process)
+  bool reset_refused_ = false;        // the server answered COM_RESET_CONNECTION with ERR
+  bool wait_timeout_asked_ = false;
+  std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read
+  std::chrono::milliseconds idle_timeout_{0};         // --pool-idle-timeout, cut below wait_timeout_
   std::optional<PoolKey> warm_key_;
   SessionProfile warm_profile_;
   size_t open_ = 0;  // every connection of this worker: idle, resetting, warming, in sessions
   PoolStats stats_;
 };
+
+// The statement that applies a handshake collation id as the server applies it at login.
+std::string collation_statement(uint8_t id, const CollationNames& names);
 
 // The statements that give a connection `want` from `have` (pipelined by the caller); the
 // results are checked with `fix_up_failed`.

@@ -37,8 +37,10 @@ TEST(ReplyReader, FirstValueOfATextResultset) {
     }
     ASSERT_EQ(step, ReplyReader::Step::done) << name;
     ASSERT_TRUE(reader.results()[0].ok) << name;
-    ASSERT_TRUE(reader.results()[0].value.has_value()) << name;
-    EXPECT_EQ(*reader.results()[0].value, "1") << name;
+    ASSERT_EQ(reader.results()[0].row.size(), 2u) << name;
+    EXPECT_EQ(reader.results()[0].column(0), "1") << name;
+    EXPECT_EQ(reader.results()[0].column(1), "one") << name;
+    EXPECT_EQ(reader.results()[0].column(2), std::nullopt) << name;
   }
 }
 
@@ -63,6 +65,26 @@ TEST(ReplyReader, OkErrAndEofRepliesInPipelineOrder) {
   EXPECT_EQ(reader.results()[2].code, 1049);
   EXPECT_EQ(reader.results()[2].sql_state, "42000");
   EXPECT_EQ(reader.results()[2].message, msg);
+}
+
+TEST(ReplyReader, NullColumnsOfTheFirstRowAreNullopt) {
+  // SELECT DATABASE(), @@wait_timeout with no current database (DEPRECATE_EOF): 2 columns,
+  // a row {NULL, "28800"}, OK terminator. Column definitions are skipped, so their bytes do not matter.
+  std::vector<InternalCommand> cmds = {make_query("SELECT DATABASE(), @@wait_timeout", true)};
+  ReplyReader reader(cap::kProtocol41 | cap::kDeprecateEof, cmds);
+  const std::vector<uint8_t> count = {0x02};
+  const std::vector<uint8_t> column = {0x03, 'd', 'e', 'f'};
+  const std::vector<uint8_t> row = {0xFB, 0x05, '2', '8', '8', '0', '0'};
+  const std::vector<uint8_t> second_row = {0x04, 'c', 'a', 'm', 'x', 0x01, '1'};
+  const std::vector<uint8_t> end = {0xFE, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
+  EXPECT_EQ(reader.on_packet(count), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(column), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(column), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(row), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(second_row), ReplyReader::Step::more);
+  EXPECT_EQ(reader.on_packet(end), ReplyReader::Step::done);
+  EXPECT_EQ(reader.results()[0].column(0), std::nullopt);
+  EXPECT_EQ(reader.results()[0].column(1), "28800");
 }
 
 TEST(ReplyReader, RejectsGarbage) {

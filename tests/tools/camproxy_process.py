@@ -1,7 +1,7 @@
 """The camproxy binary as a child process of a test.
 
     proxy = CamProxy.launch(args, env, log_path, admin_port)   # ready or raises
-    proxy.port, proxy.admin_get("/metrics"), proxy.log_tail(), proxy.stop()
+    proxy.port, proxy.admin_get("/metrics"), proxy.metric(name, label=value), proxy.log_tail(), proxy.stop()
 
 Ready means GET http://127.0.0.1:<admin>/readyz answers 200 within 15 s; on timeout (or
 an early exit) the error carries the tail of the proxy's stderr.
@@ -71,6 +71,17 @@ class CamProxy:
 
     def admin_get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return http_request("127.0.0.1", self.admin_port, "GET", path, timeout=timeout)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of GET /metrics: `name` with exactly these labels; 0 when absent."""
+        status, body = self.admin_get("/metrics")
+        assert status == 200, f"GET /metrics answered {status}"
+        wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        for line in body.decode().splitlines():
+            sample, _, value = line.rpartition(" ")
+            if sample == wanted:
+                return float(value)
+        return 0.0
 
     def wait_ready(self, timeout: float = kReadyTimeout) -> None:
         """Ready to serve (GET /readyz == 200): listening, and a token in hand with --db-user."""
