@@ -38,16 +38,18 @@ std::string collation_statement(uint8_t id, const CollationNames& names) {
          ", collation_connection = (SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = " + n + ")";
 }
 
+InternalCommand set_option_command(bool multi_statements) {
+  // COM_SET_OPTION int<2>: 0 = MULTI_STATEMENTS on, 1 = off (spec §4.3).
+  const char option[2] = {static_cast<char>(multi_statements ? 0 : 1), 0};
+  return make_command(protocol::Command::kSetOption, std::string_view(option, 2));
+}
+
 std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
                                              const CollationNames& names) {
   std::vector<InternalCommand> cmds;
   if (want.schema && want.schema != have.schema) cmds.push_back(make_command(protocol::Command::kInitDb, *want.schema));
   if (want.collation != 0 && want.collation != have.collation) cmds.push_back(make_query(collation_statement(want.collation, names)));
-  if (want.multi_statements != have.multi_statements) {
-    // COM_SET_OPTION int<2>: 0 = MULTI_STATEMENTS on, 1 = off (spec §4.3).
-    const char option[2] = {static_cast<char>(want.multi_statements ? 0 : 1), 0};
-    cmds.push_back(make_command(protocol::Command::kSetOption, std::string_view(option, 2)));
-  }
+  if (want.multi_statements != have.multi_statements) cmds.push_back(set_option_command(want.multi_statements));
   if (want.ignore_space && !have.ignore_space)
     cmds.push_back(make_query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"));
   return cmds;

@@ -91,6 +91,11 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // key speaks like the last one (saves a round trip at the next hand-off).
   void give_back(PooledConn pc, uint8_t next_collation);
 
+  // The server answered COM_RESET_CONNECTION with `err`: from now on connections are cleaned
+  // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
+  void note_reset_refused(const InternalResult& err);
+  bool reset_refused() const { return reset_refused_; }
+
   // The key and profile of the latest client, for warming up (min idle).
   void note_demand(const PoolKey& key, const SessionProfile& profile);
 
@@ -127,7 +132,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void on_change_user_accepted(Cleaning& c);
   PoolClose on_cleaning_failed(const Cleaning& c, const UpstreamFailure& f);
   void finish_cleaning(Cleaning c, const std::vector<InternalResult>& restored, PoolCleanup method);
-  std::vector<InternalCommand> restore_commands(uint8_t next_collation) const;
+  std::vector<InternalCommand> restore_commands(const Cleaning& c) const;
   void learn_wait_timeout(const std::optional<std::string>& text);
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
@@ -157,6 +162,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
 
 // The statement that applies a handshake collation id as the server applies it at login.
 std::string collation_statement(uint8_t id, const CollationNames& names);
+
+// COM_SET_OPTION turning MULTI_STATEMENTS on or off.
+InternalCommand set_option_command(bool multi_statements);
 
 // The statements that give a connection `want` from `have` (pipelined by the caller); the
 // results are checked with `fix_up_failed`.

@@ -3,6 +3,7 @@
 // what it dropped, and what the pool learns on the way (the server's wait_timeout).
 #include "proxy/upstream_pool.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "protocol/constants.h"
@@ -34,17 +35,19 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
   }
   std::vector<InternalCommand> cmds;
   cmds.push_back(make_command(protocol::Command::kResetConnection));
-  for (auto& cmd : restore_commands(next_collation)) cmds.push_back(std::move(cmd));
+  for (auto& cmd : restore_commands(c)) cmds.push_back(std::move(cmd));
   UpstreamConn* u = c.pc.conn;
   cleaning_.push_back(std::move(c));
   u->run_commands(cmds);
 }
 
 // What a reset or CHANGE_USER dropped: the character set of the next client (betting it speaks
-// like the last one), then a look at the session's state.
-std::vector<InternalCommand> UpstreamPool::restore_commands(uint8_t next_collation) const {
+// like the last one); after CHANGE_USER also the MULTI_STATEMENTS state, which the reset keeps
+// (§5.1) but CHANGE_USER is not documented to. Then a look at the session's state.
+std::vector<InternalCommand> UpstreamPool::restore_commands(const Cleaning& c) const {
   std::vector<InternalCommand> cmds;
-  if (next_collation != 0) cmds.push_back(make_query(collation_statement(next_collation, worker_.ctx().collations())));
+  if (c.next_collation != 0) cmds.push_back(make_query(collation_statement(c.next_collation, worker_.ctx().collations())));
+  if (c.stage == Cleaning::Stage::restore) cmds.push_back(set_option_command(c.pc.profile.multi_statements));
   cmds.push_back(make_query(kSessionStateQuery, true));
   return cmds;
 }
@@ -68,8 +71,10 @@ void UpstreamPool::change_user(Cleaning c) {
 void UpstreamPool::finish_cleaning(Cleaning c, const std::vector<InternalResult>& restored, PoolCleanup method) {
   UpstreamConn* u = c.pc.conn;
   const InternalResult& state = restored.back();
+  const size_t names = c.next_collation != 0 ? 1 : 0;  // SET NAMES may fail: the collation is then unknown
+  const bool all_ok = std::all_of(restored.begin() + names, restored.end(), [](const InternalResult& r) { return r.ok; });
   // spec §5.3: back into the pool only when provably clean.
-  if (!state.ok || (state.status_flags & protocol::status::kInTrans) != 0) {
+  if (!all_ok || (state.status_flags & protocol::status::kInTrans) != 0) {
     ++stats_.reset_failures;
     log_info("pool_cleanup_failed",
              {{"thread_id", u->thread_id()}, {"method", label_value(method)}, {"code", state.code}, {"message", state.message}});
@@ -77,7 +82,7 @@ void UpstreamPool::finish_cleaning(Cleaning c, const std::vector<InternalResult>
     return;
   }
   SessionProfile& profile = c.pc.profile;
-  profile.collation = restored.size() == 2 && restored.front().ok ? c.next_collation : 0;
+  profile.collation = names != 0 && restored.front().ok ? c.next_collation : 0;
   profile.schema = state.column(0);
   profile.ignore_space = state.column(2) == "1";
   learn_wait_timeout(state.column(1));
@@ -109,14 +114,8 @@ void UpstreamPool::on_cleaning_done(Cleaning c, const std::vector<InternalResult
     finish_cleaning(std::move(c), results, PoolCleanup::change_user);
     return;
   }
-  const InternalResult& reset = results.front();
-  if (!reset.ok) {
-    // e.g. 1047 unknown command from a server before MariaDB 10.2.4 / MySQL 5.7.3, or a
-    // middlebox: remembered, so later returns go straight to CHANGE_USER.
-    if (!reset_refused_) {
-      log_warn("pool_reset_refused", {{"code", reset.code}, {"message", reset.message}, {"fallback", "COM_CHANGE_USER"}});
-    }
-    reset_refused_ = true;
+  if (!results.front().ok) {
+    note_reset_refused(results.front());
     change_user(std::move(c));
     return;
   }
@@ -127,7 +126,14 @@ void UpstreamPool::on_cleaning_done(Cleaning c, const std::vector<InternalResult
 // CHANGE_USER accepted the token: restore what it dropped.
 void UpstreamPool::on_change_user_accepted(Cleaning& c) {
   c.stage = Cleaning::Stage::restore;
-  c.pc.conn->run_commands(restore_commands(c.next_collation));
+  c.pc.conn->run_commands(restore_commands(c));
+}
+
+// e.g. 1047 unknown command from a server before MariaDB 10.2.4 / MySQL 5.7.3, or a middlebox:
+// remembered, so later returns go straight to CHANGE_USER.
+void UpstreamPool::note_reset_refused(const InternalResult& err) {
+  if (!reset_refused_) log_warn("pool_reset_refused", {{"code", err.code}, {"message", err.message}, {"fallback", "COM_CHANGE_USER"}});
+  reset_refused_ = true;
 }
 
 PoolClose UpstreamPool::on_cleaning_failed(const Cleaning& c, const UpstreamFailure& f) {
