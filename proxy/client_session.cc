@@ -354,6 +354,10 @@ void ClientSession::maybe_start_upstream_login() {
 }
 
 void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) {
+  if (changing_user_ == ChangeUser::reauth) {
+    change_user_reauthenticated();
+    return;
+  }
   pooled_ = PooledConn{&u, pool_key(), wanted_profile(), std::chrono::steady_clock::now(),
                        std::chrono::steady_clock::now()};
   if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
@@ -377,6 +381,10 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
 }
 
 void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) {
+  if (changing_user_ != ChangeUser::none) {  // no silent re-dial: the client asked for this session
+    change_user_failed(f);
+    return;
+  }
   if (state_ == State::relay || state_ == State::reconnecting) {
     on_relay_upstream_lost(f);
     return;

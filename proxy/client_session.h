@@ -105,11 +105,17 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void forward_to_upstream(std::span<const uint8_t> bytes);
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
-  void change_user(std::span<const uint8_t> payload);
   void answer_locally(const protocol::ErrPacket& err);
   void on_relay_upstream_lost(const UpstreamFailure& f);
   void reconnect();
   std::vector<InternalCommand> replay_commands() const;
+
+  // A client's COM_CHANGE_USER (session_change_user.cc).
+  void change_user(std::span<const uint8_t> payload);
+  void change_user_upstream();
+  void change_user_reauthenticated();
+  void change_user_failed(const UpstreamFailure& f);
+  void change_user_done(const std::vector<InternalResult>& results);
   void release_upstream();
   void drop_upstream();
   bool upstream_reusable() const;
@@ -176,7 +182,14 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
   bool draining_ = false;
-  bool changing_user_ = false;
+  // A client's COM_CHANGE_USER being applied to upstream_ (state prepare).
+  enum class ChangeUser {
+    none,
+    reset,   // COM_RESET_CONNECTION and the fix-ups running
+    reauth,  // the server refused the reset: COM_CHANGE_USER with the token running (§5.2)
+    fix_up,  // after that CHANGE_USER: the fix-ups running
+  };
+  ChangeUser changing_user_ = ChangeUser::none;
   bool idle_outside_transaction() const;
   ReplayState replay_;
   bool multi_statements_ = false;

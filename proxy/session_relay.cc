@@ -1,9 +1,8 @@
 // ClientSession's relay phase: forwarding with back-pressure while the response tracker
-// follows every command; COM_QUIT, KILL and COM_CHANGE_USER answered by camproxy; the database
+// follows every command; COM_QUIT and KILL answered by camproxy (COM_CHANGE_USER in
+// session_change_user.cc); the database
 // connection reset and pooled at the end; a transparent reconnect when it dies between commands.
-#include "protocol/auth_plugins.h"
 #include "protocol/byte_io.h"
-#include "protocol/change_user.h"
 #include "protocol/constants.h"
 #include "protocol/ok_err_eof.h"
 #include "proxy/client_session.h"
@@ -349,70 +348,9 @@ std::vector<InternalCommand> ClientSession::replay_commands() const {
   return cmds;
 }
 
-// spec §2.7: COM_CHANGE_USER (mysqli persistent connections, mysql2 changeUser) is answered by
-// camproxy: any password is accepted as at login, and the database connection is reset and
-// given the new schema and character set instead of logging in again.
-void ClientSession::change_user(std::span<const uint8_t> payload) {
-  auto cmd = protocol::decode_change_user(payload, client_caps_);
-  std::string_view refusal;
-  if (!cmd) refusal = "a malformed COM_CHANGE_USER";
-  else if (!tracker_->idle()) refusal = "COM_CHANGE_USER pipelined behind other commands";
-  else if (worker_.ctx().config().db_user.empty() && cmd->user != account_)
-    refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
-  if (!refusal.empty()) {
-    answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());
-    return;
-  }
-  const std::string plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));
-  sha2_fast_ack_ = plugin == protocol::kCachingSha2Password && cmd->auth_response.size() == 32;
-  user_ = cmd->user;
-  database_ = cmd->database.empty() ? std::nullopt : std::optional<std::string>(cmd->database);
-  if (cmd->collation) collation_ = static_cast<uint8_t>(*cmd->collation);
-  client_seq_ = 1;
-  changing_user_ = true;
-  state_ = State::prepare;
-  client_.stop_reading();
-  // A reset keeps the schema (§5.1): say which one the client gets, or dial a schema-less
-  // connection when it wants none and this one has one.
-  std::vector<InternalCommand> cmds = {make_command(Command::kResetConnection)};
-  SessionProfile have = pooled_->profile;
-  have.collation = 0;          // the reset copied the character set from the globals
-  have.ignore_space = false;   // and sql_mode
-  have.schema = replay_.schema;
-  for (auto& c : fix_up_commands(have, wanted_profile(), worker_.ctx().collations())) cmds.push_back(std::move(c));
-  upstream_->run_commands(cmds);
-}
-
 void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
-  if (changing_user_) {
-    changing_user_ = false;
-    if (results.empty() || !results.front().ok) {
-      fail(ClientError::lost_with_state, "the reset for COM_CHANGE_USER failed");
-      return;
-    }
-    for (size_t i = 1; i < results.size(); ++i) {
-      if (!results[i].ok && results[i].code == 1049) {  // unknown database: the client's error
-        OwnedErr e{results[i].code, results[i].sql_state, results[i].message};
-        send_error_and_close(e.view());
-        return;
-      }
-    }
-    pooled_->profile = wanted_profile();
-    replay_ = {};
-    replay_.schema = pooled_->profile.schema;
-    if (sha2_fast_ack_) {
-      const uint8_t fast_auth_ok[] = {0x01, 0x03};
-      client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
-    }
-    std::vector<uint8_t> ok;
-    protocol::ByteWriter w(ok);
-    const uint16_t status = results.back().status_flags;
-    protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
-    client_seq_ = send_packet(client_, client_seq_, ok);
-    log_info("change_user", {{"conn", connection_id_}, {"user", user_}});
-    state_ = State::relay;
-    tracker_.emplace(upstream_->capabilities(), status);
-    client_.start_reading();
+  if (changing_user_ != ChangeUser::none) {
+    change_user_done(results);
     return;
   }
   if (state_ == State::reconnecting) {

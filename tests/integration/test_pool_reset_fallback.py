@@ -7,7 +7,11 @@ and MariaDB and turns each COM_RESET_CONNECTION into an unknown command (ERR 104
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import threading
+from pathlib import Path
 
 import pymysql
 import pytest
@@ -120,3 +124,31 @@ def test_change_user_refused_with_a_stale_token_closes_the_connection(relay, cam
         assert thread_id(b) != tid
         assert one(b, "SELECT 1") == (1,)
     assert '"pool_change_user_failed"' in proxy.log_text()
+
+
+def test_client_change_user_is_answered_with_change_user_upstream(relay, camproxy):
+    """A client's own COM_CHANGE_USER (mysql2 changeUser, mysqli p:) gets the same fallback."""
+    proxy = via_relay(camproxy, relay, pool_max=1)
+    script = """
+const m = require('mysql2/promise');
+(async () => {
+  const c = await m.createConnection({host: '127.0.0.1', port: %d, user: 'camtest', password: 'x',
+                                      database: 'camdb', connectTimeout: 20000});
+  const out = [];
+  for (const db of ['mysql', 'camdb']) {
+    await c.query("SET @before_change = 1");
+    await c.changeUser({user: 'camtest', password: 'y', database: db});
+    const [rows] = await c.query("SELECT DATABASE() AS db, @before_change AS v, CONNECTION_ID() AS id");
+    out.push(rows[0]);
+  }
+  console.log(JSON.stringify(out));
+  await c.end();
+})().catch(e => { console.log(JSON.stringify({error: e.message, errno: e.errno})); });
+""" % proxy.port
+    out = subprocess.run([shutil.which("node"), "-e", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(Path(__file__).resolve().parents[1] / "node"))
+    rows = json.loads(out.stdout)
+    assert [(r["db"], r["v"]) for r in rows] == [("mysql", None), ("camdb", None)], out.stdout + out.stderr
+    assert rows[0]["id"] == rows[1]["id"], "the same database connection, cleaned twice"
+    assert relay.resets_refused == 1  # the second change went straight to COM_CHANGE_USER
+    assert relay.change_users >= 2
