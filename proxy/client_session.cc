@@ -274,12 +274,35 @@ void ClientSession::acquire_upstream() {
     }
     return;
   }
+  if (pool.wait_for_returning(pool_key(), this)) {
+    waiting_for_pool_ = true;
+    // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
+    uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().connect_timeout.count()), 0);
+    return;
+  }
+  dial_or_refuse();
+}
+
+void ClientSession::dial_or_refuse() {
+  UpstreamPool& pool = worker_.pool();
   if (!pool.may_open() && !pool.make_room()) {
     fail(ClientError::too_many_connections);
     return;
   }
   dial_upstream();
   acquire_token();
+}
+
+void ClientSession::on_pool_wait_over() {
+  waiting_for_pool_ = false;
+  uv_timer_stop(&timer_);
+  if (state_ == State::wait_upstream) acquire_upstream();
+}
+
+void ClientSession::stop_waiting_for_pool() {
+  if (!waiting_for_pool_) return;
+  waiting_for_pool_ = false;
+  worker_.pool().cancel_wait(this);
 }
 
 void ClientSession::acquire_token() {
@@ -536,6 +559,11 @@ void ClientSession::on_timer(uv_timer_t* t) {
   }
   if (self->state_ == State::reconnecting) {
     self->reconnect();
+    return;
+  }
+  if (self->waiting_for_pool_) {
+    self->stop_waiting_for_pool();
+    self->dial_or_refuse();
     return;
   }
   self->fail(ClientError::handshake_timeout);

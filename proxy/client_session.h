@@ -30,7 +30,7 @@ namespace camproxy::proxy {
 
 class Worker;
 
-class ClientSession final : private Transport::Events, private UpstreamConn::Owner {
+class ClientSession final : private Transport::Events, private UpstreamConn::Owner, private UpstreamPool::Waiter {
  public:
   explicit ClientSession(Worker& worker);
   ClientSession(const ClientSession&) = delete;
@@ -94,6 +94,10 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void fail(ClientError kind, std::string_view detail = {});
   void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
   void stop_waiting_for_token();
+  // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
+  void on_pool_wait_over() override;
+  void stop_waiting_for_pool();
+  void dial_or_refuse();
   ClientErrorContext error_context(std::string_view detail) const;
   SessionProfile wanted_profile() const;
   PoolKey pool_key() const;
@@ -169,6 +173,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::string account_;
   std::shared_ptr<const TokenState> token_;
   bool waiting_for_token_ = false;
+  bool waiting_for_pool_ = false;
   uint64_t seen_generation_ = 0;
   uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
   bool retried_after_1045_ = false;

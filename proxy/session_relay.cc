@@ -453,6 +453,7 @@ void ClientSession::finish() {
     worker_.ctx().open_clients().fetch_sub(1);
   }
   stop_waiting_for_token();
+  stop_waiting_for_pool();
   release_upstream();
   state_ = State::closing;
   if (registry_entry_) worker_.ctx().sessions().remove(connection_id_);

@@ -64,6 +64,8 @@ void UpstreamPool::start() {
   uv_timer_init(worker_.loop(), &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, on_tick, kTickMs, kTickMs);
+  uv_timer_init(worker_.loop(), &wake_);
+  wake_.data = this;
   started_ = true;
   const Config& c = worker_.ctx().config();
   if (!c.db_user.empty()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
@@ -71,8 +73,12 @@ void UpstreamPool::start() {
 }
 
 void UpstreamPool::close() {
-  if (started_) uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  if (started_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+  }
   started_ = false;
+  waiters_.clear();  // their sessions are being shut down with the worker
   for (auto& pc : idle_) pc.conn->quit();
   idle_.clear();
   for (auto* list : {&warming_, &learning_}) {
@@ -85,6 +91,57 @@ void UpstreamPool::close() {
 }
 
 void UpstreamPool::on_tick(uv_timer_t* t) { static_cast<UpstreamPool*>(t->data)->maintain(); }
+
+size_t UpstreamPool::returning(const PoolKey& key) const {
+  size_t n = 0;
+  for (const auto& c : cleaning_) n += c.pc.key == key ? 1 : 0;
+  for (const auto* list : {&learning_, &warming_}) {
+    for (const auto& pc : *list) n += pc.key == key ? 1 : 0;
+  }
+  return n;
+}
+
+size_t UpstreamPool::idle_count(const PoolKey& key) const {
+  return static_cast<size_t>(std::count_if(idle_.begin(), idle_.end(), [&](const PooledConn& pc) { return pc.key == key; }));
+}
+
+bool UpstreamPool::wait_for_returning(const PoolKey& key, Waiter* w) {
+  if (!started_) return false;
+  const auto ahead = static_cast<size_t>(
+      std::count_if(waiters_.begin(), waiters_.end(), [&](const auto& entry) { return entry.first == key; }));
+  if (returning(key) <= ahead) return false;
+  waiters_.emplace_back(key, w);
+  return true;
+}
+
+void UpstreamPool::cancel_wait(Waiter* w) {
+  std::erase_if(waiters_, [w](const auto& entry) { return entry.second == w; });
+  schedule_wake();  // what it waited for may serve the next waiter of its key
+}
+
+void UpstreamPool::schedule_wake() {
+  if (started_ && !waiters_.empty()) uv_timer_start(&wake_, on_wake, 0, 0);
+}
+
+void UpstreamPool::on_wake(uv_timer_t* t) { static_cast<UpstreamPool*>(t->data)->wake_waiters(); }
+
+// In arrival order, per key: the first waiters get the idle connections; those beyond what is
+// idle or still coming back are told to stop waiting (they dial, or get 1040 at --pool-max).
+void UpstreamPool::wake_waiters() {
+  for (size_t i = 0; i < waiters_.size();) {
+    const PoolKey key = waiters_[i].first;
+    size_t ahead = 0;
+    for (size_t j = 0; j < i; ++j) ahead += waiters_[j].first == key ? 1 : 0;
+    const size_t idle = idle_count(key);
+    if (idle <= ahead && idle + returning(key) > ahead) {
+      ++i;
+      continue;
+    }
+    Waiter* w = waiters_[i].second;
+    waiters_.erase(waiters_.begin() + static_cast<ptrdiff_t>(i));
+    w->on_pool_wait_over();  // may take an idle connection, or wait again at the end of the queue
+  }
+}
 
 void UpstreamPool::maintain() {
   const Config& c = worker_.ctx().config();
@@ -205,6 +262,7 @@ void UpstreamPool::make_idle(PooledConn pc) {
   pc.idle_since = Clock::now();
   idle_.push_back(std::move(pc));
   report_idle();
+  schedule_wake();
 }
 
 void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
@@ -320,6 +378,7 @@ void UpstreamPool::drop(UpstreamConn* u) {
   closed();
   report_idle();
   stats_.total = open_;
+  schedule_wake();  // a connection a session waited for may have been this one
 }
 
 }  // namespace camproxy::proxy

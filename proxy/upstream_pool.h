@@ -65,6 +65,17 @@ struct PoolStats {
 
 class UpstreamPool final : private UpstreamConn::Owner {
  public:
+  // A session waiting for a connection of its key that is on its way back to the pool.
+  class Waiter {
+   public:
+    // The wait is over: an idle connection of the key is there, or none is coming after all.
+    // The session asks again (take(), then dial or error 1040 as without waiting).
+    virtual void on_pool_wait_over() = 0;
+
+   protected:
+    ~Waiter() = default;
+  };
+
   explicit UpstreamPool(Worker& worker);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -76,6 +87,15 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // An idle connection for `key`: one whose profile equals `want` if any, else one that can be
   // fixed up (never one with a schema for a client that wants none: there is no "USE nothing").
   std::optional<PooledConn> take(const PoolKey& key, const SessionProfile& want);
+
+  // No idle connection of `key`, but one is being cleaned after its last client (or is reading
+  // the server's settings) and not promised to an earlier waiter: `w` waits for it and true is
+  // returned. A reset is one round trip where a login is several, and at --pool-max the only
+  // other answer would be error 1040, so a connection-per-request client waits. A waiting
+  // session cancels with cancel_wait() when it goes away; the wait needs no timer of its own
+  // (the session's login timeout runs meanwhile).
+  bool wait_for_returning(const PoolKey& key, Waiter* w);
+  void cancel_wait(Waiter* w);
 
   // Counting for --pool-max: a session that dials its own connection registers it here.
   bool may_open() const;
@@ -119,6 +139,12 @@ class UpstreamPool final : private UpstreamConn::Owner {
   };
 
   static void on_tick(uv_timer_t* t);
+  static void on_wake(uv_timer_t* t);
+  // Waiters are woken from the loop, never from inside the pool's own iterations.
+  void schedule_wake();
+  void wake_waiters();
+  size_t returning(const PoolKey& key) const;
+  size_t idle_count(const PoolKey& key) const;
   void maintain();
   void dial_warm();
   void drop(UpstreamConn* u);
@@ -145,7 +171,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
 
   Worker& worker_;
   uv_timer_t tick_{};
+  uv_timer_t wake_{};
   bool started_ = false;
+  std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
   std::vector<PooledConn> idle_;
   std::vector<Cleaning> cleaning_;
   std::vector<PooledConn> warming_;

@@ -149,6 +149,21 @@ def test_connect_per_request_reuses_upstream_logins(camproxy, mariadb):
     assert logins <= 20, f"{logins} database logins for 2000 client connections"
 
 
+def test_connect_per_request_at_pool_max_waits_for_the_returning_connection(camproxy, mariadb):
+    """A client arriving while the only pooled connection is still being reset after the previous
+    client waits for it: no 1040, and no new database login."""
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
+    with connect(proxy) as conn:  # the one connection exists and is pooled
+        assert one(conn, "SELECT 1") == (1,)
+    before = mariadb.status("Connections")
+    for i in range(300):
+        conn = connect(proxy)  # not connect_when_free: a 1040 here fails the test
+        assert one(conn, "SELECT 1") == (1,), i
+        conn.close()
+    assert mariadb.status("Connections") - before == 1  # the status query's own
+    assert proxy.metric("camproxy_pool_cleanups_total", method="reset") >= 300
+
+
 # -- dead connections are never handed out ------------------------------------------------------
 def pooled_thread_ids(mariadb):
     with mariadb.admin() as admin, admin.cursor() as cur:
