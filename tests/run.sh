@@ -31,3 +31,6 @@ bash tests/fuzz/run.sh 10
 
 echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash tests/sanitizers.sh asan
+
+echo "== and under ThreadSanitizer (workers and the control loop share tokens, sessions, metrics)"
+bash tests/sanitizers.sh tsan
