@@ -32,29 +32,29 @@ bool App::setup(std::string& error) {
     error = provider.error().message;
     return false;
   }
-  if (!config_.fallback_password_file.empty()) {
-    if (auto fallback = auth::read_fallback_password(config_.fallback_password_file); !fallback) {
+  if (!target().fallback_password_file.empty()) {
+    if (auto fallback = auth::read_fallback_password(target().fallback_password_file); !fallback) {
       error = "--fallback-password-file: " + fallback.error().message();
       return false;
     }
   }
-  if (config_.client_tls) {
-    client_tls_ = make_client_facing_ctx(config_.client_tls_cert, config_.client_tls_key, error);
+  if (target().client_tls) {
+    client_tls_ = make_client_facing_ctx(target().client_tls_cert, target().client_tls_key, error);
     if (!client_tls_) return false;
   }
-  if (config_.upstream_tls != UpstreamTlsMode::disable) {
-    upstream_tls_ = make_upstream_ctx(config_.upstream_tls, config_.upstream_ca_file, error);
+  if (target().upstream_tls != UpstreamTlsMode::disable) {
+    upstream_tls_ = make_upstream_ctx(target().upstream_tls, target().upstream_ca_file, error);
     if (!upstream_tls_) return false;
   }
   uv_loop_init(&loop_);
   loop_ready_ = true;
-  tokens_ = std::make_unique<TokenService>(&loop_, config_, std::move(*provider), [this] {
+  tokens_ = std::make_unique<TokenService>(&loop_, config_, target(), std::move(*provider), [this] {
     for (auto& w : workers_) w->notify_tokens();
   });
   if (!tokens_->start(error)) return false;
-  ctx_ = std::make_unique<ProxyContext>(config_, *tokens_, client_tls_.get(), upstream_tls_.get());
+  ctx_ = std::make_unique<ProxyContext>(config_, target(), *tokens_, client_tls_.get(), upstream_tls_.get());
 
-  for (const auto& addr : config_.listen) {
+  for (const auto& addr : target().listen) {
     ListenSocket s;
     if (!open_listen_socket(addr, s, error)) return false;
     sockets_.push_back(s);
@@ -84,7 +84,7 @@ bool App::setup(std::string& error) {
   uv_signal_start(&sigint_, on_signal, SIGINT);
   std::signal(SIGPIPE, SIG_IGN);
   // With a fixed account the first token is fetched now, so readiness means "can serve".
-  if (!config_.db_user.empty()) tokens_->request(config_.db_user, 0);
+  if (!target().db_user.empty()) tokens_->request(target().db_user, 0);
   return true;
 }
 
@@ -121,13 +121,13 @@ int App::run() {
     return 1;
   }
   std::string listen_list;
-  for (const auto& a : config_.listen) listen_list += (listen_list.empty() ? "" : ",") + a.to_string();
+  for (const auto& a : target().listen) listen_list += (listen_list.empty() ? "" : ",") + a.to_string();
   log_info("started", {{"version", kVersion},
                        {"listen", listen_list},
-                       {"upstream", config_.upstream.to_string()},
-                       {"instance", config_.instance_id},
-                       {"region", config_.region},
-                       {"db_user", config_.db_user},
+                       {"upstream", target().upstream.to_string()},
+                       {"instance", target().instance_id},
+                       {"region", target().region},
+                       {"db_user", target().db_user},
                        {"workers", workers_.size()},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")}});
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -213,8 +213,8 @@ bool App::ready(std::string& why) const {
     why = "not listening";
     return false;
   }
-  if (config_.db_user.empty()) return true;
-  auto state = tokens_->current(config_.db_user);
+  if (target().db_user.empty()) return true;
+  auto state = tokens_->current(target().db_user);
   if (state && state->usable(std::chrono::steady_clock::now())) return true;
   why = state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet";
   return false;

@@ -29,6 +29,7 @@ class App {
   int run();
 
  private:
+  const TargetConfig& target() const { return config_.targets.front(); }
   bool setup(std::string& error);
   void begin_drain(std::string_view why);
   void stop_listening();

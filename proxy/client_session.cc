@@ -68,7 +68,7 @@ void ClientSession::start() {
   // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.
   const int64_t already_open = worker_.ctx().open_clients().fetch_add(1);
   worker_.ctx().note_open_clients(already_open + 1);
-  if (already_open >= worker_.ctx().config().max_client_connections) {
+  if (already_open >= worker_.ctx().process().max_client_connections) {
     fail(ClientError::too_many_clients);
     return;
   }
@@ -486,7 +486,7 @@ void ClientSession::fail_with_cam_error(const TokenState* state) {
 }
 
 ClientErrorContext ClientSession::error_context(std::string_view detail) const {
-  const Config& c = worker_.ctx().config();
+  const TargetConfig& c = worker_.ctx().config();
   static thread_local std::string upstream;
   upstream = c.upstream.to_string();
   return {account_, c.instance_id, c.region, upstream, detail};

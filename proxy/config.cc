@@ -7,13 +7,24 @@
 #include <functional>
 #include <map>
 #include <string_view>
+#include <type_traits>
 
 #include "proxy/version.h"
 
 namespace camproxy::proxy {
 namespace {
 
-using Apply = std::function<std::optional<std::string>(Config&, std::string_view)>;
+// Process-wide options write into Config, per-target options into TargetConfig.
+using Apply = std::function<std::optional<std::string>(Config&, TargetConfig&, std::string_view)>;
+
+template <class S>
+S& pick(Config& c, TargetConfig& t) {
+  if constexpr (std::is_same_v<S, Config>) {
+    return c;
+  } else {
+    return t;
+  }
+}
 
 struct OptionSpec {
   std::string_view flag;        // without the leading "--"
@@ -77,45 +88,49 @@ std::optional<std::string> need_non_empty(std::string_view what, std::string_vie
   return std::nullopt;
 }
 
-Apply set_string(std::string Config::*field, std::string_view what) {
-  return [field, what](Config& c, std::string_view v) -> std::optional<std::string> {
+template <class S>
+Apply set_string(std::string S::*field, std::string_view what) {
+  return [field, what](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     if (auto e = need_non_empty(what, v)) return e;
-    c.*field = std::string(v);
+    pick<S>(c, t).*field = std::string(v);
     return std::nullopt;
   };
 }
 
-Apply set_int(int Config::*field, int min, int max) {
-  return [field, min, max](Config& c, std::string_view v) -> std::optional<std::string> {
+template <class S>
+Apply set_int(int S::*field, int min, int max) {
+  return [field, min, max](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     int n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc() || p != v.data() + v.size() || n < min || n > max)
       return "expected a number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" +
              std::string(v) + "'";
-    c.*field = n;
+    pick<S>(c, t).*field = n;
     return std::nullopt;
   };
 }
 
-Apply set_duration_or_zero(std::chrono::milliseconds Config::*field) {
-  return [field](Config& c, std::string_view v) -> std::optional<std::string> {
+template <class S>
+Apply set_duration_or_zero(std::chrono::milliseconds S::*field) {
+  return [field](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
     if (!d) return "expected a duration such as 0s, 500ms, 10s or 2m, got '" + std::string(v) + "'";
-    c.*field = *d;
+    pick<S>(c, t).*field = *d;
     return std::nullopt;
   };
 }
 
-Apply set_duration(std::chrono::milliseconds Config::*field) {
-  return [field](Config& c, std::string_view v) -> std::optional<std::string> {
+template <class S>
+Apply set_duration(std::chrono::milliseconds S::*field) {
+  return [field](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
     if (!d || d->count() == 0) return "expected a positive duration such as 500ms, 10s or 2m, got '" + std::string(v) + "'";
-    c.*field = *d;
+    pick<S>(c, t).*field = *d;
     return std::nullopt;
   };
 }
 
-std::optional<std::string> apply_listen(Config& c, std::string_view v) {
+std::optional<std::string> apply_listen(Config&, TargetConfig& t, std::string_view v) {
   ListenAddress a;
   if (v.starts_with("unix:")) {
     a.is_unix = true;
@@ -129,30 +144,30 @@ std::optional<std::string> apply_listen(Config& c, std::string_view v) {
              "': any local process could use the CAM account; use a loopback address or a unix socket";
     a.tcp = *hp;
   }
-  c.listen.push_back(std::move(a));
+  t.listen.push_back(std::move(a));
   return std::nullopt;
 }
 
 const std::vector<OptionSpec>& option_table() {
   static const std::vector<OptionSpec> table = {
       {"upstream", "HOST:PORT", "(required)", "The TencentDB for MySQL instance to log in to.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          auto hp = parse_host_port(v);
          if (!hp) return "expected HOST:PORT, got '" + std::string(v) + "'";
-         c.upstream = *hp;
+         t.upstream = *hp;
          return std::nullopt;
        }},
       {"region", "REGION", "(required)", "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
-       set_string(&Config::region, "region")},
+       set_string(&TargetConfig::region, "region")},
       {"instance-id", "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
-       set_string(&Config::instance_id, "instance id")},
+       set_string(&TargetConfig::instance_id, "instance id")},
       {"listen", "ADDR", "127.0.0.1:3306",
        "Where applications connect: HOST:PORT on a loopback address, or unix:/path. Repeatable; "
        "in CAMPROXY_LISTEN separate several with commas.",
        true, apply_listen},
       {"db-user", "NAME", "the client's user name",
        "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
-       set_string(&Config::db_user, "db user")},
+       set_string(&TargetConfig::db_user, "db user")},
       {"cam-endpoint", "URL", "https://cam.tencentcloudapi.com",
        "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
        set_string(&Config::cam_endpoint, "cam endpoint")},
@@ -163,7 +178,7 @@ const std::vector<OptionSpec>& option_table() {
        "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
        "does. Minutes, not seconds: each process calls CAM that often.",
        false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v == "off") {
            c.token_recheck_interval = std::chrono::milliseconds(0);
            return std::nullopt;
@@ -176,12 +191,12 @@ const std::vector<OptionSpec>& option_table() {
       {"fallback-password-file", "PATH", "none",
        "Password used when the token has expired and CAM keeps failing with a transient error: one line, "
        "at most 200 bytes, not readable by others.",
-       false, set_string(&Config::fallback_password_file, "fallback password file")},
+       false, set_string(&TargetConfig::fallback_password_file, "fallback password file")},
       {"credential-source", "SOURCE", "auto",
        "Where the API credential comes from: auto (env, then profile file, then TKE OIDC, then CVM role), env, "
        "profile, tke-oidc or cvm-role.",
        false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "auto" && v != "env" && v != "profile" && v != "tke-oidc" && v != "cvm-role")
            return "expected auto, env, profile, tke-oidc or cvm-role, got '" + std::string(v) + "'";
          c.credential_source = std::string(v);
@@ -196,7 +211,7 @@ const std::vector<OptionSpec>& option_table() {
        false, set_string(&Config::sts_endpoint, "sts endpoint")},
       {"upstream-tls", "MODE", "preferred",
        "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, UpstreamTlsMode> modes = {
              {"disable", UpstreamTlsMode::disable},
              {"preferred", UpstreamTlsMode::preferred},
@@ -206,17 +221,17 @@ const std::vector<OptionSpec>& option_table() {
          auto it = modes.find(v);
          if (it == modes.end())
            return "expected disable, preferred, required, verify-ca or verify-identity, got '" + std::string(v) + "'";
-         c.upstream_tls = it->second;
+         t.upstream_tls = it->second;
          return std::nullopt;
        }},
       {"upstream-ca-file", "PATH", "system CAs", "CA bundle that signs the database's certificate (verify-ca, verify-identity).",
-       false, set_string(&Config::upstream_ca_file, "upstream ca file")},
+       false, set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
       {"upstream-server-name", "NAME", "the --upstream host",
        "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
-       set_string(&Config::upstream_server_name, "upstream server name")},
+       set_string(&TargetConfig::upstream_server_name, "upstream server name")},
       {"admin", "ADDR", "127.0.0.1:9306", "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.",
        false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v == "off") {
            c.admin.reset();
            return std::nullopt;
@@ -229,15 +244,15 @@ const std::vector<OptionSpec>& option_table() {
        }},
       {"client-tls", "on|off", "on",
        "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
-         c.client_tls = v == "on";
+         t.client_tls = v == "on";
          return std::nullopt;
        }},
       {"client-tls-cert", "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
-       set_string(&Config::client_tls_cert, "client tls cert")},
+       set_string(&TargetConfig::client_tls_cert, "client tls cert")},
       {"client-tls-key", "PATH", "", "PEM private key of --client-tls-cert.", false,
-       set_string(&Config::client_tls_key, "client tls key")},
+       set_string(&TargetConfig::client_tls_key, "client tls key")},
       {"workers", "N", "number of cores", "Worker event loops that carry client sessions.", false,
        set_int(&Config::workers, 1, 256)},
       {"max-client-connections", "N", "10000",
@@ -245,38 +260,38 @@ const std::vector<OptionSpec>& option_table() {
        false, set_int(&Config::max_client_connections, 1, 1000000)},
       {"core-dumps", "on|off", "off",
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          c.core_dumps = v == "on";
          return std::nullopt;
        }},
       {"pool-min-idle", "N", "2",
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
-       set_int(&Config::pool_min_idle, 0, 10000)},
+       set_int(&TargetConfig::pool_min_idle, 0, 10000)},
       {"pool-max", "N", "200", "Most database connections open at once (in use and idle).", false,
-       set_int(&Config::pool_max, 1, 100000)},
+       set_int(&TargetConfig::pool_max, 1, 100000)},
       {"pool-idle-timeout", "DURATION", "auto",
        "An idle pooled connection is closed after this long. auto: 5m. Either way camproxy reads the server's "
        "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
        "warning).",
        false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
-         c.pool_idle_timeout_auto = v == "auto";
-         if (c.pool_idle_timeout_auto) {
-           c.pool_idle_timeout = Config{}.pool_idle_timeout;
+       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
+         t.pool_idle_timeout_auto = v == "auto";
+         if (t.pool_idle_timeout_auto) {
+           t.pool_idle_timeout = TargetConfig{}.pool_idle_timeout;
            return std::nullopt;
          }
          auto d = parse_duration(v);
          if (!d || d->count() == 0) return "expected auto or a positive duration such as 30s or 5m, got '" + std::string(v) + "'";
-         c.pool_idle_timeout = *d;
+         t.pool_idle_timeout = *d;
          return std::nullopt;
        }},
       {"pool-max-lifetime", "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
-       set_duration(&Config::pool_max_lifetime)},
+       set_duration(&TargetConfig::pool_max_lifetime)},
       {"reconnect-window", "DURATION", "30s",
        "How long an idle session whose database connection died keeps trying to get a new one before "
        "its client gets an error.",
-       false, set_duration(&Config::reconnect_window)},
+       false, set_duration(&TargetConfig::reconnect_window)},
       {"min-sigterm-delay", "DURATION", "0s",
        "After SIGTERM (or POST /quitquitquit) keep accepting new connections this long, while the "
        "application itself shuts down; /readyz already answers 503.",
@@ -286,11 +301,11 @@ const std::vector<OptionSpec>& option_table() {
        "sessions are closed at once.",
        false, set_duration_or_zero(&Config::max_sigterm_delay)},
       {"connect-timeout", "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
-       set_duration(&Config::connect_timeout)},
+       set_duration(&TargetConfig::connect_timeout)},
       {"handshake-timeout", "DURATION", "10s", "Time an application gets to complete its login.", false,
-       set_duration(&Config::handshake_timeout)},
+       set_duration(&TargetConfig::handshake_timeout)},
       {"log-level", "LEVEL", "info", "debug, info, warn or error.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, LogLevel> levels = {
              {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
          auto it = levels.find(v);
@@ -299,7 +314,7 @@ const std::vector<OptionSpec>& option_table() {
          return std::nullopt;
        }},
       {"log-format", "FORMAT", "json", "json or text.", false,
-       [](Config& c, std::string_view v) -> std::optional<std::string> {
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "json" && v != "text") return "expected json or text, got '" + std::string(v) + "'";
          c.log_format = v == "json" ? LogFormat::json : LogFormat::text;
          return std::nullopt;
@@ -374,6 +389,8 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
   }
 
   ParseResult result;
+  result.config.targets.emplace_back();
+  TargetConfig& t = result.config.targets.front();
   for (const auto& opt : option_table()) {
     std::vector<std::string> values;
     std::string source;
@@ -389,21 +406,20 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
       }
     }
     for (const auto& v : values) {
-      if (auto err = opt.apply(result.config, v)) return usage_error(source + ": " + *err);
+      if (auto err = opt.apply(result.config, t, v)) return usage_error(source + ": " + *err);
     }
   }
 
-  Config& c = result.config;
-  if (c.upstream.host.empty()) return usage_error("--upstream is required (HOST:PORT of the database)");
-  if (c.region.empty()) return usage_error("--region is required (e.g. ap-guangzhou)");
-  if (c.instance_id.empty()) return usage_error("--instance-id is required (e.g. cdb-12dd3d)");
-  if (c.listen.empty()) c.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
-  if (c.client_tls_cert.empty() != c.client_tls_key.empty())
+  if (t.upstream.host.empty()) return usage_error("--upstream is required (HOST:PORT of the database)");
+  if (t.region.empty()) return usage_error("--region is required (e.g. ap-guangzhou)");
+  if (t.instance_id.empty()) return usage_error("--instance-id is required (e.g. cdb-12dd3d)");
+  if (t.listen.empty()) t.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
+  if (t.client_tls_cert.empty() != t.client_tls_key.empty())
     return usage_error("--client-tls-cert and --client-tls-key go together");
-  if ((c.upstream_tls == UpstreamTlsMode::verify_ca || c.upstream_tls == UpstreamTlsMode::verify_identity) &&
-      c.upstream_ca_file.empty())
+  if ((t.upstream_tls == UpstreamTlsMode::verify_ca || t.upstream_tls == UpstreamTlsMode::verify_identity) &&
+      t.upstream_ca_file.empty())
     return usage_error("--upstream-tls verify-ca/verify-identity needs --upstream-ca-file");
-  if (c.upstream_server_name.empty()) c.upstream_server_name = c.upstream.host;
+  if (t.upstream_server_name.empty()) t.upstream_server_name = t.upstream.host;
   return result;
 }
 

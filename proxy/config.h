@@ -1,5 +1,6 @@
 #pragma once
-// camproxy's runtime configuration: one plain struct, filled from flags and CAMPROXY_* variables.
+// camproxy's runtime configuration: process-wide settings and one or more targets, filled from
+// flags and CAMPROXY_* variables.
 // Every option is declared once in config.cc's option table, which also drives --help and
 // docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
 #include <chrono>
@@ -27,33 +28,23 @@ struct ListenAddress {
   std::string to_string() const;
 };
 
-struct Config {
+// One database target: where applications connect, the instance behind it and how to log in.
+struct TargetConfig {
+  std::string name = "default";
+  std::vector<ListenAddress> listen;
   HostPort upstream;
   std::string region;
   std::string instance_id;
-  std::vector<ListenAddress> listen;
   std::string db_user;  // empty: the CAM account is the user name the client sends
-  std::string cam_endpoint = "https://cam.tencentcloudapi.com";
-  std::string cam_ca_file;
-  std::chrono::milliseconds cam_timeout{10000};
-  std::chrono::milliseconds token_recheck_interval{0};  // 0: only around rotations
   std::string fallback_password_file;
-  std::string credential_source = "auto";
-  std::string credentials_file;
-  std::string metadata_endpoint = "http://metadata.tencentyun.com";
-  std::string sts_endpoint = "https://sts.tencentcloudapi.com";
   UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
   std::string upstream_ca_file;
   std::string upstream_server_name;  // host name checked by verify-identity; default: upstream host
-  std::optional<HostPort> admin = HostPort{"127.0.0.1", 9306};
-  std::string client_tls_cert;  // PEM; empty: a self-signed certificate is made at start
+  std::string client_tls_cert;       // PEM; empty: a self-signed certificate is made at start
   std::string client_tls_key;
   bool client_tls = true;
-  int workers = 0;  // 0: one per core
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{10000};
-  int max_client_connections = 10000;
-  bool core_dumps = false;
   int pool_min_idle = 2;
   int pool_max = 200;
   // The most an idle pooled connection is kept; the pool also stays below the server's
@@ -63,10 +54,27 @@ struct Config {
   bool pool_idle_timeout_auto = true;
   std::chrono::milliseconds pool_max_lifetime{3600000};
   std::chrono::milliseconds reconnect_window{30000};
+};
+
+// Process-wide settings and the targets. Flags and CAMPROXY_* variables fill targets[0].
+struct Config {
+  std::string cam_endpoint = "https://cam.tencentcloudapi.com";
+  std::string cam_ca_file;
+  std::chrono::milliseconds cam_timeout{10000};
+  std::chrono::milliseconds token_recheck_interval{0};  // 0: only around rotations
+  std::string credential_source = "auto";
+  std::string credentials_file;
+  std::string metadata_endpoint = "http://metadata.tencentyun.com";
+  std::string sts_endpoint = "https://sts.tencentcloudapi.com";
+  std::optional<HostPort> admin = HostPort{"127.0.0.1", 9306};
+  int workers = 0;  // 0: one per core
+  int max_client_connections = 10000;
+  bool core_dumps = false;
   std::chrono::milliseconds min_sigterm_delay{0};
   std::chrono::milliseconds max_sigterm_delay{30000};
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::json;
+  std::vector<TargetConfig> targets;
 };
 
 enum class ParseOutcome { run, exit_ok, exit_usage };

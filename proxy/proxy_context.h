@@ -1,5 +1,5 @@
 #pragma once
-// What every worker and session of the process shares (read-mostly, thread-safe).
+// What the workers and sessions of one target share (read-mostly, thread-safe).
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -24,10 +24,12 @@ struct UpstreamProfile {
 
 class ProxyContext {
  public:
-  ProxyContext(const Config& config, TokenService& tokens, SSL_CTX* client_tls, SSL_CTX* upstream_tls)
-      : config_(config), tokens_(tokens), client_tls_(client_tls), upstream_tls_(upstream_tls) {}
+  ProxyContext(const Config& process, const TargetConfig& config, TokenService& tokens, SSL_CTX* client_tls,
+               SSL_CTX* upstream_tls)
+      : process_(process), config_(config), tokens_(tokens), client_tls_(client_tls), upstream_tls_(upstream_tls) {}
 
-  const Config& config() const { return config_; }
+  const Config& process() const { return process_; }
+  const TargetConfig& config() const { return config_; }
   TokenService& tokens() { return tokens_; }
   SSL_CTX* client_tls() const { return client_tls_; }
   SSL_CTX* upstream_tls() const { return upstream_tls_; }
@@ -60,7 +62,8 @@ class ProxyContext {
   }
 
  private:
-  const Config& config_;
+  const Config& process_;
+  const TargetConfig& config_;
   TokenService& tokens_;
   SSL_CTX* client_tls_;
   SSL_CTX* upstream_tls_;

@@ -49,17 +49,21 @@ struct TimerData {
   std::string account;
 };
 
-TokenService::TokenService(uv_loop_t* control_loop, const Config& config,
+TokenService::TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
                            std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published)
-    : loop_(control_loop), config_(config), on_published_(std::move(on_published)), provider_(std::move(credentials)) {}
+    : loop_(control_loop),
+      process_(process),
+      target_(target),
+      on_published_(std::move(on_published)),
+      provider_(std::move(credentials)) {}
 
 TokenService::~TokenService() = default;
 
 bool TokenService::start(std::string& error) {
   auth::CamClientOptions probe;
-  probe.endpoint = config_.cam_endpoint;
-  probe.ca_file = config_.cam_ca_file;
-  probe.timeout = config_.cam_timeout;
+  probe.endpoint = process_.cam_endpoint;
+  probe.ca_file = process_.cam_ca_file;
+  probe.timeout = process_.cam_timeout;
   if (auto c = auth::CamClient::create(probe); !c) {
     error = "--cam-endpoint/--cam-ca-file: " + c.error().message();
     return false;
@@ -200,9 +204,9 @@ void TokenService::start_pending_fetches() {
       Entry& e = entries_[account];
       if (!e.client) {
         auth::CamClientOptions opts;
-        opts.endpoint = config_.cam_endpoint;
-        opts.ca_file = config_.cam_ca_file;
-        opts.timeout = config_.cam_timeout;
+        opts.endpoint = process_.cam_endpoint;
+        opts.ca_file = process_.cam_ca_file;
+        opts.timeout = process_.cam_timeout;
         auto created = auth::CamClient::create(std::move(opts));
         if (created) e.client = std::move(*created);
       }
@@ -246,7 +250,7 @@ void TokenService::run_fetch(uv_work_t* req) {
   } else if (auto err = self->fetch_credential(credential, false)) {
     f->result = std::move(*err);
   } else {
-    const auth::TokenRequest request{self->config_.instance_id, self->config_.region, f->account};
+    const auth::TokenRequest request{self->target_.instance_id, self->target_.region, f->account};
     f->result = f->client->fetch(*credential, request);
     // spec §6.1 [camproxy]: an expired session token is cured by a fresh temporary credential.
     if (is_token_failure(*f->result) && !credential->session_token.empty() && !self->fetch_credential(credential, true))
@@ -261,10 +265,10 @@ void TokenService::after_fetch(uv_work_t* req, int) {
 }
 
 std::shared_ptr<TokenState> TokenService::fallback_state(const Entry& e, uint64_t generation, SteadyTime now) {
-  if (config_.fallback_password_file.empty()) return nullptr;
-  auto password = auth::read_fallback_password(config_.fallback_password_file);
+  if (target_.fallback_password_file.empty()) return nullptr;
+  auto password = auth::read_fallback_password(target_.fallback_password_file);
   if (!password) {
-    log_error("fallback_password_unusable", {{"path", config_.fallback_password_file}, {"error", password.error().message()}});
+    log_error("fallback_password_unusable", {{"path", target_.fallback_password_file}, {"error", password.error().message()}});
     return nullptr;
   }
   auto s = std::make_shared<TokenState>();
@@ -329,7 +333,7 @@ void TokenService::publish(const std::string& account, auth::CamResult result, d
       e.stats.expires_at = next->expires_at;
       e.stats.fallback_in_use = false;
       delay = auth::proactive_refresh_delay(result->lifetime_ms, uniform(rng_));
-      if (config_.token_recheck_interval.count() > 0) delay = std::min(*delay, config_.token_recheck_interval);
+      if (process_.token_recheck_interval.count() > 0) delay = std::min(*delay, process_.token_recheck_interval);
     } else if (result.error().error_class == auth::ErrorClass::user_notification) {
       next = std::make_shared<TokenState>();
       next->generation = generation;
@@ -380,7 +384,7 @@ void TokenService::publish(const std::string& account, auth::CamResult result, d
     if (newly_stopped)
       log_error("cam_token_stopped", {{"account", account}, {"code", err.code}, {"action", operator_hint(err.code)}});
     if (fallback_started)
-      log_warn("fallback_password_in_use", {{"account", account}, {"path", config_.fallback_password_file}});
+      log_warn("fallback_password_in_use", {{"account", account}, {"path", target_.fallback_password_file}});
   }
   on_published_();
 }

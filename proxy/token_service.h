@@ -63,8 +63,8 @@ struct TokenStats {
 
 class TokenService {
  public:
-  TokenService(uv_loop_t* control_loop, const Config& config, std::unique_ptr<auth::CredentialProvider> credentials,
-               std::function<void()> on_published);
+  TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
+               std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published);
   TokenService(const TokenService&) = delete;
   TokenService& operator=(const TokenService&) = delete;
   ~TokenService();
@@ -112,7 +112,8 @@ class TokenService {
   std::shared_ptr<TokenState> fallback_state(const Entry& e, uint64_t generation, SteadyTime now);
 
   uv_loop_t* loop_;
-  const Config& config_;
+  const Config& process_;
+  const TargetConfig& target_;
   std::function<void()> on_published_;
   uv_async_t wake_{};
   uv_timer_t credential_check_{};

@@ -58,7 +58,7 @@ class UpstreamConn final : private Transport::Events {
   };
 
   struct Settings {
-    const Config* config;
+    const TargetConfig* config;
     SSL_CTX* tls_ctx;  // null when --upstream-tls=disable
   };
 

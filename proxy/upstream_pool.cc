@@ -67,7 +67,7 @@ void UpstreamPool::start() {
   uv_timer_init(worker_.loop(), &wake_);
   wake_.data = this;
   started_ = true;
-  const Config& c = worker_.ctx().config();
+  const TargetConfig& c = worker_.ctx().config();
   if (!c.db_user.empty()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   maintain();
 }
@@ -144,7 +144,7 @@ void UpstreamPool::wake_waiters() {
 }
 
 void UpstreamPool::maintain() {
-  const Config& c = worker_.ctx().config();
+  const TargetConfig& c = worker_.ctx().config();
   const auto now = Clock::now();
   // spec §7.1: idle connections are closed well inside the server's wait_timeout, and none
   // lives forever (the server may have been reconfigured, or its certificate rotated).
@@ -166,7 +166,7 @@ void UpstreamPool::maintain() {
 }
 
 void UpstreamPool::dial_warm() {
-  const Config& c = worker_.ctx().config();
+  const TargetConfig& c = worker_.ctx().config();
   if (!started_ || !warm_key_) return;
   const int workers = static_cast<int>(worker_.ctx().worker_count());
   const size_t min_idle = static_cast<size_t>(per_worker(c.pool_min_idle, workers));

@@ -95,7 +95,7 @@ void UpstreamPool::learn_wait_timeout(const std::optional<std::string>& text) {
   const auto wait_timeout = text ? parse_wait_timeout(*text) : std::nullopt;
   if (!wait_timeout || wait_timeout == wait_timeout_) return;
   wait_timeout_ = wait_timeout;
-  const Config& c = worker_.ctx().config();
+  const TargetConfig& c = worker_.ctx().config();
   idle_timeout_ = idle_limit(c.pool_idle_timeout, wait_timeout_);
   log_info("pool_idle_timeout", {{"server_wait_timeout_s", static_cast<int64_t>(wait_timeout_->count())},
                                  {"idle_timeout_ms", static_cast<int64_t>(idle_timeout_.count())}});

@@ -37,15 +37,15 @@ std::vector<std::string> with_required(std::vector<std::string> extra) {
 TEST(Config, DefaultsForTheRequiredFlags) {
   auto r = parse(kRequired);
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
-  const Config& c = r.config;
+  const TargetConfig& c = r.config.targets.at(0);
   EXPECT_EQ(c.upstream.host, "db.example");
   EXPECT_EQ(c.upstream.port, 3306);
   ASSERT_EQ(c.listen.size(), 1u);
   EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:3306");
-  EXPECT_EQ(c.cam_endpoint, "https://cam.tencentcloudapi.com");
+  EXPECT_EQ(r.config.cam_endpoint, "https://cam.tencentcloudapi.com");
   EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::preferred);
-  ASSERT_TRUE(c.admin.has_value());
-  EXPECT_EQ(c.admin->to_string(), "127.0.0.1:9306");
+  ASSERT_TRUE(r.config.admin.has_value());
+  EXPECT_EQ(r.config.admin->to_string(), "127.0.0.1:9306");
   EXPECT_EQ(c.upstream_server_name, "db.example");
   EXPECT_TRUE(c.db_user.empty());
 }
@@ -55,15 +55,15 @@ TEST(Config, FlagsAndEqualsForm) {
                                 "--upstream-tls", "verify-identity", "--upstream-ca-file", "/ca.pem",
                                 "--connect-timeout", "1500ms", "--admin", "off", "--workers", "3"}));
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
-  const Config& c = r.config;
+  const TargetConfig& c = r.config.targets.at(0);
   ASSERT_EQ(c.listen.size(), 2u);
   EXPECT_EQ(c.listen[1].to_string(), "unix:/tmp/x.sock");
   EXPECT_TRUE(c.listen[1].is_unix);
   EXPECT_EQ(c.db_user, "camtest");
   EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::verify_identity);
   EXPECT_EQ(c.connect_timeout.count(), 1500);
-  EXPECT_FALSE(c.admin.has_value());
-  EXPECT_EQ(c.workers, 3);
+  EXPECT_FALSE(r.config.admin.has_value());
+  EXPECT_EQ(r.config.workers, 3);
 }
 
 TEST(Config, EnvironmentFillsUnsetFlagsAndFlagsWin) {
@@ -73,31 +73,31 @@ TEST(Config, EnvironmentFillsUnsetFlagsAndFlagsWin) {
                                                {"CAMPROXY_LISTEN", "127.0.0.1:1,unix:/run/m.sock"},
                                                {"CAMPROXY_DB_USER", "envuser"}});
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
-  EXPECT_EQ(r.config.region, "ap-shanghai");
-  EXPECT_EQ(r.config.instance_id, "cdb-env");
-  EXPECT_EQ(r.config.db_user, "envuser");
-  ASSERT_EQ(r.config.listen.size(), 2u);
-  EXPECT_EQ(r.config.listen[0].to_string(), "127.0.0.1:1");
+  EXPECT_EQ(r.config.targets.at(0).region, "ap-shanghai");
+  EXPECT_EQ(r.config.targets.at(0).instance_id, "cdb-env");
+  EXPECT_EQ(r.config.targets.at(0).db_user, "envuser");
+  ASSERT_EQ(r.config.targets.at(0).listen.size(), 2u);
+  EXPECT_EQ(r.config.targets.at(0).listen[0].to_string(), "127.0.0.1:1");
 }
 
 TEST(Config, IPv6LoopbackListen) {
   auto r = parse(with_required({"--listen", "[::1]:3306"}));
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
-  EXPECT_EQ(r.config.listen[0].tcp.host, "::1");
+  EXPECT_EQ(r.config.targets.at(0).listen[0].tcp.host, "::1");
 }
 
 TEST(Config, PoolIdleTimeoutIsAutoOrADuration) {
   auto by_default = parse(kRequired);
   ASSERT_EQ(by_default.outcome, ParseOutcome::run) << by_default.message;
-  EXPECT_TRUE(by_default.config.pool_idle_timeout_auto);
-  EXPECT_EQ(by_default.config.pool_idle_timeout, std::chrono::minutes(5));
+  EXPECT_TRUE(by_default.config.targets.at(0).pool_idle_timeout_auto);
+  EXPECT_EQ(by_default.config.targets.at(0).pool_idle_timeout, std::chrono::minutes(5));
   auto explicit_value = parse(with_required({"--pool-idle-timeout", "90s"}));
   ASSERT_EQ(explicit_value.outcome, ParseOutcome::run) << explicit_value.message;
-  EXPECT_FALSE(explicit_value.config.pool_idle_timeout_auto);
-  EXPECT_EQ(explicit_value.config.pool_idle_timeout, std::chrono::seconds(90));
+  EXPECT_FALSE(explicit_value.config.targets.at(0).pool_idle_timeout_auto);
+  EXPECT_EQ(explicit_value.config.targets.at(0).pool_idle_timeout, std::chrono::seconds(90));
   auto named_auto = parse(with_required({"--pool-idle-timeout=auto"}));
   ASSERT_EQ(named_auto.outcome, ParseOutcome::run) << named_auto.message;
-  EXPECT_TRUE(named_auto.config.pool_idle_timeout_auto);
+  EXPECT_TRUE(named_auto.config.targets.at(0).pool_idle_timeout_auto);
 }
 
 struct BadCase {
