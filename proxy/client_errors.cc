@@ -19,7 +19,7 @@ struct Row {
 // ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
 // 9001-9003 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
 // JDBC treat as a connection failure.
-constexpr std::array<Row, 19> kRows = {{
+constexpr std::array<Row, 20> kRows = {{
     {ClientError::cam_rejected, 1045, "28000",
      "camproxy: CAM refused to issue a token for account '{account}' of instance {instance} ({region}): {detail}. "
      "Check the SecretId/SecretKey, the CAM policy (cam:BuildDataFlowAuthToken on this account) and that CAM "
@@ -39,6 +39,9 @@ constexpr std::array<Row, 19> kRows = {{
      "camproxy: unexpected answer from the database {upstream} during login: {detail}"},
     {ClientError::no_account, 1045, "28000",
      "camproxy: no user name given and no --db-user configured: cannot choose a CAM account"},
+    {ClientError::user_not_mapped, 1045, "28000",
+     "camproxy: user '{detail}' is not in the account map of this target (instance {instance}): add it to the "
+     "target's accounts in the config file"},
     {ClientError::compression_refused, 1158, "08S01",
      "camproxy: compression is not supported; connect without compression"},
     {ClientError::old_auth_protocol, 1251, "08004",

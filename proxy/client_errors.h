@@ -19,6 +19,7 @@ enum class ClientError {
   upstream_auth_rejected, // the database refused the CAM token (after one refresh)
   upstream_protocol,      // the database spoke something camproxy cannot follow
   no_account,             // no --db-user and the client sent no user name
+  user_not_mapped,        // the target has an account map without this user
   compression_refused,    // the client asked for compression, which camproxy never offers
   old_auth_protocol,      // pre-4.1 client or mysql_old_password
   bad_handshake,          // malformed login packet

@@ -183,7 +183,12 @@ void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) 
   user_ = resp->user;
   database_ = resp->database;
   attrs_ = std::move(resp->attrs);
-  account_ = worker_.ctx().config().db_user.empty() ? user_ : worker_.ctx().config().db_user;
+  auto account = worker_.ctx().config().account_for(user_);
+  if (!account) {
+    fail(ClientError::user_not_mapped, user_);
+    return;
+  }
+  account_ = std::move(*account);
   if (account_.empty()) {
     fail(ClientError::no_account);
     return;

@@ -9,13 +9,12 @@
 #include <string_view>
 #include <type_traits>
 
+#include "proxy/config_file.h"
+#include "proxy/config_options.h"
 #include "proxy/version.h"
 
 namespace camproxy::proxy {
 namespace {
-
-// Process-wide options write into Config, per-target options into TargetConfig.
-using Apply = std::function<std::optional<std::string>(Config&, TargetConfig&, std::string_view)>;
 
 template <class S>
 S& pick(Config& c, TargetConfig& t) {
@@ -26,14 +25,6 @@ S& pick(Config& c, TargetConfig& t) {
   }
 }
 
-struct OptionSpec {
-  std::string_view flag;        // without the leading "--"
-  std::string_view value_name;  // empty for switches
-  std::string_view default_text;
-  std::string_view help;
-  bool repeatable;
-  Apply apply;
-};
 
 std::optional<uint16_t> parse_port(std::string_view s) {
   unsigned v = 0;
@@ -148,33 +139,44 @@ std::optional<std::string> apply_listen(Config&, TargetConfig& t, std::string_vi
   return std::nullopt;
 }
 
+}  // namespace
+
 const std::vector<OptionSpec>& option_table() {
   static const std::vector<OptionSpec> table = {
-      {"upstream", "HOST:PORT", "(required)", "The TencentDB for MySQL instance to log in to.", false,
+      {"config", "", OptionScope::process, "FILE", "none",
+       "Config file (YAML or JSON; docs/config.md): several targets, account maps; re-read on SIGHUP. "
+       "The flags below override it for a single target.",
+       false,
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
+         if (auto e = need_non_empty("config file", v)) return e;
+         c.config_file = std::string(v);
+         return std::nullopt;
+       }},
+      {"upstream", "upstream", OptionScope::target, "HOST:PORT", "(required)", "The TencentDB for MySQL instance to log in to.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          auto hp = parse_host_port(v);
          if (!hp) return "expected HOST:PORT, got '" + std::string(v) + "'";
          t.upstream = *hp;
          return std::nullopt;
        }},
-      {"region", "REGION", "(required)", "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
+      {"region", "region", OptionScope::target, "REGION", "(required)", "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
        set_string(&TargetConfig::region, "region")},
-      {"instance-id", "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
+      {"instance-id", "instance-id", OptionScope::target, "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
        set_string(&TargetConfig::instance_id, "instance id")},
-      {"listen", "ADDR", "127.0.0.1:3306",
+      {"listen", "listen", OptionScope::target, "ADDR", "127.0.0.1:3306",
        "Where applications connect: HOST:PORT on a loopback address, or unix:/path. Repeatable; "
        "in CAMPROXY_LISTEN separate several with commas.",
        true, apply_listen},
-      {"db-user", "NAME", "the client's user name",
+      {"db-user", "account", OptionScope::target, "NAME", "the client's user name",
        "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
        set_string(&TargetConfig::db_user, "db user")},
-      {"cam-endpoint", "URL", "https://cam.tencentcloudapi.com",
+      {"cam-endpoint", "cam.endpoint", OptionScope::process, "URL", "https://cam.tencentcloudapi.com",
        "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
        set_string(&Config::cam_endpoint, "cam endpoint")},
-      {"cam-ca-file", "PATH", "system CAs", "CA bundle used to verify the CAM endpoint.", false,
+      {"cam-ca-file", "cam.ca-file", OptionScope::process, "PATH", "system CAs", "CA bundle used to verify the CAM endpoint.", false,
        set_string(&Config::cam_ca_file, "cam ca file")},
-      {"cam-timeout", "DURATION", "10s", "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
-      {"token-recheck-interval", "DURATION", "off",
+      {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", "10s", "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"token-recheck-interval", "cam.token-recheck-interval", OptionScope::process, "DURATION", "off",
        "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
        "does. Minutes, not seconds: each process calls CAM that often.",
        false,
@@ -188,11 +190,11 @@ const std::vector<OptionSpec>& option_table() {
          c.token_recheck_interval = *d;
          return std::nullopt;
        }},
-      {"fallback-password-file", "PATH", "none",
+      {"fallback-password-file", "fallback-password-file", OptionScope::target, "PATH", "none",
        "Password used when the token has expired and CAM keeps failing with a transient error: one line, "
        "at most 200 bytes, not readable by others.",
        false, set_string(&TargetConfig::fallback_password_file, "fallback password file")},
-      {"credential-source", "SOURCE", "auto",
+      {"credential-source", "credentials.source", OptionScope::process, "SOURCE", "auto",
        "Where the API credential comes from: auto (env, then profile file, then TKE OIDC, then CVM role), env, "
        "profile, tke-oidc or cvm-role.",
        false,
@@ -202,14 +204,14 @@ const std::vector<OptionSpec>& option_table() {
          c.credential_source = std::string(v);
          return std::nullopt;
        }},
-      {"credentials-file", "PATH", "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
+      {"credentials-file", "credentials.file", OptionScope::process, "PATH", "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
        "Profile file ([default] secret_id, secret_key); re-read when it changes on disk.", false,
        set_string(&Config::credentials_file, "credentials file")},
-      {"metadata-endpoint", "URL", "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
+      {"metadata-endpoint", "credentials.metadata-endpoint", OptionScope::process, "URL", "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
        set_string(&Config::metadata_endpoint, "metadata endpoint")},
-      {"sts-endpoint", "URL", "https://sts.tencentcloudapi.com", "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).",
+      {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", "https://sts.tencentcloudapi.com", "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).",
        false, set_string(&Config::sts_endpoint, "sts endpoint")},
-      {"upstream-tls", "MODE", "preferred",
+      {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", "preferred",
        "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, UpstreamTlsMode> modes = {
@@ -224,12 +226,12 @@ const std::vector<OptionSpec>& option_table() {
          t.upstream_tls = it->second;
          return std::nullopt;
        }},
-      {"upstream-ca-file", "PATH", "system CAs", "CA bundle that signs the database's certificate (verify-ca, verify-identity).",
+      {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", "system CAs", "CA bundle that signs the database's certificate (verify-ca, verify-identity).",
        false, set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
-      {"upstream-server-name", "NAME", "the --upstream host",
+      {"upstream-server-name", "upstream-tls.server-name", OptionScope::target, "NAME", "the --upstream host",
        "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
        set_string(&TargetConfig::upstream_server_name, "upstream server name")},
-      {"admin", "ADDR", "127.0.0.1:9306", "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.",
+      {"admin", "admin", OptionScope::process, "ADDR", "127.0.0.1:9306", "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.",
        false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v == "off") {
@@ -242,35 +244,35 @@ const std::vector<OptionSpec>& option_table() {
          c.admin = *hp;
          return std::nullopt;
        }},
-      {"client-tls", "on|off", "on",
+      {"client-tls", "client-tls.enabled", OptionScope::target, "on|off", "on",
        "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          t.client_tls = v == "on";
          return std::nullopt;
        }},
-      {"client-tls-cert", "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
+      {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
        set_string(&TargetConfig::client_tls_cert, "client tls cert")},
-      {"client-tls-key", "PATH", "", "PEM private key of --client-tls-cert.", false,
+      {"client-tls-key", "client-tls.key", OptionScope::target, "PATH", "", "PEM private key of --client-tls-cert.", false,
        set_string(&TargetConfig::client_tls_key, "client tls key")},
-      {"workers", "N", "number of cores", "Worker event loops that carry client sessions.", false,
+      {"workers", "workers", OptionScope::process, "N", "number of cores", "Worker event loops that carry client sessions.", false,
        set_int(&Config::workers, 1, 256)},
-      {"max-client-connections", "N", "10000",
+      {"max-client-connections", "limits.max-client-connections", OptionScope::process, "N", "10000",
        "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).",
        false, set_int(&Config::max_client_connections, 1, 1000000)},
-      {"core-dumps", "on|off", "off",
+      {"core-dumps", "core-dumps", OptionScope::process, "on|off", "off",
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          c.core_dumps = v == "on";
          return std::nullopt;
        }},
-      {"pool-min-idle", "N", "2",
+      {"pool-min-idle", "pool.min-idle", OptionScope::target, "N", "2",
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
        set_int(&TargetConfig::pool_min_idle, 0, 10000)},
-      {"pool-max", "N", "200", "Most database connections open at once (in use and idle).", false,
+      {"pool-max", "pool.max", OptionScope::target, "N", "200", "Most database connections open at once (in use and idle).", false,
        set_int(&TargetConfig::pool_max, 1, 100000)},
-      {"pool-idle-timeout", "DURATION", "auto",
+      {"pool-idle-timeout", "pool.idle-timeout", OptionScope::target, "DURATION", "auto",
        "An idle pooled connection is closed after this long. auto: 5m. Either way camproxy reads the server's "
        "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
        "warning).",
@@ -286,25 +288,25 @@ const std::vector<OptionSpec>& option_table() {
          t.pool_idle_timeout = *d;
          return std::nullopt;
        }},
-      {"pool-max-lifetime", "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
+      {"pool-max-lifetime", "pool.max-lifetime", OptionScope::target, "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
        set_duration(&TargetConfig::pool_max_lifetime)},
-      {"reconnect-window", "DURATION", "30s",
+      {"reconnect-window", "reconnect-window", OptionScope::target, "DURATION", "30s",
        "How long an idle session whose database connection died keeps trying to get a new one before "
        "its client gets an error.",
        false, set_duration(&TargetConfig::reconnect_window)},
-      {"min-sigterm-delay", "DURATION", "0s",
+      {"min-sigterm-delay", "sigterm.min-delay", OptionScope::process, "DURATION", "0s",
        "After SIGTERM (or POST /quitquitquit) keep accepting new connections this long, while the "
        "application itself shuts down; /readyz already answers 503.",
        false, set_duration_or_zero(&Config::min_sigterm_delay)},
-      {"max-sigterm-delay", "DURATION", "30s",
+      {"max-sigterm-delay", "sigterm.max-delay", OptionScope::process, "DURATION", "30s",
        "Then give open sessions up to this long to finish their transactions before exiting; idle "
        "sessions are closed at once.",
        false, set_duration_or_zero(&Config::max_sigterm_delay)},
-      {"connect-timeout", "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
+      {"connect-timeout", "connect-timeout", OptionScope::target, "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
        set_duration(&TargetConfig::connect_timeout)},
-      {"handshake-timeout", "DURATION", "10s", "Time an application gets to complete its login.", false,
+      {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION", "10s", "Time an application gets to complete its login.", false,
        set_duration(&TargetConfig::handshake_timeout)},
-      {"log-level", "LEVEL", "info", "debug, info, warn or error.", false,
+      {"log-level", "log.level", OptionScope::process, "LEVEL", "info", "debug, info, warn or error.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, LogLevel> levels = {
              {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
@@ -313,7 +315,7 @@ const std::vector<OptionSpec>& option_table() {
          c.log_level = it->second;
          return std::nullopt;
        }},
-      {"log-format", "FORMAT", "json", "json or text.", false,
+      {"log-format", "log.format", OptionScope::process, "FORMAT", "json", "json or text.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "json" && v != "text") return "expected json or text, got '" + std::string(v) + "'";
          c.log_format = v == "json" ? LogFormat::json : LogFormat::text;
@@ -328,6 +330,14 @@ std::string env_name(std::string_view flag) {
   for (char ch : flag) name.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
   return name;
 }
+
+const OptionSpec* find_option_by_file_key(OptionScope scope, std::string_view key) {
+  for (const auto& o : option_table())
+    if (o.scope == scope && !o.file_key.empty() && o.file_key == key) return &o;
+  return nullptr;
+}
+
+namespace {
 
 const OptionSpec* find_option(std::string_view flag) {
   for (const auto& o : option_table())
@@ -362,8 +372,55 @@ std::string HostPort::to_string() const {
 
 std::string ListenAddress::to_string() const { return is_unix ? "unix:" + path : tcp.to_string(); }
 
+std::optional<std::string> TargetConfig::account_for(const std::string& user) const {
+  if (!db_user.empty()) return db_user;
+  if (accounts.empty()) return user;
+  auto it = accounts.find(user);
+  if (it == accounts.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+// The values one option gets from the command line or, failing that, the environment.
+struct GivenValues {
+  std::vector<std::string> values;
+  std::string source;  // "--flag" or "CAMPROXY_FLAG"
+};
+
+GivenValues values_for(const OptionSpec& opt, const std::map<std::string_view, std::vector<std::string>>& given,
+                       const char* (*getenv_fn)(const char*)) {
+  GivenValues g;
+  if (auto it = given.find(opt.flag); it != given.end()) {
+    g.values = it->second;
+    g.source = "--" + std::string(opt.flag);
+  } else if (const char* env = getenv_fn(env_name(opt.flag).c_str()); env != nullptr && *env != '\0') {
+    g.source = env_name(opt.flag);
+    if (opt.repeatable) {
+      for (auto part : split_commas(env)) g.values.emplace_back(part);
+    } else {
+      g.values.emplace_back(env);
+    }
+  }
+  return g;
+}
+
+ParseResult file_errors(const std::string& path, const std::vector<std::string>& errors) {
+  ParseResult r;
+  r.outcome = ParseOutcome::exit_usage;
+  for (const auto& e : errors) r.message += (r.message.empty() ? "" : "\n") + ("camproxy: " + path + ": " + e);
+  return r;
+}
+
+}  // namespace
+
+// Override rule (docs/config.md): flags and CAMPROXY_* variables win over the file. A
+// process-wide one always applies; a per-target one applies to the file's only target and is
+// an error when the file has several (it could not say which). A repeatable one (--listen)
+// replaces the file's list instead of adding to it.
 ParseResult parse_command_line(int argc, const char* const* argv, const char* (*getenv_fn)(const char*)) {
   std::map<std::string_view, std::vector<std::string>> given;  // flag -> values, in order
+  bool check_only = false;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return {ParseOutcome::exit_ok, {}, help_text()};
@@ -377,8 +434,10 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
       arg = arg.substr(0, eq);
       has_value = true;
     }
-    const OptionSpec* opt = find_option(arg);
+    const bool is_check = arg == "check-config";  // --config FILE, then print instead of run
+    const OptionSpec* opt = find_option(is_check ? "config" : arg);
     if (!opt) return usage_error("unknown flag --" + std::string(arg));
+    check_only = check_only || is_check;
     if (!has_value) {
       if (i + 1 >= argc) return usage_error("--" + std::string(arg) + " needs a value (" + std::string(opt->value_name) + ")");
       value = argv[++i];
@@ -389,49 +448,78 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
   }
 
   ParseResult result;
-  result.config.targets.emplace_back();
-  TargetConfig& t = result.config.targets.front();
+  Config& c = result.config;
+  std::vector<int> target_lines;
+  const auto file = values_for(*find_option("config"), given, getenv_fn);
+  if (!file.values.empty()) {
+    ConfigFile loaded = load_config_file(file.values.front());
+    if (!loaded.errors.empty()) return file_errors(file.values.front(), loaded.errors);
+    c = std::move(loaded.config);
+    target_lines = std::move(loaded.target_lines);
+  } else {
+    c.targets.emplace_back();
+  }
   for (const auto& opt : option_table()) {
-    std::vector<std::string> values;
-    std::string source;
-    if (auto it = given.find(opt.flag); it != given.end()) {
-      values = it->second;
-      source = "--" + std::string(opt.flag);
-    } else if (const char* env = getenv_fn(env_name(opt.flag).c_str()); env != nullptr && *env != '\0') {
-      source = env_name(opt.flag);
-      if (opt.repeatable) {
-        for (auto part : split_commas(env)) values.emplace_back(part);
-      } else {
-        values.emplace_back(env);
-      }
-    }
-    for (const auto& v : values) {
-      if (auto err = opt.apply(result.config, t, v)) return usage_error(source + ": " + *err);
+    auto g = values_for(opt, given, getenv_fn);
+    if (g.values.empty() || opt.flag == "config") continue;
+    if (opt.scope == OptionScope::target && c.targets.size() != 1)
+      return usage_error(g.source + " sets a per-target setting, but " + c.config_file + " has " +
+                         std::to_string(c.targets.size()) + " targets: set it in the file (targets[N]." +
+                         std::string(opt.file_key) + ")");
+    TargetConfig& t = c.targets.front();
+    if (opt.repeatable && !c.config_file.empty()) t.listen.clear();  // flags replace the file's list
+    for (const auto& v : g.values) {
+      if (auto err = opt.apply(c, t, v)) return usage_error(g.source + ": " + *err);
     }
   }
 
-  if (t.upstream.host.empty()) return usage_error("--upstream is required (HOST:PORT of the database)");
-  if (t.region.empty()) return usage_error("--region is required (e.g. ap-guangzhou)");
-  if (t.instance_id.empty()) return usage_error("--instance-id is required (e.g. cdb-12dd3d)");
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (c.config_file.empty()) {
+      if (auto e = finish_target(c.targets[i], [](std::string_view flag) { return "--" + std::string(flag); }))
+        return usage_error(*e);
+      continue;
+    }
+    const std::string prefix = "targets[" + std::to_string(i) + "].";
+    auto e = finish_target(c.targets[i], [&prefix](std::string_view flag) {
+      return prefix + std::string(find_option(flag)->file_key);
+    });
+    if (e) return file_errors(c.config_file, {*e + " (line " + std::to_string(target_lines.at(i)) + ")"});
+  }
+  if (auto e = check_targets_apart(c.targets, target_lines)) return file_errors(c.config_file, {*e});
+  if (check_only) {
+    result.outcome = ParseOutcome::check_ok;
+    result.message = describe_config(c);
+  }
+  return result;
+}
+
+std::optional<std::string> finish_target(TargetConfig& t, const std::function<std::string(std::string_view flag)>& name) {
+  if (t.upstream.host.empty()) return name("upstream") + " is required (HOST:PORT of the database)";
+  if (t.region.empty()) return name("region") + " is required (e.g. ap-guangzhou)";
+  if (t.instance_id.empty()) return name("instance-id") + " is required (e.g. cdb-12dd3d)";
   if (t.listen.empty()) t.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
   if (t.client_tls_cert.empty() != t.client_tls_key.empty())
-    return usage_error("--client-tls-cert and --client-tls-key go together");
+    return name("client-tls-cert") + " and " + name("client-tls-key") + " go together";
   if ((t.upstream_tls == UpstreamTlsMode::verify_ca || t.upstream_tls == UpstreamTlsMode::verify_identity) &&
       t.upstream_ca_file.empty())
-    return usage_error("--upstream-tls verify-ca/verify-identity needs --upstream-ca-file");
+    return name("upstream-tls") + " verify-ca/verify-identity needs " + name("upstream-ca-file");
+  if (!t.db_user.empty() && !t.accounts.empty())
+    return name("db-user") + " and accounts exclude each other: give one account for every client or a map";
   if (t.upstream_server_name.empty()) t.upstream_server_name = t.upstream.host;
-  return result;
+  return std::nullopt;
 }
 
 std::string help_text() {
   std::string out =
       "camproxy: lets MySQL applications log in to TencentDB for MySQL with CAM authentication.\n\n"
-      "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID [flags]\n\n"
+      "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID [flags]\n"
+      "       camproxy --config FILE [flags]\n"
+      "       camproxy --check-config FILE [flags]   (validate, print what would run, exit 0 or 2)\n\n"
       "Applications connect to --listen with any password; camproxy logs in to the database with a\n"
       "CAM token fetched with TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY\n"
       "(and TENCENTCLOUD_SESSION_TOKEN for temporary credentials).\n\n"
       "Every flag can also be set as CAMPROXY_<FLAG> (upper case, dashes as underscores);\n"
-      "a flag on the command line wins.\n\nFlags:\n";
+      "a flag on the command line wins; both win over --config for a single target.\n\nFlags:\n";
   for (const auto& o : option_table()) {
     std::string head = "  --" + std::string(o.flag);
     if (!o.value_name.empty()) head += " " + std::string(o.value_name);
@@ -439,6 +527,7 @@ std::string help_text() {
     if (!o.default_text.empty()) out += " Default: " + std::string(o.default_text) + ".";
     out += "\n";
   }
+  out += "  --check-config FILE\n      Validate FILE with the flags and environment, print the targets, exit 0 (or 2 with the errors).\n";
   out += "  --help, --version\n";
   return out;
 }
@@ -448,15 +537,20 @@ std::string flags_markdown() {
       "# camproxy flags\n\n"
       "Generated from the option table in `proxy/config.cc` (a unit test fails when this file\n"
       "and the table differ). Every flag can also be given as an environment variable; the\n"
-      "command line wins over the environment.\n\n"
-      "| flag | environment | default | meaning |\n|---|---|---|---|\n";
+      "command line wins over the environment. The config file key column is where the setting\n"
+      "goes in a `--config` file (docs/config.md): at the top level, or in each entry of `targets`.\n\n"
+      "| flag | environment | config file key | default | meaning |\n|---|---|---|---|---|\n";
   for (const auto& o : option_table()) {
+    std::string key = o.file_key.empty() ? "" : "`" + std::string(o.file_key) + "`";
+    if (o.scope == OptionScope::target) key = "`targets[N]." + std::string(o.file_key) + "`";
     out += "| `--" + std::string(o.flag) + (o.value_name.empty() ? "" : " " + std::string(o.value_name)) + "` | `" +
-           env_name(o.flag) + "` | " + std::string(o.default_text) + " | " + std::string(o.help) + " |\n";
+           env_name(o.flag) + "` | " + key + " | " + std::string(o.default_text) + " | " + std::string(o.help) + " |\n";
   }
   out +=
       "\nCredentials come from `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` and, for\n"
-      "temporary credentials, `TENCENTCLOUD_SESSION_TOKEN` (alias `TENCENTCLOUD_TOKEN`).\n";
+      "temporary credentials, `TENCENTCLOUD_SESSION_TOKEN` (alias `TENCENTCLOUD_TOKEN`).\n\n"
+      "`camproxy --check-config FILE` validates a config file together with the flags and\n"
+      "environment, prints the targets it would run and exits 0, or prints the errors and exits 2.\n";
   return out;
 }
 

@@ -4,6 +4,7 @@
 // Every option is declared once in config.cc's option table, which also drives --help and
 // docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,7 +36,10 @@ struct TargetConfig {
   HostPort upstream;
   std::string region;
   std::string instance_id;
-  std::string db_user;  // empty: the CAM account is the user name the client sends
+  // How a client's user name becomes a CAM account (ResourceAccount): `db_user` for every
+  // client, else `accounts` (a user missing from it is refused), else the user name itself.
+  std::string db_user;
+  std::map<std::string, std::string> accounts;
   std::string fallback_password_file;
   UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
   std::string upstream_ca_file;
@@ -54,10 +58,14 @@ struct TargetConfig {
   bool pool_idle_timeout_auto = true;
   std::chrono::milliseconds pool_max_lifetime{3600000};
   std::chrono::milliseconds reconnect_window{30000};
+
+  // nullopt: the map has no entry for `user`.
+  std::optional<std::string> account_for(const std::string& user) const;
 };
 
 // Process-wide settings and the targets. Flags and CAMPROXY_* variables fill targets[0].
 struct Config {
+  std::string config_file;  // empty: flags and CAMPROXY_* variables only
   std::string cam_endpoint = "https://cam.tencentcloudapi.com";
   std::string cam_ca_file;
   std::chrono::milliseconds cam_timeout{10000};
@@ -77,12 +85,12 @@ struct Config {
   std::vector<TargetConfig> targets;
 };
 
-enum class ParseOutcome { run, exit_ok, exit_usage };
+enum class ParseOutcome { run, exit_ok, exit_usage, check_ok };
 
 struct ParseResult {
   ParseOutcome outcome = ParseOutcome::run;
   Config config;
-  std::string message;  // --help/--version text, or the one-line reason for exit_usage
+  std::string message;  // --help/--version text, --check-config's summary, or why exit_usage
 };
 
 // argv as given to main (argv[0] skipped); env looked up through `getenv_fn` for testability.

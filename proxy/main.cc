@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
     case ParseOutcome::exit_usage:
       std::fprintf(stderr, "%s\n", parsed.message.c_str());
       return 2;
+    case ParseOutcome::check_ok:
+      std::fputs(parsed.message.c_str(), stdout);
+      return 0;
     case ParseOutcome::run:
       break;
   }

@@ -25,7 +25,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   std::string_view refusal;
   if (!cmd) refusal = "a malformed COM_CHANGE_USER";
   else if (!tracker_->idle()) refusal = "COM_CHANGE_USER pipelined behind other commands";
-  else if (worker_.ctx().config().db_user.empty() && cmd->user != account_)
+  else if (worker_.ctx().config().account_for(cmd->user) != account_)
     refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
   if (!refusal.empty()) {
     answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());

@@ -23,6 +23,7 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
       {ClientError::upstream_auth_rejected, 1045, "28000", "refused the CAM token of account 'acct'"},
       {ClientError::upstream_protocol, 9003, "08S01", "unexpected answer"},
       {ClientError::no_account, 1045, "28000", "--db-user"},
+      {ClientError::user_not_mapped, 1045, "28000", "user 'DETAIL' is not in the account map"},
       {ClientError::compression_refused, 1158, "08S01", "compression"},
       {ClientError::old_auth_protocol, 1251, "08004", "authentication protocol"},
       {ClientError::bad_handshake, 1043, "08S01", "Bad handshake: DETAIL"},

@@ -1,0 +1,302 @@
+// The --config file: its keys, every error path (with key path and line), JSON = YAML, and
+// the rule by which flags and CAMPROXY_* variables override it.
+#include "proxy/config_file.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "proxy/config.h"
+
+namespace camproxy::proxy {
+namespace {
+
+const char* kTwoTargetsYaml = R"(# two databases behind one camproxy
+workers: 2
+log:
+  level: debug
+  format: text
+credentials:
+  source: env
+cam:
+  endpoint: http://127.0.0.1:9999
+  timeout: 3s
+sigterm:
+  min-delay: 1s
+  max-delay: 20s
+limits:
+  max-client-connections: 500
+targets:
+  - name: orders
+    listen: [127.0.0.1:13306, unix:/tmp/orders.sock]
+    upstream: 10.0.0.5:3306
+    region: ap-guangzhou
+    instance-id: cdb-orders
+    account: orders_app
+    pool:
+      min-idle: 0
+      max: 10
+      idle-timeout: 1m
+    upstream-tls:
+      mode: disable
+    client-tls:
+      enabled: false
+  - name: reports
+    listen: 127.0.0.1:13307
+    upstream: 10.0.0.6:3306
+    region: ap-shanghai
+    instance-id: cdb-reports
+    accounts:
+      app: reports_rw
+      bi: reports_ro
+    connect-timeout: 2s
+)";
+
+const char* kTwoTargetsJson = R"({
+  "workers": 2,
+  "log": {"level": "debug", "format": "text"},
+  "credentials": {"source": "env"},
+  "cam": {"endpoint": "http://127.0.0.1:9999", "timeout": "3s"},
+  "sigterm": {"min-delay": "1s", "max-delay": "20s"},
+  "limits": {"max-client-connections": 500},
+  "targets": [
+    {"name": "orders", "listen": ["127.0.0.1:13306", "unix:/tmp/orders.sock"], "upstream": "10.0.0.5:3306",
+     "region": "ap-guangzhou", "instance-id": "cdb-orders", "account": "orders_app",
+     "pool": {"min-idle": 0, "max": 10, "idle-timeout": "1m"},
+     "upstream-tls": {"mode": "disable"}, "client-tls": {"enabled": false}},
+    {"name": "reports", "listen": "127.0.0.1:13307", "upstream": "10.0.0.6:3306",
+     "region": "ap-shanghai", "instance-id": "cdb-reports",
+     "accounts": {"app": "reports_rw", "bi": "reports_ro"}, "connect-timeout": "2s"}
+  ]
+})";
+
+std::map<std::string, std::string> g_env;
+const char* fake_getenv(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return path;
+}
+
+ParseResult parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  g_env = std::move(env);
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), fake_getenv);
+}
+
+ParseResult parse_file(const std::string& text, std::vector<std::string> extra = {},
+                       std::map<std::string, std::string> env = {}) {
+  std::vector<std::string> args = {"--config", write_file("camproxy_test.yaml", text)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return parse(args, std::move(env));
+}
+
+TEST(ConfigFile, TwoTargetsWithEveryKindOfKey) {
+  auto r = parse_file(kTwoTargetsYaml);
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  const Config& c = r.config;
+  EXPECT_EQ(c.workers, 2);
+  EXPECT_EQ(c.log_level, LogLevel::debug);
+  EXPECT_EQ(c.log_format, LogFormat::text);
+  EXPECT_EQ(c.credential_source, "env");
+  EXPECT_EQ(c.cam_endpoint, "http://127.0.0.1:9999");
+  EXPECT_EQ(c.cam_timeout.count(), 3000);
+  EXPECT_EQ(c.min_sigterm_delay.count(), 1000);
+  EXPECT_EQ(c.max_sigterm_delay.count(), 20000);
+  EXPECT_EQ(c.max_client_connections, 500);
+  ASSERT_EQ(c.targets.size(), 2u);
+  const TargetConfig& orders = c.targets[0];
+  EXPECT_EQ(orders.name, "orders");
+  ASSERT_EQ(orders.listen.size(), 2u);
+  EXPECT_EQ(orders.listen[1].to_string(), "unix:/tmp/orders.sock");
+  EXPECT_EQ(orders.upstream.to_string(), "10.0.0.5:3306");
+  EXPECT_EQ(orders.instance_id, "cdb-orders");
+  EXPECT_EQ(orders.db_user, "orders_app");
+  EXPECT_EQ(orders.pool_min_idle, 0);
+  EXPECT_EQ(orders.pool_max, 10);
+  EXPECT_EQ(orders.pool_idle_timeout.count(), 60000);
+  EXPECT_EQ(orders.upstream_tls, UpstreamTlsMode::disable);
+  EXPECT_FALSE(orders.client_tls);
+  const TargetConfig& reports = c.targets[1];
+  EXPECT_EQ(reports.listen.at(0).to_string(), "127.0.0.1:13307");
+  EXPECT_EQ(reports.region, "ap-shanghai");
+  EXPECT_EQ(reports.connect_timeout.count(), 2000);
+  EXPECT_EQ(reports.upstream_server_name, "10.0.0.6");  // derived default
+  EXPECT_EQ(reports.pool_max, 200);                     // default
+  EXPECT_EQ(reports.accounts.size(), 2u);
+}
+
+TEST(ConfigFile, JsonAndYamlGiveTheSameConfig) {
+  auto yaml = parse_config_text(kTwoTargetsYaml);
+  auto json = parse_config_text(kTwoTargetsJson);
+  ASSERT_TRUE(yaml.errors.empty()) << yaml.errors.front();
+  ASSERT_TRUE(json.errors.empty()) << json.errors.front();
+  EXPECT_EQ(describe_config(yaml.config), describe_config(json.config));
+  ASSERT_EQ(json.config.targets.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& a = yaml.config.targets[i];
+    const auto& b = json.config.targets[i];
+    EXPECT_EQ(a.accounts, b.accounts);
+    EXPECT_EQ(a.pool_idle_timeout, b.pool_idle_timeout);
+    EXPECT_EQ(a.connect_timeout, b.connect_timeout);
+    EXPECT_EQ(a.client_tls, b.client_tls);
+  }
+  EXPECT_EQ(yaml.config.cam_timeout, json.config.cam_timeout);
+  EXPECT_EQ(yaml.config.min_sigterm_delay, json.config.min_sigterm_delay);
+}
+
+TEST(ConfigFile, AccountMapping) {
+  TargetConfig t;
+  EXPECT_EQ(t.account_for("alice"), "alice");  // pass-through
+  t.accounts = {{"app", "orders_rw"}};
+  EXPECT_EQ(t.account_for("app"), "orders_rw");
+  EXPECT_EQ(t.account_for("alice"), std::nullopt);  // not in the map: refused
+  t.accounts.clear();
+  t.db_user = "fixed";
+  EXPECT_EQ(t.account_for("anyone"), "fixed");
+}
+
+struct FileErrorCase {
+  const char* text;
+  const char* expected;  // exact error, with key path and line
+};
+
+const char* kTarget = "    upstream: db:3306\n    region: r\n    instance-id: i\n";
+
+TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
+  const std::string t = kTarget;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"targets: [\n", "not valid YAML or JSON: end of sequence flow not found (line 2)"},
+      {"- a\n- b\n", "expected a map of settings with a 'targets' list, got a list (line 1)"},
+      {"workers: 2\n", "targets: required: a list with at least one target (line 1)"},
+      {"targets: 3\n", "targets: expected a list with at least one target, got '3' (line 1)"},
+      {"targets: []\n", "targets: expected a list with at least one target, got a list (line 1)"},
+      {"targets:\n  - just-a-name\n", "targets[0]: expected a map of target settings, got 'just-a-name' (line 2)"},
+      {"worker: 2\ntargets:\n  - name: a\n" + t, "worker: unknown key (see docs/config.md) (line 1)"},
+      {"targets:\n  - name: a\n    upstraem: db:1\n" + t, "targets[0].upstraem: unknown key (see docs/config.md) (line 3)"},
+      {"targets:\n  - name: a\n" + t + "    pool:\n      maximum: 3\n",
+       "targets[0].pool.maximum: unknown key (see docs/config.md) (line 7)"},
+      {"targets:\n  - name: a\n" + t + "  - name: b\n" + t + "    listen: 127.0.0.1:1\n    pool:\n      max: ten\n",
+       "targets[1].pool.max: expected a number from 1 to 100000, got 'ten' (line 12)"},
+      {"targets:\n  - name: a\n" + t + "    pool: 5\n", "targets[0].pool: expected a map of pool.* settings, got '5' (line 6)"},
+      {"targets:\n  - name: a\n    region: [a, b]\n", "targets[0].region: expected one value, got a list (line 3)"},
+      {"admin: {host: x}\ntargets:\n  - name: a\n" + t, "admin: expected a value, got a map (line 1)"},
+      {"targets:\n  - name: a\n    region:\n", "targets[0].region: expected a value, got nothing (line 3)"},
+      {"targets:\n  - name: a\n    region: x\n    region: y\n", "targets[0].region: given twice (line 4)"},
+      {"targets:\n  - name: a b\n", "targets[0].name: expected a name of letters, digits, '-', '_' or '.' (at most 64), got 'a b' (line 2)"},
+      {"targets:\n  - region: r\n  - name: b\n", "targets[0].name: required when there are several targets (line 2)"},
+      {"targets:\n  - name: a\n    accounts: [x]\n", "targets[0].accounts: expected a map of client user name to CAM account, got a list (line 3)"},
+      {"targets:\n  - name: a\n    accounts:\n      app: \"\"\n", "targets[0].accounts.app: expected a CAM account name, got '' (line 4)"},
+      {"targets:\n  - name: a\n    listen: []\n", "targets[0].listen: expected at least one value (line 3)"},
+      {"targets:\n  - name: a\n    listen: [127.0.0.1:1, 10.0.0.1:2]\n",
+       "targets[0].listen[1]: refusing to listen on non-loopback address '10.0.0.1:2': any local process could use the CAM "
+       "account; use a loopback address or a unix socket (line 3)"},
+      {"log:\n  level: loud\ntargets:\n  - name: a\n" + t, "log.level: expected debug, info, warn or error, got 'loud' (line 2)"},
+      {"targets:\n  - name: a\n    client-tls:\n      enabled: maybe\n",
+       "targets[0].client-tls.enabled: expected on or off, got 'maybe' (line 4)"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto f = parse_config_text(text);
+    ASSERT_FALSE(f.errors.empty()) << text;
+    EXPECT_EQ(f.errors.front(), expected) << text;
+  }
+}
+
+TEST(ConfigFile, AllErrorsAreReportedNotJustTheFirst) {
+  auto f = parse_config_text("workers: lots\ntargets:\n  - name: a\n    pool:\n      max: 0\n    regoin: x\n");
+  ASSERT_EQ(f.errors.size(), 3u);
+  EXPECT_EQ(f.errors[0], "workers: expected a number from 1 to 256, got 'lots' (line 1)");
+  EXPECT_EQ(f.errors[1], "targets[0].pool.max: expected a number from 1 to 100000, got '0' (line 5)");
+  EXPECT_EQ(f.errors[2], "targets[0].regoin: unknown key (see docs/config.md) (line 6)");
+}
+
+TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"targets:\n  - name: a\n    region: r\n    instance-id: i\n",
+       "targets[0].upstream is required (HOST:PORT of the database) (line 2)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "    account: x\n    accounts: {u: y}\n",
+       "targets[0].account and accounts exclude each other: give one account for every client or a map (line 2)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "    upstream-tls: {mode: verify-ca}\n",
+       "targets[0].upstream-tls.mode verify-ca/verify-identity needs targets[0].upstream-tls.ca-file (line 2)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "  - name: a\n" + kTarget + "    listen: 127.0.0.1:2\n",
+       "targets[1].name: 'a' is already the name of targets[0] (line 6)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "  - name: b\n" + kTarget,
+       "targets[1].listen: 127.0.0.1:3306 is already a listener of targets[0] (line 6)"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto r = parse_file(text);
+    ASSERT_EQ(r.outcome, ParseOutcome::exit_usage) << text;
+    EXPECT_NE(r.message.find(expected), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("camproxy_test.yaml: "), std::string::npos) << r.message;
+  }
+}
+
+TEST(ConfigFile, UnreadableFileIsAnError) {
+  auto r = parse({"--config", "/nonexistent/camproxy.yaml"});
+  EXPECT_EQ(r.outcome, ParseOutcome::exit_usage);
+  EXPECT_EQ(r.message, "camproxy: /nonexistent/camproxy.yaml: cannot read the config file");
+}
+
+const char* kOneTarget =
+    "workers: 2\ntargets:\n  - name: only\n    upstream: db:3306\n    region: r\n    instance-id: i\n"
+    "    listen: [127.0.0.1:1, 127.0.0.1:2]\n    pool: {max: 10}\n";
+
+TEST(ConfigFile, FlagsAndEnvironmentOverrideTheFileForASingleTarget) {
+  auto r = parse_file(kOneTarget, {"--pool-max", "20", "--workers", "3", "--listen", "127.0.0.1:5"},
+                      {{"CAMPROXY_REGION", "ap-env"}, {"CAMPROXY_POOL_MAX", "30"}});
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  const TargetConfig& t = r.config.targets.at(0);
+  EXPECT_EQ(t.pool_max, 20);     // flag over environment over file
+  EXPECT_EQ(t.region, "ap-env");  // environment over file
+  EXPECT_EQ(r.config.workers, 3);
+  ASSERT_EQ(t.listen.size(), 1u);  // --listen replaces the file's list
+  EXPECT_EQ(t.listen[0].to_string(), "127.0.0.1:5");
+  EXPECT_EQ(t.instance_id, "i");  // untouched by flags: from the file
+}
+
+TEST(ConfigFile, PerTargetFlagWithSeveralTargetsIsAnErrorProcessFlagIsNot) {
+  auto bad = parse_file(kTwoTargetsYaml, {"--pool-max", "20"});
+  ASSERT_EQ(bad.outcome, ParseOutcome::exit_usage);
+  EXPECT_NE(bad.message.find("--pool-max sets a per-target setting, but "), std::string::npos) << bad.message;
+  EXPECT_NE(bad.message.find("has 2 targets: set it in the file (targets[N].pool.max)"), std::string::npos)
+      << bad.message;
+  auto env = parse_file(kTwoTargetsYaml, {}, {{"CAMPROXY_DB_USER", "x"}});
+  EXPECT_EQ(env.outcome, ParseOutcome::exit_usage);
+  auto ok = parse_file(kTwoTargetsYaml, {"--log-level", "warn"}, {{"CAMPROXY_WORKERS", "4"}});
+  ASSERT_EQ(ok.outcome, ParseOutcome::run) << ok.message;
+  EXPECT_EQ(ok.config.log_level, LogLevel::warn);
+  EXPECT_EQ(ok.config.workers, 4);
+}
+
+TEST(ConfigFile, ConfigFromTheEnvironment) {
+  const std::string path = write_file("camproxy_env.yaml", kOneTarget);
+  auto r = parse({}, {{"CAMPROXY_CONFIG", path}});
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  EXPECT_EQ(r.config.config_file, path);
+  EXPECT_EQ(r.config.targets.at(0).name, "only");
+}
+
+TEST(ConfigFile, CheckConfigPrintsTargetsAndAccounts) {
+  const std::string path = write_file("camproxy_check.yaml", kTwoTargetsYaml);
+  auto r = parse({"--check-config", path});
+  ASSERT_EQ(r.outcome, ParseOutcome::check_ok) << r.message;
+  EXPECT_NE(r.message.find("configuration OK: " + path), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("target orders:\n  listen: 127.0.0.1:13306, unix:/tmp/orders.sock\n"), std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find("accounts: every client as 'orders_app'"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("accounts: app -> reports_rw, bi -> reports_ro (other users refused)"), std::string::npos)
+      << r.message;
+  auto bad = parse({"--check-config", write_file("camproxy_bad.yaml", "targets: []\n")});
+  EXPECT_EQ(bad.outcome, ParseOutcome::exit_usage);
+}
+
+}  // namespace
+}  // namespace camproxy::proxy
