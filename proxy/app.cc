@@ -1,69 +1,124 @@
 #include "proxy/app.h"
 
+#include <algorithm>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
-#include <thread>
+#include <cstdlib>
 
 #include "auth/credential_provider.h"
-#include "auth/fallback_password.h"
 #include "proxy/log.h"
 #include "proxy/version.h"
 
 namespace camproxy::proxy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kRetirePollMs = 100;
+
+auth::CredentialOptions credential_options(const Config& c) {
+  auth::CredentialOptions o;
+  o.source = c.credential_source;
+  o.profile_file = c.credentials_file;
+  o.metadata_endpoint = c.metadata_endpoint;
+  o.sts_endpoint = c.sts_endpoint;
+  o.ca_file = c.cam_ca_file;
+  return o;
+}
+
+bool same_credential_settings(const Config& a, const Config& b) {
+  const auto x = credential_options(a);
+  const auto y = credential_options(b);
+  return x.source == y.source && x.profile_file == y.profile_file && x.metadata_endpoint == y.metadata_endpoint &&
+         x.sts_endpoint == y.sts_endpoint && x.ca_file == y.ca_file;
+}
+
+std::unique_ptr<auth::CredentialProvider> make_provider(const Config& c, std::string& error) {
+  auto provider = auth::make_credential_provider(credential_options(c), [](const char* name) -> const char* {
+    return std::getenv(name);
+  });
+  if (!provider) {
+    error = provider.error().message;
+    return nullptr;
+  }
+  return std::move(*provider);
+}
+
+// Process-wide settings a running process keeps (docs/config.md "Reload"): the file's keys.
+std::string needs_restart(const Config& now, const Config& next) {
+  std::string out;
+  auto note = [&out](bool differs, std::string_view key) {
+    if (differs) out += (out.empty() ? "" : ", ") + std::string(key);
+  };
+  auto admin = [](const Config& c) { return c.admin ? c.admin->to_string() : std::string("off"); };
+  note(admin(now) != admin(next), "admin");
+  note(now.workers != next.workers, "workers");
+  note(now.log_level != next.log_level, "log.level");
+  note(now.log_format != next.log_format, "log.format");
+  note(now.cam_endpoint != next.cam_endpoint, "cam.endpoint");
+  note(now.cam_ca_file != next.cam_ca_file, "cam.ca-file");
+  note(now.cam_timeout != next.cam_timeout, "cam.timeout");
+  note(now.token_recheck_interval != next.token_recheck_interval, "cam.token-recheck-interval");
+  note(now.max_client_connections != next.max_client_connections, "limits.max-client-connections");
+  note(now.core_dumps != next.core_dumps, "core-dumps");
+  note(now.min_sigterm_delay != next.min_sigterm_delay, "sigterm.min-delay");
+  note(now.max_sigterm_delay != next.max_sigterm_delay, "sigterm.max-delay");
+  return out;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+std::string describe_accounts(const TargetConfig& t) {
+  if (!t.db_user.empty()) return t.db_user;
+  if (!t.accounts.empty()) return "map of " + std::to_string(t.accounts.size()) + " users";
+  return "pass-through";
+}
+
+}  // namespace
 
 App::~App() {
-  for (auto& s : sockets_) close_listen_socket(s);
   if (loop_ready_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // let close callbacks and thread-pool work finish
     uv_loop_close(&loop_);
   }
 }
 
-bool App::setup(std::string& error) {
-  auth::CredentialOptions cred_opts;
-  cred_opts.source = config_.credential_source;
-  cred_opts.profile_file = config_.credentials_file;
-  cred_opts.metadata_endpoint = config_.metadata_endpoint;
-  cred_opts.sts_endpoint = config_.sts_endpoint;
-  cred_opts.ca_file = config_.cam_ca_file;
-  auto provider = auth::make_credential_provider(cred_opts, [](const char* name) -> const char* { return std::getenv(name); });
-  if (!provider) {
-    error = provider.error().message;
+bool App::start_target(const TargetConfig& config, std::vector<ListenSocket>& handed_over, std::string& error) {
+  auto provider = make_provider(applied_, error);
+  if (!provider) return false;
+  auto target = std::make_unique<Target>(&loop_, config_, shared_, config);
+  if (!target->start(std::move(provider), handed_over, error)) {
+    error = "target " + config.name + ": " + error;
+    target->hand_over_sockets(handed_over);  // what it took goes back; what it opened is closed
+    target->stop();
+    retired_.push_back(std::move(target));
     return false;
   }
-  if (!target().fallback_password_file.empty()) {
-    if (auto fallback = auth::read_fallback_password(target().fallback_password_file); !fallback) {
-      error = "--fallback-password-file: " + fallback.error().message();
-      return false;
-    }
-  }
-  if (target().client_tls) {
-    client_tls_ = make_client_facing_ctx(target().client_tls_cert, target().client_tls_key, error);
-    if (!client_tls_) return false;
-  }
-  if (target().upstream_tls != UpstreamTlsMode::disable) {
-    upstream_tls_ = make_upstream_ctx(target().upstream_tls, target().upstream_ca_file, error);
-    if (!upstream_tls_) return false;
-  }
+  std::string listen;
+  for (const auto& a : config.listen) listen += (listen.empty() ? "" : ",") + a.to_string();
+  log_info("target_started", {{"target", config.name},
+                              {"listen", listen},
+                              {"upstream", config.upstream.to_string()},
+                              {"instance", config.instance_id},
+                              {"region", config.region},
+                              {"accounts", describe_accounts(config)}});
+  targets_.push_back(std::move(target));
+  return true;
+}
+
+bool App::setup(std::string& error) {
+  applied_ = config_;
+  if (!make_provider(applied_, error)) return false;  // a bad credential setting fails before anything listens
   uv_loop_init(&loop_);
   loop_ready_ = true;
-  tokens_ = std::make_unique<TokenService>(&loop_, config_, target(), std::move(*provider), [this] {
-    for (auto& w : workers_) w->notify_tokens();
-  });
-  if (!tokens_->start(error)) return false;
-  ctx_ = std::make_unique<ProxyContext>(config_, target(), *tokens_, client_tls_.get(), upstream_tls_.get());
-
-  for (const auto& addr : target().listen) {
-    ListenSocket s;
-    if (!open_listen_socket(addr, s, error)) return false;
-    sockets_.push_back(s);
-  }
-  const int n = config_.workers > 0 ? config_.workers : std::max(1U, std::thread::hardware_concurrency());
-  ctx_->set_worker_count(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(*ctx_, i));
-    if (!workers_.back()->start(sockets_, error)) return false;
+  std::vector<ListenSocket> opened_by_failed_start;
+  for (const auto& t : config_.targets) {
+    if (start_target(t, opened_by_failed_start, error)) continue;
+    for (auto& s : opened_by_failed_start) close_listen_socket(s);
+    return false;
   }
   listening_ = true;
   if (config_.admin) {
@@ -73,41 +128,46 @@ bool App::setup(std::string& error) {
     if (!admin_->listen(*config_.admin, error)) return false;
   }
   register_token_gauges();
-  trimmer_ = std::make_unique<MemoryTrimmer>(ctx_->open_clients(), ctx_->peak_clients());
+  trimmer_ = std::make_unique<MemoryTrimmer>(shared_.open_clients, shared_.peak_clients);
   trimmer_->start(&loop_);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(&loop_, &retire_timer_);
+  retire_timer_.data = this;
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
-  sigterm_.data = sigint_.data = this;
+  uv_signal_init(&loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_signal_start(&sighup_, on_sighup, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
-  // With a fixed account the first token is fetched now, so readiness means "can serve".
-  if (!target().db_user.empty()) tokens_->request(target().db_user, 0);
   return true;
 }
 
 void App::register_token_gauges() {
-  using Clock = std::chrono::steady_clock;
   auto each_token = [this](auto&& emit) {
     const auto now = Clock::now();
-    for (const auto& s : tokens_->stats()) emit(s, now);
+    for (const auto& t : targets_)
+      for (const auto& s : t->token_stats()) emit(t->name(), s, now);
   };
+  using Stats = const TokenStats&;
   gauges_.push_back(process_metrics().register_gauge_callback(MetricId::token_age, [each_token](GaugeSamples& out) {
-    each_token([&](const TokenStats& s, Clock::time_point now) {
-      if (s.fetched_at) out.add({s.account}, std::chrono::duration<double>(now - *s.fetched_at).count());
+    each_token([&](const std::string& target, Stats s, Clock::time_point now) {
+      if (s.fetched_at) out.add({target, s.account}, std::chrono::duration<double>(now - *s.fetched_at).count());
     });
   }));
   gauges_.push_back(
       process_metrics().register_gauge_callback(MetricId::token_next_rotation, [each_token](GaugeSamples& out) {
-        each_token([&](const TokenStats& s, Clock::time_point now) {
-          if (s.expires_at) out.add({s.account}, std::chrono::duration<double>(*s.expires_at - now).count());
+        each_token([&](const std::string& target, Stats s, Clock::time_point now) {
+          if (s.expires_at) out.add({target, s.account}, std::chrono::duration<double>(*s.expires_at - now).count());
         });
       }));
   gauges_.push_back(
       process_metrics().register_gauge_callback(MetricId::token_fallback_in_use, [each_token](GaugeSamples& out) {
-        each_token([&](const TokenStats& s, Clock::time_point) { out.add({s.account}, s.fallback_in_use ? 1 : 0); });
+        each_token([&](const std::string& target, Stats s, Clock::time_point) {
+          out.add({target, s.account}, s.fallback_in_use ? 1 : 0);
+        });
       }));
 }
 
@@ -120,15 +180,12 @@ int App::run() {
     shutdown();
     return 1;
   }
-  std::string listen_list;
-  for (const auto& a : target().listen) listen_list += (listen_list.empty() ? "" : ",") + a.to_string();
+  std::vector<std::string> names;
+  for (const auto& t : targets_) names.push_back(t->name());
   log_info("started", {{"version", kVersion},
-                       {"listen", listen_list},
-                       {"upstream", target().upstream.to_string()},
-                       {"instance", target().instance_id},
-                       {"region", target().region},
-                       {"db_user", target().db_user},
-                       {"workers", workers_.size()},
+                       {"config", config_.config_file.empty() ? std::string("flags") : config_.config_file},
+                       {"targets", join_names(names)},
+                       {"workers_per_target", static_cast<int64_t>(config_.workers)},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");
@@ -146,13 +203,148 @@ void App::on_signal(uv_signal_t* s, int signum) {
   self->begin_drain(name);
 }
 
+void App::on_sighup(uv_signal_t* s, int) {
+  log_info("signal", {{"signal", "SIGHUP"}});
+  static_cast<App*>(s->data)->reload();
+}
+
+// SIGHUP (issue 5, docs/config.md "Reload"): parse the command line and the file again; a
+// configuration that does not parse or validate changes nothing. Otherwise targets whose
+// changes can apply live get them, new targets start, removed ones drain like SIGTERM's
+// drain, and a target whose listeners, upstream, instance or TLS changed is replaced: the new
+// one starts on the same listen sockets (handed over, never closed) and the old one drains.
+void App::reload() {
+  if (draining_ || shutting_down_) return;
+  if (config_.config_file.empty()) {
+    log_warn("reload_ignored", {{"reason", "no --config file: flags and environment are read only at start"}});
+    return;
+  }
+  std::vector<const char*> argv;
+  for (const auto& a : args_) argv.push_back(a.c_str());
+  ParseResult parsed = parse_command_line(static_cast<int>(argv.size()), argv.data(),
+                                          [](const char* name) -> const char* { return std::getenv(name); });
+  if (parsed.outcome != ParseOutcome::run) {
+    log_error("reload_rejected", {{"file", config_.config_file}, {"error", parsed.message}, {"kept", "running configuration"}});
+    return;
+  }
+  Config next = std::move(parsed.config);
+  std::string error;
+  const bool credentials_changed = !same_credential_settings(applied_, next);
+  if (credentials_changed && !make_provider(next, error)) {
+    log_error("reload_rejected", {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
+    return;
+  }
+
+  // Sort the running targets: kept (live changes), or going (removed or replaced).
+  std::vector<std::unique_ptr<Target>> kept, going;
+  std::vector<std::string> updated, removed, replaced, added;
+  std::vector<const TargetConfig*> to_start;
+  for (auto& t : targets_) {
+    auto it = std::find_if(next.targets.begin(), next.targets.end(),
+                           [&](const TargetConfig& n) { return n.name == t->name(); });
+    if (it == next.targets.end()) {
+      removed.push_back(t->name());
+      going.push_back(std::move(t));
+    } else if (!can_apply_live(t->config(), *it)) {
+      replaced.push_back(t->name());
+      going.push_back(std::move(t));
+    } else {
+      kept.push_back(std::move(t));
+    }
+  }
+  targets_.clear();
+  for (const auto& n : next.targets) {
+    const bool running = std::any_of(kept.begin(), kept.end(), [&](const auto& t) { return t->name() == n.name; });
+    if (running) continue;
+    to_start.push_back(&n);
+    if (std::find(replaced.begin(), replaced.end(), n.name) == replaced.end()) added.push_back(n.name);
+  }
+
+  std::vector<ListenSocket> handed_over;
+  for (auto& t : going) t->hand_over_sockets(handed_over);
+  const Config previous = applied_;
+  applied_ = next;  // new targets use the new credential settings
+  bool ok = true;
+  for (const TargetConfig* n : to_start) {
+    if (!start_target(*n, handed_over, error)) {
+      ok = false;
+      break;
+    }
+  }
+  if (!ok) {  // undo: the targets just started go, the old ones take their sockets back
+    for (auto& t : targets_) {
+      t->hand_over_sockets(handed_over);
+      t->stop();
+      retired_.push_back(std::move(t));
+    }
+    targets_ = std::move(kept);
+    for (auto& t : going) {
+      t->take_sockets(handed_over);
+      targets_.push_back(std::move(t));
+    }
+    for (auto& s : handed_over) close_listen_socket(s);
+    applied_ = previous;
+    log_error("reload_failed", {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
+    return;
+  }
+  for (auto& s : handed_over) close_listen_socket(s);  // listeners of removed targets
+  for (auto& t : going) retire(std::move(t), "reload");
+  for (auto& t : kept) {
+    const TargetConfig& n =
+        *std::find_if(next.targets.begin(), next.targets.end(), [&](const TargetConfig& c) { return c.name == t->name(); });
+    if (credentials_changed) t->replace_credentials(make_provider(next, error));
+    if (!(t->config() == n)) {
+      updated.push_back(t->name());
+      t->apply(n);
+    }
+  }
+  // Keep the file's order (it is the order of /readyz's checks and of the logs).
+  std::vector<std::unique_ptr<Target>> ordered;
+  for (const auto& n : next.targets) {
+    for (auto* list : {&kept, &targets_}) {
+      for (auto& t : *list)
+        if (t && t->name() == n.name) ordered.push_back(std::move(t));
+    }
+  }
+  targets_ = std::move(ordered);
+  log_info("reload_applied", {{"file", config_.config_file},
+                              {"added", join_names(added)},
+                              {"removed", join_names(removed)},
+                              {"replaced", join_names(replaced)},
+                              {"updated", join_names(updated)},
+                              {"credentials", credentials_changed ? "new provider" : "unchanged"},
+                              {"needs_restart", needs_restart(config_, next)}});
+}
+
+void App::retire(std::unique_ptr<Target> target, std::string_view why) {
+  log_info("target_draining", {{"target", target->name()}, {"reason", why}, {"open_sessions", target->open_sessions()}});
+  target->drain();
+  retiring_.push_back({std::move(target), Clock::now() + config_.max_sigterm_delay});
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&retire_timer_)) == 0)
+    uv_timer_start(&retire_timer_, on_retire_timer, kRetirePollMs, kRetirePollMs);
+}
+
+void App::on_retire_timer(uv_timer_t* t) {
+  auto* self = static_cast<App*>(t->data);
+  const auto now = Clock::now();
+  for (auto& r : self->retiring_) {
+    const size_t open = r.target->open_sessions();
+    if (open != 0 && now < r.deadline) continue;
+    log_info("target_stopped", {{"target", r.target->name()}, {"sessions_left", open}});
+    r.target->stop();
+    self->retired_.push_back(std::move(r.target));
+  }
+  std::erase_if(self->retiring_, [](const Retiring& r) { return r.target == nullptr; });
+  if (self->retiring_.empty()) uv_timer_stop(&self->retire_timer_);
+}
+
 // Lifecycle (issue 5): readiness goes false at once; new connections are still accepted for
 // --min-sigterm-delay (the application may still be shutting down); then listeners close and
 // sessions get up to --max-sigterm-delay to finish their transactions; then exit 0.
 void App::begin_drain(std::string_view why) {
   if (draining_ || shutting_down_) return;
   draining_ = true;
-  drain_started_ = std::chrono::steady_clock::now();
+  drain_started_ = Clock::now();
   log_info("drain_started", {{"reason", why}, {"open_sessions", open_sessions()},
                              {"min_delay_ms", static_cast<int64_t>(config_.min_sigterm_delay.count())},
                              {"max_delay_ms", static_cast<int64_t>(config_.max_sigterm_delay.count())}});
@@ -162,14 +354,13 @@ void App::begin_drain(std::string_view why) {
 void App::stop_listening() {
   if (!listening_) return;
   listening_ = false;
-  for (auto& w : workers_) w->drain();
-  for (auto& s : sockets_) close_listen_socket(s);
+  for (auto& t : targets_) t->drain();
 }
 
 void App::on_drain_timer(uv_timer_t* t) {
   auto* self = static_cast<App*>(t->data);
   self->stop_listening();
-  const auto waited = std::chrono::steady_clock::now() - self->drain_started_;
+  const auto waited = Clock::now() - self->drain_started_;
   const size_t open = self->open_sessions();
   if (open == 0 || waited >= self->config_.min_sigterm_delay + self->config_.max_sigterm_delay) {
     log_info("drain_done", {{"sessions_left", open}});
@@ -181,7 +372,8 @@ void App::on_drain_timer(uv_timer_t* t) {
 
 size_t App::open_sessions() const {
   size_t n = 0;
-  for (const auto& w : workers_) n += w->session_count();
+  for (const auto& t : targets_) n += t->open_sessions();
+  for (const auto& r : retiring_) n += r.target->open_sessions();
   return n;
 }
 
@@ -189,18 +381,17 @@ void App::shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   listening_ = false;
-  for (auto& w : workers_) w->stop();
-  for (auto& s : sockets_) close_listen_socket(s);
+  for (auto& t : targets_) t->stop();
+  for (auto& r : retiring_) r.target->stop();
   if (admin_) admin_->close();
   if (trimmer_) trimmer_->close();
-  if (tokens_) tokens_->close();
   gauges_.clear();
-  if (loop_ready_ && drain_timer_.data != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  if (loop_ready_) {
-    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&sigterm_)) != 0 || sigterm_.data != nullptr) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-    }
+  if (!loop_ready_) return;
+  for (auto* timer : {&drain_timer_, &retire_timer_}) {
+    if (timer->data != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+  }
+  if (sigterm_.data != nullptr) {
+    for (auto* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   }
 }
 
@@ -213,11 +404,7 @@ bool App::ready(std::string& why) const {
     why = "not listening";
     return false;
   }
-  if (target().db_user.empty()) return true;
-  auto state = tokens_->current(target().db_user);
-  if (state && state->usable(std::chrono::steady_clock::now())) return true;
-  why = state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet";
-  return false;
+  return std::all_of(targets_.begin(), targets_.end(), [&why](const auto& t) { return t->ready(why); });
 }
 
 // Started: listeners open and, with --db-user, a first token in hand; once true, for good

@@ -1,5 +1,6 @@
 #pragma once
-// The running process: the control loop (signals, CAM tokens, admin endpoint) and the workers.
+// The running process: the control loop (signals, reloads, the admin endpoint) and the targets,
+// each with its own workers.
 #include <uv.h>
 
 #include <memory>
@@ -8,19 +9,17 @@
 
 #include "proxy/admin_server.h"
 #include "proxy/config.h"
-#include "proxy/listen_socket.h"
 #include "proxy/memory_trim.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy_context.h"
-#include "proxy/tls.h"
-#include "proxy/token_service.h"
-#include "proxy/worker.h"
+#include "proxy/target.h"
 
 namespace camproxy::proxy {
 
 class App {
  public:
-  explicit App(Config config) : config_(std::move(config)) {}
+  // `args` are the command line (without argv[0]): a SIGHUP parses them again, with the file.
+  App(Config config, std::vector<std::string> args) : config_(std::move(config)), args_(std::move(args)) {}
   App(const App&) = delete;
   App& operator=(const App&) = delete;
   ~App();
@@ -29,8 +28,10 @@ class App {
   int run();
 
  private:
-  const TargetConfig& target() const { return config_.targets.front(); }
   bool setup(std::string& error);
+  bool start_target(const TargetConfig& config, std::vector<ListenSocket>& handed_over, std::string& error);
+  void reload();
+  void retire(std::unique_ptr<Target> target, std::string_view why);
   void begin_drain(std::string_view why);
   void stop_listening();
   void shutdown();
@@ -38,24 +39,36 @@ class App {
   bool started(std::string& why) const;
   size_t open_sessions() const;
   static void on_drain_timer(uv_timer_t* t);
+  static void on_retire_timer(uv_timer_t* t);
   AdminResponse handle_admin(std::string_view method, std::string_view path);
   void register_token_gauges();
   static void on_signal(uv_signal_t* s, int signum);
+  static void on_sighup(uv_signal_t* s, int signum);
 
-  Config config_;
+  // Process-wide settings as started: targets read them for the process's life (a reload
+  // reports changes to them as "needs restart", except the credential settings).
+  const Config config_;
+  Config applied_;  // the last configuration applied (targets and credential settings)
+  std::vector<std::string> args_;
+  ProcessShared shared_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
-  SslCtxPtr client_tls_;
-  SslCtxPtr upstream_tls_;
-  std::unique_ptr<TokenService> tokens_;
-  std::unique_ptr<ProxyContext> ctx_;
-  std::vector<ListenSocket> sockets_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  uv_signal_t sighup_{};
+  std::vector<std::unique_ptr<Target>> targets_;
+  // Removed or replaced by a reload: draining until their sessions are gone or the
+  // --max-sigterm-delay passed, then stopped (kept until exit, see Target::stop).
+  struct Retiring {
+    std::unique_ptr<Target> target;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<Retiring> retiring_;
+  std::vector<std::unique_ptr<Target>> retired_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
+  uv_timer_t retire_timer_{};
   bool listening_ = false;
   bool draining_ = false;
   bool shutting_down_ = false;

@@ -20,6 +20,7 @@ struct HostPort {
   std::string host;
   uint16_t port = 0;
   std::string to_string() const;
+  bool operator==(const HostPort&) const = default;
 };
 
 struct ListenAddress {
@@ -27,6 +28,7 @@ struct ListenAddress {
   std::string path;  // unix sockets
   HostPort tcp;      // TCP
   std::string to_string() const;
+  bool operator==(const ListenAddress&) const = default;
 };
 
 // One database target: where applications connect, the instance behind it and how to log in.
@@ -61,6 +63,7 @@ struct TargetConfig {
 
   // nullopt: the map has no entry for `user`.
   std::optional<std::string> account_for(const std::string& user) const;
+  bool operator==(const TargetConfig&) const = default;
 };
 
 // Process-wide settings and the targets. Flags and CAMPROXY_* variables fill targets[0].

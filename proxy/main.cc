@@ -3,7 +3,9 @@
 
 #include <sys/prctl.h>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/app.h"
 #include "proxy/config.h"
@@ -31,6 +33,6 @@ int main(int argc, char** argv) {
   }
   // Tokens, keys and passwords live in this process's memory: no core dump unless asked.
   if (!parsed.config.core_dumps) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  App app(std::move(parsed.config));
+  App app(std::move(parsed.config), std::vector<std::string>(argv + 1, argv + argc));
   return app.run();
 }

@@ -22,7 +22,8 @@ using S = MetricSource;
 template <class E>
 constexpr std::array<std::string_view, 1> kFixedName = {FixedLabel<E>::kName};
 constexpr std::array<std::string_view, 3> kBuildLabels = {"version", "openssl", "libuv"};
-constexpr std::array<std::string_view, 1> kAccount = {"account"};
+// Two targets may use accounts of the same name on different instances.
+constexpr std::array<std::string_view, 2> kTargetAccount = {"target", "account"};
 
 template <class E>
 constexpr std::span<const LabelValue> values_of() {
@@ -78,12 +79,12 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
     {MetricId::cam_request_duration, "camproxy_cam_request_duration_seconds", T::histogram, S::cells,
      "Duration of BuildDataFlowAuthToken calls, whatever their outcome.", {}, {}},
     {MetricId::token_age, "camproxy_token_age_seconds", T::gauge, S::scrape,
-     "Seconds since the CAM token in use for the account was fetched.", kAccount, {}},
+     "Seconds since the CAM token in use for the account was fetched.", kTargetAccount, {}},
     {MetricId::token_next_rotation, "camproxy_token_next_rotation_seconds", T::gauge, S::scrape,
-     "Seconds until the account's token reaches its NextRotationTime (negative once overdue).", kAccount, {}},
+     "Seconds until the account's token reaches its NextRotationTime (negative once overdue).", kTargetAccount, {}},
     {MetricId::token_fallback_in_use, "camproxy_token_fallback_in_use", T::gauge, S::scrape,
      "1 while logins for the account use the fallback password because no valid CAM token is at hand, else 0.",
-     kAccount, {}},
+     kTargetAccount, {}},
 }};
 
 constexpr bool table_in_id_order() {

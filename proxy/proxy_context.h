@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "proxy/collation_names.h"
 #include "proxy/config.h"
@@ -22,30 +23,47 @@ struct UpstreamProfile {
   uint16_t status_flags = 0;
 };
 
+// What all targets of the process share.
+struct ProcessShared {
+  // Handshake connection ids: unique and never reused while the process lives (§2.1, §7.3).
+  std::atomic<uint32_t> next_connection_id{1};
+  // Application connections open in the whole process (--max-client-connections), and their
+  // peak since the last memory trim (proxy/memory_trim.h).
+  std::atomic<int64_t> open_clients{0};
+  std::atomic<int64_t> peak_clients{0};
+};
+
 class ProxyContext {
  public:
-  ProxyContext(const Config& process, const TargetConfig& config, TokenService& tokens, SSL_CTX* client_tls,
-               SSL_CTX* upstream_tls)
-      : process_(process), config_(config), tokens_(tokens), client_tls_(client_tls), upstream_tls_(upstream_tls) {}
+  ProxyContext(const Config& process, ProcessShared& shared, TargetConfig config, TokenService& tokens,
+               SSL_CTX* client_tls, SSL_CTX* upstream_tls)
+      : process_(process), shared_(shared), tokens_(tokens), client_tls_(client_tls), upstream_tls_(upstream_tls) {
+    set_config(std::move(config));
+  }
 
   const Config& process() const { return process_; }
-  const TargetConfig& config() const { return config_; }
+  // The target's settings as of now: a SIGHUP may publish new ones (set_config). A reference
+  // stays valid for the context's life, so a session may keep the one it started with.
+  const TargetConfig& config() const { return *config_.load(std::memory_order_acquire); }
+  // Control thread. Earlier versions are kept (a reload is rare and a version small): workers
+  // may still be reading them.
+  void set_config(TargetConfig next) {
+    versions_.push_back(std::make_unique<const TargetConfig>(std::move(next)));
+    config_.store(versions_.back().get(), std::memory_order_release);
+  }
   TokenService& tokens() { return tokens_; }
   SSL_CTX* client_tls() const { return client_tls_; }
   SSL_CTX* upstream_tls() const { return upstream_tls_; }
 
-  // Handshake connection ids: unique and never reused while the process lives (§2.1, §7.3).
-  uint32_t next_connection_id() { return next_connection_id_.fetch_add(1, std::memory_order_relaxed); }
+  uint32_t next_connection_id() { return shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed); }
 
   SessionRegistry& sessions() { return sessions_; }
   CollationNames& collations() { return collations_; }
-  // Application connections open in the whole process (--max-client-connections).
-  std::atomic<int64_t>& open_clients() { return open_clients_; }
+  std::atomic<int64_t>& open_clients() { return shared_.open_clients; }
   // Their peak since the last memory trim (proxy/memory_trim.h).
-  std::atomic<int64_t>& peak_clients() { return peak_clients_; }
   void note_open_clients(int64_t open) {
-    int64_t peak = peak_clients_.load(std::memory_order_relaxed);
-    while (open > peak && !peak_clients_.compare_exchange_weak(peak, open, std::memory_order_relaxed)) {
+    int64_t peak = shared_.peak_clients.load(std::memory_order_relaxed);
+    while (open > peak && !shared_.peak_clients.compare_exchange_weak(peak, open, std::memory_order_relaxed)) {
     }
   }
 
@@ -63,16 +81,15 @@ class ProxyContext {
 
  private:
   const Config& process_;
-  const TargetConfig& config_;
+  ProcessShared& shared_;
+  std::vector<std::unique_ptr<const TargetConfig>> versions_;
+  std::atomic<const TargetConfig*> config_{nullptr};
   TokenService& tokens_;
   SSL_CTX* client_tls_;
   SSL_CTX* upstream_tls_;
-  std::atomic<uint32_t> next_connection_id_{1};
   size_t worker_count_ = 1;
   SessionRegistry sessions_;
   CollationNames collations_;
-  std::atomic<int64_t> open_clients_{0};
-  std::atomic<int64_t> peak_clients_{0};
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;
 };

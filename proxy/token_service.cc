@@ -170,7 +170,8 @@ void TokenService::on_credential_check(uv_timer_t* t) {
   {
     std::unique_lock cred(self->credential_mu_, std::try_to_lock);
     if (!cred.owns_lock()) return;  // a fetch is using it; look again next time
-    changed = !self->credential_ || self->provider_->needs_refresh(*self->credential_, std::chrono::system_clock::now());
+    changed = self->adopt_next_provider_locked() || !self->credential_ ||
+              self->provider_->needs_refresh(*self->credential_, std::chrono::system_clock::now());
   }
   if (!changed) return;
   bool queued = false;
@@ -219,9 +220,24 @@ void TokenService::start_pending_fetches() {
   }
 }
 
+void TokenService::replace_credentials(std::unique_ptr<auth::CredentialProvider> provider) {
+  std::lock_guard lock(next_provider_mu_);
+  next_provider_ = std::move(provider);
+}
+
+// With credential_mu_ held.
+bool TokenService::adopt_next_provider_locked() {
+  std::lock_guard lock(next_provider_mu_);
+  if (!next_provider_) return false;
+  provider_ = std::move(next_provider_);
+  credential_.reset();
+  return true;
+}
+
 // Thread pool. Returns an error result when no credential can be had.
 std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force) {
   std::lock_guard lock(credential_mu_);
+  force = adopt_next_provider_locked() || force;
   if (force || !credential_ || provider_->needs_refresh(*credential_, std::chrono::system_clock::now())) {
     auto fetched = provider_->fetch();
     if (!fetched) {

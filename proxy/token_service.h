@@ -86,6 +86,10 @@ class TokenService {
 
   std::vector<TokenStats> stats() const;
 
+  // Control thread: the next fetch uses `provider` (a SIGHUP changed the credential settings);
+  // accounts stopped by CAM try again, as after any credential change.
+  void replace_credentials(std::unique_ptr<auth::CredentialProvider> provider);
+
  private:
   struct Fetch;
   struct Entry {
@@ -108,6 +112,7 @@ class TokenService {
   void publish(const std::string& account, auth::CamResult result, double seconds);
   void schedule(Entry& e, const std::string& account, std::chrono::milliseconds delay);
   bool queue_locked(const std::string& account, Entry& e);
+  bool adopt_next_provider_locked();
   std::optional<auth::CamResult> fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force);
   std::shared_ptr<TokenState> fallback_state(const Entry& e, uint64_t generation, SteadyTime now);
 
@@ -125,6 +130,8 @@ class TokenService {
   std::unique_ptr<auth::CredentialProvider> provider_;
   std::optional<auth::CredentialSnapshot> credential_;
   std::string credential_fingerprint_;  // identity + key hash: tells a changed credential
+  std::mutex next_provider_mu_;  // never held while fetching: a reload does not wait for CAM
+  std::unique_ptr<auth::CredentialProvider> next_provider_;
 
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;

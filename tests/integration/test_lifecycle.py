@@ -60,7 +60,7 @@ def test_metrics_are_prometheus_text_and_move(camproxy):
         assert name in text, name
     total = [l for l in text.splitlines() if l.startswith("camproxy_client_connections_total ")]
     assert total and float(total[0].split()[1]) >= 1
-    assert 'camproxy_token_next_rotation_seconds{account="camtest"}' in text
+    assert 'camproxy_token_next_rotation_seconds{target="default",account="camtest"}' in text
 
 
 def test_sigterm_drains_lets_a_transaction_commit_and_exits_0(camproxy):

@@ -143,16 +143,16 @@ TEST(Metrics, ScrapeCallbacksEscapeLabelsAndStopWhenDropped) {
   MetricsRegistry reg(test_build());
   {
     GaugeCallbackRegistration age = reg.register_gauge_callback(MetricId::token_age, [](GaugeSamples& s) {
-      s.add({"app_rw"}, 12.5);
-      s.add({"we\"ird\\na\nme"}, 0);
-      s.add({"\xff\xfe_bad"}, -1);  // not UTF-8: replaced, never breaks the scrape
+      s.add({"orders", "app_rw"}, 12.5);
+      s.add({"orders", "we\"ird\\na\nme"}, 0);
+      s.add({"orders", "\xff\xfe_bad"}, -1);  // not UTF-8: replaced, never breaks the scrape
     });
     EXPECT_EQ(family(reg.render(), "camproxy_token_age_seconds"),
               "# HELP camproxy_token_age_seconds Seconds since the CAM token in use for the account was fetched.\n"
               "# TYPE camproxy_token_age_seconds gauge\n"
-              "camproxy_token_age_seconds{account=\"app_rw\"} 12.5\n"
-              "camproxy_token_age_seconds{account=\"we\\\"ird\\\\na\\nme\"} 0\n"
-              "camproxy_token_age_seconds{account=\"??_bad\"} -1\n");
+              "camproxy_token_age_seconds{target=\"orders\",account=\"app_rw\"} 12.5\n"
+              "camproxy_token_age_seconds{target=\"orders\",account=\"we\\\"ird\\\\na\\nme\"} 0\n"
+              "camproxy_token_age_seconds{target=\"orders\",account=\"??_bad\"} -1\n");
     GaugeCallbackRegistration moved = std::move(age);  // the registration follows the move
     EXPECT_NE(family(reg.render(), "camproxy_token_age_seconds").find("app_rw"), std::string::npos);
   }
@@ -163,11 +163,11 @@ TEST(Metrics, ScrapeCallbacksEscapeLabelsAndStopWhenDropped) {
 
 TEST(Metrics, SeveralCallbacksOfOneMetricAllReport) {
   MetricsRegistry reg(test_build());
-  auto a = reg.register_gauge_callback(MetricId::token_fallback_in_use, [](GaugeSamples& s) { s.add({"a"}, 0); });
-  auto b = reg.register_gauge_callback(MetricId::token_fallback_in_use, [](GaugeSamples& s) { s.add({"b"}, 1); });
+  auto a = reg.register_gauge_callback(MetricId::token_fallback_in_use, [](GaugeSamples& s) { s.add({"t", "a"}, 0); });
+  auto b = reg.register_gauge_callback(MetricId::token_fallback_in_use, [](GaugeSamples& s) { s.add({"t", "b"}, 1); });
   const std::string f = family(reg.render(), "camproxy_token_fallback_in_use");
-  EXPECT_NE(f.find("camproxy_token_fallback_in_use{account=\"a\"} 0\n"), std::string::npos) << f;
-  EXPECT_NE(f.find("camproxy_token_fallback_in_use{account=\"b\"} 1\n"), std::string::npos) << f;
+  EXPECT_NE(f.find("camproxy_token_fallback_in_use{target=\"t\",account=\"a\"} 0\n"), std::string::npos) << f;
+  EXPECT_NE(f.find("camproxy_token_fallback_in_use{target=\"t\",account=\"b\"} 1\n"), std::string::npos) << f;
 }
 
 // Relaxed atomics lose nothing: exact totals after concurrent updates (run under TSan with
@@ -267,7 +267,7 @@ TEST(Metrics, SampleReaderRejectsBrokenLines) {
 // family appears once, HELP then TYPE then its own samples.
 TEST(Metrics, WholeOutputIsValidExposition) {
   MetricsRegistry reg(test_build());
-  auto cb = reg.register_gauge_callback(MetricId::token_next_rotation, [](GaugeSamples& s) { s.add({"x"}, 3.5); });
+  auto cb = reg.register_gauge_callback(MetricId::token_next_rotation, [](GaugeSamples& s) { s.add({"t", "x"}, 3.5); });
   std::istringstream in(reg.render());
   std::string line, current, current_type;
   std::set<std::string> seen;
@@ -344,7 +344,7 @@ TEST(MetricsDeathTest, MisuseAbortsWithTheMetricName) {
         auto r = reg.register_gauge_callback(MetricId::token_age, [](GaugeSamples& s) { s.add({}, 1); });
         (void)reg.render();
       },
-      "0 label values for 1 labels");
+      "0 label values for 2 labels");
 }
 
 // CAMPROXY_UPDATE_DOCS=1 ./camproxy_proxy_tests --gtest_filter=Metrics.DocIsCurrent

@@ -1,0 +1,122 @@
+#include "proxy/target.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "auth/fallback_password.h"
+#include "proxy/log.h"
+
+namespace camproxy::proxy {
+
+Target::Target(uv_loop_t* control_loop, const Config& process, ProcessShared& shared, TargetConfig config)
+    : loop_(control_loop), process_(process), shared_(shared), settings_(std::move(config)) {}
+
+Target::~Target() {
+  stop();
+  for (auto& s : sockets_) close_listen_socket(s);
+}
+
+bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::vector<ListenSocket>& handed_over,
+                   std::string& error) {
+  const TargetConfig& c = settings_;
+  if (!c.fallback_password_file.empty()) {
+    if (auto fallback = auth::read_fallback_password(c.fallback_password_file); !fallback) {
+      error = "--fallback-password-file: " + fallback.error().message();
+      return false;
+    }
+  }
+  if (c.client_tls) {
+    client_tls_ = make_client_facing_ctx(c.client_tls_cert, c.client_tls_key, error);
+    if (!client_tls_) return false;
+  }
+  if (c.upstream_tls != UpstreamTlsMode::disable) {
+    upstream_tls_ = make_upstream_ctx(c.upstream_tls, c.upstream_ca_file, error);
+    if (!upstream_tls_) return false;
+  }
+  tokens_ = std::make_unique<TokenService>(loop_, process_, settings_, std::move(credentials), [this] {
+    for (auto& w : workers_) w->notify_tokens();
+  });
+  if (!tokens_->start(error)) return false;
+  ctx_ = std::make_unique<ProxyContext>(process_, shared_, settings_, *tokens_, client_tls_.get(), upstream_tls_.get());
+
+  take_sockets(handed_over);
+  for (const auto& addr : c.listen) {
+    if (std::any_of(sockets_.begin(), sockets_.end(), [&](const ListenSocket& s) { return s.address == addr; })) continue;
+    ListenSocket s;
+    if (!open_listen_socket(addr, s, error)) return false;
+    sockets_.push_back(s);
+  }
+  const int n = process_.workers > 0 ? process_.workers : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  ctx_->set_worker_count(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*ctx_, i));
+    if (!workers_.back()->start(sockets_, error)) return false;
+  }
+  listening_ = true;
+  // With fixed or mapped accounts the first tokens are fetched now, so that readiness means
+  // "can serve" and the first logins do not wait for CAM.
+  if (!c.db_user.empty()) tokens_->request(c.db_user, 0);
+  for (const auto& [user, account] : c.accounts) tokens_->request(account, 0);
+  return true;
+}
+
+void Target::drain() {
+  if (!listening_) return;
+  listening_ = false;
+  for (auto& w : workers_) w->drain();
+  for (auto& s : sockets_) close_listen_socket(s);
+}
+
+void Target::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  listening_ = false;
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  for (auto& s : sockets_) close_listen_socket(s);
+  if (tokens_) tokens_->close();
+}
+
+void Target::hand_over_sockets(std::vector<ListenSocket>& out) {
+  for (auto& s : sockets_) out.push_back(s);
+  sockets_.clear();
+}
+
+void Target::take_sockets(std::vector<ListenSocket>& pool) {
+  for (const auto& addr : settings_.listen) {
+    auto it = std::find_if(pool.begin(), pool.end(), [&](const ListenSocket& s) { return s.address == addr; });
+    if (it == pool.end()) continue;
+    sockets_.push_back(*it);
+    pool.erase(it);
+  }
+}
+
+size_t Target::open_sessions() const {
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->session_count();
+  return n;
+}
+
+bool Target::ready(std::string& why) const {
+  if (!listening_) {
+    why = "target " + name() + " not listening";
+    return false;
+  }
+  const TargetConfig& c = config();
+  if (c.db_user.empty()) return true;
+  auto state = tokens_->current(c.db_user);
+  if (state && state->usable(std::chrono::steady_clock::now())) return true;
+  why = "target " + name() + ": " + (state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet");
+  return false;
+}
+
+bool can_apply_live(const TargetConfig& now, const TargetConfig& next) {
+  return now.listen == next.listen && now.upstream == next.upstream &&
+         now.region == next.region && now.instance_id == next.instance_id &&
+         now.fallback_password_file == next.fallback_password_file && now.upstream_tls == next.upstream_tls &&
+         now.upstream_ca_file == next.upstream_ca_file && now.upstream_server_name == next.upstream_server_name &&
+         now.client_tls == next.client_tls && now.client_tls_cert == next.client_tls_cert &&
+         now.client_tls_key == next.client_tls_key;
+}
+
+}  // namespace camproxy::proxy

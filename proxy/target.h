@@ -1,0 +1,78 @@
+#pragma once
+// One running target: its listeners, its TLS contexts, its CAM tokens (its region and
+// instance) and its own set of workers, each with a pool for this target's database. Targets
+// share only the control loop and ProcessShared (connection ids, the client count).
+// Everything here runs on the control thread.
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/credential_provider.h"
+#include "proxy/config.h"
+#include "proxy/listen_socket.h"
+#include "proxy/proxy_context.h"
+#include "proxy/tls.h"
+#include "proxy/token_service.h"
+#include "proxy/worker.h"
+
+namespace camproxy::proxy {
+
+class Target {
+ public:
+  Target(uv_loop_t* control_loop, const Config& process, ProcessShared& shared, TargetConfig config);
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+  ~Target();
+
+  // Listens (taking the sockets in `handed_over` whose address it wants, so that an address
+  // kept across a reload is never closed), starts its tokens and workers. On failure `error`
+  // says why and stop() undoes what was started.
+  bool start(std::unique_ptr<auth::CredentialProvider> credentials, std::vector<ListenSocket>& handed_over,
+             std::string& error);
+  // Stop accepting; sessions between transactions close now, the others when their
+  // transaction ends (SIGTERM's drain, for one target).
+  void drain();
+  // Workers, listeners and token timers go; sessions still open are closed. The object itself
+  // must then live until the control loop ends: a CAM call it started may still complete.
+  void stop();
+  // Moves its listen sockets to `out` (it will not close them) for a successor to take.
+  void hand_over_sockets(std::vector<ListenSocket>& out);
+  // Takes from `pool` the sockets of its own listen addresses.
+  void take_sockets(std::vector<ListenSocket>& pool);
+
+  // A SIGHUP's settings that apply without a restart (can_apply_live): new logins and the
+  // pools' next rounds use them.
+  void apply(TargetConfig next) { ctx_->set_config(std::move(next)); }
+  void replace_credentials(std::unique_ptr<auth::CredentialProvider> credentials) {
+    tokens_->replace_credentials(std::move(credentials));
+  }
+
+  const std::string& name() const { return settings_.name; }
+  const TargetConfig& config() const { return ctx_ ? ctx_->config() : settings_; }
+  size_t open_sessions() const;
+  bool ready(std::string& why) const;
+  std::vector<TokenStats> token_stats() const { return tokens_ ? tokens_->stats() : std::vector<TokenStats>{}; }
+
+ private:
+  uv_loop_t* loop_;
+  const Config& process_;
+  ProcessShared& shared_;
+  const TargetConfig settings_;  // as started: the token service reads region, instance, fallback
+  SslCtxPtr client_tls_;
+  SslCtxPtr upstream_tls_;
+  std::unique_ptr<TokenService> tokens_;
+  std::unique_ptr<ProxyContext> ctx_;
+  std::vector<ListenSocket> sockets_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  bool listening_ = false;
+  bool stopped_ = false;
+};
+
+// True when `next` differs from `now` only in what a running target can take live: accounts,
+// pool sizes and timeouts, the connect, handshake and reconnect timeouts. Otherwise (listeners,
+// upstream, instance, TLS, fallback file) the target is replaced.
+bool can_apply_live(const TargetConfig& now, const TargetConfig& next);
+
+}  // namespace camproxy::proxy
