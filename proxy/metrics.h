@@ -149,12 +149,12 @@ struct FixedLabel<PoolCleanup> {
 };
 
 enum class PoolClose : uint8_t {
-  idle_timeout, max_lifetime, make_room, lost, unclean, change_user_refused, change_user_failed,
+  idle_timeout, max_lifetime, make_room, lost, unclean, change_user_refused, change_user_failed, over_max,
 };
 template <>
 struct FixedLabel<PoolClose> {
   static constexpr std::string_view kName = "reason";
-  static constexpr std::array<LabelValue, 7> kValues = {{
+  static constexpr std::array<LabelValue, 8> kValues = {{
       {"idle_timeout", "idle longer than --pool-idle-timeout (which stays below the server's wait_timeout)"},
       {"max_lifetime", "older than --pool-max-lifetime"},
       {"make_room", "closed at --pool-max to make room for a client whose pool key had no idle connection"},
@@ -164,6 +164,7 @@ struct FixedLabel<PoolClose> {
       {"change_user_refused", "COM_CHANGE_USER was refused with 1045 (a rotated password): a fresh token is "
                               "requested"},
       {"change_user_failed", "COM_CHANGE_USER failed otherwise, or no usable CAM token was at hand for it"},
+      {"over_max", "idle while the pool held more than a pool.max that a reload lowered"},
   }};
 };
 

@@ -5,6 +5,7 @@
 #include "protocol/constants.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
+#include "proxy/pool_idle_limit.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
 
@@ -148,14 +149,20 @@ void UpstreamPool::maintain() {
   const auto now = Clock::now();
   // spec §7.1: idle connections are closed well inside the server's wait_timeout, and none
   // lives forever (the server may have been reconfigured, or its certificate rotated).
+  // A reload may have changed pool.idle-timeout (still cut below the server's wait_timeout)
+  // or lowered pool.max (idle connections above it go first).
+  idle_timeout_ = idle_limit(c.pool_idle_timeout, wait_timeout_);
+  const size_t max_open = static_cast<size_t>(per_worker(c.pool_max, static_cast<int>(worker_.ctx().worker_count())));
   for (size_t i = 0; i < idle_.size();) {
     const bool too_old = now - idle_[i].created > c.pool_max_lifetime;
     const bool idle_too_long = now - idle_[i].idle_since > idle_timeout_;
-    if (too_old || idle_too_long) {
+    if (too_old || idle_too_long || open_ > max_open) {
       ++stats_.evicted_idle;
       UpstreamConn* u = idle_[i].conn;
       idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
-      close_pooled(u, too_old ? PoolClose::max_lifetime : PoolClose::idle_timeout);
+      close_pooled(u, too_old        ? PoolClose::max_lifetime
+                      : idle_too_long ? PoolClose::idle_timeout
+                                      : PoolClose::over_max);
     } else {
       ++i;
     }
