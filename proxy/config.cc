@@ -71,6 +71,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   if (unit == "ms") return std::chrono::milliseconds(v);
   if (unit == "s" || unit.empty()) return std::chrono::milliseconds(v * 1000);
   if (unit == "m") return std::chrono::milliseconds(v * 60000);
+  if (unit == "h") return std::chrono::milliseconds(v * 3600000);
   return std::nullopt;
 }
 

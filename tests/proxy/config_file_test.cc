@@ -298,5 +298,25 @@ TEST(ConfigFile, CheckConfigPrintsTargetsAndAccounts) {
   EXPECT_EQ(bad.outcome, ParseOutcome::exit_usage);
 }
 
+// deploy/examples: both pass --check-config and describe the same process.
+TEST(ConfigFile, ExamplesAreValidAndAgree) {
+  const std::string dir = std::string(CAMPROXY_TEST_DATA_DIR) + "/../../deploy/examples/";
+  std::string described[2];
+  int i = 0;
+  for (const char* name : {"camproxy.yaml", "camproxy.json"}) {
+    auto r = parse({"--check-config", dir + name});
+    ASSERT_EQ(r.outcome, ParseOutcome::check_ok) << r.message;
+    described[i++] = r.message.substr(r.message.find('\n'));  // without the file name
+    EXPECT_NE(r.message.find("target staging:"), std::string::npos) << r.message;
+  }
+  EXPECT_EQ(described[0], described[1]);
+}
+
+TEST(ConfigFile, DurationsTakeHours) {
+  auto f = parse_config_text("targets:\n  - pool: {max-lifetime: 2h}\n");
+  ASSERT_TRUE(f.errors.empty()) << f.errors.front();
+  EXPECT_EQ(f.config.targets.at(0).pool_max_lifetime, std::chrono::hours(2));
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
