@@ -185,7 +185,7 @@ int App::run() {
   log_info("started", {{"version", kVersion},
                        {"config", config_.config_file.empty() ? std::string("flags") : config_.config_file},
                        {"targets", join_names(names)},
-                       {"workers_per_target", static_cast<int64_t>(config_.workers)},
+                       {"workers_per_target", workers_per_target(config_)},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");

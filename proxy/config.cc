@@ -533,6 +533,27 @@ std::string help_text() {
   return out;
 }
 
+// The key tables of docs/config.md (between its "keys" markers).
+std::string config_keys_markdown() {
+  std::string out;
+  for (OptionScope scope : {OptionScope::process, OptionScope::target}) {
+    out += scope == OptionScope::process ? "Top level (process-wide):\n\n" : "\nIn each entry of `targets`:\n\n";
+    out += "| key | flag | default | meaning |\n|---|---|---|---|\n";
+    if (scope == OptionScope::target) {
+      out += "| `name` | | `default` (required with several targets) | Letters, digits, `-`, `_`, `.`; "
+             "names the target in logs, metrics and reloads. |\n";
+      out += "| `accounts` | | | Map of client user name to CAM account; a user not in it is refused "
+             "(1045). Excludes `account`. |\n";
+    }
+    for (const auto& o : option_table()) {
+      if (o.scope != scope || o.file_key.empty()) continue;
+      out += "| `" + std::string(o.file_key) + "` | `--" + std::string(o.flag) + "` | " + std::string(o.default_text) +
+             " | " + std::string(o.help) + " |\n";
+    }
+  }
+  return out;
+}
+
 std::string flags_markdown() {
   std::string out =
       "# camproxy flags\n\n"

@@ -103,5 +103,7 @@ ParseResult parse_command_line(int argc, const char* const* argv,
 // The flag reference in Markdown (docs/flags.md is exactly this text).
 std::string flags_markdown();
 std::string help_text();
+// The key tables of docs/config.md (the text between its "keys" markers).
+std::string config_keys_markdown();
 
 }  // namespace camproxy::proxy

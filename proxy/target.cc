@@ -46,7 +46,7 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
     if (!open_listen_socket(addr, s, error)) return false;
     sockets_.push_back(s);
   }
-  const int n = process_.workers > 0 ? process_.workers : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  const int n = workers_per_target(process_);
   ctx_->set_worker_count(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(*ctx_, i));
@@ -108,6 +108,10 @@ bool Target::ready(std::string& why) const {
   if (state && state->usable(std::chrono::steady_clock::now())) return true;
   why = "target " + name() + ": " + (state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet");
   return false;
+}
+
+int workers_per_target(const Config& process) {
+  return process.workers > 0 ? process.workers : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
 }
 
 bool can_apply_live(const TargetConfig& now, const TargetConfig& next) {

@@ -75,4 +75,7 @@ class Target {
 // upstream, instance, TLS, fallback file) the target is replaced.
 bool can_apply_live(const TargetConfig& now, const TargetConfig& next);
 
+// `workers`, or one per core when 0.
+int workers_per_target(const Config& process);
+
 }  // namespace camproxy::proxy

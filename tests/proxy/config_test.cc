@@ -154,5 +154,25 @@ TEST(Config, FlagsDocIsCurrent) {
   EXPECT_EQ(text.str(), flags_markdown()) << "docs/flags.md is stale: regenerate it (see the comment above)";
 }
 
+// docs/config.md's key tables come from the same table (between the markers); regenerate with
+// CAMPROXY_UPDATE_DOCS=1 ./camproxy_proxy_tests --gtest_filter=Config.FlagsDocInConfigMd
+TEST(Config, FlagsDocInConfigMd) {
+  const std::string path = std::string(CAMPROXY_TEST_DATA_DIR) + "/../../docs/config.md";
+  const std::string begin = "<!-- keys:begin (generated from proxy/config.cc) -->\n";
+  const std::string end = "<!-- keys:end -->\n";
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  std::string doc = text.str();
+  const auto b = doc.find(begin);
+  const auto e = doc.find(end);
+  ASSERT_TRUE(b != std::string::npos && e != std::string::npos && b < e) << "markers missing in docs/config.md";
+  const std::string fresh = doc.substr(0, b + begin.size()) + config_keys_markdown() + doc.substr(e);
+  if (std::getenv("CAMPROXY_UPDATE_DOCS") != nullptr) {
+    std::ofstream(path) << fresh;
+    doc = fresh;
+  }
+  EXPECT_EQ(doc, fresh) << "docs/config.md's key tables are stale: regenerate them (see the comment above)";
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
