@@ -214,7 +214,10 @@ void App::on_sighup(uv_signal_t* s, int) {
 // drain, and a target whose listeners, upstream, instance or TLS changed is replaced: the new
 // one starts on the same listen sockets (handed over, never closed) and the old one drains.
 void App::reload() {
-  if (draining_ || shutting_down_) return;
+  if (draining_ || shutting_down_) {
+    log_warn("reload_ignored", {{"reason", "shutting down"}});
+    return;
+  }
   if (config_.config_file.empty()) {
     log_warn("reload_ignored", {{"reason", "no --config file: flags and environment are read only at start"}});
     return;

@@ -53,11 +53,21 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
     if (!workers_.back()->start(sockets_, error)) return false;
   }
   listening_ = true;
-  // With fixed or mapped accounts the first tokens are fetched now, so that readiness means
-  // "can serve" and the first logins do not wait for CAM.
+  prefetch_tokens();
+  return true;
+}
+
+void Target::apply(TargetConfig next) {
+  ctx_->set_config(std::move(next));
+  prefetch_tokens();
+}
+
+// With fixed or mapped accounts the tokens are fetched at once (a no-op for one in hand), so
+// that readiness means "can serve" and the first logins do not wait for CAM.
+void Target::prefetch_tokens() {
+  const TargetConfig& c = ctx_->config();
   if (!c.db_user.empty()) tokens_->request(c.db_user, 0);
   for (const auto& [user, account] : c.accounts) tokens_->request(account, 0);
-  return true;
 }
 
 void Target::drain() {

@@ -44,7 +44,7 @@ class Target {
 
   // A SIGHUP's settings that apply without a restart (can_apply_live): new logins and the
   // pools' next rounds use them.
-  void apply(TargetConfig next) { ctx_->set_config(std::move(next)); }
+  void apply(TargetConfig next);
   void replace_credentials(std::unique_ptr<auth::CredentialProvider> credentials) {
     tokens_->replace_credentials(std::move(credentials));
   }
@@ -66,6 +66,8 @@ class Target {
   std::unique_ptr<ProxyContext> ctx_;
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  void prefetch_tokens();
+
   bool listening_ = false;
   bool stopped_ = false;
 };

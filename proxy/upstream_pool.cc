@@ -167,6 +167,8 @@ void UpstreamPool::maintain() {
       ++i;
     }
   }
+  // A reload may have given the target another fixed account: warm up for that one.
+  if (!c.db_user.empty() && (!warm_key_ || warm_key_->account != c.db_user)) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   dial_warm();
   report_idle();
   stats_.total = open_;

@@ -276,3 +276,20 @@ def test_broken_file_on_sighup_keeps_the_old_config_and_its_sessions(proxies):
     assert current_user(a) == "camtest@%"
     assert proxy.admin_get("/readyz")[0] == 200
     assert "reload_applied" not in proxy.log_text()
+
+
+def test_sighup_changes_the_account_for_new_logins_only(proxies):
+    a = free_port()
+    proxy = proxies.start(proxies.document(proxies.target("a", a, "    account: camtest\n")))
+    old = connect(a)
+    proxies.reload(proxy, proxies.document(proxies.target("a", a, "    accounts:\n      app: camtls\n")),
+                   "reload_applied")
+    assert '"updated":"a"' in last_log_line(proxy, "reload_applied")
+    assert current_user(a, "app") == "camtls@%"
+    with pytest.raises(pymysql.err.OperationalError) as not_mapped:
+        connect(a, "camtest")
+    assert not_mapped.value.args[0] == 1045
+    with old.cursor() as cur:  # the session logged in before keeps its account
+        cur.execute("SELECT CURRENT_USER()")
+        assert cur.fetchone()[0] == "camtest@%"
+    old.close()
