@@ -463,7 +463,7 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
   for (const auto& opt : option_table()) {
     auto g = values_for(opt, given, getenv_fn);
     if (g.values.empty() || opt.flag == "config") continue;
-    if (opt.scope == OptionScope::target && c.targets.size() != 1)
+    if (opt.scope != OptionScope::process && c.targets.size() != 1)
       return usage_error(g.source + " sets a per-target setting, but " + c.config_file + " has " +
                          std::to_string(c.targets.size()) + " targets: set it in the file (targets[N]." +
                          std::string(opt.file_key) + ")");
@@ -536,9 +536,13 @@ std::string help_text() {
 // The key tables of docs/config.md (between its "keys" markers).
 std::string config_keys_markdown() {
   std::string out;
-  for (OptionScope scope : {OptionScope::process, OptionScope::target}) {
-    out += scope == OptionScope::process ? "Top level (process-wide):\n\n" : "\nIn each entry of `targets`:\n\n";
+  for (OptionScope scope : {OptionScope::process, OptionScope::target, OptionScope::listener}) {
+    if (scope == OptionScope::process) out += "Top level (process-wide):\n\n";
+    if (scope == OptionScope::target) out += "\nIn each entry of `targets`:\n\n";
+    if (scope == OptionScope::listener) out += "\nIn an entry of `listen` written as a map (one listener):\n\n";
     out += "| key | flag | default | meaning |\n|---|---|---|---|\n";
+    if (scope == OptionScope::listener)
+      out += "| `address` | `--listen` | (required) | HOST:PORT or unix:/path, as a `listen` entry written as text. |\n";
     if (scope == OptionScope::target) {
       out += "| `name` | | `default` (required with several targets) | Letters, digits, `-`, `_`, `.`; "
              "names the target in logs, metrics and reloads. |\n";
@@ -565,6 +569,7 @@ std::string flags_markdown() {
   for (const auto& o : option_table()) {
     std::string key = o.file_key.empty() ? "" : "`" + std::string(o.file_key) + "`";
     if (o.scope == OptionScope::target) key = "`targets[N]." + std::string(o.file_key) + "`";
+    if (o.scope == OptionScope::listener) key = "`targets[N].listen[M]." + std::string(o.file_key) + "`";
     out += "| `--" + std::string(o.flag) + (o.value_name.empty() ? "" : " " + std::string(o.value_name)) + "` | `" +
            env_name(o.flag) + "` | " + key + " | " + std::string(o.default_text) + " | " + std::string(o.help) + " |\n";
   }

@@ -109,9 +109,43 @@ class Reader {
         read_accounts(v, path + ".accounts", t);
         return true;
       }
+      if (key == "listen") {
+        read_listen(v, path + ".listen", t);
+        return true;
+      }
       return false;
     });
     if (!named && count > 1) error(path + ".name", node, "required when there are several targets");
+  }
+
+  // `listen`: one entry or a list; an entry is an address, or a map with `address` and the
+  // settings of that listener alone (OptionScope::listener).
+  void read_listen(const YAML::Node& v, const std::string& path, TargetConfig& t) {
+    if (!v.IsSequence()) {
+      read_listener(v, path, t);
+      return;
+    }
+    if (v.size() == 0) error(path, v, "expected at least one value");
+    for (size_t i = 0; i < v.size(); ++i) read_listener(v[i], path + "[" + std::to_string(i) + "]", t);
+  }
+
+  void read_listener(const YAML::Node& entry, const std::string& path, TargetConfig& t) {
+    const OptionSpec& listen = *find_option_by_file_key(OptionScope::target, "listen");
+    if (!entry.IsMap()) {
+      apply_one(listen, path, entry, t);
+      return;
+    }
+    const YAML::Node address = entry["address"];
+    if (!address) {
+      error(path + ".address", entry, "required in a listen entry written as a map");
+      return;
+    }
+    TargetConfig one;  // the listener alone, so that its settings apply to it only
+    apply_one(listen, path + ".address", address, one);
+    if (one.listen.empty()) return;
+    walk(entry, OptionScope::listener, "", path + ".", one,
+         [](const std::string& key, const YAML::Node&) { return key == "address"; });
+    t.listen.push_back(std::move(one.listen.front()));
   }
 
   void read_accounts(const YAML::Node& map, const std::string& path, TargetConfig& t) {

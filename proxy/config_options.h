@@ -12,8 +12,11 @@
 
 namespace camproxy::proxy {
 
-// Process-wide options write into Config, per-target options into a TargetConfig.
-enum class OptionScope { process, target };
+// Process-wide options write into Config, per-target options into a TargetConfig. Per-listener
+// options also write into the TargetConfig, into every listener of its listen list: as flags
+// they apply to all of --listen; in a file they go in one listen entry written as a map
+// ({address: ..., key: value}), applied to that listener alone.
+enum class OptionScope { process, target, listener };
 using Apply = std::function<std::optional<std::string>(Config&, TargetConfig&, std::string_view)>;
 
 struct OptionSpec {

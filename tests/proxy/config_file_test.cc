@@ -199,6 +199,13 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
       {"targets:\n  - name: a\n    listen: [127.0.0.1:1, 10.0.0.1:2]\n",
        "targets[0].listen[1]: refusing to listen on non-loopback address '10.0.0.1:2': any local process could use the CAM "
        "account; use a loopback address or a unix socket (line 3)"},
+      {"targets:\n  - name: a\n    listen:\n      - 127.0.0.1:1\n      - {mode: 600}\n",
+       "targets[0].listen[1].address: required in a listen entry written as a map (line 5)"},
+      {"targets:\n  - name: a\n    listen:\n      - {address: unix:/tmp/a.sock, colour: blue}\n",
+       "targets[0].listen[0].colour: unknown key (see docs/config.md) (line 4)"},
+      {"targets:\n  - name: a\n    listen: {address: 10.0.0.1:1}\n",
+       "targets[0].listen.address: refusing to listen on non-loopback address '10.0.0.1:1': any local process could use "
+       "the CAM account; use a loopback address or a unix socket (line 3)"},
       {"log:\n  level: loud\ntargets:\n  - name: a\n" + t, "log.level: expected debug, info, warn or error, got 'loud' (line 2)"},
       {"targets:\n  - name: a\n    client-tls:\n      enabled: maybe\n",
        "targets[0].client-tls.enabled: expected on or off, got 'maybe' (line 4)"},
@@ -296,6 +303,16 @@ TEST(ConfigFile, CheckConfigPrintsTargetsAndAccounts) {
       << r.message;
   auto bad = parse({"--check-config", write_file("camproxy_bad.yaml", "targets: []\n")});
   EXPECT_EQ(bad.outcome, ParseOutcome::exit_usage);
+}
+
+TEST(ConfigFile, ListenEntriesAreAddressesOrMaps) {
+  auto f = parse_config_text("targets:\n  - listen:\n      - 127.0.0.1:1\n      - {address: \"unix:/tmp/a.sock\"}\n");
+  ASSERT_TRUE(f.errors.empty()) << f.errors.front();
+  const auto& listen = f.config.targets.at(0).listen;
+  ASSERT_EQ(listen.size(), 2u);
+  EXPECT_EQ(listen[0].to_string(), "127.0.0.1:1");
+  EXPECT_TRUE(listen[1].is_unix);
+  EXPECT_EQ(listen[1].path, "/tmp/a.sock");
 }
 
 // deploy/examples: both pass --check-config and describe the same process.
