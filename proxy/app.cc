@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "auth/credential_provider.h"
 #include "proxy/log.h"
@@ -208,6 +209,46 @@ void App::on_sighup(uv_signal_t* s, int) {
   static_cast<App*>(s->data)->reload();
 }
 
+// What a reload does to the running targets: keep (live changes), or let go (removed or
+// replaced); and which configured targets to start (added or replacing).
+struct ReloadPlan {
+  std::vector<std::unique_ptr<Target>> kept, going;
+  std::vector<const TargetConfig*> to_start;
+  std::vector<std::string> added, removed, replaced;
+};
+
+namespace {
+
+const TargetConfig* find_target(const Config& c, const std::string& name) {
+  auto it = std::find_if(c.targets.begin(), c.targets.end(), [&](const TargetConfig& t) { return t.name == name; });
+  return it == c.targets.end() ? nullptr : &*it;
+}
+
+ReloadPlan plan_reload(std::vector<std::unique_ptr<Target>>& running, const Config& next) {
+  ReloadPlan plan;
+  for (auto& t : running) {
+    const TargetConfig* n = find_target(next, t->name());
+    if (n == nullptr) {
+      plan.removed.push_back(t->name());
+      plan.going.push_back(std::move(t));
+    } else if (!can_apply_live(t->config(), *n)) {
+      plan.replaced.push_back(t->name());
+      plan.going.push_back(std::move(t));
+    } else {
+      plan.kept.push_back(std::move(t));
+    }
+  }
+  running.clear();
+  for (const auto& n : next.targets) {
+    if (std::any_of(plan.kept.begin(), plan.kept.end(), [&](const auto& t) { return t->name() == n.name; })) continue;
+    plan.to_start.push_back(&n);
+    if (std::find(plan.replaced.begin(), plan.replaced.end(), n.name) == plan.replaced.end()) plan.added.push_back(n.name);
+  }
+  return plan;
+}
+
+}  // namespace
+
 // SIGHUP (issue 5, docs/config.md "Reload"): parse the command line and the file again; a
 // configuration that does not parse or validate changes nothing. Otherwise targets whose
 // changes can apply live get them, new targets start, removed ones drain like SIGTERM's
@@ -222,101 +263,71 @@ void App::reload() {
     log_warn("reload_ignored", {{"reason", "no --config file: flags and environment are read only at start"}});
     return;
   }
+  auto refuse = [this](std::string_view event, std::string_view error) {
+    log_error(event, {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
+  };
   std::vector<const char*> argv;
   for (const auto& a : args_) argv.push_back(a.c_str());
   ParseResult parsed = parse_command_line(static_cast<int>(argv.size()), argv.data(),
                                           [](const char* name) -> const char* { return std::getenv(name); });
-  if (parsed.outcome != ParseOutcome::run) {
-    log_error("reload_rejected", {{"file", config_.config_file}, {"error", parsed.message}, {"kept", "running configuration"}});
-    return;
-  }
-  Config next = std::move(parsed.config);
+  if (parsed.outcome != ParseOutcome::run) return refuse("reload_rejected", parsed.message);
+  const Config next = std::move(parsed.config);
   std::string error;
   const bool credentials_changed = !same_credential_settings(applied_, next);
-  if (credentials_changed && !make_provider(next, error)) {
-    log_error("reload_rejected", {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
-    return;
-  }
+  if (credentials_changed && !make_provider(next, error)) return refuse("reload_rejected", error);
 
-  // Sort the running targets: kept (live changes), or going (removed or replaced).
-  std::vector<std::unique_ptr<Target>> kept, going;
-  std::vector<std::string> updated, removed, replaced, added;
-  std::vector<const TargetConfig*> to_start;
-  for (auto& t : targets_) {
-    auto it = std::find_if(next.targets.begin(), next.targets.end(),
-                           [&](const TargetConfig& n) { return n.name == t->name(); });
-    if (it == next.targets.end()) {
-      removed.push_back(t->name());
-      going.push_back(std::move(t));
-    } else if (!can_apply_live(t->config(), *it)) {
-      replaced.push_back(t->name());
-      going.push_back(std::move(t));
-    } else {
-      kept.push_back(std::move(t));
-    }
-  }
-  targets_.clear();
-  for (const auto& n : next.targets) {
-    const bool running = std::any_of(kept.begin(), kept.end(), [&](const auto& t) { return t->name() == n.name; });
-    if (running) continue;
-    to_start.push_back(&n);
-    if (std::find(replaced.begin(), replaced.end(), n.name) == replaced.end()) added.push_back(n.name);
-  }
-
+  ReloadPlan plan = plan_reload(targets_, next);
   std::vector<ListenSocket> handed_over;
-  for (auto& t : going) t->hand_over_sockets(handed_over);
-  const Config previous = applied_;
-  applied_ = next;  // new targets use the new credential settings
-  bool ok = true;
-  for (const TargetConfig* n : to_start) {
-    if (!start_target(*n, handed_over, error)) {
-      ok = false;
-      break;
-    }
-  }
-  if (!ok) {  // undo: the targets just started go, the old ones take their sockets back
-    for (auto& t : targets_) {
-      t->hand_over_sockets(handed_over);
-      t->stop();
-      retired_.push_back(std::move(t));
-    }
-    targets_ = std::move(kept);
-    for (auto& t : going) {
-      t->take_sockets(handed_over);
-      targets_.push_back(std::move(t));
-    }
-    for (auto& s : handed_over) close_listen_socket(s);
+  for (auto& t : plan.going) t->hand_over_sockets(handed_over);
+  const Config previous = std::exchange(applied_, next);  // new targets use the new credential settings
+  for (const TargetConfig* n : plan.to_start) {
+    if (start_target(*n, handed_over, error)) continue;
     applied_ = previous;
-    log_error("reload_failed", {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
-    return;
+    undo_reload(plan, handed_over);
+    return refuse("reload_failed", error);
   }
   for (auto& s : handed_over) close_listen_socket(s);  // listeners of removed targets
-  for (auto& t : going) retire(std::move(t), "reload");
-  for (auto& t : kept) {
-    const TargetConfig& n =
-        *std::find_if(next.targets.begin(), next.targets.end(), [&](const TargetConfig& c) { return c.name == t->name(); });
+  for (auto& t : plan.going) retire(std::move(t), "reload");
+  std::vector<std::string> updated;
+  for (auto& t : plan.kept) {
+    const TargetConfig& n = *find_target(next, t->name());
     if (credentials_changed) t->replace_credentials(make_provider(next, error));
-    if (!(t->config() == n)) {
-      updated.push_back(t->name());
-      t->apply(n);
-    }
+    if (t->config() == n) continue;
+    updated.push_back(t->name());
+    t->apply(n);
   }
   // Keep the file's order (it is the order of /readyz's checks and of the logs).
   std::vector<std::unique_ptr<Target>> ordered;
   for (const auto& n : next.targets) {
-    for (auto* list : {&kept, &targets_}) {
+    for (auto* list : {&plan.kept, &targets_}) {
       for (auto& t : *list)
         if (t && t->name() == n.name) ordered.push_back(std::move(t));
     }
   }
   targets_ = std::move(ordered);
   log_info("reload_applied", {{"file", config_.config_file},
-                              {"added", join_names(added)},
-                              {"removed", join_names(removed)},
-                              {"replaced", join_names(replaced)},
+                              {"added", join_names(plan.added)},
+                              {"removed", join_names(plan.removed)},
+                              {"replaced", join_names(plan.replaced)},
                               {"updated", join_names(updated)},
                               {"credentials", credentials_changed ? "new provider" : "unchanged"},
                               {"needs_restart", needs_restart(config_, next)}});
+}
+
+// A target of the reload could not start: the ones started for it go, the old ones take their
+// sockets back and stay.
+void App::undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over) {
+  for (auto& t : targets_) {
+    t->hand_over_sockets(handed_over);
+    t->stop();
+    retired_.push_back(std::move(t));
+  }
+  targets_ = std::move(plan.kept);
+  for (auto& t : plan.going) {
+    t->take_sockets(handed_over);
+    targets_.push_back(std::move(t));
+  }
+  for (auto& s : handed_over) close_listen_socket(s);
 }
 
 void App::retire(std::unique_ptr<Target> target, std::string_view why) {

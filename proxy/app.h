@@ -16,6 +16,8 @@
 
 namespace camproxy::proxy {
 
+struct ReloadPlan;
+
 class App {
  public:
   // `args` are the command line (without argv[0]): a SIGHUP parses them again, with the file.
@@ -31,6 +33,7 @@ class App {
   bool setup(std::string& error);
   bool start_target(const TargetConfig& config, std::vector<ListenSocket>& handed_over, std::string& error);
   void reload();
+  void undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over);
   void retire(std::unique_ptr<Target> target, std::string_view why);
   void begin_drain(std::string_view why);
   void stop_listening();

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -293,3 +294,23 @@ def test_sighup_changes_the_account_for_new_logins_only(proxies):
         cur.execute("SELECT CURRENT_USER()")
         assert cur.fetchone()[0] == "camtest@%"
     old.close()
+
+
+def test_a_reload_that_cannot_start_a_target_is_undone(proxies):
+    a, busy = free_port(), free_port()
+    no_tls = "    account: camtest\n    upstream-tls:\n      mode: disable\n"
+    proxy = proxies.start(proxies.document(proxies.target("a", a, no_tls)))
+    with socket.socket() as occupier:
+        occupier.bind(("127.0.0.1", busy))
+        occupier.listen()
+        # "a" would be replaced (another TLS mode) and "b" cannot listen: neither happens.
+        proxies.reload(proxy, proxies.document(
+            proxies.target("a", a, "    account: camtest\n    upstream-tls:\n      mode: required\n"),
+            proxies.target("b", busy, "    account: camtest\n")), "reload_failed")
+    line = last_log_line(proxy, "reload_failed")
+    assert "target b: " in line and f"127.0.0.1:{busy}" in line, line
+    assert "reload_applied" not in proxy.log_text()
+    with connect(a) as conn, conn.cursor() as cur:  # the old "a", on its own socket
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cur.fetchone()[1] == ""
+    assert proxy.admin_get("/readyz")[0] == 200
