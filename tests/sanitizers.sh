@@ -25,7 +25,7 @@ cmake --build "$build"
 export CAMPROXY_SANITIZER=$mode  # tests that measure memory skip that part
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1
-export TSAN_OPTIONS=second_deadlock_stack=1
+export TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$root/tests/tsan.supp"
 echo "== $mode unit tests"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
 
