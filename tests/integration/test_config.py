@@ -314,3 +314,11 @@ def test_a_reload_that_cannot_start_a_target_is_undone(proxies):
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         assert cur.fetchone()[1] == ""
     assert proxy.admin_get("/readyz")[0] == 200
+
+
+def test_sighup_without_a_config_file_changes_nothing(camproxy):
+    proxy = camproxy()
+    os.kill(proxy.pid, signal.SIGHUP)
+    wait_until(lambda: '"reload_ignored"' in proxy.log_text(), 10, "reload_ignored after SIGHUP")
+    assert "no --config file" in last_log_line(proxy, "reload_ignored")
+    assert current_user(proxy.port, "camtest") == "camtest@%"
