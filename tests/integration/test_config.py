@@ -322,3 +322,20 @@ def test_sighup_without_a_config_file_changes_nothing(camproxy):
     wait_until(lambda: '"reload_ignored"' in proxy.log_text(), 10, "reload_ignored after SIGHUP")
     assert "no --config file" in last_log_line(proxy, "reload_ignored")
     assert current_user(proxy.port, "camtest") == "camtest@%"
+
+
+def test_sighup_with_new_credential_settings_gives_the_targets_a_new_provider(proxies, tmp_path):
+    a = free_port()
+    secret_id = proxies.cam.credential.secret_id
+    wrong, right = tmp_path / "wrong-credentials", tmp_path / "right-credentials"
+    wrong.write_text(f"[default]\nsecret_id = {secret_id}\nsecret_key = wrong-secret-key\n")
+    right.write_text(f"[default]\nsecret_id = {secret_id}\nsecret_key = {proxies.cam.credential.secret_key}\n")
+    target = proxies.target("a", a, "    account: camtest\n")
+    credentials = "credentials:\n  source: profile\n  file: {}\n"
+    proxy = proxies.start(credentials.format(wrong) + proxies.document(target), wait_ready=False)
+    proxy.wait_healthy()
+    wait_until(lambda: b"AuthFailure" in proxy.admin_get("/readyz")[1], 15, "CAM refusing the wrong key")
+    proxies.reload(proxy, credentials.format(right) + proxies.document(target), "reload_applied")
+    assert '"credentials":"new provider"' in last_log_line(proxy, "reload_applied")
+    wait_until(lambda: proxy.admin_get("/readyz")[0] == 200, 20, "a token with the new credential")
+    assert current_user(a) == "camtest@%"
