@@ -9,6 +9,7 @@
 
 #include "proxy/app.h"
 #include "proxy/config.h"
+#include "proxy/hash_password_command.h"
 #include "proxy/metrics.h"
 #include "proxy/wait_command.h"
 
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   using namespace camproxy::proxy;
   auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
   if (argc > 1 && std::string_view(argv[1]) == "wait") return run_wait_command(argc - 2, argv + 2, getenv_fn);
+  if (argc > 1 && std::string_view(argv[1]) == "hash-password")
+    return run_hash_password_command(argc - 2, argv + 2, stdin, stdout, stderr);
   process_metrics();  // records the start time
   ParseResult parsed = parse_command_line(argc - 1, argv + 1, getenv_fn);
   switch (parsed.outcome) {
