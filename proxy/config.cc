@@ -1,7 +1,5 @@
 #include "proxy/config.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <charconv>
 #include <functional>
@@ -11,6 +9,7 @@
 
 #include "proxy/config_file.h"
 #include "proxy/config_options.h"
+#include "proxy/listen_policy.h"
 #include "proxy/version.h"
 
 namespace camproxy::proxy {
@@ -52,15 +51,6 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
   if (!p || hp.host.empty()) return std::nullopt;
   hp.port = *p;
   return hp;
-}
-
-bool is_loopback_host(std::string_view host) {
-  if (host == "localhost") return true;
-  in_addr a4{};
-  if (inet_pton(AF_INET, std::string(host).c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  in6_addr a6{};
-  if (inet_pton(AF_INET6, std::string(host).c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-  return false;
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
@@ -131,12 +121,49 @@ std::optional<std::string> apply_listen(Config&, TargetConfig& t, std::string_vi
   } else {
     auto hp = parse_host_port(v);
     if (!hp) return "expected HOST:PORT or unix:/path, got '" + std::string(v) + "'";
-    if (!is_loopback_host(hp->host))
-      return "refusing to listen on non-loopback address '" + std::string(v) +
-             "': any local process could use the CAM account; use a loopback address or a unix socket";
-    a.tcp = *hp;
+    a.tcp = *hp;  // a non-loopback address is checked with the other settings (listen_policy.h)
   }
   t.listen.push_back(std::move(a));
+  return std::nullopt;
+}
+
+// The per-listener flags below fill every listener given so far: the option table applies
+// --listen first.
+std::optional<std::string> for_unix_listeners(TargetConfig& t, std::string_view flag,
+                                              const std::function<void(ListenAddress&)>& set) {
+  bool any = false;
+  for (auto& l : t.listen) {
+    if (!l.is_unix) continue;
+    set(l);
+    any = true;
+  }
+  if (!any) return std::string(flag) + " applies to unix:/path listeners, and --listen names none";
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_unix_mode(Config&, TargetConfig& t, std::string_view v) {
+  unsigned mode = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
+  if (ec != std::errc() || p != v.data() + v.size() || v.size() < 3 || mode > 0777)
+    return "expected an octal mode such as 0660 or 600, got '" + std::string(v) + "'";
+  return for_unix_listeners(t, "--unix-socket-mode", [mode](ListenAddress& l) { l.unix_mode = mode; });
+}
+
+std::optional<std::string> apply_unix_owner(Config&, TargetConfig& t, std::string_view v) {
+  const auto colon = v.find(':');
+  if (v.empty() || colon == 0 || (colon != std::string_view::npos && colon + 1 == v.size()))
+    return "expected USER or USER:GROUP (names or numbers), got '" + std::string(v) + "'";
+  return for_unix_listeners(t, "--unix-socket-owner", [v](ListenAddress& l) { l.unix_owner = std::string(v); });
+}
+
+std::optional<std::string> apply_peer_uid(Config&, TargetConfig& t, std::string_view v) {
+  uint32_t uid = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), uid);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) return "expected a numeric uid, got '" + std::string(v) + "'";
+  // Every listener, TCP ones too: listen_policy.h refuses an allow-list on a TCP listener
+  // instead of silently not applying it.
+  if (t.listen.empty()) return "--allow-peer-uid needs a unix:/path listener (--listen)";
+  for (auto& l : t.listen) l.allowed_peer_uids.push_back(uid);
   return std::nullopt;
 }
 
@@ -165,9 +192,21 @@ const std::vector<OptionSpec>& option_table() {
       {"instance-id", "instance-id", OptionScope::target, "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
        set_string(&TargetConfig::instance_id, "instance id")},
       {"listen", "listen", OptionScope::target, "ADDR", "127.0.0.1:3306",
-       "Where applications connect: HOST:PORT on a loopback address, or unix:/path. Repeatable; "
-       "in CAMPROXY_LISTEN separate several with commas.",
+       "Where applications connect: HOST:PORT or unix:/path. Repeatable; in CAMPROXY_LISTEN separate "
+       "several with commas. A non-loopback HOST needs --users-file and --client-tls on.",
        true, apply_listen},
+      // Per-listener settings: flags fill every listener of --listen (applied before them);
+      // a config file would give them per listener (no file key yet).
+      {"unix-socket-mode", "", OptionScope::target, "OCTAL", "0660",
+       "Permission bits of the unix socket files of --listen.", false, apply_unix_mode},
+      {"unix-socket-owner", "", OptionScope::target, "USER[:GROUP]", "camproxy's own user and group",
+       "Owner of the unix socket files of --listen, by name or number (changing the user needs root or "
+       "CAP_CHOWN).",
+       false, apply_unix_owner},
+      {"allow-peer-uid", "", OptionScope::target, "UID", "any peer",
+       "Only processes of this uid may connect through the unix sockets (checked with SO_PEERCRED); "
+       "others get error 9006. Repeatable. Refused together with a TCP listener.",
+       true, apply_peer_uid},
       {"db-user", "account", OptionScope::target, "NAME", "the client's user name",
        "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
        set_string(&TargetConfig::db_user, "db user")},
@@ -250,6 +289,16 @@ const std::vector<OptionSpec>& option_table() {
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          t.client_tls = v == "on";
+         return std::nullopt;
+       }},
+      {"users-file", "local-auth.users-file", OptionScope::target, "PATH", "none (any password is accepted)",
+       "Local authentication: applications must log in with a user and password from this file "
+       "(name:hashes lines from camproxy hash-password, or name:plain:password); not readable by others. "
+       "Needed for a non-loopback --listen.",
+       false,
+       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
+         if (auto e = need_non_empty("users file", v)) return e;
+         t.local_auth.users_file = std::string(v);
          return std::nullopt;
        }},
       {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
@@ -468,7 +517,7 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
                          std::to_string(c.targets.size()) + " targets: set it in the file (targets[N]." +
                          std::string(opt.file_key) + ")");
     TargetConfig& t = c.targets.front();
-    if (opt.repeatable && !c.config_file.empty()) t.listen.clear();  // flags replace the file's list
+    if (opt.flag == "listen" && !c.config_file.empty()) t.listen.clear();  // flags replace the file's list
     for (const auto& v : g.values) {
       if (auto err = opt.apply(c, t, v)) return usage_error(g.source + ": " + *err);
     }
@@ -498,7 +547,12 @@ std::optional<std::string> finish_target(TargetConfig& t, const std::function<st
   if (t.upstream.host.empty()) return name("upstream") + " is required (HOST:PORT of the database)";
   if (t.region.empty()) return name("region") + " is required (e.g. ap-guangzhou)";
   if (t.instance_id.empty()) return name("instance-id") + " is required (e.g. cdb-12dd3d)";
-  if (t.listen.empty()) t.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
+  if (t.listen.empty()) {
+    ListenAddress fallback;
+    fallback.tcp = HostPort{"127.0.0.1", 3306};
+    t.listen.push_back(std::move(fallback));
+  }
+  if (auto e = check_listeners(t.listen, t.local_auth, t.client_tls, name)) return e;
   if (t.client_tls_cert.empty() != t.client_tls_key.empty())
     return name("client-tls-cert") + " and " + name("client-tls-key") + " go together";
   if ((t.upstream_tls == UpstreamTlsMode::verify_ca || t.upstream_tls == UpstreamTlsMode::verify_identity) &&
@@ -516,8 +570,8 @@ std::string help_text() {
       "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID [flags]\n"
       "       camproxy --config FILE [flags]\n"
       "       camproxy --check-config FILE [flags]   (validate, print what would run, exit 0 or 2)\n\n"
-      "Applications connect to --listen with any password; camproxy logs in to the database with a\n"
-      "CAM token fetched with TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY\n"
+      "Applications connect to --listen with any password (or one from --users-file); camproxy logs\n"
+      "in to the database with a CAM token fetched with TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY\n"
       "(and TENCENTCLOUD_SESSION_TOKEN for temporary credentials).\n\n"
       "Every flag can also be set as CAMPROXY_<FLAG> (upper case, dashes as underscores);\n"
       "a flag on the command line wins; both win over --config for a single target.\n\nFlags:\n";

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/local_auth_config.h"
 #include "proxy/log.h"
 
 namespace camproxy::proxy {
@@ -27,6 +28,13 @@ struct ListenAddress {
   bool is_unix = false;
   std::string path;  // unix sockets
   HostPort tcp;      // TCP
+  // Unix sockets only: the socket file's mode and owner ("user[:group]", names or numbers,
+  // resolved at start; empty: camproxy's own user and group).
+  uint32_t unix_mode = 0660;
+  std::string unix_owner;
+  // Peers allowed in, checked with SO_PEERCRED at accept (unix sockets only: a TCP listener
+  // with an allow-list is refused at start); empty: any peer.
+  std::vector<uint32_t> allowed_peer_uids;
   std::string to_string() const;
   bool operator==(const ListenAddress&) const = default;
 };
@@ -49,6 +57,7 @@ struct TargetConfig {
   std::string client_tls_cert;       // PEM; empty: a self-signed certificate is made at start
   std::string client_tls_key;
   bool client_tls = true;
+  LocalAuthConfig local_auth;  // off unless users are configured
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{10000};
   int pool_min_idle = 2;

@@ -1,25 +1,88 @@
 #include "proxy/listen_socket.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 namespace camproxy::proxy {
 namespace {
 
 constexpr int kBacklog = 1024;
-constexpr mode_t kUnixSocketMode = 0660;  // owner and group only (spec §2.8)
 
 bool fail_errno(std::string& error, const std::string& what, int fd) {
   error = what + ": " + std::strerror(errno);
   if (fd >= 0) ::close(fd);
   return false;
+}
+
+std::optional<uint32_t> numeric_id(const std::string& s) {
+  uint32_t id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return id;
+}
+
+// "user[:group]", names or numbers, as uid and gid for chown(); -1 leaves one unchanged.
+bool resolve_owner(const std::string& owner, uid_t& uid, gid_t& gid, std::string& error) {
+  uid = static_cast<uid_t>(-1);
+  gid = static_cast<gid_t>(-1);
+  const auto colon = owner.find(':');
+  const std::string user_name = owner.substr(0, colon);
+  const std::string group_name = colon == std::string::npos ? "" : owner.substr(colon + 1);
+  std::vector<char> buf(16384);
+  if (auto n = numeric_id(user_name)) {
+    uid = *n;
+  } else {
+    passwd pw{};
+    passwd* found = nullptr;
+    if (getpwnam_r(user_name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      error = "unknown user '" + user_name + "'";
+      return false;
+    }
+    uid = found->pw_uid;
+  }
+  if (group_name.empty()) return true;
+  if (auto n = numeric_id(group_name)) {
+    gid = *n;
+  } else {
+    struct group gr {};
+    struct group* found = nullptr;
+    if (getgrnam_r(group_name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      error = "unknown group '" + group_name + "'";
+      return false;
+    }
+    gid = found->gr_gid;
+  }
+  return true;
+}
+
+// Mode and owner are set before listen(): until then a connect() is refused, so no client
+// gets in through the default permissions.
+bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) {
+  const std::string where = "unix:" + a.path;
+  if (::chmod(a.path.c_str(), a.unix_mode) != 0) return fail_errno(error, "cannot chmod " + where, fd);
+  if (a.unix_owner.empty()) return true;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!resolve_owner(a.unix_owner, uid, gid, error)) {
+    error = "cannot give " + where + " to owner '" + a.unix_owner + "': " + error;
+    ::close(fd);
+    return false;
+  }
+  if (::chown(a.path.c_str(), uid, gid) != 0)
+    return fail_errno(error, "cannot give " + where + " to owner '" + a.unix_owner + "' (needs root or CAP_CHOWN)", fd);
+  return true;
 }
 
 bool open_tcp(const HostPort& hp, int& fd_out, std::string& error) {
@@ -29,7 +92,8 @@ bool open_tcp(const HostPort& hp, int& fd_out, std::string& error) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   const std::string port = std::to_string(hp.port);
-  // Only loopback names pass config validation, so this look-up never leaves the machine.
+  // Numeric addresses and "localhost" need no DNS; a host name of a non-loopback listener
+  // (allowed only with local authentication and TLS) is looked up once, at start.
   if (int rc = getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
     error = "cannot resolve " + hp.host + ": " + gai_strerror(rc);
     return false;
@@ -49,7 +113,8 @@ bool open_tcp(const HostPort& hp, int& fd_out, std::string& error) {
   return true;
 }
 
-bool open_unix(const std::string& path, int& fd_out, std::string& error) {
+bool open_unix(const ListenAddress& a, int& fd_out, std::string& error) {
+  const std::string& path = a.path;
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) {
     error = "unix socket path too long: " + path;
@@ -76,7 +141,10 @@ bool open_unix(const std::string& path, int& fd_out, std::string& error) {
   if (fd < 0) return fail_errno(error, "socket", -1);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return fail_errno(error, "cannot listen on unix:" + path, fd);
-  if (::chmod(path.c_str(), kUnixSocketMode) != 0) return fail_errno(error, "chmod unix:" + path, fd);
+  if (!apply_unix_permissions(a, fd, error)) {
+    ::unlink(path.c_str());
+    return false;
+  }
   if (::listen(fd, kBacklog) != 0) return fail_errno(error, "cannot listen on unix:" + path, fd);
   fd_out = fd;
   return true;
@@ -86,7 +154,7 @@ bool open_unix(const std::string& path, int& fd_out, std::string& error) {
 
 bool open_listen_socket(const ListenAddress& address, ListenSocket& out, std::string& error) {
   out.address = address;
-  return address.is_unix ? open_unix(address.path, out.fd, error) : open_tcp(address.tcp, out.fd, error);
+  return address.is_unix ? open_unix(address, out.fd, error) : open_tcp(address.tcp, out.fd, error);
 }
 
 void close_listen_socket(ListenSocket& s) {

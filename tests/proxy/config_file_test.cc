@@ -196,16 +196,10 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
       {"targets:\n  - name: a\n    accounts: [x]\n", "targets[0].accounts: expected a map of client user name to CAM account, got a list (line 3)"},
       {"targets:\n  - name: a\n    accounts:\n      app: \"\"\n", "targets[0].accounts.app: expected a CAM account name, got '' (line 4)"},
       {"targets:\n  - name: a\n    listen: []\n", "targets[0].listen: expected at least one value (line 3)"},
-      {"targets:\n  - name: a\n    listen: [127.0.0.1:1, 10.0.0.1:2]\n",
-       "targets[0].listen[1]: refusing to listen on non-loopback address '10.0.0.1:2': any local process could use the CAM "
-       "account; use a loopback address or a unix socket (line 3)"},
       {"targets:\n  - name: a\n    listen:\n      - 127.0.0.1:1\n      - {mode: 600}\n",
        "targets[0].listen[1].address: required in a listen entry written as a map (line 5)"},
       {"targets:\n  - name: a\n    listen:\n      - {address: unix:/tmp/a.sock, colour: blue}\n",
        "targets[0].listen[0].colour: unknown key (see docs/config.md) (line 4)"},
-      {"targets:\n  - name: a\n    listen: {address: 10.0.0.1:1}\n",
-       "targets[0].listen.address: refusing to listen on non-loopback address '10.0.0.1:1': any local process could use "
-       "the CAM account; use a loopback address or a unix socket (line 3)"},
       {"log:\n  level: loud\ntargets:\n  - name: a\n" + t, "log.level: expected debug, info, warn or error, got 'loud' (line 2)"},
       {"targets:\n  - name: a\n    client-tls:\n      enabled: maybe\n",
        "targets[0].client-tls.enabled: expected on or off, got 'maybe' (line 4)"},
@@ -237,6 +231,11 @@ TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
        "targets[1].name: 'a' is already the name of targets[0] (line 6)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "  - name: b\n" + kTarget,
        "targets[1].listen: 127.0.0.1:3306 is already a listener of targets[0] (line 6)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [127.0.0.1:1, 10.0.0.1:2]\n"
+       "    client-tls: {enabled: off}\n",
+       "refusing to listen on non-loopback address '10.0.0.1:2': other machines could use the CAM account; that "
+       "needs local authentication and TLS to clients, missing: local authentication "
+       "(targets[0].local-auth.users-file) and TLS to clients (targets[0].client-tls.enabled on) (line 2)"},
   };
   for (const auto& [text, expected] : cases) {
     auto r = parse_file(text);

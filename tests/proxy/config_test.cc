@@ -100,6 +100,33 @@ TEST(Config, PoolIdleTimeoutIsAutoOrADuration) {
   EXPECT_TRUE(named_auto.config.targets.at(0).pool_idle_timeout_auto);
 }
 
+TEST(Config, UnixSocketModeOwnerAndPeerUidsFillEveryUnixListener) {
+  auto r = parse(with_required({"--listen", "unix:/run/a.sock", "--listen", "unix:/run/b.sock", "--unix-socket-mode",
+                                "600", "--unix-socket-owner", "app:1234", "--allow-peer-uid", "1000"}),
+                 {{"CAMPROXY_ALLOW_PEER_UID", "7,8"}});
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  ASSERT_EQ(r.config.targets[0].listen.size(), 2u);
+  for (const auto& l : r.config.targets[0].listen) {
+    EXPECT_EQ(l.unix_mode, 0600u);
+    EXPECT_EQ(l.unix_owner, "app:1234");
+    EXPECT_EQ(l.allowed_peer_uids, std::vector<uint32_t>{1000});  // the flag wins over the variable
+  }
+  auto env = parse(with_required({"--listen", "unix:/run/a.sock"}), {{"CAMPROXY_ALLOW_PEER_UID", "7,8"}});
+  ASSERT_EQ(env.outcome, ParseOutcome::run) << env.message;
+  EXPECT_EQ(env.config.targets[0].listen[0].allowed_peer_uids, (std::vector<uint32_t>{7, 8}));
+  EXPECT_EQ(env.config.targets[0].listen[0].unix_mode, 0660u);
+  EXPECT_TRUE(env.config.targets[0].listen[0].unix_owner.empty());
+  EXPECT_FALSE(env.config.targets[0].local_auth.enabled());
+}
+
+TEST(Config, NonLoopbackListenWithLocalAuthAndClientTls) {
+  auto r = parse(with_required({"--listen", "0.0.0.0:3306", "--users-file", "/etc/camproxy/users"}));
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  EXPECT_TRUE(r.config.targets[0].local_auth.enabled());
+  EXPECT_EQ(r.config.targets[0].local_auth.users_file, "/etc/camproxy/users");
+  EXPECT_EQ(r.config.targets[0].listen[0].tcp.host, "0.0.0.0");
+}
+
 struct BadCase {
   std::vector<std::string> args;
   std::string expect_in_message;
@@ -111,7 +138,21 @@ TEST(Config, BadInputExitsWithUsageAndOneLineReason) {
       {{"--upstream", "db:1"}, "--region is required"},
       {with_required({"--bogus"}), "unknown flag --bogus"},
       {with_required({"--listen", "0.0.0.0:3306"}), "refusing to listen on non-loopback"},
-      {with_required({"--listen", "10.1.2.3:3306"}), "non-loopback"},
+      {with_required({"--listen", "10.1.2.3:3306"}), "missing: local authentication (--users-file) (see"},
+      {with_required({"--listen", "10.1.2.3:3306", "--client-tls", "off"}),
+       "missing: local authentication (--users-file) and TLS to clients (--client-tls on)"},
+      {with_required({"--listen", "10.1.2.3:3306", "--users-file", "/u", "--client-tls", "off"}),
+       "missing: TLS to clients (--client-tls on)"},
+      {with_required({"--listen", "127.0.0.1:1", "--listen", "unix:/a", "--allow-peer-uid", "5"}),
+       "listener 127.0.0.1:1: a peer uid allow-list works on unix sockets only"},
+      {with_required({"--allow-peer-uid", "5"}), "--allow-peer-uid needs a unix:/path listener"},
+      {with_required({"--listen", "unix:/a", "--allow-peer-uid", "me"}), "expected a numeric uid"},
+      {with_required({"--unix-socket-mode", "600"}), "--unix-socket-mode applies to unix:/path listeners"},
+      {with_required({"--listen", "unix:/a", "--unix-socket-mode", "999"}), "expected an octal mode"},
+      {with_required({"--listen", "unix:/a", "--unix-socket-mode", "60"}), "expected an octal mode"},
+      {with_required({"--listen", "unix:/a", "--unix-socket-owner", ":grp"}), "expected USER or USER:GROUP"},
+      {with_required({"--listen", "unix:/a", "--unix-socket-owner", "app:"}), "expected USER or USER:GROUP"},
+      {with_required({"--listen", "127.0.0.1:1", "--unix-socket-owner", "app"}), "applies to unix:/path"},
       {with_required({"--listen", "unix:relative"}), "unix:/absolute/path"},
       {with_required({"--upstream-tls", "sometimes"}), "expected disable, preferred"},
       {with_required({"--upstream-tls", "verify-ca"}), "needs --upstream-ca-file"},
