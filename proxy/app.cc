@@ -292,9 +292,11 @@ void App::reload() {
   for (auto& t : plan.kept) {
     const TargetConfig& n = *find_target(next, t->name());
     if (credentials_changed) t->replace_credentials(make_provider(next, error));
-    if (t->config() == n) continue;
-    updated.push_back(t->name());
-    t->apply(n);
+    if (!(t->config() == n)) {
+      updated.push_back(t->name());
+      t->apply(n);
+    }
+    t->reload_local_users();  // the users file may have changed under the same path
   }
   // Keep the file's order (it is the order of /readyz's checks and of the logs).
   std::vector<std::unique_ptr<Target>> ordered;

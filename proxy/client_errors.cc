@@ -17,9 +17,12 @@ struct Row {
 // treat CAM and token problems as a normal login failure. Client-library codes (2000-2999,
 // e.g. 2003 "Can't connect") cannot be used: MariaDB Connector/C (the 10.11 CLI) rejects an
 // ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
-// 9001-9003 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
-// JDBC treat as a connection failure.
-constexpr std::array<Row, 20> kRows = {{
+// 9001-9006 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
+// JDBC treat as a connection failure, or 28000 (access denied) for a refused peer.
+// Local authentication answers as mysqld does: 1045/28000 naming the user, the same text for
+// an unknown user and a wrong password; a login in clear from another host gets mysqld's
+// 3159 (ER_SECURE_TRANSPORT_REQUIRED).
+constexpr std::array<Row, 23> kRows = {{
     {ClientError::cam_rejected, 1045, "28000",
      "camproxy: CAM refused to issue a token for account '{account}' of instance {instance} ({region}): {detail}. "
      "Check the SecretId/SecretKey, the CAM policy (cam:BuildDataFlowAuthToken on this account) and that CAM "
@@ -62,6 +65,11 @@ constexpr std::array<Row, 20> kRows = {{
      "re-created ({detail}). Reconnect"},
     {ClientError::unsupported_command, 1235, "42000", "camproxy does not support {detail}"},
     {ClientError::unknown_thread, 1094, "HY000", "Unknown thread id: {detail}"},
+    {ClientError::peer_refused, 9006, "28000",
+     "camproxy: access denied: uid {detail} may not connect through this socket (--allow-peer-uid)"},
+    {ClientError::local_auth_denied, 1045, "28000", "Access denied for user '{user}'"},
+    {ClientError::tls_required, 3159, "HY000",
+     "camproxy: connections from other hosts must use TLS; connect with TLS (e.g. --ssl, ssl-mode=REQUIRED)"},
 }};
 
 std::string fill(std::string_view text, const ClientErrorContext& ctx) {
@@ -78,6 +86,7 @@ std::string fill(std::string_view text, const ClientErrorContext& ctx) {
     else if (key == "region") out += ctx.region;
     else if (key == "upstream") out += ctx.upstream;
     else if (key == "detail") out += ctx.detail;
+    else if (key == "user") out += ctx.user;
     text.remove_prefix(close + 1);
   }
   return out;

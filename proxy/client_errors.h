@@ -32,6 +32,9 @@ enum class ClientError {
   lost_with_state,        // it died between commands, with state that cannot be re-created
   unsupported_command,    // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)
   unknown_thread,         // KILL of an id no session of this camproxy holds
+  peer_refused,           // the unix-socket peer's uid is not on --allow-peer-uid
+  local_auth_denied,      // local authentication: unknown user or wrong password
+  tls_required,           // a login from another host without TLS
 };
 
 struct ClientErrorContext {
@@ -40,6 +43,7 @@ struct ClientErrorContext {
   std::string_view region;
   std::string_view upstream;
   std::string_view detail;
+  std::string_view user;  // the user name the client sent
 };
 
 // An ERR packet's fields, owning its text (protocol::ErrPacket only views).

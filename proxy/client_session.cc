@@ -1,5 +1,7 @@
 #include "proxy/client_session.h"
 
+#include <algorithm>
+
 #include "protocol/auth_switch.h"
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
@@ -8,6 +10,7 @@
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
+#include "proxy/peer_identity.h"
 #include "proxy/version.h"
 #include "proxy/worker.h"
 
@@ -46,7 +49,8 @@ ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this), 
 
 ClientSession::~ClientSession() = default;
 
-bool ClientSession::accept(uv_stream_t* server, bool is_unix) {
+bool ClientSession::accept(uv_stream_t* server, const ListenAddress& listener) {
+  const bool is_unix = listener.is_unix;
   int rc = is_unix ? client_.init_pipe(worker_.loop()) : client_.init_tcp(worker_.loop());
   if (rc == 0) rc = uv_accept(server, client_.stream());
   if (rc != 0) {
@@ -56,7 +60,24 @@ bool ClientSession::accept(uv_stream_t* server, bool is_unix) {
     client_.close();
     return false;
   }
-  if (!is_unix) uv_tcp_nodelay(client_.tcp(), 1);
+  if (!is_unix) {
+    uv_tcp_nodelay(client_.tcp(), 1);
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    // A peer whose address cannot be read is treated as remote: it must use TLS.
+    remote_peer_ = uv_tcp_getpeername(client_.tcp(), reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
+                   !is_loopback_peer(peer);
+  }
+  if (!listener.allowed_peer_uids.empty()) {
+    uv_os_fd_t fd = -1;
+    auto uid = uv_fileno(reinterpret_cast<uv_handle_t*>(client_.stream()), &fd) == 0 ? peer_uid(fd) : std::nullopt;
+    const auto& allowed = listener.allowed_peer_uids;
+    if (!uid) {
+      refused_peer_ = "unknown";
+    } else if (std::find(allowed.begin(), allowed.end(), *uid) == allowed.end()) {
+      refused_peer_ = std::to_string(*uid);
+    }
+  }
   return true;
 }
 
@@ -72,6 +93,12 @@ void ClientSession::start() {
     fail(ClientError::too_many_clients);
     return;
   }
+  if (refused_peer_) {  // the ERR takes the greeting's place
+    log_warn("peer_refused", {{"conn", connection_id_}, {"uid", *refused_peer_}});
+    fail(ClientError::peer_refused, *refused_peer_);
+    return;
+  }
+  local_users_ = worker_.ctx().local_users();
   log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
   uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
   client_.start_reading();
@@ -173,6 +200,10 @@ void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) 
     fail(ClientError::bad_handshake, resp.error().message());
     return;
   }
+  if (remote_peer_ && !client_.tls_on()) {  // listen_policy.h: no password scramble in clear
+    fail(ClientError::tls_required);
+    return;
+  }
   if (resp->capabilities & kRefusedCaps & ~advertised_caps_) {
     fail(ClientError::compression_refused);
     return;
@@ -199,6 +230,11 @@ void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) 
     fail(ClientError::old_auth_protocol);
     return;
   }
+  if (local_users_) {
+    const auto& r = resp->auth_response;
+    authenticate_locally(plugin, {reinterpret_cast<const uint8_t*>(r.data()), r.size()});
+    return;
+  }
   // spec §2.5: any password is accepted; the plugin only decides which packets complete
   // the client's side of the exchange.
   if (plugin == protocol::kCachingSha2Password && len == 32) {
@@ -209,23 +245,49 @@ void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) 
   } else if (plugin == protocol::kNativePassword && len == 20) {
     client_authenticated();
   } else {
-    switch_plugin_ = std::string(plugin == protocol::kCachingSha2Password ? protocol::kCachingSha2Password
-                                                                           : protocol::kNativePassword);
-    nonce_ = protocol::make_nonce();
-    protocol::AuthSwitchRequest sw;
-    sw.plugin_name = switch_plugin_;
-    sw.plugin_data.assign(nonce_.begin(), nonce_.end());
-    sw.plugin_data.push_back('\0');
-    std::vector<uint8_t> out;
-    protocol::ByteWriter w(out);
-    protocol::encode_auth_switch_request(sw, w);
-    client_seq_ = send_packet(client_, client_seq_, out);
-    state_ = State::read_switch;
+    send_auth_switch(plugin == protocol::kCachingSha2Password ? protocol::kCachingSha2Password
+                                                              : protocol::kNativePassword);
   }
 }
 
+void ClientSession::send_auth_switch(std::string_view plugin) {
+  switch_plugin_ = std::string(plugin);
+  nonce_ = protocol::make_nonce();
+  protocol::AuthSwitchRequest sw;
+  sw.plugin_name = switch_plugin_;
+  sw.plugin_data.assign(nonce_.begin(), nonce_.end());
+  sw.plugin_data.push_back('\0');
+  std::vector<uint8_t> out;
+  protocol::ByteWriter w(out);
+  protocol::encode_auth_switch_request(sw, w);
+  client_seq_ = send_packet(client_, client_seq_, out);
+  state_ = State::read_switch;
+}
+
 void ClientSession::handle_switch_response(std::span<const uint8_t> payload) {
+  if (local_users_) {
+    authenticate_locally(switch_plugin_, payload);
+    return;
+  }
   sha2_fast_ack_ = switch_plugin_ == protocol::kCachingSha2Password && payload.size() == 32;
+  client_authenticated();
+}
+
+// Local authentication (local_users.h): the scramble of the plugin the client chose is checked
+// against the stored hashes; a client of another plugin is switched to mysql_native_password
+// first (once: after a switch the answer is checked as it is). An empty password is a wrong one.
+void ClientSession::authenticate_locally(std::string_view plugin, std::span<const uint8_t> response) {
+  const bool sha2 = plugin == protocol::kCachingSha2Password;
+  if (!sha2 && plugin != protocol::kNativePassword) {
+    send_auth_switch(protocol::kNativePassword);
+    return;
+  }
+  const auto kind = sha2 ? LocalAuthPlugin::caching_sha2_password : LocalAuthPlugin::native_password;
+  if (!local_users_->verify(user_, kind, nonce_, response)) {
+    fail(ClientError::local_auth_denied);
+    return;
+  }
+  sha2_fast_ack_ = sha2;  // spec §2.5: AuthMoreData fast_auth_success before the OK
   client_authenticated();
 }
 
@@ -494,7 +556,7 @@ ClientErrorContext ClientSession::error_context(std::string_view detail) const {
   const TargetConfig& c = worker_.ctx().config();
   static thread_local std::string upstream;
   upstream = c.upstream.to_string();
-  return {account_, c.instance_id, c.region, upstream, detail};
+  return {account_, c.instance_id, c.region, upstream, detail, user_};
 }
 
 namespace {
@@ -510,6 +572,9 @@ ClientFailure failure_reason(ClientError kind) {
     case ClientError::lost_during_command:
     case ClientError::lost_with_state: return ClientFailure::upstream;
     case ClientError::handshake_timeout: return ClientFailure::handshake_timeout;
+    case ClientError::peer_refused: return ClientFailure::peer_refused;
+    case ClientError::local_auth_denied: return ClientFailure::local_auth;
+    case ClientError::tls_required: return ClientFailure::client_tls;
     default: return ClientFailure::client_protocol;
   }
 }

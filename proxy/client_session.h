@@ -1,6 +1,6 @@
 #pragma once
 // One application connection: the server side of the MySQL handshake (any password is
-// accepted), a logged-in database connection (from the pool, or dialed with a CAM token),
+// accepted, unless local authentication checks it), a logged-in database connection (from the pool, or dialed with a CAM token),
 // then a relay with back-pressure that watches commands and responses so the connection can
 // be reset and reused, re-created after a failure, and cancelled with KILL.
 //
@@ -18,6 +18,7 @@
 #include "protocol/response_tracker.h"
 #include "proxy/client_errors.h"
 #include "proxy/command_framer.h"
+#include "proxy/local_users.h"
 #include "proxy/packet_inbox.h"
 #include "proxy/session_registry.h"
 #include "proxy/sql_classifier.h"
@@ -36,8 +37,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
-  // Accepts the pending connection of `server`; false (and self-cleanup) on failure.
-  bool accept(uv_stream_t* server, bool is_unix);
+  // Accepts the pending connection of `server`, a listener on `listener`; false (and
+  // self-cleanup) on failure. A peer the listener refuses is accepted and told so by start().
+  bool accept(uv_stream_t* server, const ListenAddress& listener);
   void start();
   // Worker stopping: close at once.
   void shutdown();
@@ -84,6 +86,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void process_client_packets();
   void handle_handshake_response(std::span<const uint8_t> payload);
   void handle_switch_response(std::span<const uint8_t> payload);
+  void send_auth_switch(std::string_view plugin);
+  void authenticate_locally(std::string_view plugin, std::span<const uint8_t> response);
   void client_authenticated();
   void acquire_upstream();
   void acquire_token();
@@ -168,6 +172,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::optional<std::string> database_;
   protocol::ConnectAttrs attrs_;
   std::string switch_plugin_;
+  std::optional<std::string> refused_peer_;  // the uid (or "unknown") --allow-peer-uid refuses
+  bool remote_peer_ = false;                 // a TCP peer on another host: TLS required
+  std::shared_ptr<const LocalUsers> local_users_;  // local authentication on
   bool sha2_fast_ack_ = false;  // send AuthMoreData 01 03 before the OK (§2.5)
 
   std::string account_;

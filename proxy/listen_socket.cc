@@ -67,8 +67,7 @@ bool resolve_owner(const std::string& owner, uid_t& uid, gid_t& gid, std::string
   return true;
 }
 
-// Mode and owner are set before listen(): until then a connect() is refused, so no client
-// gets in through the default permissions.
+// Mode and owner of the socket file; on failure `fd` (when >= 0) is closed.
 bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) {
   const std::string where = "unix:" + a.path;
   if (::chmod(a.path.c_str(), a.unix_mode) != 0) return fail_errno(error, "cannot chmod " + where, fd);
@@ -77,7 +76,7 @@ bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) 
   gid_t gid = 0;
   if (!resolve_owner(a.unix_owner, uid, gid, error)) {
     error = "cannot give " + where + " to owner '" + a.unix_owner + "': " + error;
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
     return false;
   }
   if (::chown(a.path.c_str(), uid, gid) != 0)
@@ -141,6 +140,8 @@ bool open_unix(const ListenAddress& a, int& fd_out, std::string& error) {
   if (fd < 0) return fail_errno(error, "socket", -1);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return fail_errno(error, "cannot listen on unix:" + path, fd);
+  // Before listen(): until then a connect() is refused, so no client gets in through the
+  // permissions the umask gave.
   if (!apply_unix_permissions(a, fd, error)) {
     ::unlink(path.c_str());
     return false;
@@ -162,6 +163,15 @@ void close_listen_socket(ListenSocket& s) {
   ::close(s.fd);
   s.fd = -1;
   if (s.address.is_unix) ::unlink(s.address.path.c_str());
+}
+
+bool same_endpoint(const ListenAddress& a, const ListenAddress& b) {
+  return a.is_unix == b.is_unix && (a.is_unix ? a.path == b.path : a.tcp == b.tcp);
+}
+
+bool adopt_listen_socket(ListenSocket& s, const ListenAddress& address, std::string& error) {
+  s.address = address;
+  return !address.is_unix || apply_unix_permissions(address, -1, error);
 }
 
 }  // namespace camproxy::proxy

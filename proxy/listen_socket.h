@@ -18,4 +18,10 @@ struct ListenSocket {
 bool open_listen_socket(const ListenAddress& address, ListenSocket& out, std::string& error);
 void close_listen_socket(ListenSocket& s);
 
+// The same socket: unix path, or TCP host and port (mode, owner and allow-list may differ).
+bool same_endpoint(const ListenAddress& a, const ListenAddress& b);
+// A reload hands `s` to a target whose listener on the same endpoint is `address`: the
+// socket takes its settings, and a unix socket gets its mode and owner again.
+bool adopt_listen_socket(ListenSocket& s, const ListenAddress& address, std::string& error);
+
 }  // namespace camproxy::proxy

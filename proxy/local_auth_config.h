@@ -13,12 +13,14 @@ namespace camproxy::proxy {
 struct LocalUserEntry {
   std::string name;
   std::string credential;
+  bool operator==(const LocalUserEntry&) const = default;
 };
 
 struct LocalAuthConfig {
   std::string users_file;               // --users-file; must not be readable by others
   std::vector<LocalUserEntry> users;    // entries from the config file
   bool enabled() const { return !users_file.empty() || !users.empty(); }
+  bool operator==(const LocalAuthConfig&) const = default;
 };
 
 }  // namespace camproxy::proxy

@@ -10,6 +10,7 @@
 
 #include "proxy/collation_names.h"
 #include "proxy/config.h"
+#include "proxy/local_users.h"
 #include "proxy/session_registry.h"
 #include "proxy/token_service.h"
 
@@ -79,6 +80,16 @@ class ProxyContext {
     profile_ = std::move(p);
   }
 
+  // Local authentication's users; nullptr when it is off (any password is accepted).
+  std::shared_ptr<const LocalUsers> local_users() const {
+    std::lock_guard lock(mu_);
+    return local_users_;
+  }
+  void set_local_users(std::shared_ptr<const LocalUsers> users) {
+    std::lock_guard lock(mu_);
+    local_users_ = std::move(users);
+  }
+
  private:
   const Config& process_;
   ProcessShared& shared_;
@@ -92,6 +103,7 @@ class ProxyContext {
   CollationNames collations_;
   mutable std::mutex mu_;
   std::shared_ptr<const UpstreamProfile> profile_;
+  std::shared_ptr<const LocalUsers> local_users_;
 };
 
 }  // namespace camproxy::proxy

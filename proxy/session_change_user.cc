@@ -27,6 +27,8 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   else if (!tracker_->idle()) refusal = "COM_CHANGE_USER pipelined behind other commands";
   else if (worker_.ctx().config().account_for(cmd->user) != account_)
     refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
+  else if (local_users_ && cmd->user != user_)  // its password is not checked here
+    refusal = "COM_CHANGE_USER to another user with local authentication; open a new connection instead";
   if (!refusal.empty()) {
     answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());
     return;

@@ -25,6 +25,11 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
       return false;
     }
   }
+  std::shared_ptr<const LocalUsers> local_users;
+  if (c.local_auth.enabled()) {
+    local_users = LocalUsers::load(c.local_auth, error);
+    if (!local_users) return false;
+  }
   if (c.client_tls) {
     client_tls_ = make_client_facing_ctx(c.client_tls_cert, c.client_tls_key, error);
     if (!client_tls_) return false;
@@ -38,8 +43,12 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
   });
   if (!tokens_->start(error)) return false;
   ctx_ = std::make_unique<ProxyContext>(process_, shared_, settings_, *tokens_, client_tls_.get(), upstream_tls_.get());
+  ctx_->set_local_users(std::move(local_users));
 
-  take_sockets(handed_over);
+  if (auto e = take_sockets(handed_over)) {
+    error = *e;
+    return false;
+  }
   for (const auto& addr : c.listen) {
     if (std::any_of(sockets_.begin(), sockets_.end(), [&](const ListenSocket& s) { return s.address == addr; })) continue;
     ListenSocket s;
@@ -60,6 +69,21 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
 void Target::apply(TargetConfig next) {
   ctx_->set_config(std::move(next));
   prefetch_tokens();
+}
+
+void Target::reload_local_users() {
+  const LocalAuthConfig& auth = ctx_->config().local_auth;
+  if (!auth.enabled()) {
+    ctx_->set_local_users(nullptr);
+    return;
+  }
+  std::string error;
+  auto users = LocalUsers::load(auth, error);
+  if (!users) {  // the users logging in now keep working
+    log_error("local_users_reload_failed", {{"target", name()}, {"error", error}, {"kept", "the users read before"}});
+    return;
+  }
+  ctx_->set_local_users(std::move(users));
 }
 
 // With fixed or mapped accounts the tokens are fetched at once (a no-op for one in hand), so
@@ -92,13 +116,17 @@ void Target::hand_over_sockets(std::vector<ListenSocket>& out) {
   sockets_.clear();
 }
 
-void Target::take_sockets(std::vector<ListenSocket>& pool) {
+std::optional<std::string> Target::take_sockets(std::vector<ListenSocket>& pool) {
+  std::optional<std::string> error;
   for (const auto& addr : settings_.listen) {
-    auto it = std::find_if(pool.begin(), pool.end(), [&](const ListenSocket& s) { return s.address == addr; });
+    auto it = std::find_if(pool.begin(), pool.end(), [&](const ListenSocket& s) { return same_endpoint(s.address, addr); });
     if (it == pool.end()) continue;
     sockets_.push_back(*it);
     pool.erase(it);
+    // A unix socket's mode and owner may have changed with the reload.
+    if (std::string e; !adopt_listen_socket(sockets_.back(), addr, e) && !error) error = e;
   }
+  return error;
 }
 
 size_t Target::open_sessions() const {

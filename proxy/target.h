@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,12 +40,16 @@ class Target {
   void stop();
   // Moves its listen sockets to `out` (it will not close them) for a successor to take.
   void hand_over_sockets(std::vector<ListenSocket>& out);
-  // Takes from `pool` the sockets of its own listen addresses.
-  void take_sockets(std::vector<ListenSocket>& pool);
+  // Takes from `pool` the sockets of its own listen addresses, with their new settings; the
+  // first unix socket whose mode or owner could not be applied is the error.
+  std::optional<std::string> take_sockets(std::vector<ListenSocket>& pool);
 
   // A SIGHUP's settings that apply without a restart (can_apply_live): new logins and the
   // pools' next rounds use them.
   void apply(TargetConfig next);
+  // SIGHUP: the users file is read again (its content may change under the same path); a
+  // file that no longer loads is logged and the users read before stay.
+  void reload_local_users();
   void replace_credentials(std::unique_ptr<auth::CredentialProvider> credentials) {
     tokens_->replace_credentials(std::move(credentials));
   }

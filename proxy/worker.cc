@@ -28,14 +28,15 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error)
   drain_async_.data = this;
   for (const auto& s : sockets) {
     auto l = std::make_unique<Listener>();
-    l->is_unix = s.address.is_unix;
+    l->address = s.address;
     l->worker = this;
     int fd = ::dup(s.fd);
     int rc = fd < 0 ? UV_EMFILE : 0;
-    if (rc == 0) rc = l->is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
+    const bool is_unix = s.address.is_unix;
+    if (rc == 0) rc = is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
     if (rc == 0) {
       l->h.handle.data = l.get();
-      rc = l->is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
+      rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
       if (rc == 0) rc = uv_listen(&l->h.stream, 1024, on_connection);
       listeners_.push_back(std::move(l));
     } else if (fd >= 0) {
@@ -103,7 +104,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     return;
   }
   auto* session = new ClientSession(*self);
-  if (!session->accept(server, l->is_unix)) return;  // it cleans up after itself
+  if (!session->accept(server, l->address)) return;  // it cleans up after itself
   self->sessions_.insert(session);
   self->session_count_.fetch_add(1, std::memory_order_relaxed);
   session->start();

@@ -54,7 +54,7 @@ class Worker {
       uv_tcp_t tcp;
       uv_pipe_t pipe;
     } h{};
-    bool is_unix = false;
+    ListenAddress address;  // a copy: what sessions accepted here check
     Worker* worker = nullptr;
   };
 

@@ -36,8 +36,11 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
       {ClientError::lost_with_state, 9005, "08S01", "cannot be re-created (DETAIL)"},
       {ClientError::unsupported_command, 1235, "42000", "does not support DETAIL"},
       {ClientError::unknown_thread, 1094, "HY000", "Unknown thread id: DETAIL"},
+      {ClientError::peer_refused, 9006, "28000", "uid DETAIL may not connect"},
+      {ClientError::local_auth_denied, 1045, "28000", "Access denied for user 'app'"},
+      {ClientError::tls_required, 3159, "HY000", "must use TLS"},
   };
-  ClientErrorContext ctx{"acct", "cdb-x", "ap-guangzhou", "db:3306", "DETAIL"};
+  ClientErrorContext ctx{"acct", "cdb-x", "ap-guangzhou", "db:3306", "DETAIL", "app"};
   for (const Row& r : rows) {
     OwnedErr e = make_client_error(r.kind, ctx);
     EXPECT_EQ(e.code, r.code) << r.must_contain;
@@ -51,7 +54,7 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
 
 TEST(ClientErrors, CamMessagesNameAccountInstanceAndRegion) {
   OwnedErr e = make_client_error(ClientError::cam_rejected,
-                                 {"camtest", "cdb-12dd3d", "ap-shanghai", "h:1", "AuthFailure.SignatureFailure: bad"});
+                                 {"camtest", "cdb-12dd3d", "ap-shanghai", "h:1", "AuthFailure.SignatureFailure: bad", "app"});
   EXPECT_NE(e.message.find("'camtest'"), std::string::npos);
   EXPECT_NE(e.message.find("cdb-12dd3d"), std::string::npos);
   EXPECT_NE(e.message.find("ap-shanghai"), std::string::npos);

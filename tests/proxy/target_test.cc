@@ -12,7 +12,9 @@ namespace {
 TargetConfig base() {
   TargetConfig t;
   t.name = "orders";
-  t.listen.push_back(ListenAddress{false, "", HostPort{"127.0.0.1", 3306}});
+  ListenAddress tcp;
+  tcp.tcp = HostPort{"127.0.0.1", 3306};
+  t.listen.push_back(tcp);
   t.upstream = HostPort{"10.0.0.5", 3306};
   t.region = "ap-guangzhou";
   t.instance_id = "cdb-1";
@@ -30,6 +32,7 @@ TEST(Target, PoolTimeoutsAndAccountsApplyLive) {
       [](TargetConfig& t) { t.reconnect_window = std::chrono::seconds(1); },
       [](TargetConfig& t) { t.db_user = "other"; },
       [](TargetConfig& t) { t.accounts = {{"app", "x"}}; },
+      [](TargetConfig& t) { t.local_auth.users_file = "/etc/camproxy/users"; },  // re-read on SIGHUP
   };
   for (size_t i = 0; i < live.size(); ++i) {
     TargetConfig next = base();
@@ -41,7 +44,13 @@ TEST(Target, PoolTimeoutsAndAccountsApplyLive) {
 
 TEST(Target, ListenersUpstreamInstanceAndTlsReplaceTheTarget) {
   const std::vector<std::function<void(TargetConfig&)>> replacing = {
-      [](TargetConfig& t) { t.listen.push_back(ListenAddress{true, "/tmp/x.sock", {}}); },
+      [](TargetConfig& t) {
+        ListenAddress unix_socket;
+        unix_socket.is_unix = true;
+        unix_socket.path = "/tmp/x.sock";
+        t.listen.push_back(unix_socket);
+      },
+      [](TargetConfig& t) { t.listen[0].allowed_peer_uids = {1000}; },
       [](TargetConfig& t) { t.listen[0].tcp.port = 3307; },
       [](TargetConfig& t) { t.upstream.host = "10.0.0.6"; },
       [](TargetConfig& t) { t.region = "ap-shanghai"; },
