@@ -274,12 +274,15 @@ void ClientSession::handle_switch_response(std::span<const uint8_t> payload) {
 }
 
 // Local authentication (local_users.h): the scramble of the plugin the client chose is checked
-// against the stored hashes; a client of another plugin is switched to mysql_native_password
-// first (once: after a switch the answer is checked as it is). An empty password is a wrong one.
+// against the stored hashes. A first answer that is no scramble gets one AuthSwitchRequest with
+// a fresh nonce: to mysql_native_password for another plugin, to the same plugin for an empty
+// answer (MariaDB Connector/C sends one when its plugin is not the greeting's, like libmysql).
+// After the switch the answer is checked as it is, so an empty password is a wrong one.
 void ClientSession::authenticate_locally(std::string_view plugin, std::span<const uint8_t> response) {
   const bool sha2 = plugin == protocol::kCachingSha2Password;
-  if (!sha2 && plugin != protocol::kNativePassword) {
-    send_auth_switch(protocol::kNativePassword);
+  const bool scramble = sha2 ? response.size() == 32 : plugin == protocol::kNativePassword && response.size() == 20;
+  if (!scramble && state_ != State::read_switch) {
+    send_auth_switch(sha2 ? protocol::kCachingSha2Password : protocol::kNativePassword);
     return;
   }
   const auto kind = sha2 ? LocalAuthPlugin::caching_sha2_password : LocalAuthPlugin::native_password;
