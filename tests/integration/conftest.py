@@ -112,7 +112,7 @@ def _no_secret_in_any_proxy_log():
     for the keys, session tokens and passwords the suite used."""
     yield
     secrets = [kCredential.secret_key, kTempCredential.secret_key, kTempCredential.session_token,
-               "Fallback-Pw-1234", "wrong-secret-key"]
+               "Fallback-Pw-1234", "wrong-secret-key", "Local-Pw-5678"]
     leaks = []
     for path in kProxyLogs:
         try:
@@ -142,15 +142,18 @@ class ProxyFactory:
               db_user: Optional[str] = "camtest", upstream_tls: Optional[str] = None,
               credential: Optional[Credential] = None, wait_ready: bool = True,
               upstream: Optional[str] = None, cam_endpoint: Optional[str] = None,
-              expect_exit: bool = False) -> CamProxy:
-        """Extra args go after the defaults; `upstream` and `cam_endpoint` replace theirs. env entries override (None removes) the
+              expect_exit: bool = False, tcp_listener: bool = True) -> CamProxy:
+        """Extra args go after the defaults; `upstream` and `cam_endpoint` replace theirs;
+        tcp_listener=False leaves out the default 127.0.0.1 listener (give --listen in the extra args). env entries override (None removes) the
         TENCENTCLOUD_* variables taken from `credential` (default: the permanent key).
         Raises ProxyNotFound or ProxyStartError."""
         proxy_binary()
         listen_port, admin_port = free_port(), free_port()
         args = ["--upstream", upstream or f"127.0.0.1:{self._mariadb.port}", "--region", self._cam.region,
-                "--instance-id", self._cam.instance_id, "--listen", f"127.0.0.1:{listen_port}",
+                "--instance-id", self._cam.instance_id,
                 "--cam-endpoint", cam_endpoint or self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}"]
+        if tcp_listener:
+            args += ["--listen", f"127.0.0.1:{listen_port}"]
         if db_user is not None:
             args += ["--db-user", db_user]
         if upstream_tls is not None:
