@@ -79,7 +79,7 @@ struct FixedLabel<ClientFailure> {
   static constexpr std::array<LabelValue, 8> kValues = {{
       {"handshake_timeout", "the client did not finish its login within --handshake-timeout"},
       {"client_protocol", "malformed or unsupported login (bad packet, compression, pre-4.1 auth, no user name)"},
-      {"client_tls", "the TLS handshake with the client failed"},
+      {"client_tls", "the TLS handshake with the client failed, or a client on another host logged in without TLS"},
       {"client_closed", "the client went away before its login completed"},
       {"local_auth", "local authentication refused the client's password (1045 from camproxy)"},
       {"peer_refused", "the unix-socket peer's uid is not on the allow-list"},
