@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "proxy/config_options.h"
+#include "proxy/local_users.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -113,6 +114,14 @@ class Reader {
         read_listen(v, path + ".listen", t);
         return true;
       }
+      if (key == "local-auth" && v.IsMap()) {
+        walk(v, OptionScope::target, "local-auth.", path + ".local-auth.", t, [&](const std::string& k, const YAML::Node& u) {
+          if (k != "users") return false;
+          read_local_users(u, path + ".local-auth.users", t);
+          return true;
+        });
+        return true;
+      }
       return false;
     });
     if (!named && count > 1) error(path + ".name", node, "required when there are several targets");
@@ -167,6 +176,30 @@ class Reader {
         continue;
       }
       if (!t.accounts.emplace(user, v.Scalar()).second) error(at, k, "given twice");
+    }
+  }
+
+  // Local authentication's users (local_users.h): name -> the hashes `camproxy hash-password`
+  // prints. Only hashes: a plain password belongs in the users file, which others cannot read.
+  void read_local_users(const YAML::Node& map, const std::string& path, TargetConfig& t) {
+    if (!map.IsMap() || map.size() == 0) {
+      error(path, map, "expected a map of user name to password hashes, got " + kind_of(map));
+      return;
+    }
+    LocalUsers check;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const std::string user = it->first.IsScalar() ? it->first.Scalar() : "";
+      const YAML::Node v = it->second;
+      const std::string at = path + "." + user;
+      if (!v.IsScalar() || v.Scalar().starts_with("plain:")) {
+        error(at, v, "expected *<40 hex>:<64 hex> from camproxy hash-password (plain passwords only in the users file)");
+        continue;
+      }
+      if (auto e = check.add(user, v.Scalar())) {
+        error(at, it->first, *e);
+        continue;
+      }
+      t.local_auth.users.push_back({user, v.Scalar()});
     }
   }
 
@@ -312,6 +345,10 @@ std::string describe_config(const Config& c) {
     out += "  accounts: " + describe_accounts(t) + "\n";
     out += "  pool: min idle " + std::to_string(t.pool_min_idle) + ", max " + std::to_string(t.pool_max) +
            "; client TLS " + (t.client_tls ? "on" : "off") + "\n";
+    if (t.local_auth.enabled()) {
+      out += "  local auth: " + (t.local_auth.users_file.empty() ? std::string() : "users file " + t.local_auth.users_file + ", ") +
+             std::to_string(t.local_auth.users.size()) + " users in the config\n";
+    }
   }
   return out;
 }

@@ -211,6 +211,39 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
   }
 }
 
+TEST(ConfigFile, LocalAuthUsersFileAndHashedUsers) {
+  // hashlib: sha1(sha1(b"secret-pw")), sha256(sha256(b"secret-pw")).
+  const std::string hashes =
+      "*B87675491D86B74664F2EA1D3A7060E82A810802:4870A019BE3AF92239DC9807901128F58CC21D657B1528B1C1DC24CFEA3CE5A7";
+  auto f = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget +
+                             "    local-auth:\n      users-file: /etc/camproxy/users\n      users:\n        app: \"" +
+                             hashes + "\"\n");
+  ASSERT_TRUE(f.errors.empty()) << f.errors.front();
+  const LocalAuthConfig& auth = f.config.targets.at(0).local_auth;
+  EXPECT_EQ(auth.users_file, "/etc/camproxy/users");
+  ASSERT_EQ(auth.users.size(), 1u);
+  EXPECT_EQ(auth.users[0].name, "app");
+  EXPECT_EQ(auth.users[0].credential, hashes);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"    local-auth:\n      users:\n        app: plain:Hunter2-Secret\n",
+       "targets[0].local-auth.users.app: expected *<40 hex>:<64 hex> from camproxy hash-password (plain passwords "
+       "only in the users file) (line 8)"},
+      {"    local-auth:\n      users:\n        app: \"*00\"\n",
+       "targets[0].local-auth.users.app: user 'app': expected *<40 hex>:<64 hex> (from camproxy hash-password) or "
+       "plain:<password> (line 8)"},
+      {"    local-auth:\n      users: []\n",
+       "targets[0].local-auth.users: expected a map of user name to password hashes, got a list (line 7)"},
+      {"    local-auth:\n      user-file: /x\n", "targets[0].local-auth.user-file: unknown key (see docs/config.md) (line 7)"},
+  };
+  for (const auto& [tail, expected] : bad) {
+    auto e = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget + tail);
+    ASSERT_FALSE(e.errors.empty()) << tail;
+    EXPECT_EQ(e.errors.front(), expected);
+    EXPECT_EQ(e.errors.front().find("Hunter2"), std::string::npos);
+  }
+}
+
 TEST(ConfigFile, AllErrorsAreReportedNotJustTheFirst) {
   auto f = parse_config_text("workers: lots\ntargets:\n  - name: a\n    pool:\n      max: 0\n    regoin: x\n");
   ASSERT_EQ(f.errors.size(), 3u);
