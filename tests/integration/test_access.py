@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -340,3 +341,36 @@ def test_non_loopback_listener_with_local_auth_requires_tls_from_other_hosts(cam
     # The loopback listener of the same proxy needs no TLS.
     with connect(port=proxy.port) as conn:
         assert select_user(conn) == "camtest@%"
+
+
+# -- reload ---------------------------------------------------------------------------------
+def test_sighup_reads_the_users_file_again(mariadb, cam, tmp_path):
+    from test_config import ConfigProxies  # the config-file harness of test_config.py
+
+    proxies = ConfigProxies(mariadb, cam, tmp_path)
+    users = tmp_path / "users"
+    users.write_text(hashlib_line("app", kPassword) + "\n")
+    users.chmod(0o600)
+    port = free_port()
+    text = proxies.document(proxies.target("auth", port, f"    account: camtest\n    local-auth:\n"
+                                                         f"      users-file: {users}\n"))
+    try:
+        proxy = proxies.start(text)
+        with connect(port=port) as conn:
+            assert select_user(conn) == "camtest@%"
+        assert login_error(port=port, user="newcomer") == (1045, "Access denied for user 'newcomer'")
+
+        users.write_text(hashlib_line("newcomer", kPassword) + "\n")  # same config, new users
+        proxies.reload(proxy, text, "reload_applied")
+        with connect(port=port, user="newcomer") as conn:
+            assert select_user(conn) == "camtest@%"
+        assert login_error(port=port, user="app") == (1045, "Access denied for user 'app'")
+
+        users.chmod(0o644)  # no longer loads: the users read before stay
+        before = proxy.log_text().count("local_users_reload_failed")
+        os.kill(proxy.pid, signal.SIGHUP)
+        wait_until(lambda: proxy.log_text().count("local_users_reload_failed") > before, 15, "the failed reload logged")
+        with connect(port=port, user="newcomer") as conn:
+            assert select_user(conn) == "camtest@%"
+    finally:
+        proxies.stop_all()
