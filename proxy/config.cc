@@ -137,7 +137,7 @@ std::optional<std::string> for_unix_listeners(TargetConfig& t, std::string_view 
     set(l);
     any = true;
   }
-  if (!any) return std::string(flag) + " applies to unix:/path listeners, and --listen names none";
+  if (!any) return std::string(flag) + " applies to unix:/path listeners, and none is given";
   return std::nullopt;
 }
 
@@ -195,15 +195,15 @@ const std::vector<OptionSpec>& option_table() {
        "Where applications connect: HOST:PORT or unix:/path. Repeatable; in CAMPROXY_LISTEN separate "
        "several with commas. A non-loopback HOST needs --users-file and --client-tls on.",
        true, apply_listen},
-      // Per-listener settings: flags fill every listener of --listen (applied before them);
-      // a config file would give them per listener (no file key yet).
-      {"unix-socket-mode", "", OptionScope::target, "OCTAL", "0660",
+      // Per-listener settings: flags fill every listener of --listen (applied before them); a
+      // config file gives them to one listen entry.
+      {"unix-socket-mode", "mode", OptionScope::listener, "OCTAL", "0660",
        "Permission bits of the unix socket files of --listen.", false, apply_unix_mode},
-      {"unix-socket-owner", "", OptionScope::target, "USER[:GROUP]", "camproxy's own user and group",
+      {"unix-socket-owner", "owner", OptionScope::listener, "USER[:GROUP]", "camproxy's own user and group",
        "Owner of the unix socket files of --listen, by name or number (changing the user needs root or "
        "CAP_CHOWN).",
        false, apply_unix_owner},
-      {"allow-peer-uid", "", OptionScope::target, "UID", "any peer",
+      {"allow-peer-uid", "allow-peer-uids", OptionScope::listener, "UID", "any peer",
        "Only processes of this uid may connect through the unix sockets (checked with SO_PEERCRED); "
        "others get error 9006. Repeatable. Refused together with a TCP listener.",
        true, apply_peer_uid},

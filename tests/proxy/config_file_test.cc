@@ -211,6 +211,29 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
   }
 }
 
+TEST(ConfigFile, UnixListenerSettingsGoToTheirListenEntryOnly) {
+  auto f = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget +
+                             "    listen:\n      - 127.0.0.1:1\n"
+                             "      - {address: unix:/run/a.sock, mode: 600, owner: app:app, allow-peer-uids: [7, 8]}\n"
+                             "      - unix:/run/b.sock\n");
+  ASSERT_TRUE(f.errors.empty()) << f.errors.front();
+  const auto& l = f.config.targets.at(0).listen;
+  ASSERT_EQ(l.size(), 3u);
+  EXPECT_EQ(l[1].path, "/run/a.sock");
+  EXPECT_EQ(l[1].unix_mode, 0600u);
+  EXPECT_EQ(l[1].unix_owner, "app:app");
+  EXPECT_EQ(l[1].allowed_peer_uids, (std::vector<uint32_t>{7, 8}));
+  EXPECT_EQ(l[2].unix_mode, 0660u);
+  EXPECT_TRUE(l[2].allowed_peer_uids.empty());
+  EXPECT_TRUE(l[0].allowed_peer_uids.empty());
+
+  auto tcp_mode = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget +
+                                    "    listen: [{address: 127.0.0.1:1, mode: 600}]\n");
+  ASSERT_FALSE(tcp_mode.errors.empty());
+  EXPECT_EQ(tcp_mode.errors.front(),
+            "targets[0].listen[0].mode: --unix-socket-mode applies to unix:/path listeners, and none is given (line 6)");
+}
+
 TEST(ConfigFile, LocalAuthUsersFileAndHashedUsers) {
   // hashlib: sha1(sha1(b"secret-pw")), sha256(sha256(b"secret-pw")).
   const std::string hashes =
@@ -264,6 +287,9 @@ TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
        "targets[1].name: 'a' is already the name of targets[0] (line 6)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "  - name: b\n" + kTarget,
        "targets[1].listen: 127.0.0.1:3306 is already a listener of targets[0] (line 6)"},
+      {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [{address: 127.0.0.1:1, allow-peer-uids: 7}]\n",
+       "listener 127.0.0.1:1: a peer uid allow-list works on unix sockets only (SO_PEERCRED); a TCP listener would "
+       "let any local user in. Listen on unix:/path, or drop the allow-list (line 2)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [127.0.0.1:1, 10.0.0.1:2]\n"
        "    client-tls: {enabled: off}\n",
        "refusing to listen on non-loopback address '10.0.0.1:2': other machines could use the CAM account; that "
