@@ -374,3 +374,27 @@ def test_sighup_reads_the_users_file_again(mariadb, cam, tmp_path):
             assert select_user(conn) == "camtest@%"
     finally:
         proxies.stop_all()
+
+
+@needs_root
+def test_config_file_listen_entry_takes_its_own_socket_settings(mariadb, cam, tmp_path, shared_dir):
+    from test_config import ConfigProxies
+
+    proxies = ConfigProxies(mariadb, cam, tmp_path)
+    path = os.path.join(shared_dir, "file.sock")
+    port = free_port()
+    text = (f"cam:\n  endpoint: {cam.endpoint}\nworkers: 1\ntargets:\n  - name: sock\n"
+            f"    listen:\n      - 127.0.0.1:{port}\n"
+            f"      - {{address: 'unix:{path}', mode: '0666', allow-peer-uids: [{kNobody}]}}\n"
+            f"    upstream: 127.0.0.1:{mariadb.port}\n    region: {cam.region}\n    instance-id: {cam.instance_id}\n"
+            f"    account: camtest\n")
+    try:
+        proxies.start(text)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666
+        assert login_as_uid(kNobody, path).stdout.strip() == "connected"
+        code, message = login_error(unix_socket=path, user="camtest", password="x")
+        assert code == 9006 and "uid 0 may not connect" in message
+        with connect(port=port, user="camtest", password="x") as conn:  # the TCP entry has no list
+            assert select_user(conn) == "camtest@%"
+    finally:
+        proxies.stop_all()
