@@ -462,13 +462,9 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
     }
     return;
   }
-  if (sha2_fast_ack_) {
-    const uint8_t fast_auth_ok[] = {0x01, 0x03};  // AuthMoreData fast_auth_success (§2.5)
-    client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
-  }
   // The database's own OK, renumbered: its status flags and session-state info are the
   // truth the application should start from.
-  client_seq_ = send_packet(client_, client_seq_, ok_payload);
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok_payload);
   auto ok = protocol::decode_ok(ok_payload, u.capabilities());
   start_relay(ok ? ok->status_flags : protocol::status::kAutocommit);
 }

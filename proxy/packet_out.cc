@@ -25,6 +25,15 @@ uint8_t send_secret_packet(Transport& t, uint8_t seq, std::span<const uint8_t> p
   return next;
 }
 
+uint8_t send_login_ok(Transport& t, uint8_t seq, bool sha2_fast_ack, std::span<const uint8_t> ok_payload) {
+  static constexpr uint8_t kFastAuthSuccess[] = {0x01, 0x03};
+  t_frame.clear();
+  if (sha2_fast_ack) seq = protocol::encode_packet(kFastAuthSuccess, seq, t_frame);
+  seq = protocol::encode_packet(ok_payload, seq, t_frame);
+  t.write(t_frame);
+  return seq;
+}
+
 uint8_t send_err(Transport& t, uint8_t seq, const protocol::ErrPacket& err, uint32_t caps) {
   t_frame.clear();
   size_t start = protocol::begin_packet(t_frame);

@@ -14,6 +14,9 @@ uint8_t send_packet(Transport& t, uint8_t seq, std::span<const uint8_t> payload)
 // framing buffer is wiped once the bytes are handed to the transport (which, over TLS, keeps
 // only ciphertext).
 uint8_t send_secret_packet(Transport& t, uint8_t seq, std::span<const uint8_t> payload);
+// The end of a client's login: with `sha2_fast_ack`, AuthMoreData fast_auth_success (spec §2.5)
+// before the OK. Both in one write: one TCP segment, one read for the client.
+uint8_t send_login_ok(Transport& t, uint8_t seq, bool sha2_fast_ack, std::span<const uint8_t> ok_payload);
 uint8_t send_err(Transport& t, uint8_t seq, const protocol::ErrPacket& err, uint32_t caps);
 
 }  // namespace camproxy::proxy

@@ -108,15 +108,11 @@ void ClientSession::change_user_done(const std::vector<InternalResult>& results)
   pooled_->profile = wanted_profile();
   replay_ = {};
   replay_.schema = pooled_->profile.schema;
-  if (sha2_fast_ack_) {
-    const uint8_t fast_auth_ok[] = {0x01, 0x03};
-    client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
-  }
   std::vector<uint8_t> ok;
   protocol::ByteWriter w(ok);
   const uint16_t status = results.back().status_flags;
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
-  client_seq_ = send_packet(client_, client_seq_, ok);
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
   log_info("change_user", {{"conn", connection_id_}, {"user", user_}, {"upstream_change_user", !after_reset}});
   state_ = State::relay;
   tracker_.emplace(upstream_->capabilities(), status);

@@ -387,14 +387,10 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
     have.multi_statements = want.multi_statements;
   if (want.ignore_space && !have.ignore_space) have.ignore_space = i < results.size() && results[i++].ok;
   const uint16_t status = results.empty() ? protocol::status::kAutocommit : results.back().status_flags;
-  if (sha2_fast_ack_) {
-    const uint8_t fast_auth_ok[] = {0x01, 0x03};  // AuthMoreData fast_auth_success (§2.5)
-    client_seq_ = send_packet(client_, client_seq_, fast_auth_ok);
-  }
   std::vector<uint8_t> ok;
   protocol::ByteWriter w(ok);
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
-  client_seq_ = send_packet(client_, client_seq_, ok);
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
   start_relay(status);
 }
 
