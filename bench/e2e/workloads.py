@@ -16,6 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
+from proxy_probe import rss_kib
 from stack import Endpoint, kSbtestDb, read_line
 from testutil import die_with_parent, stop_process
 
@@ -53,14 +54,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / kClockTicks  # fields 14 and 15 of stat(5)
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise ToolError(f"no VmRSS for pid {pid}")
-
-
 class ProcessSampler:
     """CPU time used by `pid` while the block runs, and its RSS sampled every 50 ms."""
 
@@ -95,7 +88,7 @@ class ProcessSampler:
         while not self._stop.wait(kSampleInterval):
             try:
                 self._rss_max = max(self._rss_max, rss_kib(self._pid))
-            except (OSError, ToolError):
+            except (OSError, AssertionError):  # the process is gone (or a zombie without VmRSS)
                 return
 
     def result(self) -> dict:
