@@ -53,16 +53,22 @@ std::optional<HostPort> parse_host_port(std::string_view s) {
   return hp;
 }
 
+// Durations up to a year: longer is a typo, and far longer would overflow the multiplication
+// below (found by the config_file fuzz target).
+constexpr long long kMaxDurationMs = 366LL * 24 * 3600 * 1000;
+
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   long long v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || v < 0) return std::nullopt;
   std::string_view unit(p, static_cast<size_t>(s.data() + s.size() - p));
-  if (unit == "ms") return std::chrono::milliseconds(v);
-  if (unit == "s" || unit.empty()) return std::chrono::milliseconds(v * 1000);
-  if (unit == "m") return std::chrono::milliseconds(v * 60000);
-  if (unit == "h") return std::chrono::milliseconds(v * 3600000);
-  return std::nullopt;
+  long long unit_ms = 0;
+  if (unit == "ms") unit_ms = 1;
+  else if (unit == "s" || unit.empty()) unit_ms = 1000;
+  else if (unit == "m") unit_ms = 60000;
+  else if (unit == "h") unit_ms = 3600000;
+  if (unit_ms == 0 || v > kMaxDurationMs / unit_ms) return std::nullopt;
+  return std::chrono::milliseconds(v * unit_ms);
 }
 
 std::optional<std::string> need_non_empty(std::string_view what, std::string_view v) {
@@ -96,7 +102,7 @@ template <class S>
 Apply set_duration_or_zero(std::chrono::milliseconds S::*field) {
   return [field](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
-    if (!d) return "expected a duration such as 0s, 500ms, 10s or 2m, got '" + std::string(v) + "'";
+    if (!d) return "expected a duration such as 0s, 500ms, 10s or 2m (at most a year), got '" + std::string(v) + "'";
     pick<S>(c, t).*field = *d;
     return std::nullopt;
   };
@@ -106,7 +112,7 @@ template <class S>
 Apply set_duration(std::chrono::milliseconds S::*field) {
   return [field](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
-    if (!d || d->count() == 0) return "expected a positive duration such as 500ms, 10s or 2m, got '" + std::string(v) + "'";
+    if (!d || d->count() == 0) return "expected a positive duration such as 500ms, 10s or 2m (at most a year), got '" + std::string(v) + "'";
     pick<S>(c, t).*field = *d;
     return std::nullopt;
   };

@@ -157,6 +157,10 @@ TEST(Config, BadInputExitsWithUsageAndOneLineReason) {
       {with_required({"--upstream-tls", "sometimes"}), "expected disable, preferred"},
       {with_required({"--upstream-tls", "verify-ca"}), "needs --upstream-ca-file"},
       {with_required({"--connect-timeout", "soon"}), "positive duration"},
+      {with_required({"--connect-timeout", "367d"}), "positive duration"},
+      {with_required({"--max-sigterm-delay", "9000h"}), "at most a year"},
+      // 5124095576030431004 s would overflow the milliseconds (tests/fuzz, config_file).
+      {with_required({"--min-sigterm-delay", "5124095576030431004s"}), "at most a year"},
       {with_required({"--workers", "0"}), "from 1 to 256"},
       {with_required({"--pool-idle-timeout", "0s"}), "expected auto or a positive duration"},
       {with_required({"--admin", "192.168.1.1:9306"}), "loopback"},
