@@ -16,8 +16,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
+from stack import Endpoint, kSbtestDb, read_line  # first: it puts tests/tools on sys.path
 from proxy_probe import rss_kib
-from stack import Endpoint, kSbtestDb, read_line
 from testutil import die_with_parent, stop_process
 
 # sysbench oltp_point_select, as issue 6 measures it: 4 tables x 10 000 rows, uniform keys.
