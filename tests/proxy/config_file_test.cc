@@ -3,6 +3,7 @@
 #include "proxy/config_file.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -79,8 +80,10 @@ const char* fake_getenv(const char* name) {
   return it == g_env.end() ? nullptr : it->second.c_str();
 }
 
+// Named after the test and the process: ctest runs the tests of this file in parallel.
 std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = testing::TempDir() + "/" + name;
+  const std::string path = testing::TempDir() + "/" + testing::UnitTest::GetInstance()->current_test_info()->name() +
+                           "-" + std::to_string(::getpid()) + "-" + name;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
   return path;
 }
