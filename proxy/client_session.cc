@@ -7,6 +7,7 @@
 #include "protocol/constants.h"
 #include "protocol/handshake_response.h"
 #include "protocol/handshake_v10.h"
+#include "proxy/listen_policy.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
@@ -60,8 +61,9 @@ bool ClientSession::accept(uv_stream_t* server, const ListenAddress& listener) {
     client_.close();
     return false;
   }
-  if (!is_unix) {
-    uv_tcp_nodelay(client_.tcp(), 1);
+  if (!is_unix) uv_tcp_nodelay(client_.tcp(), 1);
+  // A loopback listener's peers are local by construction (no getpeername per connection).
+  if (!is_unix && !is_loopback_host(listener.tcp.host)) {
     sockaddr_storage peer{};
     int len = sizeof peer;
     // A peer whose address cannot be read is treated as remote: it must use TLS.
@@ -451,8 +453,13 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
     change_user_reauthenticated();
     return;
   }
-  pooled_ = PooledConn{&u, pool_key(), wanted_profile(), std::chrono::steady_clock::now(),
-                       std::chrono::steady_clock::now()};
+  pooled_ = PooledConn{.conn = &u,
+                       .key = pool_key(),
+                       .profile = wanted_profile(),
+                       .created = std::chrono::steady_clock::now(),
+                       .idle_since = std::chrono::steady_clock::now(),
+                       .login_collation = collation_,
+                       .last_look = std::nullopt};  // what maybe_start_upstream_login() logged in with
   if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
     auto cmds = replay_commands();
     if (cmds.empty()) {

@@ -204,6 +204,10 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ChangeUser changing_user_ = ChangeUser::none;
   bool idle_outside_transaction() const;
   ReplayState replay_;
+  // replay_.schema may not be the server's: a statement the classifier could not read whole, or
+  // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
+  // multi-statement that had a USE). The pool then looks at the session after the reset.
+  bool schema_uncertain_ = false;
   bool multi_statements_ = false;
   bool response_started_ = false;  // bytes of the current response reached the client
   std::chrono::steady_clock::time_point reconnect_deadline_{};

@@ -32,16 +32,20 @@ void CollationNames::learn(std::string_view table) {
     if (ec != std::errc() || p != entry.data() + c1 || id == 0 || id > 255 || !is_identifier(charset) ||
         !is_identifier(collation))
       continue;
-    statements_[static_cast<uint8_t>(id)] =
-        "SET NAMES '" + std::string(charset) + "' COLLATE '" + std::string(collation) + "'";
+    entries_[static_cast<uint8_t>(id)] = {
+        "SET NAMES '" + std::string(charset) + "' COLLATE '" + std::string(collation) + "'", std::string(collation)};
   }
 }
 
-std::optional<std::string> CollationNames::set_names(uint8_t id) const {
+std::optional<std::string> CollationNames::set_names(uint8_t id) const { return field(id, &Entry::set_names); }
+
+std::optional<std::string> CollationNames::name(uint8_t id) const { return field(id, &Entry::name); }
+
+std::optional<std::string> CollationNames::field(uint8_t id, std::string Entry::*member) const {
   std::lock_guard lock(mu_);
-  auto it = statements_.find(id);
-  if (it == statements_.end()) return std::nullopt;
-  return it->second;
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.*member;
 }
 
 }  // namespace camproxy::proxy

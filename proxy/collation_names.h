@@ -21,11 +21,19 @@ class CollationNames {
   void learn(std::string_view table);
   // `SET NAMES 'cs' COLLATE 'name'` for a known id.
   std::optional<std::string> set_names(uint8_t id) const;
+  // The collation's name (as @@collation_connection shows it) for a known id.
+  std::optional<std::string> name(uint8_t id) const;
 
  private:
   std::atomic<bool> learning_{false};
   mutable std::mutex mu_;
-  std::unordered_map<uint8_t, std::string> statements_;
+  struct Entry {
+    std::string set_names;
+    std::string name;
+  };
+  std::optional<std::string> field(uint8_t id, std::string Entry::*member) const;
+
+  std::unordered_map<uint8_t, Entry> entries_;
 };
 
 }  // namespace camproxy::proxy

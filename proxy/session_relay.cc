@@ -50,7 +50,9 @@ void ClientSession::start_relay(uint16_t status_flags) {
     registry_entry_ = worker_.ctx().sessions().add(connection_id_);
   }
   registry_entry_->thread_id.store(upstream_->thread_id());
-  log_info("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
+  // Debug, like client_connected: at info a connection-per-request application would write a
+  // line per request (failures are logged at info and above; counts are in the metrics).
+  log_debug("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
                                {"client_tls", client_.tls_on()}, {"upstream_tls", upstream_->tls_on()},
                                {"thread_id", upstream_->thread_id()}, {"retried_after_1045", retried_after_1045_}});
   auto rest = inbox_.take_rest();
@@ -107,6 +109,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       if (!piece.whole) {
         next_effects_.sql.unreplayable = true;
         next_effects_.sql.reason = "a statement too long to inspect";
+        schema_uncertain_ = true;
         break;
       }
       if (auto kill = parse_kill(command_text(payload))) {
@@ -180,7 +183,12 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (pending_effects_.empty()) return;
       CommandEffects fx = std::move(pending_effects_.front());
       pending_effects_.pop_front();
-      if (tracker_->last_response().error) return;
+      if (fx.sql.schema_uncertain) schema_uncertain_ = true;
+      if (tracker_->last_response().error) {
+        // A multi-statement may have run its USE before the statement that failed.
+        if (fx.sql.schema && multi_statements_) schema_uncertain_ = true;
+        return;
+      }
       if (fx.reset) {
         replay_.sets.clear();
         replay_.sets_bytes = 0;
@@ -413,7 +421,11 @@ void ClientSession::release_upstream() {
     PooledConn pc = std::move(*pooled_);
     pooled_.reset();
     pc.conn = u;
-    worker_.pool().give_back(std::move(pc), collation_);
+    if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
+      pc.profile.schema = replay_.schema;
+      pc.profile.multi_statements = multi_statements_;
+    }
+    worker_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
     return;
   }
   drop_upstream();

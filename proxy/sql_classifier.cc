@@ -165,6 +165,7 @@ SessionEffects classify_statements(std::string_view sql) {
   bool first_word = true;
   bool is_set = false;
   bool is_use = false;
+  bool is_drop = false;  // the word after a statement's first DROP is next
   bool set_global = false;
   bool set_transaction = false;
   auto finish_statement = [&](size_t end) {
@@ -180,7 +181,7 @@ SessionEffects classify_statements(std::string_view sql) {
       }
     }
     first_word = true;
-    is_set = is_use = set_global = set_transaction = false;
+    is_set = is_use = is_drop = set_global = set_transaction = false;
   };
   for (auto t = lex.next();; t = lex.next()) {
     if (t.kind == Lexer::Kind::end) {
@@ -200,15 +201,26 @@ SessionEffects classify_statements(std::string_view sql) {
     for (auto w : kUnreplayableWords) {
       if (iequals(t.text, w)) mark(w);
     }
+    if (is_drop) {  // dropping the current database leaves none selected
+      if (iequals(t.text, "DATABASE") || iequals(t.text, "SCHEMA")) fx.schema_uncertain = true;
+      is_drop = false;
+    }
     if (first_word) {
       first_word = false;
       is_set = iequals(t.text, "SET");
       is_use = iequals(t.text, "USE");
       if (is_use) {
         auto db = lex.next();
-        if (db.kind == Lexer::Kind::word || db.kind == Lexer::Kind::quoted_identifier) fx.schema = std::string(db.text);
+        const bool plain = db.kind == Lexer::Kind::word ||
+                           (db.kind == Lexer::Kind::quoted_identifier && db.text.find('`') == std::string_view::npos);
+        if (plain) {
+          fx.schema = std::string(db.text);
+        } else {
+          fx.schema_uncertain = true;  // e.g. "db" under ANSI_QUOTES, or `a``b`
+        }
         is_use = false;
       }
+      is_drop = iequals(t.text, "DROP");
       if (is_set) {
         auto after = lex.next();
         if (after.kind == Lexer::Kind::word) {

@@ -187,7 +187,14 @@ void UpstreamPool::dial_warm() {
   auto* u = UpstreamConn::create(worker_.loop(), {&c, worker_.ctx().upstream_tls()}, this);
   opened();
   ++stats_.dials;
-  PooledConn pc{u, *warm_key_, warm_profile_, Clock::now(), Clock::now()};
+  // on_upstream_greeting() logs in with the profile's collation.
+  PooledConn pc{.conn = u,
+                .key = *warm_key_,
+                .profile = warm_profile_,
+                .created = Clock::now(),
+                .idle_since = Clock::now(),
+                .login_collation = warm_profile_.collation,
+                .last_look = std::nullopt};
   pc.profile.schema.reset();
   warming_.push_back(std::move(pc));
   u->connect();

@@ -10,12 +10,19 @@
 // server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER
 // with the current CAM token (§5.2), which the pool then uses for every later return.
 //
+// A cleanup is one COM_RESET_CONNECTION when nothing about the session is in doubt: the schema
+// (the reset keeps it) is the one the session tracked, the reset gave back the login collation
+// (checked once per pool, since MySQL and MariaDB versions differ), and the connection's
+// session was looked at (SELECT of schema, wait_timeout, sql_mode) less than kStateRecheck
+// ago. Otherwise the look is added to the same pipelined write.
+//
 // Idle connections are closed before the server's wait_timeout would close them: the pool
-// reads the session's wait_timeout on its first connection and with every cleanup (§7.1).
+// reads the session's wait_timeout on its first connection and with every look (§7.1).
 #include <uv.h>
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +55,14 @@ struct PooledConn {
   SessionProfile profile;
   std::chrono::steady_clock::time_point created;
   std::chrono::steady_clock::time_point idle_since;
+  uint8_t login_collation = 0;  // the handshake's (profile.collation when the connection logged in)
+  // The last look at the session after a cleanup: IGNORE_SPACE as a reset leaves it (from the
+  // global sql_mode and the login flags), and when it looked.
+  struct Look {
+    bool ignore_space = false;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::optional<Look> last_look;
 };
 
 struct PoolStats {
@@ -107,9 +122,12 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void closed();
 
   // The session is done with `pc`: reset it and keep it if it comes back clean, else close it.
+  // `pc.profile` holds the schema and MULTI_STATEMENTS the session left (both survive a reset);
+  // `schema_known` is false when the session cannot vouch for the schema (a statement too long
+  // to read, a failed multi-statement that had a USE, ...): the cleanup then looks.
   // `next_collation` is applied right after the reset, betting that the next client of this
   // key speaks like the last one (saves a round trip at the next hand-off).
-  void give_back(PooledConn pc, uint8_t next_collation);
+  void give_back(PooledConn pc, uint8_t next_collation, bool schema_known);
 
   // The server answered COM_RESET_CONNECTION with `err`: from now on connections are cleaned
   // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
@@ -136,7 +154,11 @@ class UpstreamPool final : private UpstreamConn::Owner {
     Stage stage = Stage::reset;
     uint8_t next_collation = 0;
     uint64_t token_generation = 0;  // change_user: the token it sent
+    bool look = true;               // the restore commands read the session's state
+    bool names = false;             // the restore commands set next_collation
   };
+  // Whether COM_RESET_CONNECTION gives back the login collation (MariaDB 10.11 does).
+  enum class ResetCollation { unknown, restored, changed };
 
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_timer_t* t);
@@ -157,8 +179,10 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void on_cleaning_done(Cleaning c, const std::vector<InternalResult>& results);
   void on_change_user_accepted(Cleaning& c);
   PoolClose on_cleaning_failed(const Cleaning& c, const UpstreamFailure& f);
-  void finish_cleaning(Cleaning c, const std::vector<InternalResult>& restored, PoolCleanup method);
+  void finish_cleaning(Cleaning c, std::span<const InternalResult> restored, uint16_t status, PoolCleanup method);
+  void plan_restore(Cleaning& c, bool schema_known) const;
   std::vector<InternalCommand> restore_commands(const Cleaning& c) const;
+  void apply_look(Cleaning& c, const InternalResult& state);
   void learn_wait_timeout(const std::optional<std::string>& text);
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
@@ -179,6 +203,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   std::vector<PooledConn> warming_;
   std::vector<PooledConn> learning_;  // reading wait_timeout (once per pool), the collation table (once per process)
   bool reset_refused_ = false;        // the server answered COM_RESET_CONNECTION with ERR
+  ResetCollation reset_collation_ = ResetCollation::unknown;
   bool wait_timeout_asked_ = false;
   std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read
   std::chrono::milliseconds idle_timeout_{0};         // --pool-idle-timeout, cut below wait_timeout_

@@ -16,23 +16,29 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// After a reset or CHANGE_USER: what the session has now, for the connection's SessionProfile,
-// and the server's wait_timeout (copied from the globals by either command).
+// The look at the session after a reset or CHANGE_USER: what it has now, for the connection's
+// SessionProfile, the server's wait_timeout (copied from the globals by either command) and the
+// collation (to learn whether a reset gives back the login collation).
 constexpr std::string_view kSessionStateQuery =
-    "SELECT DATABASE(), @@session.wait_timeout, FIND_IN_SET('IGNORE_SPACE', @@session.sql_mode) > 0";
+    "SELECT DATABASE(), @@session.wait_timeout, FIND_IN_SET('IGNORE_SPACE', @@session.sql_mode) > 0, "
+    "@@session.collation_connection";
+// A connection's look is taken again after this long: a reset copies the globals, which an
+// operator may have changed (wait_timeout, sql_mode).
+constexpr auto kLookInterval = std::chrono::seconds(60);
 
 // An explicit --pool-idle-timeout above the server's wait_timeout is reported once per process.
 std::atomic<bool> g_clamp_reported{false};
 
 }  // namespace
 
-void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
+void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_known) {
   pc.conn->set_owner(this);
   Cleaning c{std::move(pc), Cleaning::Stage::reset, next_collation};
   if (reset_refused_) {
     change_user(std::move(c));
     return;
   }
+  plan_restore(c, schema_known);
   std::vector<InternalCommand> cmds;
   cmds.push_back(make_command(protocol::Command::kResetConnection));
   for (auto& cmd : restore_commands(c)) cmds.push_back(std::move(cmd));
@@ -41,14 +47,25 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation) {
   u->run_commands(cmds);
 }
 
-// What a reset or CHANGE_USER dropped: the character set of the next client (betting it speaks
-// like the last one); after CHANGE_USER also the MULTI_STATEMENTS state, which the reset keeps
-// (§5.1) but CHANGE_USER is not documented to. Then a look at the session's state.
+// After a reset, no look when nothing is in doubt (upstream_pool.h) and no SET NAMES when the
+// reset gives the next client's collation back. After CHANGE_USER, which clears the schema and
+// is not known to keep the character set or MULTI_STATEMENTS (§5.2), all of it runs.
+void UpstreamPool::plan_restore(Cleaning& c, bool schema_known) const {
+  const bool after_reset = c.stage == Cleaning::Stage::reset;
+  const bool reset_gives_names = after_reset && c.next_collation == c.pc.login_collation &&
+                                 reset_collation_ == ResetCollation::restored;
+  c.names = c.next_collation != 0 && !reset_gives_names;
+  c.look = !after_reset || !schema_known || reset_collation_ == ResetCollation::unknown || !c.pc.last_look ||
+           Clock::now() - c.pc.last_look->at >= kLookInterval;
+}
+
+// In this order: the look (first, so it sees the collation the reset left), SET NAMES, and after
+// CHANGE_USER the MULTI_STATEMENTS state (a reset keeps it, §5.1).
 std::vector<InternalCommand> UpstreamPool::restore_commands(const Cleaning& c) const {
   std::vector<InternalCommand> cmds;
-  if (c.next_collation != 0) cmds.push_back(make_query(collation_statement(c.next_collation, worker_.ctx().collations())));
+  if (c.look) cmds.push_back(make_query(kSessionStateQuery, true));
+  if (c.names) cmds.push_back(make_query(collation_statement(c.next_collation, worker_.ctx().collations())));
   if (c.stage == Cleaning::Stage::restore) cmds.push_back(set_option_command(c.pc.profile.multi_statements));
-  cmds.push_back(make_query(kSessionStateQuery, true));
   return cmds;
 }
 
@@ -68,27 +85,50 @@ void UpstreamPool::change_user(Cleaning c) {
   u->change_user(token->password);
 }
 
-void UpstreamPool::finish_cleaning(Cleaning c, const std::vector<InternalResult>& restored, PoolCleanup method) {
+void UpstreamPool::finish_cleaning(Cleaning c, std::span<const InternalResult> restored, uint16_t status,
+                                   PoolCleanup method) {
   UpstreamConn* u = c.pc.conn;
-  const InternalResult& state = restored.back();
-  const size_t names = c.next_collation != 0 ? 1 : 0;  // SET NAMES may fail: the collation is then unknown
-  const bool all_ok = std::all_of(restored.begin() + names, restored.end(), [](const InternalResult& r) { return r.ok; });
+  const size_t expected = (c.look ? 1 : 0) + (c.names ? 1 : 0) + (c.stage == Cleaning::Stage::restore ? 1 : 0);
+  const size_t names_at = c.look ? 1 : 0;
+  // SET NAMES may fail (the collation is then unknown); everything else must have succeeded.
+  const InternalResult* failed = nullptr;
+  for (size_t i = 0; i < restored.size() && failed == nullptr; ++i) {
+    if (!restored[i].ok && !(c.names && i == names_at)) failed = &restored[i];
+  }
   // spec §5.3: back into the pool only when provably clean.
-  if (!all_ok || (state.status_flags & protocol::status::kInTrans) != 0) {
+  if (restored.size() != expected || failed != nullptr || (status & protocol::status::kInTrans) != 0) {
     ++stats_.reset_failures;
-    log_info("pool_cleanup_failed",
-             {{"thread_id", u->thread_id()}, {"method", label_value(method)}, {"code", state.code}, {"message", state.message}});
+    log_info("pool_cleanup_failed", {{"thread_id", u->thread_id()}, {"method", label_value(method)},
+                                     {"code", failed ? failed->code : 0},
+                                     {"message", failed ? failed->message : "a transaction is still open"}});
     close_pooled(u, PoolClose::unclean);
     return;
   }
+  if (c.look) apply_look(c, restored.front());
   SessionProfile& profile = c.pc.profile;
-  profile.collation = names != 0 && restored.front().ok ? c.next_collation : 0;
-  profile.schema = state.column(0);
-  profile.ignore_space = state.column(2) == "1";
-  learn_wait_timeout(state.column(1));
+  profile.ignore_space = c.pc.last_look->ignore_space;  // set by this cleanup's look or an earlier one
+  if (c.names) {
+    profile.collation = restored[names_at].ok ? c.next_collation : 0;
+  } else {
+    const bool given_back = c.stage == Cleaning::Stage::reset && reset_collation_ == ResetCollation::restored;
+    profile.collation = given_back ? c.pc.login_collation : 0;
+  }
   ++(method == PoolCleanup::reset ? stats_.resets : stats_.change_users);
   process_metrics().counter(MetricId::pool_cleanups, method).inc();
   make_idle(std::move(c.pc));
+}
+
+void UpstreamPool::apply_look(Cleaning& c, const InternalResult& state) {
+  c.pc.profile.schema = state.column(0);
+  c.pc.last_look = PooledConn::Look{state.column(2) == "1", Clock::now()};
+  learn_wait_timeout(state.column(1));
+  if (c.stage != Cleaning::Stage::reset || reset_collation_ != ResetCollation::unknown) return;
+  const auto login = worker_.ctx().collations().name(c.pc.login_collation);
+  const auto now = state.column(3);
+  if (!login || !now) return;
+  reset_collation_ = *now == *login ? ResetCollation::restored : ResetCollation::changed;
+  log_debug("pool_reset_collation", {{"login_collation", *login}, {"after_reset", *now},
+                                     {"restored", reset_collation_ == ResetCollation::restored}});
 }
 
 void UpstreamPool::learn_wait_timeout(const std::optional<std::string>& text) {
@@ -110,8 +150,13 @@ void UpstreamPool::learn_wait_timeout(const std::optional<std::string>& text) {
 }
 
 void UpstreamPool::on_cleaning_done(Cleaning c, const std::vector<InternalResult>& results) {
+  if (results.empty()) {  // run_commands answers every command; nothing to trust otherwise
+    close_pooled(c.pc.conn, PoolClose::unclean);
+    return;
+  }
+  const uint16_t status = results.back().status_flags;
   if (c.stage == Cleaning::Stage::restore) {
-    finish_cleaning(std::move(c), results, PoolCleanup::change_user);
+    finish_cleaning(std::move(c), results, status, PoolCleanup::change_user);
     return;
   }
   if (!results.front().ok) {
@@ -119,13 +164,13 @@ void UpstreamPool::on_cleaning_done(Cleaning c, const std::vector<InternalResult
     change_user(std::move(c));
     return;
   }
-  finish_cleaning(std::move(c), std::vector<InternalResult>(results.begin() + 1, results.end()), PoolCleanup::reset);
+  finish_cleaning(std::move(c), std::span(results).subspan(1), status, PoolCleanup::reset);
 }
-
 
 // CHANGE_USER accepted the token: restore what it dropped.
 void UpstreamPool::on_change_user_accepted(Cleaning& c) {
   c.stage = Cleaning::Stage::restore;
+  plan_restore(c, false);
   c.pc.conn->run_commands(restore_commands(c));
 }
 

@@ -62,6 +62,9 @@ LEAKS = {
                     "SELECT @@in_transaction, (SELECT COUNT(*) FROM leak_trx)", (0, 0)),
     "prepared_statement": (["PREPARE leak_ps FROM 'SELECT 1'"], "EXECUTE leak_ps", 1243),
     "get_lock": (["SELECT GET_LOCK('leak_lock', 0)"], "SELECT IS_USED_LOCK('leak_lock')", (None,)),
+    # The reset gives back the login character set; the pool must not believe the client's.
+    "character_set": (["SET NAMES latin1"], "SELECT @@character_set_client, @@character_set_results",
+                      ("utf8mb4", "utf8mb4")),
     # Under a leaked LOCK TABLES, any other table would fail with 1100 "was not locked".
     "lock_tables": (["CREATE TABLE IF NOT EXISTS leak_other (a INT)", "CREATE TABLE IF NOT EXISTS leak_lt (a INT)",
                      "LOCK TABLES leak_lt WRITE"], "SELECT COUNT(*) FROM leak_other", (0,)),
@@ -95,6 +98,82 @@ def test_client_charset_is_applied_on_a_reused_connection(single):
         assert one(b, "SELECT @@character_set_client, @@character_set_results") == ("utf8mb4", "utf8mb4")
     with connect_when_free(single, charset="latin1") as c:
         assert one(c, "SELECT @@character_set_client")[0] == "latin1"
+
+
+# -- the schema the pool believes a returned connection has --------------------------------------
+# A cleanup is one COM_RESET_CONNECTION (which keeps the schema) when the session tracked every
+# schema change; where it cannot vouch for it, the pool looks. A wrong belief would skip the
+# COM_INIT_DB of the next client who wants that schema.
+def warm_up(proxy, **kwargs):
+    """A few clients and their returns: the first returns look at the session (and teach the pool
+    the collation names and whether a reset restores the login collation), so the next return
+    may skip the look: what the tests below are about."""
+    for _ in range(3):
+        with connect_when_free(proxy, **kwargs) as conn:
+            one(conn, "DO 1")
+
+
+def test_multi_statement_use_before_an_error_is_not_believed(single):
+    warm_up(single, client_flag=CLIENT.MULTI_STATEMENTS)
+    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as a, a.cursor() as cur:
+        tid = thread_id(a)
+        cur.execute("USE mysql; SELECT * FROM no_such_table_anywhere")
+        with pytest.raises(pymysql.err.ProgrammingError):  # PyMySQL reads the second result here
+            cur.nextset()
+        assert one(a, "SELECT DATABASE()") == ("mysql",)
+    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as b:
+        assert thread_id(b) == tid
+        assert one(b, "SELECT DATABASE()") == ("camdb",)
+
+
+def test_dropped_current_database_is_not_believed(single, mariadb):
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("GRANT ALL ON pool_dropped.* TO 'camtest'@'%'")
+    warm_up(single)
+    with connect_when_free(single) as a:
+        tid = thread_id(a)
+        one(a, "CREATE DATABASE IF NOT EXISTS pool_dropped")
+        one(a, "USE pool_dropped")
+        one(a, "DROP DATABASE pool_dropped")  # the session has no current database now
+        one(a, "CREATE DATABASE pool_dropped")
+    with connect_when_free(single, database="pool_dropped") as b:
+        assert thread_id(b) == tid
+        assert one(b, "SELECT DATABASE()") == ("pool_dropped",)
+    with connect_when_free(single) as c:
+        one(c, "DROP DATABASE pool_dropped")
+
+
+def test_multi_statements_turned_off_by_the_client_are_restored(single):
+    """COM_SET_OPTION survives the reset (spec §5.1): the next client that asked for
+    MULTI_STATEMENTS must have it on again."""
+    with connect(single, client_flag=CLIENT.MULTI_STATEMENTS) as a:
+        tid = thread_id(a)
+        a._execute_command(0x1b, b"\x01\x00")  # COM_SET_OPTION: MULTI_STATEMENTS off
+        a._read_packet()
+        with pytest.raises(pymysql.err.ProgrammingError):
+            one(a, "SELECT 1; SELECT 2")
+    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as b, b.cursor() as cur:
+        assert thread_id(b) == tid
+        cur.execute("SELECT 1; SELECT 2")
+        assert cur.fetchone() == (1,)
+        assert cur.nextset() and cur.fetchone() == (2,)
+
+
+def test_cleanup_of_a_plain_session_is_one_command(single, mariadb):
+    """After the first returns (which look at the session and learn whether a reset gives the
+    login character set back), returning a connection sends COM_RESET_CONNECTION alone: no
+    SELECT, no SET NAMES on the server."""
+    warm_up(single)
+    selects, sets, dos = (mariadb.status(v) for v in ("Com_select", "Com_set_option", "Com_do"))
+    cleanups = single.metric("camproxy_pool_cleanups_total", method="reset")
+    for _ in range(30):
+        with connect_when_free(single) as conn:
+            one(conn, "DO 1")
+    wait_until(lambda: single.metric("camproxy_pool_cleanups_total", method="reset") >= cleanups + 30, 10,
+               "the last connection to be returned")
+    assert mariadb.status("Com_do") - dos == 30
+    assert mariadb.status("Com_select") - selects == 0
+    assert mariadb.status("Com_set_option") - sets == 0
 
 
 # -- pool keys ----------------------------------------------------------------------------------

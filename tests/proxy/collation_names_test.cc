@@ -15,6 +15,8 @@ TEST(CollationNames, KnownIdsBecomeSetNames) {
   EXPECT_EQ(names.set_names(45), "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'");
   EXPECT_EQ(names.set_names(8), "SET NAMES 'latin1' COLLATE 'latin1_swedish_ci'");
   EXPECT_FALSE(names.set_names(255).has_value());
+  EXPECT_EQ(names.name(224), "utf8mb4_unicode_ci");
+  EXPECT_FALSE(names.name(255).has_value());
 }
 
 TEST(CollationNames, SkipsMalformedOrUnsafeEntries) {

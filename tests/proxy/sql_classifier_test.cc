@@ -62,6 +62,20 @@ TEST(ClassifyStatements, UnreplayableState) {
   }
 }
 
+TEST(ClassifyStatements, SchemaChangesItCannotFollow) {
+  for (const char* sql : {"DROP DATABASE camdb", "drop schema if exists x", "SELECT 1; DROP DATABASE d",
+                          "USE \"camdb\"", "USE `a``b`"}) {
+    auto fx = classify_statements(sql);
+    EXPECT_TRUE(fx.schema_uncertain) << sql;
+    EXPECT_FALSE(fx.schema.has_value()) << sql;
+  }
+  for (const char* sql : {"USE camdb", "USE `camdb`", "DROP TABLE database_log", "SELECT 'DROP DATABASE x'",
+                          "DROP TEMPORARY TABLE t"}) {
+    EXPECT_FALSE(classify_statements(sql).schema_uncertain) << sql;
+  }
+  EXPECT_TRUE(classify_statements("DROP TEMPORARY TABLE t").unreplayable);
+}
+
 TEST(ClassifyStatements, ReplayableSessionState) {
   auto fx = classify_statements("USE `camdb`");
   ASSERT_TRUE(fx.schema.has_value());
