@@ -1,59 +1,57 @@
 // Token decode (auth/token_codec.h) and TC3 signing (auth/tc3_signer.h): the control loop's
-// per-refresh cost. Inputs are the first cases of tests/vectors/auth_token.json and
-// tests/vectors/tc3_signature.json (synthetic values, no real secrets).
+// per-refresh cost. Inputs are read from the first cases of tests/vectors/auth_token.json and
+// tests/vectors/tc3_signature.json (synthetic values from the vendor's algorithm).
 #include <benchmark/benchmark.h>
 
-#include <string_view>
+#include <string>
 
 #include "auth/tc3_signer.h"
 #include "auth/token_codec.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::bench {
 namespace {
 
-// auth_token.json, positive[0] "all_fields_doc_example_account".
-constexpr std::string_view kInstanceId = "cdb-12dd3d";
-constexpr std::string_view kRegion = "ap-shanghai";
-constexpr std::string_view kUserName = "ReadOnly";
-constexpr std::string_view kToken =
-    "d7ed7e0b34fdc84d2c9f3d92b7a9c4ecf5b56ab3c6cd03e744032c97f7d1cd42-nPYfMqui8yDaZFOncFvOCy7mgo"
-    "lJUpV56x8RANEXqvOXwW3DFM17_b-ZJOkMYg9n6UaslObKvEiq79K20_ZUmipa9o4tyHm4kKzS4oopP1rp4C040vppV"
-    "ADlVDIpFt1Uz4prZPphrf8qzKF6oYWqXqQL13ywCnpgW7S6TNKzkNVRpA1Oh3KUtqHEPDCoRkPVcNAm7Hk0rbhqO-Xbg"
-    "WmKg";
-constexpr std::string_view kTokenPassword = "Xk9#mQ2$vL7!pR4@wT6%";
+using auth::test::load_vectors;
+using auth::test::str;
 
+simdjson::dom::element first_case(std::string_view file, std::string_view list) {
+  simdjson::dom::element first;
+  if (load_vectors(file)[list].at(0).get(first) != simdjson::SUCCESS) return {};
+  return first;
+}
+
+// auth_token.json, positive[0] "all_fields_doc_example_account".
 void BM_decode_auth_token(benchmark::State& state) {
-  auto first = auth::decode_auth_token(kInstanceId, kRegion, kUserName, kToken);
-  if (!first || first->password.view() != kTokenPassword) {
+  const auto c = first_case("auth_token.json", "positive");
+  const simdjson::dom::element in = c["inputs"].value();
+  const std::string instance = str(in, "instance_id"), region = str(in, "region"), user = str(in, "user_name"),
+                    token = str(in, "token");
+  auto first = auth::decode_auth_token(instance, region, user, token);
+  if (!first || first->password.view() != str(c["expected"].value(), "password")) {
     state.SkipWithError("the vector token does not decode to its password");
     return;
   }
   for (auto _ : state) {
-    auto info = auth::decode_auth_token(kInstanceId, kRegion, kUserName, kToken);
+    auto info = auth::decode_auth_token(instance, region, user, token);
     benchmark::DoNotOptimize(info);
   }
 }
 BENCHMARK(BM_decode_auth_token);
 
 // tc3_signature.json, cases[0] "cam_basic_go_style_body".
-constexpr auth::Tc3Input kTc3Input{
-    .secret_id = "AKIDcamproxyTESTsecretIdEXAMPLE00001",  // tc3_signature.json case 0 (a vector, not a key)
-    .secret_key = "camproxyTESTsecretKeyEXAMPLE0001",
-    .service = "cam",
-    .host = "cam.tencentcloudapi.com",
-    .content_type = "application/json",
-    .body = R"({"ResourceId":"cdb-12dd3d","ResourceRegion":"ap-guangzhou","ResourceAccount":"camtest"})",
-    .timestamp = 1733802016,
-};
-constexpr std::string_view kTc3Signature = "41c2abdfe16ad461f7e8da0e3038894729165a51f73eed820d24a0835f0de7ac";
-
 void BM_sign_tc3(benchmark::State& state) {
-  if (auth::sign_tc3(kTc3Input).signature != kTc3Signature) {
+  const auto c = first_case("tc3_signature.json", "cases");
+  const simdjson::dom::element in = c["inputs"].value();
+  const std::string id = str(in, "secret_id"), key = str(in, "secret_key"), service = str(in, "service"),
+                    host = str(in, "host"), content_type = str(in, "content_type"), body = str(in, "body");
+  const auth::Tc3Input input{id, key, service, host, content_type, body, auth::test::i64(in, "timestamp")};
+  if (auth::sign_tc3(input).signature != str(c["expected"].value(), "signature")) {
     state.SkipWithError("the vector request does not sign to its signature");
     return;
   }
   for (auto _ : state) {
-    auto signature = auth::sign_tc3(kTc3Input);
+    auto signature = auth::sign_tc3(input);
     benchmark::DoNotOptimize(signature);
   }
 }

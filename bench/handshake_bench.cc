@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/bench_util.h"
+#include "tests/protocol/test_util.h"
 #include "protocol/byte_io.h"
 #include "protocol/handshake_response.h"
 #include "protocol/handshake_v10.h"
@@ -38,7 +38,7 @@ using EncodeFn = void (*)(const Msg&, ByteWriter&);
 
 template <class Msg>
 void bm_decode(benchmark::State& state, std::string_view hex, DecodeFn<Msg> decode) {
-  const auto payload = from_hex(hex);
+  const auto payload = protocol::test::from_hex(hex);
   if (payload.empty() || !decode(payload)) {
     state.SkipWithError("captured payload does not decode");
     return;
@@ -52,7 +52,7 @@ void bm_decode(benchmark::State& state, std::string_view hex, DecodeFn<Msg> deco
 
 template <class Msg>
 void bm_encode(benchmark::State& state, std::string_view hex, DecodeFn<Msg> decode, EncodeFn<Msg> encode) {
-  const auto payload = from_hex(hex);
+  const auto payload = protocol::test::from_hex(hex);
   auto msg = decode(payload);
   if (payload.empty() || !msg) {
     state.SkipWithError("captured payload does not decode");

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/bench_util.h"
+#include "tests/protocol/test_util.h"
 #include "protocol/packet.h"
 #include "protocol/response_tracker.h"
 
@@ -30,8 +30,8 @@ constexpr size_t kRowPayload = 40;
 std::vector<uint8_t> result_set(size_t rows) {
   std::vector<uint8_t> out;
   const std::vector<uint8_t> column_count = {0x01};
-  const auto column_def = from_hex(kColumnDefHex);
-  const auto eof = from_hex(kEofHex);
+  const auto column_def = protocol::test::from_hex(kColumnDefHex);
+  const auto eof = protocol::test::from_hex(kEofHex);
   std::vector<uint8_t> row(kRowPayload, 'x');
   row[0] = kRowPayload - 1;  // str<lenenc> of the remaining bytes
   uint8_t seq = protocol::encode_packet(column_count, 1, out);
@@ -57,7 +57,7 @@ bool feed_all(std::span<const uint8_t> bytes, Feed&& feed, int& responses) {
 
 void BM_track_select(benchmark::State& state) {
   const auto rows = static_cast<size_t>(state.range(0));
-  const auto query = from_hex(kQueryHex);
+  const auto query = protocol::test::from_hex(kQueryHex);
   const auto response = result_set(rows);
   ResponseTracker tracker(kCaps);
   auto to_server = [&](std::span<const uint8_t> b) { return tracker.feed_to_server(b); };

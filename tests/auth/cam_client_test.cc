@@ -10,7 +10,7 @@
 
 #include "auth/tc3_signer.h"
 #include "test_http_server.h"
-#include "vector_file.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth {
 namespace {

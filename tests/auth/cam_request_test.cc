@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "vector_file.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth {
 namespace {

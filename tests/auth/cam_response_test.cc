@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "vector_file.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "vector_file.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth::test {
 

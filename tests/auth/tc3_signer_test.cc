@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "auth/crypto.h"
-#include "vector_file.h"
+#include "tests/protocol/test_util.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth {
 namespace {
@@ -29,7 +30,7 @@ TEST(Tc3Signer, EveryVectorCaseMatchesAllIntermediates) {
     const std::string service = str(in, "service");
     const std::string host = str(in, "host");
     const std::string content_type = str(in, "content_type");
-    const std::vector<std::uint8_t> body_bytes = test::from_hex(str(in, "body_hex"));
+    const std::vector<std::uint8_t> body_bytes = protocol::test::from_hex(str(in, "body_hex"));
     const std::string body(body_bytes.begin(), body_bytes.end());
     ASSERT_EQ(body, str(in, "body"));
 

@@ -6,7 +6,8 @@
 #include <map>
 #include <string>
 
-#include "vector_file.h"
+#include "tests/protocol/test_util.h"
+#include "tests/vector_file.h"
 
 namespace camproxy::auth {
 namespace {
@@ -54,7 +55,7 @@ TEST(TokenCodec, EveryPositiveVectorDecodesToAllFields) {
     expect_fields(*info, want["fields"].value());
 
     // The protobuf reader alone gives the same fields from the vector's message bytes.
-    const auto message = test::from_hex(str(c["intermediate"].value(), "protobuf_hex"));
+    const auto message = protocol::test::from_hex(str(c["intermediate"].value(), "protobuf_hex"));
     const auto parsed = parse_auth_token_info(message);
     ASSERT_TRUE(parsed.has_value());
     expect_fields(*parsed, want["fields"].value());

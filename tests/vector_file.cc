@@ -1,4 +1,4 @@
-#include "vector_file.h"
+#include "tests/vector_file.h"
 
 #include <gtest/gtest.h>
 
@@ -51,22 +51,6 @@ simdjson::dom::array arr(simdjson::dom::element e, std::string_view key) {
 bool is_null(simdjson::dom::element e, std::string_view key) {
   simdjson::dom::element v;
   return e[key].get(v) != simdjson::SUCCESS || v.is_null();
-}
-
-std::vector<std::uint8_t> from_hex(std::string_view hex) {
-  auto nibble = [](char c) -> std::uint8_t {
-    if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
-    if (c >= 'A' && c <= 'F') return static_cast<std::uint8_t>(c - 'A' + 10);
-    ADD_FAILURE() << "not hex: " << c;
-    return 0;
-  };
-  std::vector<std::uint8_t> out;
-  EXPECT_EQ(hex.size() % 2, 0u);
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
-  }
-  return out;
 }
 
 }  // namespace camproxy::auth::test

@@ -1,4 +1,5 @@
-// Reads the known-answer vectors in tests/vectors/ (verbatim copies of shared/vectors).
+// Reads the known-answer vectors in tests/vectors/ (verbatim copies of shared/vectors), for the
+// unit tests and the micro-benchmarks.
 #pragma once
 
 #include <simdjson.h>
@@ -6,7 +7,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace camproxy::auth::test {
 
@@ -20,7 +20,5 @@ std::int64_t i64(simdjson::dom::element e, std::string_view key);
 std::uint64_t u64(simdjson::dom::element e, std::string_view key);
 simdjson::dom::array arr(simdjson::dom::element e, std::string_view key);
 bool is_null(simdjson::dom::element e, std::string_view key);
-
-std::vector<std::uint8_t> from_hex(std::string_view hex);
 
 }  // namespace camproxy::auth::test
