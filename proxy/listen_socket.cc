@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -84,7 +86,13 @@ bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) 
   return true;
 }
 
-bool open_tcp(const HostPort& hp, int& fd_out, std::string& error) {
+// A TCP listener's address, resolved once: the first result, as before there were groups.
+struct TcpAddress {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+bool resolve_tcp(const HostPort& hp, TcpAddress& out, std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -97,18 +105,70 @@ bool open_tcp(const HostPort& hp, int& fd_out, std::string& error) {
     error = "cannot resolve " + hp.host + ": " + gai_strerror(rc);
     return false;
   }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
+  out.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return true;
+}
+
+// The port field of an AF_INET or AF_INET6 address, in network byte order.
+in_port_t& port_field(sockaddr_storage& a) {
+  return a.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&a)->sin6_port
+                                 : reinterpret_cast<sockaddr_in*>(&a)->sin_port;
+}
+
+// A socket bound to `a`, or -1 with `error`. With `reuse_port` it joins the sockets bound to
+// the same address with SO_REUSEPORT (by the same user), otherwise no listener may be there.
+int bind_tcp(const TcpAddress& a, bool reuse_port, const std::string& where, std::string& error) {
+  int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    freeaddrinfo(res);
-    return fail_errno(error, "socket", -1);
+    fail_errno(error, "socket", -1);
+    return -1;
   }
   int one = 1;
+  // A restart binds while connections of the last run are still in TIME_WAIT.
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  int rc = ::bind(fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (rc != 0) return fail_errno(error, "cannot listen on " + hp.to_string(), fd);
-  if (::listen(fd, kBacklog) != 0) return fail_errno(error, "cannot listen on " + hp.to_string(), fd);
-  fd_out = fd;
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    fail_errno(error, "cannot listen on " + where + ": SO_REUSEPORT", fd);
+    return -1;
+  }
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0) {
+    fail_errno(error, "cannot listen on " + where, fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool open_tcp_group(const HostPort& hp, int size, std::vector<int>& fds, std::string& error) {
+  TcpAddress a;
+  if (!resolve_tcp(hp, a, error)) return false;
+  const std::string where = hp.to_string();
+  // The probe, bound without SO_REUSEPORT, fails while anything listens on the address, the
+  // group of another camproxy included; the group's own sockets would share the port with a
+  // process of the same user without a word.
+  const int probe = bind_tcp(a, false, where, error);
+  if (probe < 0) return false;
+  if (hp.port == 0) {  // the port the kernel chose, for every socket of the group
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    if (::getsockname(probe, reinterpret_cast<sockaddr*>(&bound), &len) != 0)
+      return fail_errno(error, "cannot listen on " + where + ": getsockname", probe);
+    port_field(a.addr) = port_field(bound);
+  }
+  ::close(probe);
+  for (int i = 0; i < std::max(size, 1); ++i) {
+    int fd = bind_tcp(a, true, where, error);
+    if (fd >= 0 && ::listen(fd, kBacklog) != 0) {
+      fail_errno(error, "cannot listen on " + where, fd);
+      fd = -1;
+    }
+    if (fd < 0) {
+      for (int opened : fds) ::close(opened);
+      fds.clear();
+      return false;
+    }
+    fds.push_back(fd);
+  }
   return true;
 }
 
@@ -153,16 +213,30 @@ bool open_unix(const ListenAddress& a, int& fd_out, std::string& error) {
 
 }  // namespace
 
-bool open_listen_socket(const ListenAddress& address, ListenSocket& out, std::string& error) {
+bool open_listen_socket(const ListenAddress& address, int group_size, ListenSocket& out, std::string& error) {
   out.address = address;
-  return address.is_unix ? open_unix(address, out.fd, error) : open_tcp(address.tcp, out.fd, error);
+  out.fds.clear();
+  if (!address.is_unix) return open_tcp_group(address.tcp, group_size, out.fds, error);
+  int fd = -1;
+  if (!open_unix(address, fd, error)) return false;
+  out.fds.push_back(fd);
+  return true;
 }
 
 void close_listen_socket(ListenSocket& s) {
-  if (s.fd < 0) return;
-  ::close(s.fd);
-  s.fd = -1;
+  if (s.fds.empty()) return;
+  for (int fd : s.fds) ::close(fd);
+  s.fds.clear();
   if (s.address.is_unix) ::unlink(s.address.path.c_str());
+}
+
+std::vector<int> worker_fds(const ListenSocket& s, int index, int workers) {
+  const auto size = static_cast<int>(s.fds.size());
+  if (size == 0 || workers <= 0) return {};
+  if (size < workers) return {s.fds[static_cast<size_t>(index % size)]};
+  std::vector<int> mine;
+  for (int j = index; j < size; j += workers) mine.push_back(s.fds[static_cast<size_t>(j)]);
+  return mine;
 }
 
 bool same_endpoint(const ListenAddress& a, const ListenAddress& b) {

@@ -49,17 +49,17 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
     error = *e;
     return false;
   }
+  const int n = workers_per_target(process_);
   for (const auto& addr : c.listen) {
     if (std::any_of(sockets_.begin(), sockets_.end(), [&](const ListenSocket& s) { return s.address == addr; })) continue;
     ListenSocket s;
-    if (!open_listen_socket(addr, s, error)) return false;
+    if (!open_listen_socket(addr, n, s, error)) return false;  // a TCP group: one socket per worker
     sockets_.push_back(s);
   }
-  const int n = workers_per_target(process_);
   ctx_->set_worker_count(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(*ctx_, i));
-    if (!workers_.back()->start(sockets_, error)) return false;
+    if (!workers_.back()->start(sockets_, n, error)) return false;
   }
   listening_ = true;
   prefetch_tokens();

@@ -14,7 +14,7 @@ Worker::~Worker() {
   if (loop_ready_) uv_loop_close(&loop_);
 }
 
-bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error) {
+bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::string& error) {
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     error = std::string("uv_loop_init: ") + uv_strerror(rc);
     return false;
@@ -27,27 +27,35 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, std::string& error)
   uv_async_init(&loop_, &drain_async_, on_drain_async);
   drain_async_.data = this;
   for (const auto& s : sockets) {
-    auto l = std::make_unique<Listener>();
-    l->address = s.address;
-    l->worker = this;
-    int fd = ::dup(s.fd);
-    int rc = fd < 0 ? UV_EMFILE : 0;
-    const bool is_unix = s.address.is_unix;
-    if (rc == 0) rc = is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
-    if (rc == 0) {
-      l->h.handle.data = l.get();
-      rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) : uv_tcp_open(&l->h.tcp, fd);
-      if (rc == 0) rc = uv_listen(&l->h.stream, 1024, on_connection);
-      listeners_.push_back(std::move(l));
-    } else if (fd >= 0) {
-      ::close(fd);
-    }
-    if (rc != 0) {
-      error = "worker cannot listen on " + s.address.to_string() + ": " + uv_strerror(rc);
-      return false;
+    for (int fd : worker_fds(s, index_, workers)) {
+      if (!listen_on(s.address, fd, error)) return false;
     }
   }
   thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+// A dup, so that closing this worker's listener leaves the socket to the control thread (and
+// to the workers of a target it is handed to on a reload).
+bool Worker::listen_on(const ListenAddress& address, int fd, std::string& error) {
+  auto l = std::make_unique<Listener>();
+  l->address = address;
+  l->worker = this;
+  const int own_fd = ::dup(fd);
+  int rc = own_fd < 0 ? UV_EMFILE : 0;
+  if (rc == 0) rc = address.is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
+  if (rc == 0) {
+    l->h.handle.data = l.get();
+    rc = address.is_unix ? uv_pipe_open(&l->h.pipe, own_fd) : uv_tcp_open(&l->h.tcp, own_fd);
+    if (rc == 0) rc = uv_listen(&l->h.stream, 1024, on_connection);
+    listeners_.push_back(std::move(l));
+  } else if (own_fd >= 0) {
+    ::close(own_fd);
+  }
+  if (rc != 0) {
+    error = "worker cannot listen on " + address.to_string() + ": " + uv_strerror(rc);
+    return false;
+  }
   return true;
 }
 

@@ -25,8 +25,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
   ~Worker();
 
-  // Control thread: starts the thread, listening on dups of `sockets`.
-  bool start(const std::vector<ListenSocket>& sockets, std::string& error);
+  // Control thread: starts the thread, listening on dups of its fds of `sockets` (worker_fds
+  // for this worker's index among `workers`).
+  bool start(const std::vector<ListenSocket>& sockets, int workers, std::string& error);
   // Control thread: closes listeners and sessions, then joins the thread.
   void stop();
   // Control thread: stop accepting; close sessions between transactions now and the others
@@ -58,6 +59,7 @@ class Worker {
     Worker* worker = nullptr;
   };
 
+  bool listen_on(const ListenAddress& address, int fd, std::string& error);
   void run();
   static void on_connection(uv_stream_t* server, int status);
   static void on_token_async(uv_async_t* a);
