@@ -41,8 +41,8 @@ class ConfigProxies:
                 f"    region: {self.cam.region}\n"
                 f"    instance-id: {self.cam.instance_id}\n" + extra)
 
-    def document(self, *targets: str) -> str:
-        return f"cam:\n  endpoint: {self.cam.endpoint}\nworkers: 1\ntargets:\n" + "".join(targets)
+    def document(self, *targets: str, workers: int = 1) -> str:
+        return f"cam:\n  endpoint: {self.cam.endpoint}\nworkers: {workers}\ntargets:\n" + "".join(targets)
 
     def write(self, text: str) -> Path:
         path = self.tmp_path / "camproxy.yaml"
@@ -214,10 +214,12 @@ def test_sighup_removing_a_target_drains_its_open_session(proxies):
     wait_until(lambda: '"target_stopped"' in proxy.log_text(), 10, "the removed target stopped")
 
 
-def test_replacing_a_target_hands_its_listen_socket_over(proxies):
+# With 2 workers the listener is a group of two SO_REUSEPORT sockets: both are handed over.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_replacing_a_target_hands_its_listen_socket_over(proxies, workers):
     a = free_port()
     no_tls = "    account: camtest\n    upstream-tls:\n      mode: disable\n"
-    proxy = proxies.start(proxies.document(proxies.target("a", a, no_tls)))
+    proxy = proxies.start(proxies.document(proxies.target("a", a, no_tls), workers=workers))
     refusals: list[str] = []
     logins = 0
     stop = threading.Event()
@@ -246,7 +248,8 @@ def test_replacing_a_target_hands_its_listen_socket_over(proxies):
     try:
         # Another upstream TLS mode cannot change live: the target is replaced.
         proxies.reload(proxy, proxies.document(proxies.target("a", a, "    account: camtest\n"
-                                                                      "    upstream-tls:\n      mode: required\n")),
+                                                                      "    upstream-tls:\n      mode: required\n"),
+                                               workers=workers),
                        "reload_applied")
         wait_until(lambda: '"target_stopped"' in proxy.log_text(), 15, "the replaced target stopped")
     finally:

@@ -1,8 +1,10 @@
 """Running camproxy like a production sidecar: the admin endpoints through its life, graceful
-drain on SIGTERM and POST /quitquitquit, `camproxy wait`, and /metrics."""
+drain on SIGTERM and POST /quitquitquit, `camproxy wait`, /metrics, and the listener: one
+SO_REUSEPORT socket per worker, and an address already in use refused at start."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -11,7 +13,7 @@ import time
 import pymysql
 import pytest
 
-from camproxy_process import proxy_binary
+from camproxy_process import ProxyStartError, proxy_binary
 from testutil import http_request, wait_until
 
 
@@ -112,3 +114,37 @@ def test_camproxy_wait_blocks_until_ready(camproxy, cam):
     r = subprocess.run([proxy_binary(), "wait", "--admin", "127.0.0.1:1", "--timeout", "1s"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "not ready" in r.stderr
+
+
+def test_connect_per_request_is_served_by_both_workers(camproxy):
+    proxy = camproxy("--workers", "2", "--log-level", "debug")
+    cycles = 200
+    for _ in range(cycles):
+        with connect(proxy) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+
+    def accepted_by_worker() -> list[int]:
+        events = [json.loads(line) for line in proxy.log_text().splitlines() if '"client_connected"' in line]
+        return [e["worker"] for e in events]
+
+    wait_until(lambda: len(accepted_by_worker()) >= cycles, 10, f"{cycles} client_connected lines")
+    workers = accepted_by_worker()
+    # Each worker has its own socket of the listener's group, and the kernel spreads new
+    # connections over the group by a hash of their ports: with 200 of them, both get some.
+    assert set(workers) == {0, 1}, f"connections per worker: 0: {workers.count(0)}, 1: {workers.count(1)}"
+
+
+def test_a_second_camproxy_on_the_same_port_exits_with_address_in_use(camproxy):
+    first = camproxy("--workers", "2")
+    # Its group's sockets have SO_REUSEPORT, and so would the second one's: only the probe
+    # bound without it stops the second process from sharing the port.
+    with pytest.raises(ProxyStartError) as info:
+        camproxy.start("--workers", "2", "--listen", f"127.0.0.1:{first.port}", tcp_listener=False,
+                       wait_ready=False, expect_exit=True)
+    message = str(info.value)
+    assert "camproxy exited with status 1" in message, message
+    assert f"cannot listen on 127.0.0.1:{first.port}: Address already in use" in message, message
+    with connect(first) as conn, conn.cursor() as cur:  # the first one is unharmed
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
