@@ -122,7 +122,7 @@ in_port_t& port_field(sockaddr_storage& a) {
 int bind_tcp(const TcpAddress& a, bool reuse_port, const std::string& where, std::string& error) {
   int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    fail_errno(error, "socket", -1);
+    fail_errno(error, "cannot listen on " + where, -1);
     return -1;
   }
   int one = 1;

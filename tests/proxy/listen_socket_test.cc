@@ -4,9 +4,11 @@
 #include "proxy/listen_socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +186,39 @@ TEST(ListenGroup, ClosingTheGroupFreesThePort) {
   close_listen_socket(s);
   EXPECT_TRUE(s.fds.empty());
   const int other = plain_listener(port, false);  // fails while any socket of the group is open
+  EXPECT_GE(other, 0) << std::strerror(errno);
+  if (other >= 0) ::close(other);
+}
+
+int open_fd_count() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) n += ::fcntl(fd, F_GETFD) >= 0 ? 1 : 0;
+  return n;
+}
+
+TEST(ListenGroup, ASocketThatCannotBeOpenedClosesTheOnesBefore) {
+  ListenSocket s;
+  std::string error;
+  ASSERT_TRUE(open_listen_socket(loopback(0), 1, s, error)) << error;
+  const uint16_t port = port_of(s.fds[0]);
+  close_listen_socket(s);
+  const int fds_before = open_fd_count();
+  // An fd limit that leaves 3 numbers free: the probe takes one and frees it, then the first
+  // three of the 8 sockets of the group take them and the fourth fails.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int limit = 0;
+  for (int free_numbers = 0; free_numbers < 3; ++limit) free_numbers += ::fcntl(limit, F_GETFD) < 0 ? 1 : 0;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(limit);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const bool opened = open_listen_socket(loopback(port), 8, s, error);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_FALSE(opened);
+  EXPECT_EQ(error, "cannot listen on 127.0.0.1:" + std::to_string(port) + ": Too many open files");
+  EXPECT_TRUE(s.fds.empty());
+  EXPECT_EQ(open_fd_count(), fds_before);
+  const int other = plain_listener(port, false);  // none of the group's sockets is left bound
   EXPECT_GE(other, 0) << std::strerror(errno);
   if (other >= 0) ::close(other);
 }
