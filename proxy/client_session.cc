@@ -1,5 +1,7 @@
 #include "proxy/client_session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "protocol/auth_switch.h"
@@ -51,9 +53,21 @@ ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this), 
 ClientSession::~ClientSession() = default;
 
 bool ClientSession::accept(uv_stream_t* server, const ListenAddress& listener) {
-  const bool is_unix = listener.is_unix;
-  int rc = is_unix ? client_.init_pipe(worker_.loop()) : client_.init_tcp(worker_.loop());
+  int rc = listener.is_unix ? client_.init_pipe(worker_.loop()) : client_.init_tcp(worker_.loop());
   if (rc == 0) rc = uv_accept(server, client_.stream());
+  return attached(rc, listener);
+}
+
+bool ClientSession::adopt(int fd, const ListenAddress& listener) {
+  int rc = client_.init_tcp(worker_.loop());
+  if (rc == 0) rc = uv_tcp_open(client_.tcp(), fd);
+  if (rc != 0) ::close(fd);  // the handle did not take it
+  return attached(rc, listener);
+}
+
+// The client's socket is this session's (rc == 0) or not: then everything is closed again.
+bool ClientSession::attached(int rc, const ListenAddress& listener) {
+  const bool is_unix = listener.is_unix;
   if (rc != 0) {
     if (rc != UV_EAGAIN) log_warn("accept_failed", {{"error", uv_strerror(rc)}});
     state_ = State::closing;

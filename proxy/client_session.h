@@ -40,6 +40,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // Accepts the pending connection of `server`, a listener on `listener`; false (and
   // self-cleanup) on failure. A peer the listener refuses is accepted and told so by start().
   bool accept(uv_stream_t* server, const ListenAddress& listener);
+  // The same for a client another worker accepted and handed over (Worker::hand_over): `fd`
+  // becomes the session's (closed on failure too).
+  bool adopt(int fd, const ListenAddress& listener);
   void start();
   // Worker stopping: close at once.
   void shutdown();
@@ -82,6 +85,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ~ClientSession();
 
   // Login (client_session.cc).
+  bool attached(int rc, const ListenAddress& listener);
   void send_greeting();
   void process_client_packets();
   void handle_handshake_response(std::span<const uint8_t> payload);

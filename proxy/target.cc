@@ -57,9 +57,11 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
     sockets_.push_back(s);
   }
   ctx_->set_worker_count(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(*ctx_, i));
-    if (!workers_.back()->start(sockets_, n, error)) return false;
+  std::vector<Worker*> all;
+  for (int i = 0; i < n; ++i) all.push_back(workers_.emplace_back(std::make_unique<Worker>(*ctx_, i)).get());
+  for (auto& w : workers_) w->set_siblings(all);
+  for (auto& w : workers_) {
+    if (!w->start(sockets_, n, error)) return false;
   }
   listening_ = true;
   prefetch_tokens();

@@ -11,7 +11,17 @@ Worker::Worker(ProxyContext& ctx, int index) : ctx_(ctx), index_(index) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) stop();
-  if (loop_ready_) uv_loop_close(&loop_);
+  if (!loop_ready_) return;
+  close_handed_over();
+  // After a start that failed part-way no thread ran the loop: its handles (asyncs, the
+  // listeners opened so far) are still open, and uv_loop_close would refuse with UV_EBUSY.
+  uv_walk(
+      &loop_, [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
 }
 
 bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::string& error) {
@@ -26,6 +36,9 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::s
   stop_async_.data = this;
   uv_async_init(&loop_, &drain_async_, on_drain_async);
   drain_async_.data = this;
+  uv_async_init(&loop_, &adopt_async_, on_adopt_async);
+  adopt_async_.data = this;
+  set_taking_over(true);
   for (const auto& s : sockets) {
     for (int fd : worker_fds(s, index_, workers)) {
       if (!listen_on(s.address, fd, error)) return false;
@@ -93,6 +106,8 @@ void Worker::on_stop_async(uv_async_t* a) {
   uv_close(reinterpret_cast<uv_handle_t*>(&self->token_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_async_), nullptr);
+  self->close_handed_over();  // first: no sibling sends to adopt_async_ once it is closing
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->adopt_async_), nullptr);
 }
 
 void Worker::on_token_async(uv_async_t* a) {
@@ -110,6 +125,12 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   if (status != 0) {
     log_warn("accept_failed", {{"worker", self->index_}, {"error", uv_strerror(status)}});
     return;
+  }
+  if (!l->address.is_unix) {  // unix listeners share one socket: whichever worker is free accepts
+    if (Worker* lighter = self->lighter_sibling()) {
+      self->hand_over(server, l->address, *lighter);
+      return;
+    }
   }
   auto* session = new ClientSession(*self);
   if (!session->accept(server, l->address)) return;  // it cleans up after itself

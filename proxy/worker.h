@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -25,6 +26,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
   ~Worker();
 
+  // Control thread, before any worker of the target starts: all of them (this one included),
+  // among which clients are spread (worker_balance.h).
+  void set_siblings(std::vector<Worker*> all) { siblings_ = std::move(all); }
   // Control thread: starts the thread, listening on dups of its fds of `sockets` (worker_fds
   // for this worker's index among `workers`).
   bool start(const std::vector<ListenSocket>& sockets, int workers, std::string& error);
@@ -59,7 +63,22 @@ class Worker {
     Worker* worker = nullptr;
   };
 
+  // A client accepted by another worker, waiting to be adopted here.
+  struct HandedOver {
+    int fd = -1;
+    ListenAddress address;
+  };
+
   bool listen_on(const ListenAddress& address, int fd, std::string& error);
+  // Spreading clients (worker_balance.cc).
+  Worker* lighter_sibling() const;
+  void hand_over(uv_stream_t* server, const ListenAddress& address, Worker& to);
+  // Any thread: queues a client for this worker; false when it no longer takes any.
+  bool take_over(int fd, const ListenAddress& address);
+  void serve_adopted(int fd, const ListenAddress& address, bool counted);
+  static void on_adopt_async(uv_async_t* a);
+  void set_taking_over(bool on);
+  void close_handed_over();
   void run();
   static void on_connection(uv_stream_t* server, int status);
   static void on_token_async(uv_async_t* a);
@@ -72,6 +91,11 @@ class Worker {
   uv_async_t token_async_{};
   uv_async_t stop_async_{};
   uv_async_t drain_async_{};
+  uv_async_t adopt_async_{};
+  std::vector<Worker*> siblings_;  // set before start, read-only after
+  std::mutex handed_mu_;
+  std::vector<HandedOver> handed_;  // guarded by handed_mu_
+  bool taking_over_ = false;        // guarded by handed_mu_: adopt_async_ is open
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ClientSession*> sessions_;
   std::unordered_set<ClientSession*> token_waiters_;

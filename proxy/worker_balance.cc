@@ -1,0 +1,106 @@
+#include "proxy/worker_balance.h"
+
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include "proxy/client_session.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace camproxy::proxy {
+
+std::optional<size_t> lighter_worker(size_t mine, std::span<const size_t> sessions) {
+  std::optional<size_t> best;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    if (i == mine || sessions[i] + kHandOverGap > sessions[mine]) continue;
+    if (!best || sessions[i] < sessions[*best]) best = i;
+  }
+  return best;
+}
+
+Worker* Worker::lighter_sibling() const {
+  if (siblings_.size() < 2) return nullptr;
+  thread_local std::vector<size_t> sessions;  // reused: no allocation per accepted client
+  sessions.clear();
+  size_t mine = 0;
+  for (size_t i = 0; i < siblings_.size(); ++i) {
+    if (siblings_[i] == this) mine = i;
+    sessions.push_back(siblings_[i]->session_count());
+  }
+  const auto to = lighter_worker(mine, sessions);
+  return to ? siblings_[*to] : nullptr;
+}
+
+// Accepted here, served there: the accepted socket is duplicated (libuv owns the accepted one
+// and closes it with its handle) and queued for `to`, which counts it at once so that a burst
+// is spread rather than all sent to the same worker.
+void Worker::hand_over(uv_stream_t* server, const ListenAddress& address, Worker& to) {
+  auto* accepted = new uv_tcp_t;
+  auto release = [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); };
+  int rc = uv_tcp_init(&loop_, accepted);
+  if (rc != 0) {
+    delete accepted;
+    log_warn("accept_failed", {{"worker", index_}, {"error", uv_strerror(rc)}});
+    return;
+  }
+  uv_os_fd_t fd = -1;
+  rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(accepted));
+  if (rc == 0) rc = uv_fileno(reinterpret_cast<uv_handle_t*>(accepted), &fd);
+  const int own = rc == 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  uv_close(reinterpret_cast<uv_handle_t*>(accepted), release);
+  if (own < 0) {
+    if (rc != UV_EAGAIN) log_warn("accept_failed", {{"worker", index_}, {"error", rc != 0 ? uv_strerror(rc) : "dup"}});
+    return;
+  }
+  if (!to.take_over(own, address)) serve_adopted(own, address, false);  // `to` is stopping: serve it here
+}
+
+bool Worker::take_over(int fd, const ListenAddress& address) {
+  std::lock_guard lock(handed_mu_);  // held across the send: on_stop_async closes the handle under it
+  if (!taking_over_) return false;
+  session_count_.fetch_add(1, std::memory_order_relaxed);
+  handed_.push_back({fd, address});
+  uv_async_send(&adopt_async_);
+  return true;
+}
+
+// `counted`: take_over() already counted the session.
+void Worker::serve_adopted(int fd, const ListenAddress& address, bool counted) {
+  auto* session = new ClientSession(*this);
+  if (!session->adopt(fd, address)) {  // it cleans up after itself
+    if (counted) session_count_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!counted) session_count_.fetch_add(1, std::memory_order_relaxed);
+  sessions_.insert(session);
+  session->start();
+}
+
+void Worker::on_adopt_async(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  std::vector<HandedOver> handed;
+  {
+    std::lock_guard lock(self->handed_mu_);
+    handed.swap(self->handed_);
+  }
+  for (auto& h : handed) self->serve_adopted(h.fd, h.address, true);
+}
+
+void Worker::set_taking_over(bool on) {
+  std::lock_guard lock(handed_mu_);
+  taking_over_ = on;
+}
+
+// Sockets handed over but not adopted when the worker stops.
+void Worker::close_handed_over() {
+  std::lock_guard lock(handed_mu_);
+  taking_over_ = false;
+  for (auto& h : handed_) {
+    ::close(h.fd);
+    session_count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  handed_.clear();
+}
+
+}  // namespace camproxy::proxy
