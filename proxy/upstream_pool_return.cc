@@ -96,11 +96,15 @@ void UpstreamPool::finish_cleaning(Cleaning c, std::span<const InternalResult> r
     if (!restored[i].ok && !(c.names && i == names_at)) failed = &restored[i];
   }
   // spec §5.3: back into the pool only when provably clean.
-  if (restored.size() != expected || failed != nullptr || (status & protocol::status::kInTrans) != 0) {
+  const bool in_trans = (status & protocol::status::kInTrans) != 0;
+  if (restored.size() != expected || failed != nullptr || in_trans) {
     ++stats_.reset_failures;
+    const std::string why = failed ? failed->message
+                            : in_trans ? "a transaction is still open"
+                                       : "the server answered " + std::to_string(restored.size()) + " of " +
+                                             std::to_string(expected) + " commands";
     log_info("pool_cleanup_failed", {{"thread_id", u->thread_id()}, {"method", label_value(method)},
-                                     {"code", failed ? failed->code : 0},
-                                     {"message", failed ? failed->message : "a transaction is still open"}});
+                                     {"code", failed ? failed->code : 0}, {"message", why}});
     close_pooled(u, PoolClose::unclean);
     return;
   }
