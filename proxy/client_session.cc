@@ -472,8 +472,8 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
                        .profile = wanted_profile(),
                        .created = std::chrono::steady_clock::now(),
                        .idle_since = std::chrono::steady_clock::now(),
-                       .login_collation = collation_,
-                       .last_look = std::nullopt};  // what maybe_start_upstream_login() logged in with
+                       .login_collation = collation_,  // what maybe_start_upstream_login() logged in with
+                       .last_look = std::nullopt};
   if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
     auto cmds = replay_commands();
     if (cmds.empty()) {

@@ -13,8 +13,8 @@
 // A cleanup is one COM_RESET_CONNECTION when nothing about the session is in doubt: the schema
 // (the reset keeps it) is the one the session tracked, the reset gave back the login collation
 // (checked once per pool, since MySQL and MariaDB versions differ), and the connection's
-// session was looked at (SELECT of schema, wait_timeout, sql_mode) less than kStateRecheck
-// ago. Otherwise the look is added to the same pipelined write.
+// session was looked at (SELECT of schema, wait_timeout, sql_mode) less than a minute ago
+// (kLookInterval). Otherwise the look is added to the same pipelined write.
 //
 // Idle connections are closed before the server's wait_timeout would close them: the pool
 // reads the session's wait_timeout on its first connection and with every look (§7.1).
