@@ -10,7 +10,8 @@ throwaway MariaDB, the CAM emulator, two camproxy processes (one in front of the
 one in front of the delay relay) and HAProxy, then runs round-robin over
 direct / haproxy / camproxy, R repetitions:
   sysbench oltp_point_select (4 x 10 000 rows) at each thread count;
-  connect + SELECT 1 + close N times (bench/e2e/connect_loop.c);
+  connect + SELECT 1 + close N times (bench/e2e/connect_loop.c), also against a server that
+  does no work (bench/e2e/noop_server.c), the ceiling of that loop on this machine;
   the same with ~1 ms round trip added in front of the database (bench/e2e/delay_relay.c);
 and samples the relay process's CPU time and RSS during each run. Last, a fresh camproxy's
 RSS idle and with 1000 idle clients. docs/benchmarks.md explains every number.
@@ -90,7 +91,7 @@ def dev_package_installed() -> bool:
 
 def tools(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
     """Paths of the programs the benchmark runs; installs and compiles what is missing."""
-    built = {name: args.build_dir / "bench" / name for name in ("connect_loop", "delay_relay")}
+    built = {name: args.build_dir / "bench" / name for name in ("connect_loop", "delay_relay", "noop_server")}
     missing = sorted({pkg for prog, pkg in kPackages.items() if find_tool(prog) is None})
     if not built["connect_loop"].exists() and not dev_package_installed():
         missing.append(kDevPackage)
@@ -109,7 +110,7 @@ def tools(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
             flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmariadb"], check=True,
                                    capture_output=True, text=True).stdout.split()
             cmd += flags
-        else:
+        elif name == "delay_relay":
             cmd.append("-pthread")
         log(f"compiling {name}: {' '.join(cmd)}")
         subprocess.run(cmd, check=True, timeout=120)
@@ -131,17 +132,22 @@ def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str
     return {"scenario": scenario, "target": target, "rep": rep, "result": result, "relay": sampler.result()}
 
 
+def targets_of(scenario: str) -> list[str]:
+    return [*report.kTargets, report.kNoop] if scenario in report.kNoopScenarios else list(report.kTargets)
+
+
 def run_schedule(stack: Stack, tool: dict[str, str], args) -> list[dict]:
     scenarios = [f"sysbench_t{t}" for t in args.threads] + ["connect", "connect_delayed"]
-    targets = list(report.kTargets)
     log("warm-up (not recorded)")
-    for target in targets:
+    for target in report.kTargets:
         workloads.run_sysbench(tool["sysbench"], stack.target(target), max(args.threads), 1)
         for delayed in (False, True):
             workloads.run_connect_loop(tool["connect_loop"], stack.target(target, delayed), 10)
+    workloads.run_connect_loop(tool["connect_loop"], stack.target(report.kNoop), 10)
     runs = []
     for rep in range(args.repetitions):
         for i, scenario in enumerate(scenarios):
+            targets = targets_of(scenario)
             shift = (rep + i) % len(targets)  # rotate who goes first: no target always runs cold
             for target in targets[shift:] + targets[:shift]:
                 run = measure(stack, tool, args, scenario, target, rep)

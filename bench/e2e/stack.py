@@ -1,14 +1,15 @@
 """The processes of the end-to-end benchmark, all on 127.0.0.1, all stopped on exit.
 
     with Stack(tools, workdir, camproxy_bin, extra_proxy_args, delay_us) as stack:
-        stack.target("direct" | "haproxy" | "camproxy", delayed=False) -> Endpoint
-        stack.relay_pid("haproxy" | "camproxy", delayed=False) -> pid of the relay process
+        stack.target("direct" | "haproxy" | "camproxy" | "noop", delayed=False) -> Endpoint
+        stack.relay_pid("haproxy" | "camproxy" | "noop", delayed=False) -> pid of its process
         stack.start_camproxy("idle", *flags); stack.camproxy_endpoint("idle"); stack.stop_camproxy("idle")
 
 Reuses the integration harness (tests/tools): MariaDB, the CAM emulator, CamProxy.
 The delay relay sits in front of the DATABASE: every target has a delayed twin
 (direct -> relay -> db, haproxy -> relay -> db, camproxy -> relay -> db), so a pool in
-camproxy would hide the added round trip from the client.
+camproxy would hide the added round trip from the client. "noop" is bench/e2e/noop_server.c,
+with no database behind it and no delayed twin.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class Stack:
         self._db: Optional[MariaDB] = None
         self._cam: Optional[EmulatorProcess] = None
         self._relay_port = 0
+        self._noop: Optional[subprocess.Popen] = None
+        self._noop_port = 0
         self._haproxy: Optional[subprocess.Popen] = None
         self._haproxy_ports: dict[bool, int] = {}
         self._proxies: dict[str, CamProxy] = {}
@@ -103,6 +106,7 @@ class Stack:
         self._prepare_accounts()
         self._cam = self._exit.enter_context(EmulatorProcess(self._emulator_args(), self._dir / "cam_emulator.log"))
         self._relay_port = self._start_delay_relay()
+        self._start_noop_server()
         self._start_haproxy()
         for name in ("main", "delayed"):
             self.start_camproxy(name)
@@ -134,8 +138,12 @@ class Stack:
         proc = self._spawn([self._tools["delay_relay"], "--listen-port", "0", "--target-port",
                             str(self._db.port), "--delay-us", str(self._delay_us)],
                            "delay_relay.log", stdout_pipe=True)
-        line = read_line(proc, kStartTimeout, "the delay relay's 'listening' line")
-        return int(line.split()[1])
+        return _listening_port(proc, "the delay relay")
+
+    def _start_noop_server(self) -> None:
+        self._noop = self._spawn([self._tools["noop_server"], "--listen-port", "0"], "noop_server.log",
+                                 stdout_pipe=True)
+        self._noop_port = _listening_port(self._noop, "the no-op server")
 
     def _start_haproxy(self) -> None:
         assert self._db is not None
@@ -191,7 +199,9 @@ class Stack:
             return Endpoint(self._haproxy_ports[delayed], self._db.admin_user, self._db.admin_password)
         if name == "camproxy":
             return self.camproxy_endpoint("delayed" if delayed else "main")
-        raise ValueError(f"unknown target {name!r}")
+        if name == "noop" and not delayed:
+            return Endpoint(self._noop_port, "noop", "unchecked")
+        raise ValueError(f"unknown target {name!r}" + (" with the delay relay" if delayed else ""))
 
     def camproxy_endpoint(self, name: str) -> Endpoint:
         port = self._proxies[name].port
@@ -205,7 +215,19 @@ class Stack:
             return self._haproxy.pid
         if name == "camproxy":
             return self._proxies["delayed" if delayed else "main"].pid
+        if name == "noop":
+            assert self._noop is not None
+            return self._noop.pid
         return None
+
+
+def _listening_port(proc: subprocess.Popen, what: str) -> int:
+    """The port from the child's "listening P" line."""
+    line = read_line(proc, kStartTimeout, f"{what}'s 'listening' line")
+    words = line.split()
+    if len(words) != 2 or words[0] != "listening" or not words[1].isdigit():
+        raise RuntimeError(f"{what} said {line!r}, not 'listening PORT'")
+    return int(words[1])
 
 
 def _port_open(port: int, proc: Optional[subprocess.Popen]) -> bool:
