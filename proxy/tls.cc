@@ -46,6 +46,22 @@ bool add_self_signed(SSL_CTX* ctx, std::string& error) {
   return ok;
 }
 
+// OpenSSL fills a certificate's extension cache (key identifiers, flags) the first time the
+// certificate is used, and two threads using the same one for the first time at once both
+// rewrite it, one freeing what the other compares (openssl/openssl#32609; ThreadSanitizer sees it
+// between two workers' first upstream handshakes). Filled here, while one thread owns the
+// context, the cache is only read by the workers.
+void fill_extension_caches(SSL_CTX* ctx) {
+  STACK_OF(X509_OBJECT)* trusted = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+  for (int i = 0; i < sk_X509_OBJECT_num(trusted); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(trusted, i))) X509_check_purpose(cert, -1, 0);
+  }
+  if (X509* own = SSL_CTX_get0_certificate(ctx)) X509_check_purpose(own, -1, 0);
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &chain);
+  for (int i = 0; i < sk_X509_num(chain); ++i) X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+}
+
 }  // namespace
 
 std::string last_ssl_error() {
@@ -73,6 +89,7 @@ SslCtxPtr make_client_facing_ctx(const std::string& cert_file, const std::string
     error = "cannot load --client-tls-cert/--client-tls-key: " + last_ssl_error();
     return nullptr;
   }
+  fill_extension_caches(ctx.get());
   return ctx;
 }
 
@@ -96,6 +113,7 @@ SslCtxPtr make_upstream_ctx(UpstreamTlsMode mode, const std::string& ca_file, st
     SSL_CTX_set_default_verify_paths(ctx.get());
   }
   SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  fill_extension_caches(ctx.get());
   return ctx;
 }
 
