@@ -54,49 +54,28 @@ std::string_view as_chars(std::span<const std::uint8_t> b) {
 // Stores a varint field; other field numbers (incl. a varint field 8) are unknown here.
 void store_varint(AuthTokenInfo& info, std::uint64_t field, std::uint64_t v) {
   switch (field) {
-    case 1:
-      info.app_id = v;
-      break;
-    case 2:
-      info.uin = v;
-      break;
-    case 3:
-      info.owner_uin = v;
-      break;
-    case 9:
-      info.create_time = v;
-      break;
-    case 11:
-      info.token_type = static_cast<std::uint32_t>(v);
-      break;
-    case 12:
-      info.rand_num = static_cast<std::uint32_t>(v);
-      break;
-    default:
-      break;
+    case 1: info.app_id = v; break;
+    case 2: info.uin = v; break;
+    case 3: info.owner_uin = v; break;
+    case 9: info.create_time = v; break;
+    case 11: info.token_type = static_cast<std::uint32_t>(v); break;
+    case 12: info.rand_num = static_cast<std::uint32_t>(v); break;
+    default: break;
   }
 }
 
 std::string* string_field(AuthTokenInfo& info, std::uint64_t field) {
   switch (field) {
-    case 4:
-      return &info.req_id;
-    case 5:
-      return &info.instance_id;
-    case 6:
-      return &info.region;
-    case 7:
-      return &info.username;
-    case 10:
-      return &info.extra_info;
-    default:
-      return nullptr;
+    case 4: return &info.req_id;
+    case 5: return &info.instance_id;
+    case 6: return &info.region;
+    case 7: return &info.username;
+    case 10: return &info.extra_info;
+    default: return nullptr;
   }
 }
 
-tl::unexpected<std::error_code> malformed() {
-  return tl::unexpected(make_error_code(TokenErr::protobuf));
-}
+tl::unexpected<std::error_code> malformed() { return tl::unexpected(make_error_code(TokenErr::protobuf)); }
 
 }  // namespace
 
@@ -141,8 +120,7 @@ Result<AuthTokenInfo> parse_auth_token_info(std::span<const std::uint8_t> messag
         }
         break;
       }
-      default:
-        return malformed();  // groups (3, 4) and reserved wire types 6, 7
+      default: return malformed();  // groups (3, 4) and reserved wire types 6, 7
     }
   }
   return info;

@@ -16,8 +16,8 @@ tl::unexpected<std::error_code> fail(AuthErr e) { return tl::unexpected(make_err
 bool valid_request_client(std::string_view s) {
   if (s.size() > kMaxRequestClientLen) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-           c == '_' || c == ' ' || c == ',' || c == ';' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+           c == ' ' || c == ',' || c == ';' || c == '.';
   });
 }
 
@@ -25,24 +25,16 @@ CamError transport_error(const Endpoint& endpoint, const HttpFailure& failure) {
   std::string_view code = client_error::kNetwork;
   ErrorClass error_class = ErrorClass::retryable;
   switch (failure.kind) {
-    case TransportFailure::network:
-      break;
-    case TransportFailure::timeout:
-      code = client_error::kTimeout;
-      break;
-    case TransportFailure::tls:
-      code = client_error::kTls;
-      break;
+    case TransportFailure::network: break;
+    case TransportFailure::timeout: code = client_error::kTimeout; break;
+    case TransportFailure::tls: code = client_error::kTls; break;
     case TransportFailure::bad_url:
       code = client_error::kEndpoint;
       error_class = ErrorClass::user_notification;
       break;
   }
-  return CamError{std::string(code),
-                  "CAM call to " + endpoint.host_header + " failed: " + failure.detail,
-                  {},
-                  error_class,
-                  0};
+  return CamError{
+      std::string(code), "CAM call to " + endpoint.host_header + " failed: " + failure.detail, {}, error_class, 0};
 }
 
 }  // namespace
@@ -54,8 +46,7 @@ Result<std::unique_ptr<CamClient>> CamClient::create(CamClientOptions options) {
     return fail(AuthErr::bad_option);
   }
   if (!valid_request_client(options.request_client)) return fail(AuthErr::bad_option);
-  auto http =
-      HttpClient::create(HttpClientOptions{std::move(*endpoint), options.ca_file, options.timeout});
+  auto http = HttpClient::create(HttpClientOptions{std::move(*endpoint), options.ca_file, options.timeout});
   if (!http) return tl::unexpected(http.error());
   return std::unique_ptr<CamClient>(new CamClient(std::move(options), std::move(*http)));
 }
@@ -74,16 +65,13 @@ CamResult CamClient::fetch(const Credential& credential, const TokenRequest& req
   const std::string body = build_token_request_body(request);
   // §2.1: the timestamp header and the signing date come from one clock read.
   const auto now = std::chrono::system_clock::now();
-  const std::int64_t timestamp =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  std::vector<HttpHeader> headers =
-      build_cam_headers(http_->endpoint(), credential, request.region, body, timestamp,
-                        options_.language, options_.request_client);
+  const std::int64_t timestamp = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  std::vector<HttpHeader> headers = build_cam_headers(http_->endpoint(), credential, request.region, body, timestamp,
+                                                      options_.language, options_.request_client);
   HttpResult answer = http_->perform(HttpRequest{"POST", "", headers, body});
   for (HttpHeader& h : headers) cleanse(h.value);
   if (!answer) return tl::unexpected(transport_error(http_->endpoint(), answer.error()));
-  return parse_cam_response(answer->status, answer->body.view(), request.instance_id,
-                            request.region, request.account);
+  return parse_cam_response(answer->status, answer->body.view(), request.instance_id, request.region, request.account);
 }
 
 }  // namespace camproxy::auth

@@ -27,8 +27,7 @@ inline constexpr std::string_view kCamVersion = "2019-01-16";
 // Instance, region and account must be non-empty UTF-8; values that go into headers
 // (region, SecretId, session token) must be printable ASCII so that nothing can
 // inject a header line.
-std::optional<std::string> check_token_request(const Credential& credential,
-                                               const TokenRequest& request);
+std::optional<std::string> check_token_request(const Credential& credential, const TokenRequest& request);
 
 // Compact JSON in the Go SDK's key order with raw UTF-8:
 // {"ResourceId":"..","ResourceRegion":"..","ResourceAccount":".."}
@@ -39,8 +38,7 @@ std::string build_token_request_body(const TokenRequest& request);
 // X-TC-RequestClient only when non-empty. The X-TC-Token value is a secret: the
 // caller wipes it when done.
 std::vector<HttpHeader> build_cam_headers(const Endpoint& endpoint, const Credential& credential,
-                                          std::string_view region, std::string_view body,
-                                          std::int64_t timestamp, std::string_view language,
-                                          std::string_view request_client);
+                                          std::string_view region, std::string_view body, std::int64_t timestamp,
+                                          std::string_view language, std::string_view request_client);
 
 }  // namespace camproxy::auth

@@ -27,10 +27,8 @@ bool iequals_prefix(std::string_view s, std::string_view prefix_lower) {
   return true;
 }
 
-CamError client_failure(std::string_view code, std::string message, int http_status,
-                        std::string request_id = {}) {
-  return CamError{std::string(code), std::move(message), std::move(request_id),
-                  ErrorClass::retryable, http_status};
+CamError client_failure(std::string_view code, std::string message, int http_status, std::string request_id = {}) {
+  return CamError{std::string(code), std::move(message), std::move(request_id), ErrorClass::retryable, http_status};
 }
 
 // §5: only the difference of the two server times counts, so clock skew cancels.
@@ -44,22 +42,20 @@ std::int64_t lifetime_ms(std::optional<std::int64_t> current, std::optional<std:
   return *next - *current;
 }
 
-CamResult parse_credentials(simdjson::dom::object credentials, std::string request_id,
-                            std::string_view instance_id, std::string_view region,
-                            std::string_view user_name) {
+CamResult parse_credentials(simdjson::dom::object credentials, std::string request_id, std::string_view instance_id,
+                            std::string_view region, std::string_view user_name) {
   std::string_view token;
   if (credentials["Token"].get(token) != simdjson::SUCCESS) {
-    return tl::unexpected(client_failure(client_error::kNoCredentials,
-                                         "CAM answer has no Credentials.Token", 200,
+    return tl::unexpected(client_failure(client_error::kNoCredentials, "CAM answer has no Credentials.Token", 200,
                                          std::move(request_id)));
   }
   auto info = decode_auth_token(instance_id, region, user_name, token);
   // The token text sits in the parser's own string buffer; wipe it there too.
   OPENSSL_cleanse(const_cast<char*>(token.data()), token.size());
   if (!info) {
-    return tl::unexpected(client_failure(
-        client_error::kTokenDecode, "CAM token could not be decoded: " + info.error().message(),
-        200, std::move(request_id)));
+    return tl::unexpected(client_failure(client_error::kTokenDecode,
+                                         "CAM token could not be decoded: " + info.error().message(), 200,
+                                         std::move(request_id)));
   }
   CamToken out{std::move(info->password),
                0,
@@ -81,8 +77,7 @@ std::string_view to_string(ErrorClass c) noexcept {
 ErrorClass classify_cam_error(std::string_view code) {
   constexpr std::string_view kAuthFailure = "authfailure.";
   constexpr std::string_view kFeatureOff = "resourcenotfound.dataflowauthclose";
-  if (iequals_prefix(code, kAuthFailure) ||
-      (code.size() == kFeatureOff.size() && iequals_prefix(code, kFeatureOff))) {
+  if (iequals_prefix(code, kAuthFailure) || (code.size() == kFeatureOff.size() && iequals_prefix(code, kFeatureOff))) {
     return ErrorClass::user_notification;
   }
   return ErrorClass::retryable;
@@ -91,19 +86,17 @@ ErrorClass classify_cam_error(std::string_view code) {
 CamResult parse_cam_response(int http_status, std::string_view body, std::string_view instance_id,
                              std::string_view region, std::string_view user_name) {
   if (body.size() > kMaxBodyBytes) {
-    return tl::unexpected(
-        client_failure(client_error::kInvalidJson, "CAM answer larger than 1 MiB", http_status));
+    return tl::unexpected(client_failure(client_error::kInvalidJson, "CAM answer larger than 1 MiB", http_status));
   }
   simdjson::padded_string padded(body);
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   simdjson::dom::object response;
-  const bool is_envelope = parser.parse(padded).get(doc) == simdjson::SUCCESS &&
-                           doc["Response"].get(response) == simdjson::SUCCESS;
+  const bool is_envelope =
+      parser.parse(padded).get(doc) == simdjson::SUCCESS && doc["Response"].get(response) == simdjson::SUCCESS;
   OPENSSL_cleanse(padded.data(), padded.size());  // the copy holds the token
 
-  std::string request_id =
-      is_envelope ? printable(string_at(response, "RequestId"), kMaxCodeBytes) : std::string();
+  std::string request_id = is_envelope ? printable(string_at(response, "RequestId"), kMaxCodeBytes) : std::string();
   simdjson::dom::object error;
   const bool has_error = is_envelope && response["Error"].get(error) == simdjson::SUCCESS;
 
@@ -114,30 +107,26 @@ CamResult parse_cam_response(int http_status, std::string_view body, std::string
     if (has_error) {
       message += " (" + printable(string_at(error, "Code"), kMaxCodeBytes) + ")";
     }
-    return tl::unexpected(client_failure(client_error::kHttpStatus, std::move(message), http_status,
-                                         std::move(request_id)));
+    return tl::unexpected(
+        client_failure(client_error::kHttpStatus, std::move(message), http_status, std::move(request_id)));
   }
   if (!is_envelope) {
-    return tl::unexpected(client_failure(client_error::kInvalidJson,
-                                         "CAM answer is not a JSON object with a Response",
-                                         http_status));
+    return tl::unexpected(
+        client_failure(client_error::kInvalidJson, "CAM answer is not a JSON object with a Response", http_status));
   }
   if (has_error) {
     std::string code = printable(string_at(error, "Code"), kMaxCodeBytes);
     if (code.empty()) {
-      return tl::unexpected(client_failure(client_error::kInvalidJson,
-                                           "CAM answer has Response.Error without a Code",
+      return tl::unexpected(client_failure(client_error::kInvalidJson, "CAM answer has Response.Error without a Code",
                                            http_status, std::move(request_id)));
     }
     const ErrorClass error_class = classify_cam_error(code);
-    return tl::unexpected(CamError{std::move(code),
-                                   printable(string_at(error, "Message"), kMaxTextBytes),
+    return tl::unexpected(CamError{std::move(code), printable(string_at(error, "Message"), kMaxTextBytes),
                                    std::move(request_id), error_class, http_status});
   }
   simdjson::dom::object credentials;
   if (response["Credentials"].get(credentials) != simdjson::SUCCESS) {
-    return tl::unexpected(client_failure(client_error::kNoCredentials,
-                                         "CAM answer has neither Error nor Credentials",
+    return tl::unexpected(client_failure(client_error::kNoCredentials, "CAM answer has neither Error nor Credentials",
                                          http_status, std::move(request_id)));
   }
   return parse_credentials(credentials, std::move(request_id), instance_id, region, user_name);

@@ -24,12 +24,11 @@ ErrorClass classify_cam_error(std::string_view code);
 
 // Codes of CamError for failures that are not CAM API errors.
 namespace client_error {
-inline constexpr std::string_view kHttpStatus = "http_status";    // non-200 answer
-inline constexpr std::string_view kInvalidJson = "invalid_json";  // body not the API envelope
-inline constexpr std::string_view kNoCredentials =
-    "no_credentials";                                             // 200 without Credentials.Token
-inline constexpr std::string_view kTokenDecode = "token_decode";  // token failed §4.3
-inline constexpr std::string_view kNetwork = "network";           // connect/read/write failure
+inline constexpr std::string_view kHttpStatus = "http_status";        // non-200 answer
+inline constexpr std::string_view kInvalidJson = "invalid_json";      // body not the API envelope
+inline constexpr std::string_view kNoCredentials = "no_credentials";  // 200 without Credentials.Token
+inline constexpr std::string_view kTokenDecode = "token_decode";      // token failed §4.3
+inline constexpr std::string_view kNetwork = "network";               // connect/read/write failure
 inline constexpr std::string_view kTimeout = "timeout";
 inline constexpr std::string_view kTls = "tls";                         // handshake or verification
 inline constexpr std::string_view kEndpoint = "endpoint";               // unusable endpoint URL

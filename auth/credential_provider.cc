@@ -45,14 +45,14 @@ SystemTime refresh_time(SystemTime fetched_at, SystemTime expires_at, std::chron
   return std::max(expires_at - early, fetched_at + kMinInterval);
 }
 
-CredentialResult<std::unique_ptr<CredentialProvider>> make_credential_provider(
-    const CredentialOptions& options, const EnvLookup& env) {
+CredentialResult<std::unique_ptr<CredentialProvider>> make_credential_provider(const CredentialOptions& options,
+                                                                               const EnvLookup& env) {
   if (options.source != "auto") {
-    const auto* it = std::find_if(kChain.begin(), kChain.end(),
-                                  [&](const Source& s) { return s.name == options.source; });
+    const auto* it =
+        std::find_if(kChain.begin(), kChain.end(), [&](const Source& s) { return s.name == options.source; });
     if (it == kChain.end()) {
-      return tl::unexpected(credential_error(AuthErr::credential_source_unknown,
-                                             "credential source '" + options.source + "'"));
+      return tl::unexpected(
+          credential_error(AuthErr::credential_source_unknown, "credential source '" + options.source + "'"));
     }
     ProbeResult probe = it->probe(ProbeContext{options, env, true});
     if (!probe) return tl::unexpected(std::move(probe.error()));
@@ -69,12 +69,12 @@ CredentialResult<std::unique_ptr<CredentialProvider>> make_credential_provider(
     if (probe->provider) return std::move(probe->provider);
     absent += (absent.empty() ? "" : "; ") + std::string(source.name) + ": " + probe->absent;
   }
-  return tl::unexpected(CredentialError{
-      make_error_code(AuthErr::no_credential_source),
-      "no Tencent Cloud credentials found (" + absent +
-          "); set TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, a profile file, the TKE_* "
-          "variables, or bind a CAM role to the CVM",
-      false});
+  return tl::unexpected(
+      CredentialError{make_error_code(AuthErr::no_credential_source),
+                      "no Tencent Cloud credentials found (" + absent +
+                          "); set TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY, a profile file, the TKE_* "
+                          "variables, or bind a CAM role to the CVM",
+                      false});
 }
 
 }  // namespace camproxy::auth

@@ -30,8 +30,8 @@ using CredentialResult = tl::expected<T, CredentialError>;
 
 struct CredentialSnapshot {
   std::shared_ptr<const Credential> credential;
-  std::string identity;  // the SecretId: part of the token cache key; never the key itself
-  std::string source;    // "env", "profile:<path>", "cvm-role:<role>", "tke-oidc:<role arn>"
+  std::string identity;                  // the SecretId: part of the token cache key; never the key itself
+  std::string source;                    // "env", "profile:<path>", "cvm-role:<role>", "tke-oidc:<role arn>"
   std::optional<SystemTime> expires_at;  // temporary credentials only
   // When to fetch again (temporary credentials only); see refresh_time().
   std::optional<SystemTime> refresh_at;
@@ -76,8 +76,8 @@ struct CredentialOptions {
 // A configured source that is broken stops the chain with its own error; nothing
 // configured is AuthErr::no_credential_source, naming what was looked at. The choice
 // is made once: later fetches use the same source. May block (see fetch()).
-CredentialResult<std::unique_ptr<CredentialProvider>> make_credential_provider(
-    const CredentialOptions& options, const EnvLookup& env);
+CredentialResult<std::unique_ptr<CredentialProvider>> make_credential_provider(const CredentialOptions& options,
+                                                                               const EnvLookup& env);
 
 // When a temporary credential is due for refresh: `margin` before it expires
 // (CVM role §7.3: 300 s; OIDC §7.4: DurationSeconds / 10), but never more than half

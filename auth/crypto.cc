@@ -26,8 +26,7 @@ Sha256Digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view mes
   Sha256Digest out{};
   unsigned int len = 0;
   const auto msg = as_bytes(message);
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(), out.data(),
-       &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(), out.data(), &len);
   return out;
 }
 

@@ -38,21 +38,18 @@ std::string where(const HttpClient& http, std::string_view what) {
 }
 
 // One GET below kRolePath: the answer on HTTP 200; 404 is metadata_no_role.
-CredentialResult<HttpResponse> metadata_get(HttpClient& http, std::string_view role,
-                                            std::string_view what) {
-  auto answer =
-      http.perform(HttpRequest{"GET", std::string(kRolePath) + std::string(role), {}, {}});
+CredentialResult<HttpResponse> metadata_get(HttpClient& http, std::string_view role, std::string_view what) {
+  auto answer = http.perform(HttpRequest{"GET", std::string(kRolePath) + std::string(role), {}, {}});
   if (!answer) {
-    return tl::unexpected(credential_error(AuthErr::metadata_unavailable,
-                                           where(http, what) + ": " + answer.error().detail, true));
+    return tl::unexpected(
+        credential_error(AuthErr::metadata_unavailable, where(http, what) + ": " + answer.error().detail, true));
   }
   if (answer->status == 404) {
     return tl::unexpected(credential_error(AuthErr::metadata_no_role, where(http, what)));
   }
   if (answer->status != 200) {
-    return tl::unexpected(
-        credential_error(AuthErr::metadata_unavailable,
-                         where(http, what) + ": HTTP " + std::to_string(answer->status), true));
+    return tl::unexpected(credential_error(AuthErr::metadata_unavailable,
+                                           where(http, what) + ": HTTP " + std::to_string(answer->status), true));
   }
   return std::move(*answer);
 }
@@ -62,8 +59,8 @@ CredentialResult<std::string> fetch_role_name(HttpClient& http) {
   if (!answer) return tl::unexpected(std::move(answer.error()));
   const std::string_view name = trim_space(answer->body.view());
   if (!valid_role_name(name)) {
-    return tl::unexpected(credential_error(AuthErr::metadata_bad_answer,
-                                           where(http, "role name") + " is not a CAM role name"));
+    return tl::unexpected(
+        credential_error(AuthErr::metadata_bad_answer, where(http, "role name") + " is not a CAM role name"));
   }
   return std::string(name);
 }
@@ -118,8 +115,8 @@ ProbeResult probe_cvm_role(const ProbeContext& context) {
     return tl::unexpected(CredentialError{ec, "metadata endpoint: " + ec.message(), false});
   }
   // The metadata service is on the instance's own network: never through a proxy.
-  auto http = HttpClient::create(
-      HttpClientOptions{std::move(*endpoint), {}, o.metadata_timeout, kMaxAnswerBytes, true});
+  auto http =
+      HttpClient::create(HttpClientOptions{std::move(*endpoint), {}, o.metadata_timeout, kMaxAnswerBytes, true});
   if (!http) {
     const std::error_code ec = http.error();
     return tl::unexpected(CredentialError{ec, "metadata client: " + ec.message(), false});
@@ -128,8 +125,8 @@ ProbeResult probe_cvm_role(const ProbeContext& context) {
   if (role) return SourceProbe{std::make_unique<CvmRoleProvider>(std::move(*http), *role), {}};
   // Off a CVM (no answer) or on one without a role (404): not configured here.
   const std::error_code ec = role.error().code;
-  if (!context.forced && (ec == make_error_code(AuthErr::metadata_no_role) ||
-                          ec == make_error_code(AuthErr::metadata_unavailable))) {
+  if (!context.forced &&
+      (ec == make_error_code(AuthErr::metadata_no_role) || ec == make_error_code(AuthErr::metadata_unavailable))) {
     return SourceProbe{nullptr, role.error().message};
   }
   return tl::unexpected(std::move(role.error()));

@@ -17,13 +17,9 @@ void to_lower(std::string& s) {
   }
 }
 
-bool is_ipv4(const std::string& host, in_addr& addr) {
-  return inet_pton(AF_INET, host.c_str(), &addr) == 1;
-}
+bool is_ipv4(const std::string& host, in_addr& addr) { return inet_pton(AF_INET, host.c_str(), &addr) == 1; }
 
-bool is_ipv6(const std::string& host, in6_addr& addr) {
-  return inet_pton(AF_INET6, host.c_str(), &addr) == 1;
-}
+bool is_ipv6(const std::string& host, in6_addr& addr) { return inet_pton(AF_INET6, host.c_str(), &addr) == 1; }
 
 bool valid_dns_name(std::string_view host) {
   if (host.empty() || host.size() > 253) return false;

@@ -28,7 +28,6 @@ enum class PlainHttp { loopback_only, allowed };
 // accepted only for a loopback host (127.0.0.0/8, ::1, localhost), for tests and
 // local emulators, unless `plain_http` allows it everywhere. No user info, path,
 // query or fragment (§1: path "/", no query).
-Result<Endpoint> parse_endpoint(std::string_view url,
-                                PlainHttp plain_http = PlainHttp::loopback_only);
+Result<Endpoint> parse_endpoint(std::string_view url, PlainHttp plain_http = PlainHttp::loopback_only);
 
 }  // namespace camproxy::auth

@@ -12,8 +12,7 @@ class EnvProvider final : public CredentialProvider {
       : credential_(std::make_shared<const Credential>(std::move(credential))) {}
 
   CredentialResult<CredentialSnapshot> fetch() override {
-    return CredentialSnapshot{credential_, credential_->secret_id, "env", std::nullopt,
-                              std::nullopt};
+    return CredentialSnapshot{credential_, credential_->secret_id, "env", std::nullopt, std::nullopt};
   }
   bool needs_refresh(const CredentialSnapshot&, SystemTime) const override { return false; }
   std::string_view name() const override { return "env"; }

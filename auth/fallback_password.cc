@@ -11,15 +11,11 @@ tl::unexpected<std::error_code> fail(AuthErr e) { return tl::unexpected(make_err
 
 AuthErr to_error(FileProblem problem) {
   switch (problem) {
-    case FileProblem::not_regular:
-      return AuthErr::fallback_not_regular;
-    case FileProblem::world_readable:
-      return AuthErr::fallback_world_readable;
-    case FileProblem::too_large:
-      return AuthErr::fallback_too_large;
+    case FileProblem::not_regular: return AuthErr::fallback_not_regular;
+    case FileProblem::world_readable: return AuthErr::fallback_world_readable;
+    case FileProblem::too_large: return AuthErr::fallback_too_large;
     case FileProblem::missing:
-    case FileProblem::unreadable:
-      break;
+    case FileProblem::unreadable: break;
   }
   return AuthErr::fallback_unreadable;
 }

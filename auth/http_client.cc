@@ -31,10 +31,8 @@ bool is_tls_error(CURLcode rc) {
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CLIENTCERT:
-      return true;
-    default:
-      return false;
+    case CURLE_SSL_CLIENTCERT: return true;
+    default: return false;
   }
 }
 
@@ -172,8 +170,7 @@ const Endpoint& HttpClient::endpoint() const noexcept { return impl_->options.en
 HttpResult HttpClient::perform(const HttpRequest& request) {
   HeaderList list;
   bool list_ok = true;
-  for (const HttpHeader& h : request.headers)
-    list_ok = list_ok && list.add(h.name + ": " + h.value);
+  for (const HttpHeader& h : request.headers) list_ok = list_ok && list.add(h.name + ": " + h.value);
   // Send only the caller's headers: suppress libcurl's default Accept and Expect.
   list_ok = list_ok && list.add("Accept:") && list.add("Expect:");
   if (!list_ok) return tl::unexpected(HttpFailure{TransportFailure::network, "out of memory"});

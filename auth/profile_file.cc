@@ -51,8 +51,7 @@ tl::expected<Credential, ProfileSyntaxError> parse_profile(std::string_view text
     const std::string_view l = line.view();
     if (l.empty() || l.front() == '#' || l.front() == ';') continue;
     if (l.front() == '[') {
-      if (l.back() != ']')
-        return tl::unexpected(ProfileSyntaxError{AuthErr::profile_malformed, line_no});
+      if (l.back() != ']') return tl::unexpected(ProfileSyntaxError{AuthErr::profile_malformed, line_no});
       in_default = trim(l.substr(1, l.size() - 2)) == kSection;
       continue;
     }

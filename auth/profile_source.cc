@@ -18,8 +18,7 @@ constexpr const char* kSystemProfile = "/etc/tencentcloud/credentials";
 class ProfileProvider final : public CredentialProvider {
  public:
   // `candidates`: the first that exists is read; a single one when the path was given.
-  explicit ProfileProvider(std::vector<std::string> candidates)
-      : candidates_(std::move(candidates)) {}
+  explicit ProfileProvider(std::vector<std::string> candidates) : candidates_(std::move(candidates)) {}
 
   CredentialResult<CredentialSnapshot> fetch() override {
     std::lock_guard lock(mu_);
@@ -30,20 +29,16 @@ class ProfileProvider final : public CredentialProvider {
     read_identity_ = file ? std::optional(file->identity) : file_identity(read_path_);
     const std::string where = "credentials profile file " + read_path_;
     if (!file) {
-      return tl::unexpected(credential_error(file.error() == FileProblem::missing
-                                                 ? AuthErr::profile_not_found
-                                                 : AuthErr::profile_unreadable,
-                                             where));
+      return tl::unexpected(credential_error(
+          file.error() == FileProblem::missing ? AuthErr::profile_not_found : AuthErr::profile_unreadable, where));
     }
     auto credential = parse_profile(file->bytes.view());
     if (!credential) {
       const ProfileSyntaxError& e = credential.error();
-      return tl::unexpected(credential_error(
-          e.code, e.line == 0 ? where : where + " line " + std::to_string(e.line)));
+      return tl::unexpected(credential_error(e.code, e.line == 0 ? where : where + " line " + std::to_string(e.line)));
     }
     auto shared = std::make_shared<const Credential>(std::move(*credential));
-    return CredentialSnapshot{shared, shared->secret_id, "profile:" + read_path_, std::nullopt,
-                              std::nullopt};
+    return CredentialSnapshot{shared, shared->secret_id, "profile:" + read_path_, std::nullopt, std::nullopt};
   }
 
   bool needs_refresh(const CredentialSnapshot&, SystemTime) const override {

@@ -16,12 +16,10 @@ milliseconds scaled(milliseconds span, double factor) {
 
 }  // namespace
 
-milliseconds proactive_refresh_delay(std::int64_t lifetime_ms, double u,
-                                     const ProactiveRefreshConfig& config) {
-  const milliseconds lifetime = std::min(
-      milliseconds(lifetime_ms > 0 ? lifetime_ms : kFallbackLifetimeMs), config.max_lifetime);
-  const milliseconds jitter_span =
-      std::min(scaled(lifetime, std::max(config.jitter_fraction, 0.0)), config.max_jitter);
+milliseconds proactive_refresh_delay(std::int64_t lifetime_ms, double u, const ProactiveRefreshConfig& config) {
+  const milliseconds lifetime =
+      std::min(milliseconds(lifetime_ms > 0 ? lifetime_ms : kFallbackLifetimeMs), config.max_lifetime);
+  const milliseconds jitter_span = std::min(scaled(lifetime, std::max(config.jitter_fraction, 0.0)), config.max_jitter);
   const milliseconds delay = lifetime + config.settle + scaled(jitter_span, unit(u));
   return std::max(delay, config.floor);
 }

@@ -34,8 +34,7 @@ struct ProactiveRefreshConfig {
   milliseconds floor{1000};
 };
 
-milliseconds proactive_refresh_delay(std::int64_t lifetime_ms, double u,
-                                     const ProactiveRefreshConfig& config = {});
+milliseconds proactive_refresh_delay(std::int64_t lifetime_ms, double u, const ProactiveRefreshConfig& config = {});
 
 // Exponential backoff with full jitter for transient failures (network, timeouts,
 // HTTP 5xx, InternalError, RequestLimitExceeded): after the n-th consecutive failure
@@ -77,8 +76,7 @@ class RefetchLimiter {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit RefetchLimiter(RefetchLimitConfig config = {})
-      : config_(config), tokens_(config.burst) {}
+  explicit RefetchLimiter(RefetchLimitConfig config = {}) : config_(config), tokens_(config.burst) {}
 
   // Takes a token if one is available at `now`.
   bool try_acquire(Clock::time_point now);

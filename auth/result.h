@@ -40,20 +40,18 @@ enum class AuthErr {
   sts_bad_answer,             // STS answer is not the §7.4 shape
 
   // The fallback password file (spec §5; --fallback-password-file).
-  fallback_unreadable,       // cannot be opened or read
-  fallback_not_regular,      // not a regular file (directory, FIFO, device)
-  fallback_world_readable,   // mode has the "others may read" bit
-  fallback_too_large,        // more than 200 bytes
-  fallback_empty,            // no bytes, or an empty line
-  fallback_multiple_lines,   // more than one line
-  fallback_nul_byte,         // contains a NUL byte (cannot be sent as a clear-text password)
+  fallback_unreadable,      // cannot be opened or read
+  fallback_not_regular,     // not a regular file (directory, FIFO, device)
+  fallback_world_readable,  // mode has the "others may read" bit
+  fallback_too_large,       // more than 200 bytes
+  fallback_empty,           // no bytes, or an empty line
+  fallback_multiple_lines,  // more than one line
+  fallback_nul_byte,        // contains a NUL byte (cannot be sent as a clear-text password)
 };
 
 const std::error_category& auth_category() noexcept;
 
-inline std::error_code make_error_code(AuthErr e) noexcept {
-  return {static_cast<int>(e), auth_category()};
-}
+inline std::error_code make_error_code(AuthErr e) noexcept { return {static_cast<int>(e), auth_category()}; }
 
 }  // namespace camproxy::auth
 

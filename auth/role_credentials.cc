@@ -59,16 +59,15 @@ CredentialResult<CredentialSnapshot> parse_metadata_role_answer(std::string_view
     return tl::unexpected(credential_error(AuthErr::metadata_bad_answer, context + ": not a JSON object", true));
   }
   if (const std::string_view code = string_at(obj, "Code"); code != "Success") {
-    return tl::unexpected(credential_error(
-        AuthErr::metadata_bad_answer, context + ": Code is '" + printable(code, kMaxCodeBytes) + "', not 'Success'",
-        true));
+    return tl::unexpected(
+        credential_error(AuthErr::metadata_bad_answer,
+                         context + ": Code is '" + printable(code, kMaxCodeBytes) + "', not 'Success'", true));
   }
-  return snapshot_from(obj, int64_at(obj, "ExpiredTime"), "cvm-role:" + std::string(role), fetched_at, refresh_margin,
-                       [&] {
-                         return credential_error(
-                             AuthErr::metadata_bad_answer,
-                             context + ": TmpSecretId, TmpSecretKey, Token or ExpiredTime missing or invalid", true);
-                       });
+  return snapshot_from(
+      obj, int64_at(obj, "ExpiredTime"), "cvm-role:" + std::string(role), fetched_at, refresh_margin, [&] {
+        return credential_error(AuthErr::metadata_bad_answer,
+                                context + ": TmpSecretId, TmpSecretKey, Token or ExpiredTime missing or invalid", true);
+      });
 }
 
 CredentialResult<CredentialSnapshot> parse_sts_answer(std::string_view body, std::string_view role_arn,
@@ -99,8 +98,9 @@ CredentialResult<CredentialSnapshot> parse_sts_answer(std::string_view body, std
         credential_error(AuthErr::sts_bad_answer, context + ": no Credentials or ExpiredTime" + request_id, true));
   }
   return snapshot_from(creds, expired, "tke-oidc:" + std::string(role_arn), fetched_at, refresh_margin, [&] {
-    return credential_error(AuthErr::sts_bad_answer,
-                            context + ": TmpSecretId, TmpSecretKey, Token or ExpiredTime missing or invalid" + request_id, true);
+    return credential_error(
+        AuthErr::sts_bad_answer,
+        context + ": TmpSecretId, TmpSecretKey, Token or ExpiredTime missing or invalid" + request_id, true);
   });
 }
 

@@ -10,10 +10,10 @@ namespace camproxy::auth {
 namespace {
 
 FileIdentity identity_of(const struct stat& st) {
-  return FileIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                      static_cast<std::int64_t>(st.st_size),
-                      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                          static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
+  return FileIdentity{
+      static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+      static_cast<std::int64_t>(st.st_size),
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
 }
 
 class Fd {
@@ -32,8 +32,7 @@ class Fd {
 
 }  // namespace
 
-tl::expected<SmallFile, FileProblem> read_small_file(const std::string& path,
-                                                     const SmallFileRules& rules) {
+tl::expected<SmallFile, FileProblem> read_small_file(const std::string& path, const SmallFileRules& rules) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
     return tl::unexpected(errno == ENOENT ? FileProblem::missing : FileProblem::unreadable);

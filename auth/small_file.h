@@ -42,8 +42,7 @@ struct SmallFile {
 
 // Never blocks on a FIFO (opened O_NONBLOCK, then refused as not regular). A file that
 // grows past max_bytes while being read is still too_large.
-tl::expected<SmallFile, FileProblem> read_small_file(const std::string& path,
-                                                     const SmallFileRules& rules);
+tl::expected<SmallFile, FileProblem> read_small_file(const std::string& path, const SmallFileRules& rules);
 
 // stat() of `path`; nullopt when it cannot be stat'ed (missing, permissions).
 std::optional<FileIdentity> file_identity(const std::string& path);

@@ -41,12 +41,11 @@ class TkeOidcProvider final : public CredentialProvider {
     const std::string file_context = "TKE_WEB_IDENTITY_TOKEN_FILE " + config_.token_file;
     if (!file) {
       // A missing file may appear (the projected volume is being set up): transient.
-      return tl::unexpected(credential_error(AuthErr::oidc_token_file, file_context,
-                                             file.error() == FileProblem::missing));
+      return tl::unexpected(
+          credential_error(AuthErr::oidc_token_file, file_context, file.error() == FileProblem::missing));
     }
     const std::string_view token = trim_trailing_space(file->bytes.view());
-    if (token.empty())
-      return tl::unexpected(credential_error(AuthErr::oidc_token_file, file_context));
+    if (token.empty()) return tl::unexpected(credential_error(AuthErr::oidc_token_file, file_context));
 
     std::string body = request_body(token);
     const auto now = std::chrono::system_clock::now();
@@ -57,20 +56,18 @@ class TkeOidcProvider final : public CredentialProvider {
         {"X-TC-Version", std::string(kVersion)},
         {"X-TC-Region", config_.region},
         {"X-TC-Timestamp",
-         std::to_string(
-             std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count())},
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count())},
         // §7.4: the call is unsigned; the SDKs send this literal and no X-TC-Token.
         {"Authorization", "SKIP"},
     }};
     auto answer = http_->perform(HttpRequest{"POST", "", headers, body});
     cleanse(body);  // it holds the web identity token
     if (!answer) {
-      return tl::unexpected(credential_error(AuthErr::sts_unavailable,
-                                             context() + ": " + answer.error().detail, true));
+      return tl::unexpected(credential_error(AuthErr::sts_unavailable, context() + ": " + answer.error().detail, true));
     }
     if (answer->status != 200) {
-      return tl::unexpected(credential_error(
-          AuthErr::sts_unavailable, context() + ": HTTP " + std::to_string(answer->status), true));
+      return tl::unexpected(
+          credential_error(AuthErr::sts_unavailable, context() + ": HTTP " + std::to_string(answer->status), true));
     }
     // §7.4: Go and Python refresh DurationSeconds / 10 before ExpiredTime.
     return parse_sts_answer(answer->body.view(), config_.role_arn, context(), now,
@@ -85,15 +82,14 @@ class TkeOidcProvider final : public CredentialProvider {
 
  private:
   std::string context() const {
-    return "STS " + std::string(kAction) + " at " + http_->endpoint().host_header + " for role " +
-           config_.role_arn;
+    return "STS " + std::string(kAction) + " at " + http_->endpoint().host_header + " for role " + config_.role_arn;
   }
 
   // §7.4 body. RoleSessionName: the SDKs' form with our name, "camproxy-<micros>".
   std::string request_body(std::string_view token) const {
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::string body = "{\"ProviderId\":";
     append_json_string(body, config_.provider_id);
     body += ",\"WebIdentityToken\":";
@@ -113,8 +109,8 @@ class TkeOidcProvider final : public CredentialProvider {
 }  // namespace
 
 ProbeResult probe_tke_oidc(const ProbeContext& context) {
-  constexpr std::array<const char*, 4> kNames = {"TKE_REGION", "TKE_PROVIDER_ID",
-                                                 "TKE_WEB_IDENTITY_TOKEN_FILE", "TKE_ROLE_ARN"};
+  constexpr std::array<const char*, 4> kNames = {"TKE_REGION", "TKE_PROVIDER_ID", "TKE_WEB_IDENTITY_TOKEN_FILE",
+                                                 "TKE_ROLE_ARN"};
   std::array<std::string_view, 4> values;
   std::string missing;
   std::size_t unset = 0;
@@ -132,22 +128,21 @@ ProbeResult probe_tke_oidc(const ProbeContext& context) {
   }
   // The region goes into a header line (X-TC-Region).
   if (!is_printable_ascii(values[0])) {
-    return tl::unexpected(credential_error(AuthErr::oidc_env_incomplete,
-                                           "TKE_REGION has characters that cannot be sent"));
+    return tl::unexpected(
+        credential_error(AuthErr::oidc_env_incomplete, "TKE_REGION has characters that cannot be sent"));
   }
   auto endpoint = parse_endpoint(context.options.sts_endpoint);
   if (!endpoint) {
     const std::error_code ec = endpoint.error();
     return tl::unexpected(CredentialError{ec, "STS endpoint: " + ec.message(), false});
   }
-  auto http = HttpClient::create(HttpClientOptions{std::move(*endpoint), context.options.ca_file,
-                                                   context.options.sts_timeout, kMaxAnswerBytes});
+  auto http = HttpClient::create(
+      HttpClientOptions{std::move(*endpoint), context.options.ca_file, context.options.sts_timeout, kMaxAnswerBytes});
   if (!http) {
     const std::error_code ec = http.error();
     return tl::unexpected(CredentialError{ec, "STS client: " + ec.message(), false});
   }
-  OidcConfig config{std::string(values[0]), std::string(values[1]), std::string(values[2]),
-                    std::string(values[3])};
+  OidcConfig config{std::string(values[0]), std::string(values[1]), std::string(values[2]), std::string(values[3])};
   return SourceProbe{std::make_unique<TkeOidcProvider>(std::move(*http), std::move(config)), {}};
 }
 

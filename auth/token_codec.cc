@@ -22,24 +22,15 @@ class TokenCategory final : public std::error_category {
 
   std::string message(int value) const override {
     switch (static_cast<TokenErr>(value)) {
-      case TokenErr::empty_input:
-        return "instance id, region, user name and token are required";
-      case TokenErr::too_short:
-        return "token shorter than its 64-character hash prefix";
-      case TokenErr::base64:
-        return "token ciphertext is not valid base64";
-      case TokenErr::block_size:
-        return "token ciphertext is not a whole number of AES blocks";
-      case TokenErr::padding:
-        return "token does not decrypt for this instance, region and account (bad padding)";
-      case TokenErr::hash_mismatch:
-        return "token integrity check failed (hash prefix mismatch)";
-      case TokenErr::plaintext_too_short:
-        return "token plaintext shorter than its 4-byte prefix";
-      case TokenErr::protobuf:
-        return "token payload is not a valid AuthTokenInfo message";
-      case TokenErr::empty_password:
-        return "token carries an empty password";
+      case TokenErr::empty_input: return "instance id, region, user name and token are required";
+      case TokenErr::too_short: return "token shorter than its 64-character hash prefix";
+      case TokenErr::base64: return "token ciphertext is not valid base64";
+      case TokenErr::block_size: return "token ciphertext is not a whole number of AES blocks";
+      case TokenErr::padding: return "token does not decrypt for this instance, region and account (bad padding)";
+      case TokenErr::hash_mismatch: return "token integrity check failed (hash prefix mismatch)";
+      case TokenErr::plaintext_too_short: return "token plaintext shorter than its 4-byte prefix";
+      case TokenErr::protobuf: return "token payload is not a valid AuthTokenInfo message";
+      case TokenErr::empty_password: return "token carries an empty password";
     }
     return "unknown token error";
   }
@@ -55,8 +46,7 @@ struct KeyIv {
   const unsigned char* iv() const { return key() + 33; }
 };
 
-KeyIv derive_key_iv(std::string_view instance_id, std::string_view region,
-                    std::string_view user_name) {
+KeyIv derive_key_iv(std::string_view instance_id, std::string_view region, std::string_view user_name) {
   std::string input;
   input.reserve(instance_id.size() + region.size() + user_name.size() + 2);
   input.append(instance_id).append("_").append(region).append("_").append(user_name);

@@ -29,9 +29,7 @@ enum class TokenErr {
 
 const std::error_category& token_category() noexcept;
 
-inline std::error_code make_error_code(TokenErr e) noexcept {
-  return {static_cast<int>(e), token_category()};
-}
+inline std::error_code make_error_code(TokenErr e) noexcept { return {static_cast<int>(e), token_category()}; }
 
 // §4.4 AuthTokenInfo (proto3). Only `password` matters for logging in.
 struct AuthTokenInfo {

@@ -33,8 +33,7 @@ void BM_decode_packet(benchmark::State& state) {
   const auto wire = framed(static_cast<size_t>(state.range(0)));
   std::vector<uint8_t> scratch;
   auto first = protocol::decode_packet(wire, kMaxPayload, scratch);
-  if (!first || first->consumed != wire.size() ||
-      first->packet.payload.size() != static_cast<size_t>(state.range(0))) {
+  if (!first || first->consumed != wire.size() || first->packet.payload.size() != static_cast<size_t>(state.range(0))) {
     state.SkipWithError("decode_packet rejected its own framing");
     return;
   }

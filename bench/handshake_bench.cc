@@ -6,10 +6,10 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/protocol/test_util.h"
 #include "protocol/byte_io.h"
 #include "protocol/handshake_response.h"
 #include "protocol/handshake_v10.h"
+#include "tests/protocol/test_util.h"
 
 namespace camproxy::bench {
 namespace {
@@ -72,10 +72,10 @@ void bm_encode(benchmark::State& state, std::string_view hex, DecodeFn<Msg> deco
 const bool kRegistered = [] {
   using protocol::HandshakeResponse41;
   using protocol::HandshakeV10;
-  benchmark::RegisterBenchmark("BM_decode_handshake_v10/mariadb_greeting", bm_decode<HandshakeV10>,
-                               kGreetingHex, &protocol::decode_handshake_v10);
-  benchmark::RegisterBenchmark("BM_encode_handshake_v10/mariadb_greeting", bm_encode<HandshakeV10>,
-                               kGreetingHex, &protocol::decode_handshake_v10, &protocol::encode_handshake_v10);
+  benchmark::RegisterBenchmark("BM_decode_handshake_v10/mariadb_greeting", bm_decode<HandshakeV10>, kGreetingHex,
+                               &protocol::decode_handshake_v10);
+  benchmark::RegisterBenchmark("BM_encode_handshake_v10/mariadb_greeting", bm_encode<HandshakeV10>, kGreetingHex,
+                               &protocol::decode_handshake_v10, &protocol::encode_handshake_v10);
   benchmark::RegisterBenchmark("BM_decode_handshake_response41/libmariadb", bm_decode<HandshakeResponse41>,
                                kResponseHex, &protocol::decode_handshake_response41);
   benchmark::RegisterBenchmark("BM_encode_handshake_response41/libmariadb", bm_encode<HandshakeResponse41>,

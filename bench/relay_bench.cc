@@ -13,12 +13,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <thread>
-#include <algorithm>
 #include <vector>
 
 #include "proxy/transport.h"
@@ -185,8 +185,7 @@ void BM_relay_round_trip(benchmark::State& state) {
   const std::vector<uint8_t> response(static_cast<size_t>(state.range(1)), 0x01);
   std::vector<uint8_t> in(std::max(request.size(), response.size()));
   for (auto _ : state) {
-    if (!send_all(harness.app_fd(), request) ||
-        !recv_exact(harness.server_fd(), std::span(in).first(request.size())) ||
+    if (!send_all(harness.app_fd(), request) || !recv_exact(harness.server_fd(), std::span(in).first(request.size())) ||
         !send_all(harness.server_fd(), response) ||
         !recv_exact(harness.app_fd(), std::span(in).first(response.size()))) {
       state.SkipWithError("relay lost or stalled bytes");
@@ -198,10 +197,7 @@ void BM_relay_round_trip(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(request.size() + response.size()));
 }
-BENCHMARK(BM_relay_round_trip)
-    ->ArgNames({"relay", "response"})
-    ->ArgsProduct({{0, 1}, {64, 16 * 1024}})
-    ->UseRealTime();
+BENCHMARK(BM_relay_round_trip)->ArgNames({"relay", "response"})->ArgsProduct({{0, 1}, {64, 16 * 1024}})->UseRealTime();
 
 // Bulk transfer one way (a large result set): 64 KiB per iteration, fits the socket buffers.
 void BM_relay_bulk(benchmark::State& state) {

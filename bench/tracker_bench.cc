@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/protocol/test_util.h"
 #include "protocol/packet.h"
 #include "protocol/response_tracker.h"
+#include "tests/protocol/test_util.h"
 
 namespace camproxy::bench {
 namespace {
@@ -64,8 +64,8 @@ void BM_track_select(benchmark::State& state) {
   auto from_server = [&](std::span<const uint8_t> b) { return tracker.feed_from_server(b); };
   for (auto _ : state) {
     int responses = 0;
-    if (!feed_all(query, to_server, responses) || !feed_all(response, from_server, responses) ||
-        responses != 1 || !tracker.idle()) {
+    if (!feed_all(query, to_server, responses) || !feed_all(response, from_server, responses) || responses != 1 ||
+        !tracker.idle()) {
       state.SkipWithError("the tracker did not find exactly one response end");
       return;
     }

@@ -17,8 +17,7 @@ constexpr uint8_t kDollar = '$';
 // Hash of the concatenation of `parts`. OpenSSL fails here only when out of memory; going on
 // with a wrong digest would be worse than stopping.
 template <size_t N>
-std::array<uint8_t, N> digest(const EVP_MD* md,
-                              std::initializer_list<std::span<const uint8_t>> parts) {
+std::array<uint8_t, N> digest(const EVP_MD* md, std::initializer_list<std::span<const uint8_t>> parts) {
   std::array<uint8_t, N> out{};
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, md, nullptr) == 1;
@@ -59,8 +58,7 @@ std::array<uint8_t, 20> native_password_hash(std::span<const uint8_t> password) 
   return h2;
 }
 
-std::array<uint8_t, 20> native_scramble(std::span<const uint8_t> password,
-                                        std::span<const uint8_t, 20> nonce) {
+std::array<uint8_t, 20> native_scramble(std::span<const uint8_t> password, std::span<const uint8_t, 20> nonce) {
   auto h1 = sha1({password});
   auto h2 = sha1({h1});
   auto out = sha1({nonce, h2});
@@ -87,8 +85,7 @@ std::array<uint8_t, 32> sha2_password_hash(std::span<const uint8_t> password) {
   return s2;
 }
 
-std::array<uint8_t, 32> sha2_scramble(std::span<const uint8_t> password,
-                                      std::span<const uint8_t, 20> nonce) {
+std::array<uint8_t, 32> sha2_scramble(std::span<const uint8_t> password, std::span<const uint8_t, 20> nonce) {
   auto s1 = sha256({password});
   auto s2 = sha256({s1});
   auto out = sha256({s2, nonce});  // nonce last for SHA-256, first for SHA-1 (spec §2.6)

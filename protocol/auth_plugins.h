@@ -22,8 +22,7 @@ using Nonce = std::array<uint8_t, kNonceSize>;
 
 // mysql_native_password: SHA1(P) XOR SHA1(N || SHA1(SHA1(P))).
 // For an empty P the client sends an empty response: the caller checks P.empty() first.
-std::array<uint8_t, 20> native_scramble(std::span<const uint8_t> password,
-                                        std::span<const uint8_t, 20> nonce);
+std::array<uint8_t, 20> native_scramble(std::span<const uint8_t> password, std::span<const uint8_t, 20> nonce);
 // Server side with the stored H2 = SHA1(SHA1(P)): X = R XOR SHA1(N || H2); ok iff SHA1(X) == H2.
 // False unless the response is 20 bytes. Constant-time compare.
 bool native_verify(std::span<const uint8_t, 20> sha1_sha1_pw, std::span<const uint8_t, 20> nonce,
@@ -32,8 +31,7 @@ bool native_verify(std::span<const uint8_t, 20> sha1_sha1_pw, std::span<const ui
 std::array<uint8_t, 20> native_password_hash(std::span<const uint8_t> password);
 
 // caching_sha2_password fast path: SHA256(P) XOR SHA256(SHA256(SHA256(P)) || N).
-std::array<uint8_t, 32> sha2_scramble(std::span<const uint8_t> password,
-                                      std::span<const uint8_t, 20> nonce);
+std::array<uint8_t, 32> sha2_scramble(std::span<const uint8_t> password, std::span<const uint8_t, 20> nonce);
 // With the stored S2 = SHA256(SHA256(P)): X = R XOR SHA256(S2 || N); ok iff SHA256(X) == S2.
 // False unless the response is 32 bytes. Constant-time compare.
 bool sha2_verify(std::span<const uint8_t, 32> sha256_sha256_pw, std::span<const uint8_t, 20> nonce,
@@ -49,8 +47,7 @@ std::vector<uint8_t> clear_password_payload(std::span<const uint8_t> password);
 // PKCS#1). Errors: bad_public_key; password_too_long when P||00 is longer than 256 bytes or
 // than the key allows (modulus - 42: P <= 213 bytes with RSA-2048); crypto_failed.
 Result<std::vector<uint8_t>> sha2_rsa_encrypt_password(std::span<const uint8_t> password,
-                                                       std::span<const uint8_t, 20> nonce,
-                                                       std::string_view pem);
+                                                       std::span<const uint8_t, 20> nonce, std::string_view pem);
 
 // A greeting / AuthSwitch nonce: CSPRNG bytes masked to 1..127, never '\0' or '$'
 // (mysql-server generate_user_salt; spec §2.1). Aborts if the CSPRNG fails.

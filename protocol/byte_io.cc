@@ -119,4 +119,3 @@ void ByteWriter::lenenc(uint64_t v) {
 }
 
 }  // namespace camproxy::protocol
-

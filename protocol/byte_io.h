@@ -21,9 +21,7 @@ inline std::string_view as_chars(std::span<const uint8_t> b) noexcept {
 }
 
 // Bytes a lenenc integer of value `v` occupies on the wire.
-constexpr size_t lenenc_size(uint64_t v) noexcept {
-  return v < 0xFB ? 1 : v <= 0xFFFF ? 3 : v <= 0xFFFFFF ? 4 : 9;
-}
+constexpr size_t lenenc_size(uint64_t v) noexcept { return v < 0xFB ? 1 : v <= 0xFFFF ? 3 : v <= 0xFFFFFF ? 4 : 9; }
 
 // Reads from a complete payload. Every read checks the bounds first; a read past the end
 // fails with ProtoErr::malformed and leaves the position unchanged. Views returned point

@@ -31,8 +31,6 @@ const std::error_category& proto_category() noexcept {
   return category;
 }
 
-std::error_code make_error_code(ProtoErr e) noexcept {
-  return {static_cast<int>(e), proto_category()};
-}
+std::error_code make_error_code(ProtoErr e) noexcept { return {static_cast<int>(e), proto_category()}; }
 
 }  // namespace camproxy::protocol

@@ -43,8 +43,8 @@ Result<HandshakeV10> decode_handshake_v10(std::span<const uint8_t> payload) {
     ByteReader ext(reserved.subspan(kMariaDbExtCapsOffset));
     CAMPROXY_TRY_ASSIGN(hs.mariadb_ext_caps, ext.u32());
   }
-  const size_t nonce2_field = std::max<size_t>(
-      kMinNonce2Field, auth_data_len > kNonce1Size ? auth_data_len - kNonce1Size : 0);
+  const size_t nonce2_field =
+      std::max<size_t>(kMinNonce2Field, auth_data_len > kNonce1Size ? auth_data_len - kNonce1Size : 0);
   std::span<const uint8_t> nonce2;
   CAMPROXY_TRY_ASSIGN(nonce2, r.bytes(nonce2_field));
   std::copy_n(nonce1.begin(), kNonce1Size, hs.nonce.begin());

@@ -20,8 +20,7 @@ constexpr std::string_view kGeneralSqlState = "HY000";
 bool is_ok_packet(std::span<const uint8_t> payload, uint32_t caps) noexcept {
   if (payload.size() < kMinOkSize) return false;
   if (payload[0] == kOkHeader) return true;
-  return payload[0] == kEofHeader && (caps & cap::kDeprecateEof) != 0 &&
-         payload.size() < kMaxFramePayload;
+  return payload[0] == kEofHeader && (caps & cap::kDeprecateEof) != 0 && payload.size() < kMaxFramePayload;
 }
 
 bool is_err_packet(std::span<const uint8_t> payload, uint32_t /*caps*/) noexcept {

@@ -16,8 +16,7 @@ void write_frame_header(uint8_t* p, uint32_t len, uint8_t seq) noexcept {
   p[3] = seq;
 }
 
-Result<DecodedPacket> decode_packet(std::span<const uint8_t> in, size_t max_payload,
-                                    std::vector<uint8_t>& scratch) {
+Result<DecodedPacket> decode_packet(std::span<const uint8_t> in, size_t max_payload, std::vector<uint8_t>& scratch) {
   if (in.size() < kHeaderSize) return fail(ProtoErr::need_more);
   const FrameHeader first = read_frame_header(in.data());
   if (first.payload_len > max_payload) return fail(ProtoErr::too_large);
@@ -25,8 +24,7 @@ Result<DecodedPacket> decode_packet(std::span<const uint8_t> in, size_t max_payl
   if (first.payload_len < kMaxFramePayload) {  // the common case: one frame, no copy
     const size_t end = kHeaderSize + first.payload_len;
     if (in.size() < end) return fail(ProtoErr::need_more);
-    return DecodedPacket{{first.seq_id, in.subspan(kHeaderSize, first.payload_len), first.seq_id},
-                         end};
+    return DecodedPacket{{first.seq_id, in.subspan(kHeaderSize, first.payload_len), first.seq_id}, end};
   }
 
   // Walk the frame headers first: every limit is checked before any body is needed.
@@ -86,8 +84,7 @@ uint8_t end_packet(std::vector<uint8_t>& out, size_t start, uint8_t seq) {
     return static_cast<uint8_t>(seq + 1);
   }
   // Rare: the payload needs several frames; move it aside and frame it properly.
-  std::vector<uint8_t> payload(out.begin() + static_cast<ptrdiff_t>(start + kHeaderSize),
-                               out.end());
+  std::vector<uint8_t> payload(out.begin() + static_cast<ptrdiff_t>(start + kHeaderSize), out.end());
   out.resize(start);
   return encode_packet(payload, seq, out);
 }

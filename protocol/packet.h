@@ -44,8 +44,7 @@ struct DecodedPacket {
 // - malformed: a continuation frame's seq_id is not the previous one + 1.
 // A single-frame payload points into `in`; a multi-frame payload is joined into `scratch`
 // (cleared first) and points there. The views live as long as `in` / `scratch` are unchanged.
-Result<DecodedPacket> decode_packet(std::span<const uint8_t> in, size_t max_payload,
-                                    std::vector<uint8_t>& scratch);
+Result<DecodedPacket> decode_packet(std::span<const uint8_t> in, size_t max_payload, std::vector<uint8_t>& scratch);
 
 // Appends `payload` framed (any size, adding the empty trailing frame when the size is a
 // multiple of 0xFFFFFF) starting at `seq`; returns the seq id the next packet should use.

@@ -11,8 +11,8 @@ namespace {
 // PREPARE_OK (§4.4): 00, int<4> stmt_id, int<2> num_columns, int<2> num_params, 00,
 // int<2> warnings; the int<1> metadata_follows only comes with OPTIONAL_RESULTSET_METADATA.
 constexpr size_t kPrepareOkSize = 12;
-constexpr size_t kEofSize = 5;       // §4.1, with PROTOCOL_41; a pre-4.1 EOF is FE alone
-constexpr size_t kMinErrSize = 3;    // FF, int<2> code
+constexpr size_t kEofSize = 5;     // §4.1, with PROTOCOL_41; a pre-4.1 EOF is FE alone
+constexpr size_t kMinErrSize = 3;  // FF, int<2> code
 constexpr size_t kMinFifoSize = 8;
 constexpr size_t kCommandPrefixSize = 6;  // command byte, int<4> stmt id, int<1> flags
 constexpr uint8_t kMaxTransactionStateSize = 8;
@@ -75,14 +75,12 @@ Result<std::string_view> decode_session_state_string(std::span<const uint8_t> da
 
 ResponseTracker::ResponseTracker(uint32_t caps, uint16_t status_flags, TrackerLimits limits)
     : caps_(caps),
-      limits_{std::min<size_t>(limits.max_buffered_payload, kMaxFramePayload - 1),
-              limits.max_pipelined},
+      limits_{std::min<size_t>(limits.max_buffered_payload, kMaxFramePayload - 1), limits.max_pipelined},
       status_flags_(status_flags) {}
 
 bool ResponseTracker::idle() const noexcept {
   return fifo_count_ == 0 && state_ == ServerState::kIdle && client_mode_ == ClientMode::kCommand &&
-         client_.at_boundary() && server_.at_boundary() && !failed() &&
-         pending_ == TrackerEvent::kNone;
+         client_.at_boundary() && server_.at_boundary() && !failed() && pending_ == TrackerEvent::kNone;
 }
 
 std::string_view ResponseTracker::local_infile_name() const noexcept {
@@ -104,16 +102,14 @@ ResponseTracker::Next ResponseTracker::fail(TrackerFault f) noexcept {
 // Splits `in` into frames: headers are collected across calls, payload bytes go to on_bytes in
 // chunks, and on_packet_end runs when a frame shorter than 0xFFFFFF closes a packet (§1).
 template <class OnHeader, class OnBytes, class OnPacketEnd>
-TrackerStep ResponseTracker::walk(FrameCursor& c, std::span<const uint8_t> in,
-                                  OnHeader&& on_header, OnBytes&& on_bytes,
+TrackerStep ResponseTracker::walk(FrameCursor& c, std::span<const uint8_t> in, OnHeader&& on_header, OnBytes&& on_bytes,
                                   OnPacketEnd&& on_packet_end) {
   size_t pos = 0;
   for (;;) {
     if (!c.in_frame) {
       if (pos == in.size()) break;
       const size_t take = std::min<size_t>(kHeaderSize - c.header_have, in.size() - pos);
-      std::copy_n(in.begin() + static_cast<ptrdiff_t>(pos), take,
-                  c.header.begin() + c.header_have);
+      std::copy_n(in.begin() + static_cast<ptrdiff_t>(pos), take, c.header.begin() + c.header_have);
       c.header_have = static_cast<uint8_t>(c.header_have + take);
       pos += take;
       if (c.header_have < kHeaderSize) break;
@@ -180,10 +176,8 @@ void ResponseTracker::on_client_bytes(std::span<const uint8_t> chunk) {
 
 TrackerEvent ResponseTracker::on_client_packet_end() {
   switch (client_mode_) {
-    case ClientMode::kCommand:
-      return register_command();
-    case ClientMode::kAuth:
-      return TrackerEvent::kNone;
+    case ClientMode::kCommand: return register_command();
+    case ClientMode::kAuth: return TrackerEvent::kNone;
     case ClientMode::kUpload:
       if (client_.packet_size != 0) return TrackerEvent::kNone;
       // §4.4: the empty packet ends the file; the server's OK/ERR is a new first packet.
@@ -215,8 +209,8 @@ TrackerEvent ResponseTracker::register_command() {
     fifo_ = std::move(bigger);
     fifo_head_ = 0;
   }
-  fifo_[(fifo_head_ + fifo_count_) % fifo_.size()] = {
-      info.command, static_cast<uint8_t>(client_.seq + 1), info.statement_id};
+  fifo_[(fifo_head_ + fifo_count_) % fifo_.size()] = {info.command, static_cast<uint8_t>(client_.seq + 1),
+                                                      info.statement_id};
   ++fifo_count_;
   if (info.command == Command::kChangeUser) client_mode_ = ClientMode::kAuth;
   if (state_ == ServerState::kIdle) begin_response();
@@ -228,25 +222,17 @@ ResponseTracker::ServerState ResponseTracker::first_state(Command c) noexcept {
   switch (c) {
     case Command::kQuit:
     case Command::kStmtClose:
-    case Command::kStmtSendLongData:
-      return ServerState::kIdle;
+    case Command::kStmtSendLongData: return ServerState::kIdle;
     case Command::kQuery:
     case Command::kStmtExecute:
     case Command::kProcessInfo:
-    case Command::kMariaDbStmtBulkExecute:
-      return ServerState::kFirstPacket;
-    case Command::kStmtPrepare:
-      return ServerState::kPrepareOk;
-    case Command::kFieldList:
-      return ServerState::kFieldList;
-    case Command::kStatistics:
-      return ServerState::kStatistics;
-    case Command::kChangeUser:
-      return ServerState::kAuth;
-    case Command::kStmtFetch:
-      return ServerState::kRows;
-    default:
-      return ServerState::kSingle;
+    case Command::kMariaDbStmtBulkExecute: return ServerState::kFirstPacket;
+    case Command::kStmtPrepare: return ServerState::kPrepareOk;
+    case Command::kFieldList: return ServerState::kFieldList;
+    case Command::kStatistics: return ServerState::kStatistics;
+    case Command::kChangeUser: return ServerState::kAuth;
+    case Command::kStmtFetch: return ServerState::kRows;
+    default: return ServerState::kSingle;
   }
 }
 
@@ -316,19 +302,11 @@ TrackerEvent ResponseTracker::classify_server_packet(std::optional<uint8_t> firs
   first_byte_ = b;
   const bool short_frame = server_.frame_len < kMaxFramePayload;
   switch (state_) {
-    case ServerState::kDefs:
-      buffering_ = false;
-      break;
+    case ServerState::kDefs: buffering_ = false; break;
     case ServerState::kRows:
-    case ServerState::kFieldList:
-      buffering_ = err || (first_byte && b == kEofHeader && short_frame);
-      break;
-    case ServerState::kStatistics:
-      buffering_ = err;
-      break;
-    case ServerState::kAuth:
-      buffering_ = err || (first_byte && b == kOkHeader);
-      break;
+    case ServerState::kFieldList: buffering_ = err || (first_byte && b == kEofHeader && short_frame); break;
+    case ServerState::kStatistics: buffering_ = err; break;
+    case ServerState::kAuth: buffering_ = err || (first_byte && b == kOkHeader); break;
     default:  // first packets, EOFs, PREPARE_OK, single replies
       buffering_ = true;
       break;
@@ -360,10 +338,8 @@ ResponseTracker::Next ResponseTracker::handle_server_packet() {
   const bool err = !empty && first_byte_ == kErrHeader;
   bool more_results = false;
   switch (state_) {
-    case ServerState::kFirstPacket:
-      return empty ? fail(TrackerFault::kMalformed) : first_packet();
-    case ServerState::kDefs:
-      return --defs_left_ > 0 ? Next::kContinue : definitions_done();
+    case ServerState::kFirstPacket: return empty ? fail(TrackerFault::kMalformed) : first_packet();
+    case ServerState::kDefs: return --defs_left_ > 0 ? Next::kContinue : definitions_done();
     case ServerState::kDefsEof: {
       if (err) return err_packet();
       if (empty || first_byte_ != kEofHeader) return fail(TrackerFault::kMalformed);
@@ -402,8 +378,7 @@ ResponseTracker::Next ResponseTracker::handle_server_packet() {
       }
       return n == Next::kContinue ? Next::kEndResponse : n;
     }
-    case ServerState::kStatistics:
-      return err ? err_packet() : Next::kEndResponse;
+    case ServerState::kStatistics: return err ? err_packet() : Next::kEndResponse;
     case ServerState::kAuth: {
       // AuthSwitchRequest, AuthMoreData and other plugin packets continue the exchange.
       if (err) return err_packet();
@@ -412,8 +387,7 @@ ResponseTracker::Next ResponseTracker::handle_server_packet() {
       return n == Next::kContinue ? Next::kEndResponse : n;
     }
     case ServerState::kIdle:
-    case ServerState::kUpload:
-      break;  // on_server_header() already refused the packet
+    case ServerState::kUpload: break;  // on_server_header() already refused the packet
   }
   return fail(TrackerFault::kMalformed);
 }
@@ -426,8 +400,7 @@ ResponseTracker::Next ResponseTracker::first_packet() {
       if (n != Next::kContinue) return n;
       return more_results ? Next::kContinue : Next::kEndResponse;
     }
-    case kErrHeader:
-      return err_packet();
+    case kErrHeader: return err_packet();
     case kLocalInfileHeader:
       if (response_.command != Command::kQuery) return fail(TrackerFault::kMalformed);
       state_ = ServerState::kUpload;
@@ -459,13 +432,9 @@ ResponseTracker::Next ResponseTracker::definitions_done() {
 // Definitions and their EOF (if any) are done.
 ResponseTracker::Next ResponseTracker::section_done() {
   switch (section_) {
-    case Section::kResultColumns:
-      state_ = ServerState::kRows;
-      return Next::kContinue;
-    case Section::kParams:
-      return enter_definitions(Section::kPrepareColumns, prepare_columns_);
-    case Section::kPrepareColumns:
-      break;
+    case Section::kResultColumns: state_ = ServerState::kRows; return Next::kContinue;
+    case Section::kParams: return enter_definitions(Section::kPrepareColumns, prepare_columns_);
+    case Section::kPrepareColumns: break;
   }
   return Next::kEndResponse;
 }
@@ -520,8 +489,7 @@ ResponseTracker::Next ResponseTracker::terminator(bool* more_results) {
   return Next::kContinue;
 }
 
-ResponseTracker::Next ResponseTracker::apply_ok(std::span<const uint8_t> payload,
-                                                bool* more_results) {
+ResponseTracker::Next ResponseTracker::apply_ok(std::span<const uint8_t> payload, bool* more_results) {
   const auto ok = decode_ok(payload, caps_);
   if (!ok) return fail(TrackerFault::kMalformed);
   status_flags_ = ok->status_flags;
@@ -562,12 +530,8 @@ ResponseTracker::Next ResponseTracker::apply_session_state(std::span<const uint8
       case SessionStateType::kStateChange:
         changes_.state = true;  // data "1" (MariaDB and MySQL send it without a length)
         break;
-      case SessionStateType::kGtids:
-        changes_.gtids = true;
-        break;
-      case SessionStateType::kTransactionCharacteristics:
-        changes_.transaction_characteristics = true;
-        break;
+      case SessionStateType::kGtids: changes_.gtids = true; break;
+      case SessionStateType::kTransactionCharacteristics: changes_.transaction_characteristics = true; break;
       case SessionStateType::kTransactionState: {
         const auto state = decode_session_state_string(data);
         if (!state || state->size() > kMaxTransactionStateSize) {
@@ -578,8 +542,7 @@ ResponseTracker::Next ResponseTracker::apply_session_state(std::span<const uint8
         changes_.transaction_state = true;
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
   session_state_ = info;

@@ -132,8 +132,8 @@ struct ResponseInfo {
   uint16_t warnings = 0;       // of the last OK/EOF
   uint64_t affected_rows = 0;  // of the last OK
   uint64_t last_insert_id = 0;
-  uint32_t resultsets = 0;     // column-count packets seen
-  uint16_t num_params = 0;     // STMT_PREPARE: from PREPARE_OK
+  uint32_t resultsets = 0;  // column-count packets seen
+  uint16_t num_params = 0;  // STMT_PREPARE: from PREPARE_OK
   uint16_t num_columns = 0;
   bool operator==(const ResponseInfo&) const = default;
 };
@@ -220,9 +220,7 @@ class ResponseTracker {
   // Latest values reported by session tracking (empty if never reported). CHANGE_USER and
   // RESET_CONNECTION reset the server session (§5.1) without necessarily reporting it here.
   std::string_view schema() const noexcept { return schema_; }
-  std::string_view transaction_state() const noexcept {
-    return {transaction_state_.data(), transaction_state_len_};
-  }
+  std::string_view transaction_state() const noexcept { return {transaction_state_.data(), transaction_state_len_}; }
   const SessionChanges& session_changes() const noexcept { return changes_; }
   void clear_session_changes() noexcept { changes_ = {}; }
 
@@ -253,12 +251,12 @@ class ResponseTracker {
   struct FrameCursor {
     std::array<uint8_t, kHeaderSize> header{};
     uint8_t header_have = 0;
-    bool in_frame = false;      // header read; `left` payload bytes still to come
-    bool continues = false;     // this frame continues a packet (the previous one was full)
+    bool in_frame = false;   // header read; `left` payload bytes still to come
+    bool continues = false;  // this frame continues a packet (the previous one was full)
     uint32_t frame_len = 0;
     uint32_t left = 0;
     uint8_t seq = 0;
-    uint64_t packet_size = 0;   // payload bytes of the current packet so far
+    uint64_t packet_size = 0;  // payload bytes of the current packet so far
     bool at_boundary() const noexcept { return !in_frame && header_have == 0 && !continues; }
   };
   struct PendingCommand {
@@ -268,8 +266,8 @@ class ResponseTracker {
   };
 
   template <class OnHeader, class OnBytes, class OnPacketEnd>
-  TrackerStep walk(FrameCursor& c, std::span<const uint8_t> in, OnHeader&& on_header,
-                   OnBytes&& on_bytes, OnPacketEnd&& on_packet_end);
+  TrackerStep walk(FrameCursor& c, std::span<const uint8_t> in, OnHeader&& on_header, OnBytes&& on_bytes,
+                   OnPacketEnd&& on_packet_end);
   TrackerEvent raise(TrackerFault f) noexcept;
   Next fail(TrackerFault f) noexcept;
 
@@ -322,13 +320,13 @@ class ResponseTracker {
   Section section_ = Section::kResultColumns;
   uint64_t defs_left_ = 0;
   uint16_t prepare_columns_ = 0;
-  uint8_t exchange_seq_ = 0;       // expected seq id of the next frame of this exchange
-  bool buffering_ = false;         // current server packet is copied to packet_
-  uint8_t first_byte_ = 0;         // of the current server packet (if not empty)
-  std::vector<uint8_t> packet_;    // the packet being parsed (reused)
-  bool session_event_ = false;     // the current packet carried session_state_info
+  uint8_t exchange_seq_ = 0;     // expected seq id of the next frame of this exchange
+  bool buffering_ = false;       // current server packet is copied to packet_
+  uint8_t first_byte_ = 0;       // of the current server packet (if not empty)
+  std::vector<uint8_t> packet_;  // the packet being parsed (reused)
+  bool session_event_ = false;   // the current packet carried session_state_info
   std::span<const uint8_t> session_state_;
-  ResponseInfo response_;          // of the front command, being filled
+  ResponseInfo response_;  // of the front command, being filled
   ResponseInfo last_response_;
 
   std::string schema_;

@@ -29,8 +29,8 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 // Accepts "BEGIN PUBLIC KEY" (what MySQL sends) and "BEGIN RSA PUBLIC KEY".
 PkeyPtr load_rsa_public_key(std::string_view pem) {
   EVP_PKEY* raw = nullptr;
-  std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree> dctx(OSSL_DECODER_CTX_new_for_pkey(
-      &raw, "PEM", nullptr, "RSA", EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
+  std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree> dctx(
+      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, "RSA", EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
   if (!dctx) return nullptr;
   const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
   size_t len = pem.size();
@@ -41,8 +41,7 @@ PkeyPtr load_rsa_public_key(std::string_view pem) {
 }  // namespace
 
 Result<std::vector<uint8_t>> sha2_rsa_encrypt_password(std::span<const uint8_t> password,
-                                                       std::span<const uint8_t, 20> nonce,
-                                                       std::string_view pem) {
+                                                       std::span<const uint8_t, 20> nonce, std::string_view pem) {
   const PkeyPtr key = load_rsa_public_key(pem);
   if (!key) return fail(ProtoErr::bad_public_key);
   const int key_bytes = EVP_PKEY_get_size(key.get());
@@ -61,8 +60,7 @@ Result<std::vector<uint8_t>> sha2_rsa_encrypt_password(std::span<const uint8_t> 
   // OAEP's defaults are SHA-1 for both the label hash and MGF1, as the server expects.
   const bool ok = ctx && EVP_PKEY_encrypt_init(ctx.get()) == 1 &&
                   EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) == 1 &&
-                  EVP_PKEY_encrypt(ctx.get(), cipher.data(), &cipher_len, plain.data(),
-                                   plain.size()) == 1;
+                  EVP_PKEY_encrypt(ctx.get(), cipher.data(), &cipher_len, plain.data(), plain.size()) == 1;
   OPENSSL_cleanse(plain.data(), plain.size());
   if (!ok) return fail(ProtoErr::crypto_failed);
   cipher.resize(cipher_len);

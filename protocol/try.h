@@ -10,16 +10,15 @@
 
 // Evaluates a Result-returning expression; on error returns that error from the
 // enclosing function, else assigns the value to `lhs`.
-#define CAMPROXY_TRY_ASSIGN(lhs, expr)                                      \
-  auto CAMPROXY_CONCAT(try_result_, __LINE__) = (expr);                     \
-  if (!CAMPROXY_CONCAT(try_result_, __LINE__))                              \
-    return tl::unexpected<std::error_code>(                                 \
-        CAMPROXY_CONCAT(try_result_, __LINE__).error());                    \
+#define CAMPROXY_TRY_ASSIGN(lhs, expr)                                                      \
+  auto CAMPROXY_CONCAT(try_result_, __LINE__) = (expr);                                     \
+  if (!CAMPROXY_CONCAT(try_result_, __LINE__))                                              \
+    return tl::unexpected<std::error_code>(CAMPROXY_CONCAT(try_result_, __LINE__).error()); \
   lhs = std::move(*CAMPROXY_CONCAT(try_result_, __LINE__))
 
 // Same for a Result whose value is not needed (Result<void> included).
-#define CAMPROXY_TRY(expr)                                                  \
-  do {                                                                      \
-    auto try_result_ = (expr);                                              \
+#define CAMPROXY_TRY(expr)                                                         \
+  do {                                                                             \
+    auto try_result_ = (expr);                                                     \
     if (!try_result_) return tl::unexpected<std::error_code>(try_result_.error()); \
   } while (false)

@@ -34,9 +34,8 @@ bool same_credential_settings(const Config& a, const Config& b) {
 }
 
 std::unique_ptr<auth::CredentialProvider> make_provider(const Config& c, std::string& error) {
-  auto provider = auth::make_credential_provider(credential_options(c), [](const char* name) -> const char* {
-    return std::getenv(name);
-  });
+  auto provider = auth::make_credential_provider(credential_options(c),
+                                                 [](const char* name) -> const char* { return std::getenv(name); });
   if (!provider) {
     error = provider.error().message;
     return nullptr;
@@ -123,9 +122,8 @@ bool App::setup(std::string& error) {
   }
   listening_ = true;
   if (config_.admin) {
-    admin_ = std::make_unique<AdminServer>(&loop_, [this](std::string_view m, std::string_view p) {
-      return handle_admin(m, p);
-    });
+    admin_ = std::make_unique<AdminServer>(
+        &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
   register_token_gauges();
@@ -242,7 +240,8 @@ ReloadPlan plan_reload(std::vector<std::unique_ptr<Target>>& running, const Conf
   for (const auto& n : next.targets) {
     if (std::any_of(plan.kept.begin(), plan.kept.end(), [&](const auto& t) { return t->name() == n.name; })) continue;
     plan.to_start.push_back(&n);
-    if (std::find(plan.replaced.begin(), plan.replaced.end(), n.name) == plan.replaced.end()) plan.added.push_back(n.name);
+    if (std::find(plan.replaced.begin(), plan.replaced.end(), n.name) == plan.replaced.end())
+      plan.added.push_back(n.name);
   }
   return plan;
 }
@@ -333,7 +332,8 @@ void App::undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over) 
 }
 
 void App::retire(std::unique_ptr<Target> target, std::string_view why) {
-  log_info("target_draining", {{"target", target->name()}, {"reason", why}, {"open_sessions", target->open_sessions()}});
+  log_info("target_draining",
+           {{"target", target->name()}, {"reason", why}, {"open_sessions", target->open_sessions()}});
   target->drain();
   retiring_.push_back({std::move(target), Clock::now() + config_.max_sigterm_delay});
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&retire_timer_)) == 0)
@@ -361,7 +361,8 @@ void App::begin_drain(std::string_view why) {
   if (draining_ || shutting_down_) return;
   draining_ = true;
   drain_started_ = Clock::now();
-  log_info("drain_started", {{"reason", why}, {"open_sessions", open_sessions()},
+  log_info("drain_started", {{"reason", why},
+                             {"open_sessions", open_sessions()},
                              {"min_delay_ms", static_cast<int64_t>(config_.min_sigterm_delay.count())},
                              {"max_delay_ms", static_cast<int64_t>(config_.max_sigterm_delay.count())}});
   uv_timer_start(&drain_timer_, on_drain_timer, static_cast<uint64_t>(config_.min_sigterm_delay.count()), 0);

@@ -81,12 +81,18 @@ std::string fill(std::string_view text, const ClientErrorContext& ctx) {
     if (open == std::string_view::npos) break;
     auto close = text.find('}', open);
     std::string_view key = text.substr(open + 1, close - open - 1);
-    if (key == "account") out += ctx.account;
-    else if (key == "instance") out += ctx.instance;
-    else if (key == "region") out += ctx.region;
-    else if (key == "upstream") out += ctx.upstream;
-    else if (key == "detail") out += ctx.detail;
-    else if (key == "user") out += ctx.user;
+    if (key == "account")
+      out += ctx.account;
+    else if (key == "instance")
+      out += ctx.instance;
+    else if (key == "region")
+      out += ctx.region;
+    else if (key == "upstream")
+      out += ctx.upstream;
+    else if (key == "detail")
+      out += ctx.detail;
+    else if (key == "user")
+      out += ctx.user;
     text.remove_prefix(close + 1);
   }
   return out;

@@ -12,29 +12,29 @@
 namespace camproxy::proxy {
 
 enum class ClientError {
-  cam_rejected,           // CAM refused the credentials or the account (user-notification)
-  cam_unavailable,        // CAM failed transiently and no valid token is cached
-  upstream_unreachable,   // TCP connect / DNS / timeout towards the database
-  upstream_tls,           // TLS to the database failed or was required but not offered
-  upstream_auth_rejected, // the database refused the CAM token (after one refresh)
-  upstream_protocol,      // the database spoke something camproxy cannot follow
-  no_account,             // no --db-user and the client sent no user name
-  user_not_mapped,        // the target has an account map without this user
-  compression_refused,    // the client asked for compression, which camproxy never offers
-  old_auth_protocol,      // pre-4.1 client or mysql_old_password
-  bad_handshake,          // malformed login packet
-  handshake_timeout,      // the client did not finish its login in time
-  packet_too_large,       // a login packet above the pre-authentication limit
-  tls_not_offered,        // SSLRequest while camproxy offers no TLS
-  too_many_connections,   // --pool-max reached
-  too_many_clients,       // --max-client-connections reached
-  lost_during_command,    // the database connection died while a command was running
-  lost_with_state,        // it died between commands, with state that cannot be re-created
-  unsupported_command,    // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)
-  unknown_thread,         // KILL of an id no session of this camproxy holds
-  peer_refused,           // the unix-socket peer's uid is not on --allow-peer-uid
-  local_auth_denied,      // local authentication: unknown user or wrong password
-  tls_required,           // a login from another host without TLS
+  cam_rejected,            // CAM refused the credentials or the account (user-notification)
+  cam_unavailable,         // CAM failed transiently and no valid token is cached
+  upstream_unreachable,    // TCP connect / DNS / timeout towards the database
+  upstream_tls,            // TLS to the database failed or was required but not offered
+  upstream_auth_rejected,  // the database refused the CAM token (after one refresh)
+  upstream_protocol,       // the database spoke something camproxy cannot follow
+  no_account,              // no --db-user and the client sent no user name
+  user_not_mapped,         // the target has an account map without this user
+  compression_refused,     // the client asked for compression, which camproxy never offers
+  old_auth_protocol,       // pre-4.1 client or mysql_old_password
+  bad_handshake,           // malformed login packet
+  handshake_timeout,       // the client did not finish its login in time
+  packet_too_large,        // a login packet above the pre-authentication limit
+  tls_not_offered,         // SSLRequest while camproxy offers no TLS
+  too_many_connections,    // --pool-max reached
+  too_many_clients,        // --max-client-connections reached
+  lost_during_command,     // the database connection died while a command was running
+  lost_with_state,         // it died between commands, with state that cannot be re-created
+  unsupported_command,     // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)
+  unknown_thread,          // KILL of an id no session of this camproxy holds
+  peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
+  local_auth_denied,       // local authentication: unknown user or wrong password
+  tls_required,            // a login from another host without TLS
 };
 
 struct ClientErrorContext {

@@ -81,8 +81,8 @@ bool ClientSession::attached(int rc, const ListenAddress& listener) {
     sockaddr_storage peer{};
     int len = sizeof peer;
     // A peer whose address cannot be read is treated as remote: it must use TLS.
-    remote_peer_ = uv_tcp_getpeername(client_.tcp(), reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
-                   !is_loopback_peer(peer);
+    remote_peer_ =
+        uv_tcp_getpeername(client_.tcp(), reinterpret_cast<sockaddr*>(&peer), &len) != 0 || !is_loopback_peer(peer);
   }
   if (!listener.allowed_peer_uids.empty()) {
     uv_os_fd_t fd = -1;
@@ -321,8 +321,8 @@ void ClientSession::client_authenticated() {
     fail_with_upstream_error(*pending_upstream_failure_);
     return;
   }
-  log_debug("client_authenticated", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
-                                     {"tls", client_.tls_on()}});
+  log_debug("client_authenticated",
+            {{"conn", connection_id_}, {"user", user_}, {"account", account_}, {"tls", client_.tls_on()}});
   acquire_upstream();
 }
 
@@ -524,8 +524,11 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     acquire_token();
     return;
   }
-  log_warn("upstream_login_failed", {{"conn", connection_id_}, {"account", account_},
-                                      {"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
+  log_warn("upstream_login_failed", {{"conn", connection_id_},
+                                     {"account", account_},
+                                     {"kind", to_string(f.kind)},
+                                     {"code", f.code},
+                                     {"message", f.message}});
   drop_upstream();
   if (state_ == State::read_handshake || state_ == State::tls_handshake || state_ == State::read_switch) {
     // The client is mid-login: answer its next packet with the error, in sequence.
@@ -539,15 +542,9 @@ void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
   switch (f.kind) {
     case UpstreamFailure::Kind::connect:
     case UpstreamFailure::Kind::timeout:
-    case UpstreamFailure::Kind::closed:
-      fail(ClientError::upstream_unreachable, f.message);
-      return;
-    case UpstreamFailure::Kind::tls:
-      fail(ClientError::upstream_tls, f.message);
-      return;
-    case UpstreamFailure::Kind::protocol:
-      fail(ClientError::upstream_protocol, f.message);
-      return;
+    case UpstreamFailure::Kind::closed: fail(ClientError::upstream_unreachable, f.message); return;
+    case UpstreamFailure::Kind::tls: fail(ClientError::upstream_tls, f.message); return;
+    case UpstreamFailure::Kind::protocol: fail(ClientError::upstream_protocol, f.message); return;
     case UpstreamFailure::Kind::server_error:
       if (f.code == 1045) {
         fail(ClientError::upstream_auth_rejected, f.message);
@@ -604,8 +601,8 @@ void ClientSession::fail(ClientError kind, std::string_view detail) {
   if (state_ != State::relay && state_ != State::reconnecting)
     process_metrics().counter(MetricId::client_connections_failed, failure_reason(kind)).inc();
   auto err = make_client_error(kind, error_context(detail));
-  log_info("client_login_failed", {{"conn", connection_id_}, {"user", user_}, {"code", err.code},
-                                   {"message", err.message}});
+  log_info("client_login_failed",
+           {{"conn", connection_id_}, {"user", user_}, {"code", err.code}, {"message", err.message}});
   send_error_and_close(err.view());
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // One application connection: the server side of the MySQL handshake (any password is
-// accepted, unless local authentication checks it), a logged-in database connection (from the pool, or dialed with a CAM token),
-// then a relay with back-pressure that watches commands and responses so the connection can
-// be reset and reused, re-created after a failure, and cancelled with KILL.
+// accepted, unless local authentication checks it), a logged-in database connection (from the pool, or dialed with a
+// CAM token), then a relay with back-pressure that watches commands and responses so the connection can be reset and
+// reused, re-created after a failure, and cancelled with KILL.
 //
 // Login phases live in client_session.cc, the relay in session_relay.cc.
 // A heap object owned by its Worker; it deletes itself after its handles are closed.
@@ -69,8 +69,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // The session-state effects of one forwarded command, applied when its response is an OK.
   struct CommandEffects {
     SessionEffects sql;
-    bool reset = false;                     // COM_RESET_CONNECTION
-    std::optional<bool> multi_statements;   // COM_SET_OPTION
+    bool reset = false;                    // COM_RESET_CONNECTION
+    std::optional<bool> multi_statements;  // COM_SET_OPTION
   };
 
   // What a replacement connection must re-create (spec §7.2).
@@ -176,10 +176,10 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::optional<std::string> database_;
   protocol::ConnectAttrs attrs_;
   std::string switch_plugin_;
-  std::optional<std::string> refused_peer_;  // the uid (or "unknown") --allow-peer-uid refuses
-  bool remote_peer_ = false;                 // a TCP peer on another host: TLS required
+  std::optional<std::string> refused_peer_;        // the uid (or "unknown") --allow-peer-uid refuses
+  bool remote_peer_ = false;                       // a TCP peer on another host: TLS required
   std::shared_ptr<const LocalUsers> local_users_;  // local authentication on
-  bool sha2_fast_ack_ = false;  // send AuthMoreData 01 03 before the OK (§2.5)
+  bool sha2_fast_ack_ = false;                     // send AuthMoreData 01 03 before the OK (§2.5)
 
   std::string account_;
   std::shared_ptr<const TokenState> token_;
@@ -194,7 +194,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::optional<PooledConn> pooled_;  // key and profile of upstream_, for the pool
   std::optional<protocol::ResponseTracker> tracker_;
   CommandFramer framer_;
-  CommandEffects next_effects_;                  // of the command being forwarded
+  CommandEffects next_effects_;                 // of the command being forwarded
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
   bool draining_ = false;

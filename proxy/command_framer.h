@@ -43,7 +43,7 @@ class CommandFramer {
  private:
   size_t hold_limit_;
   std::vector<uint8_t> hold_;
-  uint64_t left_ = 0;      // payload bytes of the current frame still to pass (or skip)
+  uint64_t left_ = 0;       // payload bytes of the current frame still to pass (or skip)
   bool continues_ = false;  // the current frame was 0xFFFFFF long: another frame follows
   bool skipping_ = false;
 };
@@ -78,15 +78,12 @@ void CommandFramer::feed(std::span<const uint8_t> in, bool raw, OnPiece&& on_pie
       continue;
     }
     // A command starts. Hold its first byte, or all of a small text command.
-    const uint8_t first = hold_.size() > protocol::kHeaderSize ? hold_[protocol::kHeaderSize]
-                          : in.empty()                         ? 0
-                                                               : in[0];
+    const uint8_t first = hold_.size() > protocol::kHeaderSize ? hold_[protocol::kHeaderSize] : in.empty() ? 0 : in[0];
     if (hold_.size() == protocol::kHeaderSize && h.payload_len > 0 && in.empty()) return;
     const bool small = h.payload_len <= hold_limit_ && !continues_;
     // QUERY, INIT_DB, PROCESS_KILL, CHANGE_USER and SET_OPTION are read whole; others by
     // their first byte.
-    const bool hold_all =
-        small && (first == 0x03 || first == 0x02 || first == 0x0C || first == 0x11 || first == 0x1B);
+    const bool hold_all = small && (first == 0x03 || first == 0x02 || first == 0x0C || first == 0x11 || first == 0x1B);
     const size_t want = protocol::kHeaderSize + (hold_all ? h.payload_len : std::min<uint32_t>(h.payload_len, 1));
     const size_t n = std::min(want - hold_.size(), in.size());
     hold_.insert(hold_.end(), in.begin(), in.begin() + static_cast<ptrdiff_t>(n));

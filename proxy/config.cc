@@ -24,7 +24,6 @@ S& pick(Config& c, TargetConfig& t) {
   }
 }
 
-
 std::optional<uint16_t> parse_port(std::string_view s) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -63,10 +62,14 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   if (ec != std::errc() || v < 0) return std::nullopt;
   std::string_view unit(p, static_cast<size_t>(s.data() + s.size() - p));
   long long unit_ms = 0;
-  if (unit == "ms") unit_ms = 1;
-  else if (unit == "s" || unit.empty()) unit_ms = 1000;
-  else if (unit == "m") unit_ms = 60000;
-  else if (unit == "h") unit_ms = 3600000;
+  if (unit == "ms")
+    unit_ms = 1;
+  else if (unit == "s" || unit.empty())
+    unit_ms = 1000;
+  else if (unit == "m")
+    unit_ms = 60000;
+  else if (unit == "h")
+    unit_ms = 3600000;
   if (unit_ms == 0 || v > kMaxDurationMs / unit_ms) return std::nullopt;
   return std::chrono::milliseconds(v * unit_ms);
 }
@@ -112,7 +115,8 @@ template <class S>
 Apply set_duration(std::chrono::milliseconds S::*field) {
   return [field](Config& c, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
     auto d = parse_duration(v);
-    if (!d || d->count() == 0) return "expected a positive duration such as 500ms, 10s or 2m (at most a year), got '" + std::string(v) + "'";
+    if (!d || d->count() == 0)
+      return "expected a positive duration such as 500ms, 10s or 2m (at most a year), got '" + std::string(v) + "'";
     pick<S>(c, t).*field = *d;
     return std::nullopt;
   };
@@ -165,7 +169,8 @@ std::optional<std::string> apply_unix_owner(Config&, TargetConfig& t, std::strin
 std::optional<std::string> apply_peer_uid(Config&, TargetConfig& t, std::string_view v) {
   uint32_t uid = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), uid);
-  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) return "expected a numeric uid, got '" + std::string(v) + "'";
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty())
+    return "expected a numeric uid, got '" + std::string(v) + "'";
   // Every listener, TCP ones too: listen_policy.h refuses an allow-list on a TCP listener
   // instead of silently not applying it.
   if (t.listen.empty()) return "--allow-peer-uid needs a unix:/path listener (--listen)";
@@ -186,17 +191,19 @@ const std::vector<OptionSpec>& option_table() {
          c.config_file = std::string(v);
          return std::nullopt;
        }},
-      {"upstream", "upstream", OptionScope::target, "HOST:PORT", "(required)", "The TencentDB for MySQL instance to log in to.", false,
+      {"upstream", "upstream", OptionScope::target, "HOST:PORT", "(required)",
+       "The TencentDB for MySQL instance to log in to.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          auto hp = parse_host_port(v);
          if (!hp) return "expected HOST:PORT, got '" + std::string(v) + "'";
          t.upstream = *hp;
          return std::nullopt;
        }},
-      {"region", "region", OptionScope::target, "REGION", "(required)", "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
+      {"region", "region", OptionScope::target, "REGION", "(required)",
+       "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
        set_string(&TargetConfig::region, "region")},
-      {"instance-id", "instance-id", OptionScope::target, "ID", "(required)", "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false,
-       set_string(&TargetConfig::instance_id, "instance id")},
+      {"instance-id", "instance-id", OptionScope::target, "ID", "(required)",
+       "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false, set_string(&TargetConfig::instance_id, "instance id")},
       {"listen", "listen", OptionScope::target, "ADDR", "127.0.0.1:3306",
        "Where applications connect: HOST:PORT or unix:/path. Repeatable; in CAMPROXY_LISTEN separate "
        "several with commas. A non-loopback HOST needs --users-file and --client-tls on.",
@@ -219,9 +226,10 @@ const std::vector<OptionSpec>& option_table() {
       {"cam-endpoint", "cam.endpoint", OptionScope::process, "URL", "https://cam.tencentcloudapi.com",
        "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
        set_string(&Config::cam_endpoint, "cam endpoint")},
-      {"cam-ca-file", "cam.ca-file", OptionScope::process, "PATH", "system CAs", "CA bundle used to verify the CAM endpoint.", false,
-       set_string(&Config::cam_ca_file, "cam ca file")},
-      {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", "10s", "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"cam-ca-file", "cam.ca-file", OptionScope::process, "PATH", "system CAs",
+       "CA bundle used to verify the CAM endpoint.", false, set_string(&Config::cam_ca_file, "cam ca file")},
+      {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", "10s", "Timeout of one CAM API call.", false,
+       set_duration(&Config::cam_timeout)},
       {"token-recheck-interval", "cam.token-recheck-interval", OptionScope::process, "DURATION", "off",
        "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
        "does. Minutes, not seconds: each process calls CAM that often.",
@@ -232,7 +240,8 @@ const std::vector<OptionSpec>& option_table() {
            return std::nullopt;
          }
          auto d = parse_duration(v);
-         if (!d || *d < std::chrono::seconds(1)) return "expected off or a duration such as 5m, got '" + std::string(v) + "'";
+         if (!d || *d < std::chrono::seconds(1))
+           return "expected off or a duration such as 5m, got '" + std::string(v) + "'";
          c.token_recheck_interval = *d;
          return std::nullopt;
        }},
@@ -250,13 +259,16 @@ const std::vector<OptionSpec>& option_table() {
          c.credential_source = std::string(v);
          return std::nullopt;
        }},
-      {"credentials-file", "credentials.file", OptionScope::process, "PATH", "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
+      {"credentials-file", "credentials.file", OptionScope::process, "PATH",
+       "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
        "Profile file ([default] secret_id, secret_key); re-read when it changes on disk.", false,
        set_string(&Config::credentials_file, "credentials file")},
-      {"metadata-endpoint", "credentials.metadata-endpoint", OptionScope::process, "URL", "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
+      {"metadata-endpoint", "credentials.metadata-endpoint", OptionScope::process, "URL",
+       "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
        set_string(&Config::metadata_endpoint, "metadata endpoint")},
-      {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", "https://sts.tencentcloudapi.com", "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).",
-       false, set_string(&Config::sts_endpoint, "sts endpoint")},
+      {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", "https://sts.tencentcloudapi.com",
+       "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).", false,
+       set_string(&Config::sts_endpoint, "sts endpoint")},
       {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", "preferred",
        "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
@@ -272,13 +284,14 @@ const std::vector<OptionSpec>& option_table() {
          t.upstream_tls = it->second;
          return std::nullopt;
        }},
-      {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", "system CAs", "CA bundle that signs the database's certificate (verify-ca, verify-identity).",
-       false, set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
+      {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", "system CAs",
+       "CA bundle that signs the database's certificate (verify-ca, verify-identity).", false,
+       set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
       {"upstream-server-name", "upstream-tls.server-name", OptionScope::target, "NAME", "the --upstream host",
        "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
        set_string(&TargetConfig::upstream_server_name, "upstream server name")},
-      {"admin", "admin", OptionScope::process, "ADDR", "127.0.0.1:9306", "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.",
-       false,
+      {"admin", "admin", OptionScope::process, "ADDR", "127.0.0.1:9306",
+       "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v == "off") {
            c.admin.reset();
@@ -286,7 +299,8 @@ const std::vector<OptionSpec>& option_table() {
          }
          auto hp = parse_host_port(v);
          if (!hp) return "expected HOST:PORT or off, got '" + std::string(v) + "'";
-         if (!is_loopback_host(hp->host)) return "the admin endpoint must listen on a loopback address, got '" + std::string(v) + "'";
+         if (!is_loopback_host(hp->host))
+           return "the admin endpoint must listen on a loopback address, got '" + std::string(v) + "'";
          c.admin = *hp;
          return std::nullopt;
        }},
@@ -307,15 +321,16 @@ const std::vector<OptionSpec>& option_table() {
          t.local_auth.users_file = std::string(v);
          return std::nullopt;
        }},
-      {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", "self-signed, made at start", "PEM certificate offered to applications.", false,
+      {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", "self-signed, made at start",
+       "PEM certificate offered to applications.", false,
        set_string(&TargetConfig::client_tls_cert, "client tls cert")},
-      {"client-tls-key", "client-tls.key", OptionScope::target, "PATH", "", "PEM private key of --client-tls-cert.", false,
-       set_string(&TargetConfig::client_tls_key, "client tls key")},
-      {"workers", "workers", OptionScope::process, "N", "number of cores", "Worker event loops that carry client sessions.", false,
-       set_int(&Config::workers, 1, 256)},
+      {"client-tls-key", "client-tls.key", OptionScope::target, "PATH", "", "PEM private key of --client-tls-cert.",
+       false, set_string(&TargetConfig::client_tls_key, "client tls key")},
+      {"workers", "workers", OptionScope::process, "N", "number of cores",
+       "Worker event loops that carry client sessions.", false, set_int(&Config::workers, 1, 256)},
       {"max-client-connections", "limits.max-client-connections", OptionScope::process, "N", "10000",
-       "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).",
-       false, set_int(&Config::max_client_connections, 1, 1000000)},
+       "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).", false,
+       set_int(&Config::max_client_connections, 1, 1000000)},
       {"core-dumps", "core-dumps", OptionScope::process, "on|off", "off",
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
@@ -326,25 +341,30 @@ const std::vector<OptionSpec>& option_table() {
       {"pool-min-idle", "pool.min-idle", OptionScope::target, "N", "2",
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
        set_int(&TargetConfig::pool_min_idle, 0, 10000)},
-      {"pool-max", "pool.max", OptionScope::target, "N", "200", "Most database connections open at once (in use and idle).", false,
-       set_int(&TargetConfig::pool_max, 1, 100000)},
+      {"pool-max", "pool.max", OptionScope::target, "N", "200",
+       "Most database connections open at once (in use and idle).", false, set_int(&TargetConfig::pool_max, 1, 100000)},
       {"pool-idle-timeout", "pool.idle-timeout", OptionScope::target, "DURATION", "auto",
        "An idle pooled connection is closed after this long. auto: 5m. Either way camproxy reads the server's "
        "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
        "warning).",
        false,
-       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
-         t.pool_idle_timeout_auto = v == "auto";
-         if (t.pool_idle_timeout_auto) {
-           t.pool_idle_timeout = TargetConfig{}.pool_idle_timeout;
-           return std::nullopt;
-         }
-         auto d = parse_duration(v);
-         if (!d || d->count() == 0) return "expected auto or a positive duration such as 30s or 5m, got '" + std::string(v) + "'";
-         t.pool_idle_timeout = *d;
-         return std::nullopt;
-       }},
-      {"pool-max-lifetime", "pool.max-lifetime", OptionScope::target, "DURATION", "1h", "A pooled connection is closed after this long, used or not.", false,
+       [](Config&, TargetConfig& t,
+          std::string_view v) -> std::
+                                  optional<std::string> {
+                                    t.pool_idle_timeout_auto = v == "auto";
+                                    if (t.pool_idle_timeout_auto) {
+                                      t.pool_idle_timeout = TargetConfig{}.pool_idle_timeout;
+                                      return std::nullopt;
+                                    }
+                                    auto d = parse_duration(v);
+                                    if (!d || d->count() == 0)
+                                      return "expected auto or a positive duration such as 30s or 5m, got '" +
+                                             std::string(v) + "'";
+                                    t.pool_idle_timeout = *d;
+                                    return std::nullopt;
+                                  }},
+      {"pool-max-lifetime", "pool.max-lifetime", OptionScope::target, "DURATION", "1h",
+       "A pooled connection is closed after this long, used or not.", false,
        set_duration(&TargetConfig::pool_max_lifetime)},
       {"reconnect-window", "reconnect-window", OptionScope::target, "DURATION", "30s",
        "How long an idle session whose database connection died keeps trying to get a new one before "
@@ -358,14 +378,16 @@ const std::vector<OptionSpec>& option_table() {
        "Then give open sessions up to this long to finish their transactions before exiting; idle "
        "sessions are closed at once.",
        false, set_duration_or_zero(&Config::max_sigterm_delay)},
-      {"connect-timeout", "connect-timeout", OptionScope::target, "DURATION", "5s", "Timeout for connecting and logging in to the database.", false,
-       set_duration(&TargetConfig::connect_timeout)},
-      {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION", "10s", "Time an application gets to complete its login.", false,
-       set_duration(&TargetConfig::handshake_timeout)},
+      {"connect-timeout", "connect-timeout", OptionScope::target, "DURATION", "5s",
+       "Timeout for connecting and logging in to the database.", false, set_duration(&TargetConfig::connect_timeout)},
+      {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION", "10s",
+       "Time an application gets to complete its login.", false, set_duration(&TargetConfig::handshake_timeout)},
       {"log-level", "log.level", OptionScope::process, "LEVEL", "info", "debug, info, warn or error.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
-         static const std::map<std::string_view, LogLevel> levels = {
-             {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn}, {"error", LogLevel::error}};
+         static const std::map<std::string_view, LogLevel> levels = {{"debug", LogLevel::debug},
+                                                                     {"info", LogLevel::info},
+                                                                     {"warn", LogLevel::warn},
+                                                                     {"error", LogLevel::error}};
          auto it = levels.find(v);
          if (it == levels.end()) return "expected debug, info, warn or error, got '" + std::string(v) + "'";
          c.log_level = it->second;
@@ -383,7 +405,8 @@ const std::vector<OptionSpec>& option_table() {
 
 std::string env_name(std::string_view flag) {
   std::string name = "CAMPROXY_";
-  for (char ch : flag) name.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+  for (char ch : flag)
+    name.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
   return name;
 }
 
@@ -495,7 +518,8 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
     if (!opt) return usage_error("unknown flag --" + std::string(arg));
     check_only = check_only || is_check;
     if (!has_value) {
-      if (i + 1 >= argc) return usage_error("--" + std::string(arg) + " needs a value (" + std::string(opt->value_name) + ")");
+      if (i + 1 >= argc)
+        return usage_error("--" + std::string(arg) + " needs a value (" + std::string(opt->value_name) + ")");
       value = argv[++i];
     }
     auto& vals = given[opt->flag];
@@ -536,9 +560,8 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
       continue;
     }
     const std::string prefix = "targets[" + std::to_string(i) + "].";
-    auto e = finish_target(c.targets[i], [&prefix](std::string_view flag) {
-      return prefix + std::string(find_option(flag)->file_key);
-    });
+    auto e = finish_target(
+        c.targets[i], [&prefix](std::string_view flag) { return prefix + std::string(find_option(flag)->file_key); });
     if (e) return file_errors(c.config_file, {*e + " (line " + std::to_string(target_lines.at(i)) + ")"});
   }
   if (auto e = check_targets_apart(c.targets, target_lines)) return file_errors(c.config_file, {*e});
@@ -549,7 +572,8 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
   return result;
 }
 
-std::optional<std::string> finish_target(TargetConfig& t, const std::function<std::string(std::string_view flag)>& name) {
+std::optional<std::string> finish_target(TargetConfig& t,
+                                         const std::function<std::string(std::string_view flag)>& name) {
   if (t.upstream.host.empty()) return name("upstream") + " is required (HOST:PORT of the database)";
   if (t.region.empty()) return name("region") + " is required (e.g. ap-guangzhou)";
   if (t.instance_id.empty()) return name("instance-id") + " is required (e.g. cdb-12dd3d)";
@@ -588,7 +612,9 @@ std::string help_text() {
     if (!o.default_text.empty()) out += " Default: " + std::string(o.default_text) + ".";
     out += "\n";
   }
-  out += "  --check-config FILE\n      Validate FILE with the flags and environment, print the targets, exit 0 (or 2 with the errors).\n";
+  out +=
+      "  --check-config FILE\n      Validate FILE with the flags and environment, print the targets, exit 0 (or 2 with "
+      "the errors).\n";
   out += "  --help, --version\n";
   return out;
 }
@@ -602,12 +628,15 @@ std::string config_keys_markdown() {
     if (scope == OptionScope::listener) out += "\nIn an entry of `listen` written as a map (one listener):\n\n";
     out += "| key | flag | default | meaning |\n|---|---|---|---|\n";
     if (scope == OptionScope::listener)
-      out += "| `address` | `--listen` | (required) | HOST:PORT or unix:/path, as a `listen` entry written as text. |\n";
+      out +=
+          "| `address` | `--listen` | (required) | HOST:PORT or unix:/path, as a `listen` entry written as text. |\n";
     if (scope == OptionScope::target) {
-      out += "| `name` | | `default` (required with several targets) | Letters, digits, `-`, `_`, `.`; "
-             "names the target in logs, metrics and reloads. |\n";
-      out += "| `accounts` | | | Map of client user name to CAM account; a user not in it is refused "
-             "(1045). Excludes `account`. |\n";
+      out +=
+          "| `name` | | `default` (required with several targets) | Letters, digits, `-`, `_`, `.`; "
+          "names the target in logs, metrics and reloads. |\n";
+      out +=
+          "| `accounts` | | | Map of client user name to CAM account; a user not in it is refused "
+          "(1045). Excludes `account`. |\n";
     }
     for (const auto& o : option_table()) {
       if (o.scope != scope || o.file_key.empty()) continue;

@@ -4,8 +4,8 @@
 // Every option is declared once in config.cc's option table, which also drives --help and
 // docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
 #include <chrono>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -106,8 +106,7 @@ struct ParseResult {
 };
 
 // argv as given to main (argv[0] skipped); env looked up through `getenv_fn` for testability.
-ParseResult parse_command_line(int argc, const char* const* argv,
-                               const char* (*getenv_fn)(const char*));
+ParseResult parse_command_line(int argc, const char* const* argv, const char* (*getenv_fn)(const char*));
 
 // The flag reference in Markdown (docs/flags.md is exactly this text).
 std::string flags_markdown();

@@ -101,7 +101,8 @@ class Reader {
       if (key == "name") {
         named = true;
         if (!v.IsScalar() || !valid_name(v.Scalar()))
-          error(path + ".name", v, "expected a name of letters, digits, '-', '_' or '.' (at most 64), got " + kind_of(v));
+          error(path + ".name", v,
+                "expected a name of letters, digits, '-', '_' or '.' (at most 64), got " + kind_of(v));
         else
           t.name = v.Scalar();
         return true;
@@ -115,11 +116,12 @@ class Reader {
         return true;
       }
       if (key == "local-auth" && v.IsMap()) {
-        walk(v, OptionScope::target, "local-auth.", path + ".local-auth.", t, [&](const std::string& k, const YAML::Node& u) {
-          if (k != "users") return false;
-          read_local_users(u, path + ".local-auth.users", t);
-          return true;
-        });
+        walk(v, OptionScope::target, "local-auth.", path + ".local-auth.", t,
+             [&](const std::string& k, const YAML::Node& u) {
+               if (k != "users") return false;
+               read_local_users(u, path + ".local-auth.users", t);
+               return true;
+             });
         return true;
       }
       return false;
@@ -192,7 +194,8 @@ class Reader {
       const YAML::Node v = it->second;
       const std::string at = path + "." + user;
       if (!v.IsScalar() || v.Scalar().starts_with("plain:")) {
-        error(at, v, "expected *<40 hex>:<64 hex> from camproxy hash-password (plain passwords only in the users file)");
+        error(at, v,
+              "expected *<40 hex>:<64 hex> from camproxy hash-password (plain passwords only in the users file)");
         continue;
       }
       if (auto e = check.add(user, v.Scalar())) {
@@ -312,8 +315,11 @@ ConfigFile load_config_file(const std::string& path) {
   return f;
 }
 
-std::optional<std::string> check_targets_apart(const std::vector<TargetConfig>& targets, const std::vector<int>& lines) {
-  auto at = [&lines](size_t i) { return i < lines.size() ? " (line " + std::to_string(lines[i]) + ")" : std::string(); };
+std::optional<std::string> check_targets_apart(const std::vector<TargetConfig>& targets,
+                                               const std::vector<int>& lines) {
+  auto at = [&lines](size_t i) {
+    return i < lines.size() ? " (line " + std::to_string(lines[i]) + ")" : std::string();
+  };
   for (size_t i = 0; i < targets.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       const std::string here = "targets[" + std::to_string(i) + "]";
@@ -346,7 +352,8 @@ std::string describe_config(const Config& c) {
     out += "  pool: min idle " + std::to_string(t.pool_min_idle) + ", max " + std::to_string(t.pool_max) +
            "; client TLS " + (t.client_tls ? "on" : "off") + "\n";
     if (t.local_auth.enabled()) {
-      out += "  local auth: " + (t.local_auth.users_file.empty() ? std::string() : "users file " + t.local_auth.users_file + ", ") +
+      out += "  local auth: " +
+             (t.local_auth.users_file.empty() ? std::string() : "users file " + t.local_auth.users_file + ", ") +
              std::to_string(t.local_auth.users.size()) + " users in the config\n";
     }
   }

@@ -37,6 +37,7 @@ std::string env_name(std::string_view flag);
 // Checks one target after every source was applied and fills its derived defaults. `name`
 // spells a setting for the message: "--upstream" on the command line, "targets[0].upstream"
 // in a file.
-std::optional<std::string> finish_target(TargetConfig& t, const std::function<std::string(std::string_view flag)>& name);
+std::optional<std::string> finish_target(TargetConfig& t,
+                                         const std::function<std::string(std::string_view flag)>& name);
 
 }  // namespace camproxy::proxy

@@ -25,11 +25,13 @@ std::optional<std::string> check_listeners(const std::vector<ListenAddress>& lis
     if (is_loopback_host(l.tcp.host)) continue;
     std::string missing;
     if (!local_auth.enabled()) missing = "local authentication (" + name("users-file") + ")";
-    if (!client_tls) missing += std::string(missing.empty() ? "" : " and ") + "TLS to clients (" + name("client-tls") + " on)";
+    if (!client_tls)
+      missing += std::string(missing.empty() ? "" : " and ") + "TLS to clients (" + name("client-tls") + " on)";
     if (!missing.empty())
       return "refusing to listen on non-loopback address '" + l.to_string() +
              "': other machines could use the CAM account; that needs local authentication and TLS to "
-             "clients, missing: " + missing;
+             "clients, missing: " +
+             missing;
   }
   return std::nullopt;
 }

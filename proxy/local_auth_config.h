@@ -17,8 +17,8 @@ struct LocalUserEntry {
 };
 
 struct LocalAuthConfig {
-  std::string users_file;               // --users-file; must not be readable by others
-  std::vector<LocalUserEntry> users;    // entries from the config file
+  std::string users_file;             // --users-file; must not be readable by others
+  std::vector<LocalUserEntry> users;  // entries from the config file
   bool enabled() const { return !users_file.empty() || !users.empty(); }
   bool operator==(const LocalAuthConfig&) const = default;
 };

@@ -42,9 +42,7 @@ std::string upper_hex(std::span<const uint8_t> bytes) {
   return out;
 }
 
-std::span<const uint8_t> as_bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+std::span<const uint8_t> as_bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 }  // namespace
 
@@ -70,7 +68,8 @@ std::optional<std::string> LocalUsers::add(std::string_view name, std::string_vi
   if (credential.starts_with(kPlainPrefix)) {
     const std::string_view password = credential.substr(kPlainPrefix.size());
     if (password.empty()) return "empty password for user '" + std::string(name) + "'";
-    if (password.find('\0') != std::string_view::npos) return "NUL byte in the password of user '" + std::string(name) + "'";
+    if (password.find('\0') != std::string_view::npos)
+      return "NUL byte in the password of user '" + std::string(name) + "'";
     h.native = protocol::native_password_hash(as_bytes(password));
     h.sha2 = protocol::sha2_password_hash(as_bytes(password));
   } else {

@@ -22,17 +22,10 @@ int main(int argc, char** argv) {
   process_metrics();  // records the start time
   ParseResult parsed = parse_command_line(argc - 1, argv + 1, getenv_fn);
   switch (parsed.outcome) {
-    case ParseOutcome::exit_ok:
-      std::fputs(parsed.message.c_str(), stdout);
-      return 0;
-    case ParseOutcome::exit_usage:
-      std::fprintf(stderr, "%s\n", parsed.message.c_str());
-      return 2;
-    case ParseOutcome::check_ok:
-      std::fputs(parsed.message.c_str(), stdout);
-      return 0;
-    case ParseOutcome::run:
-      break;
+    case ParseOutcome::exit_ok: std::fputs(parsed.message.c_str(), stdout); return 0;
+    case ParseOutcome::exit_usage: std::fprintf(stderr, "%s\n", parsed.message.c_str()); return 2;
+    case ParseOutcome::check_ok: std::fputs(parsed.message.c_str(), stdout); return 0;
+    case ParseOutcome::run: break;
   }
   // Tokens, keys and passwords live in this process's memory: no core dump unless asked.
   if (!parsed.config.core_dumps) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -33,58 +33,131 @@ constexpr std::span<const LabelValue> values_of() {
 // The one declaration of every metric (issue 5's list). Names follow the Prometheus
 // conventions: base units (seconds, bytes), counters end in _total.
 constexpr std::array<MetricSpec, kMetricCount> kTable = {{
-    {MetricId::build_info, "camproxy_build_info", T::gauge, S::scrape,
-     "Always 1; the labels name the camproxy version and the OpenSSL and libuv libraries in use.", kBuildLabels, {}},
-    {MetricId::process_start_time, "camproxy_process_start_time_seconds", T::gauge, S::scrape,
-     "Start time of the process since the Unix epoch, in seconds.", {}, {}},
-    {MetricId::client_connections_open, "camproxy_client_connections_open", T::gauge, S::cells,
-     "Client connections open now, from accept to close (logging in or relaying).", {}, {}},
-    {MetricId::client_connections_total, "camproxy_client_connections_total", T::counter, S::cells,
-     "Client connections accepted.", {}, {}},
+    {MetricId::build_info,
+     "camproxy_build_info",
+     T::gauge,
+     S::scrape,
+     "Always 1; the labels name the camproxy version and the OpenSSL and libuv libraries in use.",
+     kBuildLabels,
+     {}},
+    {MetricId::process_start_time,
+     "camproxy_process_start_time_seconds",
+     T::gauge,
+     S::scrape,
+     "Start time of the process since the Unix epoch, in seconds.",
+     {},
+     {}},
+    {MetricId::client_connections_open,
+     "camproxy_client_connections_open",
+     T::gauge,
+     S::cells,
+     "Client connections open now, from accept to close (logging in or relaying).",
+     {},
+     {}},
+    {MetricId::client_connections_total,
+     "camproxy_client_connections_total",
+     T::counter,
+     S::cells,
+     "Client connections accepted.",
+     {},
+     {}},
     {MetricId::client_connections_failed, "camproxy_client_connections_failed_total", T::counter, S::cells,
      "Client connections that ended before their login completed, by reason.", kFixedName<ClientFailure>,
      values_of<ClientFailure>()},
-    {MetricId::client_handshake_duration, "camproxy_client_handshake_duration_seconds", T::histogram, S::cells,
-     "Time from accepting a client connection to sending it the OK of its login (successful logins).", {}, {}},
-    {MetricId::upstream_connections_open, "camproxy_upstream_connections_open", T::gauge, S::cells,
-     "Upstream connections open now: dialling, serving a client or idle in the pool.", {}, {}},
-    {MetricId::upstream_connections_idle, "camproxy_upstream_connections_idle", T::gauge, S::cells,
-     "Upstream connections logged in and idle in the pool.", {}, {}},
-    {MetricId::upstream_dials, "camproxy_upstream_dials_total", T::counter, S::cells,
-     "Upstream connections dialled (TCP connect, TLS and login).", {}, {}},
+    {MetricId::client_handshake_duration,
+     "camproxy_client_handshake_duration_seconds",
+     T::histogram,
+     S::cells,
+     "Time from accepting a client connection to sending it the OK of its login (successful logins).",
+     {},
+     {}},
+    {MetricId::upstream_connections_open,
+     "camproxy_upstream_connections_open",
+     T::gauge,
+     S::cells,
+     "Upstream connections open now: dialling, serving a client or idle in the pool.",
+     {},
+     {}},
+    {MetricId::upstream_connections_idle,
+     "camproxy_upstream_connections_idle",
+     T::gauge,
+     S::cells,
+     "Upstream connections logged in and idle in the pool.",
+     {},
+     {}},
+    {MetricId::upstream_dials,
+     "camproxy_upstream_dials_total",
+     T::counter,
+     S::cells,
+     "Upstream connections dialled (TCP connect, TLS and login).",
+     {},
+     {}},
     {MetricId::upstream_dial_failures, "camproxy_upstream_dial_failures_total", T::counter, S::cells,
      "Upstream dials that failed, by reason.", kFixedName<DialFailure>, values_of<DialFailure>()},
-    {MetricId::upstream_dial_duration, "camproxy_upstream_dial_duration_seconds", T::histogram, S::cells,
-     "Time from starting an upstream dial to the database's OK of the login (successful dials).", {}, {}},
-    {MetricId::upstream_reuses, "camproxy_upstream_reuses_total", T::counter, S::cells,
-     "Client sessions given an idle pooled upstream connection instead of a new dial.", {}, {}},
-    {MetricId::upstream_auth_retries, "camproxy_upstream_auth_retries_total", T::counter, S::cells,
-     "Upstream logins answered 1045 with the current token and retried once with a freshly fetched one.", {},
+    {MetricId::upstream_dial_duration,
+     "camproxy_upstream_dial_duration_seconds",
+     T::histogram,
+     S::cells,
+     "Time from starting an upstream dial to the database's OK of the login (successful dials).",
+     {},
+     {}},
+    {MetricId::upstream_reuses,
+     "camproxy_upstream_reuses_total",
+     T::counter,
+     S::cells,
+     "Client sessions given an idle pooled upstream connection instead of a new dial.",
+     {},
+     {}},
+    {MetricId::upstream_auth_retries,
+     "camproxy_upstream_auth_retries_total",
+     T::counter,
+     S::cells,
+     "Upstream logins answered 1045 with the current token and retried once with a freshly fetched one.",
+     {},
      {}},
     {MetricId::upstream_disconnects, "camproxy_upstream_disconnects_total", T::counter, S::cells,
-     "Upstream connections lost under a client session, by what camproxy did about it.",
-     kFixedName<UpstreamLoss>, values_of<UpstreamLoss>()},
+     "Upstream connections lost under a client session, by what camproxy did about it.", kFixedName<UpstreamLoss>,
+     values_of<UpstreamLoss>()},
     {MetricId::pool_cleanups, "camproxy_pool_cleanups_total", T::counter, S::cells,
      "Upstream connections a client left that were cleaned and put back in the pool, by the command that "
      "cleaned them.",
      kFixedName<PoolCleanup>, values_of<PoolCleanup>()},
     {MetricId::pool_closes, "camproxy_pool_closes_total", T::counter, S::cells,
-     "Upstream connections the pool closed instead of keeping or handing out, by reason.",
-     kFixedName<PoolClose>, values_of<PoolClose>()},
+     "Upstream connections the pool closed instead of keeping or handing out, by reason.", kFixedName<PoolClose>,
+     values_of<PoolClose>()},
     {MetricId::relay_bytes, "camproxy_relay_bytes_total", T::counter, S::cells,
      "Bytes relayed between applications and the database after login (MySQL bytes, before TLS).",
      kFixedName<RelayDirection>, values_of<RelayDirection>()},
     {MetricId::cam_requests, "camproxy_cam_requests_total", T::counter, S::cells,
      "BuildDataFlowAuthToken calls, by outcome.", kFixedName<CamOutcome>, values_of<CamOutcome>()},
-    {MetricId::cam_request_duration, "camproxy_cam_request_duration_seconds", T::histogram, S::cells,
-     "Duration of BuildDataFlowAuthToken calls, whatever their outcome.", {}, {}},
-    {MetricId::token_age, "camproxy_token_age_seconds", T::gauge, S::scrape,
-     "Seconds since the CAM token in use for the account was fetched.", kTargetAccount, {}},
-    {MetricId::token_next_rotation, "camproxy_token_next_rotation_seconds", T::gauge, S::scrape,
-     "Seconds until the account's token reaches its NextRotationTime (negative once overdue).", kTargetAccount, {}},
-    {MetricId::token_fallback_in_use, "camproxy_token_fallback_in_use", T::gauge, S::scrape,
+    {MetricId::cam_request_duration,
+     "camproxy_cam_request_duration_seconds",
+     T::histogram,
+     S::cells,
+     "Duration of BuildDataFlowAuthToken calls, whatever their outcome.",
+     {},
+     {}},
+    {MetricId::token_age,
+     "camproxy_token_age_seconds",
+     T::gauge,
+     S::scrape,
+     "Seconds since the CAM token in use for the account was fetched.",
+     kTargetAccount,
+     {}},
+    {MetricId::token_next_rotation,
+     "camproxy_token_next_rotation_seconds",
+     T::gauge,
+     S::scrape,
+     "Seconds until the account's token reaches its NextRotationTime (negative once overdue).",
+     kTargetAccount,
+     {}},
+    {MetricId::token_fallback_in_use,
+     "camproxy_token_fallback_in_use",
+     T::gauge,
+     S::scrape,
      "1 while logins for the account use the fallback password because no valid CAM token is at hand, else 0.",
-     kTargetAccount, {}},
+     kTargetAccount,
+     {}},
 }};
 
 constexpr bool table_in_id_order() {
@@ -228,8 +301,8 @@ const MetricSpec& metric_spec(MetricId id) { return kTable[static_cast<size_t>(i
 void Histogram::observe(std::chrono::nanoseconds d) noexcept {
   const int64_t ns = std::max<int64_t>(d.count(), 0);
   // Bucket i counts le=bound[i]: the first bound >= the observation.
-  const auto slot = std::lower_bound(kLatencyBucketsNs.begin(), kLatencyBucketsNs.end(), ns) -
-                    kLatencyBucketsNs.begin();
+  const auto slot =
+      std::lower_bound(kLatencyBucketsNs.begin(), kLatencyBucketsNs.end(), ns) - kLatencyBucketsNs.begin();
   counts_[static_cast<size_t>(slot)].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
 }
@@ -281,8 +354,8 @@ MetricsRegistry::MetricsRegistry(BuildInfo build) : build_(std::move(build)) {
   own_callbacks_.push_back(register_gauge_callback(MetricId::build_info, [this](GaugeSamples& s) {
     s.add({build_.version, build_.openssl, build_.libuv}, 1);
   }));
-  own_callbacks_.push_back(register_gauge_callback(
-      MetricId::process_start_time, [this](GaugeSamples& s) { s.add({}, build_.start_time_seconds); }));
+  own_callbacks_.push_back(register_gauge_callback(MetricId::process_start_time,
+                                                   [this](GaugeSamples& s) { s.add({}, build_.start_time_seconds); }));
 }
 
 MetricsRegistry::~MetricsRegistry() = default;
@@ -301,9 +374,7 @@ Counter& MetricsRegistry::counter(MetricId id) { return counters_[cell_index(id,
 
 Gauge& MetricsRegistry::gauge(MetricId id) { return gauges_[cell_index(id, MetricType::gauge, {}, 0)]; }
 
-Histogram& MetricsRegistry::histogram(MetricId id) {
-  return histograms_[cell_index(id, MetricType::histogram, {}, 0)];
-}
+Histogram& MetricsRegistry::histogram(MetricId id) { return histograms_[cell_index(id, MetricType::histogram, {}, 0)]; }
 
 GaugeCallbackRegistration MetricsRegistry::register_gauge_callback(MetricId id, GaugeCallback fn) {
   const MetricSpec& spec = metric_spec(id);

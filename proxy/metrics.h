@@ -71,7 +71,14 @@ template <class E>
 struct FixedLabel;
 
 enum class ClientFailure : uint8_t {
-  handshake_timeout, client_protocol, client_tls, client_closed, local_auth, peer_refused, cam, upstream,
+  handshake_timeout,
+  client_protocol,
+  client_tls,
+  client_closed,
+  local_auth,
+  peer_refused,
+  cam,
+  upstream,
 };
 template <>
 struct FixedLabel<ClientFailure> {
@@ -149,7 +156,14 @@ struct FixedLabel<PoolCleanup> {
 };
 
 enum class PoolClose : uint8_t {
-  idle_timeout, max_lifetime, make_room, lost, unclean, change_user_refused, change_user_failed, over_max,
+  idle_timeout,
+  max_lifetime,
+  make_room,
+  lost,
+  unclean,
+  change_user_refused,
+  change_user_failed,
+  over_max,
 };
 template <>
 struct FixedLabel<PoolClose> {
@@ -159,10 +173,12 @@ struct FixedLabel<PoolClose> {
       {"max_lifetime", "older than --pool-max-lifetime"},
       {"make_room", "closed at --pool-max to make room for a client whose pool key had no idle connection"},
       {"lost", "the server closed it while it was idle (wait_timeout, KILL, restart)"},
-      {"unclean", "the cleanup after its client left did not prove it clean (transaction still open, a command "
-                  "failed, connection lost)"},
-      {"change_user_refused", "COM_CHANGE_USER was refused with 1045 (a rotated password): a fresh token is "
-                              "requested"},
+      {"unclean",
+       "the cleanup after its client left did not prove it clean (transaction still open, a command "
+       "failed, connection lost)"},
+      {"change_user_refused",
+       "COM_CHANGE_USER was refused with 1045 (a rotated password): a fresh token is "
+       "requested"},
       {"change_user_failed", "COM_CHANGE_USER failed otherwise, or no usable CAM token was at hand for it"},
       {"over_max", "idle while the pool held more than a pool.max that a reload lowered"},
   }};
@@ -192,9 +208,8 @@ const MetricSpec& metric_spec(MetricId id);
 
 // Latency buckets shared by every histogram (upper bounds, nanoseconds): 0.5 ms .. 10 s.
 inline constexpr std::array<int64_t, 14> kLatencyBucketsNs = {
-    500'000,       1'000'000,     2'500'000,     5'000'000,     10'000'000,
-    25'000'000,    50'000'000,    100'000'000,   250'000'000,   500'000'000,
-    1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
+    500'000,     1'000'000,   2'500'000,   5'000'000,     10'000'000,    25'000'000,    50'000'000,
+    100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
 };
 
 // Cells are cache-line aligned so that counters bumped by different workers do not share a line.

@@ -5,7 +5,8 @@
 
 namespace camproxy::proxy {
 
-std::chrono::milliseconds idle_limit(std::chrono::milliseconds configured, std::optional<std::chrono::seconds> wait_timeout) {
+std::chrono::milliseconds idle_limit(std::chrono::milliseconds configured,
+                                     std::optional<std::chrono::seconds> wait_timeout) {
   using std::chrono::milliseconds;
   if (!wait_timeout) return configured;
   const milliseconds wait = *wait_timeout;

@@ -23,8 +23,10 @@ namespace cap = protocol::cap;
 void ClientSession::change_user(std::span<const uint8_t> payload) {
   auto cmd = protocol::decode_change_user(payload, client_caps_);
   std::string_view refusal;
-  if (!cmd) refusal = "a malformed COM_CHANGE_USER";
-  else if (!tracker_->idle()) refusal = "COM_CHANGE_USER pipelined behind other commands";
+  if (!cmd)
+    refusal = "a malformed COM_CHANGE_USER";
+  else if (!tracker_->idle())
+    refusal = "COM_CHANGE_USER pipelined behind other commands";
   else if (worker_.ctx().config().account_for(cmd->user) != account_)
     refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
   else if (local_users_ && cmd->user != user_)  // its password is not checked here
@@ -49,8 +51,8 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   // A reset keeps the schema (§5.1): say which one the client gets.
   std::vector<InternalCommand> cmds = {make_command(protocol::Command::kResetConnection)};
   SessionProfile have = pooled_->profile;
-  have.collation = 0;          // the reset copied the character set from the globals
-  have.ignore_space = false;   // and sql_mode
+  have.collation = 0;         // the reset copied the character set from the globals
+  have.ignore_space = false;  // and sql_mode
   have.schema = replay_.schema;
   for (auto& c : fix_up_commands(have, wanted_profile(), worker_.ctx().collations())) cmds.push_back(std::move(c));
   upstream_->run_commands(cmds);

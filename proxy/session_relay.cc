@@ -45,16 +45,22 @@ void ClientSession::start_relay(uint16_t status_flags) {
   tracker_.emplace(upstream_->capabilities(), status_flags);
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
-    process_metrics().histogram(MetricId::client_handshake_duration).observe(std::chrono::steady_clock::now() - accepted_at_);
+    process_metrics()
+        .histogram(MetricId::client_handshake_duration)
+        .observe(std::chrono::steady_clock::now() - accepted_at_);
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
     registry_entry_ = worker_.ctx().sessions().add(connection_id_);
   }
   registry_entry_->thread_id.store(upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a
   // line per request (failures are logged at info and above; counts are in the metrics).
-  log_debug("session_started", {{"conn", connection_id_}, {"user", user_}, {"account", account_},
-                               {"client_tls", client_.tls_on()}, {"upstream_tls", upstream_->tls_on()},
-                               {"thread_id", upstream_->thread_id()}, {"retried_after_1045", retried_after_1045_}});
+  log_debug("session_started", {{"conn", connection_id_},
+                                {"user", user_},
+                                {"account", account_},
+                                {"client_tls", client_.tls_on()},
+                                {"upstream_tls", upstream_->tls_on()},
+                                {"thread_id", upstream_->thread_id()},
+                                {"retried_after_1045", retried_after_1045_}});
   auto rest = inbox_.take_rest();
   inbox_.release();
   upstream_->start_reading();
@@ -124,15 +130,12 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     case Command::kSetOption:
       if (piece.whole && payload.size() == 3) next_effects_.multi_statements = payload[1] == 0;
       break;
-    case Command::kResetConnection:
-      next_effects_.reset = true;
-      break;
+    case Command::kResetConnection: next_effects_.reset = true; break;
     case Command::kStmtPrepare:
       next_effects_.sql.unreplayable = true;
       next_effects_.sql.reason = "a prepared statement";
       break;
-    default:
-      break;
+    default: break;
   }
   forward_to_upstream(piece.bytes);
 }
@@ -213,8 +216,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
     case TrackerEvent::kFault:
       log_warn("relay_tracker_fault", {{"conn", connection_id_}, {"fault", protocol::to_string(tracker_->fault())}});
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
@@ -236,7 +238,9 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
     return;
   }
   if (kill.target == Target::connection) entry->killed.store(true);
-  log_info("kill", {{"conn", connection_id_}, {"target_conn", kill.id}, {"thread_id", thread},
+  log_info("kill", {{"conn", connection_id_},
+                    {"target_conn", kill.id},
+                    {"thread_id", thread},
                     {"query_only", kill.target == Target::query}});
   auto cmd = make_query((kill.target == Target::query ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(thread));
   static thread_local std::vector<uint8_t> frame;
@@ -287,14 +291,19 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   if (registry_entry_ && registry_entry_->killed.load()) {
     log_info("session_killed", {{"conn", connection_id_}});
     state_ = State::draining;
-    if (!client_.has_pending_writes()) finish();
-    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    if (!client_.has_pending_writes())
+      finish();
+    else
+      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
     return;
   }
   const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
   const bool in_transaction = tracker_ && tracker_->in_transaction();
-  log_info("upstream_lost", {{"conn", connection_id_}, {"reason", f.message}, {"between_commands", between_commands},
-                             {"in_transaction", in_transaction}, {"unreplayable", replay_.reason}});
+  log_info("upstream_lost", {{"conn", connection_id_},
+                             {"reason", f.message},
+                             {"between_commands", between_commands},
+                             {"in_transaction", in_transaction},
+                             {"unreplayable", replay_.reason}});
   const bool replayable = state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable;
   process_metrics()
       .counter(MetricId::upstream_disconnects, replayable ? UpstreamLoss::reconnected : UpstreamLoss::session_closed)
@@ -312,8 +321,10 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     fail(ClientError::lost_during_command, f.message);
   } else {
     state_ = State::draining;  // mid-response: nothing can be added to the stream
-    if (!client_.has_pending_writes()) finish();
-    else uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    if (!client_.has_pending_writes())
+      finish();
+    else
+      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
   }
 }
 
@@ -321,8 +332,8 @@ void ClientSession::reconnect() {
   state_ = State::reconnecting;
   client_seq_ = 1;  // any error from here is the reply to the client's next command
   client_.stop_reading();
-  log_info("reconnecting", {{"conn", connection_id_}, {"schema", replay_.schema.value_or("")},
-                            {"replayed_sets", replay_.sets.size()}});
+  log_info("reconnecting",
+           {{"conn", connection_id_}, {"schema", replay_.schema.value_or("")}, {"replayed_sets", replay_.sets.size()}});
   SessionProfile want = wanted_profile();
   want.schema = replay_.schema;
   want.multi_statements = multi_statements_;

@@ -224,8 +224,8 @@ SessionEffects classify_statements(std::string_view sql) {
       if (is_set) {
         auto after = lex.next();
         if (after.kind == Lexer::Kind::word) {
-          set_global = iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") ||
-                       iequals(after.text, "PERSIST_ONLY");
+          set_global =
+              iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") || iequals(after.text, "PERSIST_ONLY");
           set_transaction = iequals(after.text, "TRANSACTION") || iequals(after.text, "PASSWORD") ||
                             iequals(after.text, "ROLE") || iequals(after.text, "STATEMENT");
         } else if (after.kind == Lexer::Kind::user_variable) {

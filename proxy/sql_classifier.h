@@ -25,8 +25,8 @@ struct KillStatement {
 std::optional<KillStatement> parse_kill(std::string_view sql);
 
 struct SessionEffects {
-  std::optional<std::string> schema;        // USE db
-  bool schema_uncertain = false;            // the current schema may change otherwise (DROP DATABASE, USE <odd>)
+  std::optional<std::string> schema;         // USE db
+  bool schema_uncertain = false;             // the current schema may change otherwise (DROP DATABASE, USE <odd>)
   std::vector<std::string> replayable_sets;  // SET statements that re-create session variables
   bool unreplayable = false;
   std::string_view reason;  // why unreplayable (for logs)

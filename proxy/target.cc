@@ -51,7 +51,8 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
   }
   const int n = workers_per_target(process_);
   for (const auto& addr : c.listen) {
-    if (std::any_of(sockets_.begin(), sockets_.end(), [&](const ListenSocket& s) { return s.address == addr; })) continue;
+    if (std::any_of(sockets_.begin(), sockets_.end(), [&](const ListenSocket& s) { return s.address == addr; }))
+      continue;
     ListenSocket s;
     if (!open_listen_socket(addr, n, s, error)) return false;  // a TCP group: one socket per worker
     sockets_.push_back(s);
@@ -121,7 +122,8 @@ void Target::hand_over_sockets(std::vector<ListenSocket>& out) {
 std::optional<std::string> Target::take_sockets(std::vector<ListenSocket>& pool) {
   std::optional<std::string> error;
   for (const auto& addr : settings_.listen) {
-    auto it = std::find_if(pool.begin(), pool.end(), [&](const ListenSocket& s) { return same_endpoint(s.address, addr); });
+    auto it =
+        std::find_if(pool.begin(), pool.end(), [&](const ListenSocket& s) { return same_endpoint(s.address, addr); });
     if (it == pool.end()) continue;
     sockets_.push_back(*it);
     pool.erase(it);
@@ -146,7 +148,8 @@ bool Target::ready(std::string& why) const {
   if (c.db_user.empty()) return true;
   auto state = tokens_->current(c.db_user);
   if (state && state->usable(std::chrono::steady_clock::now())) return true;
-  why = "target " + name() + ": " + (state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet");
+  why =
+      "target " + name() + ": " + (state && state->error ? "no CAM token: " + state->error->code : "no CAM token yet");
   return false;
 }
 
@@ -155,12 +158,11 @@ int workers_per_target(const Config& process) {
 }
 
 bool can_apply_live(const TargetConfig& now, const TargetConfig& next) {
-  return now.listen == next.listen && now.upstream == next.upstream &&
-         now.region == next.region && now.instance_id == next.instance_id &&
-         now.fallback_password_file == next.fallback_password_file && now.upstream_tls == next.upstream_tls &&
-         now.upstream_ca_file == next.upstream_ca_file && now.upstream_server_name == next.upstream_server_name &&
-         now.client_tls == next.client_tls && now.client_tls_cert == next.client_tls_cert &&
-         now.client_tls_key == next.client_tls_key;
+  return now.listen == next.listen && now.upstream == next.upstream && now.region == next.region &&
+         now.instance_id == next.instance_id && now.fallback_password_file == next.fallback_password_file &&
+         now.upstream_tls == next.upstream_tls && now.upstream_ca_file == next.upstream_ca_file &&
+         now.upstream_server_name == next.upstream_server_name && now.client_tls == next.client_tls &&
+         now.client_tls_cert == next.client_tls_cert && now.client_tls_key == next.client_tls_key;
 }
 
 }  // namespace camproxy::proxy

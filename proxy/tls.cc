@@ -1,8 +1,8 @@
 #include "proxy/tls.h"
 
 #include <arpa/inet.h>
-#include <openssl/err.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>

@@ -235,16 +235,17 @@ bool TokenService::adopt_next_provider_locked() {
 }
 
 // Thread pool. Returns an error result when no credential can be had.
-std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force) {
+std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<const auth::Credential>& out,
+                                                              bool force) {
   std::lock_guard lock(credential_mu_);
   force = adopt_next_provider_locked() || force;
   if (force || !credential_ || provider_->needs_refresh(*credential_, std::chrono::system_clock::now())) {
     auto fetched = provider_->fetch();
     if (!fetched) {
       const auto& err = fetched.error();
-      return auth::CamResult(tl::unexpected(auth::CamError{
-          "credentials", err.message, "", err.transient ? auth::ErrorClass::retryable : auth::ErrorClass::user_notification,
-          0}));
+      return auth::CamResult(tl::unexpected(
+          auth::CamError{"credentials", err.message, "",
+                         err.transient ? auth::ErrorClass::retryable : auth::ErrorClass::user_notification, 0}));
     }
     if (!credential_ || credential_->source != fetched->source)
       log_info("credential_source", {{"source", fetched->source}, {"secret_id", fetched->identity}});
@@ -284,7 +285,8 @@ std::shared_ptr<TokenState> TokenService::fallback_state(const Entry& e, uint64_
   if (target_.fallback_password_file.empty()) return nullptr;
   auto password = auth::read_fallback_password(target_.fallback_password_file);
   if (!password) {
-    log_error("fallback_password_unusable", {{"path", target_.fallback_password_file}, {"error", password.error().message()}});
+    log_error("fallback_password_unusable",
+              {{"path", target_.fallback_password_file}, {"error", password.error().message()}});
     return nullptr;
   }
   auto s = std::make_shared<TokenState>();
@@ -323,7 +325,8 @@ CamOutcome outcome_of(const auth::CamResult& r) {
 void TokenService::publish(const std::string& account, auth::CamResult result, double seconds) {
   const auto now = Clock::now();
   process_metrics().counter(MetricId::cam_requests, outcome_of(result)).inc();
-  process_metrics().histogram(MetricId::cam_request_duration)
+  process_metrics()
+      .histogram(MetricId::cam_request_duration)
       .observe(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds)));
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::shared_ptr<TokenState> next;

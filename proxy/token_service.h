@@ -36,7 +36,7 @@ namespace camproxy::proxy {
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct TokenState {
-  uint64_t generation = 0;                              // grows with every published snapshot
+  uint64_t generation = 0;                             // grows with every published snapshot
   std::shared_ptr<const auth::SecretString> password;  // null: no token
   SteadyTime expires_at{};
   bool from_fallback_file = false;
@@ -55,9 +55,9 @@ struct TokenStats {
   uint64_t reactive_refetches = 0, reactive_denied = 0;
   uint64_t fallback_uses = 0;
   bool fallback_in_use = false;
-  std::string last_outcome;                    // "ok", or the last error code
-  std::optional<SteadyTime> fetched_at;        // of the token in use
-  std::optional<SteadyTime> expires_at;        // its rotation time, on our clock
+  std::string last_outcome;              // "ok", or the last error code
+  std::optional<SteadyTime> fetched_at;  // of the token in use
+  std::optional<SteadyTime> expires_at;  // its rotation time, on our clock
   double last_fetch_seconds = 0;
 };
 
@@ -130,7 +130,7 @@ class TokenService {
   std::unique_ptr<auth::CredentialProvider> provider_;
   std::optional<auth::CredentialSnapshot> credential_;
   std::string credential_fingerprint_;  // identity + key hash: tells a changed credential
-  std::mutex next_provider_mu_;  // never held while fetching: a reload does not wait for CAM
+  std::mutex next_provider_mu_;         // never held while fetching: a reload does not wait for CAM
   std::unique_ptr<auth::CredentialProvider> next_provider_;
 
   mutable std::mutex mu_;

@@ -71,7 +71,8 @@ void Transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<Transport*>(s->data);
   if (nread == 0) return;  // EAGAIN: nothing to do (libuv docs, stream.rst)
   if (nread < 0) {
-    self->fail(static_cast<int>(nread), nread == UV_EOF ? "connection closed by peer" : uv_strerror(static_cast<int>(nread)));
+    self->fail(static_cast<int>(nread),
+               nread == UV_EOF ? "connection closed by peer" : uv_strerror(static_cast<int>(nread)));
     return;
   }
   self->bytes_in_ += static_cast<uint64_t>(nread);
@@ -107,8 +108,8 @@ void Transport::write_raw(std::span<const uint8_t> data) {
     queued_.insert(queued_.end(), data.begin(), data.end());
     return;
   }
-  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
-                           static_cast<unsigned>(data.size()));
+  uv_buf_t b =
+      uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())), static_cast<unsigned>(data.size()));
   int n = uv_try_write(&handle_.stream, &b, 1);
   // A socket error (the peer reset) is not reported from here: uv_write below meets it again
   // and libuv reports it through on_write_done, from the loop. Callers write and then change
@@ -178,9 +179,9 @@ void Transport::feed_tls(std::span<const uint8_t> cipher) {
       int err = SSL_get_error(ssl_, rc);
       if (err == SSL_ERROR_WANT_READ) return;
       long verify = SSL_get_verify_result(ssl_);
-      std::string why = verify != X509_V_OK ? std::string("certificate verification failed: ") +
-                                                  X509_verify_cert_error_string(verify)
-                                            : last_ssl_error();
+      std::string why = verify != X509_V_OK
+                            ? std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify)
+                            : last_ssl_error();
       fail(kTlsError, "TLS handshake failed: " + why);
       return;
     }

@@ -228,7 +228,8 @@ void UpstreamConn::login(UpstreamLogin params) {
   protocol::encode_ssl_request({capabilities_, login_.max_packet_size, login_.collation}, w);
   next_seq_ = send_packet(transport_, next_seq_, payload);
   SSL* ssl = SSL_new(settings_.tls_ctx);
-  if (ssl == nullptr || !configure_upstream_ssl(ssl, settings_.config->upstream_tls, settings_.config->upstream_server_name)) {
+  if (ssl == nullptr ||
+      !configure_upstream_ssl(ssl, settings_.config->upstream_tls, settings_.config->upstream_server_name)) {
     if (ssl) SSL_free(ssl);
     fail(UpstreamFailure::Kind::tls, "cannot set up TLS: " + last_ssl_error());
     return;
@@ -297,7 +298,9 @@ void UpstreamConn::change_user(std::shared_ptr<const auth::SecretString> passwor
   transport_.start_reading();
 }
 
-void UpstreamConn::send_auth_data(std::span<const uint8_t> data) { next_seq_ = send_packet(transport_, next_seq_, data); }
+void UpstreamConn::send_auth_data(std::span<const uint8_t> data) {
+  next_seq_ = send_packet(transport_, next_seq_, data);
+}
 
 // Only over TLS (callers check): the payload and the framing buffer are wiped after the write.
 void UpstreamConn::send_clear_password(std::span<const uint8_t> password) {
@@ -335,7 +338,8 @@ bool UpstreamConn::send_plugin_response(std::span<const uint8_t, 20> nonce) {
       return false;
     }
   } else {
-    fail(UpstreamFailure::Kind::protocol, "the server asks for auth plugin '" + plugin_ + "', which camproxy does not speak");
+    fail(UpstreamFailure::Kind::protocol,
+         "the server asks for auth plugin '" + plugin_ + "', which camproxy does not speak");
     return false;
   }
   return true;
@@ -350,7 +354,9 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
     case kOkMarker: {
       uv_timer_stop(&timer_);
       if (state_ == State::auth)
-        process_metrics().histogram(MetricId::upstream_dial_duration).observe(std::chrono::steady_clock::now() - dial_started_);
+        process_metrics()
+            .histogram(MetricId::upstream_dial_duration)
+            .observe(std::chrono::steady_clock::now() - dial_started_);
       state_ = State::ready;
       owner_->on_upstream_ready(*this, payload);
       return;
@@ -393,7 +399,8 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
         std::string_view pem(reinterpret_cast<const char*>(data.data()), data.size());
         auto cipher = protocol::sha2_rsa_encrypt_password(pw, nonce_, pem);
         if (!cipher) {
-          fail(UpstreamFailure::Kind::protocol, "cannot encrypt the password with the server's key: " + cipher.error().message());
+          fail(UpstreamFailure::Kind::protocol,
+               "cannot encrypt the password with the server's key: " + cipher.error().message());
           return;
         }
         send_auth_data(*cipher);
@@ -419,8 +426,7 @@ void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
       }
       return;
     }
-    default:
-      fail(UpstreamFailure::Kind::protocol, "unexpected packet during login");
+    default: fail(UpstreamFailure::Kind::protocol, "unexpected packet during login");
   }
 }
 
@@ -445,8 +451,7 @@ void UpstreamConn::read_command_replies() {
       return;
     }
     switch (replies_->on_packet(packet->payload)) {
-      case ReplyReader::Step::more:
-        break;
+      case ReplyReader::Step::more: break;
       case ReplyReader::Step::malformed:
         fail(UpstreamFailure::Kind::protocol, "malformed reply to camproxy's command");
         return;
@@ -493,7 +498,9 @@ void UpstreamConn::fail(UpstreamFailure::Kind kind, std::string message, uint16_
   if (state_ != State::ready && state_ != State::commands && state_ != State::reauth) {
     DialFailure reason = DialFailure::protocol;
     switch (kind) {
-      case UpstreamFailure::Kind::connect: reason = state_ == State::resolving ? DialFailure::dns : DialFailure::connect; break;
+      case UpstreamFailure::Kind::connect:
+        reason = state_ == State::resolving ? DialFailure::dns : DialFailure::connect;
+        break;
       case UpstreamFailure::Kind::closed: reason = DialFailure::connect; break;
       case UpstreamFailure::Kind::timeout: reason = DialFailure::timeout; break;
       case UpstreamFailure::Kind::tls: reason = DialFailure::tls; break;

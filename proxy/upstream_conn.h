@@ -14,9 +14,9 @@
 #include <string>
 
 #include "auth/secret.h"
-#include "proxy/command_replies.h"
 #include "protocol/connect_attrs.h"
 #include "protocol/handshake_v10.h"
+#include "proxy/command_replies.h"
 #include "proxy/config.h"
 #include "proxy/packet_inbox.h"
 #include "proxy/transport.h"

@@ -49,7 +49,8 @@ std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const S
                                              const CollationNames& names) {
   std::vector<InternalCommand> cmds;
   if (want.schema && want.schema != have.schema) cmds.push_back(make_command(protocol::Command::kInitDb, *want.schema));
-  if (want.collation != 0 && want.collation != have.collation) cmds.push_back(make_query(collation_statement(want.collation, names)));
+  if (want.collation != 0 && want.collation != have.collation)
+    cmds.push_back(make_query(collation_statement(want.collation, names)));
   if (want.multi_statements != have.multi_statements) cmds.push_back(set_option_command(want.multi_statements));
   if (want.ignore_space && !have.ignore_space)
     cmds.push_back(make_query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"));
@@ -103,7 +104,8 @@ size_t UpstreamPool::returning(const PoolKey& key) const {
 }
 
 size_t UpstreamPool::idle_count(const PoolKey& key) const {
-  return static_cast<size_t>(std::count_if(idle_.begin(), idle_.end(), [&](const PooledConn& pc) { return pc.key == key; }));
+  return static_cast<size_t>(
+      std::count_if(idle_.begin(), idle_.end(), [&](const PooledConn& pc) { return pc.key == key; }));
 }
 
 bool UpstreamPool::wait_for_returning(const PoolKey& key, Waiter* w) {
@@ -160,7 +162,7 @@ void UpstreamPool::maintain() {
       ++stats_.evicted_idle;
       UpstreamConn* u = idle_[i].conn;
       idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
-      close_pooled(u, too_old        ? PoolClose::max_lifetime
+      close_pooled(u, too_old         ? PoolClose::max_lifetime
                       : idle_too_long ? PoolClose::idle_timeout
                                       : PoolClose::over_max);
     } else {
@@ -168,7 +170,8 @@ void UpstreamPool::maintain() {
     }
   }
   // A reload may have given the target another fixed account: warm up for that one.
-  if (!c.db_user.empty() && (!warm_key_ || warm_key_->account != c.db_user)) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
+  if (!c.db_user.empty() && (!warm_key_ || warm_key_->account != c.db_user))
+    warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   dial_warm();
   report_idle();
   stats_.total = open_;
@@ -264,9 +267,10 @@ void UpstreamPool::make_idle(PooledConn pc) {
   }
   if (worker_.ctx().collations().claim_learning()) {
     cmds.push_back(make_query("SET SESSION group_concat_max_len = 1048576"));
-    cmds.push_back(make_query("SELECT GROUP_CONCAT(ID, ':', CHARACTER_SET_NAME, ':', COLLATION_NAME) "
-                              "FROM information_schema.COLLATIONS",
-                              true));
+    cmds.push_back(
+        make_query("SELECT GROUP_CONCAT(ID, ':', CHARACTER_SET_NAME, ':', COLLATION_NAME) "
+                   "FROM information_schema.COLLATIONS",
+                   true));
     cmds.push_back(make_query("SET SESSION group_concat_max_len = DEFAULT"));
   }
   if (!cmds.empty()) {

@@ -52,8 +52,8 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_
 // is not known to keep the character set or MULTI_STATEMENTS (§5.2), all of it runs.
 void UpstreamPool::plan_restore(Cleaning& c, bool schema_known) const {
   const bool after_reset = c.stage == Cleaning::Stage::reset;
-  const bool reset_gives_names = after_reset && c.next_collation == c.pc.login_collation &&
-                                 reset_collation_ == ResetCollation::restored;
+  const bool reset_gives_names =
+      after_reset && c.next_collation == c.pc.login_collation && reset_collation_ == ResetCollation::restored;
   c.names = c.next_collation != 0 && !reset_gives_names;
   c.look = !after_reset || !schema_known || reset_collation_ == ResetCollation::unknown || !c.pc.last_look ||
            Clock::now() - c.pc.last_look->at >= kLookInterval;
@@ -99,12 +99,14 @@ void UpstreamPool::finish_cleaning(Cleaning c, std::span<const InternalResult> r
   const bool in_trans = (status & protocol::status::kInTrans) != 0;
   if (restored.size() != expected || failed != nullptr || in_trans) {
     ++stats_.reset_failures;
-    const std::string why = failed ? failed->message
+    const std::string why = failed     ? failed->message
                             : in_trans ? "a transaction is still open"
                                        : "the server answered " + std::to_string(restored.size()) + " of " +
                                              std::to_string(expected) + " commands";
-    log_info("pool_cleanup_failed", {{"thread_id", u->thread_id()}, {"method", label_value(method)},
-                                     {"code", failed ? failed->code : 0}, {"message", why}});
+    log_info("pool_cleanup_failed", {{"thread_id", u->thread_id()},
+                                     {"method", label_value(method)},
+                                     {"code", failed ? failed->code : 0},
+                                     {"message", why}});
     close_pooled(u, PoolClose::unclean);
     return;
   }
@@ -131,8 +133,9 @@ void UpstreamPool::apply_look(Cleaning& c, const InternalResult& state) {
   const auto now = state.column(3);
   if (!login || !now) return;
   reset_collation_ = *now == *login ? ResetCollation::restored : ResetCollation::changed;
-  log_debug("pool_reset_collation", {{"login_collation", *login}, {"after_reset", *now},
-                                     {"restored", reset_collation_ == ResetCollation::restored}});
+  log_debug(
+      "pool_reset_collation",
+      {{"login_collation", *login}, {"after_reset", *now}, {"restored", reset_collation_ == ResetCollation::restored}});
 }
 
 void UpstreamPool::learn_wait_timeout(const std::optional<std::string>& text) {
@@ -148,8 +151,9 @@ void UpstreamPool::learn_wait_timeout(const std::optional<std::string>& text) {
              {{"configured_ms", static_cast<int64_t>(c.pool_idle_timeout.count())},
               {"server_wait_timeout_s", static_cast<int64_t>(wait_timeout_->count())},
               {"idle_timeout_ms", static_cast<int64_t>(idle_timeout_.count())},
-              {"message", "--pool-idle-timeout is not below the server's wait_timeout; idle connections are closed "
-                          "earlier"}});
+              {"message",
+               "--pool-idle-timeout is not below the server's wait_timeout; idle connections are closed "
+               "earlier"}});
   }
 }
 
@@ -181,7 +185,8 @@ void UpstreamPool::on_change_user_accepted(Cleaning& c) {
 // e.g. 1047 unknown command from a server before MariaDB 10.2.4 / MySQL 5.7.3, or a middlebox:
 // remembered, so later returns go straight to CHANGE_USER.
 void UpstreamPool::note_reset_refused(const InternalResult& err) {
-  if (!reset_refused_) log_warn("pool_reset_refused", {{"code", err.code}, {"message", err.message}, {"fallback", "COM_CHANGE_USER"}});
+  if (!reset_refused_)
+    log_warn("pool_reset_refused", {{"code", err.code}, {"message", err.message}, {"fallback", "COM_CHANGE_USER"}});
   reset_refused_ = true;
 }
 
@@ -190,8 +195,9 @@ PoolClose UpstreamPool::on_cleaning_failed(const Cleaning& c, const UpstreamFail
     ++stats_.reset_failures;
     return PoolClose::unclean;
   }
-  log_warn("pool_change_user_failed", {{"thread_id", c.pc.conn->thread_id()}, {"kind", to_string(f.kind)},
-                                       {"code", f.code}, {"message", f.message}});
+  log_warn(
+      "pool_change_user_failed",
+      {{"thread_id", c.pc.conn->thread_id()}, {"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
   if (f.kind != UpstreamFailure::Kind::server_error || f.code != 1045) return PoolClose::change_user_failed;
   // The password rotated after the token was fetched: have it refetched, as a login would.
   worker_.ctx().tokens().request_after_rejection(c.pc.key.account, c.token_generation);

@@ -76,7 +76,8 @@ int run_wait_command(int argc, const char* const* argv, const char* (*getenv_fn)
     } else if (arg == "--timeout") {
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), timeout_s);
       std::string_view unit(p, static_cast<size_t>(value.data() + value.size() - p));
-      if (ec != std::errc() || timeout_s < 0 || (unit != "s" && !unit.empty())) return usage("--timeout takes seconds, e.g. 30s");
+      if (ec != std::errc() || timeout_s < 0 || (unit != "s" && !unit.empty()))
+        return usage("--timeout takes seconds, e.g. 30s");
     } else {
       return usage("unknown flag " + std::string(arg));
     }

@@ -16,7 +16,8 @@ Worker::~Worker() {
   // After a start that failed part-way no thread ran the loop: its handles (asyncs, the
   // listeners opened so far) are still open, and uv_loop_close would refuse with UV_EBUSY.
   uv_walk(
-      &loop_, [](uv_handle_t* h, void*) {
+      &loop_,
+      [](uv_handle_t* h, void*) {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);

@@ -180,13 +180,15 @@ static int run_loop(const struct Options* o) {
   double p99 = percentile(ms.whole, o->count, 99), max = ms.whole[n - 1];
   double login_p50 = percentile(ms.login, o->count, 50), select_p50 = percentile(ms.select, o->count, 50);
   if (o->json) {
-    printf("{\"count\": %ld, \"seconds\": %.6f, \"rate\": %.2f, \"p50_ms\": %.4f, \"p90_ms\": %.4f, "
-           "\"p99_ms\": %.4f, \"max_ms\": %.4f, \"login_p50_ms\": %.4f, \"select_p50_ms\": %.4f}\n",
-           o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
+    printf(
+        "{\"count\": %ld, \"seconds\": %.6f, \"rate\": %.2f, \"p50_ms\": %.4f, \"p90_ms\": %.4f, "
+        "\"p99_ms\": %.4f, \"max_ms\": %.4f, \"login_p50_ms\": %.4f, \"select_p50_ms\": %.4f}\n",
+        o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
   } else {
-    printf("%ld connect+SELECT 1+close in %.3f s: %.1f/s; latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f; "
-           "p50 of the login %.3f, of the SELECT 1 %.3f\n",
-           o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
+    printf(
+        "%ld connect+SELECT 1+close in %.3f s: %.1f/s; latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f; "
+        "p50 of the login %.3f, of the SELECT 1 %.3f\n",
+        o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
   }
   free_latencies(&ms);
   return 0;

@@ -59,7 +59,10 @@ static void add_ns(struct timespec* ts, long ns) {
 
 static void push(struct Direction* d, struct Chunk* c) {
   pthread_mutex_lock(&d->lock);
-  if (d->tail) d->tail->next = c; else d->head = c;
+  if (d->tail)
+    d->tail->next = c;
+  else
+    d->head = c;
   d->tail = c;
   pthread_cond_signal(&d->ready);
   pthread_mutex_unlock(&d->lock);
@@ -196,10 +199,14 @@ static long parse_number(const char* s, long max) {
 int main(int argc, char** argv) {
   long listen_port = -1, target_port = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--listen-port") == 0) listen_port = parse_number(argv[i + 1], 65535);
-    else if (strcmp(argv[i], "--target-port") == 0) target_port = parse_number(argv[i + 1], 65535);
-    else if (strcmp(argv[i], "--delay-us") == 0) g_delay_ns = parse_number(argv[i + 1], 1000000) * 1000;
-    else listen_port = -2;
+    if (strcmp(argv[i], "--listen-port") == 0)
+      listen_port = parse_number(argv[i + 1], 65535);
+    else if (strcmp(argv[i], "--target-port") == 0)
+      target_port = parse_number(argv[i + 1], 65535);
+    else if (strcmp(argv[i], "--delay-us") == 0)
+      g_delay_ns = parse_number(argv[i + 1], 1000000) * 1000;
+    else
+      listen_port = -2;
   }
   if (argc % 2 == 0 || listen_port < 0 || target_port <= 0 || g_delay_ns < 0) {
     fprintf(stderr, "usage: delay_relay --listen-port P --target-port T [--delay-us 500]\n");

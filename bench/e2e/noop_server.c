@@ -29,8 +29,8 @@ enum { kPacketMax = 4096, kHeader = 4, kEvents = 64 };
 enum {
   kCaps = 0x00000001 /* LONG_PASSWORD */ | 0x00000002 /* FOUND_ROWS */ | 0x00000004 /* LONG_FLAG */ |
           0x00000008 /* CONNECT_WITH_DB */ | 0x00000200 /* PROTOCOL_41 */ | 0x00002000 /* TRANSACTIONS */ |
-          0x00008000 /* SECURE_CONNECTION */ | 0x00080000 /* PLUGIN_AUTH */ |
-          0x00100000 /* CONNECT_ATTRS */ | 0x00200000 /* PLUGIN_AUTH_LENENC_CLIENT_DATA */
+          0x00008000 /* SECURE_CONNECTION */ | 0x00080000 /* PLUGIN_AUTH */ | 0x00100000 /* CONNECT_ATTRS */ |
+          0x00200000 /* PLUGIN_AUTH_LENENC_CLIENT_DATA */
 };
 
 struct Connection {
@@ -45,16 +45,13 @@ static size_t g_greeting_len;
 
 /* OK with SERVER_STATUS_AUTOCOMMIT, sequence id filled in by the caller. */
 static const unsigned char kOk[] = {7, 0, 0, 0, 0x00, 0, 0, 0x02, 0, 0, 0};
-static const unsigned char kUnknownCommand[] = {24, 0, 0, 1, 0xff, 0x17, 0x04, '#', '0', '8', 'S', '0', '1',
-                                                'U', 'n', 'k', 'n', 'o', 'w', 'n', ' ', 'c', 'o', 'm', 'm',
-                                                'a', 'n', 'd'};
+static const unsigned char kUnknownCommand[] = {24,  0,   0,   1,   0xff, 0x17, 0x04, '#', '0', '8',
+                                                'S', '0', '1', 'U', 'n',  'k',  'n',  'o', 'w', 'n',
+                                                ' ', 'c', 'o', 'm', 'm',  'a',  'n',  'd'};
 /* SELECT 1: column count, column definition (BIGINT "1"), EOF, row "1", EOF; seq 1..5. */
 static const unsigned char kSelectOne[] = {
-    1, 0, 0, 1, 1,
-    23, 0, 0, 2, 3, 'd', 'e', 'f', 0, 0, 0, 1, '1', 0, 0x0c, 0x3f, 0, 1, 0, 0, 0, 0x08, 0x81, 0, 0, 0, 0,
-    5, 0, 0, 3, 0xfe, 0, 0, 0x02, 0,
-    2, 0, 0, 4, 1, '1',
-    5, 0, 0, 5, 0xfe, 0, 0, 0x02, 0};
+    1, 0, 0, 1, 1, 23, 0, 0, 2,    3, 'd', 'e',  'f', 0, 0, 0, 1, '1', 0,   0x0c, 0x3f, 0, 1, 0,    0, 0, 0x08, 0x81,
+    0, 0, 0, 0, 5, 0,  0, 3, 0xfe, 0, 0,   0x02, 0,   2, 0, 0, 4, 1,   '1', 5,    0,    0, 5, 0xfe, 0, 0, 0x02, 0};
 
 static unsigned char* put(unsigned char* p, const void* data, size_t len) {
   memcpy(p, data, len);
@@ -68,18 +65,18 @@ static void build_greeting(void) {
   unsigned char* p = g_greeting + kHeader;
   *p++ = 10;
   p = put(p, kVersion, sizeof kVersion);
-  p = put(p, "\x01\x00\x00\x00", 4);              /* connection id */
-  p = put(p, "noopnonc", 8);                      /* nonce, first 8 bytes */
+  p = put(p, "\x01\x00\x00\x00", 4); /* connection id */
+  p = put(p, "noopnonc", 8);         /* nonce, first 8 bytes */
   *p++ = 0;
   *p++ = kCaps & 0xff;
   *p++ = (kCaps >> 8) & 0xff;
-  *p++ = 8;                                       /* latin1_swedish_ci */
-  p = put(p, "\x02\x00", 2);                      /* SERVER_STATUS_AUTOCOMMIT */
+  *p++ = 8;                  /* latin1_swedish_ci */
+  p = put(p, "\x02\x00", 2); /* SERVER_STATUS_AUTOCOMMIT */
   *p++ = (kCaps >> 16) & 0xff;
   *p++ = (kCaps >> 24) & 0xff;
-  *p++ = 21;                                      /* nonce length + 1 */
-  p = put(p, "\0\0\0\0\0\0\0\0\0\0", 10);         /* reserved */
-  p = put(p, "e-noop-nonce", 12);                 /* nonce, last 12 bytes */
+  *p++ = 21;                              /* nonce length + 1 */
+  p = put(p, "\0\0\0\0\0\0\0\0\0\0", 10); /* reserved */
+  p = put(p, "e-noop-nonce", 12);         /* nonce, last 12 bytes */
   *p++ = 0;
   p = put(p, kPlugin, sizeof kPlugin);
   g_greeting_len = (size_t)(p - g_greeting);
@@ -105,15 +102,17 @@ static int send_ok(int fd, unsigned char seq) {
 
 /* One whole packet from the client; -1 closes the connection. */
 static int answer(struct Connection* c, const unsigned char* packet, size_t len) {
-  if (!c->logged_in) {  /* the HandshakeResponse, seq 1: any login is good */
+  if (!c->logged_in) { /* the HandshakeResponse, seq 1: any login is good */
     c->logged_in = 1;
     return send_ok(c->fd, (unsigned char)(packet[3] + 1));
   }
   if (len == 0) return -1;
   switch (packet[kHeader]) {
-    case 0x01: return -1;  /* COM_QUIT */
+    case 0x01: return -1; /* COM_QUIT */
     case 0x03: return send_all(c->fd, kSelectOne, sizeof kSelectOne);
-    case 0x02: case 0x0e: case 0x1f: return send_ok(c->fd, 1);  /* INIT_DB, PING, RESET_CONNECTION */
+    case 0x02:
+    case 0x0e:
+    case 0x1f: return send_ok(c->fd, 1); /* INIT_DB, PING, RESET_CONNECTION */
     default: return send_all(c->fd, kUnknownCommand, sizeof kUnknownCommand);
   }
 }
@@ -147,7 +146,7 @@ static void close_connection(int epfd, struct Connection* c) {
 static void accept_all(int epfd, int lfd) {
   for (;;) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  /* EAGAIN, or a failure the next wake-up retries */
+    if (fd < 0) return; /* EAGAIN, or a failure the next wake-up retries */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct Connection* c = calloc(1, sizeof *c);
@@ -181,7 +180,8 @@ int main(int argc, char** argv) {
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)parse_port(argv[2])),
+  struct sockaddr_in addr = {.sin_family = AF_INET,
+                             .sin_port = htons((unsigned short)parse_port(argv[2])),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t addr_len = sizeof addr;
   int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -203,8 +203,10 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < n; i++) {
       struct Connection* c = events[i].data.ptr;
-      if (c == NULL) accept_all(epfd, lfd);
-      else if (on_readable(c) != 0) close_connection(epfd, c);
+      if (c == NULL)
+        accept_all(epfd, lfd);
+      else if (on_readable(c) != 0)
+        close_connection(epfd, c);
     }
   }
 }

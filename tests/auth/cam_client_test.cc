@@ -19,8 +19,7 @@ using test::arr;
 using test::str;
 using test::TestHttpServer;
 
-simdjson::dom::element vector_case(std::string_view file, std::string_view list,
-                                   std::string_view name) {
+simdjson::dom::element vector_case(std::string_view file, std::string_view list, std::string_view name) {
   for (simdjson::dom::element c : arr(test::load_vectors(file), list)) {
     if (str(c, "name") == name) return c;
   }
@@ -31,9 +30,7 @@ simdjson::dom::element vector_case(std::string_view file, std::string_view list,
 // The temporary credential of tc3_signature.json (id, key and session token).
 Credential vector_credential(bool with_token) {
   const simdjson::dom::element in =
-      vector_case("tc3_signature.json", "cases",
-                  "temporary_credentials_with_session_token_leap_day")["inputs"]
-          .value();
+      vector_case("tc3_signature.json", "cases", "temporary_credentials_with_session_token_leap_day")["inputs"].value();
   Credential c{str(in, "secret_id"), SecretString(str(in, "secret_key")), {}};
   if (with_token) c.session_token = SecretString(str(in, "session_token"));
   return c;
@@ -47,8 +44,8 @@ test::Reply vector_reply(std::string_view name) {
 // The request of every cam_responses.json case.
 const TokenRequest kRequest{"cdb-12dd3d", "ap-shanghai", "ReadOnly"};
 
-std::unique_ptr<CamClient> client_for(
-    std::string endpoint, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+std::unique_ptr<CamClient> client_for(std::string endpoint,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   CamClientOptions options;
   options.endpoint = std::move(endpoint);
   options.timeout = timeout;
@@ -62,8 +59,7 @@ std::string local_url(std::uint16_t port, std::string_view scheme = "http") {
 }
 
 TEST(CamClient, SendsASignedRequestAndDecodesTheAnswer) {
-  TestHttpServer server(
-      [](const test::RecordedRequest&) { return vector_reply("success_one_day_rotation"); });
+  TestHttpServer server([](const test::RecordedRequest&) { return vector_reply("success_one_day_rotation"); });
   auto client = client_for(local_url(server.port()));
   ASSERT_TRUE(client);
   const Credential credential = vector_credential(true);
@@ -80,17 +76,14 @@ TEST(CamClient, SendsASignedRequestAndDecodesTheAnswer) {
   const test::RecordedRequest& req = requests[0];
   EXPECT_EQ(req.method, "POST");
   EXPECT_EQ(req.target, "/");
-  EXPECT_EQ(
-      req.body,
-      R"({"ResourceId":"cdb-12dd3d","ResourceRegion":"ap-shanghai","ResourceAccount":"ReadOnly"})");
+  EXPECT_EQ(req.body, R"({"ResourceId":"cdb-12dd3d","ResourceRegion":"ap-shanghai","ResourceAccount":"ReadOnly"})");
 
   // Exactly the §1 headers (plus the Content-Length HTTP itself needs).
   std::set<std::string> names;
   for (const auto& h : req.headers) names.insert(h.first);
-  EXPECT_EQ(names,
-            (std::set<std::string>{"host", "content-type", "content-length", "x-tc-action",
-                                   "x-tc-version", "x-tc-timestamp", "x-tc-region", "x-tc-token",
-                                   "x-tc-language", "x-tc-requestclient", "authorization"}));
+  EXPECT_EQ(names, (std::set<std::string>{"host", "content-type", "content-length", "x-tc-action", "x-tc-version",
+                                          "x-tc-timestamp", "x-tc-region", "x-tc-token", "x-tc-language",
+                                          "x-tc-requestclient", "authorization"}));
   const std::string host = "127.0.0.1:" + std::to_string(server.port());
   EXPECT_EQ(req.header("host"), host);
   EXPECT_EQ(req.header("content-type"), "application/json");
@@ -104,19 +97,16 @@ TEST(CamClient, SendsASignedRequestAndDecodesTheAnswer) {
 
   // The timestamp is "now" and the Authorization verifies with the signer.
   const std::int64_t ts = std::stoll(req.header("x-tc-timestamp"));
-  const std::int64_t now_s =
-      std::chrono::duration_cast<std::chrono::seconds>(before.time_since_epoch()).count();
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(before.time_since_epoch()).count();
   EXPECT_GE(ts, now_s);
   EXPECT_LE(ts, now_s + 60);
-  const Tc3Signature expected =
-      sign_tc3(Tc3Input{credential.secret_id, credential.secret_key.view(), "cam", host,
-                        "application/json", req.body, ts});
+  const Tc3Signature expected = sign_tc3(
+      Tc3Input{credential.secret_id, credential.secret_key.view(), "cam", host, "application/json", req.body, ts});
   EXPECT_EQ(req.header("authorization"), expected.authorization);
 }
 
 TEST(CamClient, ReusesTheConnectionAndOmitsTokenHeaderWithoutSessionToken) {
-  TestHttpServer server(
-      [](const test::RecordedRequest&) { return vector_reply("success_rotation_in_90s"); });
+  TestHttpServer server([](const test::RecordedRequest&) { return vector_reply("success_rotation_in_90s"); });
   auto client = client_for(local_url(server.port()));
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->fetch(vector_credential(true), kRequest).has_value());
@@ -190,9 +180,7 @@ TEST(CamClient, FailedTlsHandshakeIsATlsError) {
 }
 
 TEST(CamClient, OversizedAnswerIsCutOff) {
-  TestHttpServer server([](const test::RecordedRequest&) {
-    return test::Reply{200, std::string(2 << 20, ' ')};
-  });
+  TestHttpServer server([](const test::RecordedRequest&) { return test::Reply{200, std::string(2 << 20, ' ')}; });
   auto client = client_for(local_url(server.port()));
   ASSERT_TRUE(client);
   const auto r = client->fetch(vector_credential(false), kRequest);
@@ -223,14 +211,11 @@ TEST(CamClient, CreateValidatesEndpointAndOptions) {
             make_error_code(AuthErr::endpoint_insecure));
   EXPECT_EQ(create([](auto& o) { o.endpoint = "http://192.168.1.10:8080"; }).error(),
             make_error_code(AuthErr::endpoint_insecure));
-  EXPECT_EQ(create([](auto& o) { o.endpoint = "gopher://x"; }).error(),
-            make_error_code(AuthErr::endpoint_scheme));
+  EXPECT_EQ(create([](auto& o) { o.endpoint = "gopher://x"; }).error(), make_error_code(AuthErr::endpoint_scheme));
   EXPECT_EQ(create([](auto& o) { o.timeout = std::chrono::milliseconds(0); }).error(),
             make_error_code(AuthErr::bad_option));
-  EXPECT_EQ(create([](auto& o) { o.language = "fr-FR"; }).error(),
-            make_error_code(AuthErr::bad_option));
-  EXPECT_EQ(create([](auto& o) { o.request_client = "bad\r\nX: y"; }).error(),
-            make_error_code(AuthErr::bad_option));
+  EXPECT_EQ(create([](auto& o) { o.language = "fr-FR"; }).error(), make_error_code(AuthErr::bad_option));
+  EXPECT_EQ(create([](auto& o) { o.request_client = "bad\r\nX: y"; }).error(), make_error_code(AuthErr::bad_option));
   EXPECT_EQ(create([](auto& o) { o.request_client = std::string(129, 'a'); }).error(),
             make_error_code(AuthErr::bad_option));
   EXPECT_EQ(create([](auto& o) { o.ca_file = "/nonexistent/ca.pem"; }).error(),

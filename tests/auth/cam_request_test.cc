@@ -52,9 +52,8 @@ TEST(CamRequest, BodyIsCompactGoStyleJson) {
 
 TEST(CamRequest, BodyEscapesQuotesBackslashesAndControls) {
   const TokenRequest request{"cdb-1", "ap-x", std::string("a\"b\\c\n\x01", 7)};
-  EXPECT_EQ(
-      build_token_request_body(request),
-      R"({"ResourceId":"cdb-1","ResourceRegion":"ap-x","ResourceAccount":"a\"b\\c\n\u0001"})");
+  EXPECT_EQ(build_token_request_body(request),
+            R"({"ResourceId":"cdb-1","ResourceRegion":"ap-x","ResourceAccount":"a\"b\\c\n\u0001"})");
 }
 
 TEST(CamRequest, HeadersMatchTheVectorsHeaderLists) {
@@ -73,13 +72,12 @@ TEST(CamRequest, HeadersMatchTheVectorsHeaderLists) {
     std::string language;
     for (simdjson::dom::element pair : arr(c, "http_headers_to_send")) {
       const simdjson::dom::array parts = pair.get_array();
-      HttpHeader h{std::string(std::string_view(parts.at(0))),
-                   std::string(std::string_view(parts.at(1)))};
+      HttpHeader h{std::string(std::string_view(parts.at(0))), std::string(std::string_view(parts.at(1)))};
       if (h.name == "X-TC-Language") language = h.value;
       want.push_back(std::move(h));
     }
-    const auto got = build_cam_headers(*endpoint, credential, str(in, "region"), str(in, "body"),
-                                       i64(in, "timestamp"), language, "");
+    const auto got = build_cam_headers(*endpoint, credential, str(in, "region"), str(in, "body"), i64(in, "timestamp"),
+                                       language, "");
     ASSERT_EQ(got.size(), want.size());
     for (std::size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(got[i].name, want[i].name);

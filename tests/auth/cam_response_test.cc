@@ -20,8 +20,7 @@ constexpr std::string_view kUser = "ReadOnly";
 
 ErrorClass class_named(const std::string& name) {
   EXPECT_TRUE(name == "user_notification_required" || name == "retryable") << name;
-  return name == "user_notification_required" ? ErrorClass::user_notification
-                                              : ErrorClass::retryable;
+  return name == "user_notification_required" ? ErrorClass::user_notification : ErrorClass::retryable;
 }
 
 TEST(CamResponse, EveryVectorCaseGivesItsConclusion) {
@@ -31,8 +30,8 @@ TEST(CamResponse, EveryVectorCaseGivesItsConclusion) {
     const simdjson::dom::element req = c["request"].value();
     const simdjson::dom::element want = c["expected"].value();
     const int status = static_cast<int>(i64(c, "http_status"));
-    const CamResult r = parse_cam_response(status, str(c, "body"), str(req, "instance_id"),
-                                           str(req, "region"), str(req, "user_name"));
+    const CamResult r =
+        parse_cam_response(status, str(c, "body"), str(req, "instance_id"), str(req, "region"), str(req, "user_name"));
     const std::string outcome = str(want, "outcome");
     if (outcome == "token") {
       ASSERT_TRUE(r.has_value()) << r.error().code << ": " << r.error().message;
@@ -43,8 +42,7 @@ TEST(CamResponse, EveryVectorCaseGivesItsConclusion) {
     } else {
       ASSERT_EQ(outcome, "error");
       ASSERT_FALSE(r.has_value());
-      const std::string code =
-          test::is_null(want, "error_code") ? str(want, "client_error") : str(want, "error_code");
+      const std::string code = test::is_null(want, "error_code") ? str(want, "client_error") : str(want, "error_code");
       EXPECT_EQ(r.error().code, code);
       EXPECT_EQ(r.error().error_class, class_named(str(want, "class")));
       EXPECT_EQ(r.error().http_status, status);
@@ -59,9 +57,9 @@ TEST(CamResponse, EveryVectorCaseGivesItsConclusion) {
 }
 
 TEST(CamResponse, UndecodableTokenNamesTheReason) {
-  const auto r = parse_cam_response(
-      200, R"({"Response":{"Credentials":{"Token":"x","CurrentTime":1,"NextRotationTime":2}}})",
-      kInstance, kRegion, kUser);
+  const auto r =
+      parse_cam_response(200, R"({"Response":{"Credentials":{"Token":"x","CurrentTime":1,"NextRotationTime":2}}})",
+                         kInstance, kRegion, kUser);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, client_error::kTokenDecode);
   EXPECT_NE(r.error().message.find("shorter"), std::string::npos) << r.error().message;
@@ -77,8 +75,8 @@ CamResult answer_with_times(std::string_view times_json) {
     }
   }
   EXPECT_FALSE(token.empty());
-  const std::string body = R"({"Response":{"Credentials":{"Token":")" + token + "\"" +
-                           std::string(times_json) + R"(},"RequestId":"rid"}})";
+  const std::string body =
+      R"({"Response":{"Credentials":{"Token":")" + token + "\"" + std::string(times_json) + R"(},"RequestId":"rid"}})";
   return parse_cam_response(200, body, kInstance, kRegion, kUser);
 }
 
@@ -88,14 +86,13 @@ TEST(CamResponse, LifetimeRules) {
     std::int64_t lifetime_ms;
   } rows[] = {
       {R"(,"CurrentTime":1000,"NextRotationTime":61000)", 60000},
-      {R"(,"CurrentTime":1000,"NextRotationTime":1000)", kFallbackLifetimeMs},      // equal
-      {R"(,"CurrentTime":1000,"NextRotationTime":999)", kFallbackLifetimeMs},       // overdue
-      {R"(,"CurrentTime":1000)", kFallbackLifetimeMs},                              // one missing
-      {R"(,"CurrentTime":null,"NextRotationTime":5)", kFallbackLifetimeMs},         // null
-      {R"(,"CurrentTime":"1000","NextRotationTime":"9000")", kFallbackLifetimeMs},  // strings
-      {R"(,"CurrentTime":1.5,"NextRotationTime":9000)", kFallbackLifetimeMs},       // not integer
-      {R"(,"CurrentTime":-9223372036854775808,"NextRotationTime":9223372036854775807)",
-       INT64_MAX},  // no overflow
+      {R"(,"CurrentTime":1000,"NextRotationTime":1000)", kFallbackLifetimeMs},                       // equal
+      {R"(,"CurrentTime":1000,"NextRotationTime":999)", kFallbackLifetimeMs},                        // overdue
+      {R"(,"CurrentTime":1000)", kFallbackLifetimeMs},                                               // one missing
+      {R"(,"CurrentTime":null,"NextRotationTime":5)", kFallbackLifetimeMs},                          // null
+      {R"(,"CurrentTime":"1000","NextRotationTime":"9000")", kFallbackLifetimeMs},                   // strings
+      {R"(,"CurrentTime":1.5,"NextRotationTime":9000)", kFallbackLifetimeMs},                        // not integer
+      {R"(,"CurrentTime":-9223372036854775808,"NextRotationTime":9223372036854775807)", INT64_MAX},  // no overflow
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.times);
@@ -107,9 +104,9 @@ TEST(CamResponse, LifetimeRules) {
 }
 
 TEST(CamResponse, KeepsRotationDetailsForLogging) {
-  const auto r = answer_with_times(
-      R"(,"CurrentTime":1000,"NextRotationTime":2000,"RotationStatus":"failed",)"
-      R"("RotationMessage":"rotate failed","LastRotationTimeCost":-1,"DeprecatedWarning":"x")");
+  const auto r =
+      answer_with_times(R"(,"CurrentTime":1000,"NextRotationTime":2000,"RotationStatus":"failed",)"
+                        R"("RotationMessage":"rotate failed","LastRotationTimeCost":-1,"DeprecatedWarning":"x")");
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->current_time_ms, 1000);
   EXPECT_EQ(r->next_rotation_time_ms, 2000);
@@ -120,11 +117,10 @@ TEST(CamResponse, KeepsRotationDetailsForLogging) {
 
 TEST(CamResponse, ApiErrorMessageIsCappedAndPrintable) {
   const std::string long_text(5000, 'a');
-  const auto r =
-      parse_cam_response(200,
-                         R"({"Response":{"Error":{"Code":"InternalError","Message":"line1\nline2)" +
-                             long_text + R"("},"RequestId":"r1"}})",
-                         kInstance, kRegion, kUser);
+  const auto r = parse_cam_response(200,
+                                    R"({"Response":{"Error":{"Code":"InternalError","Message":"line1\nline2)" +
+                                        long_text + R"("},"RequestId":"r1"}})",
+                                    kInstance, kRegion, kUser);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "InternalError");
   EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
@@ -149,18 +145,15 @@ TEST(CamResponse, ShapesThatAreNotTheEnvelope) {
   check(200, R"({"Response":{"Credentials":{"Token":""}}})", client_error::kTokenDecode);
   check(200, std::string(2 << 20, ' '), client_error::kInvalidJson);
   // A JSON API error behind a non-200 status stays an HTTP status error (§3).
-  check(503, R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure"}}})",
-        client_error::kHttpStatus);
+  check(503, R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure"}}})", client_error::kHttpStatus);
 }
 
 TEST(CamResponse, ClassifiesPerSdkRule) {
   EXPECT_EQ(classify_cam_error("AuthFailure.SignatureFailure"), ErrorClass::user_notification);
   EXPECT_EQ(classify_cam_error("AUTHFAILURE.x"), ErrorClass::user_notification);
   EXPECT_EQ(classify_cam_error("authfailure."), ErrorClass::user_notification);
-  EXPECT_EQ(classify_cam_error("ResourceNotFound.DataFlowAuthClose"),
-            ErrorClass::user_notification);
-  EXPECT_EQ(classify_cam_error("resourcenotfound.dataflowauthclose"),
-            ErrorClass::user_notification);
+  EXPECT_EQ(classify_cam_error("ResourceNotFound.DataFlowAuthClose"), ErrorClass::user_notification);
+  EXPECT_EQ(classify_cam_error("resourcenotfound.dataflowauthclose"), ErrorClass::user_notification);
   EXPECT_EQ(classify_cam_error("ResourceNotFound.DataFlowAuthClosed"), ErrorClass::retryable);
   EXPECT_EQ(classify_cam_error("AuthFailure"), ErrorClass::retryable);
   EXPECT_EQ(classify_cam_error("UnauthorizedOperation"), ErrorClass::retryable);

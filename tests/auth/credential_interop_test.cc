@@ -39,9 +39,8 @@ struct InteropTest : ::testing::Test {
   void SetUp() override {
     cam = std::make_unique<EmulatorProcess>(
         "cam_emulator.py",
-        std::vector<std::string>{
-            "--credential", "AKIDinteropPERMANENT000000000001:interopKey", "--account",
-            kRequest.instance_id + ":" + kRequest.region + ":" + kRequest.account},
+        std::vector<std::string>{"--credential", "AKIDinteropPERMANENT000000000001:interopKey", "--account",
+                                 kRequest.instance_id + ":" + kRequest.region + ":" + kRequest.account},
         dir.path());
     ASSERT_TRUE(cam->ready());
     CamClientOptions options;
@@ -73,11 +72,11 @@ struct InteropTest : ::testing::Test {
 
 TEST_F(InteropTest, TkeOidcCredentialSignsCamCallsUntilItExpires) {
   const std::string token_file = dir.write("token", std::string(kJwt), 0644);
-  EmulatorProcess sts("sts_emulator.py",
-                      {"--provider-id", "tke-provider", "--role-arn", std::string(kRoleArn),
-                       "--web-identity-token-file", token_file, "--cam-endpoint", cam->endpoint(),
-                       "--lifetime-seconds", "3"},
-                      dir.path());
+  EmulatorProcess sts(
+      "sts_emulator.py",
+      {"--provider-id", "tke-provider", "--role-arn", std::string(kRoleArn), "--web-identity-token-file", token_file,
+       "--cam-endpoint", cam->endpoint(), "--lifetime-seconds", "3"},
+      dir.path());
   ASSERT_TRUE(sts.ready());
   const test::FakeEnv env({{"HOME", dir.path()},
                            {"TKE_REGION", "ap-guangzhou"},
@@ -111,16 +110,14 @@ TEST_F(InteropTest, TkeOidcCredentialSignsCamCallsUntilItExpires) {
   const auto refused = (*provider)->fetch();
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, make_error_code(AuthErr::sts_rejected));
-  EXPECT_NE(refused.error().message.find("InvalidParameter.WebIdentityTokenError"),
-            std::string::npos);
+  EXPECT_NE(refused.error().message.find("InvalidParameter.WebIdentityTokenError"), std::string::npos);
   EXPECT_EQ(sts.log().find(kJwt), std::string::npos);
 }
 
 TEST_F(InteropTest, CvmRoleCredentialSignsCamCallsAndFollowsRotation) {
-  EmulatorProcess metadata(
-      "metadata_emulator.py",
-      {"--role", "camproxy-role", "--lifetime-seconds", "3600", "--cam-endpoint", cam->endpoint()},
-      dir.path());
+  EmulatorProcess metadata("metadata_emulator.py",
+                           {"--role", "camproxy-role", "--lifetime-seconds", "3600", "--cam-endpoint", cam->endpoint()},
+                           dir.path());
   ASSERT_TRUE(metadata.ready());
   CredentialOptions options;
   options.source = "cvm-role";

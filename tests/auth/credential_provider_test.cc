@@ -24,8 +24,7 @@ using Env = test::FakeEnv;
 using test::file_exists;
 
 struct ChainTest : ::testing::Test {
-  CredentialResult<std::unique_ptr<CredentialProvider>> make(const Env& env,
-                                                             std::string source = "auto") {
+  CredentialResult<std::unique_ptr<CredentialProvider>> make(const Env& env, std::string source = "auto") {
     CredentialOptions options;
     options.source = std::move(source);
     options.metadata_endpoint = "http://127.0.0.1:" + std::to_string(refusing.port());
@@ -44,8 +43,7 @@ struct ChainTest : ::testing::Test {
 };
 
 TEST_F(ChainTest, EnvironmentComesFirstAndNeverChanges) {
-  const std::string profile =
-      home.write("profile", "[default]\nsecret_id = AKIDprofile\nsecret_key = kp\n");
+  const std::string profile = home.write("profile", "[default]\nsecret_id = AKIDprofile\nsecret_key = kp\n");
   const Env env({{"TENCENTCLOUD_SECRET_ID", "AKIDenv"},
                  {"TENCENTCLOUD_SECRET_KEY", "kenv"},
                  {"TENCENTCLOUD_TOKEN", "tenv"},
@@ -66,15 +64,13 @@ TEST_F(ChainTest, EnvironmentComesFirstAndNeverChanges) {
 }
 
 TEST_F(ChainTest, AHalfSetEnvironmentStopsTheChain) {
-  const std::string profile =
-      home.write("profile", "[default]\nsecret_id = AKIDprofile\nsecret_key = kp\n");
+  const std::string profile = home.write("profile", "[default]\nsecret_id = AKIDprofile\nsecret_key = kp\n");
   const struct {
     std::map<std::string, std::string> vars;
     AuthErr err;
   } rows[] = {
       {{{"TENCENTCLOUD_SECRET_ID", "AKIDvisible"}}, AuthErr::secret_key_missing},
-      {{{"TENCENTCLOUD_SECRET_ID", "AKIDvisible"}, {"TENCENTCLOUD_SECRET_KEY", ""}},
-       AuthErr::secret_key_missing},
+      {{{"TENCENTCLOUD_SECRET_ID", "AKIDvisible"}, {"TENCENTCLOUD_SECRET_KEY", ""}}, AuthErr::secret_key_missing},
       {{{"TENCENTCLOUD_SECRET_KEY", "ksecretvalue"}}, AuthErr::secret_id_missing},
   };
   for (const auto& row : rows) {
@@ -196,8 +192,7 @@ TEST_F(ChainTest, ProfileFollowsAKubernetesSecretSymlinkSwap) {
 }
 
 TEST_F(ChainTest, BrokenProfileIsReportedOnceUntilItChanges) {
-  const std::string path =
-      home.write("creds", "[default]\nsecret_id = AKIDok\nsecret_key = TopSecretKey\n");
+  const std::string path = home.write("creds", "[default]\nsecret_id = AKIDok\nsecret_key = TopSecretKey\n");
   auto provider = make(Env({{"TENCENTCLOUD_CREDENTIALS_FILE", path}}));
   ASSERT_TRUE(provider.has_value());
   const CredentialSnapshot good = fetch_ok(**provider);
@@ -207,8 +202,7 @@ TEST_F(ChainTest, BrokenProfileIsReportedOnceUntilItChanges) {
   const auto broken = (*provider)->fetch();
   ASSERT_FALSE(broken.has_value());
   EXPECT_EQ(broken.error().code, make_error_code(AuthErr::profile_malformed));
-  EXPECT_NE(broken.error().message.find(path + " line 3"), std::string::npos)
-      << broken.error().message;
+  EXPECT_NE(broken.error().message.find(path + " line 3"), std::string::npos) << broken.error().message;
   EXPECT_EQ(broken.error().message.find("TopSecretKey"), std::string::npos);
   EXPECT_FALSE((*provider)->needs_refresh(good, now)) << "no retry storm on a broken file";
 
@@ -241,8 +235,7 @@ TEST(RefreshTime, MarginCappedByHalfTheRemainingLifeAndAFloor) {
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
     const SystemTime at = refresh_time(t, t + seconds(row.expires_in_s), seconds(row.margin_s));
-    EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(at - t).count(),
-              row.refresh_in_ms);
+    EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(at - t).count(), row.refresh_in_ms);
   }
 }
 

@@ -15,8 +15,7 @@ EnvLookup FakeEnv::lookup() const {
 }
 
 Reply credential_source_reply(std::string_view name) {
-  for (simdjson::dom::element c :
-       arr(load_vectors("cam_responses.json"), "related_credential_source_responses")) {
+  for (simdjson::dom::element c : arr(load_vectors("cam_responses.json"), "related_credential_source_responses")) {
     if (str(c, "name") == name) return {static_cast<int>(i64(c, "http_status")), str(c, "body")};
   }
   ADD_FAILURE() << "no vector " << name;

@@ -21,16 +21,14 @@ using test::TestHttpServer;
 constexpr std::string_view kRoleList = "/latest/meta-data/cam/security-credentials/";
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string credentials_json(std::string_view id, std::int64_t expired_time,
-                             std::string_view code = "Success") {
-  return R"({"TmpSecretId":")" + std::string(id) +
-         R"(","TmpSecretKey":"cvmTmpKeyVerySecret","ExpiredTime":)" + std::to_string(expired_time) +
-         R"(,"Expiration":"2030-01-01T00:00:00Z","Token":"cvmSessionTokenSecret","Code":")" +
-         std::string(code) + R"("})";
+std::string credentials_json(std::string_view id, std::int64_t expired_time, std::string_view code = "Success") {
+  return R"({"TmpSecretId":")" + std::string(id) + R"(","TmpSecretKey":"cvmTmpKeyVerySecret","ExpiredTime":)" +
+         std::to_string(expired_time) +
+         R"(,"Expiration":"2030-01-01T00:00:00Z","Token":"cvmSessionTokenSecret","Code":")" + std::string(code) +
+         R"("})";
 }
 
 // A metadata service whose answers the test changes while it runs.
@@ -64,15 +62,12 @@ class Metadata {
 
  private:
   std::mutex mu_;
-  std::function<Reply(const test::RecordedRequest&)> answer_ = [](const auto&) {
-    return Reply{404, "Not Found"};
-  };
+  std::function<Reply(const test::RecordedRequest&)> answer_ = [](const auto&) { return Reply{404, "Not Found"}; };
   TestHttpServer server_;
 };
 
-CredentialResult<std::unique_ptr<CredentialProvider>> make(
-    const std::string& endpoint, std::string source = "cvm-role",
-    const test::FakeEnv& env = test::FakeEnv()) {
+CredentialResult<std::unique_ptr<CredentialProvider>> make(const std::string& endpoint, std::string source = "cvm-role",
+                                                           const test::FakeEnv& env = test::FakeEnv()) {
   CredentialOptions options;
   options.source = std::move(source);
   options.metadata_endpoint = endpoint;
@@ -96,8 +91,7 @@ TEST(CvmRole, VectorAnswersGiveTheTemporaryCredential) {
   ASSERT_TRUE(s.has_value()) << s.error().message;
   EXPECT_EQ(s->credential->secret_id, "AKIDtmpFROMcvmMETADATAexample000000");
   EXPECT_EQ(s->credential->secret_key.view(), "tmpKEYfromCVMmetadataEXAMPLE0000=");
-  EXPECT_EQ(s->credential->session_token.view(),
-            "cvmROLEsessionTOKENexampleQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ");
+  EXPECT_EQ(s->credential->session_token.view(), "cvmROLEsessionTOKENexampleQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ");
   EXPECT_EQ(s->identity, "AKIDtmpFROMcvmMETADATAexample000000");
   EXPECT_EQ(s->source, "cvm-role:CVM_QcsRole");
   ASSERT_TRUE(s->expires_at.has_value());
@@ -109,8 +103,7 @@ TEST(CvmRole, VectorAnswersGiveTheTemporaryCredential) {
   EXPECT_LE(*s->refresh_at, now + seconds(2));
   // The vector's refresh instant: 300 s before ExpiredTime (§7.3).
   const SystemTime expires{seconds(1733809216)};
-  EXPECT_EQ(refresh_time(expires - seconds(3600), expires, seconds(300)).time_since_epoch(),
-            seconds(1733808916));
+  EXPECT_EQ(refresh_time(expires - seconds(3600), expires, seconds(300)).time_since_epoch(), seconds(1733808916));
 
   // Plain GETs with no API headers and no body.
   for (const auto& r : md.server().requests()) {
@@ -218,22 +211,15 @@ TEST(CvmRole, UnusableAnswersAreErrorsWithoutSecrets) {
              R"("Token":"cvmSessionTokenSecret","ExpiredTime":11545420387,"Code":"Success"})"},
        AuthErr::metadata_bad_answer,
        true},
-      {"role name with a slash",
-       {200, "../../user-data"},
-       {200, "{}"},
-       AuthErr::metadata_bad_answer,
-       false},
+      {"role name with a slash", {200, "../../user-data"}, {200, "{}"}, AuthErr::metadata_bad_answer, false},
       {"empty role name", {200, "\n"}, {200, "{}"}, AuthErr::metadata_bad_answer, false},
       {"role list HTTP 503", {503, "busy"}, {200, "{}"}, AuthErr::metadata_unavailable, true},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
-    md.answer([&row](const test::RecordedRequest& r) {
-      return r.target == kRoleList ? row.role : row.credentials;
-    });
+    md.answer([&row](const test::RecordedRequest& r) { return r.target == kRoleList ? row.role : row.credentials; });
     auto provider = make(md.endpoint());
-    const CredentialError error =
-        provider ? (*provider)->fetch().error() : std::move(provider.error());
+    const CredentialError error = provider ? (*provider)->fetch().error() : std::move(provider.error());
     EXPECT_EQ(error.code, make_error_code(row.err)) << error.message;
     EXPECT_EQ(error.transient, row.transient);
     EXPECT_NE(error.message.find("127.0.0.1"), std::string::npos) << error.message;

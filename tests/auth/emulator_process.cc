@@ -47,9 +47,8 @@ void EmulatorProcess::start(const std::string& script, const std::vector<std::st
                             const std::string& work_dir) {
   const std::string port_file = work_dir + "/" + script + ".port";
   log_path_ = work_dir + "/" + script + ".log";
-  std::vector<std::string> argv_strings = {
-      kPython, std::string(CAMPROXY_TEST_DATA_DIR) + "/../tools/" + script, "--port-file",
-      port_file};
+  std::vector<std::string> argv_strings = {kPython, std::string(CAMPROXY_TEST_DATA_DIR) + "/../tools/" + script,
+                                           "--port-file", port_file};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());

@@ -14,8 +14,7 @@ namespace camproxy::auth::test {
 class EmulatorProcess {
  public:
   // `script`: a file name in tests/tools; `work_dir`: where the port file and the log go.
-  EmulatorProcess(const std::string& script, const std::vector<std::string>& args,
-                  const std::string& work_dir);
+  EmulatorProcess(const std::string& script, const std::vector<std::string>& args, const std::string& work_dir);
   EmulatorProcess(const EmulatorProcess&) = delete;
   EmulatorProcess& operator=(const EmulatorProcess&) = delete;
   ~EmulatorProcess();
@@ -27,8 +26,7 @@ class EmulatorProcess {
 
  private:
   // Fails the test (leaving ready() false) when the emulator does not come up.
-  void start(const std::string& script, const std::vector<std::string>& args,
-             const std::string& work_dir);
+  void start(const std::string& script, const std::vector<std::string>& args, const std::string& work_dir);
 
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;

@@ -11,10 +11,8 @@ TEST(Endpoint, AcceptedUrlsAndWhatTheyDerive) {
     std::string_view url, host_header, service, normalised;
     bool loopback;
   } rows[] = {
-      {"https://cam.tencentcloudapi.com", "cam.tencentcloudapi.com", "cam",
-       "https://cam.tencentcloudapi.com/", false},
-      {"https://cam.tencentcloudapi.com/", "cam.tencentcloudapi.com", "cam",
-       "https://cam.tencentcloudapi.com/", false},
+      {"https://cam.tencentcloudapi.com", "cam.tencentcloudapi.com", "cam", "https://cam.tencentcloudapi.com/", false},
+      {"https://cam.tencentcloudapi.com/", "cam.tencentcloudapi.com", "cam", "https://cam.tencentcloudapi.com/", false},
       {"HTTPS://CAM.Internal.TencentCloudAPI.com", "cam.internal.tencentcloudapi.com", "cam",
        "https://cam.internal.tencentcloudapi.com/", false},
       {"https://sts.tencentcloudapi.com:8443", "sts.tencentcloudapi.com:8443", "sts",
@@ -24,8 +22,7 @@ TEST(Endpoint, AcceptedUrlsAndWhatTheyDerive) {
       {"http://localhost:9000", "localhost:9000", "cam", "http://localhost:9000/", true},
       {"http://[::1]:9000", "[::1]:9000", "cam", "http://[::1]:9000/", true},
       {"https://10.0.0.1", "10.0.0.1", "cam", "https://10.0.0.1/", false},
-      {"https://[2001:db8::1]:443", "[2001:db8::1]:443", "cam", "https://[2001:db8::1]:443/",
-       false},
+      {"https://[2001:db8::1]:443", "[2001:db8::1]:443", "cam", "https://[2001:db8::1]:443/", false},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.url);
@@ -72,8 +69,7 @@ TEST(Endpoint, RejectedUrlsNameTheReason) {
     ASSERT_FALSE(ep.has_value());
     EXPECT_EQ(ep.error(), make_error_code(row.err));
   }
-  EXPECT_NE(make_error_code(AuthErr::endpoint_insecure).message().find("loopback"),
-            std::string::npos);
+  EXPECT_NE(make_error_code(AuthErr::endpoint_insecure).message().find("loopback"), std::string::npos);
 }
 
 }  // namespace

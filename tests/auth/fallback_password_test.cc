@@ -74,16 +74,13 @@ TEST(FallbackPassword, EachRefusalNamesItsRuleAndNeverTheContent) {
 
 TEST(FallbackPassword, OnlyRegularFilesThatExist) {
   const TempDir dir;
-  EXPECT_EQ(read_fallback_password(dir.file("absent")).error(),
-            make_error_code(AuthErr::fallback_unreadable));
-  EXPECT_EQ(read_fallback_password(dir.path()).error(),
-            make_error_code(AuthErr::fallback_not_regular));
+  EXPECT_EQ(read_fallback_password(dir.file("absent")).error(), make_error_code(AuthErr::fallback_unreadable));
+  EXPECT_EQ(read_fallback_password(dir.path()).error(), make_error_code(AuthErr::fallback_not_regular));
   // A FIFO must not block the reader (it is opened non-blocking, then refused).
   const std::string fifo = dir.file("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_EQ(read_fallback_password(fifo).error(), make_error_code(AuthErr::fallback_not_regular));
-  EXPECT_EQ(read_fallback_password("/dev/null").error(),
-            make_error_code(AuthErr::fallback_not_regular));
+  EXPECT_EQ(read_fallback_password("/dev/null").error(), make_error_code(AuthErr::fallback_not_regular));
   // A symlink is followed (Kubernetes mounts Secrets through symlinks).
   const std::string target = dir.write("real", "linked\n", 0600);
   ASSERT_EQ(::symlink(target.c_str(), dir.file("link").c_str()), 0);

@@ -16,8 +16,7 @@ TEST(ProfileFile, AcceptedLayouts) {
   } rows[] = {
       {"plain", "[default]\nsecret_id = AKIDa\nsecret_key = ka\n", "AKIDa", "ka"},
       {"no spaces, no final newline", "[default]\nsecret_id=AKIDb\nsecret_key=kb", "AKIDb", "kb"},
-      {"CRLF and tabs", "[default]\r\n\tsecret_id\t=\tAKIDc \r\nsecret_key = kc\r\n", "AKIDc",
-       "kc"},
+      {"CRLF and tabs", "[default]\r\n\tsecret_id\t=\tAKIDc \r\nsecret_key = kc\r\n", "AKIDc", "kc"},
       {"comments and blank lines",
        "# top\n\n[default]\n; note\nsecret_id = AKIDd\n\n"
        "# secret_key = not-this\nsecret_key = kd\n",
@@ -30,15 +29,13 @@ TEST(ProfileFile, AcceptedLayouts) {
        "secret_id = AKIDx\n[default]\nsecret_id = AKIDf\n"
        "secret_key = kf\n",
        "AKIDf", "kf"},
-      {"split at the first '=' only, no unquoting",
-       "[default]\nsecret_id = AKIDg\nsecret_key = \"a=b==\"\n", "AKIDg", "\"a=b==\""},
-      {"last value wins", "[default]\nsecret_id = AKIDold\nsecret_id = AKIDh\nsecret_key = kh\n",
-       "AKIDh", "kh"},
+      {"split at the first '=' only, no unquoting", "[default]\nsecret_id = AKIDg\nsecret_key = \"a=b==\"\n", "AKIDg",
+       "\"a=b==\""},
+      {"last value wins", "[default]\nsecret_id = AKIDold\nsecret_id = AKIDh\nsecret_key = kh\n", "AKIDh", "kh"},
       {"keys case-insensitive", "[default]\nSecret_Id = AKIDi\nSECRET_KEY = ki\n", "AKIDi", "ki"},
       {"section name trimmed", "[ default ]\nsecret_id = AKIDj\nsecret_key = kj\n", "AKIDj", "kj"},
       {"UTF-8 BOM", "\xef\xbb\xbf[default]\nsecret_id = AKIDk\nsecret_key = kk\n", "AKIDk", "kk"},
-      {"unknown keys ignored", "[default]\nregion = ap-x\nsecret_id = AKIDl\nsecret_key = kl\n",
-       "AKIDl", "kl"},
+      {"unknown keys ignored", "[default]\nregion = ap-x\nsecret_id = AKIDl\nsecret_key = kl\n", "AKIDl", "kl"},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
@@ -58,14 +55,11 @@ TEST(ProfileFile, RejectedLayoutsNameTheLine) {
     std::size_t line;
   } rows[] = {
       {"empty", "", AuthErr::profile_key_missing, 0},
-      {"no default section", "[prod]\nsecret_id = a\nsecret_key = b\n",
-       AuthErr::profile_key_missing, 0},
+      {"no default section", "[prod]\nsecret_id = a\nsecret_key = b\n", AuthErr::profile_key_missing, 0},
       {"no key", "[default]\nsecret_id = AKID\n", AuthErr::profile_key_missing, 0},
       {"no id", "[default]\nsecret_key = k\n", AuthErr::profile_key_missing, 0},
-      {"empty key value", "[default]\nsecret_id = AKID\nsecret_key =\n",
-       AuthErr::profile_key_missing, 0},
-      {"line without '='", "[default]\nsecret_id = AKID\nsecret_key k\n",
-       AuthErr::profile_malformed, 3},
+      {"empty key value", "[default]\nsecret_id = AKID\nsecret_key =\n", AuthErr::profile_key_missing, 0},
+      {"line without '='", "[default]\nsecret_id = AKID\nsecret_key k\n", AuthErr::profile_malformed, 3},
       {"unclosed section", "\n[default\nsecret_id = a\n", AuthErr::profile_malformed, 2},
       {"bad line in another section", "[default]\nsecret_id = a\nsecret_key = b\n[x]\njunk\n",
        AuthErr::profile_malformed, 5},

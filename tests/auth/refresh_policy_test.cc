@@ -51,8 +51,8 @@ TEST(ProactiveRefresh, LandsJustAfterTheRotationWithBoundedJitter) {
 TEST(ProactiveRefresh, NeverBeforeTheRotationNorBelowTheFloor) {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> unit(0, 1);
-  for (const std::int64_t lifetime : {std::int64_t{1}, std::int64_t{999}, std::int64_t{5000},
-                                      std::int64_t{60000}, std::int64_t{3600000}, kDay}) {
+  for (const std::int64_t lifetime :
+       {std::int64_t{1}, std::int64_t{999}, std::int64_t{5000}, std::int64_t{60000}, std::int64_t{3600000}, kDay}) {
     for (int i = 0; i < 200; ++i) {
       const milliseconds d = proactive_refresh_delay(lifetime, unit(rng));
       EXPECT_GT(d.count(), lifetime);

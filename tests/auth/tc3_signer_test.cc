@@ -45,8 +45,7 @@ TEST(Tc3Signer, EveryVectorCaseMatchesAllIntermediates) {
       extra.push_back({extra_storage[i], extra_storage[i + 1]});
     }
 
-    const Tc3Input input{secret_id, secret_key,          service, host, content_type,
-                         body,      i64(in, "timestamp")};
+    const Tc3Input input{secret_id, secret_key, service, host, content_type, body, i64(in, "timestamp")};
     const Tc3Signature sig = sign_tc3(input, extra);
 
     EXPECT_EQ(sha256_hex(body), str(want, "hashed_payload"));
@@ -74,15 +73,13 @@ TEST(Tc3Signer, DateIsUtcAcrossBoundaries) {
 }
 
 TEST(Tc3Signer, ExtraHeaderNamedHostOrContentTypeIsIgnored) {
-  const Tc3Input input{"id", "key",     "cam", "cam.tencentcloudapi.com", "application/json",
-                       "{}", 1733802016};
+  const Tc3Input input{"id", "key", "cam", "cam.tencentcloudapi.com", "application/json", "{}", 1733802016};
   const std::vector<Tc3Header> extra = {{"Host", "evil.example"}, {"Content-Type", "text/x"}};
   EXPECT_EQ(sign_tc3(input, extra).canonical_request, sign_tc3(input).canonical_request);
 }
 
 TEST(Tc3Signer, EverySignedInputChangesTheSignature) {
-  const Tc3Input base{"id", "key",     "cam", "cam.tencentcloudapi.com", "application/json",
-                      "{}", 1733802016};
+  const Tc3Input base{"id", "key", "cam", "cam.tencentcloudapi.com", "application/json", "{}", 1733802016};
   const std::string ref = sign_tc3(base).signature;
   Tc3Input v = base;
   v.secret_key = "key2";

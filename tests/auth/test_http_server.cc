@@ -55,8 +55,8 @@ std::size_t parse_request(const std::string& buf, RecordedRequest& out) {
   while (line_end != std::string_view::npos) {
     const std::size_t start = line_end + 2;
     line_end = head.find("\r\n", start);
-    const std::string_view line = head.substr(
-        start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
+    const std::string_view line =
+        head.substr(start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
     const auto colon = line.find(':');
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
@@ -83,8 +83,7 @@ std::string RecordedRequest::header(std::string_view name) const {
   return found;
 }
 
-TestHttpServer::TestHttpServer(Handler handler, ServerMode mode)
-    : handler_(std::move(handler)), mode_(mode) {
+TestHttpServer::TestHttpServer(Handler handler, ServerMode mode) : handler_(std::move(handler)), mode_(mode) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   port_ = bind_loopback(listen_fd_);
   EXPECT_EQ(::listen(listen_fd_, 8), 0);
@@ -153,8 +152,8 @@ void TestHttpServer::serve(int fd) {
         requests_.push_back(request);
       }
       send_all(fd, "HTTP/1.1 " + std::to_string(reply.status) +
-                       " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(reply.body.size()) + "\r\n\r\n" + reply.body);
+                       " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                       "\r\n\r\n" + reply.body);
     }
   }
 }

@@ -21,14 +21,12 @@ constexpr std::string_view kRoleArn = "qcs::cam::uin/100000000001:roleName/campr
 constexpr std::string_view kJwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwb2QifQ.c2lnbmF0dXJl";
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string sts_success(std::string_view id, std::int64_t expired_time) {
-  return R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":")" +
-         std::string(id) + R"(","TmpSecretKey":"oidcTmpKeyVerySecret"},"ExpiredTime":)" +
-         std::to_string(expired_time) +
+  return R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":")" + std::string(id) +
+         R"(","TmpSecretKey":"oidcTmpKeyVerySecret"},"ExpiredTime":)" + std::to_string(expired_time) +
          R"(,"Expiration":"2030-01-01T00:00:00Z","RequestId":"req-1"}})";
 }
 
@@ -174,8 +172,7 @@ TEST_F(OidcTest, StsFailuresAreClassified) {
     bool transient;
     const char* says;
   } rows[] = {
-      {"API error (vector)",
-       test::credential_source_reply("sts_assume_role_with_web_identity_error"),
+      {"API error (vector)", test::credential_source_reply("sts_assume_role_with_web_identity_error"),
        AuthErr::sts_rejected, true, "InvalidParameter.WebIdentityTokenError"},
       {"AuthFailure",
        {200, R"({"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"no"},)"
@@ -186,16 +183,14 @@ TEST_F(OidcTest, StsFailuresAreClassified) {
       {"HTTP 503", {503, "busy"}, AuthErr::sts_unavailable, true, "HTTP 503"},
       {"not JSON", {200, "<html>"}, AuthErr::sts_bad_answer, true, "not a JSON object"},
       {"no ExpiredTime",
-       {200,
-        R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":"AKIDx",)"
-        R"("TmpSecretKey":"oidcTmpKeyVerySecret"},"RequestId":"r"}})"},
+       {200, R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":"AKIDx",)"
+             R"("TmpSecretKey":"oidcTmpKeyVerySecret"},"RequestId":"r"}})"},
        AuthErr::sts_bad_answer,
        true,
        "ExpiredTime"},
       {"no key",
-       {200,
-        R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":"AKIDx"},)"
-        R"("ExpiredTime":9999999999,"RequestId":"r"}})"},
+       {200, R"({"Response":{"Credentials":{"Token":"oidcSessionTokenSecret","TmpSecretId":"AKIDx"},)"
+             R"("ExpiredTime":9999999999,"RequestId":"r"}})"},
        AuthErr::sts_bad_answer,
        true,
        "TmpSecretKey"},

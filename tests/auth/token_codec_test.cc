@@ -118,8 +118,7 @@ Result<AuthTokenInfo> parse(std::initializer_list<std::uint8_t> bytes) {
 
 TEST(AuthTokenInfoReader, SkipsUnknownFixedWidthFields) {
   // field 20 fixed64, field 21 fixed32, then password "pw".
-  const auto info =
-      parse({0xa1, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xad, 0x01, 1, 2, 3, 4, 0x42, 0x02, 'p', 'w'});
+  const auto info = parse({0xa1, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xad, 0x01, 1, 2, 3, 4, 0x42, 0x02, 'p', 'w'});
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->password.view(), "pw");
 }

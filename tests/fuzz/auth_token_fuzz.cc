@@ -64,8 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((mode & 1) == 0) {
     decode({reinterpret_cast<const char*>(rest.data()), rest.size()});
   } else {
-    check_wrapped(rest, (mode & 2) != 0 ? TokenAlphabet::standard_padded
-                                        : TokenAlphabet::url_safe_unpadded);
+    check_wrapped(rest, (mode & 2) != 0 ? TokenAlphabet::standard_padded : TokenAlphabet::url_safe_unpadded);
   }
   return 0;
 }

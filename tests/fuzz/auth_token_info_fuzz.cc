@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CAMPROXY_FUZZ_CHECK(info.error() == auth::TokenErr::protobuf);
     return 0;
   }
-  for (const std::string* s :
-       {&info->req_id, &info->instance_id, &info->region, &info->username, &info->extra_info}) {
+  for (const std::string* s : {&info->req_id, &info->instance_id, &info->region, &info->username, &info->extra_info}) {
     CAMPROXY_FUZZ_CHECK(auth::is_valid_utf8(*s));
   }
   CAMPROXY_FUZZ_CHECK(auth::is_valid_utf8(info->password.view()));

@@ -64,8 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace camproxy::fuzz;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   for (const int status : {200, kBadGateway}) {
-    check_result(camproxy::auth::parse_cam_response(status, body, kInstanceId, kRegion, kUserName),
-                 status);
+    check_result(camproxy::auth::parse_cam_response(status, body, kInstanceId, kRegion, kUserName), status);
   }
   return 0;
 }

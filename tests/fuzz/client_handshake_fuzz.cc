@@ -26,8 +26,7 @@ void check_ssl_request(std::span<const uint8_t> payload) {
   // An SSLRequest is not a HandshakeResponse41: the session must not take it for a login.
   const auto as_response = decode_handshake_response41(payload);
   CAMPROXY_FUZZ_CHECK(!as_response.has_value());
-  CAMPROXY_FUZZ_CHECK(as_response.error() == ProtoErr::malformed ||
-                      as_response.error() == ProtoErr::protocol_320);
+  CAMPROXY_FUZZ_CHECK(as_response.error() == ProtoErr::malformed || as_response.error() == ProtoErr::protocol_320);
 
   std::vector<uint8_t> out;
   ByteWriter w(out);

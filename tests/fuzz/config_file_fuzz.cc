@@ -17,9 +17,7 @@
 namespace camproxy::fuzz {
 namespace {
 
-size_t line_count(std::string_view text) {
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-}
+size_t line_count(std::string_view text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1; }
 
 void check_error(const std::string& e, std::string_view text) {
   CAMPROXY_FUZZ_CHECK(!e.empty());

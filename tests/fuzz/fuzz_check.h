@@ -11,8 +11,8 @@
 
 // A property every input must keep. libFuzzer records the input as a crash; the replay binary
 // exits non-zero. Not `assert`: it must also hold in NDEBUG builds.
-#define CAMPROXY_FUZZ_CHECK(cond)                                         \
-  do {                                                                    \
+#define CAMPROXY_FUZZ_CHECK(cond)                                           \
+  do {                                                                      \
     if (!(cond)) ::camproxy::fuzz::check_failed(#cond, __FILE__, __LINE__); \
   } while (false)
 

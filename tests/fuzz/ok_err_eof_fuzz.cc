@@ -68,8 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto payload = in.rest();
 
   // The relay classifies a packet by these tests alone: at most one may say yes.
-  const int shapes = int{p::is_ok_packet(payload, caps)} + int{p::is_err_packet(payload, caps)} +
-                     int{p::is_eof_packet(payload, caps)};
+  const int shapes =
+      int{p::is_ok_packet(payload, caps)} + int{p::is_err_packet(payload, caps)} + int{p::is_eof_packet(payload, caps)};
   CAMPROXY_FUZZ_CHECK(shapes <= 1);
 
   const auto ok = p::decode_ok(payload, caps);

@@ -67,8 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto decoded = camproxy::protocol::decode_packet(stream, max_payload, scratch);
     if (!decoded) {
       const std::error_code e = decoded.error();
-      CAMPROXY_FUZZ_CHECK(e == ProtoErr::need_more || e == ProtoErr::too_large ||
-                          e == ProtoErr::malformed);
+      CAMPROXY_FUZZ_CHECK(e == ProtoErr::need_more || e == ProtoErr::too_large || e == ProtoErr::malformed);
       break;
     }
     check_packet(*decoded, stream, max_payload);

@@ -18,9 +18,7 @@ namespace {
 
 using namespace camproxy::auth;
 
-size_t line_count(std::string_view text) {
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-}
+size_t line_count(std::string_view text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1; }
 
 void check_error(const ProfileSyntaxError& e, std::string_view text) {
   if (e.code == AuthErr::profile_malformed) {

@@ -28,8 +28,7 @@ bool replay_file(const fs::path& path) {
     std::fprintf(stderr, "cannot read %s\n", path.c_str());
     return false;
   }
-  const std::vector<char> text((std::istreambuf_iterator<char>(in)),
-                               std::istreambuf_iterator<char>());
+  const std::vector<char> text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // An exact-size heap buffer, as libFuzzer passes it, so ASan catches a read past the end.
   std::vector<uint8_t> data(text.begin(), text.end());
   std::fprintf(stderr, "replaying %s (%zu bytes)\n", path.c_str(), data.size());

@@ -71,9 +71,7 @@ void read_session_state(std::span<const uint8_t> info) {
   }
 }
 
-bool is_to_server_event(TrackerEvent e) {
-  return e == TrackerEvent::kCommand || e == TrackerEvent::kUploadDone;
-}
+bool is_to_server_event(TrackerEvent e) { return e == TrackerEvent::kCommand || e == TrackerEvent::kUploadDone; }
 
 class Feeder {
  public:
@@ -86,8 +84,7 @@ class Feeder {
     const size_t max_events = bytes.size() + 2;
     size_t events = 0;
     for (;;) {
-      const TrackerStep step =
-          to_server ? tracker_.feed_to_server(bytes) : tracker_.feed_from_server(bytes);
+      const TrackerStep step = to_server ? tracker_.feed_to_server(bytes) : tracker_.feed_from_server(bytes);
       CAMPROXY_FUZZ_CHECK(step.consumed <= bytes.size());
       bytes = bytes.subspan(step.consumed);
       offset += step.consumed;
@@ -107,8 +104,7 @@ class Feeder {
     }
     CAMPROXY_FUZZ_CHECK(tracker_.outstanding() <= limits_.max_pipelined);
     if (tracker_.idle()) {
-      CAMPROXY_FUZZ_CHECK(tracker_.outstanding() == 0 && !tracker_.failed() &&
-                          !tracker_.pending_local_infile());
+      CAMPROXY_FUZZ_CHECK(tracker_.outstanding() == 0 && !tracker_.failed() && !tracker_.pending_local_infile());
     }
   }
 
@@ -129,21 +125,14 @@ class Feeder {
   Observed observe(size_t chunk, size_t offset, TrackerEvent event) const {
     Observed o{chunk, offset, event, {}, {}, {}};
     switch (event) {
-      case TrackerEvent::kCommand:
-        o.command = tracker_.last_command();
-        break;
-      case TrackerEvent::kResponseEnd:
-        o.response = tracker_.last_response();
-        break;
+      case TrackerEvent::kCommand: o.command = tracker_.last_command(); break;
+      case TrackerEvent::kResponseEnd: o.response = tracker_.last_response(); break;
       case TrackerEvent::kSessionState:
         read_session_state(tracker_.session_state_info());
         o.detail = as_chars(tracker_.session_state_info());
         break;
-      case TrackerEvent::kLocalInfile:
-        o.detail = tracker_.local_infile_name();
-        break;
-      default:
-        break;
+      case TrackerEvent::kLocalInfile: o.detail = tracker_.local_infile_name(); break;
+      default: break;
     }
     return o;
   }

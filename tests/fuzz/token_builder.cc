@@ -24,9 +24,7 @@ std::string sha256_hex(std::span<const uint8_t> data) {
   return out;
 }
 
-std::span<const uint8_t> bytes_of(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+std::span<const uint8_t> bytes_of(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
@@ -42,8 +40,7 @@ std::vector<uint8_t> encrypt(std::string_view seed, std::span<const uint8_t> pla
   int final_len = 0;
   const bool ok =
       ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key, iv) == 1 &&
-      EVP_EncryptUpdate(ctx.get(), out.data(), &len, plaintext.data(),
-                        static_cast<int>(plaintext.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), out.data(), &len, plaintext.data(), static_cast<int>(plaintext.size())) == 1 &&
       EVP_EncryptFinal_ex(ctx.get(), out.data() + len, &final_len) == 1;
   CAMPROXY_FUZZ_CHECK(ok);  // the builder itself failing is a harness bug, not a finding
   out.resize(static_cast<size_t>(len + final_len));
@@ -52,8 +49,8 @@ std::vector<uint8_t> encrypt(std::string_view seed, std::span<const uint8_t> pla
 
 std::string base64(std::span<const uint8_t> bytes, TokenAlphabet alphabet) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                                static_cast<int>(bytes.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   if (alphabet == TokenAlphabet::url_safe_unpadded) {
     std::replace(out.begin(), out.end(), '+', '-');
@@ -87,9 +84,8 @@ void put_string(std::vector<uint8_t>& out, uint32_t field, std::string_view s) {
 
 }  // namespace
 
-std::string make_token(std::string_view instance_id, std::string_view region,
-                       std::string_view user_name, std::span<const uint8_t> plaintext,
-                       TokenAlphabet alphabet) {
+std::string make_token(std::string_view instance_id, std::string_view region, std::string_view user_name,
+                       std::span<const uint8_t> plaintext, TokenAlphabet alphabet) {
   std::string seed_input;
   seed_input.append(instance_id).append("_").append(region).append("_").append(user_name);
   const std::string seed = sha256_hex(bytes_of(seed_input));
@@ -114,10 +110,9 @@ std::vector<uint8_t> encode_auth_token_info(const auth::AuthTokenInfo& info) {
 }
 
 bool same_token_info(const auth::AuthTokenInfo& a, const auth::AuthTokenInfo& b) {
-  return a.app_id == b.app_id && a.uin == b.uin && a.owner_uin == b.owner_uin &&
-         a.req_id == b.req_id && a.instance_id == b.instance_id && a.region == b.region &&
-         a.username == b.username && a.password.view() == b.password.view() &&
-         a.create_time == b.create_time && a.extra_info == b.extra_info &&
+  return a.app_id == b.app_id && a.uin == b.uin && a.owner_uin == b.owner_uin && a.req_id == b.req_id &&
+         a.instance_id == b.instance_id && a.region == b.region && a.username == b.username &&
+         a.password.view() == b.password.view() && a.create_time == b.create_time && a.extra_info == b.extra_info &&
          a.token_type == b.token_type && a.rand_num == b.rand_num;
 }
 

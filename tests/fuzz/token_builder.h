@@ -18,9 +18,8 @@ enum class TokenAlphabet { url_safe_unpadded, standard_padded };
 
 // §4.1: lowercase sha256hex(plaintext) || base64(AES-256-CBC(PKCS#7(plaintext))) with key and IV
 // cut from sha256hex(instance_region_user) (§4.2).
-std::string make_token(std::string_view instance_id, std::string_view region,
-                       std::string_view user_name, std::span<const uint8_t> plaintext,
-                       TokenAlphabet alphabet);
+std::string make_token(std::string_view instance_id, std::string_view region, std::string_view user_name,
+                       std::span<const uint8_t> plaintext, TokenAlphabet alphabet);
 
 // §4.4: every field that differs from its proto3 default, in field-number order.
 std::vector<uint8_t> encode_auth_token_info(const auth::AuthTokenInfo& info);

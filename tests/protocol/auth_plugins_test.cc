@@ -54,17 +54,13 @@ std::vector<NativeCase> native_cases() {
       {"python_kat_256_bytes", all_bytes(), kNonce, "baabae9576056953ae0d8c196204c3f51a55a34c"},
       // Real clients against MariaDB 10.11 (nonce from the greeting or switch, response from
       // the client's packet in captures/).
-      {"mariadb_cli_login", bytes_of("camtest-pw"),
-       from_hex("2361436a6a595c437854792959677b526a3e3739"),
+      {"mariadb_cli_login", bytes_of("camtest-pw"), from_hex("2361436a6a595c437854792959677b526a3e3739"),
        "2b4b486e3e1aaa2f5ddcecdf338d94035a33a491"},
-      {"mariadb_cli_after_switch", bytes_of("camtest-pw"),
-       from_hex("624d39776a2f496336244d3b7b7d222c58552246"),
+      {"mariadb_cli_after_switch", bytes_of("camtest-pw"), from_hex("624d39776a2f496336244d3b7b7d222c58552246"),
        "379366ea9bf076d2dba7aba8544fb876ad8f5cbe"},
-      {"pymysql_login", bytes_of("camtest-pw"),
-       from_hex("715a52693c30772d7425556060436d7a3e656446"),
+      {"pymysql_login", bytes_of("camtest-pw"), from_hex("715a52693c30772d7425556060436d7a3e656446"),
        "b769baf9694c7a0c3f6cf3c7e8524bb8cf7c160b"},
-      {"mysql2_change_user", bytes_of("other-pw"),
-       from_hex("7b505d62535b4d512f355d567671532b7946305b"),
+      {"mysql2_change_user", bytes_of("other-pw"), from_hex("7b505d62535b4d512f355d567671532b7946305b"),
        "1a0c980310312d425245600323e10ee445cff6e8"},
   };
 }
@@ -94,8 +90,7 @@ TEST_P(NativeTest, VerifyAcceptsOnlyTheRightResponse) {
 INSTANTIATE_TEST_SUITE_P(Known, NativeTest, ::testing::ValuesIn(native_cases()), test::CaseName());
 
 TEST(NativePassword, HashIsSha1OfSha1) {
-  EXPECT_EQ(to_hex(native_password_hash(test::as_bytes(kToken))),
-            "c394cedfd3ddc5b6da353319553ebe5538390491");
+  EXPECT_EQ(to_hex(native_password_hash(test::as_bytes(kToken))), "c394cedfd3ddc5b6da353319553ebe5538390491");
 }
 
 struct Sha2Case {
@@ -117,14 +112,13 @@ TEST_P(Sha2Test, ScrambleMatchesAndVerifies) {
   EXPECT_FALSE(sha2_verify(s2, nonce20(kNonce), std::span(response).first(20)));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Known, Sha2Test,
-    ::testing::Values(
-        Sha2Case{"python_kat", bytes_of(kToken),
-                 "9bb1b68c31c16ddd79b60279d6739c2acfc46024b1ae41b93f595c9a5923d1ae"},
-        Sha2Case{"python_kat_256_bytes", all_bytes(),
-                 "2fdac45164bc630974e2a9c0f9eb2c86e90b28afe4f422cc24ff9f528492f13c"}),
-    test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Known, Sha2Test,
+                         ::testing::Values(Sha2Case{"python_kat", bytes_of(kToken),
+                                                    "9bb1b68c31c16ddd79b60279d6739c2acfc46024b1ae41b93f595c9a5923d1ae"},
+                                           Sha2Case{
+                                               "python_kat_256_bytes", all_bytes(),
+                                               "2fdac45164bc630974e2a9c0f9eb2c86e90b28afe4f422cc24ff9f528492f13c"}),
+                         test::CaseName());
 
 TEST(Sha2Password, HashIsSha256OfSha256) {
   EXPECT_EQ(to_hex(sha2_password_hash(test::as_bytes(kToken))),
@@ -158,8 +152,7 @@ struct PkeyFree {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 std::string public_pem(EVP_PKEY* key, const char* structure) {
-  OSSL_ENCODER_CTX* ctx =
-      OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", structure, nullptr);
+  OSSL_ENCODER_CTX* ctx = OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", structure, nullptr);
   unsigned char* data = nullptr;
   size_t len = 0;
   const bool ok = ctx != nullptr && OSSL_ENCODER_to_data(ctx, &data, &len) == 1;
@@ -201,14 +194,12 @@ TEST_F(RsaTest, ServerDecryptsPasswordWithBothPemForms) {
   for (const char* structure : {"SubjectPublicKeyInfo", "type-specific"}) {
     const std::string pem = public_pem(key_2048_, structure);
     ASSERT_FALSE(pem.empty()) << structure;
-    EXPECT_NE(pem.find(std::string_view(structure) == "type-specific" ? "BEGIN RSA PUBLIC KEY"
-                                                                      : "BEGIN PUBLIC KEY"),
+    EXPECT_NE(pem.find(std::string_view(structure) == "type-specific" ? "BEGIN RSA PUBLIC KEY" : "BEGIN PUBLIC KEY"),
               std::string::npos);
     auto cipher = sha2_rsa_encrypt_password(test::as_bytes(kToken), nonce20(kNonce), pem);
     ASSERT_TRUE(cipher) << structure << ": " << cipher.error().message();
     EXPECT_EQ(cipher->size(), 256u);
-    EXPECT_EQ(server_decrypt(key_2048_, *cipher, nonce20(kNonce)),
-              clear_password_payload(test::as_bytes(kToken)));
+    EXPECT_EQ(server_decrypt(key_2048_, *cipher, nonce20(kNonce)), clear_password_payload(test::as_bytes(kToken)));
   }
 }
 
@@ -219,8 +210,7 @@ TEST_F(RsaTest, Rsa2048LimitIs213Bytes) {
   ASSERT_TRUE(cipher);
   EXPECT_EQ(server_decrypt(key_2048_, *cipher, nonce20(kNonce)), clear_password_payload(fits));
   const std::vector<uint8_t> too_long(214, 'a');
-  EXPECT_EQ(sha2_rsa_encrypt_password(too_long, nonce20(kNonce), pem).error(),
-            ProtoErr::password_too_long);
+  EXPECT_EQ(sha2_rsa_encrypt_password(too_long, nonce20(kNonce), pem).error(), ProtoErr::password_too_long);
 }
 
 // With a big key the server's own 256-byte plaintext limit is the one that binds.
@@ -233,8 +223,7 @@ TEST(Rsa, PlaintextLimitIs256BytesEvenWithA3072BitKey) {
   ASSERT_TRUE(cipher);
   EXPECT_EQ(server_decrypt(key.get(), *cipher, nonce20(kNonce)), clear_password_payload(fits));
   const std::vector<uint8_t> too_long(256, 'b');
-  EXPECT_EQ(sha2_rsa_encrypt_password(too_long, nonce20(kNonce), pem).error(),
-            ProtoErr::password_too_long);
+  EXPECT_EQ(sha2_rsa_encrypt_password(too_long, nonce20(kNonce), pem).error(), ProtoErr::password_too_long);
 }
 
 TEST(Rsa, RejectsWhatIsNotAnRsaPublicKey) {
@@ -242,9 +231,8 @@ TEST(Rsa, RejectsWhatIsNotAnRsaPublicKey) {
   ASSERT_TRUE(ec);
   const std::string ec_pem = public_pem(ec.get(), "SubjectPublicKeyInfo");
   ASSERT_FALSE(ec_pem.empty());
-  for (const std::string& pem :
-       {ec_pem, std::string(""), std::string("not a key"),
-        std::string("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")}) {
+  for (const std::string& pem : {ec_pem, std::string(""), std::string("not a key"),
+                                 std::string("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")}) {
     EXPECT_EQ(sha2_rsa_encrypt_password(test::as_bytes(kToken), nonce20(kNonce), pem).error(),
               ProtoErr::bad_public_key);
   }

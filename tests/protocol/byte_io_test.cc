@@ -35,13 +35,12 @@ TEST_P(LenencTest, BothWays) {
   EXPECT_EQ(out, bytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Values, LenencTest,
-    ::testing::Values(LenencCase{0, "00"}, LenencCase{250, "fa"}, LenencCase{251, "fc fb 00"},
-                      LenencCase{0xFFFF, "fc ff ff"}, LenencCase{0x10000, "fd 00 00 01"},
-                      LenencCase{0xFFFFFF, "fd ff ff ff"},
-                      LenencCase{0x1000000, "fe 00 00 00 01 00 00 00 00"},
-                      LenencCase{0xFFFFFFFFFFFFFFFFull, "fe ff ff ff ff ff ff ff ff"}));
+INSTANTIATE_TEST_SUITE_P(Values, LenencTest,
+                         ::testing::Values(LenencCase{0, "00"}, LenencCase{250, "fa"}, LenencCase{251, "fc fb 00"},
+                                           LenencCase{0xFFFF, "fc ff ff"}, LenencCase{0x10000, "fd 00 00 01"},
+                                           LenencCase{0xFFFFFF, "fd ff ff ff"},
+                                           LenencCase{0x1000000, "fe 00 00 00 01 00 00 00 00"},
+                                           LenencCase{0xFFFFFFFFFFFFFFFFull, "fe ff ff ff ff ff ff ff ff"}));
 
 struct BadLenencCase {
   const char* name;
@@ -59,13 +58,12 @@ TEST_P(BadLenencTest, MalformedAndNothingConsumed) {
   EXPECT_EQ(r.position(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Bad, BadLenencTest,
-    ::testing::Values(BadLenencCase{"empty", ""}, BadLenencCase{"null_marker", "fb"},
-                      BadLenencCase{"ff_prefix", "ff"}, BadLenencCase{"short_fc", "fc 01"},
-                      BadLenencCase{"short_fd", "fd 01 02"},
-                      BadLenencCase{"short_fe", "fe 01 02 03 04 05 06 07"}),
-    test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Bad, BadLenencTest,
+                         ::testing::Values(BadLenencCase{"empty", ""}, BadLenencCase{"null_marker", "fb"},
+                                           BadLenencCase{"ff_prefix", "ff"}, BadLenencCase{"short_fc", "fc 01"},
+                                           BadLenencCase{"short_fd", "fd 01 02"},
+                                           BadLenencCase{"short_fe", "fe 01 02 03 04 05 06 07"}),
+                         test::CaseName());
 
 TEST(ByteReader, FixedIntsLittleEndian) {
   const auto bytes = from_hex("01 0201 050403 09080706 100f0e0d0c0b0a09");

@@ -32,11 +32,14 @@ struct ChangeUserCase {
 std::vector<ChangeUserCase> change_user_cases() {
   return {
       {"mysql2", capture_payload("mysql2_login.hex", 11), kMysql2Caps,
-       ComChangeUser{"other", bytes_str("1a0c980310312d425245600323e10ee445cff6e8"), "appdb",
-                     uint16_t{45}, "mysql_native_password", {}}},
+       ComChangeUser{"other",
+                     bytes_str("1a0c980310312d425245600323e10ee445cff6e8"),
+                     "appdb",
+                     uint16_t{45},
+                     "mysql_native_password",
+                     {}}},
       // Hand-assembled: no SECURE_CONNECTION (str<NUL> auth), attrs present.
-      {"handwritten_nul_auth_attrs",
-       from_hex("11 7500 61626300 00 2100 7000 07 016b 0176 0177 00"),
+      {"handwritten_nul_auth_attrs", from_hex("11 7500 61626300 00 2100 7000 07 016b 0176 0177 00"),
        cap::kProtocol41 | cap::kPluginAuth | cap::kConnectAttrs,
        ComChangeUser{"u", "abc", "", uint16_t{33}, "p", {{"k", "v"}, {"w", ""}}}},
   };
@@ -67,8 +70,7 @@ TEST_P(ChangeUserTest, CutsFailOrDropTrailingFields) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Captured, ChangeUserTest, ::testing::ValuesIn(change_user_cases()),
-                         test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Captured, ChangeUserTest, ::testing::ValuesIn(change_user_cases()), test::CaseName());
 
 // mysql2 computes the change-user scramble over the session's original greeting nonce.
 TEST(ChangeUser, CapturedScrambleUsesTheGreetingNonce) {
@@ -76,8 +78,7 @@ TEST(ChangeUser, CapturedScrambleUsesTheGreetingNonce) {
   auto cmd = decode_change_user(capture_payload("mysql2_login.hex", 11), kMysql2Caps);
   ASSERT_TRUE(cmd);
   const std::string_view pw = "other-pw";
-  const auto expected = native_scramble(test::as_bytes(pw), std::span<const uint8_t, 20>(
-                                                                 greeting_nonce.data(), 20));
+  const auto expected = native_scramble(test::as_bytes(pw), std::span<const uint8_t, 20>(greeting_nonce.data(), 20));
   EXPECT_EQ(cmd->auth_response, std::string(expected.begin(), expected.end()));
 }
 

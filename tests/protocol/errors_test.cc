@@ -21,9 +21,9 @@ TEST(ProtoErr, IsAnErrorCodeWithItsOwnCategory) {
 
 TEST(ProtoErr, EveryValueHasADistinctMessage) {
   std::set<std::string> messages;
-  for (auto e : {ProtoErr::need_more, ProtoErr::malformed, ProtoErr::too_large,
-                 ProtoErr::unsupported, ProtoErr::protocol_320, ProtoErr::password_too_long,
-                 ProtoErr::bad_public_key, ProtoErr::crypto_failed}) {
+  for (auto e :
+       {ProtoErr::need_more, ProtoErr::malformed, ProtoErr::too_large, ProtoErr::unsupported, ProtoErr::protocol_320,
+        ProtoErr::password_too_long, ProtoErr::bad_public_key, ProtoErr::crypto_failed}) {
     messages.insert(make_error_code(e).message());
   }
   EXPECT_EQ(messages.size(), 8u);

@@ -30,32 +30,30 @@ struct GreetingCase {
 std::vector<GreetingCase> greeting_cases() {
   return {
       {"mariadb_10_11_plain", capture_payload("mariadb_cli_login.hex", 0),
-       HandshakeV10{10, "5.5.5-10.11.19-MariaDB-0+deb12u1", 6,
-                    nonce_of("2361436a6a595c437854792959677b526a3e3739"), 0x81fff7fe, 8, 0x0002,
-                    mariadb_cap::kProgress | mariadb_cap::kStmtBulkOperations |
-                        mariadb_cap::kExtendedMetadata | mariadb_cap::kCacheMetadata,
+       HandshakeV10{10, "5.5.5-10.11.19-MariaDB-0+deb12u1", 6, nonce_of("2361436a6a595c437854792959677b526a3e3739"),
+                    0x81fff7fe, 8, 0x0002,
+                    mariadb_cap::kProgress | mariadb_cap::kStmtBulkOperations | mariadb_cap::kExtendedMetadata |
+                        mariadb_cap::kCacheMetadata,
                     "mysql_native_password"}},
       // With TLS configured (kSsl set); MariaDB does not avoid '$' (0x24) in its nonce.
       {"mariadb_10_11_tls", capture_payload("mariadb_cli_ssl_request.hex", 0),
-       HandshakeV10{10, "5.5.5-10.11.19-MariaDB-0+deb12u1", 5,
-                    nonce_of("3f7e7d786570245d29544d622940467d6564456b"), 0x81fffffe, 8, 0x0002,
-                    0x1d, "mysql_native_password"}},
+       HandshakeV10{10, "5.5.5-10.11.19-MariaDB-0+deb12u1", 5, nonce_of("3f7e7d786570245d29544d622940467d6564456b"),
+                    0x81fffffe, 8, 0x0002, 0x1d, "mysql_native_password"}},
       // What the proxy sends (spec §2.1/§2.2), assembled by hand field by field.
       {"proxy_style_caching_sha2",
-       from_hex("0a 382e302e333600"          // version "8.0.36"
-                "2a000000"                   // connection id 42
-                "0102030405060708 00"        // nonce part 1, filler
-                "0fa6"                       // caps low 0xa60f
-                "ff"                         // collation 255
-                "0200"                       // status AUTOCOMMIT
-                "bf01"                       // caps high 0x01bf
-                "15"                         // auth data length 21
-                "00000000000000000000"       // reserved
+       from_hex("0a 382e302e333600"            // version "8.0.36"
+                "2a000000"                     // connection id 42
+                "0102030405060708 00"          // nonce part 1, filler
+                "0fa6"                         // caps low 0xa60f
+                "ff"                           // collation 255
+                "0200"                         // status AUTOCOMMIT
+                "bf01"                         // caps high 0x01bf
+                "15"                           // auth data length 21
+                "00000000000000000000"         // reserved
                 "090a0b0c0d0e0f1011121314 00"  // nonce part 2 + NUL
                 "63616368696e675f736861325f70617373776f726400"),
-       HandshakeV10{10, "8.0.36", 42, nonce_of("0102030405060708090a0b0c0d0e0f1011121314"),
-                    cap::kProxyServerDefault, 255, status::kAutocommit, 0,
-                    "caching_sha2_password"}},
+       HandshakeV10{10, "8.0.36", 42, nonce_of("0102030405060708090a0b0c0d0e0f1011121314"), cap::kProxyServerDefault,
+                    255, status::kAutocommit, 0, "caching_sha2_password"}},
   };
 }
 
@@ -84,8 +82,7 @@ TEST_P(GreetingTest, EveryCutIsMalformed) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Captured, GreetingTest, ::testing::ValuesIn(greeting_cases()),
-                         test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Captured, GreetingTest, ::testing::ValuesIn(greeting_cases()), test::CaseName());
 
 struct BadGreetingCase {
   const char* name;
@@ -108,16 +105,13 @@ std::vector<BadGreetingCase> bad_greeting_cases() {
   auto reserved_cut = std::vector<uint8_t>(base.begin(), base.begin() + kInsideReserved);
   return {
       {"protocol_9", with(0, 9), ProtoErr::unsupported},
-      {"err_packet", from_hex("ff 1004 546f6f206d616e7920636f6e6e656374696f6e73"),
-       ProtoErr::unsupported},
-      {"no_protocol_41", with(kCapsLow + 1, static_cast<uint8_t>(base[kCapsLow + 1] & ~0x02)),
-       ProtoErr::unsupported},
+      {"err_packet", from_hex("ff 1004 546f6f206d616e7920636f6e6e656374696f6e73"), ProtoErr::unsupported},
+      {"no_protocol_41", with(kCapsLow + 1, static_cast<uint8_t>(base[kCapsLow + 1] & ~0x02)), ProtoErr::unsupported},
       {"no_secure_connection", with(kCapsLow + 1, static_cast<uint8_t>(base[kCapsLow + 1] & ~0x80)),
        ProtoErr::unsupported},
       {"version_without_nul", no_nul_version, ProtoErr::malformed},
       {"reserved_cut", reserved_cut, ProtoErr::malformed},
-      {"plugin_name_without_nul", std::vector<uint8_t>(base.begin(), base.end() - 1),
-       ProtoErr::malformed},
+      {"plugin_name_without_nul", std::vector<uint8_t>(base.begin(), base.end() - 1), ProtoErr::malformed},
       {"empty", {}, ProtoErr::malformed},
   };
 }
@@ -130,8 +124,7 @@ TEST_P(BadGreetingTest, Fails) {
   EXPECT_EQ(hs.error(), GetParam().expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Bad, BadGreetingTest, ::testing::ValuesIn(bad_greeting_cases()),
-                         test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Bad, BadGreetingTest, ::testing::ValuesIn(bad_greeting_cases()), test::CaseName());
 
 // A greeting whose auth data length is below 21 still carries 13 bytes of part 2 (spec §3.1).
 TEST(Greeting, ShortAuthDataLengthStillReadsThirteen) {

@@ -15,10 +15,10 @@ using test::capture_payload;
 using test::from_hex;
 
 // Negotiated capabilities of the captured sessions (client caps; the server has them all).
-constexpr uint32_t kCliCaps = 0x00bfa28c;      // mariadb CLI: PROTOCOL_41, SESSION_TRACK
-constexpr uint32_t kPyCaps = 0x003aa20d;       // PyMySQL: PROTOCOL_41, no SESSION_TRACK
-constexpr uint32_t kMysql2Caps = 0x08baf3ce;   // mysql2: SESSION_TRACK
-constexpr uint32_t kPyEofCaps = 0x01bba20d;    // PyMySQL + DEPRECATE_EOF|SESSION_TRACK
+constexpr uint32_t kCliCaps = 0x00bfa28c;     // mariadb CLI: PROTOCOL_41, SESSION_TRACK
+constexpr uint32_t kPyCaps = 0x003aa20d;      // PyMySQL: PROTOCOL_41, no SESSION_TRACK
+constexpr uint32_t kMysql2Caps = 0x08baf3ce;  // mysql2: SESSION_TRACK
+constexpr uint32_t kPyEofCaps = 0x01bba20d;   // PyMySQL + DEPRECATE_EOF|SESSION_TRACK
 constexpr uint32_t kPre41Caps = cap::kTransactions;
 
 struct OkCase {
@@ -32,23 +32,23 @@ struct OkCase {
 std::vector<OkCase> ok_cases() {
   const std::string set_names_state =
       "001d146368617261637465725f7365745f636c69656e7407757466386d6234"
-      "00211863686172616374657" "25f7365745f636f6e6e656374696f6e07757466386d6234"
+      "00211863686172616374657"
+      "25f7365745f636f6e6e656374696f6e07757466386d6234"
       "001e156368617261637465725f7365745f726573756c747307757466386d6234";
   return {
-      {"login_with_schema_change", capture_payload("mariadb_cli_login.hex", 2), kCliCaps,
-       "0106056170706462", OkPacket{0, 0, 0x4002, 0, "", {}, 0x00}},
+      {"login_with_schema_change", capture_payload("mariadb_cli_login.hex", 2), kCliCaps, "0106056170706462",
+       OkPacket{0, 0, 0x4002, 0, "", {}, 0x00}},
       {"login_plain", capture_payload("pymysql_login.hex", 2), kPyCaps, "",
        OkPacket{0, 0, status::kAutocommit, 0, "", {}, 0x00}},
-      {"autocommit_off", capture_payload("pymysql_login.hex", 4), kPyCaps, "",
-       OkPacket{0, 0, 0, 0, "", {}, 0x00}},
+      {"autocommit_off", capture_payload("pymysql_login.hex", 4), kPyCaps, "", OkPacket{0, 0, 0, 0, "", {}, 0x00}},
       {"insert_with_info", capture_payload("pymysql_login.hex", 15), kPyCaps, "",
        OkPacket{2, 1, status::kInTrans, 0, "Records: 2  Duplicates: 0  Warnings: 0", {}, 0x00}},
-      {"set_names_tracks_variables", capture_payload("mysql2_login.hex", 4), kMysql2Caps,
-       set_names_state, OkPacket{0, 0, 0x4002, 0, "", {}, 0x00}},
+      {"set_names_tracks_variables", capture_payload("mysql2_login.hex", 4), kMysql2Caps, set_names_state,
+       OkPacket{0, 0, 0x4002, 0, "", {}, 0x00}},
       {"autocommit_off_tracked", capture_payload("pymysql_deprecate_eof.hex", 4), kPyEofCaps,
        "000f0a6175746f636f6d6d6974034f4646", OkPacket{0, 0, 0x4000, 0, "", {}, 0x00}},
-      {"fe_terminator_more_results", capture_payload("pymysql_deprecate_eof.hex", 9), kPyEofCaps,
-       "", OkPacket{0, 0, status::kMoreResultsExists, 0, "", {}, 0xFE}},
+      {"fe_terminator_more_results", capture_payload("pymysql_deprecate_eof.hex", 9), kPyEofCaps, "",
+       OkPacket{0, 0, status::kMoreResultsExists, 0, "", {}, 0xFE}},
       {"fe_terminator_last", capture_payload("pymysql_deprecate_eof.hex", 13), kPyEofCaps, "",
        OkPacket{0, 0, 0, 0, "", {}, 0xFE}},
       // Hand-assembled: pre-4.1 layout (TRANSACTIONS only: no warnings), 3-byte lenencs.
@@ -119,9 +119,9 @@ TEST(OkPacket, ShapeRules) {
   EXPECT_FALSE(is_ok_packet(fe_ok, 0));  // without DEPRECATE_EOF FE is an EOF...
   EXPECT_TRUE(is_eof_packet(from_hex("fe 0000 0200"), 0));
   EXPECT_FALSE(is_eof_packet(from_hex("fe 0000 0200"), cap::kDeprecateEof));  // ...not here
-  EXPECT_FALSE(is_ok_packet(from_hex("00 00 00 0200 00"), 0));  // 6 bytes: too short
-  EXPECT_FALSE(is_eof_packet(from_hex("fe 000000000000000000"), 0));  // 9+ bytes: a row
-  EXPECT_FALSE(decode_ok(from_hex("01 00 00 0200 0000"), 0));  // wrong header
+  EXPECT_FALSE(is_ok_packet(from_hex("00 00 00 0200 00"), 0));                // 6 bytes: too short
+  EXPECT_FALSE(is_eof_packet(from_hex("fe 000000000000000000"), 0));          // 9+ bytes: a row
+  EXPECT_FALSE(decode_ok(from_hex("01 00 00 0200 0000"), 0));                 // wrong header
 }
 
 struct ErrCase {
@@ -134,14 +134,12 @@ struct ErrCase {
 std::vector<ErrCase> err_cases() {
   return {
       {"access_denied", capture_payload("mariadb_cli_bad_password.hex", 2), kCliCaps,
-       ErrPacket{kErAccessDenied, "28000",
-                 "Access denied for user 'camtest'@'127.0.0.1' (using password: YES)"}},
+       ErrPacket{kErAccessDenied, "28000", "Access denied for user 'camtest'@'127.0.0.1' (using password: YES)"}},
       // Before the client's caps are known there is no '#state' (spec §4.1); hand-assembled.
-      {"pre41_too_many_connections", from_hex("ff 1004 546f6f206d616e7920636f6e6e656374696f6e73"),
-       0, ErrPacket{kErConCount, "", "Too many connections"}},
+      {"pre41_too_many_connections", from_hex("ff 1004 546f6f206d616e7920636f6e6e656374696f6e73"), 0,
+       ErrPacket{kErConCount, "", "Too many connections"}},
       // Hand-assembled: 1251 in the old format, as the proxy sends it to a 320 client.
-      {"pre41_auth_mode", from_hex("ff e304 436c69656e74"), 0,
-       ErrPacket{kErNotSupportedAuthMode, "", "Client"}},
+      {"pre41_auth_mode", from_hex("ff e304 436c69656e74"), 0, ErrPacket{kErNotSupportedAuthMode, "", "Client"}},
   };
 }
 
@@ -189,8 +187,7 @@ TEST(ErrPacket, BadBytes) {
   EXPECT_EQ(decode_err(from_hex("ff 1504 23 3238"), kCliCaps).error(), ProtoErr::malformed);
   EXPECT_EQ(decode_err(from_hex("00 1504"), kCliCaps).error(), ProtoErr::malformed);
   // MariaDB progress report (code 0xFFFF), never negotiated by us.
-  EXPECT_EQ(decode_err(from_hex("ff ffff 01 01 02 000000"), kCliCaps).error(),
-            ProtoErr::unsupported);
+  EXPECT_EQ(decode_err(from_hex("ff ffff 01 01 02 000000"), kCliCaps).error(), ProtoErr::unsupported);
   EXPECT_FALSE(is_err_packet(from_hex("ff 15"), kCliCaps));
 }
 

@@ -80,15 +80,13 @@ TEST_P(FramingTest, EncodeThenDecode) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sizes, FramingTest,
-    ::testing::Values(FramingCase{"empty", 0, {0}},
-                      FramingCase{"one", 1, {1}},
-                      FramingCase{"max_minus_one", 0xFFFFFE, {0xFFFFFE}},
-                      FramingCase{"exactly_max", 0xFFFFFF, {0xFFFFFF, 0}},
-                      FramingCase{"max_plus_one", 0x1000000, {0xFFFFFF, 1}},
-                      FramingCase{"twice_max", 2 * 0xFFFFFF, {0xFFFFFF, 0xFFFFFF, 0}}),
-    test::CaseName());
+INSTANTIATE_TEST_SUITE_P(Sizes, FramingTest,
+                         ::testing::Values(FramingCase{"empty", 0, {0}}, FramingCase{"one", 1, {1}},
+                                           FramingCase{"max_minus_one", 0xFFFFFE, {0xFFFFFE}},
+                                           FramingCase{"exactly_max", 0xFFFFFF, {0xFFFFFF, 0}},
+                                           FramingCase{"max_plus_one", 0x1000000, {0xFFFFFF, 1}},
+                                           FramingCase{"twice_max", 2 * 0xFFFFFF, {0xFFFFFF, 0xFFFFFF, 0}}),
+                         test::CaseName());
 
 TEST(DecodePacket, SingleFrameWithTrailingBytes) {
   const auto wire = from_hex("01 00 00 00 0e  05 00 00 00 03 73 65 6c");
@@ -97,8 +95,7 @@ TEST(DecodePacket, SingleFrameWithTrailingBytes) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->consumed, 5u);
   EXPECT_EQ(d->packet.seq_id, 0);
-  EXPECT_EQ(std::vector<uint8_t>(d->packet.payload.begin(), d->packet.payload.end()),
-            from_hex("0e"));
+  EXPECT_EQ(std::vector<uint8_t>(d->packet.payload.begin(), d->packet.payload.end()), from_hex("0e"));
   EXPECT_TRUE(scratch.empty());
 }
 
@@ -145,9 +142,8 @@ TEST(DecodePacket, ContinuationWithWrongSeqIsMalformed) {
 // Each direction of every captured session, cut at every byte: the packets decoded from the
 // prefix are exactly the captured frames, in order, and the rest asks for more.
 TEST(DecodePacket, CapturedStreamsSplitAtEveryByte) {
-  for (const char* name : {"mariadb_cli_login.hex", "mariadb_cli_auth_switch.hex",
-                           "mariadb_cli_bad_password.hex", "pymysql_login.hex",
-                           "pymysql_deprecate_eof.hex", "mysql2_login.hex"}) {
+  for (const char* name : {"mariadb_cli_login.hex", "mariadb_cli_auth_switch.hex", "mariadb_cli_bad_password.hex",
+                           "pymysql_login.hex", "pymysql_deprecate_eof.hex", "mysql2_login.hex"}) {
     const auto frames = test::load_capture(name);
     for (bool from_client : {true, false}) {
       std::vector<uint8_t> stream;

@@ -51,9 +51,8 @@ using test::from_hex;
 using test::PrintTo;
 
 // Capabilities of the captures (capture_responses.py kModes; also in each file's header).
-constexpr uint32_t kEofCaps = cap::kLongPassword | cap::kLongFlag | cap::kConnectWithDb |
-                              cap::kLocalFiles | cap::kProtocol41 | cap::kTransactions |
-                              cap::kSecureConnection | cap::kMultiStatements |
+constexpr uint32_t kEofCaps = cap::kLongPassword | cap::kLongFlag | cap::kConnectWithDb | cap::kLocalFiles |
+                              cap::kProtocol41 | cap::kTransactions | cap::kSecureConnection | cap::kMultiStatements |
                               cap::kMultiResults | cap::kPsMultiResults | cap::kPluginAuth;
 static_assert(kEofCaps == 0x000fa28d);
 constexpr uint32_t kDeprecateEofCaps = kEofCaps | cap::kDeprecateEof;
@@ -89,8 +88,7 @@ Stream load_stream(std::string_view file, uint32_t caps) {
   const auto frames = test::load_capture(file);
   Stream s;
   size_t i = 0;
-  while (i < frames.size() &&
-         (frames[i].from_client || frames[i].payload().empty() || frames[i].payload()[0] != 0)) {
+  while (i < frames.size() && (frames[i].from_client || frames[i].payload().empty() || frames[i].payload()[0] != 0)) {
     ++i;
   }
   EXPECT_LT(i, frames.size()) << file << ": no login OK";
@@ -109,22 +107,17 @@ std::string describe_session_state(std::span<const uint8_t> info) {
     const auto data = (*entry)->data;
     switch (static_cast<SessionStateType>((*entry)->type)) {
       case SessionStateType::kSystemVariables:
-        EXPECT_TRUE(for_each_system_variable(data, [&](SystemVariable v) {
-          out += "var:" + std::string(v.name) + "=" + std::string(v.value) + ";";
-        }));
+        EXPECT_TRUE(for_each_system_variable(
+            data, [&](SystemVariable v) { out += "var:" + std::string(v.name) + "=" + std::string(v.value) + ";"; }));
         break;
       case SessionStateType::kSchema:
         out += "schema:" + std::string(decode_session_state_string(data).value_or("?")) + ";";
         break;
-      case SessionStateType::kStateChange:
-        out += "state;";
-        break;
+      case SessionStateType::kStateChange: out += "state;"; break;
       case SessionStateType::kTransactionState:
         out += "trx:" + std::string(decode_session_state_string(data).value_or("?")) + ";";
         break;
-      default:
-        out += "type" + std::to_string((*entry)->type) + ";";
-        break;
+      default: out += "type" + std::to_string((*entry)->type) + ";"; break;
     }
   }
   return out;
@@ -134,19 +127,18 @@ std::string describe_session_state(std::span<const uint8_t> info) {
 struct Record {
   bool to_server = false;
   TrackerEvent event = TrackerEvent::kNone;
-  size_t offset = 0;       // bytes of that direction consumed when it was reported
-  CommandInfo command;     // kCommand
-  ResponseInfo response;   // kResponseEnd
-  std::string text;        // kLocalInfile: file name; kSessionState: entries; kFault: fault
+  size_t offset = 0;      // bytes of that direction consumed when it was reported
+  CommandInfo command;    // kCommand
+  ResponseInfo response;  // kResponseEnd
+  std::string text;       // kLocalInfile: file name; kSessionState: entries; kFault: fault
   bool operator==(const Record&) const = default;
 };
 
 void PrintTo(const Record& r, std::ostream* os) {
   *os << (r.to_server ? "to_server " : "from_server ") << to_string(r.event) << " @" << r.offset
       << " cmd=" << int(r.command.command) << " resp{cmd=" << int(r.response.command)
-      << " id=" << r.response.statement_id << " err=" << r.response.error_code
-      << " status=" << r.response.status_flags << " rs=" << r.response.resultsets << "} "
-      << r.text;
+      << " id=" << r.response.statement_id << " err=" << r.response.error_code << " status=" << r.response.status_flags
+      << " rs=" << r.response.resultsets << "} " << r.text;
 }
 
 Record make_record(const ResponseTracker& t, bool to_server, TrackerEvent e, size_t offset) {
@@ -195,8 +187,7 @@ Chunker random_chunks(uint32_t seed, size_t max_chunk) {
   };
 }
 
-void replay(ResponseTracker& t, const Stream& s, const Chunker& chunker,
-            std::vector<Record>* records) {
+void replay(ResponseTracker& t, const Stream& s, const Chunker& chunker, std::vector<Record>* records) {
   size_t offsets[2] = {0, 0};
   for (const Segment& seg : s.runs) {
     std::span<const uint8_t> rest(seg.bytes);
@@ -249,8 +240,7 @@ std::vector<CaptureCase> capture_cases() {
       {2, {.command = kQuery, .status_flags = 0x0002}},
   };
   const std::vector<std::string> files = {"rows.txt", "rows.txt"};
-  const ResponseInfo field_list_err{.command = kFieldList, .error = true, .error_code = 1146,
-                                    .status_flags = 0x0002};
+  const ResponseInfo field_list_err{.command = kFieldList, .error = true, .error_code = 1146, .status_flags = 0x0002};
   const std::vector<Expected> simple = {
       {1, {.command = kStatistics, .status_flags = 0x0002}},
       {1, ping},
@@ -260,11 +250,10 @@ std::vector<CaptureCase> capture_cases() {
       {1, {.command = kInitDb, .error = true, .error_code = 1049, .status_flags = 0x0002}},
       {1, {.command = kResetConnection, .status_flags = 0x0002}},
   };
-  const ResponseInfo prepare_err{.command = kStmtPrepare, .error = true, .error_code = 1064,
-                                 .status_flags = 0x0002};
+  const ResponseInfo prepare_err{.command = kStmtPrepare, .error = true, .error_code = 1064, .status_flags = 0x0002};
   const std::vector<std::string> track_states = {
-      "state;trx:________;", "schema:mysql;state;", "state;", "var:time_zone=+01:00;state;",
-      "trx:T_______;",       "schema:camdb;state;"};
+      "state;trx:________;",         "schema:mysql;state;", "state;",
+      "var:time_zone=+01:00;state;", "trx:T_______;",       "schema:camdb;state;"};
   auto track_states_eof = track_states;
   track_states_eof.push_back("trx:________;");  // the FE-OK's "T_____S_" has no EOF equivalent
   auto track_states_deprecate = track_states;
@@ -281,97 +270,127 @@ std::vector<CaptureCase> capture_cases() {
 
   return {
       // colcount, 2 defs, EOF, 3 rows, EOF / colcount, 2 defs, 3 rows, FE-OK
-      {"select_rows_eof", "rt_select_rows_eof.hex", kEofCaps,
+      {"select_rows_eof",
+       "rt_select_rows_eof.hex",
+       kEofCaps,
        {{8, {.command = kQuery, .status_flags = 0x0022, .resultsets = 1}}}},
-      {"select_rows_deprecate_eof", "rt_select_rows_deprecate_eof.hex", kDeprecateEofCaps,
+      {"select_rows_deprecate_eof",
+       "rt_select_rows_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{7, {.command = kQuery, .status_flags = 0x0022, .resultsets = 1}}}},
-      {"empty_resultset_eof", "rt_empty_resultset_eof.hex", kEofCaps,
+      {"empty_resultset_eof",
+       "rt_empty_resultset_eof.hex",
+       kEofCaps,
        {{4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}}},
-      {"empty_resultset_deprecate_eof", "rt_empty_resultset_deprecate_eof.hex", kDeprecateEofCaps,
+      {"empty_resultset_deprecate_eof",
+       "rt_empty_resultset_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{3, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}}},
       {"insert_ok_eof", "rt_insert_ok_eof.hex", kEofCaps, insert_ok},
       {"insert_ok_deprecate_eof", "rt_insert_ok_deprecate_eof.hex", kDeprecateEofCaps, insert_ok},
       {"error_eof", "rt_error_eof.hex", kEofCaps, error},
       {"error_deprecate_eof", "rt_error_deprecate_eof.hex", kDeprecateEofCaps, error},
       // ERR after 2 rows; the metadata EOF (eof only) set NO_INDEX_USED
-      {"error_mid_rows_eof", "rt_error_mid_rows_eof.hex", kEofCaps,
-       {{7, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0022,
-             .resultsets = 1}}}},
-      {"error_mid_rows_deprecate_eof", "rt_error_mid_rows_deprecate_eof.hex", kDeprecateEofCaps,
-       {{6, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0002,
-             .resultsets = 1}}}},
+      {"error_mid_rows_eof",
+       "rt_error_mid_rows_eof.hex",
+       kEofCaps,
+       {{7, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0022, .resultsets = 1}}}},
+      {"error_mid_rows_deprecate_eof",
+       "rt_error_mid_rows_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       {{6, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0002, .resultsets = 1}}}},
       // 2 resultsets ending with MORE_RESULTS_EXISTS, then the failing third statement
-      {"multi_statement_eof", "rt_multi_statement_eof.hex", kEofCaps,
-       {{11, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a,
-              .resultsets = 2}}}},
-      {"multi_statement_deprecate_eof", "rt_multi_statement_deprecate_eof.hex", kDeprecateEofCaps,
-       {{9, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a,
-             .resultsets = 2}}}},
+      {"multi_statement_eof",
+       "rt_multi_statement_eof.hex",
+       kEofCaps,
+       {{11, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
+      {"multi_statement_deprecate_eof",
+       "rt_multi_statement_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       {{9, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
       // resultset (5 / 4 frames), resultset of 2 columns (6 / 5), final OK
-      {"call_eof", "rt_call_eof.hex", kEofCaps,
-       {{12, {.command = kQuery, .status_flags = 0x0002, .resultsets = 2}}}},
-      {"call_deprecate_eof", "rt_call_deprecate_eof.hex", kDeprecateEofCaps,
+      {"call_eof", "rt_call_eof.hex", kEofCaps, {{12, {.command = kQuery, .status_flags = 0x0002, .resultsets = 2}}}},
+      {"call_deprecate_eof",
+       "rt_call_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{10, {.command = kQuery, .status_flags = 0x0002, .resultsets = 2}}}},
       // PREPARE_OK + param def [+EOF] + 2 column defs [+EOF]; EXECUTE: binary rows; CLOSE and
       // SEND_LONG_DATA get nothing
-      {"prepared_eof", "rt_prepared_eof.hex", kEofCaps,
-       {{6, {.command = kStmtPrepare, .statement_id = 1, .status_flags = 0x0002, .num_params = 1,
-             .num_columns = 2}},
+      {"prepared_eof",
+       "rt_prepared_eof.hex",
+       kEofCaps,
+       {{6, {.command = kStmtPrepare, .statement_id = 1, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
         {7, {.command = kStmtExecute, .statement_id = 1, .status_flags = 0x0002, .resultsets = 1}},
         {3, {.command = kStmtPrepare, .statement_id = 2, .status_flags = 0x0002, .num_params = 1}},
-        {1, {.command = kStmtExecute, .statement_id = 2, .status_flags = 0x0002,
-             .affected_rows = 1, .last_insert_id = 1}},
+        {1,
+         {.command = kStmtExecute, .statement_id = 2, .status_flags = 0x0002, .affected_rows = 1, .last_insert_id = 1}},
         {1, prepare_err},
         {1, ping}}},
-      {"prepared_deprecate_eof", "rt_prepared_deprecate_eof.hex", kDeprecateEofCaps,
-       {{4, {.command = kStmtPrepare, .statement_id = 4, .status_flags = 0x0002, .num_params = 1,
-             .num_columns = 2}},
+      {"prepared_deprecate_eof",
+       "rt_prepared_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       {{4, {.command = kStmtPrepare, .statement_id = 4, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
         {6, {.command = kStmtExecute, .statement_id = 4, .status_flags = 0x0002, .resultsets = 1}},
         {2, {.command = kStmtPrepare, .statement_id = 5, .status_flags = 0x0002, .num_params = 1}},
-        {1, {.command = kStmtExecute, .statement_id = 5, .status_flags = 0x0002,
-             .affected_rows = 1, .last_insert_id = 1}},
+        {1,
+         {.command = kStmtExecute, .statement_id = 5, .status_flags = 0x0002, .affected_rows = 1, .last_insert_id = 1}},
         {1, prepare_err},
         {1, ping}}},
       // EXECUTE with a cursor ends after the metadata (CURSOR_EXISTS | NO_INDEX_USED |
       // AUTOCOMMIT); FETCH 2 rows (CURSOR_EXISTS); FETCH the last row (LAST_ROW_SENT)
-      {"cursor_eof", "rt_cursor_eof.hex", kEofCaps,
-       {{4, {.command = kStmtPrepare, .statement_id = 7, .status_flags = 0x0002,
-             .num_columns = 2}},
+      {"cursor_eof",
+       "rt_cursor_eof.hex",
+       kEofCaps,
+       {{4, {.command = kStmtPrepare, .statement_id = 7, .status_flags = 0x0002, .num_columns = 2}},
         {4, {.command = kStmtExecute, .statement_id = 7, .status_flags = 0x0062, .resultsets = 1}},
         {3, {.command = kStmtFetch, .statement_id = 7, .status_flags = 0x0042}},
         {2, {.command = kStmtFetch, .statement_id = 7, .status_flags = 0x0082}}}},
-      {"cursor_deprecate_eof", "rt_cursor_deprecate_eof.hex", kDeprecateEofCaps,
-       {{3, {.command = kStmtPrepare, .statement_id = 8, .status_flags = 0x0002,
-             .num_columns = 2}},
+      {"cursor_deprecate_eof",
+       "rt_cursor_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       {{3, {.command = kStmtPrepare, .statement_id = 8, .status_flags = 0x0002, .num_columns = 2}},
         {4, {.command = kStmtExecute, .statement_id = 8, .status_flags = 0x0062, .resultsets = 1}},
         {3, {.command = kStmtFetch, .statement_id = 8, .status_flags = 0x0042}},
         {2, {.command = kStmtFetch, .statement_id = 8, .status_flags = 0x0082}}}},
       {"load_data_local_eof", "rt_load_data_local_eof.hex", kEofCaps, load_data, {}, files},
-      {"load_data_local_deprecate_eof", "rt_load_data_local_deprecate_eof.hex", kDeprecateEofCaps,
-       load_data, {}, files},
-      {"field_list_eof", "rt_field_list_eof.hex", kEofCaps,
+      {"load_data_local_deprecate_eof",
+       "rt_load_data_local_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       load_data,
+       {},
+       files},
+      {"field_list_eof",
+       "rt_field_list_eof.hex",
+       kEofCaps,
        {{3, {.command = kFieldList, .status_flags = 0x0002}}, {1, field_list_err}}},
-      {"field_list_deprecate_eof", "rt_field_list_deprecate_eof.hex", kDeprecateEofCaps,
+      {"field_list_deprecate_eof",
+       "rt_field_list_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{3, {.command = kFieldList, .status_flags = 0x0002}}, {1, field_list_err}}},
       {"simple_commands_eof", "rt_simple_commands_eof.hex", kEofCaps, simple},
-      {"simple_commands_deprecate_eof", "rt_simple_commands_deprecate_eof.hex", kDeprecateEofCaps,
-       simple},
+      {"simple_commands_deprecate_eof", "rt_simple_commands_deprecate_eof.hex", kDeprecateEofCaps, simple},
       // AuthSwitchRequest, (client reply), OK; then a query on the new session
-      {"change_user", "rt_change_user_deprecate_eof.hex", kDeprecateEofCaps,
+      {"change_user",
+       "rt_change_user_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{2, {.command = kChangeUser, .status_flags = 0x0002}},
         {4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}},
-       {}, {}, true},
-      {"pipelined", "rt_pipelined_deprecate_eof.hex", kDeprecateEofCaps,
+       {},
+       {},
+       true},
+      {"pipelined",
+       "rt_pipelined_deprecate_eof.hex",
+       kDeprecateEofCaps,
        {{1, ping},
         {4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}},
         error[0],
         {1, {.command = kQuery, .status_flags = 0x0002}}},
-       {}, {}, true},
+       {},
+       {},
+       true},
       // The last query: OK (USE, MORE_RESULTS), a resultset, OK (ROLLBACK)
-      {"session_state_track", "rt_session_state_track.hex", kTrackCaps, track,
-       track_states_deprecate},
-      {"session_state_track_eof", "rt_session_state_track_eof.hex", kTrackEofCaps, track_eof,
-       track_states_eof},
+      {"session_state_track", "rt_session_state_track.hex", kTrackCaps, track, track_states_deprecate},
+      {"session_state_track_eof", "rt_session_state_track_eof.hex", kTrackEofCaps, track_eof, track_states_eof},
   };
 }
 
@@ -443,8 +462,7 @@ TEST_P(CaptureTest, SameEventsHoweverTheBytesArrive) {
           << (to_server ? "client" : "server") << " stream cut at " << cut;
     }
   }
-  EXPECT_EQ(replay(stream_, caps, [](bool, size_t, size_t) { return size_t{1}; }), expected)
-      << "byte by byte";
+  EXPECT_EQ(replay(stream_, caps, [](bool, size_t, size_t) { return size_t{1}; }), expected) << "byte by byte";
   for (uint32_t seed = 1; seed <= 8; ++seed) {
     EXPECT_EQ(replay(stream_, caps, random_chunks(seed, 48)), expected) << "seed " << seed;
   }
@@ -461,13 +479,11 @@ TEST_P(CaptureTest, NoAllocationsWhenWarm) {
   EXPECT_TRUE(t.idle());
 }
 
-INSTANTIATE_TEST_SUITE_P(MariaDb, CaptureTest, ::testing::ValuesIn(capture_cases()),
-                         test::CaseName());
+INSTANTIATE_TEST_SUITE_P(MariaDb, CaptureTest, ::testing::ValuesIn(capture_cases()), test::CaseName());
 
 TEST(ResponseTrackerState, SessionTrackingSummary) {
-  for (const auto& [file, caps, unreported] :
-       {std::tuple{"rt_session_state_track.hex", kTrackCaps, false},
-        std::tuple{"rt_session_state_track_eof.hex", kTrackEofCaps, true}}) {
+  for (const auto& [file, caps, unreported] : {std::tuple{"rt_session_state_track.hex", kTrackCaps, false},
+                                               std::tuple{"rt_session_state_track_eof.hex", kTrackEofCaps, true}}) {
     SCOPED_TRACE(file);
     const Stream s = load_stream(file, caps);
     ResponseTracker t(caps, s.login_status);
@@ -475,8 +491,8 @@ TEST(ResponseTrackerState, SessionTrackingSummary) {
     EXPECT_EQ(t.schema(), "camdb");
     EXPECT_EQ(t.transaction_state(), "________");
     EXPECT_FALSE(t.in_transaction());
-    const SessionChanges expected{.system_variables = true, .schema = true, .state = true,
-                                  .transaction_state = true, .unreported = unreported};
+    const SessionChanges expected{
+        .system_variables = true, .schema = true, .state = true, .transaction_state = true, .unreported = unreported};
     EXPECT_EQ(t.session_changes(), expected);
     t.clear_session_changes();
     EXPECT_EQ(t.session_changes(), SessionChanges{});
@@ -514,14 +530,13 @@ TEST(ResponseTrackerState, LocalInfileIsPendingUntilTheEmptyPacket) {
       const auto step = seg.to_server ? t.feed_to_server(rest) : t.feed_from_server(rest);
       rest = rest.subspan(step.consumed);
       if (step.event == TrackerEvent::kNone) break;
-      seen.push_back(std::string(to_string(step.event)) +
-                     (t.pending_local_infile() ? "+pending" : "") + (t.idle() ? "+idle" : ""));
+      seen.push_back(std::string(to_string(step.event)) + (t.pending_local_infile() ? "+pending" : "") +
+                     (t.idle() ? "+idle" : ""));
     }
   }
-  const std::vector<std::string> expected = {
-      "command", "local_infile+pending", "upload_done", "response_end+idle",
-      "command", "local_infile+pending", "upload_done", "response_end+idle",
-      "command+idle"};  // COM_QUIT expects nothing
+  const std::vector<std::string> expected = {"command",     "local_infile+pending", "upload_done", "response_end+idle",
+                                             "command",     "local_infile+pending", "upload_done", "response_end+idle",
+                                             "command+idle"};  // COM_QUIT expects nothing
   EXPECT_EQ(seen, expected);
 }
 
@@ -565,8 +580,7 @@ class BigRowTest : public ::testing::TestWithParam<BigRowCase> {
     append_packet(stream_, true, test::as_bytes(query), seq);
     seq = 1;
     append_packet(stream_, false, from_hex("01"), seq);  // column count
-    append_packet(stream_, false, from_hex("0364656600000003626967000c2d0000000004fb0000270000"),
-                  seq);
+    append_packet(stream_, false, from_hex("0364656600000003626967000c2d0000000004fb0000270000"), seq);
     const bool deprecate_eof = (c.caps & cap::kDeprecateEof) != 0;
     if (!deprecate_eof) append_packet(stream_, false, from_hex("fe00000200"), seq);
     std::vector<uint8_t> row = from_hex(c.row_prefix_hex);
@@ -585,8 +599,7 @@ TEST_P(BigRowTest, RowFramesAreNotTerminators) {
   const auto expected = replay(stream_, caps, whole);
   ASSERT_EQ(expected.size(), 2U);  // the command, the response end
   EXPECT_EQ(expected[1].offset, stream_.size(false));
-  EXPECT_EQ(expected[1].response,
-            (ResponseInfo{.command = Command::kQuery, .status_flags = 0x0002, .resultsets = 1}));
+  EXPECT_EQ(expected[1].response, (ResponseInfo{.command = Command::kQuery, .status_flags = 0x0002, .resultsets = 1}));
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     EXPECT_EQ(replay(stream_, caps, random_chunks(seed, 1 << 20)), expected) << "seed " << seed;
   }
@@ -609,11 +622,9 @@ TEST_P(BigRowTest, RowsAreNeverBuffered) {
 INSTANTIATE_TEST_SUITE_P(
     Synthesized, BigRowTest,
     ::testing::Values(BigRowCase{"value_16mib_eof", kEofCaps, "fe0000000100000000", 16777216, 2},
-                      BigRowCase{"value_16mib_deprecate_eof", kDeprecateEofCaps,
-                                 "fe0000000100000000", 16777216, 2},
+                      BigRowCase{"value_16mib_deprecate_eof", kDeprecateEofCaps, "fe0000000100000000", 16777216, 2},
                       BigRowCase{"row_0xffffff_eof", kEofCaps, "fdfbffff", 16777211, 2},
-                      BigRowCase{"row_0xffffff_deprecate_eof", kDeprecateEofCaps, "fdfbffff",
-                                 16777211, 2}),
+                      BigRowCase{"row_0xffffff_deprecate_eof", kDeprecateEofCaps, "fdfbffff", 16777211, 2}),
     test::CaseName());
 
 // A command of exactly 0xFFFFFF bytes is a full frame (seq 0) plus an empty one (seq 1); the
@@ -656,8 +667,7 @@ TEST(ResponseTrackerPipeline, ManyCommandsInFlight) {
   const auto ok = from_hex("0700000100000002000000");
   ResponseTracker t(kDeprecateEofCaps);
   size_t sent = 0, answered = 0;
-  for (const auto& [pings, oks] : {std::pair{5, 3}, std::pair{40, 20}, std::pair{3, 25},
-                                   std::pair{100, 100}}) {
+  for (const auto& [pings, oks] : {std::pair{5, 3}, std::pair{40, 20}, std::pair{3, 25}, std::pair{100, 100}}) {
     for (int i = 0; i < pings; ++i, ++sent) {
       ASSERT_EQ(t.feed_to_server(ping).event, TrackerEvent::kCommand);
     }
@@ -673,8 +683,7 @@ TEST(ResponseTrackerPipeline, ManyCommandsInFlight) {
 
 // ---- tolerated irregularities --------------------------------------------------------------
 
-std::vector<Record> feed_steps(ResponseTracker& t,
-                               const std::vector<std::pair<bool, std::string>>& steps) {
+std::vector<Record> feed_steps(ResponseTracker& t, const std::vector<std::pair<bool, std::string>>& steps) {
   std::vector<Record> records;
   size_t offsets[2] = {0, 0};
   for (const auto& [to_server, hex] : steps) {
@@ -696,16 +705,15 @@ TEST(ResponseTrackerTolerates, ErrWithAnUnexpectedSeq) {
   ResponseTracker t(kDeprecateEofCaps);
   const auto records = feed_steps(t, {{kC2s, kPing}, {kS2c, "2b000009" + kErr1146Body}});
   ASSERT_EQ(records.size(), 2U);
-  EXPECT_EQ(records[1].response,
-            (ResponseInfo{.command = Command::kPing, .error = true, .error_code = 1146}));
+  EXPECT_EQ(records[1].response, (ResponseInfo{.command = Command::kPing, .error = true, .error_code = 1146}));
   EXPECT_TRUE(t.idle());
 }
 
 // A MariaDB progress report (ERR code 0xFFFF: stage 1/2, 10.0%) does not end the response.
 TEST(ResponseTrackerTolerates, MariaDbProgressReport) {
   ResponseTracker t(kDeprecateEofCaps);
-  const auto records = feed_steps(
-      t, {{kC2s, kSelect1}, {kS2c, "09000001ffffff0102e8030000"}, {kS2c, "0700000200000002000000"}});
+  const auto records =
+      feed_steps(t, {{kC2s, kSelect1}, {kS2c, "09000001ffffff0102e8030000"}, {kS2c, "0700000200000002000000"}});
   ASSERT_EQ(records.size(), 2U);
   EXPECT_EQ(records[1].event, TrackerEvent::kResponseEnd);
   EXPECT_FALSE(records[1].response.error);
@@ -725,54 +733,73 @@ struct FaultCase {
 std::vector<FaultCase> fault_cases() {
   using enum TrackerFault;
   const std::string ok_seq2 = "0700000200000002000000";
-  const std::string load = "3b000000034c4f41442044415441204c4f43414c20494e46494c452027726f7773"
-                           "2e7478742720494e544f205441424c452063616d64622e6c6f6720287629";
+  const std::string load =
+      "3b000000034c4f41442044415441204c4f43414c20494e46494c452027726f7773"
+      "2e7478742720494e544f205441424c452063616d64622e6c6f6720287629";
   const std::string local_infile = "09000001fb726f77732e747874";
   const std::string prepare = "090000001653454c4543542031";
-  const std::string change_user = "28000000116861726e657373000063616d6462002d006d7973716c5f6e"
-                                  "61746976655f70617373776f726400";
-  const std::string auth_switch = "2c000001fe6d7973716c5f6e61746976655f70617373776f7264002b40"
-                                  "3f5a2a5f21263a3022577259483a2a612e5c00";
+  const std::string change_user =
+      "28000000116861726e657373000063616d6462002d006d7973716c5f6e"
+      "61746976655f70617373776f726400";
+  const std::string auth_switch =
+      "2c000001fe6d7973716c5f6e61746976655f70617373776f7264002b40"
+      "3f5a2a5f21263a3022577259483a2a612e5c00";
   const std::string coldef = "17000002036465660000000161000c3f0001000000038100000000";
   return {
       {"unsolicited_ok", kEofCaps, {{kS2c, "0700000100000002000000"}}, kUnsolicited},
       {"unsolicited_err", kEofCaps, {{kS2c, "2b000001" + kErr1146Body}}, kUnsolicited},
       {"response_seq_skips", kEofCaps, {{kC2s, kPing}, {kS2c, ok_seq2}}, kSequence},
       {"command_seq_not_zero", kEofCaps, {{kC2s, "010000010e"}}, kSequence},
-      {"server_data_during_upload", kEofCaps,
-       {{kC2s, load}, {kS2c, local_infile}, {kS2c, ok_seq2}}, kUnsolicited},
-      {"upload_seq_wrong", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kC2s, "02000003610a"}},
-       kSequence},
+      {"server_data_during_upload", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kS2c, ok_seq2}}, kUnsolicited},
+      {"upload_seq_wrong", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kC2s, "02000003610a"}}, kSequence},
       {"column_count_truncated", kEofCaps, {{kC2s, kSelect1}, {kS2c, "02000001fc01"}}, kMalformed},
-      {"column_count_with_metadata_follows", kEofCaps, {{kC2s, kSelect1}, {kS2c, "020000010101"}},
-       kMalformed},
+      {"column_count_with_metadata_follows", kEofCaps, {{kC2s, kSelect1}, {kS2c, "020000010101"}}, kMalformed},
       {"empty_first_packet", kEofCaps, {{kC2s, kSelect1}, {kS2c, "00000001"}}, kMalformed},
       {"ok_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010000"}}, kMalformed},
       {"err_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "02000001ff01"}}, kMalformed},
       {"row_as_ping_reply", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010131"}}, kMalformed},
-      {"terminator_truncated", kEofCaps,
-       {{kC2s, kSelect1}, {kS2c, "0100000101" + coldef + "06000003fe0000020000"}}, kMalformed},
-      {"prepare_reply_not_ok", kEofCaps,
-       {{kC2s, prepare}, {kS2c, "0c000001050100000001000000000000"}}, kMalformed},
-      {"prepare_ok_13_bytes", kEofCaps,
-       {{kC2s, prepare}, {kS2c, "0d00000100010000000100000000000001"}}, kMalformed},
-      {"local_infile_for_execute", kEofCaps,
-       {{kC2s, "0a00000017010000000001000000"}, {kS2c, local_infile}}, kMalformed},
-      {"session_state_overrun", kTrackCaps,
-       {{kC2s, kPing}, {kS2c, "11000001000000024000000008010905" "6d7973716c"}}, kMalformed},
-      {"transaction_state_too_long", kTrackCaps,
-       {{kC2s, kPing}, {kS2c, "150000010000000240000000" "0c050a09545f5f5f5f5f5f5f5f"}}, kMalformed},
-      {"ok_too_large", kEofCaps,
+      {"terminator_truncated",
+       kEofCaps,
+       {{kC2s, kSelect1}, {kS2c, "0100000101" + coldef + "06000003fe0000020000"}},
+       kMalformed},
+      {"prepare_reply_not_ok", kEofCaps, {{kC2s, prepare}, {kS2c, "0c000001050100000001000000000000"}}, kMalformed},
+      {"prepare_ok_13_bytes", kEofCaps, {{kC2s, prepare}, {kS2c, "0d00000100010000000100000000000001"}}, kMalformed},
+      {"local_infile_for_execute",
+       kEofCaps,
+       {{kC2s, "0a00000017010000000001000000"}, {kS2c, local_infile}},
+       kMalformed},
+      {"session_state_overrun",
+       kTrackCaps,
        {{kC2s, kPing},
-        {kS2c, "2e00000100020103000000265265636f7264733a203220204475706c6963617465733a2030"
-               "20205761726e696e67733a2030"}},
-       kTooLarge, TrackerLimits{16, 16}},
-      {"too_many_pipelined", kEofCaps, {{kC2s, kPing + kPing + kPing}}, kTooManyCommands,
-       TrackerLimits{1024, 2}},
-      {"auth_reply_before_the_switch", kEofCaps,
-       {{kC2s, kPing + change_user}, {kC2s, "0400000161626364"}}, kSequence},
-      {"auth_reply_seq_wrong", kEofCaps,
-       {{kC2s, change_user}, {kS2c, auth_switch}, {kC2s, "04000003" "61626364"}}, kSequence},
+        {kS2c,
+         "11000001000000024000000008010905"
+         "6d7973716c"}},
+       kMalformed},
+      {"transaction_state_too_long",
+       kTrackCaps,
+       {{kC2s, kPing},
+        {kS2c,
+         "150000010000000240000000"
+         "0c050a09545f5f5f5f5f5f5f5f"}},
+       kMalformed},
+      {"ok_too_large",
+       kEofCaps,
+       {{kC2s, kPing},
+        {kS2c,
+         "2e00000100020103000000265265636f7264733a203220204475706c6963617465733a2030"
+         "20205761726e696e67733a2030"}},
+       kTooLarge,
+       TrackerLimits{16, 16}},
+      {"too_many_pipelined", kEofCaps, {{kC2s, kPing + kPing + kPing}}, kTooManyCommands, TrackerLimits{1024, 2}},
+      {"auth_reply_before_the_switch", kEofCaps, {{kC2s, kPing + change_user}, {kC2s, "0400000161626364"}}, kSequence},
+      {"auth_reply_seq_wrong",
+       kEofCaps,
+       {{kC2s, change_user},
+        {kS2c, auth_switch},
+        {kC2s,
+         "04000003"
+         "61626364"}},
+       kSequence},
   };
 }
 
@@ -843,10 +870,10 @@ INSTANTIATE_TEST_SUITE_P(
     Entries, SessionStateReaderTest,
     ::testing::Values(
         // captures/rt_session_state_track.hex, SET time_zone
-        SessionStateCase{"variable_and_state", "00110974696d655f7a6f6e65062b30313a3030020131",
+        SessionStateCase{"variable_and_state",
+                         "00110974696d655f7a6f6e65062b30313a3030020131",
                          {{0, "0974696d655f7a6f6e65062b30313a3030"}, {2, "31"}}},
-        SessionStateCase{"unknown_type_skipped", "1002aabb0106056d7973716c",
-                         {{16, "aabb"}, {1, "056d7973716c"}}},
+        SessionStateCase{"unknown_type_skipped", "1002aabb0106056d7973716c", {{16, "aabb"}, {1, "056d7973716c"}}},
         SessionStateCase{"empty", "", {}},
         SessionStateCase{"entry_overruns", "0106056d7973716c010905", {{1, "056d7973716c"}}, true},
         SessionStateCase{"length_truncated", "01fc01", {}, true}),
@@ -861,9 +888,7 @@ TEST(SessionStateDecoding, Strings) {
 TEST(SessionStateDecoding, SystemVariables) {
   // Two pairs in one entry (allowed by §4.5's layout), then a value cut short.
   std::vector<std::string> seen;
-  const auto collect = [&](SystemVariable v) {
-    seen.push_back(std::string(v.name) + "=" + std::string(v.value));
-  };
+  const auto collect = [&](SystemVariable v) { seen.push_back(std::string(v.name) + "=" + std::string(v.value)); };
   EXPECT_TRUE(for_each_system_variable(from_hex("01610131016202787a"), collect));
   EXPECT_EQ(seen, (std::vector<std::string>{"a=1", "b=xz"}));
   EXPECT_FALSE(for_each_system_variable(from_hex("016103"), collect));

@@ -34,10 +34,8 @@ struct CaseName {
 // gtest prints a parameterized case by its name instead of its raw bytes. ADL looks only in
 // the innermost namespace of the table structs: add `using test::PrintTo;` there.
 template <class T>
-  requires std::same_as<decltype(T::name), const char*>
-void PrintTo(const T& c, std::ostream* os) {
-  *os << c.name;
-}
+requires std::same_as<decltype(T::name), const char*>
+void PrintTo(const T& c, std::ostream* os) { *os << c.name; }
 
 // One frame of a capture, header included.
 struct CapturedFrame {

@@ -53,8 +53,8 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
 }
 
 TEST(ClientErrors, CamMessagesNameAccountInstanceAndRegion) {
-  OwnedErr e = make_client_error(ClientError::cam_rejected,
-                                 {"camtest", "cdb-12dd3d", "ap-shanghai", "h:1", "AuthFailure.SignatureFailure: bad", "app"});
+  OwnedErr e = make_client_error(ClientError::cam_rejected, {"camtest", "cdb-12dd3d", "ap-shanghai", "h:1",
+                                                             "AuthFailure.SignatureFailure: bad", "app"});
   EXPECT_NE(e.message.find("'camtest'"), std::string::npos);
   EXPECT_NE(e.message.find("cdb-12dd3d"), std::string::npos);
   EXPECT_NE(e.message.find("ap-shanghai"), std::string::npos);

@@ -184,26 +184,32 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
       {"targets: []\n", "targets: expected a list with at least one target, got a list (line 1)"},
       {"targets:\n  - just-a-name\n", "targets[0]: expected a map of target settings, got 'just-a-name' (line 2)"},
       {"worker: 2\ntargets:\n  - name: a\n" + t, "worker: unknown key (see docs/config.md) (line 1)"},
-      {"targets:\n  - name: a\n    upstraem: db:1\n" + t, "targets[0].upstraem: unknown key (see docs/config.md) (line 3)"},
+      {"targets:\n  - name: a\n    upstraem: db:1\n" + t,
+       "targets[0].upstraem: unknown key (see docs/config.md) (line 3)"},
       {"targets:\n  - name: a\n" + t + "    pool:\n      maximum: 3\n",
        "targets[0].pool.maximum: unknown key (see docs/config.md) (line 7)"},
       {"targets:\n  - name: a\n" + t + "  - name: b\n" + t + "    listen: 127.0.0.1:1\n    pool:\n      max: ten\n",
        "targets[1].pool.max: expected a number from 1 to 100000, got 'ten' (line 12)"},
-      {"targets:\n  - name: a\n" + t + "    pool: 5\n", "targets[0].pool: expected a map of pool.* settings, got '5' (line 6)"},
+      {"targets:\n  - name: a\n" + t + "    pool: 5\n",
+       "targets[0].pool: expected a map of pool.* settings, got '5' (line 6)"},
       {"targets:\n  - name: a\n    region: [a, b]\n", "targets[0].region: expected one value, got a list (line 3)"},
       {"admin: {host: x}\ntargets:\n  - name: a\n" + t, "admin: expected a value, got a map (line 1)"},
       {"targets:\n  - name: a\n    region:\n", "targets[0].region: expected a value, got nothing (line 3)"},
       {"targets:\n  - name: a\n    region: x\n    region: y\n", "targets[0].region: given twice (line 4)"},
-      {"targets:\n  - name: a b\n", "targets[0].name: expected a name of letters, digits, '-', '_' or '.' (at most 64), got 'a b' (line 2)"},
+      {"targets:\n  - name: a b\n",
+       "targets[0].name: expected a name of letters, digits, '-', '_' or '.' (at most 64), got 'a b' (line 2)"},
       {"targets:\n  - region: r\n  - name: b\n", "targets[0].name: required when there are several targets (line 2)"},
-      {"targets:\n  - name: a\n    accounts: [x]\n", "targets[0].accounts: expected a map of client user name to CAM account, got a list (line 3)"},
-      {"targets:\n  - name: a\n    accounts:\n      app: \"\"\n", "targets[0].accounts.app: expected a CAM account name, got '' (line 4)"},
+      {"targets:\n  - name: a\n    accounts: [x]\n",
+       "targets[0].accounts: expected a map of client user name to CAM account, got a list (line 3)"},
+      {"targets:\n  - name: a\n    accounts:\n      app: \"\"\n",
+       "targets[0].accounts.app: expected a CAM account name, got '' (line 4)"},
       {"targets:\n  - name: a\n    listen: []\n", "targets[0].listen: expected at least one value (line 3)"},
       {"targets:\n  - name: a\n    listen:\n      - 127.0.0.1:1\n      - {mode: 600}\n",
        "targets[0].listen[1].address: required in a listen entry written as a map (line 5)"},
       {"targets:\n  - name: a\n    listen:\n      - {address: unix:/tmp/a.sock, colour: blue}\n",
        "targets[0].listen[0].colour: unknown key (see docs/config.md) (line 4)"},
-      {"log:\n  level: loud\ntargets:\n  - name: a\n" + t, "log.level: expected debug, info, warn or error, got 'loud' (line 2)"},
+      {"log:\n  level: loud\ntargets:\n  - name: a\n" + t,
+       "log.level: expected debug, info, warn or error, got 'loud' (line 2)"},
       {"targets:\n  - name: a\n    client-tls:\n      enabled: maybe\n",
        "targets[0].client-tls.enabled: expected on or off, got 'maybe' (line 4)"},
   };
@@ -233,8 +239,9 @@ TEST(ConfigFile, UnixListenerSettingsGoToTheirListenEntryOnly) {
   auto tcp_mode = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget +
                                     "    listen: [{address: 127.0.0.1:1, mode: 600}]\n");
   ASSERT_FALSE(tcp_mode.errors.empty());
-  EXPECT_EQ(tcp_mode.errors.front(),
-            "targets[0].listen[0].mode: --unix-socket-mode applies to unix:/path listeners, and none is given (line 6)");
+  EXPECT_EQ(
+      tcp_mode.errors.front(),
+      "targets[0].listen[0].mode: --unix-socket-mode applies to unix:/path listeners, and none is given (line 6)");
 }
 
 TEST(ConfigFile, LocalAuthUsersFileAndHashedUsers) {
@@ -260,7 +267,8 @@ TEST(ConfigFile, LocalAuthUsersFileAndHashedUsers) {
        "plain:<password> (line 8)"},
       {"    local-auth:\n      users: []\n",
        "targets[0].local-auth.users: expected a map of user name to password hashes, got a list (line 7)"},
-      {"    local-auth:\n      user-file: /x\n", "targets[0].local-auth.user-file: unknown key (see docs/config.md) (line 7)"},
+      {"    local-auth:\n      user-file: /x\n",
+       "targets[0].local-auth.user-file: unknown key (see docs/config.md) (line 7)"},
   };
   for (const auto& [tail, expected] : bad) {
     auto e = parse_config_text(std::string("targets:\n  - name: a\n") + kTarget + tail);
@@ -293,8 +301,9 @@ TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
       {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [{address: 127.0.0.1:1, allow-peer-uids: 7}]\n",
        "listener 127.0.0.1:1: a peer uid allow-list works on unix sockets only (SO_PEERCRED); a TCP listener would "
        "let any local user in. Listen on unix:/path, or drop the allow-list (line 2)"},
-      {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [127.0.0.1:1, 10.0.0.1:2]\n"
-       "    client-tls: {enabled: off}\n",
+      {std::string("targets:\n  - name: a\n") + kTarget +
+           "    listen: [127.0.0.1:1, 10.0.0.1:2]\n"
+           "    client-tls: {enabled: off}\n",
        "refusing to listen on non-loopback address '10.0.0.1:2': other machines could use the CAM account; that "
        "needs local authentication and TLS to clients, missing: local authentication "
        "(targets[0].local-auth.users-file) and TLS to clients (targets[0].client-tls.enabled on) (line 2)"},
@@ -322,7 +331,7 @@ TEST(ConfigFile, FlagsAndEnvironmentOverrideTheFileForASingleTarget) {
                       {{"CAMPROXY_REGION", "ap-env"}, {"CAMPROXY_POOL_MAX", "30"}});
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
   const TargetConfig& t = r.config.targets.at(0);
-  EXPECT_EQ(t.pool_max, 20);     // flag over environment over file
+  EXPECT_EQ(t.pool_max, 20);      // flag over environment over file
   EXPECT_EQ(t.region, "ap-env");  // environment over file
   EXPECT_EQ(r.config.workers, 3);
   ASSERT_EQ(t.listen.size(), 1u);  // --listen replaces the file's list

@@ -25,8 +25,8 @@ ParseResult parse(std::vector<std::string> args, std::map<std::string, std::stri
   return parse_command_line(static_cast<int>(argv.size()), argv.data(), fake_getenv);
 }
 
-const std::vector<std::string> kRequired = {"--upstream", "db.example:3306", "--region", "ap-guangzhou",
-                                            "--instance-id", "cdb-1"};
+const std::vector<std::string> kRequired = {"--upstream",   "db.example:3306", "--region",
+                                            "ap-guangzhou", "--instance-id",   "cdb-1"};
 
 std::vector<std::string> with_required(std::vector<std::string> extra) {
   auto args = kRequired;

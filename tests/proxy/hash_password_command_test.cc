@@ -44,10 +44,10 @@ TEST(HashPassword, PrintsTheHashesOfTheFirstLine) {
 
 TEST(HashPassword, BadUseExitsTwoWithoutOutput) {
   for (auto [args, input, why] : {std::tuple{std::vector<const char*>{}, "pw\n", "one user name"},
-                                   std::tuple{std::vector<const char*>{"a", "b"}, "pw\n", "one user name"},
-                                   std::tuple{std::vector<const char*>{"alice"}, "\n", "no password"},
-                                   std::tuple{std::vector<const char*>{"alice"}, "", "no password"},
-                                   std::tuple{std::vector<const char*>{"a:b"}, "pw\n", "':' in the user name"}}) {
+                                  std::tuple{std::vector<const char*>{"a", "b"}, "pw\n", "one user name"},
+                                  std::tuple{std::vector<const char*>{"alice"}, "\n", "no password"},
+                                  std::tuple{std::vector<const char*>{"alice"}, "", "no password"},
+                                  std::tuple{std::vector<const char*>{"a:b"}, "pw\n", "':' in the user name"}}) {
     auto r = run(args, input);
     EXPECT_EQ(r.status, 2) << why;
     EXPECT_TRUE(r.out.empty()) << why;

@@ -23,7 +23,8 @@ constexpr const char* kSha2Scramble = "702fa0e474391a0956d714f772bc509eee0b17df5
 
 std::vector<uint8_t> unhex(std::string_view h) {
   std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+  for (size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
   return out;
 }
 
@@ -33,9 +34,7 @@ std::array<uint8_t, 20> test_nonce() {
   return n;
 }
 
-std::string hashed_line(const std::string& name) {
-  return name + ":" + kSecretPwNative + ":" + kSecretPwSha2 + "\n";
-}
+std::string hashed_line(const std::string& name) { return name + ":" + kSecretPwNative + ":" + kSecretPwSha2 + "\n"; }
 
 class TempFile {
  public:

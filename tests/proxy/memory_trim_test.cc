@@ -12,9 +12,9 @@ TEST(MemoryTrim, AfterABurstHasEnded) {
 }
 
 TEST(MemoryTrim, NotWhileTheBurstLastsOrForSmallSwings) {
-  EXPECT_FALSE(should_trim(1000, 501));                         // most sessions still open
-  EXPECT_FALSE(should_trim(kTrimAfterSessionsGone - 1, 0));     // too little freed to matter
-  EXPECT_FALSE(should_trim(300, 290));                          // steady traffic
+  EXPECT_FALSE(should_trim(1000, 501));                      // most sessions still open
+  EXPECT_FALSE(should_trim(kTrimAfterSessionsGone - 1, 0));  // too little freed to matter
+  EXPECT_FALSE(should_trim(300, 290));                       // steady traffic
   EXPECT_FALSE(should_trim(0, 0));
 }
 

@@ -15,14 +15,10 @@ TEST(ParseKill, RecognisesMySqlAndMariaDbForms) {
     uint64_t id;
   };
   const Row rows[] = {
-      {"KILL 42", Target::connection, 42},
-      {"kill connection 7", Target::connection, 7},
-      {"KILL QUERY 9", Target::query, 9},
-      {"  /* cancel */ KILL QUERY 9;", Target::query, 9},
-      {"KILL HARD QUERY 3", Target::query, 3},
-      {"KILL SOFT CONNECTION 4", Target::connection, 4},
-      {"KILL QUERY ID 11", Target::query_id, 11},
-      {"KILL USER app", Target::user, 0},
+      {"KILL 42", Target::connection, 42},        {"kill connection 7", Target::connection, 7},
+      {"KILL QUERY 9", Target::query, 9},         {"  /* cancel */ KILL QUERY 9;", Target::query, 9},
+      {"KILL HARD QUERY 3", Target::query, 3},    {"KILL SOFT CONNECTION 4", Target::connection, 4},
+      {"KILL QUERY ID 11", Target::query_id, 11}, {"KILL USER app", Target::user, 0},
   };
   for (const Row& r : rows) {
     auto k = parse_kill(r.sql);
@@ -40,9 +36,9 @@ TEST(ParseKill, LeavesEverythingElseAlone) {
 }
 
 TEST(ClassifyStatements, HarmlessStatementsHaveNoEffect) {
-  for (const char* sql : {"SELECT 1", "INSERT INTO t VALUES ('@x', \"TEMPORARY\")", "SELECT @@version",
-                          "SELECT 1 /* LOCK */", "BEGIN", "COMMIT", "UNLOCK TABLES", "SET GLOBAL max_connections=10",
-                          "SELECT `lock` FROM t"}) {
+  for (const char* sql :
+       {"SELECT 1", "INSERT INTO t VALUES ('@x', \"TEMPORARY\")", "SELECT @@version", "SELECT 1 /* LOCK */", "BEGIN",
+        "COMMIT", "UNLOCK TABLES", "SET GLOBAL max_connections=10", "SELECT `lock` FROM t"}) {
     auto fx = classify_statements(sql);
     EXPECT_FALSE(fx.unreplayable) << sql << ": " << fx.reason;
     EXPECT_FALSE(fx.schema.has_value()) << sql;
@@ -51,11 +47,11 @@ TEST(ClassifyStatements, HarmlessStatementsHaveNoEffect) {
 }
 
 TEST(ClassifyStatements, UnreplayableState) {
-  for (const char* sql : {"SET @x = 1", "SELECT 1 INTO @x", "CREATE TEMPORARY TABLE t (a int)",
-                          "PREPARE s FROM 'SELECT 1'", "LOCK TABLES t READ", "SELECT GET_LOCK('a', 1)",
-                          "HANDLER t OPEN", "XA START 'x'", "SAVEPOINT a", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-                          "SELECT SQL_CALC_FOUND_ROWS * FROM t", "SET NAMES utf8mb4; SET @y := 2",
-                          "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */"}) {
+  for (const char* sql :
+       {"SET @x = 1", "SELECT 1 INTO @x", "CREATE TEMPORARY TABLE t (a int)", "PREPARE s FROM 'SELECT 1'",
+        "LOCK TABLES t READ", "SELECT GET_LOCK('a', 1)", "HANDLER t OPEN", "XA START 'x'", "SAVEPOINT a",
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "SELECT SQL_CALC_FOUND_ROWS * FROM t",
+        "SET NAMES utf8mb4; SET @y := 2", "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */"}) {
     auto fx = classify_statements(sql);
     EXPECT_TRUE(fx.unreplayable) << sql;
     EXPECT_TRUE(fx.replayable_sets.empty()) << sql;
@@ -63,14 +59,14 @@ TEST(ClassifyStatements, UnreplayableState) {
 }
 
 TEST(ClassifyStatements, SchemaChangesItCannotFollow) {
-  for (const char* sql : {"DROP DATABASE camdb", "drop schema if exists x", "SELECT 1; DROP DATABASE d",
-                          "USE \"camdb\"", "USE `a``b`"}) {
+  for (const char* sql :
+       {"DROP DATABASE camdb", "drop schema if exists x", "SELECT 1; DROP DATABASE d", "USE \"camdb\"", "USE `a``b`"}) {
     auto fx = classify_statements(sql);
     EXPECT_TRUE(fx.schema_uncertain) << sql;
     EXPECT_FALSE(fx.schema.has_value()) << sql;
   }
-  for (const char* sql : {"USE camdb", "USE `camdb`", "DROP TABLE database_log", "SELECT 'DROP DATABASE x'",
-                          "DROP TEMPORARY TABLE t"}) {
+  for (const char* sql :
+       {"USE camdb", "USE `camdb`", "DROP TABLE database_log", "SELECT 'DROP DATABASE x'", "DROP TEMPORARY TABLE t"}) {
     EXPECT_FALSE(classify_statements(sql).schema_uncertain) << sql;
   }
   EXPECT_TRUE(classify_statements("DROP TEMPORARY TABLE t").unreplayable);

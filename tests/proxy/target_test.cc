@@ -31,7 +31,9 @@ TEST(Target, PoolTimeoutsAndAccountsApplyLive) {
       [](TargetConfig& t) { t.handshake_timeout = std::chrono::seconds(1); },
       [](TargetConfig& t) { t.reconnect_window = std::chrono::seconds(1); },
       [](TargetConfig& t) { t.db_user = "other"; },
-      [](TargetConfig& t) { t.accounts = {{"app", "x"}}; },
+      [](TargetConfig& t) {
+        t.accounts = {{"app", "x"}};
+      },
       [](TargetConfig& t) { t.local_auth.users_file = "/etc/camproxy/users"; },  // re-read on SIGHUP
   };
   for (size_t i = 0; i < live.size(); ++i) {

@@ -6,13 +6,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <latch>
 #include <memory>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 namespace camproxy::proxy {
 namespace {
