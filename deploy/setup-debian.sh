@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # sanitizers and fuzzing (clang's runtime)
   clang libclang-rt-14-dev
+  # the layout check (tests/format.sh)
+  clang-format
   # integration tests: a throwaway MariaDB, Python clients, TLS tooling
   mariadb-server mariadb-client python3 python3-pymysql python3-cryptography python3-pytest
   python3-yaml openssl ca-certificates curl procps

@@ -12,6 +12,9 @@ build=${CAMPROXY_BUILD_DIR:-build}
 bash deploy/setup-debian.sh
 bash deploy/validate.sh   # the tools that check deploy/ (kubectl, systemd-analyze, Dockerfile lint)
 
+echo "== layout (.clang-format)"
+bash tests/format.sh
+
 echo "== build ($build)"
 cmake -S . -B "$build" -G Ninja -DCAMPROXY_WERROR=ON >/dev/null
 cmake --build "$build"
