@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 kTargets = ("direct", "haproxy", "camproxy")
+# run.py --baseline: another camproxy build in the same run, for a before/after comparison.
+kBaseline = "baseline"
 # bench/e2e/noop_server.c: the ceiling of the plain connect loop, a column of its own.
 kNoop = "noop"
 kNoopScenarios = ("connect",)
-kColumns = (*kTargets, kNoop)
+kColumns = (*kTargets, kBaseline, kNoop)
 kMiB = 1024.0
 
 
@@ -92,7 +94,7 @@ def summarize(runs: list[dict], threads: list[int], memory: dict) -> list[dict]:
                 row[target] = {"median": statistics.median(values), "spread_pct": _spread_pct(values),
                                "values": values}
         cp = row.get("camproxy", {}).get("median")
-        for other in ("haproxy", "direct"):
+        for other in ("haproxy", "direct", kBaseline):
             base = row.get(other, {}).get("median")
             row[f"camproxy/{other}"] = cp / base if cp is not None and base else None
         if m.target is not None:
@@ -134,15 +136,18 @@ def _ratio(value: Optional[float]) -> str:
 
 def format_table(rows: list[dict], header: str) -> str:
     """One fixed-width table: median (spread %) per target, the two ratios, the target."""
-    cols = ["metric", *kColumns, "cp/HA", "cp/direct", "target"]
+    columns = [c for c in kColumns if any(c in row for row in rows)]  # baseline only when run
+    ratios = [("cp/HA", "haproxy"), ("cp/direct", "direct")] + \
+        ([("cp/baseline", kBaseline)] if kBaseline in columns else [])
+    cols = ["metric", *columns, *(name for name, _ in ratios), "target"]
     lines = []
     for row in rows:
         verdict = ""
         if "target" in row:
             met = row.get("target_met")
             verdict = f"{row['target']} {'-' if met is None else 'met' if met else 'MISSED'}"
-        lines.append([row["metric"], *(_cell(row, t) for t in kColumns),
-                      _ratio(row.get("camproxy/haproxy")), _ratio(row.get("camproxy/direct")), verdict])
+        lines.append([row["metric"], *(_cell(row, t) for t in columns),
+                      *(_ratio(row.get(f"camproxy/{other}")) for _, other in ratios), verdict])
     widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
 
     def fmt(cells: list[str]) -> str:
@@ -153,6 +158,8 @@ def format_table(rows: list[dict], header: str) -> str:
     out += [fmt(line) for line in lines]
     out.append("cells: median (spread = (max-min)/median over the repetitions); "
                "ratios compare medians; relay CPU = the CPU time of HAProxy, camproxy or the noop server")
+    if kBaseline in columns:
+        out.append("baseline: another camproxy build run beside camproxy in the same run (--baseline)")
     out.append("noop: a server that answers the login and SELECT 1 itself with no work, the most "
                "any server or relay could reach here")
     return "\n".join(out)

@@ -4,6 +4,8 @@ all on this machine, interleaved and repeated; prints one table and writes the r
 
     /usr/bin/python3 bench/e2e/run.py            full run (~10 min on 2 cores)
     /usr/bin/python3 bench/e2e/run.py --short    CI smoke (< 1 min): same table, tiny runs
+    /usr/bin/python3 bench/e2e/run.py --baseline OLD/camproxy   the same with another camproxy
+                                                 build beside it: before/after in one run
 
 Installs what is missing (sysbench, haproxy, libmariadb-dev, MariaDB) with apt-get, starts a
 throwaway MariaDB, the CAM emulator, two camproxy processes (one in front of the database,
@@ -58,6 +60,8 @@ def parse_args() -> argparse.Namespace:
                    help="CMake build dir with proxy/camproxy and bench/ tools (default: build)")
     p.add_argument("--camproxy", help="camproxy binary (default: $CAMPROXY_BIN or BUILD/proxy/camproxy)")
     p.add_argument("--camproxy-arg", action="append", default=[], help="extra camproxy flag (repeatable)")
+    p.add_argument("--baseline", help="a second camproxy binary (e.g. the build before a change), run as "
+                   "the 'baseline' target beside camproxy with the same flags")
     p.add_argument("--json", help="raw results file (default: $TMPDIR/camproxy-bench-<time>.json)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     args = p.parse_args()
@@ -117,6 +121,8 @@ def tools(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
         found[name] = str(out)
     if not os.access(args.camproxy, os.X_OK):
         raise SystemExit(f"camproxy binary not found at {args.camproxy} (build it, or pass --camproxy)")
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        raise SystemExit(f"--baseline: no executable camproxy at {args.baseline}")
     return found
 
 
@@ -132,14 +138,19 @@ def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str
     return {"scenario": scenario, "target": target, "rep": rep, "result": result, "relay": sampler.result()}
 
 
-def targets_of(scenario: str) -> list[str]:
-    return [*report.kTargets, report.kNoop] if scenario in report.kNoopScenarios else list(report.kTargets)
+def relays(args) -> list[str]:
+    """The targets every scenario runs against: with --baseline, the other camproxy too."""
+    return [*report.kTargets, *([report.kBaseline] if args.baseline else [])]
+
+
+def targets_of(scenario: str, args) -> list[str]:
+    return relays(args) + ([report.kNoop] if scenario in report.kNoopScenarios else [])
 
 
 def run_schedule(stack: Stack, tool: dict[str, str], args) -> list[dict]:
     scenarios = [f"sysbench_t{t}" for t in args.threads] + ["connect", "connect_delayed"]
     log("warm-up (not recorded)")
-    for target in report.kTargets:
+    for target in relays(args):
         workloads.run_sysbench(tool["sysbench"], stack.target(target), max(args.threads), 1)
         for delayed in (False, True):
             workloads.run_connect_loop(tool["connect_loop"], stack.target(target, delayed), 10)
@@ -147,7 +158,7 @@ def run_schedule(stack: Stack, tool: dict[str, str], args) -> list[dict]:
     runs = []
     for rep in range(args.repetitions):
         for i, scenario in enumerate(scenarios):
-            targets = targets_of(scenario)
+            targets = targets_of(scenario, args)
             shift = (rep + i) % len(targets)  # rotate who goes first: no target always runs cold
             for target in targets[shift:] + targets[:shift]:
                 run = measure(stack, tool, args, scenario, target, rep)
@@ -192,6 +203,7 @@ def meta(args, tool: dict[str, str]) -> dict:
         "mode": "short" if args.short else "full",
         "commit": version(["git", "-C", str(kRepoRoot), "describe", "--always", "--dirty"]),
         "loadavg_start": os.getloadavg()[0],
+        "baseline": args.baseline,
         "versions": {"camproxy": version([args.camproxy, "--version"]),
                      "haproxy": version([tool["haproxy"], "-v"]),
                      "sysbench": version([tool["sysbench"], "--version"]),
@@ -211,7 +223,7 @@ def main() -> int:
     try:
         tool = tools(args, workdir)
         info = meta(args, tool)
-        with Stack(tool, workdir, args.camproxy, args.camproxy_arg, args.delay_us) as stack:
+        with Stack(tool, workdir, args.camproxy, args.camproxy_arg, args.delay_us, args.baseline) as stack:
             log("preparing sysbench tables")
             workloads.prepare_sysbench(tool["sysbench"], stack.target("direct"))
             memory = {"main_rss_kib_at_start": workloads.rss_kib(stack.relay_pid("camproxy"))}

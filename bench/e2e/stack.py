@@ -1,15 +1,17 @@
 """The processes of the end-to-end benchmark, all on 127.0.0.1, all stopped on exit.
 
-    with Stack(tools, workdir, camproxy_bin, extra_proxy_args, delay_us) as stack:
-        stack.target("direct" | "haproxy" | "camproxy" | "noop", delayed=False) -> Endpoint
-        stack.relay_pid("haproxy" | "camproxy" | "noop", delayed=False) -> pid of its process
+    with Stack(tools, workdir, camproxy_bin, extra_proxy_args, delay_us, baseline_bin=None) as stack:
+        stack.target("direct" | "haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> Endpoint
+        stack.relay_pid("haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> pid of its process
         stack.start_camproxy("idle", *flags); stack.camproxy_endpoint("idle"); stack.stop_camproxy("idle")
 
 Reuses the integration harness (tests/tools): MariaDB, the CAM emulator, CamProxy.
 The delay relay sits in front of the DATABASE: every target has a delayed twin
 (direct -> relay -> db, haproxy -> relay -> db, camproxy -> relay -> db), so a pool in
 camproxy would hide the added round trip from the client. "noop" is bench/e2e/noop_server.c,
-with no database behind it and no delayed twin.
+with no database behind it and no delayed twin. "baseline" (with baseline_bin) is a second
+camproxy binary, another build of it, run beside the first with the same flags: a before/after
+comparison within one run.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def read_line(proc: subprocess.Popen, timeout: float, what: str) -> str:
 
 class Stack:
     def __init__(self, tools: dict[str, str], workdir: Path, camproxy_bin: str,
-                 extra_proxy_args: list[str], delay_us: int):
+                 extra_proxy_args: list[str], delay_us: int, baseline_bin: Optional[str] = None):
         self._tools = tools
         self._dir = workdir
         self._camproxy_bin = camproxy_bin
+        self._baseline_bin = baseline_bin  # a second camproxy (another build) beside the first
         self._extra_proxy_args = list(extra_proxy_args)
         self._delay_us = delay_us
         self._exit = ExitStack()
@@ -101,7 +104,6 @@ class Stack:
         self._exit.close()
 
     def _start(self) -> None:
-        os.environ["CAMPROXY_BIN"] = self._camproxy_bin  # read by CamProxy.launch
         self._db = self._exit.enter_context(MariaDB(tls=False))
         self._prepare_accounts()
         self._cam = self._exit.enter_context(EmulatorProcess(self._emulator_args(), self._dir / "cam_emulator.log"))
@@ -110,6 +112,8 @@ class Stack:
         self._start_haproxy()
         for name in ("main", "delayed"):
             self.start_camproxy(name)
+            if self._baseline_bin:
+                self.start_camproxy(f"baseline-{name}", binary=self._baseline_bin)
 
     def _prepare_accounts(self) -> None:
         assert self._db is not None
@@ -162,13 +166,14 @@ class Stack:
         for port in self._haproxy_ports.values():
             wait_until(lambda p=port: _port_open(p, self._haproxy), kStartTimeout, f"HAProxy on {port}")
 
-    def start_camproxy(self, name: str, *args: str) -> CamProxy:
-        """Starts (or returns) the camproxy called `name`; "delayed" logs in through the relay.
-        `args` go before the --camproxy-arg flags (so those win)."""
+    def start_camproxy(self, name: str, *args: str, binary: Optional[str] = None) -> CamProxy:
+        """Starts (or returns) the camproxy called `name`; "delayed" and "baseline-delayed" log in
+        through the relay. `args` go before the --camproxy-arg flags (so those win); `binary`
+        replaces the camproxy under test (the baseline's)."""
         if name in self._proxies:
             return self._proxies[name]
         assert self._db is not None and self._cam is not None
-        upstream_port = self._relay_port if name == "delayed" else self._db.port
+        upstream_port = self._relay_port if name.endswith("delayed") else self._db.port
         listen_port, admin_port = free_port(), free_port()
         # Plaintext on both hops, as the direct and HAProxy paths are.
         flags = ["--upstream", f"127.0.0.1:{upstream_port}", "--region", kRegion,
@@ -179,7 +184,8 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "CAMPROXY_"))}
         env["TENCENTCLOUD_SECRET_ID"] = kCredential.secret_id
         env["TENCENTCLOUD_SECRET_KEY"] = kCredential.secret_key
-        proxy = CamProxy.launch(flags, env, self._dir / f"camproxy-{name}.log", admin_port, listen_port)
+        proxy = CamProxy.launch(flags, env, self._dir / f"camproxy-{name}.log", admin_port, listen_port,
+                                binary=binary or self._camproxy_bin)
         self._exit.callback(proxy.stop)
         self._proxies[name] = proxy
         return proxy
@@ -197,11 +203,16 @@ class Stack:
             return Endpoint(port, self._db.admin_user, self._db.admin_password)
         if name == "haproxy":
             return Endpoint(self._haproxy_ports[delayed], self._db.admin_user, self._db.admin_password)
-        if name == "camproxy":
-            return self.camproxy_endpoint("delayed" if delayed else "main")
+        if name in ("camproxy", "baseline"):
+            return self.camproxy_endpoint(self._proxy_name(name, delayed))
         if name == "noop" and not delayed:
             return Endpoint(self._noop_port, "noop", "unchecked")
         raise ValueError(f"unknown target {name!r}" + (" with the delay relay" if delayed else ""))
+
+    @staticmethod
+    def _proxy_name(target: str, delayed: bool) -> str:
+        name = "delayed" if delayed else "main"
+        return f"baseline-{name}" if target == "baseline" else name
 
     def camproxy_endpoint(self, name: str) -> Endpoint:
         port = self._proxies[name].port
@@ -213,8 +224,8 @@ class Stack:
         if name == "haproxy":
             assert self._haproxy is not None
             return self._haproxy.pid
-        if name == "camproxy":
-            return self._proxies["delayed" if delayed else "main"].pid
+        if name in ("camproxy", "baseline"):
+            return self._proxies[self._proxy_name(name, delayed)].pid
         if name == "noop":
             assert self._noop is not None
             return self._noop.pid

@@ -51,8 +51,8 @@ class CamProxy:
     @classmethod
     def launch(cls, args: Sequence[str], env: Mapping[str, str], log_path: str | os.PathLike,
                admin_port: int, listen_port: Optional[int] = None,
-               wait_ready: bool = True) -> "CamProxy":
-        binary = proxy_binary()
+               wait_ready: bool = True, binary: Optional[str] = None) -> "CamProxy":
+        binary = binary or proxy_binary()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([binary, *args], env=dict(env), stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=log, preexec_fn=die_with_parent)
