@@ -10,13 +10,9 @@ namespace {
 
 using test::PrintTo;
 
+using test::bytes_str;
 using test::capture_payload;
 using test::from_hex;
-
-std::string bytes_str(std::string_view hex) {
-  const auto v = from_hex(hex);
-  return {v.begin(), v.end()};
-}
 
 struct SwitchCase {
   const char* name;

@@ -12,15 +12,11 @@ namespace {
 
 using test::PrintTo;
 
+using test::bytes_str;
 using test::capture_payload;
 using test::from_hex;
 
 constexpr uint32_t kMysql2Caps = 0x08baf3ce;  // from captures/mysql2_login.hex
-
-std::string bytes_str(std::string_view hex) {
-  const auto v = from_hex(hex);
-  return {v.begin(), v.end()};
-}
 
 struct ChangeUserCase {
   const char* name;

@@ -12,13 +12,9 @@ namespace {
 
 using test::PrintTo;
 
+using test::bytes_str;
 using test::capture_payload;
 using test::from_hex;
-
-std::string bytes_str(std::string_view hex) {
-  const auto v = from_hex(hex);
-  return {v.begin(), v.end()};
-}
 
 ConnectAttrs libmariadb_attrs(std::string pid) {
   return {{"_os", "Linux"},

@@ -39,6 +39,11 @@ std::vector<uint8_t> from_hex(std::string_view hex) {
   return out;
 }
 
+std::string bytes_str(std::string_view hex) {
+  const auto v = from_hex(hex);
+  return {v.begin(), v.end()};
+}
+
 std::string to_hex(std::span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

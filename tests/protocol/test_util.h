@@ -16,6 +16,8 @@ namespace camproxy::protocol::test {
 // "0a 35 2e" or "0a352e" -> bytes (spaces ignored). Aborts the test binary on bad hex.
 std::vector<uint8_t> from_hex(std::string_view hex);
 std::string to_hex(std::span<const uint8_t> bytes);
+// The same bytes as a std::string, for the protocol structs' string fields.
+std::string bytes_str(std::string_view hex);
 inline std::string_view as_string_view(std::span<const uint8_t> b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
