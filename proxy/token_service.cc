@@ -19,19 +19,6 @@ bool is_token_failure(const auth::CamResult& r) {
   return !r && (r.error().code == "AuthFailure.TokenFailure" || r.error().code == "authfailure.tokenfailure");
 }
 
-// What an operator must do after a user-notification error (spec §6, docs/troubleshooting.md).
-std::string_view operator_hint(std::string_view code) {
-  if (code.starts_with("AuthFailure.SignatureExpire")) return "synchronise the host clock (NTP)";
-  if (code.starts_with("AuthFailure.SecretIdNotFound") || code.starts_with("AuthFailure.InvalidSecretId"))
-    return "check TENCENTCLOUD_SECRET_ID / the credential source: the key does not exist or was disabled";
-  if (code.starts_with("AuthFailure.SignatureFailure")) return "the SecretKey does not belong to the SecretId";
-  if (code.starts_with("AuthFailure.TokenFailure")) return "the session token is wrong or expired";
-  if (code.starts_with("AuthFailure.UnauthorizedOperation"))
-    return "grant cam:BuildDataFlowAuthToken on this instance/account in the CAM policy";
-  if (code == "ResourceNotFound.DataFlowAuthClose") return "enable CAM authentication for the account in the console";
-  return "fix the credentials or flags; camproxy tries again when the credential changes";
-}
-
 }  // namespace
 
 struct TokenService::Fetch {
@@ -305,107 +292,6 @@ void TokenService::schedule(Entry& e, const std::string& account, milliseconds d
     e.timer->data = new TimerData{this, account};
   }
   uv_timer_start(e.timer, on_timer, static_cast<uint64_t>(delay.count()), 0);
-}
-
-namespace {
-CamOutcome outcome_of(const auth::CamResult& r) {
-  if (r) return CamOutcome::success;
-  const auth::CamError& e = r.error();
-  if (e.error_class == auth::ErrorClass::user_notification) return CamOutcome::rejected;
-  if (e.code == auth::client_error::kTimeout) return CamOutcome::timeout;
-  if (e.code == auth::client_error::kNetwork || e.code == auth::client_error::kTls || e.code == "credentials")
-    return CamOutcome::network;
-  if (e.code == auth::client_error::kHttpStatus || e.code == auth::client_error::kInvalidJson ||
-      e.code == auth::client_error::kNoCredentials || e.code == auth::client_error::kTokenDecode)
-    return CamOutcome::bad_answer;
-  return CamOutcome::api_error;
-}
-}  // namespace
-
-void TokenService::publish(const std::string& account, auth::CamResult result, double seconds) {
-  const auto now = Clock::now();
-  process_metrics().counter(MetricId::cam_requests, outcome_of(result)).inc();
-  process_metrics()
-      .histogram(MetricId::cam_request_duration)
-      .observe(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds)));
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  std::shared_ptr<TokenState> next;
-  std::optional<milliseconds> delay;
-  bool newly_stopped = false;
-  bool fallback_started = false;
-  {
-    std::lock_guard lock(mu_);
-    if (closed_) return;
-    Entry& e = entries_[account];
-    e.in_flight = false;
-    const uint64_t generation = e.state ? e.state->generation + 1 : 1;
-    e.stats.last_fetch_seconds = seconds;
-    if (result) {
-      next = std::make_shared<TokenState>();
-      next->generation = generation;
-      next->password = std::make_shared<const auth::SecretString>(std::move(result->password));
-      next->expires_at = now + milliseconds(result->lifetime_ms);
-      e.backoff.reset();
-      ++e.stats.fetch_ok;
-      e.stats.last_outcome = "ok";
-      e.stats.fetched_at = now;
-      e.stats.expires_at = next->expires_at;
-      e.stats.fallback_in_use = false;
-      delay = auth::proactive_refresh_delay(result->lifetime_ms, uniform(rng_));
-      if (process_.token_recheck_interval.count() > 0) delay = std::min(*delay, process_.token_recheck_interval);
-    } else if (result.error().error_class == auth::ErrorClass::user_notification) {
-      next = std::make_shared<TokenState>();
-      next->generation = generation;
-      next->stopped = true;
-      next->error = result.error();
-      newly_stopped = !(e.state && e.state->stopped);
-      ++e.stats.fetch_rejected;
-      e.stats.last_outcome = result.error().code;
-      e.stats.fallback_in_use = false;
-    } else {
-      // Transient: a still-valid token keeps serving; after it, the fallback file.
-      if (e.state && e.state->usable(now)) {
-        next = std::make_shared<TokenState>(*e.state);
-        next->generation = generation;
-      } else if ((next = fallback_state(e, generation, now))) {
-        fallback_started = !e.stats.fallback_in_use;
-        e.stats.fallback_in_use = true;
-        ++e.stats.fallback_uses;
-      } else {
-        next = std::make_shared<TokenState>();
-        next->generation = generation;
-      }
-      next->error = result.error();
-      ++e.stats.fetch_retryable;
-      e.stats.last_outcome = result.error().code;
-      delay = e.backoff.next(uniform(rng_));
-    }
-    e.state = next;
-    if (delay) schedule(e, account, *delay);
-  }
-  if (result) {
-    log_info("cam_token_fetched", {{"account", account},
-                                   {"lifetime_ms", static_cast<int64_t>(result->lifetime_ms)},
-                                   {"next_fetch_ms", static_cast<int64_t>(delay->count())},
-                                   {"request_id", result->request_id},
-                                   {"rotation_status", result->rotation_status}});
-    if (result->rotation_status == "failed")
-      log_warn("cam_rotation_failed", {{"account", account}, {"message", result->rotation_message}});
-  } else {
-    const auth::CamError& err = result.error();
-    log_warn("cam_token_failed", {{"account", account},
-                                  {"code", err.code},
-                                  {"message", err.message},
-                                  {"request_id", err.request_id},
-                                  {"class", auth::to_string(err.error_class)},
-                                  {"http_status", err.http_status},
-                                  {"retry_in_ms", delay ? static_cast<int64_t>(delay->count()) : int64_t{-1}}});
-    if (newly_stopped)
-      log_error("cam_token_stopped", {{"account", account}, {"code", err.code}, {"action", operator_hint(err.code)}});
-    if (fallback_started)
-      log_warn("fallback_password_in_use", {{"account", account}, {"path", target_.fallback_password_file}});
-  }
-  on_published_();
 }
 
 }  // namespace camproxy::proxy

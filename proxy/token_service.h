@@ -109,7 +109,16 @@ class TokenService {
   static void run_fetch(uv_work_t* req);
   static void after_fetch(uv_work_t* req, int status);
   void start_pending_fetches();
+  // What one fetch's outcome makes of an account (token_publish.cc).
+  struct Publication {
+    std::shared_ptr<TokenState> next;
+    std::optional<std::chrono::milliseconds> delay;  // until the next fetch, if one is due
+    bool newly_stopped = false;                      // CAM refused the account just now
+    bool fallback_started = false;                   // the fallback file serves from now on
+  };
   void publish(const std::string& account, auth::CamResult result, double seconds);
+  Publication next_state_locked(Entry& e, auth::CamResult& result, SteadyTime now);
+  void log_publication(const std::string& account, const auth::CamResult& result, const Publication& pub) const;
   void schedule(Entry& e, const std::string& account, std::chrono::milliseconds delay);
   bool queue_locked(const std::string& account, Entry& e);
   bool adopt_next_provider_locked();
