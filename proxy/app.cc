@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "auth/credential_provider.h"
+#include "proxy/credential_settings.h"
 #include "proxy/log.h"
 #include "proxy/version.h"
 
@@ -16,61 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t kRetirePollMs = 100;
 
-auth::CredentialOptions credential_options(const Config& c) {
-  auth::CredentialOptions o;
-  o.source = c.credential_source;
-  o.profile_file = c.credentials_file;
-  o.metadata_endpoint = c.metadata_endpoint;
-  o.sts_endpoint = c.sts_endpoint;
-  o.ca_file = c.cam_ca_file;
-  return o;
-}
-
-bool same_credential_settings(const Config& a, const Config& b) {
-  const auto x = credential_options(a);
-  const auto y = credential_options(b);
-  return x.source == y.source && x.profile_file == y.profile_file && x.metadata_endpoint == y.metadata_endpoint &&
-         x.sts_endpoint == y.sts_endpoint && x.ca_file == y.ca_file;
-}
-
-std::unique_ptr<auth::CredentialProvider> make_provider(const Config& c, std::string& error) {
-  auto provider = auth::make_credential_provider(credential_options(c),
-                                                 [](const char* name) -> const char* { return std::getenv(name); });
-  if (!provider) {
-    error = provider.error().message;
-    return nullptr;
-  }
-  return std::move(*provider);
-}
-
-// Process-wide settings a running process keeps (docs/config.md "Reload"): the file's keys.
-std::string needs_restart(const Config& now, const Config& next) {
-  std::string out;
-  auto note = [&out](bool differs, std::string_view key) {
-    if (differs) out += (out.empty() ? "" : ", ") + std::string(key);
-  };
-  auto admin = [](const Config& c) { return c.admin ? c.admin->to_string() : std::string("off"); };
-  note(admin(now) != admin(next), "admin");
-  note(now.workers != next.workers, "workers");
-  note(now.log_level != next.log_level, "log.level");
-  note(now.log_format != next.log_format, "log.format");
-  note(now.cam_endpoint != next.cam_endpoint, "cam.endpoint");
-  note(now.cam_ca_file != next.cam_ca_file, "cam.ca-file");
-  note(now.cam_timeout != next.cam_timeout, "cam.timeout");
-  note(now.token_recheck_interval != next.token_recheck_interval, "cam.token-recheck-interval");
-  note(now.max_client_connections != next.max_client_connections, "limits.max-client-connections");
-  note(now.core_dumps != next.core_dumps, "core-dumps");
-  note(now.min_sigterm_delay != next.min_sigterm_delay, "sigterm.min-delay");
-  note(now.max_sigterm_delay != next.max_sigterm_delay, "sigterm.max-delay");
-  return out;
-}
-
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
-
 std::string describe_accounts(const TargetConfig& t) {
   if (!t.db_user.empty()) return t.db_user;
   if (!t.accounts.empty()) return "map of " + std::to_string(t.accounts.size()) + " users";
@@ -78,6 +23,12 @@ std::string describe_accounts(const TargetConfig& t) {
 }
 
 }  // namespace
+
+std::string App::join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
 
 App::~App() {
   if (loop_ready_) {
@@ -120,7 +71,7 @@ bool App::setup(std::string& error) {
     for (auto& s : opened_by_failed_start) close_listen_socket(s);
     return false;
   }
-  listening_ = true;
+  phase_ = Phase::serving;
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(
         &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
@@ -194,7 +145,7 @@ int App::run() {
 void App::on_signal(uv_signal_t* s, int signum) {
   auto* self = static_cast<App*>(s->data);
   const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
-  if (self->draining_) {  // a second signal: the operator wants out now
+  if (self->phase_ >= Phase::draining) {  // a second signal: the operator wants out now
     log_warn("signal_again_exiting_now", {{"signal", name}});
     std::_Exit(0);
   }
@@ -205,130 +156,6 @@ void App::on_signal(uv_signal_t* s, int signum) {
 void App::on_sighup(uv_signal_t* s, int) {
   log_info("signal", {{"signal", "SIGHUP"}});
   static_cast<App*>(s->data)->reload();
-}
-
-// What a reload does to the running targets: keep (live changes), or let go (removed or
-// replaced); and which configured targets to start (added or replacing).
-struct ReloadPlan {
-  std::vector<std::unique_ptr<Target>> kept, going;
-  std::vector<const TargetConfig*> to_start;
-  std::vector<std::string> added, removed, replaced;
-};
-
-namespace {
-
-const TargetConfig* find_target(const Config& c, const std::string& name) {
-  auto it = std::find_if(c.targets.begin(), c.targets.end(), [&](const TargetConfig& t) { return t.name == name; });
-  return it == c.targets.end() ? nullptr : &*it;
-}
-
-ReloadPlan plan_reload(std::vector<std::unique_ptr<Target>>& running, const Config& next) {
-  ReloadPlan plan;
-  for (auto& t : running) {
-    const TargetConfig* n = find_target(next, t->name());
-    if (n == nullptr) {
-      plan.removed.push_back(t->name());
-      plan.going.push_back(std::move(t));
-    } else if (!can_apply_live(t->config(), *n)) {
-      plan.replaced.push_back(t->name());
-      plan.going.push_back(std::move(t));
-    } else {
-      plan.kept.push_back(std::move(t));
-    }
-  }
-  running.clear();
-  for (const auto& n : next.targets) {
-    if (std::any_of(plan.kept.begin(), plan.kept.end(), [&](const auto& t) { return t->name() == n.name; })) continue;
-    plan.to_start.push_back(&n);
-    if (std::find(plan.replaced.begin(), plan.replaced.end(), n.name) == plan.replaced.end())
-      plan.added.push_back(n.name);
-  }
-  return plan;
-}
-
-}  // namespace
-
-// SIGHUP (issue 5, docs/config.md "Reload"): parse the command line and the file again; a
-// configuration that does not parse or validate changes nothing. Otherwise targets whose
-// changes can apply live get them, new targets start, removed ones drain like SIGTERM's
-// drain, and a target whose listeners, upstream, instance or TLS changed is replaced: the new
-// one starts on the same listen sockets (handed over, never closed) and the old one drains.
-void App::reload() {
-  if (draining_ || shutting_down_) {
-    log_warn("reload_ignored", {{"reason", "shutting down"}});
-    return;
-  }
-  if (config_.config_file.empty()) {
-    log_warn("reload_ignored", {{"reason", "no --config file: flags and environment are read only at start"}});
-    return;
-  }
-  auto refuse = [this](std::string_view event, std::string_view error) {
-    log_error(event, {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
-  };
-  std::vector<const char*> argv;
-  for (const auto& a : args_) argv.push_back(a.c_str());
-  ParseResult parsed = parse_command_line(static_cast<int>(argv.size()), argv.data(),
-                                          [](const char* name) -> const char* { return std::getenv(name); });
-  if (parsed.outcome != ParseOutcome::run) return refuse("reload_rejected", parsed.message);
-  const Config next = std::move(parsed.config);
-  std::string error;
-  const bool credentials_changed = !same_credential_settings(applied_, next);
-  if (credentials_changed && !make_provider(next, error)) return refuse("reload_rejected", error);
-
-  ReloadPlan plan = plan_reload(targets_, next);
-  std::vector<ListenSocket> handed_over;
-  for (auto& t : plan.going) t->hand_over_sockets(handed_over);
-  const Config previous = std::exchange(applied_, next);  // new targets use the new credential settings
-  for (const TargetConfig* n : plan.to_start) {
-    if (start_target(*n, handed_over, error)) continue;
-    applied_ = previous;
-    undo_reload(plan, handed_over);
-    return refuse("reload_failed", error);
-  }
-  for (auto& s : handed_over) close_listen_socket(s);  // listeners of removed targets
-  for (auto& t : plan.going) retire(std::move(t), "reload");
-  std::vector<std::string> updated;
-  for (auto& t : plan.kept) {
-    const TargetConfig& n = *find_target(next, t->name());
-    if (credentials_changed) t->replace_credentials(make_provider(next, error));
-    if (!(t->config() == n)) {
-      updated.push_back(t->name());
-      t->apply(n);
-    }
-    t->reload_local_users();  // the users file may have changed under the same path
-  }
-  // Keep the file's order (it is the order of /readyz's checks and of the logs).
-  std::vector<std::unique_ptr<Target>> ordered;
-  for (const auto& n : next.targets) {
-    for (auto* list : {&plan.kept, &targets_}) {
-      for (auto& t : *list)
-        if (t && t->name() == n.name) ordered.push_back(std::move(t));
-    }
-  }
-  targets_ = std::move(ordered);
-  log_info("reload_applied", {{"file", config_.config_file},
-                              {"added", join_names(plan.added)},
-                              {"removed", join_names(plan.removed)},
-                              {"replaced", join_names(plan.replaced)},
-                              {"updated", join_names(updated)},
-                              {"credentials", credentials_changed ? "new provider" : "unchanged"},
-                              {"needs_restart", needs_restart(config_, next)}});
-}
-
-// A target of the reload could not start: the ones started for it go, the old ones take their
-// sockets back and stay.
-void App::undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over) {
-  for (auto& t : targets_) {
-    t->hand_over_sockets(handed_over);
-    t->stop();
-    retired_.push_back(std::move(t));
-  }
-  targets_ = std::move(plan.kept);
-  for (auto& t : plan.going) {
-    t->take_sockets(handed_over);
-    targets_.push_back(std::move(t));
-  }
-  for (auto& s : handed_over) close_listen_socket(s);
 }
 
 void App::retire(std::unique_ptr<Target> target, std::string_view why) {
@@ -358,8 +185,8 @@ void App::on_retire_timer(uv_timer_t* t) {
 // --min-sigterm-delay (the application may still be shutting down); then listeners close and
 // sessions get up to --max-sigterm-delay to finish their transactions; then exit 0.
 void App::begin_drain(std::string_view why) {
-  if (draining_ || shutting_down_) return;
-  draining_ = true;
+  if (phase_ != Phase::serving) return;
+  phase_ = Phase::draining;
   drain_started_ = Clock::now();
   log_info("drain_started", {{"reason", why},
                              {"open_sessions", open_sessions()},
@@ -369,8 +196,8 @@ void App::begin_drain(std::string_view why) {
 }
 
 void App::stop_listening() {
-  if (!listening_) return;
-  listening_ = false;
+  if (phase_ != Phase::draining) return;
+  phase_ = Phase::finishing;
   for (auto& t : targets_) t->drain();
 }
 
@@ -395,9 +222,8 @@ size_t App::open_sessions() const {
 }
 
 void App::shutdown() {
-  if (shutting_down_) return;
-  shutting_down_ = true;
-  listening_ = false;
+  if (phase_ == Phase::stopped) return;
+  phase_ = Phase::stopped;
   for (auto& t : targets_) t->stop();
   for (auto& r : retiring_) r.target->stop();
   if (admin_) admin_->close();
@@ -413,11 +239,11 @@ void App::shutdown() {
 }
 
 bool App::ready(std::string& why) const {
-  if (draining_) {
+  if (phase_ == Phase::draining || phase_ == Phase::finishing) {
     why = "shutting down";
     return false;
   }
-  if (!listening_) {
+  if (phase_ != Phase::serving) {
     why = "not listening";
     return false;
   }
@@ -428,7 +254,7 @@ bool App::ready(std::string& why) const {
 // (a startup probe must not flap when CAM has a bad minute later).
 bool App::started(std::string& why) const {
   if (startup_done_) return true;
-  if (!ready(why) && !draining_) return false;
+  if (!ready(why) && phase_ != Phase::draining && phase_ != Phase::finishing) return false;
   startup_done_ = true;
   return true;
 }

@@ -34,6 +34,8 @@ class App {
   bool start_target(const TargetConfig& config, std::vector<ListenSocket>& handed_over, std::string& error);
   void reload();
   void undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over);
+  std::vector<std::string> keep_targets(ReloadPlan& plan, const Config& next, bool credentials_changed);
+  static std::string join_names(const std::vector<std::string>& names);
   void retire(std::unique_ptr<Target> target, std::string_view why);
   void begin_drain(std::string_view why);
   void stop_listening();
@@ -72,10 +74,16 @@ class App {
   std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
   uv_timer_t retire_timer_{};
-  bool listening_ = false;
-  bool draining_ = false;
-  bool shutting_down_ = false;
-  mutable bool startup_done_ = false;
+  // The process's lifecycle (docs/operations.md "Shutdown"), one way only.
+  enum class Phase {
+    starting,   // setup() running: listeners being opened, not ready
+    serving,    // listeners open; ready when every target is
+    draining,   // SIGTERM or /quitquitquit: not ready, listeners still open for --min-sigterm-delay
+    finishing,  // listeners closed; sessions finish their transactions (--max-sigterm-delay)
+    stopped,    // shutdown() ran: targets stopped, the loop's handles closing
+  };
+  Phase phase_ = Phase::starting;
+  mutable bool startup_done_ = false;  // ready once: /startup answers 200 for good
   std::chrono::steady_clock::time_point drain_started_{};
   std::vector<GaugeCallbackRegistration> gauges_;
 };
