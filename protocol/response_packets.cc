@@ -1,0 +1,258 @@
+// ResponseTracker reading the server's packets that matter (response_tracker.h): the first
+// packet of a response, PREPARE_OK, ERR, EOF and OK terminators, and the session-state
+// information of an OK (§4.1, §4.4, §4.5). The framing and the client direction are in
+// response_tracker.cc.
+#include "protocol/ok_err_eof.h"
+#include "protocol/response_tracker.h"
+#include "protocol/try.h"
+
+namespace camproxy::protocol {
+namespace {
+
+// PREPARE_OK (§4.4): 00, int<4> stmt_id, int<2> num_columns, int<2> num_params, 00,
+// int<2> warnings; the int<1> metadata_follows only comes with OPTIONAL_RESULTSET_METADATA.
+constexpr size_t kPrepareOkSize = 12;
+constexpr size_t kEofSize = 5;     // §4.1, with PROTOCOL_41; a pre-4.1 EOF is FE alone
+constexpr size_t kMinErrSize = 3;  // FF, int<2> code
+constexpr uint8_t kMaxTransactionStateSize = 8;
+
+}  // namespace
+
+Result<std::optional<SessionStateEntry>> SessionStateReader::next() noexcept {
+  if (rest_.empty()) return std::optional<SessionStateEntry>();
+  ByteReader r(rest_);
+  SessionStateEntry entry;
+  uint64_t len = 0;
+  CAMPROXY_TRY_ASSIGN(entry.type, r.u8());
+  CAMPROXY_TRY_ASSIGN(len, r.lenenc());
+  CAMPROXY_TRY_ASSIGN(entry.data, r.bytes(len));
+  rest_ = rest_.subspan(r.position());
+  return std::optional<SessionStateEntry>(entry);
+}
+
+Result<std::string_view> decode_session_state_string(std::span<const uint8_t> data) noexcept {
+  ByteReader r(data);
+  std::string_view s;
+  CAMPROXY_TRY_ASSIGN(s, r.str_lenenc());
+  if (!r.empty()) return fail(ProtoErr::malformed);
+  return s;
+}
+
+ResponseTracker::Next ResponseTracker::handle_server_packet() {
+  const bool empty = server_.packet_size == 0;
+  const bool err = !empty && first_byte_ == kErrHeader;
+  bool more_results = false;
+  switch (state_) {
+    case ServerState::kFirstPacket: return empty ? fail(TrackerFault::kMalformed) : first_packet();
+    case ServerState::kDefs: return --defs_left_ > 0 ? Next::kContinue : definitions_done();
+    case ServerState::kDefsEof: {
+      if (err) return err_packet();
+      if (empty || first_byte_ != kEofHeader) return fail(TrackerFault::kMalformed);
+      if (const Next n = terminator(&more_results); n != Next::kContinue) return n;
+      // §4.4: a cursor was opened; the rows come with COM_STMT_FETCH.
+      if (section_ == Section::kResultColumns && response_.command == Command::kStmtExecute &&
+          (status_flags_ & status::kCursorExists) != 0) {
+        return Next::kEndResponse;
+      }
+      return section_done();
+    }
+    case ServerState::kRows:
+    case ServerState::kFieldList: {
+      if (!buffering_) return Next::kContinue;  // a row or a column definition
+      if (err) return err_packet();
+      if (const Next n = terminator(&more_results); n != Next::kContinue) return n;
+      if (state_ == ServerState::kRows && more_results) {
+        state_ = ServerState::kFirstPacket;
+        return Next::kContinue;
+      }
+      return Next::kEndResponse;
+    }
+    case ServerState::kPrepareOk:
+      if (err) return err_packet();
+      return empty || first_byte_ != kOkHeader ? fail(TrackerFault::kMalformed) : prepare_ok();
+    case ServerState::kSingle: {
+      if (err) return err_packet();
+      if (empty) return fail(TrackerFault::kMalformed);
+      Next n = Next::kContinue;
+      if (first_byte_ == kOkHeader) {
+        n = apply_ok(packet_, &more_results);
+      } else if (first_byte_ == kEofHeader) {
+        n = terminator(&more_results);
+      } else {
+        return fail(TrackerFault::kMalformed);
+      }
+      return n == Next::kContinue ? Next::kEndResponse : n;
+    }
+    case ServerState::kStatistics: return err ? err_packet() : Next::kEndResponse;
+    case ServerState::kAuth: {
+      // AuthSwitchRequest, AuthMoreData and other plugin packets continue the exchange.
+      if (err) return err_packet();
+      if (!buffering_) return Next::kContinue;
+      const Next n = apply_ok(packet_, &more_results);
+      return n == Next::kContinue ? Next::kEndResponse : n;
+    }
+    case ServerState::kIdle:
+    case ServerState::kUpload: break;  // on_server_header() already refused the packet
+  }
+  return fail(TrackerFault::kMalformed);
+}
+
+ResponseTracker::Next ResponseTracker::first_packet() {
+  bool more_results = false;
+  switch (first_byte_) {
+    case kOkHeader: {
+      const Next n = apply_ok(packet_, &more_results);
+      if (n != Next::kContinue) return n;
+      return more_results ? Next::kContinue : Next::kEndResponse;
+    }
+    case kErrHeader: return err_packet();
+    case kLocalInfileHeader:
+      if (response_.command != Command::kQuery) return fail(TrackerFault::kMalformed);
+      state_ = ServerState::kUpload;
+      client_mode_ = ClientMode::kUpload;
+      return Next::kLocalInfile;
+    default: {
+      // Column count: a lenenc filling the packet (no metadata_follows byte, §4.4).
+      ByteReader r(packet_);
+      const auto count = r.lenenc();
+      if (!count || *count == 0 || !r.empty()) return fail(TrackerFault::kMalformed);
+      ++response_.resultsets;
+      section_ = Section::kResultColumns;
+      defs_left_ = *count;
+      state_ = ServerState::kDefs;
+      return Next::kContinue;
+    }
+  }
+}
+
+// The definitions of section_ have all been skipped.
+ResponseTracker::Next ResponseTracker::definitions_done() {
+  if ((caps_ & cap::kDeprecateEof) == 0) {
+    state_ = ServerState::kDefsEof;
+    return Next::kContinue;
+  }
+  return section_done();
+}
+
+// Definitions and their EOF (if any) are done.
+ResponseTracker::Next ResponseTracker::section_done() {
+  switch (section_) {
+    case Section::kResultColumns: state_ = ServerState::kRows; return Next::kContinue;
+    case Section::kParams: return enter_definitions(Section::kPrepareColumns, prepare_columns_);
+    case Section::kPrepareColumns: break;
+  }
+  return Next::kEndResponse;
+}
+
+// §4.4: a section with no definitions has no EOF either.
+ResponseTracker::Next ResponseTracker::enter_definitions(Section s, uint16_t count) {
+  section_ = s;
+  if (count == 0) return section_done();
+  defs_left_ = count;
+  state_ = ServerState::kDefs;
+  return Next::kContinue;
+}
+
+ResponseTracker::Next ResponseTracker::prepare_ok() {
+  if (packet_.size() != kPrepareOkSize) return fail(TrackerFault::kMalformed);
+  ByteReader r(std::span<const uint8_t>(packet_).subspan(1));
+  const auto id = r.u32();
+  const auto columns = r.u16();
+  const auto params = r.u16();
+  const auto filler = r.u8();
+  const auto warnings = r.u16();
+  if (!id || !columns || !params || !filler || !warnings) return fail(TrackerFault::kMalformed);
+  response_.statement_id = *id;
+  response_.num_columns = *columns;
+  response_.num_params = *params;
+  response_.warnings = *warnings;
+  prepare_columns_ = *columns;
+  return enter_definitions(Section::kParams, *params);
+}
+
+ResponseTracker::Next ResponseTracker::err_packet() {
+  if (packet_.size() < kMinErrSize) return fail(TrackerFault::kMalformed);
+  const auto code = static_cast<uint16_t>(packet_[1] | (packet_[2] << 8));
+  if (code == kErMariaDbProgressReport) return Next::kContinue;  // not an end (§4.1)
+  response_.error = true;
+  response_.error_code = code;
+  return Next::kEndResponse;
+}
+
+// An FE packet that ends a block: EOF (5 bytes; FE alone before 4.1) or FE-OK (§4.1).
+ResponseTracker::Next ResponseTracker::terminator(bool* more_results) {
+  if (packet_.size() > kEofSize) return apply_ok(packet_, more_results);
+  if (packet_.size() == 1 && (caps_ & cap::kProtocol41) == 0) return Next::kContinue;
+  const auto eof = decode_eof(packet_);
+  if (!eof) return fail(TrackerFault::kMalformed);
+  status_flags_ = eof->status_flags;
+  response_.warnings = eof->warnings;
+  // MariaDB 10.11 without DEPRECATE_EOF sets SESSION_STATE_CHANGED on an EOF, which has no
+  // room for the details (captures/rt_session_state_track_eof.hex).
+  if ((status_flags_ & status::kSessionStateChanged) != 0) changes_.unreported = true;
+  *more_results = (status_flags_ & status::kMoreResultsExists) != 0;
+  return Next::kContinue;
+}
+
+ResponseTracker::Next ResponseTracker::apply_ok(std::span<const uint8_t> payload, bool* more_results) {
+  const auto ok = decode_ok(payload, caps_);
+  if (!ok) return fail(TrackerFault::kMalformed);
+  status_flags_ = ok->status_flags;
+  response_.warnings = ok->warnings;
+  response_.affected_rows = ok->affected_rows;
+  response_.last_insert_id = ok->last_insert_id;
+  *more_results = (status_flags_ & status::kMoreResultsExists) != 0;
+  if ((status_flags_ & status::kSessionStateChanged) == 0) return Next::kContinue;
+  if ((caps_ & cap::kSessionTrack) == 0 || ok->session_state_info.empty()) {
+    changes_.unreported = true;  // flagged, but without details to apply
+    return Next::kContinue;
+  }
+  return apply_session_state(as_bytes(ok->session_state_info));
+}
+
+// §4.5: records what the entries say; unknown types are skipped by length.
+ResponseTracker::Next ResponseTracker::apply_session_state(std::span<const uint8_t> info) {
+  SessionStateReader reader(info);
+  for (;;) {
+    const auto entry = reader.next();
+    if (!entry) return fail(TrackerFault::kMalformed);
+    if (!*entry) break;
+    const std::span<const uint8_t> data = (*entry)->data;
+    switch (static_cast<SessionStateType>((*entry)->type)) {
+      case SessionStateType::kSystemVariables:
+        if (!for_each_system_variable(data, [](SystemVariable) {})) {
+          return fail(TrackerFault::kMalformed);
+        }
+        changes_.system_variables = true;
+        break;
+      case SessionStateType::kSchema: {
+        const auto schema = decode_session_state_string(data);
+        if (!schema) return fail(TrackerFault::kMalformed);
+        schema_.assign(*schema);
+        changes_.schema = true;
+        break;
+      }
+      case SessionStateType::kStateChange:
+        changes_.state = true;  // data "1" (MariaDB and MySQL send it without a length)
+        break;
+      case SessionStateType::kGtids: changes_.gtids = true; break;
+      case SessionStateType::kTransactionCharacteristics: changes_.transaction_characteristics = true; break;
+      case SessionStateType::kTransactionState: {
+        const auto state = decode_session_state_string(data);
+        if (!state || state->size() > kMaxTransactionStateSize) {
+          return fail(TrackerFault::kMalformed);
+        }
+        std::copy(state->begin(), state->end(), transaction_state_.begin());
+        transaction_state_len_ = state->size();
+        changes_.transaction_state = true;
+        break;
+      }
+      default: break;
+    }
+  }
+  session_state_ = info;
+  session_event_ = true;
+  return Next::kContinue;
+}
+
+}  // namespace camproxy::protocol
