@@ -154,91 +154,113 @@ std::optional<KillStatement> parse_kill(std::string_view sql) {
   return k;
 }
 
-SessionEffects classify_statements(std::string_view sql) {
-  SessionEffects fx;
-  Lexer lex(sql);
-  auto mark = [&](std::string_view why) {
-    if (!fx.unreplayable) fx.reason = why;
-    fx.unreplayable = true;
-  };
-  size_t statement_start = 0;
-  bool first_word = true;
-  bool is_set = false;
-  bool is_use = false;
-  bool is_drop = false;  // the word after a statement's first DROP is next
-  bool set_global = false;
-  bool set_transaction = false;
-  auto finish_statement = [&](size_t end) {
-    if (is_set && !set_global) {
-      if (set_transaction) {
+namespace {
+
+// One pass over a COM_QUERY's statements (classify_statements): what each leaves in the session.
+class StatementClassifier {
+ public:
+  explicit StatementClassifier(std::string_view sql) : sql_(sql), lex_(sql) {}
+
+  SessionEffects run() {
+    for (auto t = lex_.next();; t = lex_.next()) {
+      if (t.kind == Lexer::Kind::end) {
+        finish_statement(sql_.size());
+        break;
+      }
+      if (t.kind == Lexer::Kind::separator) {
+        finish_statement(lex_.position());
+        statement_start_ = lex_.position();
+        continue;
+      }
+      if (t.kind == Lexer::Kind::user_variable) mark("user variable");
+      if (t.kind != Lexer::Kind::word) {
+        first_word_ = false;
+        continue;
+      }
+      on_word(t.text);
+    }
+    if (fx_.unreplayable) fx_.replayable_sets.clear();
+    return std::move(fx_);
+  }
+
+ private:
+  void mark(std::string_view why) {
+    if (!fx_.unreplayable) fx_.reason = why;
+    fx_.unreplayable = true;
+  }
+
+  void on_word(std::string_view word) {
+    for (auto w : kUnreplayableWords) {
+      if (iequals(word, w)) mark(w);
+    }
+    if (after_drop_) {  // dropping the current database leaves none selected
+      if (iequals(word, "DATABASE") || iequals(word, "SCHEMA")) fx_.schema_uncertain = true;
+      after_drop_ = false;
+    }
+    if (!first_word_) return;
+    first_word_ = false;
+    if (iequals(word, "USE")) on_use();
+    after_drop_ = iequals(word, "DROP");
+    is_set_ = iequals(word, "SET");
+    if (is_set_) on_set();
+  }
+
+  void on_use() {
+    auto db = lex_.next();
+    const bool plain = db.kind == Lexer::Kind::word ||
+                       (db.kind == Lexer::Kind::quoted_identifier && db.text.find('`') == std::string_view::npos);
+    if (plain) {
+      fx_.schema = std::string(db.text);
+    } else {
+      fx_.schema_uncertain = true;  // e.g. "db" under ANSI_QUOTES, or `a``b`
+    }
+  }
+
+  // The word after SET says whether the statement is a session SET that can be replayed.
+  void on_set() {
+    auto after = lex_.next();
+    if (after.kind == Lexer::Kind::word) {
+      set_global_ =
+          iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") || iequals(after.text, "PERSIST_ONLY");
+      set_transaction_ = iequals(after.text, "TRANSACTION") || iequals(after.text, "PASSWORD") ||
+                         iequals(after.text, "ROLE") || iequals(after.text, "STATEMENT");
+    } else if (after.kind == Lexer::Kind::user_variable) {
+      mark("user variable");
+      is_set_ = false;
+    } else if (after.kind == Lexer::Kind::other && after.text.starts_with("@@")) {
+      set_global_ = after.text.size() > 8 && iequals(after.text.substr(2, 7), "global.");
+    }
+  }
+
+  void finish_statement(size_t end) {
+    if (is_set_ && !set_global_) {
+      if (set_transaction_) {
         mark("SET TRANSACTION");
       } else {
-        std::string_view text = sql.substr(statement_start, end - statement_start);
+        std::string_view text = sql_.substr(statement_start_, end - statement_start_);
         while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';'))
           text.remove_suffix(1);
         while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-        fx.replayable_sets.emplace_back(text);
+        fx_.replayable_sets.emplace_back(text);
       }
     }
-    first_word = true;
-    is_set = is_use = is_drop = set_global = set_transaction = false;
-  };
-  for (auto t = lex.next();; t = lex.next()) {
-    if (t.kind == Lexer::Kind::end) {
-      finish_statement(sql.size());
-      break;
-    }
-    if (t.kind == Lexer::Kind::separator) {
-      finish_statement(lex.position());
-      statement_start = lex.position();
-      continue;
-    }
-    if (t.kind == Lexer::Kind::user_variable) mark("user variable");
-    if (t.kind != Lexer::Kind::word) {
-      first_word = false;
-      continue;
-    }
-    for (auto w : kUnreplayableWords) {
-      if (iequals(t.text, w)) mark(w);
-    }
-    if (is_drop) {  // dropping the current database leaves none selected
-      if (iequals(t.text, "DATABASE") || iequals(t.text, "SCHEMA")) fx.schema_uncertain = true;
-      is_drop = false;
-    }
-    if (first_word) {
-      first_word = false;
-      is_set = iequals(t.text, "SET");
-      is_use = iequals(t.text, "USE");
-      if (is_use) {
-        auto db = lex.next();
-        const bool plain = db.kind == Lexer::Kind::word ||
-                           (db.kind == Lexer::Kind::quoted_identifier && db.text.find('`') == std::string_view::npos);
-        if (plain) {
-          fx.schema = std::string(db.text);
-        } else {
-          fx.schema_uncertain = true;  // e.g. "db" under ANSI_QUOTES, or `a``b`
-        }
-        is_use = false;
-      }
-      is_drop = iequals(t.text, "DROP");
-      if (is_set) {
-        auto after = lex.next();
-        if (after.kind == Lexer::Kind::word) {
-          set_global =
-              iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") || iequals(after.text, "PERSIST_ONLY");
-          set_transaction = iequals(after.text, "TRANSACTION") || iequals(after.text, "PASSWORD") ||
-                            iequals(after.text, "ROLE") || iequals(after.text, "STATEMENT");
-        } else if (after.kind == Lexer::Kind::user_variable) {
-          mark("user variable");
-          is_set = false;
-        } else if (after.kind == Lexer::Kind::other && after.text.starts_with("@@")) {
-          set_global = after.text.size() > 8 && iequals(after.text.substr(2, 7), "global.");
-        }
-      }
-    }
+    first_word_ = true;
+    is_set_ = after_drop_ = set_global_ = set_transaction_ = false;
   }
-  if (fx.unreplayable) fx.replayable_sets.clear();
-  return fx;
-}
+
+  std::string_view sql_;
+  Lexer lex_;
+  SessionEffects fx_;
+  size_t statement_start_ = 0;
+  bool first_word_ = true;
+  bool is_set_ = false;
+  bool after_drop_ = false;  // the word after a statement's first DROP is next
+  bool set_global_ = false;
+  bool set_transaction_ = false;
+};
+
+}  // namespace
+
+SessionEffects classify_statements(std::string_view sql) { return StatementClassifier(sql).run(); }
 
 }  // namespace camproxy::proxy
