@@ -1,5 +1,5 @@
 // The operator's fallback password file (--fallback-password-file): what logins use
-// when the CAM token has expired and CAM cannot be reached (issue 3, "Failures").
+// when the CAM token has expired and CAM cannot be reached (spec/tencentcloud-cam.md §5).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// When to call CAM again (issue 3): the proactive refresh after each token, the
+// When to call CAM again (spec/tencentcloud-cam.md §5): the proactive refresh after each token, the
 // backoff after transient failures, and the rate limit of reactive refetches after a
 // MySQL 1045. Pure arithmetic: no clock is read and no random number drawn inside;
 // callers pass the time and a uniform draw u in [0, 1) (e.g.

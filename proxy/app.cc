@@ -181,7 +181,7 @@ void App::on_retire_timer(uv_timer_t* t) {
   if (self->retiring_.empty()) uv_timer_stop(&self->retire_timer_);
 }
 
-// Lifecycle (issue 5): readiness goes false at once; new connections are still accepted for
+// Lifecycle (docs/operations.md): readiness goes false at once; new connections are still accepted for
 // --min-sigterm-delay (the application may still be shutting down); then listeners close and
 // sessions get up to --max-sigterm-delay to finish their transactions; then exit 0.
 void App::begin_drain(std::string_view why) {

@@ -73,7 +73,7 @@ ReloadPlan plan_reload(std::vector<std::unique_ptr<Target>>& running, const Conf
 
 }  // namespace
 
-// SIGHUP (issue 5, docs/config.md "Reload"): parse the command line and the file again; a
+// SIGHUP (docs/config.md "Reload"): parse the command line and the file again; a
 // configuration that does not parse or validate changes nothing. Otherwise targets whose
 // changes can apply live get them, new targets start, removed ones drain like SIGTERM's
 // drain, and a target whose listeners, upstream, instance or TLS changed is replaced: the new

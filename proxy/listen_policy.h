@@ -1,5 +1,5 @@
 #pragma once
-// Who may reach a target's listeners (issue 5, "Listeners"). Checked at start, for listeners
+// Who may reach a target's listeners (docs/operations.md, "Securing the listeners"). Checked at start, for listeners
 // from flags and from the config file alike.
 //  - A peer-uid allow-list is checked with SO_PEERCRED, which only unix sockets have: a TCP
 //    listener with one is refused (the list would silently not apply).

@@ -1,5 +1,5 @@
 #pragma once
-// Local authentication settings of one target (issue 5): when on, camproxy checks the
+// Local authentication settings of one target (docs/config.md): when on, camproxy checks the
 // application's password itself, against users it was given, before any database login.
 // Off (no users file, no entries): any password is accepted, as camproxy always did.
 // Loading and checking live in proxy/local_users.h.

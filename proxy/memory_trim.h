@@ -1,7 +1,7 @@
 #pragma once
 // Gives freed memory back to the kernel once a burst of client sessions has ended, so that RSS
-// returns near where it was after a spike (a thousand half-open clients, a reconnect storm):
-// issue 7. glibc keeps what a worker thread frees in that thread's arena and returns only the
+// returns near where it was after a spike (a thousand half-open clients, a reconnect storm).
+// glibc keeps what a worker thread frees in that thread's arena and returns only the
 // top of a heap by itself; malloc_trim(0) releases the free pages of every arena. It runs on the
 // control loop and only after the open-session count fell well below its peak since the last
 // trim, so steady traffic (even a connection per request) never pays for it.

@@ -62,8 +62,7 @@ void TokenService::publish(const std::string& account, auth::CamResult result, d
 
 // The account's next snapshot after `result`: a new token; CAM's refusal (the account stops);
 // or, on a transient failure, the still-valid token, else the fallback file, else nothing.
-TokenService::Publication TokenService::next_state_locked(Entry& e, auth::CamResult& result,
-                                                          SteadyTime now) {
+TokenService::Publication TokenService::next_state_locked(Entry& e, auth::CamResult& result, SteadyTime now) {
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   const uint64_t generation = e.state ? e.state->generation + 1 : 1;
   Publication pub;
@@ -79,8 +78,7 @@ TokenService::Publication TokenService::next_state_locked(Entry& e, auth::CamRes
     e.stats.expires_at = pub.next->expires_at;
     e.stats.fallback_in_use = false;
     pub.delay = auth::proactive_refresh_delay(result->lifetime_ms, uniform(rng_));
-    if (process_.token_recheck_interval.count() > 0)
-      pub.delay = std::min(*pub.delay, process_.token_recheck_interval);
+    if (process_.token_recheck_interval.count() > 0) pub.delay = std::min(*pub.delay, process_.token_recheck_interval);
     return pub;
   }
   if (result.error().error_class == auth::ErrorClass::user_notification) {
@@ -126,14 +124,13 @@ void TokenService::log_publication(const std::string& account, const auth::CamRe
     return;
   }
   const auth::CamError& err = result.error();
-  log_warn("cam_token_failed",
-           {{"account", account},
-            {"code", err.code},
-            {"message", err.message},
-            {"request_id", err.request_id},
-            {"class", auth::to_string(err.error_class)},
-            {"http_status", err.http_status},
-            {"retry_in_ms", pub.delay ? static_cast<int64_t>(pub.delay->count()) : int64_t{-1}}});
+  log_warn("cam_token_failed", {{"account", account},
+                                {"code", err.code},
+                                {"message", err.message},
+                                {"request_id", err.request_id},
+                                {"class", auth::to_string(err.error_class)},
+                                {"http_status", err.http_status},
+                                {"retry_in_ms", pub.delay ? static_cast<int64_t>(pub.delay->count()) : int64_t{-1}}});
   if (pub.newly_stopped)
     log_error("cam_token_stopped", {{"account", account}, {"code", err.code}, {"action", operator_hint(err.code)}});
   if (pub.fallback_started)

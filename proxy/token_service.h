@@ -4,7 +4,7 @@
 // waiting; fetches run on the control loop's thread pool, at most one per account at a time
 // (single-flight), and every published snapshot wakes the workers.
 //
-// When CAM is called (issue 3, spec/tencentcloud-cam.md §5, §6):
+// When CAM is called (spec/tencentcloud-cam.md §5, §6):
 // - proactively, just after each rotation (auth/refresh_policy.h), with jitter;
 // - on demand when a login finds no usable token, or a login was refused with 1045 while
 //   using the current token (rate-limited per account);

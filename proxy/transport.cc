@@ -113,7 +113,7 @@ void Transport::write_raw(std::span<const uint8_t> data) {
   int n = uv_try_write(&handle_.stream, &b, 1);
   // A socket error (the peer reset) is not reported from here: uv_write below meets it again
   // and libuv reports it through on_write_done, from the loop. Callers write and then change
-  // their own state; an on_error re-entering them mid-write closed sessions twice (issue 7).
+  // their own state; an on_error re-entering them mid-write closed sessions twice.
   if (n < 0) n = 0;
   if (static_cast<size_t>(n) == data.size()) return;
   inflight_.assign(data.begin() + n, data.end());
