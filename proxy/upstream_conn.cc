@@ -4,44 +4,23 @@
 
 #include <cstring>
 
-#include "protocol/auth_plugins.h"
-#include "protocol/auth_switch.h"
-#include "protocol/byte_io.h"
-#include "protocol/change_user.h"
 #include "protocol/constants.h"
-#include "protocol/handshake_response.h"
-#include "protocol/ok_err_eof.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
 #include "proxy/tls.h"
-#include "proxy/version.h"
 
 namespace camproxy::proxy {
 namespace {
 
-namespace cap = protocol::cap;
-
-// spec/mysql-protocol.md §3.2: what camproxy always asks for on its own hop. The client's
-// format-changing bits are added per login; the rest (COMPRESS, INTERACTIVE, ...) never.
-constexpr uint32_t kProxyOwnedCaps = cap::kLongPassword | cap::kLongFlag | cap::kProtocol41 | cap::kTransactions |
-                                     cap::kSecureConnection | cap::kPluginAuth | cap::kPluginAuthLenencClientData |
-                                     cap::kConnectAttrs;
-// Client bits mirrored upstream: they change what the server sends and so must match on both
-// hops while bytes are relayed unchanged (§5.4 pool key plus the fix-up bits).
-constexpr uint32_t kMirroredCaps = cap::kPoolKey | cap::kMultiStatements | cap::kIgnoreSpace;
-
 // The login phase never needs big packets (greeting, auth data, OK/ERR).
 constexpr size_t kMaxLoginPacket = 64 * 1024;
 
-constexpr uint8_t kOkMarker = 0x00;
-constexpr uint8_t kMoreDataMarker = 0x01;
-constexpr uint8_t kSwitchMarker = 0xFE;
-constexpr uint8_t kErrMarker = 0xFF;
-constexpr uint8_t kSha2FastAuthOk = 0x03;
-constexpr uint8_t kSha2PerformFullAuth = 0x04;
-constexpr uint8_t kSha2RequestPublicKey = 0x02;
-constexpr uint8_t kSha256RequestPublicKey = 0x01;  // sha256_password asks with 01, not 02 (§3.3)
+protocol::ClientAuth::Policy login_policy(const UpstreamConn::Settings& settings) {
+  const auto mode = settings.config->upstream_tls;
+  return {.tls_available = settings.tls_ctx != nullptr,
+          .tls_required = mode != UpstreamTlsMode::disable && mode != UpstreamTlsMode::preferred};
+}
 
 }  // namespace
 
@@ -62,7 +41,12 @@ UpstreamConn* UpstreamConn::create(uv_loop_t* loop, const Settings& settings, Ow
 }
 
 UpstreamConn::UpstreamConn(uv_loop_t* loop, const Settings& settings, Owner* owner)
-    : loop_(loop), settings_(settings), owner_(owner), transport_(*this), inbox_(kMaxLoginPacket) {
+    : loop_(loop),
+      settings_(settings),
+      owner_(owner),
+      transport_(*this),
+      inbox_(kMaxLoginPacket),
+      auth_(login_policy(settings)) {
   process_metrics().gauge(MetricId::upstream_connections_open).add();
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
@@ -134,7 +118,7 @@ void UpstreamConn::on_connected(uv_connect_t* req, int status) {
     self->fail(UpstreamFailure::Kind::connect, std::string("connect failed: ") + uv_strerror(status));
     return;
   }
-  self->state_ = State::greeting;
+  self->state_ = State::handshake;
   self->transport_.start_reading();
 }
 
@@ -154,22 +138,9 @@ void UpstreamConn::on_data(Transport&, std::span<const uint8_t> data) {
     read_command_replies();
     return;
   }
-  while (state_ == State::greeting || state_ == State::auth || state_ == State::reauth) {
-    auto packet = inbox_.next();
-    if (!packet) {
-      if (packet.error() != protocol::ProtoErr::need_more)
-        fail(UpstreamFailure::Kind::protocol, "bad packet during login: " + packet.error().message());
-      return;
-    }
-    next_seq_ = static_cast<uint8_t>(packet->last_seq_id + 1);
-    if (state_ == State::greeting) {
-      handle_greeting(packet->payload);
-    } else {
-      handle_auth_packet(packet->payload);
-    }
-  }
+  read_login_packets();
   if (state_ != State::ready) {
-    if (!inbox_.empty() && state_ != State::tls)
+    if (!inbox_.empty() && auth_.state() != protocol::ClientAuth::State::tls)
       fail(UpstreamFailure::Kind::protocol, "unexpected bytes from the server during login");
     return;
   }
@@ -179,54 +150,71 @@ void UpstreamConn::on_data(Transport&, std::span<const uint8_t> data) {
   if (!rest.empty()) owner_->on_upstream_data(*this, rest);
 }
 
-void UpstreamConn::handle_greeting(std::span<const uint8_t> payload) {
-  if (!payload.empty() && payload[0] == kErrMarker) {
-    // e.g. 1040 too many connections, 1129 host blocked (spec §3.1): the greeting is an ERR.
-    auto err = protocol::decode_err(payload, 0);
-    if (err) {
-      fail(UpstreamFailure::Kind::server_error, std::string(err->message), err->code, std::string(err->sql_state));
-    } else {
-      fail(UpstreamFailure::Kind::protocol, "malformed error greeting");
+void UpstreamConn::read_login_packets() {
+  while ((state_ == State::handshake || state_ == State::reauth) && auth_.wants_packet()) {
+    auto packet = inbox_.next();
+    if (!packet) {
+      if (packet.error() != protocol::ProtoErr::need_more)
+        fail(UpstreamFailure::Kind::protocol, "bad packet during login: " + packet.error().message());
+      return;
     }
-    return;
+    apply(auth_.feed(packet->payload, packet->last_seq_id));
   }
-  auto hs = protocol::decode_handshake_v10(payload);
-  if (!hs) {
-    fail(UpstreamFailure::Kind::protocol, "cannot read the server greeting: " + hs.error().message());
-    return;
+}
+
+// Does what the login machine asks for.
+void UpstreamConn::apply(const protocol::ClientAuthStep& step) {
+  using Step = protocol::ClientAuthStep::Kind;
+  switch (step.kind) {
+    case Step::send:
+      if (step.secret) {
+        send_secret_packet(transport_, step.seq, step.payload);
+      } else {
+        send_packet(transport_, step.seq, step.payload);
+      }
+      return;
+    case Step::start_tls:
+      send_packet(transport_, step.seq, step.payload);
+      start_tls();
+      return;
+    case Step::read: return;
+    case Step::greeted:
+      uv_timer_stop(&timer_);
+      transport_.stop_reading();
+      owner_->on_upstream_greeting(*this);
+      return;
+    case Step::done:
+      uv_timer_stop(&timer_);
+      if (state_ == State::handshake)
+        process_metrics()
+            .histogram(MetricId::upstream_dial_duration)
+            .observe(std::chrono::steady_clock::now() - dial_started_);
+      state_ = State::ready;
+      password_.reset();
+      owner_->on_upstream_ready(*this, step.payload);
+      return;
+    case Step::failed: {
+      using Why = protocol::ClientAuthFailure::Kind;
+      const Why why = step.failure.kind;
+      const auto kind = why == Why::server_error ? UpstreamFailure::Kind::server_error
+                        : why == Why::tls        ? UpstreamFailure::Kind::tls
+                                                 : UpstreamFailure::Kind::protocol;
+      fail(kind, step.failure.message, step.failure.code, step.failure.sql_state);
+      return;
+    }
   }
-  greeting_ = std::move(*hs);
-  const auto mode = settings_.config->upstream_tls;
-  const bool server_tls = (greeting_.capabilities & cap::kSsl) != 0;
-  // spec §3.1 "No downgrade": the greeting is unauthenticated, so a required TLS that the
-  // server does not offer is a failure, not a fallback.
-  if (mode != UpstreamTlsMode::disable && mode != UpstreamTlsMode::preferred && !server_tls) {
-    fail(UpstreamFailure::Kind::tls, "the server does not offer TLS but --upstream-tls requires it");
-    return;
-  }
-  uv_timer_stop(&timer_);
-  state_ = State::greeted;
-  transport_.stop_reading();
-  owner_->on_upstream_greeting(*this);
 }
 
 void UpstreamConn::login(UpstreamLogin params) {
-  login_ = std::move(params);
   arm_timer();
   transport_.start_reading();
-  const uint32_t server = greeting_.capabilities;
-  capabilities_ = (kProxyOwnedCaps | (login_.capabilities & kMirroredCaps)) & server & ~cap::kNever;
-  if (login_.database && !login_.database->empty()) capabilities_ |= cap::kConnectWithDb & server;
-  const bool use_tls = settings_.tls_ctx != nullptr && (server & cap::kSsl) != 0;
-  if (!use_tls) {
-    send_handshake_response();
-    return;
-  }
-  capabilities_ |= cap::kSsl;
-  std::vector<uint8_t> payload;
-  protocol::ByteWriter w(payload);
-  protocol::encode_ssl_request({capabilities_, login_.max_packet_size, login_.collation}, w);
-  next_seq_ = send_packet(transport_, next_seq_, payload);
+  password_ = std::move(params.password);
+  apply(auth_.start({std::move(params.user), params.capabilities, params.collation, std::move(params.database),
+                     std::move(params.attrs), params.max_packet_size},
+                    password_->bytes()));
+}
+
+void UpstreamConn::start_tls() {
   SSL* ssl = SSL_new(settings_.tls_ctx);
   if (ssl == nullptr ||
       !configure_upstream_ssl(ssl, settings_.config->upstream_tls, settings_.config->upstream_server_name)) {
@@ -235,204 +223,25 @@ void UpstreamConn::login(UpstreamLogin params) {
     return;
   }
   SSL_set_connect_state(ssl);
-  state_ = State::tls;
   transport_.start_tls(ssl, {});
 }
 
 void UpstreamConn::on_tls_ready(Transport&) {
-  if (state_ == State::tls) send_handshake_response();
-}
-
-// The plugin to start with and its scramble over the greeting's nonce (a CHANGE_USER is
-// scrambled over the same nonce, spec §2.7); a server that wants another plugin switches (§3.3).
-std::string UpstreamConn::first_auth_response() {
-  plugin_ = greeting_.auth_plugin_name;
-  if (plugin_ != protocol::kCachingSha2Password && plugin_ != protocol::kNativePassword) {
-    plugin_ = std::string(protocol::kNativePassword);
-  }
-  nonce_ = greeting_.nonce;
-  switched_plugin_ = false;
-  awaiting_public_key_ = false;
-  auto pw = login_.password->bytes();
-  if (pw.empty()) return {};
-  if (plugin_ == protocol::kCachingSha2Password) {
-    auto s = protocol::sha2_scramble(pw, nonce_);
-    return {s.begin(), s.end()};
-  }
-  auto s = protocol::native_scramble(pw, nonce_);
-  return {s.begin(), s.end()};
-}
-
-void UpstreamConn::send_handshake_response() {
-  state_ = State::auth;
-  protocol::HandshakeResponse41 resp;
-  resp.auth_response = first_auth_response();
-  resp.capabilities = capabilities_;
-  resp.max_packet_size = login_.max_packet_size;
-  resp.collation = login_.collation;
-  resp.user = login_.user;
-  if (capabilities_ & cap::kConnectWithDb) resp.database = login_.database;
-  resp.auth_plugin_name = plugin_;
-  resp.attrs = login_.attrs;
-  std::vector<uint8_t> payload;
-  protocol::ByteWriter w(payload);
-  protocol::encode_handshake_response41(resp, w);
-  next_seq_ = send_packet(transport_, next_seq_, payload);
+  if (state_ == State::handshake && auth_.state() == protocol::ClientAuth::State::tls) apply(auth_.tls_ready());
 }
 
 void UpstreamConn::change_user(std::shared_ptr<const auth::SecretString> password) {
-  login_.password = std::move(password);
-  login_.database.reset();
+  password_ = std::move(password);
   state_ = State::reauth;
-  protocol::ComChangeUser cmd;
-  cmd.auth_response = first_auth_response();
-  cmd.user = login_.user;
-  cmd.collation = login_.collation;
-  cmd.auth_plugin_name = plugin_;
-  cmd.attrs = login_.attrs;
-  std::vector<uint8_t> payload;
-  protocol::ByteWriter w(payload);
-  protocol::encode_change_user(cmd, capabilities_, w);
+  auto step = auth_.change_user(password_->bytes());
   arm_timer();
-  next_seq_ = send_packet(transport_, 0, payload);
+  apply(step);
   transport_.start_reading();
-}
-
-void UpstreamConn::send_auth_data(std::span<const uint8_t> data) {
-  next_seq_ = send_packet(transport_, next_seq_, data);
-}
-
-// Only over TLS (callers check): the payload and the framing buffer are wiped after the write.
-void UpstreamConn::send_clear_password(std::span<const uint8_t> password) {
-  auto clear = protocol::clear_password_payload(password);
-  next_seq_ = send_secret_packet(transport_, next_seq_, clear);
-  OPENSSL_cleanse(clear.data(), clear.size());
-}
-
-// Answers an AuthSwitchRequest with the first response of `plugin_`; false if impossible.
-bool UpstreamConn::send_plugin_response(std::span<const uint8_t, 20> nonce) {
-  auto pw = login_.password->bytes();
-  if (plugin_ == protocol::kNativePassword) {
-    if (pw.empty()) {
-      send_auth_data({});
-    } else {
-      auto s = protocol::native_scramble(pw, nonce);
-      send_auth_data(s);
-    }
-  } else if (plugin_ == protocol::kCachingSha2Password) {
-    if (pw.empty()) {
-      send_auth_data({});
-    } else {
-      auto s = protocol::sha2_scramble(pw, nonce);
-      send_auth_data(s);
-    }
-  } else if (plugin_ == protocol::kClearPassword || plugin_ == protocol::kSha256Password) {
-    if (transport_.tls_on()) {
-      send_clear_password(pw);
-    } else if (plugin_ == protocol::kSha256Password) {
-      const uint8_t request = kSha256RequestPublicKey;
-      awaiting_public_key_ = true;
-      send_auth_data({&request, 1});
-    } else {
-      fail(UpstreamFailure::Kind::tls, "the server asks for mysql_clear_password, which camproxy sends only over TLS");
-      return false;
-    }
-  } else {
-    fail(UpstreamFailure::Kind::protocol,
-         "the server asks for auth plugin '" + plugin_ + "', which camproxy does not speak");
-    return false;
-  }
-  return true;
-}
-
-void UpstreamConn::handle_auth_packet(std::span<const uint8_t> payload) {
-  if (payload.empty()) {
-    fail(UpstreamFailure::Kind::protocol, "empty packet during login");
-    return;
-  }
-  switch (payload[0]) {
-    case kOkMarker: {
-      uv_timer_stop(&timer_);
-      if (state_ == State::auth)
-        process_metrics()
-            .histogram(MetricId::upstream_dial_duration)
-            .observe(std::chrono::steady_clock::now() - dial_started_);
-      state_ = State::ready;
-      owner_->on_upstream_ready(*this, payload);
-      return;
-    }
-    case kErrMarker: {
-      auto err = protocol::decode_err(payload, capabilities_);
-      if (!err) {
-        fail(UpstreamFailure::Kind::protocol, "malformed ERR packet during login");
-      } else {
-        fail(UpstreamFailure::Kind::server_error, std::string(err->message), err->code, std::string(err->sql_state));
-      }
-      return;
-    }
-    case kSwitchMarker: {
-      auto sw = protocol::decode_auth_switch_request(payload);
-      if (!sw || sw->plugin_name.empty()) {
-        fail(UpstreamFailure::Kind::protocol, "the server asks for the pre-4.1 password protocol");
-        return;
-      }
-      if (switched_plugin_) {
-        fail(UpstreamFailure::Kind::protocol, "the server switched auth plugins twice");
-        return;
-      }
-      switched_plugin_ = true;
-      plugin_ = sw->plugin_name;
-      auto nonce = protocol::nonce_from_plugin_data(sw->plugin_data);
-      if (nonce) nonce_ = *nonce;
-      if (!nonce && (plugin_ == protocol::kNativePassword || plugin_ == protocol::kCachingSha2Password)) {
-        fail(UpstreamFailure::Kind::protocol, "auth switch without a 20-byte nonce");
-        return;
-      }
-      send_plugin_response(nonce_);
-      return;
-    }
-    case kMoreDataMarker: {
-      std::span<const uint8_t> data = payload.subspan(1);
-      auto pw = login_.password->bytes();
-      if (awaiting_public_key_) {
-        awaiting_public_key_ = false;
-        std::string_view pem(reinterpret_cast<const char*>(data.data()), data.size());
-        auto cipher = protocol::sha2_rsa_encrypt_password(pw, nonce_, pem);
-        if (!cipher) {
-          fail(UpstreamFailure::Kind::protocol,
-               "cannot encrypt the password with the server's key: " + cipher.error().message());
-          return;
-        }
-        send_auth_data(*cipher);
-        return;
-      }
-      if (plugin_ != protocol::kCachingSha2Password || data.size() != 1) {
-        fail(UpstreamFailure::Kind::protocol, "unexpected auth data from the server");
-        return;
-      }
-      if (data[0] == kSha2FastAuthOk) return;  // the OK follows
-      if (data[0] != kSha2PerformFullAuth) {
-        fail(UpstreamFailure::Kind::protocol, "unexpected caching_sha2_password state");
-        return;
-      }
-      // Full authentication: the server's cache lacks this account (first login after a
-      // restart or a password change, i.e. after every CAM rotation: §3.3).
-      if (transport_.tls_on()) {
-        send_clear_password(pw);
-      } else {
-        const uint8_t request = kSha2RequestPublicKey;
-        awaiting_public_key_ = true;
-        send_auth_data({&request, 1});
-      }
-      return;
-    }
-    default: fail(UpstreamFailure::Kind::protocol, "unexpected packet during login");
-  }
 }
 
 void UpstreamConn::run_commands(const std::vector<InternalCommand>& commands) {
   state_ = State::commands;
-  replies_.emplace(capabilities_, commands);
+  replies_.emplace(auth_.capabilities(), commands);
   // One write for the whole pipeline: each command starts its own sequence at 0.
   static thread_local std::vector<uint8_t> frames;
   frames.clear();

@@ -2,6 +2,10 @@
 // One connection to the database, from TCP connect through the client side of the MySQL
 // handshake (TLS, any auth plugin the server asks for) to a logged-in byte stream.
 //
+// It drives protocol::ClientAuth (protocol/client_auth.h), which makes every decision of the
+// login and of COM_CHANGE_USER: this class moves its bytes, runs the TLS handshake it asks for,
+// the connect timer and the dial metrics, and reports the outcome to the Owner.
+//
 // It is a heap object that deletes itself: whoever holds it calls close() to give it up and
 // never touches it again. Until then it reports to its Owner, exactly once, either
 // on_upstream_failed() or (after login) relay events.
@@ -14,6 +18,7 @@
 #include <string>
 
 #include "auth/secret.h"
+#include "protocol/client_auth.h"
 #include "protocol/connect_attrs.h"
 #include "protocol/handshake_v10.h"
 #include "proxy/command_replies.h"
@@ -79,10 +84,10 @@ class UpstreamConn final : private Transport::Events {
 
   // The holder changes (session <-> pool); the new owner gets every later event.
   void set_owner(Owner* owner) { owner_ = owner; }
-  const protocol::HandshakeV10& greeting() const { return greeting_; }
+  const protocol::HandshakeV10& greeting() const { return auth_.greeting(); }
   // The database's id of this connection (its CONNECTION_ID()), for KILL (§7.3).
-  uint32_t thread_id() const { return greeting_.connection_id; }
-  uint32_t capabilities() const { return capabilities_; }  // negotiated at login
+  uint32_t thread_id() const { return auth_.greeting().connection_id; }
+  uint32_t capabilities() const { return auth_.capabilities(); }  // negotiated at login
   bool tls_on() const { return transport_.tls_on(); }
   // Logged in and not running camproxy's own commands: safe to hand over or reset.
   bool at_rest() const { return state_ == State::ready; }
@@ -102,11 +107,9 @@ class UpstreamConn final : private Transport::Events {
   enum class State {
     resolving,   // getaddrinfo running
     connecting,  // TCP connect running
-    greeting,    // waiting for HandshakeV10
-    greeted,     // greeting read; waiting for login()
-    tls,         // SSLRequest sent; TLS handshake running
-    auth,        // HandshakeResponse41 sent; auth exchange until OK/ERR
-    reauth,      // logged in, COM_CHANGE_USER sent; the same auth exchange until OK/ERR
+    handshake,   // connected, not yet logged in: auth_.state() says which step (greeting,
+                 // greeted and waiting for login(), TLS handshake running, auth exchange)
+    reauth,      // logged in, COM_CHANGE_USER sent; auth_ runs the exchange until OK/ERR
     ready,       // logged in: bytes go to the owner
     commands,    // camproxy's own commands running: replies are read here, not relayed
     failed,      // reported to the owner; waiting for close()
@@ -123,14 +126,10 @@ class UpstreamConn final : private Transport::Events {
 
   void start_connect(const sockaddr* addr);
   void arm_timer();
-  void handle_greeting(std::span<const uint8_t> payload);
-  void send_handshake_response();
-  std::string first_auth_response();
-  void handle_auth_packet(std::span<const uint8_t> payload);
+  void read_login_packets();
+  void apply(const protocol::ClientAuthStep& step);
+  void start_tls();
   void read_command_replies();
-  bool send_plugin_response(std::span<const uint8_t, 20> nonce);
-  void send_auth_data(std::span<const uint8_t> data);
-  void send_clear_password(std::span<const uint8_t> password);
   void fail(UpstreamFailure::Kind kind, std::string message, uint16_t code = 0, std::string sql_state = {});
   void maybe_delete();
 
@@ -153,14 +152,9 @@ class UpstreamConn final : private Transport::Events {
   bool transport_closed_ = false;
   bool timer_closed_ = false;
   PacketInbox inbox_;
-  protocol::HandshakeV10 greeting_;
-  UpstreamLogin login_;
-  uint32_t capabilities_ = 0;
-  std::string plugin_;
-  uint8_t next_seq_ = 0;
-  bool switched_plugin_ = false;
-  bool awaiting_public_key_ = false;
-  std::array<uint8_t, 20> nonce_{};
+  protocol::ClientAuth auth_;
+  // The password of the exchange running in auth_, which reads its bytes until OK or ERR.
+  std::shared_ptr<const auth::SecretString> password_;
   std::optional<ReplyReader> replies_;
   std::chrono::steady_clock::time_point dial_started_{};
 };

@@ -149,6 +149,35 @@ def add_tracker_seed(corpus, stem, frames, caps):
                    u32(caps) + struct.pack("<H", status) + bytes([TRACKER_DEFAULT_LIMITS]) + chunks)
 
 
+def client_auth_seed(flags, payloads):
+    """A client_auth input: flags, then each server payload as int<2> length + bytes."""
+    return bytes([flags]) + b"".join(struct.pack("<H", len(p)) + p for p in payloads)
+
+
+def add_client_auth_capture(corpus, path):
+    """The server's login packets of a capture: the greeting, then what comes while the client
+    logs in or changes user (until OK or ERR)."""
+    frames = load_capture(path)
+    if len(frames) < 2 or frames[0][1][4:5] != b"\x0a" or len(frames[1][1]) == 4 + 32:
+        return  # no greeting, or TLS follows an SSLRequest (not recorded)
+    payloads = []
+    in_auth = True
+    change_user = False
+    for i, (direction, frame) in enumerate(frames):
+        payload = frame[4:]
+        if direction == "c2s":
+            if payload[:1] == b"\x11":
+                in_auth = change_user = True
+            continue
+        if i == 0 or in_auth:
+            payloads.append(payload)
+            if i != 0 and payload[:1] in (b"\x00", b"\xff"):
+                in_auth = False
+    # Logins of one server differ only in nonces: keep one per sequence of packet kinds.
+    shape = (change_user, bytes(p[0] for p in payloads if p))
+    corpus.add("client_auth", f"{path.stem}_login", client_auth_seed(4 if change_user else 0, payloads), shape)
+
+
 def add_handmade(corpus):
     nonce = bytes(range(0x21, 0x35))  # 20 printable bytes, no NUL
     sha2 = b"caching_sha2_password"
@@ -186,6 +215,19 @@ def add_handmade(corpus):
     corpus.add("auth_switch", "handmade_more_pem", b"\x01-----BEGIN PUBLIC KEY-----\nMIIB\n"
                b"-----END PUBLIC KEY-----\n")
     corpus.add("auth_switch", "handmade_old_password_switch", b"\xfe")
+
+    # The upstream login against that greeting (it offers TLS; flag 1 lets camproxy use it) for
+    # client_auth: fast auth, full auth asking for the RSA key, full auth over TLS, a switch to
+    # sha256_password over TLS, and an ERR 1040 greeting (spec §3.1, §3.3).
+    ok = b"\x00\x00\x00\x02\x00\x00\x00"
+    pem = b"\x01-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"
+    corpus.add("client_auth", "handmade_sha2_fast", client_auth_seed(0, [greeting, b"\x01\x03", ok]))
+    corpus.add("client_auth", "handmade_sha2_rsa", client_auth_seed(0, [greeting, b"\x01\x04", pem, ok]))
+    corpus.add("client_auth", "handmade_sha2_tls", client_auth_seed(3, [greeting, b"\x01\x04", ok]))
+    corpus.add("client_auth", "handmade_sha256_switch",
+               client_auth_seed(1, [greeting, b"\xfe" + b"sha256_password\x00" + nonce + b"\x00", ok]))
+    corpus.add("client_auth", "handmade_err_1040_greeting",
+               client_auth_seed(0, [b"\xff" + struct.pack("<H", 1040) + b"Too many connections"]))
 
     # OK with session state (spec §4.5) and warnings, FE-OK terminator, ERR forms, MariaDB
     # progress report.
@@ -274,6 +316,7 @@ def main():
     corpus = Corpus()
     for path in sorted(CAPTURES.glob("*.hex")):
         add_capture(corpus, path)
+        add_client_auth_capture(corpus, path)
     add_handmade(corpus)
     add_vectors(corpus)
     corpus.write()

@@ -1,0 +1,159 @@
+// The client side of the MySQL login as a sans-I/O machine: what camproxy says to the database
+// (spec/mysql-protocol.md §2.1-§2.7, §3.1-§3.3, §5.2). It owns no socket, timer or TLS session:
+// its driver (proxy/upstream_conn.cc) feeds it whole server packets and does what each call
+// returns.
+//
+//   greeting --feed(HandshakeV10)--> greeted --start()--> auth ------------------+
+//       |                                 \--start()--> tls --tls_ready()--> auth |
+//       +--feed(ERR, e.g. 1040)--> failed                                         |
+//   auth     --feed(AuthSwitchRequest)--> switched (a second switch fails)        |
+//   auth | switched --feed(01 04 full auth)--> want_public_key (no TLS: 02 sent)  |
+//                                          \-> await_result (TLS: P||00 sent)     |
+//            --feed(01 03 fast auth ok)--> await_result                           |
+//   want_public_key --feed(01 PEM)--> await_result (RSA-encrypted password sent)  |
+//   any of them --feed(OK)--> done --change_user()--> auth (COM_CHANGE_USER) <----+
+//               --feed(ERR)--> failed
+//
+// Each call returns one ClientAuthStep: send bytes (payload and sequence id), start TLS after
+// sending an SSLRequest, read the next packet, greeted, done (with the OK payload) or failed.
+// The payload of a step points into the machine's buffer (or, for done, into the fed packet) and
+// is valid until the next call. A step whose payload holds the password in clear is `secret`:
+// the driver wipes its framing buffer; the machine wipes its own before reusing it.
+//
+// The password is given as bytes the caller keeps alive (and wipes) until the exchange ends;
+// the machine keeps no copy of it, only scrambles and encrypted forms it has sent.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/connect_attrs.h"
+#include "protocol/handshake_v10.h"
+
+namespace camproxy::protocol {
+
+// What camproxy logs in with, apart from the password.
+struct ClientLogin {
+  std::string user;
+  uint32_t capabilities = 0;  // the application's bits to mirror (pool-key bits and friends)
+  uint8_t collation = 0;
+  std::optional<std::string> database;
+  ConnectAttrs attrs;
+  uint32_t max_packet_size = 0;
+};
+
+struct ClientAuthFailure {
+  enum class Kind : uint8_t {
+    protocol,            // the server broke the protocol (malformed or unexpected packet)
+    tls,                 // TLS required but not offered, or a clear password without TLS
+    server_error,        // the server answered ERR: code, sql_state, message are its own
+    unsupported_plugin,  // the server asks for an auth plugin camproxy does not speak
+  };
+  Kind kind = Kind::protocol;
+  uint16_t code = 0;      // server_error
+  std::string sql_state;  // server_error
+  std::string message;    // readable, never the password
+};
+
+struct ClientAuthStep {
+  enum class Kind : uint8_t {
+    send,       // write payload as one packet with sequence id seq
+    start_tls,  // write payload (the SSLRequest) with seq, start TLS, then call tls_ready()
+    read,       // nothing to write: feed the next server packet
+    greeted,    // the greeting is accepted: call start() when the login is known
+    done,       // logged in: payload is the server's OK packet
+    failed,     // see failure; the machine stays failed
+  };
+  Kind kind = Kind::read;
+  std::span<const uint8_t> payload;
+  uint8_t seq = 0;
+  bool secret = false;  // payload holds the password in clear: wipe the framing buffer
+  ClientAuthFailure failure;
+};
+
+std::string_view to_string(ClientAuthStep::Kind kind);
+std::string_view to_string(ClientAuthFailure::Kind kind);
+
+class ClientAuth {
+ public:
+  enum class State : uint8_t {
+    greeting,         // nothing received yet; feed() wants the HandshakeV10 (or an ERR)
+    greeted,          // greeting() holds the server's greeting; waiting for start()
+    tls,              // SSLRequest sent, tls() true; waiting for tls_ready()
+    auth,             // first response sent (HandshakeResponse41 or COM_CHANGE_USER) with
+                      // plugin() over greeting().nonce; a switch, more data, OK or ERR may come
+    switched,         // the server switched to plugin() and got its answer over nonce();
+                      // another switch is a failure
+    want_public_key,  // the server's RSA key was asked for (02 / sha256 01); the next
+                      // AuthMoreData is its PEM
+    await_result,     // the server has what it needs (fast auth ok, or the password itself):
+                      // only OK or ERR may come
+    done,             // logged in: capabilities() are final; change_user() may re-authenticate
+    failed,           // a failed step was returned; every later call fails
+  };
+
+  struct Policy {
+    bool tls_available = false;  // camproxy can speak TLS to the database (it has a context)
+    bool tls_required = false;   // a server that does not offer TLS is refused (spec §3.1)
+  };
+
+  explicit ClientAuth(Policy policy) : policy_(policy) {}
+  ~ClientAuth();
+  ClientAuth(const ClientAuth&) = delete;
+  ClientAuth& operator=(const ClientAuth&) = delete;
+
+  // A whole server packet and its sequence id. In greeting, auth, switched, want_public_key and
+  // await_result (wants_packet()); elsewhere it fails.
+  ClientAuthStep feed(std::span<const uint8_t> payload, uint8_t seq);
+  // In greeted: negotiates the capabilities and answers with an SSLRequest (start_tls) or the
+  // HandshakeResponse41 (send).
+  ClientAuthStep start(ClientLogin login, std::span<const uint8_t> password);
+  // In tls: the HandshakeResponse41, over TLS.
+  ClientAuthStep tls_ready();
+  // In done: COM_CHANGE_USER to the same account with `password` and no schema, scrambled over
+  // the greeting's nonce (spec §2.7, §5.2); the exchange then runs as after start().
+  ClientAuthStep change_user(std::span<const uint8_t> password);
+
+  State state() const { return state_; }
+  bool wants_packet() const;
+  const HandshakeV10& greeting() const { return greeting_; }
+  uint32_t capabilities() const { return capabilities_; }  // negotiated by start()
+  bool tls() const { return tls_; }
+  std::string_view plugin() const { return plugin_; }
+
+ private:
+  ClientAuthStep on_greeting(std::span<const uint8_t> payload);
+  ClientAuthStep on_switch(std::span<const uint8_t> payload);
+  ClientAuthStep on_more_data(std::span<const uint8_t> data);
+  ClientAuthStep on_public_key(std::span<const uint8_t> pem);
+  ClientAuthStep on_err(std::span<const uint8_t> payload);
+  ClientAuthStep handshake_response();
+  ClientAuthStep plugin_response();
+  ClientAuthStep clear_password();
+  ClientAuthStep key_request(uint8_t marker);
+  std::string first_auth_response();
+  ClientAuthStep send(State next, bool secret = false);
+  ClientAuthStep fail(ClientAuthFailure::Kind kind, std::string message);
+  void wipe_out();
+
+  Policy policy_;
+  State state_ = State::greeting;
+  HandshakeV10 greeting_;
+  ClientLogin login_;
+  std::span<const uint8_t> password_;  // the caller's bytes, valid until done or failed
+  uint32_t capabilities_ = 0;
+  bool tls_ = false;
+  std::string plugin_;
+  std::array<uint8_t, 20> nonce_{};
+  uint8_t next_seq_ = 0;
+  std::vector<uint8_t> out_;  // the payload of the last send step; wiped before reuse
+};
+
+std::string_view to_string(ClientAuth::State state);
+
+}  // namespace camproxy::protocol
