@@ -53,11 +53,13 @@ class Corpus:
         seeds[name] = bytes(data)
 
     def write(self):
+        """Rewrites the folders of the targets seeded here; others (config_file's hand-written
+        seeds) are left as they are."""
         root = HERE / "corpus"
-        if root.exists():
-            shutil.rmtree(root)
         for target, seeds in sorted(self.files.items()):
             folder = root / target
+            if folder.exists():
+                shutil.rmtree(folder)
             folder.mkdir(parents=True)
             for name, data in sorted(seeds.items()):
                 (folder / name).write_bytes(data)
