@@ -61,5 +61,39 @@ TEST(ClientErrors, CamMessagesNameAccountInstanceAndRegion) {
   EXPECT_NE(e.message.find("AuthFailure.SignatureFailure"), std::string::npos);
 }
 
+// The reason camproxy_client_connections_failed_total counts each kind under (docs/metrics.md).
+TEST(ClientErrors, EveryKindCountsUnderItsReason) {
+  using F = ClientFailure;
+  const std::pair<ClientError, std::optional<F>> rows[] = {
+      {ClientError::cam_rejected, F::cam},
+      {ClientError::cam_unavailable, F::cam},
+      {ClientError::upstream_unreachable, F::upstream},
+      {ClientError::upstream_tls, F::upstream},
+      {ClientError::upstream_auth_rejected, F::upstream},
+      {ClientError::upstream_protocol, F::upstream},
+      {ClientError::no_account, F::client_protocol},
+      {ClientError::user_not_mapped, F::client_protocol},
+      {ClientError::compression_refused, F::client_protocol},
+      {ClientError::old_auth_protocol, F::client_protocol},
+      {ClientError::bad_handshake, F::client_protocol},
+      {ClientError::handshake_timeout, F::handshake_timeout},
+      {ClientError::packet_too_large, F::client_protocol},
+      {ClientError::tls_not_offered, F::client_protocol},
+      {ClientError::too_many_connections, F::upstream},
+      {ClientError::too_many_clients, F::client_protocol},
+      {ClientError::lost_during_command, F::upstream},
+      {ClientError::lost_with_state, F::upstream},
+      {ClientError::unsupported_command, std::nullopt},  // answers a command; the session goes on
+      {ClientError::unknown_thread, std::nullopt},
+      {ClientError::peer_refused, F::peer_refused},
+      {ClientError::local_auth_denied, F::local_auth},
+      {ClientError::tls_required, F::client_tls},
+  };
+  static_assert(std::size(rows) == kClientErrorCount);
+  for (const auto& [kind, reason] : rows) {
+    EXPECT_EQ(login_failure_reason(kind), reason) << make_client_error(kind, {}).message;
+  }
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
