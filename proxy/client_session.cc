@@ -615,6 +615,14 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   } else {
     log_info("client_connection_error", {{"conn", connection_id_}, {"error", detail}});
   }
+  // A login ending here was not counted by fail(): once fail() has queued its ERR the session
+  // is draining, and a logged-in session (relaying, applying a COM_CHANGE_USER) is no login.
+  const bool logging_in = state_ != State::relay && state_ != State::reconnecting && state_ != State::draining &&
+                          state_ != State::closing && changing_user_ == ChangeUser::none;
+  if (logging_in) {
+    const auto reason = state_ == State::tls_handshake ? ClientFailure::client_tls : ClientFailure::client_closed;
+    process_metrics().counter(MetricId::client_connections_failed, reason).inc();
+  }
   finish();
 }
 

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace camproxy::proxy {
 namespace {
 
@@ -92,6 +96,34 @@ TEST(ClientErrors, EveryKindCountsUnderItsReason) {
   static_assert(std::size(rows) == kClientErrorCount);
   for (const auto& [kind, reason] : rows) {
     EXPECT_EQ(login_failure_reason(kind), reason) << make_client_error(kind, {}).message;
+  }
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The reverse of the metric table's DocIsCurrent: every reason docs/metrics.md documents is
+// counted somewhere, by a row of the ERR table or by a `ClientFailure::<reason>` in proxy/.
+TEST(ClientErrors, EveryDocumentedFailureReasonHasAnEmittingPath) {
+  std::string sources;
+  const auto root = std::filesystem::path(CAMPROXY_TEST_DATA_DIR) / "../../proxy";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    const auto ext = entry.path().extension();
+    if (entry.is_regular_file() && (ext == ".cc" || ext == ".h")) sources += read_text(entry.path());
+  }
+  ASSERT_NE(sources.find("ClientFailure"), std::string::npos) << "no sources under " << root;
+  for (size_t i = 0; i < FixedLabel<ClientFailure>::kValues.size(); ++i) {
+    const auto reason = static_cast<ClientFailure>(i);
+    const std::string_view name = FixedLabel<ClientFailure>::kValues[i].value;
+    bool emitted = sources.find("ClientFailure::" + std::string(name)) != std::string::npos;
+    for (size_t k = 0; k < kClientErrorCount; ++k) {
+      emitted = emitted || login_failure_reason(static_cast<ClientError>(k)) == reason;
+    }
+    EXPECT_TRUE(emitted) << "reason=\"" << name << "\" is documented but nothing counts it";
   }
 }
 
