@@ -1,7 +1,7 @@
 #pragma once
 // camproxy's runtime configuration: process-wide settings and one or more targets, filled from
 // flags and CAMPROXY_* variables.
-// Every option is declared once in config.cc's option table, which also drives --help and
+// Every option is declared once in config_options.cc's option table, which also drives --help and
 // docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,5 @@
 #pragma once
-// The option table behind both the command line (config.cc) and the config file
+// The option table (config_options.cc) behind both the command line (config.cc) and the config file
 // (config_file.cc): one row per setting, with its flag, its key in a config file and the one
 // parser of its value. Internal to the config code and its tests.
 #include <functional>
@@ -31,6 +31,7 @@ struct OptionSpec {
 };
 
 const std::vector<OptionSpec>& option_table();
+const OptionSpec* find_option_by_flag(std::string_view flag);
 const OptionSpec* find_option_by_file_key(OptionScope scope, std::string_view key);
 std::string env_name(std::string_view flag);
 
