@@ -167,7 +167,7 @@ std::optional<std::string> finish_target(TargetConfig& t,
   if (t.instance_id.empty()) return name("instance-id") + " is required (e.g. cdb-12dd3d)";
   if (t.listen.empty()) {
     ListenAddress fallback;
-    fallback.tcp = HostPort{"127.0.0.1", 3306};
+    fallback.tcp = HostPort{std::string(kDefaultListenHost), kDefaultListenPort};
     t.listen.push_back(std::move(fallback));
   }
   if (auto e = check_listeners(t.listen, t.local_auth, t.client_tls, name)) return e;

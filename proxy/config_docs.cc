@@ -18,8 +18,8 @@ std::string help_text() {
   for (const auto& o : option_table()) {
     std::string head = "  --" + std::string(o.flag);
     if (!o.value_name.empty()) head += " " + std::string(o.value_name);
-    out += head + "\n      " + std::string(o.help);
-    if (!o.default_text.empty()) out += " Default: " + std::string(o.default_text) + ".";
+    out += head + "\n      " + o.help;
+    if (!o.default_text.text.empty()) out += " Default: " + o.default_text.text + ".";
     out += "\n";
   }
   out +=
@@ -50,8 +50,8 @@ std::string config_keys_markdown() {
     }
     for (const auto& o : option_table()) {
       if (o.scope != scope || o.file_key.empty()) continue;
-      out += "| `" + std::string(o.file_key) + "` | `--" + std::string(o.flag) + "` | " + std::string(o.default_text) +
-             " | " + std::string(o.help) + " |\n";
+      out += "| `" + std::string(o.file_key) + "` | `--" + std::string(o.flag) + "` | " + o.default_text.text + " | " +
+             o.help + " |\n";
     }
   }
   return out;
@@ -70,7 +70,7 @@ std::string flags_markdown() {
     if (o.scope == OptionScope::target) key = "`targets[N]." + std::string(o.file_key) + "`";
     if (o.scope == OptionScope::listener) key = "`targets[N].listen[M]." + std::string(o.file_key) + "`";
     out += "| `--" + std::string(o.flag) + (o.value_name.empty() ? "" : " " + std::string(o.value_name)) + "` | `" +
-           env_name(o.flag) + "` | " + key + " | " + std::string(o.default_text) + " | " + std::string(o.help) + " |\n";
+           env_name(o.flag) + "` | " + key + " | " + o.default_text.text + " | " + o.help + " |\n";
   }
   out +=
       "\nCredentials come from `TENCENTCLOUD_SECRET_ID`, `TENCENTCLOUD_SECRET_KEY` and, for\n"

@@ -3,6 +3,7 @@
 #include "proxy/config_options.h"
 
 #include <charconv>
+#include <cstdio>
 #include <map>
 #include <type_traits>
 
@@ -125,11 +126,25 @@ std::optional<std::string> apply_peer_uid(Config&, TargetConfig& t, std::string_
   return std::nullopt;
 }
 
+DefaultText value(std::string text) { return {std::move(text), true}; }
+DefaultText note(std::string_view text) { return {std::string(text), false}; }
+std::string on_off(bool on) { return on ? "on" : "off"; }
+
+std::string octal(uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", mode);
+  return buf;
+}
+
 }  // namespace
 
+// The defaults shown are printed from the fields' initializers (config.h), so each is written
+// once; those written as words here are checked against the fields by config_test.cc.
 const std::vector<OptionSpec>& option_table() {
+  const Config kProcess;
+  const TargetConfig kTarget;
   static const std::vector<OptionSpec> table = {
-      {"config", "", OptionScope::process, "FILE", "none",
+      {"config", "", OptionScope::process, "FILE", note("none"),
        "Config file (YAML or JSON; docs/config.md): several targets, account maps; re-read on SIGHUP. "
        "The flags below override it for a single target.",
        false,
@@ -138,7 +153,7 @@ const std::vector<OptionSpec>& option_table() {
          c.config_file = std::string(v);
          return std::nullopt;
        }},
-      {"upstream", "upstream", OptionScope::target, "HOST:PORT", "(required)",
+      {"upstream", "upstream", OptionScope::target, "HOST:PORT", note("(required)"),
        "The TencentDB for MySQL instance to log in to.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          auto hp = parse_host_port(v);
@@ -146,38 +161,39 @@ const std::vector<OptionSpec>& option_table() {
          t.upstream = *hp;
          return std::nullopt;
        }},
-      {"region", "region", OptionScope::target, "REGION", "(required)",
+      {"region", "region", OptionScope::target, "REGION", note("(required)"),
        "Region of the instance, e.g. ap-guangzhou (CAM ResourceRegion).", false,
        set_string(&TargetConfig::region, "region")},
-      {"instance-id", "instance-id", OptionScope::target, "ID", "(required)",
+      {"instance-id", "instance-id", OptionScope::target, "ID", note("(required)"),
        "Instance id, e.g. cdb-12dd3d (CAM ResourceId).", false, set_string(&TargetConfig::instance_id, "instance id")},
-      {"listen", "listen", OptionScope::target, "ADDR", "127.0.0.1:3306",
+      {"listen", "listen", OptionScope::target, "ADDR",
+       value(HostPort{std::string(kDefaultListenHost), kDefaultListenPort}.to_string()),
        "Where applications connect: HOST:PORT or unix:/path. Repeatable; in CAMPROXY_LISTEN separate "
        "several with commas. A non-loopback HOST needs --users-file and --client-tls on.",
        true, apply_listen},
       // Per-listener settings: flags fill every listener of --listen (applied before them); a
       // config file gives them to one listen entry.
-      {"unix-socket-mode", "mode", OptionScope::listener, "OCTAL", "0660",
+      {"unix-socket-mode", "mode", OptionScope::listener, "OCTAL", value(octal(ListenAddress{}.unix_mode)),
        "Permission bits of the unix socket files of --listen.", false, apply_unix_mode},
-      {"unix-socket-owner", "owner", OptionScope::listener, "USER[:GROUP]", "camproxy's own user and group",
+      {"unix-socket-owner", "owner", OptionScope::listener, "USER[:GROUP]", note("camproxy's own user and group"),
        "Owner of the unix socket files of --listen, by name or number (changing the user needs root or "
        "CAP_CHOWN).",
        false, apply_unix_owner},
-      {"allow-peer-uid", "allow-peer-uids", OptionScope::listener, "UID", "any peer",
+      {"allow-peer-uid", "allow-peer-uids", OptionScope::listener, "UID", note("any peer"),
        "Only processes of this uid may connect through the unix sockets (checked with SO_PEERCRED); "
        "others get error 9006. Repeatable. Refused together with a TCP listener.",
        true, apply_peer_uid},
-      {"db-user", "account", OptionScope::target, "NAME", "the client's user name",
+      {"db-user", "account", OptionScope::target, "NAME", note("the client's user name"),
        "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
        set_string(&TargetConfig::db_user, "db user")},
-      {"cam-endpoint", "cam.endpoint", OptionScope::process, "URL", "https://cam.tencentcloudapi.com",
+      {"cam-endpoint", "cam.endpoint", OptionScope::process, "URL", value(kProcess.cam_endpoint),
        "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
        set_string(&Config::cam_endpoint, "cam endpoint")},
-      {"cam-ca-file", "cam.ca-file", OptionScope::process, "PATH", "system CAs",
+      {"cam-ca-file", "cam.ca-file", OptionScope::process, "PATH", note("system CAs"),
        "CA bundle used to verify the CAM endpoint.", false, set_string(&Config::cam_ca_file, "cam ca file")},
-      {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", "10s", "Timeout of one CAM API call.", false,
-       set_duration(&Config::cam_timeout)},
-      {"token-recheck-interval", "cam.token-recheck-interval", OptionScope::process, "DURATION", "off",
+      {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", value(format_duration(kProcess.cam_timeout)),
+       "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"token-recheck-interval", "cam.token-recheck-interval", OptionScope::process, "DURATION", value("off"),
        "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
        "does. Minutes, not seconds: each process calls CAM that often.",
        false,
@@ -192,11 +208,11 @@ const std::vector<OptionSpec>& option_table() {
          c.token_recheck_interval = *d;
          return std::nullopt;
        }},
-      {"fallback-password-file", "fallback-password-file", OptionScope::target, "PATH", "none",
+      {"fallback-password-file", "fallback-password-file", OptionScope::target, "PATH", note("none"),
        "Password used when the token has expired and CAM keeps failing with a transient error: one line, "
        "at most 200 bytes, not readable by others.",
        false, set_string(&TargetConfig::fallback_password_file, "fallback password file")},
-      {"credential-source", "credentials.source", OptionScope::process, "SOURCE", "auto",
+      {"credential-source", "credentials.source", OptionScope::process, "SOURCE", value(kProcess.credential_source),
        "Where the API credential comes from: auto (env, then profile file, then TKE OIDC, then CVM role), env, "
        "profile, tke-oidc or cvm-role.",
        false,
@@ -207,16 +223,16 @@ const std::vector<OptionSpec>& option_table() {
          return std::nullopt;
        }},
       {"credentials-file", "credentials.file", OptionScope::process, "PATH",
-       "$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials",
+       note("$TENCENTCLOUD_CREDENTIALS_FILE, ~/.tencentcloud/credentials, /etc/tencentcloud/credentials"),
        "Profile file ([default] secret_id, secret_key); re-read when it changes on disk.", false,
        set_string(&Config::credentials_file, "credentials file")},
       {"metadata-endpoint", "credentials.metadata-endpoint", OptionScope::process, "URL",
-       "http://metadata.tencentyun.com", "CVM metadata service (instance role).", false,
+       value(kProcess.metadata_endpoint), "CVM metadata service (instance role).", false,
        set_string(&Config::metadata_endpoint, "metadata endpoint")},
-      {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", "https://sts.tencentcloudapi.com",
+      {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", value(kProcess.sts_endpoint),
        "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).", false,
        set_string(&Config::sts_endpoint, "sts endpoint")},
-      {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", "preferred",
+      {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", value("preferred"),
        "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, UpstreamTlsMode> modes = {
@@ -231,13 +247,13 @@ const std::vector<OptionSpec>& option_table() {
          t.upstream_tls = it->second;
          return std::nullopt;
        }},
-      {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", "system CAs",
+      {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", note("system CAs"),
        "CA bundle that signs the database's certificate (verify-ca, verify-identity).", false,
        set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
-      {"upstream-server-name", "upstream-tls.server-name", OptionScope::target, "NAME", "the --upstream host",
+      {"upstream-server-name", "upstream-tls.server-name", OptionScope::target, "NAME", note("the --upstream host"),
        "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
        set_string(&TargetConfig::upstream_server_name, "upstream server name")},
-      {"admin", "admin", OptionScope::process, "ADDR", "127.0.0.1:9306",
+      {"admin", "admin", OptionScope::process, "ADDR", value(kProcess.admin->to_string()),
        "Admin HTTP endpoint (/healthz, /readyz) on a loopback address, or 'off'.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v == "off") {
@@ -251,14 +267,14 @@ const std::vector<OptionSpec>& option_table() {
          c.admin = *hp;
          return std::nullopt;
        }},
-      {"client-tls", "client-tls.enabled", OptionScope::target, "on|off", "on",
+      {"client-tls", "client-tls.enabled", OptionScope::target, "on|off", value(on_off(kTarget.client_tls)),
        "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          t.client_tls = v == "on";
          return std::nullopt;
        }},
-      {"users-file", "local-auth.users-file", OptionScope::target, "PATH", "none (any password is accepted)",
+      {"users-file", "local-auth.users-file", OptionScope::target, "PATH", note("none (any password is accepted)"),
        "Local authentication: applications must log in with a user and password from this file "
        "(name:hashes lines from camproxy hash-password, or name:plain:password); not readable by others. "
        "Needed for a non-loopback --listen.",
@@ -268,32 +284,34 @@ const std::vector<OptionSpec>& option_table() {
          t.local_auth.users_file = std::string(v);
          return std::nullopt;
        }},
-      {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", "self-signed, made at start",
+      {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", note("self-signed, made at start"),
        "PEM certificate offered to applications.", false,
        set_string(&TargetConfig::client_tls_cert, "client tls cert")},
-      {"client-tls-key", "client-tls.key", OptionScope::target, "PATH", "", "PEM private key of --client-tls-cert.",
-       false, set_string(&TargetConfig::client_tls_key, "client tls key")},
-      {"workers", "workers", OptionScope::process, "N", "number of cores",
+      {"client-tls-key", "client-tls.key", OptionScope::target, "PATH", note(""),
+       "PEM private key of --client-tls-cert.", false, set_string(&TargetConfig::client_tls_key, "client tls key")},
+      {"workers", "workers", OptionScope::process, "N", note("number of cores"),
        "Worker event loops that carry client sessions.", false, set_int(&Config::workers, 1, 256)},
-      {"max-client-connections", "limits.max-client-connections", OptionScope::process, "N", "10000",
+      {"max-client-connections", "limits.max-client-connections", OptionScope::process, "N",
+       value(std::to_string(kProcess.max_client_connections)),
        "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).", false,
        set_int(&Config::max_client_connections, 1, 1000000)},
-      {"core-dumps", "core-dumps", OptionScope::process, "on|off", "off",
+      {"core-dumps", "core-dumps", OptionScope::process, "on|off", value(on_off(kProcess.core_dumps)),
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
          c.core_dumps = v == "on";
          return std::nullopt;
        }},
-      {"pool-min-idle", "pool.min-idle", OptionScope::target, "N", "2",
+      {"pool-min-idle", "pool.min-idle", OptionScope::target, "N", value(std::to_string(kTarget.pool_min_idle)),
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
        set_int(&TargetConfig::pool_min_idle, 0, 10000)},
-      {"pool-max", "pool.max", OptionScope::target, "N", "200",
+      {"pool-max", "pool.max", OptionScope::target, "N", value(std::to_string(kTarget.pool_max)),
        "Most database connections open at once (in use and idle).", false, set_int(&TargetConfig::pool_max, 1, 100000)},
-      {"pool-idle-timeout", "pool.idle-timeout", OptionScope::target, "DURATION", "auto",
-       "An idle pooled connection is closed after this long. auto: 5m. Either way camproxy reads the server's "
-       "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
-       "warning).",
+      {"pool-idle-timeout", "pool.idle-timeout", OptionScope::target, "DURATION", value("auto"),
+       "An idle pooled connection is closed after this long. auto: " + format_duration(kTarget.pool_idle_timeout) +
+           ". Either way camproxy reads the server's "
+           "wait_timeout and closes idle connections before the server would (a longer value is clamped, with a "
+           "warning).",
        false,
        [](Config&, TargetConfig& t,
           std::string_view v) -> std::
@@ -310,26 +328,31 @@ const std::vector<OptionSpec>& option_table() {
                                     t.pool_idle_timeout = *d;
                                     return std::nullopt;
                                   }},
-      {"pool-max-lifetime", "pool.max-lifetime", OptionScope::target, "DURATION", "1h",
-       "A pooled connection is closed after this long, used or not.", false,
-       set_duration(&TargetConfig::pool_max_lifetime)},
-      {"reconnect-window", "reconnect-window", OptionScope::target, "DURATION", "30s",
+      {"pool-max-lifetime", "pool.max-lifetime", OptionScope::target, "DURATION",
+       value(format_duration(kTarget.pool_max_lifetime)), "A pooled connection is closed after this long, used or not.",
+       false, set_duration(&TargetConfig::pool_max_lifetime)},
+      {"reconnect-window", "reconnect-window", OptionScope::target, "DURATION",
+       value(format_duration(kTarget.reconnect_window)),
        "How long an idle session whose database connection died keeps trying to get a new one before "
        "its client gets an error.",
        false, set_duration(&TargetConfig::reconnect_window)},
-      {"min-sigterm-delay", "sigterm.min-delay", OptionScope::process, "DURATION", "0s",
+      {"min-sigterm-delay", "sigterm.min-delay", OptionScope::process, "DURATION",
+       value(format_duration(kProcess.min_sigterm_delay)),
        "After SIGTERM (or POST /quitquitquit) keep accepting new connections this long, while the "
        "application itself shuts down; /readyz already answers 503.",
        false, set_duration_or_zero(&Config::min_sigterm_delay)},
-      {"max-sigterm-delay", "sigterm.max-delay", OptionScope::process, "DURATION", "30s",
+      {"max-sigterm-delay", "sigterm.max-delay", OptionScope::process, "DURATION",
+       value(format_duration(kProcess.max_sigterm_delay)),
        "Then give open sessions up to this long to finish their transactions before exiting; idle "
        "sessions are closed at once.",
        false, set_duration_or_zero(&Config::max_sigterm_delay)},
-      {"connect-timeout", "connect-timeout", OptionScope::target, "DURATION", "5s",
-       "Timeout for connecting and logging in to the database.", false, set_duration(&TargetConfig::connect_timeout)},
-      {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION", "10s",
-       "Time an application gets to complete its login.", false, set_duration(&TargetConfig::handshake_timeout)},
-      {"log-level", "log.level", OptionScope::process, "LEVEL", "info", "debug, info, warn or error.", false,
+      {"connect-timeout", "connect-timeout", OptionScope::target, "DURATION",
+       value(format_duration(kTarget.connect_timeout)), "Timeout for connecting and logging in to the database.", false,
+       set_duration(&TargetConfig::connect_timeout)},
+      {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION",
+       value(format_duration(kTarget.handshake_timeout)), "Time an application gets to complete its login.", false,
+       set_duration(&TargetConfig::handshake_timeout)},
+      {"log-level", "log.level", OptionScope::process, "LEVEL", value("info"), "debug, info, warn or error.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, LogLevel> levels = {{"debug", LogLevel::debug},
                                                                      {"info", LogLevel::info},
@@ -340,7 +363,7 @@ const std::vector<OptionSpec>& option_table() {
          c.log_level = it->second;
          return std::nullopt;
        }},
-      {"log-format", "log.format", OptionScope::process, "FORMAT", "json", "json or text.", false,
+      {"log-format", "log.format", OptionScope::process, "FORMAT", value("json"), "json or text.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          if (v != "json" && v != "text") return "expected json or text, got '" + std::string(v) + "'";
          c.log_format = v == "json" ? LogFormat::json : LogFormat::text;

@@ -19,13 +19,20 @@ namespace camproxy::proxy {
 enum class OptionScope { process, target, listener };
 using Apply = std::function<std::optional<std::string>(Config&, TargetConfig&, std::string_view)>;
 
+// An option's default as --help and the docs show it: a value its parser accepts, or words for a
+// default that is no value ("number of cores", "(required)").
+struct DefaultText {
+  std::string text;
+  bool is_value = false;
+};
+
 struct OptionSpec {
   std::string_view flag;      // without the leading "--"
   std::string_view file_key;  // dotted key in a config file (inside a target for target options); empty: none
   OptionScope scope;
   std::string_view value_name;  // empty for switches
-  std::string_view default_text;
-  std::string_view help;
+  DefaultText default_text;
+  std::string help;
   bool repeatable;
   Apply apply;
 };

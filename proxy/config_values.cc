@@ -61,4 +61,13 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   return std::chrono::milliseconds(v * unit_ms);
 }
 
+std::string format_duration(std::chrono::milliseconds d) {
+  const long long ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 }  // namespace camproxy::proxy
