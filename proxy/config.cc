@@ -5,22 +5,12 @@
 
 #include "proxy/config_file.h"
 #include "proxy/config_options.h"
+#include "proxy/flag_reader.h"
 #include "proxy/listen_policy.h"
 #include "proxy/version.h"
 
 namespace camproxy::proxy {
 namespace {
-
-std::vector<std::string_view> split_commas(std::string_view v) {
-  std::vector<std::string_view> parts;
-  while (true) {
-    auto comma = v.find(',');
-    parts.push_back(v.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return parts;
-}
 
 ParseResult usage_error(std::string msg) {
   ParseResult r;
@@ -48,29 +38,6 @@ std::optional<std::string> TargetConfig::account_for(const std::string& user) co
 
 namespace {
 
-// The values one option gets from the command line or, failing that, the environment.
-struct GivenValues {
-  std::vector<std::string> values;
-  std::string source;  // "--flag" or "CAMPROXY_FLAG"
-};
-
-GivenValues values_for(const OptionSpec& opt, const std::map<std::string_view, std::vector<std::string>>& given,
-                       const char* (*getenv_fn)(const char*)) {
-  GivenValues g;
-  if (auto it = given.find(opt.flag); it != given.end()) {
-    g.values = it->second;
-    g.source = "--" + std::string(opt.flag);
-  } else if (const char* env = getenv_fn(env_name(opt.flag).c_str()); env != nullptr && *env != '\0') {
-    g.source = env_name(opt.flag);
-    if (opt.repeatable) {
-      for (auto part : split_commas(env)) g.values.emplace_back(part);
-    } else {
-      g.values.emplace_back(env);
-    }
-  }
-  return g;
-}
-
 ParseResult file_errors(const std::string& path, const std::vector<std::string>& errors) {
   ParseResult r;
   r.outcome = ParseOutcome::exit_usage;
@@ -85,39 +52,22 @@ ParseResult file_errors(const std::string& path, const std::vector<std::string>&
 // an error when the file has several (it could not say which). A repeatable one (--listen)
 // replaces the file's list instead of adding to it.
 ParseResult parse_command_line(int argc, const char* const* argv, const char* (*getenv_fn)(const char*)) {
-  std::map<std::string_view, std::vector<std::string>> given;  // flag -> values, in order
   bool check_only = false;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return {ParseOutcome::exit_ok, {}, help_text()};
-    if (arg == "--version") return {ParseOutcome::exit_ok, {}, std::string("camproxy ") + kVersion + "\n"};
-    if (!arg.starts_with("--")) return usage_error("unexpected argument '" + std::string(arg) + "'");
-    arg.remove_prefix(2);
-    std::string_view value;
-    bool has_value = false;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    const bool is_check = arg == "check-config";  // --config FILE, then print instead of run
-    const OptionSpec* opt = find_option_by_flag(is_check ? "config" : arg);
-    if (!opt) return usage_error("unknown flag --" + std::string(arg));
+  const auto find = [&check_only](std::string_view flag) {
+    const bool is_check = flag == "check-config";  // --config FILE, then print instead of run
     check_only = check_only || is_check;
-    if (!has_value) {
-      if (i + 1 >= argc)
-        return usage_error("--" + std::string(arg) + " needs a value (" + std::string(opt->value_name) + ")");
-      value = argv[++i];
-    }
-    auto& vals = given[opt->flag];
-    if (!vals.empty() && !opt->repeatable) return usage_error("--" + std::string(arg) + " given more than once");
-    vals.emplace_back(value);
-  }
+    return find_option_by_flag(is_check ? "config" : flag);
+  };
+  const FlagRead read = read_flags(argc, argv, find, {"--help", "-h", "--version"});
+  if (read.error) return usage_error(*read.error);
+  if (read.stop_word == "--version") return {ParseOutcome::exit_ok, {}, std::string("camproxy ") + kVersion + "\n"};
+  if (!read.stop_word.empty()) return {ParseOutcome::exit_ok, {}, help_text()};
+  const FlagValues& given = read.given;
 
   ParseResult result;
   Config& c = result.config;
   std::vector<int> target_lines;
-  const auto file = values_for(*find_option_by_flag("config"), given, getenv_fn);
+  const auto file = given_values(*find_option_by_flag("config"), given, getenv_fn);
   if (!file.values.empty()) {
     ConfigFile loaded = load_config_file(file.values.front());
     if (!loaded.errors.empty()) return file_errors(file.values.front(), loaded.errors);
@@ -127,7 +77,7 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
     c.targets.emplace_back();
   }
   for (const auto& opt : option_table()) {
-    auto g = values_for(opt, given, getenv_fn);
+    auto g = given_values(opt, given, getenv_fn);
     if (g.values.empty() || opt.flag == "config") continue;
     if (opt.scope != OptionScope::process && c.targets.size() != 1)
       return usage_error(g.source + " sets a per-target setting, but " + c.config_file + " has " +

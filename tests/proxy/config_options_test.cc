@@ -48,9 +48,9 @@ TEST(ConfigOptions, EveryDefaultValueIsWhatTheSettingHoldsWhenNotGiven) {
 TEST(ConfigOptions, DurationsPrintInTheLargestWholeUnitAndParseBack) {
   using std::chrono::milliseconds;
   const std::pair<milliseconds, std::string> cases[] = {
-      {milliseconds(0), "0s"},         {milliseconds(500), "500ms"}, {milliseconds(1500), "1500ms"},
-      {milliseconds(10000), "10s"},    {milliseconds(90000), "90s"}, {milliseconds(300000), "5m"},
-      {milliseconds(3600000), "1h"},   {milliseconds(5400000), "90m"},
+      {milliseconds(0), "0s"},       {milliseconds(500), "500ms"},   {milliseconds(1500), "1500ms"},
+      {milliseconds(10000), "10s"},  {milliseconds(90000), "90s"},   {milliseconds(300000), "5m"},
+      {milliseconds(3600000), "1h"}, {milliseconds(5400000), "90m"},
   };
   for (const auto& [d, text] : cases) {
     EXPECT_EQ(format_duration(d), text);
