@@ -35,7 +35,7 @@ enum class ClientError {
   too_many_clients,        // --max-client-connections reached
   lost_during_command,     // the database connection died while a command was running
   lost_with_state,         // it died between commands, with state that cannot be re-created
-  unsupported_command,     // a command camproxy does not relay (KILL USER, a COM_CHANGE_USER it cannot apply)
+  unsupported_command,     // KILL USER, KILL QUERY ID, a COM_CHANGE_USER camproxy refuses (another account, ...)
   unknown_thread,          // KILL of an id no session of this camproxy holds
   peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
   local_auth_denied,       // local authentication: unknown user or wrong password
