@@ -14,6 +14,7 @@
 #include "protocol/auth_plugins.h"
 #include "protocol/handshake_response.h"
 #include "protocol/packet.h"
+#include "proxy/metrics.h"
 #include "proxy/tls.h"
 #include "proxy/upstream_conn.h"
 #include "tests/proxy/loop_harness.h"
@@ -149,12 +150,20 @@ class UpstreamConnTest : public testing::LoopTest {
     std::string error;
     server_tls_ = make_client_facing_ctx("", "", error);
     ASSERT_TRUE(server_tls_) << error;
+    open_before_ = open_connections();
   }
 
   void TearDown() override {
     if (conn_ != nullptr) conn_->close();  // deletes itself once its handles are closed
     conn_ = nullptr;
     LoopTest::TearDown();
+    EXPECT_EQ(open_connections(), open_before_) << "the UpstreamConn did not delete itself";
+  }
+
+  // The metrics a dial touches (process-wide: compare before and after).
+  static int64_t open_connections() { return process_metrics().gauge(MetricId::upstream_connections_open).value(); }
+  static uint64_t dial_failures(DialFailure reason) {
+    return process_metrics().counter(MetricId::upstream_dial_failures, reason).value();
   }
 
   testing::ScriptedServer& serve(testing::Script script) {
@@ -186,6 +195,7 @@ class UpstreamConnTest : public testing::LoopTest {
   SslCtxPtr server_tls_;
   SslCtxPtr client_tls_;
   UpstreamConn* conn_ = nullptr;
+  int64_t open_before_ = 0;
 };
 
 inline const protocol::Nonce kGreetingNonce = make_greeting().nonce;

@@ -145,6 +145,7 @@ TEST_F(UpstreamConnTest, AnErrAtLoginIsAServerError) {
       send(err_payload(1045, "28000", "Access denied for user 'app'")),
       stall(),
   });
+  const uint64_t auth_failures = dial_failures(DialFailure::auth);
   dial(server.port());
   auto f = failure();
   ASSERT_TRUE(f) << server.error();
@@ -153,6 +154,7 @@ TEST_F(UpstreamConnTest, AnErrAtLoginIsAServerError) {
   EXPECT_EQ(f->sql_state, "28000");
   EXPECT_EQ(f->message, "Access denied for user 'app'");
   EXPECT_EQ(owner_.ready, 0);
+  EXPECT_EQ(dial_failures(DialFailure::auth), auth_failures + 1);
 }
 
 TEST_F(UpstreamConnTest, AnErrGreetingIsAServerErrorBeforeAnyGreeting) {
@@ -167,22 +169,26 @@ TEST_F(UpstreamConnTest, AnErrGreetingIsAServerErrorBeforeAnyGreeting) {
 }
 
 TEST_F(UpstreamConnTest, ARefusedConnectIsKindConnect) {
+  const uint64_t connect_failures = dial_failures(DialFailure::connect);
   dial(unused_tcp_port());
   auto f = failure();
   ASSERT_TRUE(f);
   EXPECT_EQ(f->kind, UpstreamFailure::Kind::connect);
   EXPECT_EQ(owner_.failures, 1);
+  EXPECT_EQ(dial_failures(DialFailure::connect), connect_failures + 1);
 }
 
 TEST_F(UpstreamConnTest, NoGreetingWithinTheConnectTimeoutIsKindTimeout) {
   auto& server = serve({stall()});
   config_.connect_timeout = std::chrono::milliseconds(100);
   const uint64_t start = uv_now(loop());
+  const uint64_t timeouts = dial_failures(DialFailure::timeout);
   dial(server.port());
   auto f = failure();
   ASSERT_TRUE(f);
   EXPECT_EQ(f->kind, UpstreamFailure::Kind::timeout);
   EXPECT_GE(uv_now(loop()) - start, 100u);
+  EXPECT_EQ(dial_failures(DialFailure::timeout), timeouts + 1);
   EXPECT_TRUE(server.accepted());
 }
 
@@ -238,6 +244,28 @@ TEST_F(UpstreamConnTest, VerifyCaRefusesAnUntrustedCertificate) {
   ASSERT_TRUE(f);
   EXPECT_EQ(f->kind, UpstreamFailure::Kind::tls);
   EXPECT_NE(f->message.find("certificate"), std::string::npos) << f->message;
+}
+
+TEST_F(UpstreamConnTest, ClosingWhileResolvingEndsQuietly) {
+  config_.upstream = {"localhost", unused_tcp_port()};
+  conn_ = UpstreamConn::create(loop(), {&config_, nullptr}, &owner_);
+  conn_->connect();
+  conn_->close();
+  conn_ = nullptr;
+  EXPECT_TRUE(run_until_idle());
+  EXPECT_EQ(owner_.failures + owner_.greetings + owner_.ready, 0) << "no callback after close()";
+  EXPECT_EQ(open_connections(), open_before_) << "deleted once the resolve came back";
+}
+
+TEST_F(UpstreamConnTest, ClosingMidLoginEndsQuietly) {
+  auto& server = serve({send(greeting_payload(make_greeting())), expect_any("HandshakeResponse41"), stall()});
+  dial(server.port());
+  ASSERT_TRUE(run_until([&] { return server.finished(); })) << server.error();
+  conn_->close();
+  conn_ = nullptr;
+  ASSERT_TRUE(run_until([&] { return server.client_gone(); }));
+  EXPECT_EQ(open_connections(), open_before_);
+  EXPECT_EQ(owner_.failures + owner_.ready, 0) << "no callback after close()";
 }
 
 }  // namespace
