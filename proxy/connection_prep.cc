@@ -74,13 +74,15 @@ ConnectionPrep::Step ConnectionPrep::on_failed(const UpstreamFailure& f) {
   if (state_ != State::changing_user) return fail({Failure::Kind::lost, f.code, f.sql_state, f.message});
   // spec §3.4: 1045 to the current token means the password rotated after it was fetched.
   const bool rejected = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045;
-  return fail({rejected ? Failure::Kind::token_rejected : Failure::Kind::change_user_failed, f.code, f.sql_state,
-               f.message});
+  return fail(
+      {rejected ? Failure::Kind::token_rejected : Failure::Kind::change_user_failed, f.code, f.sql_state, f.message});
 }
 
 ConnectionPrep::Step ConnectionPrep::on_commands_done(const std::vector<InternalResult>& results) {
   if (results.size() != roles_.size()) {  // run_commands answers every command; nothing to trust otherwise
-    return fail({Failure::Kind::incomplete, 0, {},
+    return fail({Failure::Kind::incomplete,
+                 0,
+                 {},
                  "the server answered " + std::to_string(results.size()) + " of " + std::to_string(roles_.size()) +
                      " commands"});
   }

@@ -33,8 +33,7 @@ UpstreamPool::Entry& UpstreamPool::enter(PooledConn pc, Entry::State state) {
 }
 
 void UpstreamPool::transition(Entry& e, Entry::State to) {
-  log_debug("pool_entry",
-            {{"thread_id", e.pc.conn->thread_id()}, {"from", to_string(e.state)}, {"to", to_string(to)}});
+  log_debug("pool_entry", {{"thread_id", e.pc.conn->thread_id()}, {"from", to_string(e.state)}, {"to", to_string(to)}});
   e.state = to;
   if (to != Entry::State::cleaning) e.prep.reset();
   report_idle();
@@ -60,8 +59,7 @@ size_t UpstreamPool::count(Entry::State state, const PoolKey* key) const {
 }
 
 size_t UpstreamPool::returning(const PoolKey& key) const {
-  return count(Entry::State::cleaning, &key) + count(Entry::State::learning, &key) +
-         count(Entry::State::warming, &key);
+  return count(Entry::State::cleaning, &key) + count(Entry::State::learning, &key) + count(Entry::State::warming, &key);
 }
 
 // The idle gauge is process-wide: each worker's pool adds the change of its own count.

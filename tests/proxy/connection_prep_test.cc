@@ -54,7 +54,8 @@ InternalResult err(uint16_t code, std::string message = "refused") {
   r.message = std::move(message);
   return r;
 }
-InternalResult look(std::optional<std::string> schema, bool ignore_space, std::string collation = "utf8mb4_general_ci") {
+InternalResult look(std::optional<std::string> schema, bool ignore_space,
+                    std::string collation = "utf8mb4_general_ci") {
   InternalResult r = ok();
   r.row = {std::move(schema), "28800", ignore_space ? "1" : "0", std::move(collation)};
   return r;
@@ -80,7 +81,9 @@ class ConnectionPrepTest : public ::testing::Test {
     w.profile = {.schema = std::nullopt, .collation = collation, .multi_statements = multi, .ignore_space = false};
     return w;
   }
-  Prep make(Prep::Purpose p, Prep::Have h, Prep::Want w) const { return Prep(p, std::move(h), std::move(w), names_, now_); }
+  Prep make(Prep::Purpose p, Prep::Have h, Prep::Want w) const {
+    return Prep(p, std::move(h), std::move(w), names_, now_);
+  }
 
   CollationNames names_;
   Clock::time_point now_ = Clock::now();
@@ -95,8 +98,8 @@ TEST_F(ConnectionPrepTest, ReturnWithNothingInDoubtIsOneReset) {
   s = prep.on_commands_done({ok()});
   ASSERT_EQ(s.kind, Kind::done);
   EXPECT_EQ(prep.cleanup(), PoolCleanup::reset);
-  EXPECT_EQ(prep.profile().schema, "app");             // a reset keeps it
-  EXPECT_EQ(prep.profile().collation, kUtf8mb4);       // and gives the login collation back
+  EXPECT_EQ(prep.profile().schema, "app");        // a reset keeps it
+  EXPECT_EQ(prep.profile().collation, kUtf8mb4);  // and gives the login collation back
   EXPECT_EQ(prep.status_flags(), status::kAutocommit);
   EXPECT_FALSE(prep.look());
 }
@@ -171,8 +174,9 @@ TEST_F(ConnectionPrepTest, ResetRefusedFallsBackToChangeUserThenRestores) {
   EXPECT_EQ(describe(s.commands), (std::vector<std::string>{"look", std::string(kSetUtf8mb4), "multi on"}));
   EXPECT_FALSE(s.refused_reset);
   ASSERT_EQ(prep.on_commands_done({look(std::nullopt, false), ok(), ok()}).kind, Kind::done);
-  EXPECT_EQ(prep.profile(),
-            (SessionProfile{.schema = std::nullopt, .collation = kUtf8mb4, .multi_statements = true, .ignore_space = false}));
+  EXPECT_EQ(
+      prep.profile(),
+      (SessionProfile{.schema = std::nullopt, .collation = kUtf8mb4, .multi_statements = true, .ignore_space = false}));
 }
 
 TEST_F(ConnectionPrepTest, KnownRefusalGoesStraightToChangeUser) {

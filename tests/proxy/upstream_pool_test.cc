@@ -25,7 +25,7 @@ class FakePoolEnv final : public PoolEnv {
   explicit FakePoolEnv(uv_loop_t* loop) : loop_(loop) {
     config_.upstream.host = "127.0.0.1";
     config_.upstream_tls = UpstreamTlsMode::disable;
-    config_.pool_min_idle = 0;  // no warm-up dials: every connection is the test's
+    config_.pool_min_idle = 0;     // no warm-up dials: every connection is the test's
     collations_.claim_learning();  // the collation table is not read here
     auto state = std::make_shared<TokenState>();
     state->generation = 7;
@@ -137,13 +137,14 @@ class UpstreamPoolTest : public LoopTest, private UpstreamConn::Owner {
     ready_ = false;
     u->connect();
     EXPECT_TRUE(run_until([&] { return ready_; })) << srv.error();
-    return PooledConn{.conn = u,
-                      .key = key_,
-                      .profile = {.schema = std::move(schema), .collation = 0, .multi_statements = false, .ignore_space = false},
-                      .created = Clock::now(),
-                      .idle_since = Clock::now(),
-                      .login_collation = 0,
-                      .last_look = std::nullopt};
+    return PooledConn{
+        .conn = u,
+        .key = key_,
+        .profile = {.schema = std::move(schema), .collation = 0, .multi_statements = false, .ignore_space = false},
+        .created = Clock::now(),
+        .idle_since = Clock::now(),
+        .login_collation = 0,
+        .last_look = std::nullopt};
   }
 
   void give_back(PooledConn pc, bool schema_known = true) {
@@ -242,8 +243,8 @@ TEST_F(UpstreamPoolTest, AConnectionPastItsLifetimeIsLoggedOut) {
 TEST_F(UpstreamPoolTest, IdleConnectionsCloseBelowTheWaitTimeoutALookRead) {
   // First return: the server says 28800 s. The second look reads 3 s (an operator lowered the
   // global): idle connections must now close within about a second (3 s less the 2 s margin).
-  auto& srv = server(script({login(), reset_and_look("app"), first_wait_timeout(), reset_and_look("app", "3"),
-                             quit_then_stall()}));
+  auto& srv = server(
+      script({login(), reset_and_look("app"), first_wait_timeout(), reset_and_look("app", "3"), quit_then_stall()}));
   const uint64_t old = closes(PoolClose::idle_timeout);
   give_back(connected(srv, "app"));
   run_for(1500);
@@ -283,8 +284,8 @@ TEST_F(UpstreamPoolTest, ARefusedResetFallsBackToChangeUser) {
 }
 
 TEST_F(UpstreamPoolTest, ChangeUserRefusedWith1045HasTheTokenRefetched) {
-  auto& srv = server(script({login(), refused_reset(),
-                             {send(err_payload(1045, "28000", "Access denied")), close_connection()}}));
+  auto& srv = server(
+      script({login(), refused_reset(), {send(err_payload(1045, "28000", "Access denied")), close_connection()}}));
   const uint64_t refused = closes(PoolClose::change_user_refused);
   give_back(connected(srv, "app"));
   ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_refused) == refused + 1; })) << srv.error();
