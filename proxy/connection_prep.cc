@@ -208,6 +208,24 @@ ConnectionPrep::Step ConnectionPrep::fail(Failure f) {
   return {Step::Kind::failed, {}, {}};
 }
 
+std::optional<ConnectionPrep::Step> carry_out(ConnectionPrep& prep, ConnectionPrep::Step step, UpstreamConn& conn,
+                                              const std::function<std::shared_ptr<const TokenState>()>& current_token) {
+  switch (step.kind) {
+    case ConnectionPrep::Step::Kind::run_commands: conn.run_commands(step.commands); return std::nullopt;
+    case ConnectionPrep::Step::Kind::change_user: {
+      // spec §5.2: to the login's account, with the current token (it also clears the schema).
+      auto token = current_token();
+      if (!token || !token->usable(std::chrono::steady_clock::now())) return prep.no_token();
+      prep.change_user_sent(token->generation);
+      conn.change_user(token->password);
+      return std::nullopt;
+    }
+    case ConnectionPrep::Step::Kind::done:
+    case ConnectionPrep::Step::Kind::failed: return step;
+  }
+  return step;
+}
+
 std::string_view to_string(ConnectionPrep::State s) {
   switch (s) {
     case ConnectionPrep::State::start: return "start";

@@ -12,6 +12,8 @@
 // there means the password rotated under the token (token_rejected: have it refetched).
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "proxy/collation_names.h"
 #include "proxy/command_replies.h"
 #include "proxy/metrics.h"
+#include "proxy/token_service.h"
 #include "proxy/upstream_conn.h"
 
 namespace camproxy::proxy {
@@ -150,6 +153,14 @@ class ConnectionPrep {
   std::optional<Failure> failure_;
   uint64_t token_generation_ = 0;
 };
+
+// The I/O of a step, for every driver: runs its commands, or sends COM_CHANGE_USER with the
+// token `current_token()` gives (none usable: the machine is told, and fails). Returns the step
+// for the caller to act on when it is an outcome (done, failed); nullopt while the connection
+// works (its answer comes to the connection's owner, to be fed back). A step's refused_reset is
+// the caller's to note first.
+std::optional<ConnectionPrep::Step> carry_out(ConnectionPrep& prep, ConnectionPrep::Step step, UpstreamConn& conn,
+                                              const std::function<std::shared_ptr<const TokenState>()>& current_token);
 
 std::string_view to_string(ConnectionPrep::State s);
 std::string_view to_string(ConnectionPrep::Failure::Kind k);

@@ -106,6 +106,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
   void note_reset_refused(const InternalResult& err);
   bool reset_refused() const { return reset_refused_; }
+  // Whether a reset gives back the login collation, as learned by a return's look (for a
+  // client's COM_CHANGE_USER, which can then skip SET NAMES as a return does).
+  ResetCollation reset_collation() const { return reset_collation_; }
 
   // The key and profile of the latest client, for warming up (min idle).
   void note_demand(const PoolKey& key, const SessionProfile& profile);

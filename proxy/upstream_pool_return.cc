@@ -11,8 +11,6 @@
 namespace camproxy::proxy {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // An explicit --pool-idle-timeout above the server's wait_timeout is reported once per process.
 std::atomic<bool> g_clamp_reported{false};
 
@@ -41,25 +39,15 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_
   drive(e, e.prep->start());
 }
 
-// Carries out the cleanup's next step on the connection.
+// Carries out the cleanup's next step on the connection, and acts on its outcome.
 void UpstreamPool::drive(Entry& e, ConnectionPrep::Step step) {
-  UpstreamConn* u = e.pc.conn;
   if (step.refused_reset) note_reset_refused(*step.refused_reset);
-  switch (step.kind) {
-    case ConnectionPrep::Step::Kind::run_commands: u->run_commands(step.commands); return;
-    case ConnectionPrep::Step::Kind::change_user: {
-      // spec §5.2: to the same account with the current token (it also clears the schema).
-      auto token = env_.token(e.pc.key.account);
-      if (!token || !token->usable(Clock::now())) {
-        drive(e, e.prep->no_token());
-        return;
-      }
-      e.prep->change_user_sent(token->generation);
-      u->change_user(token->password);
-      return;
-    }
-    case ConnectionPrep::Step::Kind::done: finish_cleaning(e); return;
-    case ConnectionPrep::Step::Kind::failed: cleaning_failed(e); return;
+  const auto outcome = carry_out(*e.prep, std::move(step), *e.pc.conn, [&] { return env_.token(e.pc.key.account); });
+  if (!outcome) return;
+  if (outcome->kind == ConnectionPrep::Step::Kind::done) {
+    finish_cleaning(e);
+  } else {
+    cleaning_failed(e);
   }
 }
 

@@ -45,12 +45,12 @@ class FakePoolEnv final : public PoolEnv {
   size_t worker_count() const override { return 1; }
 
   TargetConfig config_;
+  std::shared_ptr<const TokenState> token_;
   std::vector<std::pair<std::string, uint64_t>> rejected;
 
  private:
   uv_loop_t* loop_;
   CollationNames collations_;
-  std::shared_ptr<const TokenState> token_;
 };
 
 // A text resultset of one row, with classic EOF packets (the pool key below has no DEPRECATE_EOF).
@@ -258,12 +258,12 @@ TEST_F(UpstreamPoolTest, IdleConnectionsCloseBelowTheWaitTimeoutALookRead) {
 
 // spec §5.2: the server refuses COM_RESET_CONNECTION (1047): COM_CHANGE_USER with the current
 // token cleans instead, then the look and MULTI_STATEMENTS are restored.
-std::vector<Step> refused_reset() {
+std::vector<Step> refused_reset(bool then_change_user = true) {
   std::vector<Step> steps = {expect_command(protocol::Command::kResetConnection),
                              send(err_payload(1047, "08S01", "Unknown command")),
                              expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
   for (auto& s : resultset({"app", "28800", "0", "utf8mb4_general_ci"})) steps.push_back(std::move(s));
-  steps.push_back(expect_command(protocol::Command::kChangeUser, kAccount));
+  if (then_change_user) steps.push_back(expect_command(protocol::Command::kChangeUser, kAccount));
   return steps;
 }
 
@@ -291,6 +291,17 @@ TEST_F(UpstreamPoolTest, ChangeUserRefusedWith1045HasTheTokenRefetched) {
   ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_refused) == refused + 1; })) << srv.error();
   ASSERT_EQ(env_->rejected.size(), 1u);
   EXPECT_EQ(env_->rejected[0], (std::pair<std::string, uint64_t>{std::string(kAccount), 7}));
+}
+
+TEST_F(UpstreamPoolTest, ChangeUserWithoutAUsableTokenClosesTheConnection) {
+  auto& srv = server(script({login(), refused_reset(false), quit_then_stall()}));
+  PooledConn pc = connected(srv, "app");
+  env_->token_ = nullptr;  // e.g. CAM unreachable since the login
+  const uint64_t failed = closes(PoolClose::change_user_failed);
+  give_back(std::move(pc));
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_failed) == failed + 1; })) << srv.error();
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+  EXPECT_TRUE(env_->rejected.empty());
 }
 
 }  // namespace
