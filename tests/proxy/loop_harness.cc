@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <string>
 
 namespace camproxy::proxy::testing {
@@ -30,6 +31,8 @@ int bind_loopback(sockaddr_in& addr) {
 }  // namespace
 
 void LoopTest::SetUp() {
+  // As the program does (app.cc): a write to a closed socket is an EPIPE, not a signal.
+  std::signal(SIGPIPE, SIG_IGN);
   ASSERT_EQ(uv_loop_init(&loop_), 0);
   uv_timer_init(&loop_, &deadline_);
   deadline_.data = this;

@@ -1,10 +1,10 @@
 #pragma once
 // A real libuv loop for unit tests of classes that own libuv handles.
 //
-// LoopTest owns the loop. run_until() runs it until a condition holds or a deadline passes (a
-// uv timer, never a sleep). TearDown() first lets pending closes finish, then closes whatever
-// the test left open (each one a test failure: every test must close what it opened), runs the
-// loop to the end and checks uv_loop_close() == 0.
+// LoopTest owns the loop and ignores SIGPIPE as the program does. run_until() runs it until a condition holds or a
+// deadline passes (a uv timer, never a sleep). TearDown() first lets pending closes finish, then closes whatever the
+// test left open (each one a test failure: every test must close what it opened), runs the loop to the end and checks
+// uv_loop_close() == 0.
 //
 // Fixtures that own objects holding handles close them in their own TearDown() before calling
 // LoopTest::TearDown(); harness objects made with own() are closed by LoopTest itself.

@@ -211,9 +211,8 @@ void ScriptedServer::on_closed(Transport&) { conn_closed_ = true; }
 
 void ScriptedServer::close() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
-      static_cast<ScriptedServer*>(h->data)->listener_closed_ = true;
-    });
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_),
+             [](uv_handle_t* h) { static_cast<ScriptedServer*>(h->data)->listener_closed_ = true; });
   }
   conn_.close();
 }

@@ -43,7 +43,7 @@ struct Step {
   std::vector<uint8_t> bytes;  // send: a payload to frame; send_raw: bytes as they are
   // expect: "" when the packet matches, else why not.
   std::function<std::string(const ReceivedPacket&)> check;
-  SSL_CTX* tls_ctx = nullptr;                  // start_tls: the server-side context
+  SSL_CTX* tls_ctx = nullptr;                   // start_tls: the server-side context
   std::function<void(ScriptedServer&)> action;  // call: runs with the server, may send()
 };
 using Script = std::vector<Step>;

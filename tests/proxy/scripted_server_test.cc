@@ -54,7 +54,8 @@ struct RawClient {
     });
   }
   void close() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) { static_cast<RawClient*>(h->data)->closed = true; });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
+             [](uv_handle_t* h) { static_cast<RawClient*>(h->data)->closed = true; });
   }
 };
 
@@ -94,7 +95,8 @@ TEST_F(HarnessTest, ReportsAMismatchAndAnEarlyClose) {
 TEST_F(HarnessTest, RunUntilGivesUpAtTheDeadline) {
   uv_timer_t keeps_loop_alive;
   uv_timer_init(loop(), &keeps_loop_alive);
-  uv_timer_start(&keeps_loop_alive, [](uv_timer_t*) {}, 60000, 0);
+  uv_timer_start(
+      &keeps_loop_alive, [](uv_timer_t*) {}, 60000, 0);
   uint64_t start = uv_now(loop());
   EXPECT_FALSE(run_until([] { return false; }, 50));
   EXPECT_GE(uv_now(loop()) - start, 50u);
