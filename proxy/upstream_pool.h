@@ -8,40 +8,32 @@
 // MULTI_STATEMENTS, IGNORE_SPACE) is recorded in its SessionProfile. A connection goes back
 // only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3); when the
 // server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER
-// with the current CAM token (§5.2), which the pool then uses for every later return.
+// with the current CAM token (§5.2), which the pool then uses for every later return. The
+// cleanup is a ConnectionPrep (connection_prep.h) of purpose return_to_pool.
 //
 // A cleanup is one COM_RESET_CONNECTION when nothing about the session is in doubt: the schema
 // (the reset keeps it) is the one the session tracked, the reset gave back the login collation
 // (checked once per pool, since MySQL and MariaDB versions differ), and the connection's
 // session was looked at (SELECT of schema, wait_timeout, sql_mode) less than a minute ago
-// (kLookInterval). Otherwise the look is added to the same pipelined write.
+// (connection_prep.cc). Otherwise the look is added to the same pipelined write.
 //
 // Idle connections are closed before the server's wait_timeout would close them: the pool
 // reads the session's wait_timeout on its first connection and with every look (§7.1).
 #include <uv.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "proxy/collation_names.h"
+#include "proxy/connection_prep.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream_conn.h"
+#include "proxy/upstream_pool_env.h"
 
 namespace camproxy::proxy {
-
-class Worker;
-
-// What a pooled connection's server session currently has, in the terms a client asks for.
-struct SessionProfile {
-  std::optional<std::string> schema;  // nullopt: no current database
-  uint8_t collation = 0;              // 0: the server's default (unknown id or not set)
-  bool multi_statements = false;
-  bool ignore_space = false;
-  bool operator==(const SessionProfile&) const = default;
-};
 
 struct PoolKey {
   std::string account;
@@ -56,26 +48,7 @@ struct PooledConn {
   std::chrono::steady_clock::time_point created;
   std::chrono::steady_clock::time_point idle_since;
   uint8_t login_collation = 0;  // the handshake's (profile.collation when the connection logged in)
-  // The last look at the session after a cleanup: IGNORE_SPACE as a reset leaves it (from the
-  // global sql_mode and the login flags), and when it looked.
-  struct Look {
-    bool ignore_space = false;
-    std::chrono::steady_clock::time_point at;
-  };
-  std::optional<Look> last_look;
-};
-
-struct PoolStats {
-  uint64_t dials = 0;
-  uint64_t dial_failures = 0;
-  uint64_t reuses = 0;
-  uint64_t resets = 0;
-  uint64_t change_users = 0;
-  uint64_t reset_failures = 0;
-  uint64_t evicted_dead = 0;
-  uint64_t evicted_idle = 0;
-  size_t idle = 0;
-  size_t total = 0;
+  std::optional<SessionLook> last_look;
 };
 
 class UpstreamPool final : private UpstreamConn::Owner {
@@ -91,7 +64,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
     ~Waiter() = default;
   };
 
-  explicit UpstreamPool(Worker& worker);
+  explicit UpstreamPool(PoolEnv& env);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
   ~UpstreamPool();
@@ -133,6 +106,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
   void note_reset_refused(const InternalResult& err);
   bool reset_refused() const { return reset_refused_; }
+  // Whether a reset gives back the login collation, as learned by a return's look (for a
+  // client's COM_CHANGE_USER, which can then skip SET NAMES as a return does).
+  ResetCollation reset_collation() const { return reset_collation_; }
 
   // The key and profile of the latest client, for warming up (min idle).
   void note_demand(const PoolKey& key, const SessionProfile& profile);
@@ -140,49 +116,49 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // A new token may let warm-up dials proceed.
   void on_token_published() { maintain(); }
 
-  const PoolStats& stats() const { return stats_; }
-
  private:
-  // A connection its client left, on its way back to the pool.
-  struct Cleaning {
-    enum class Stage {
-      reset,        // COM_RESET_CONNECTION and the restore commands running
-      change_user,  // the server refused the reset: COM_CHANGE_USER's auth exchange running
-      restore,      // CHANGE_USER succeeded: the restore commands running
+  // A connection the pool holds. It enters in warming (dialed here) or cleaning (given back),
+  // changes state only through transition() and leaves through leave() (taken, or closed).
+  struct Entry {
+    enum class State {
+      warming,   // dialed for --pool-min-idle: connecting and logging in with pc.profile
+      learning,  // logged in: reading wait_timeout (once per pool), the collation table (once per process)
+      idle,      // at rest and offered by take(); idle_since set; counted in the idle gauge
+      cleaning,  // its client left: prep (engaged only here) brings it back to rest
     };
     PooledConn pc;
-    Stage stage = Stage::reset;
-    uint8_t next_collation = 0;
-    uint64_t token_generation = 0;  // change_user: the token it sent
-    bool look = true;               // the restore commands read the session's state
-    bool names = false;             // the restore commands set next_collation
+    State state;
+    std::optional<ConnectionPrep> prep;
   };
-  // Whether COM_RESET_CONNECTION gives back the login collation (MariaDB 10.11 does).
-  enum class ResetCollation { unknown, restored, changed };
+  friend std::string_view to_string(Entry::State s);
 
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_timer_t* t);
   // Waiters are woken from the loop, never from inside the pool's own iterations.
   void schedule_wake();
   void wake_waiters();
+  // Connections of `key` on their way to idle: cleaning, learning or warming.
   size_t returning(const PoolKey& key) const;
-  size_t idle_count(const PoolKey& key) const;
   void maintain();
   void dial_warm();
   void drop(UpstreamConn* u);
-  void close_pooled(UpstreamConn* u, PoolClose reason);
+  void close_pooled(Entry& e, PoolClose reason);
   void report_idle();
-  void make_idle(PooledConn pc);
+  void make_idle(Entry& e);
+  void learn(Entry& e, const std::vector<InternalResult>& results);
+
+  // The entries: the only places that add, move and remove them.
+  Entry& enter(PooledConn pc, Entry::State state);
+  void transition(Entry& e, Entry::State to);
+  PooledConn leave(Entry& e);
+  Entry* find(const UpstreamConn& u);
+  size_t count(Entry::State state, const PoolKey* key = nullptr) const;
 
   // Returning a connection (upstream_pool_return.cc).
-  void change_user(Cleaning c);
-  void on_cleaning_done(Cleaning c, const std::vector<InternalResult>& results);
-  void on_change_user_accepted(Cleaning& c);
-  PoolClose on_cleaning_failed(const Cleaning& c, const UpstreamFailure& f);
-  void finish_cleaning(Cleaning c, std::span<const InternalResult> restored, uint16_t status, PoolCleanup method);
-  void plan_restore(Cleaning& c, bool schema_known) const;
-  std::vector<InternalCommand> restore_commands(const Cleaning& c) const;
-  void apply_look(Cleaning& c, const InternalResult& state);
+  void drive(Entry& e, ConnectionPrep::Step step);
+  void finish_cleaning(Entry& e);
+  void cleaning_failed(Entry& e);
+  void learn_from_look(const PooledConn& pc, const InternalResult& look, bool after_reset);
   void learn_wait_timeout(const std::optional<std::string>& text);
 
   // UpstreamConn::Owner, for idle, resetting and warming connections.
@@ -193,35 +169,21 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void on_upstream_drained(UpstreamConn& u) override;
   void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
 
-  Worker& worker_;
+  PoolEnv& env_;
   uv_timer_t tick_{};
   uv_timer_t wake_{};
   bool started_ = false;
   std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
-  std::vector<PooledConn> idle_;
-  std::vector<Cleaning> cleaning_;
-  std::vector<PooledConn> warming_;
-  std::vector<PooledConn> learning_;  // reading wait_timeout (once per pool), the collation table (once per process)
-  bool reset_refused_ = false;        // the server answered COM_RESET_CONNECTION with ERR
+  std::vector<std::unique_ptr<Entry>> entries_;       // unique_ptr: an entry stays put while its callbacks run
+  bool reset_refused_ = false;                        // the server answered COM_RESET_CONNECTION with ERR
   ResetCollation reset_collation_ = ResetCollation::unknown;
   bool wait_timeout_asked_ = false;
   std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read
   std::chrono::milliseconds idle_timeout_{0};         // --pool-idle-timeout, cut below wait_timeout_
   std::optional<PoolKey> warm_key_;
   SessionProfile warm_profile_;
-  size_t open_ = 0;  // every connection of this worker: idle, resetting, warming, in sessions
-  PoolStats stats_;
+  size_t open_ = 0;           // every connection of this worker: idle, resetting, warming, in sessions
+  size_t idle_reported_ = 0;  // this pool's share of the process-wide idle gauge
 };
-
-// The statement that applies a handshake collation id as the server applies it at login.
-std::string collation_statement(uint8_t id, const CollationNames& names);
-
-// COM_SET_OPTION turning MULTI_STATEMENTS on or off.
-InternalCommand set_option_command(bool multi_statements);
-
-// The statements that give a connection `want` from `have` (pipelined by the caller); the
-// results are checked with `fix_up_failed`.
-std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
-                                             const CollationNames& names);
 
 }  // namespace camproxy::proxy

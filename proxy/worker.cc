@@ -74,7 +74,8 @@ bool Worker::listen_on(const ListenAddress& address, int fd, std::string& error)
 }
 
 void Worker::run() {
-  pool_ = std::make_unique<UpstreamPool>(*this);
+  pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_);
+  pool_ = std::make_unique<UpstreamPool>(*pool_env_);
   pool_->start();
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_debug("worker_stopped", {{"worker", index_}});

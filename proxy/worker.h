@@ -14,6 +14,7 @@
 #include "proxy/listen_socket.h"
 #include "proxy/proxy_context.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/upstream_pool_env.h"
 
 namespace camproxy::proxy {
 
@@ -100,6 +101,7 @@ class Worker {
   std::unordered_set<ClientSession*> sessions_;
   std::unordered_set<ClientSession*> token_waiters_;
   std::atomic<size_t> session_count_{0};
+  std::unique_ptr<ContextPoolEnv> pool_env_;  // what pool_ reads of the process
   std::unique_ptr<UpstreamPool> pool_;
   std::thread thread_;
   bool loop_ready_ = false;

@@ -1,0 +1,54 @@
+#pragma once
+// What an UpstreamPool needs from the process around it, passed at construction: a Worker gives
+// it its loop and target (ContextPoolEnv), a test a loop and a scripted server's settings.
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/collation_names.h"
+#include "proxy/config.h"
+#include "proxy/token_service.h"
+
+namespace camproxy::proxy {
+
+class ProxyContext;
+
+class PoolEnv {
+ public:
+  virtual uv_loop_t* loop() = 0;
+  // The target's settings as of now (a reload may publish new ones between calls).
+  virtual const TargetConfig& config() const = 0;
+  // The account's current CAM token state (nullptr: none yet).
+  virtual std::shared_ptr<const TokenState> token(const std::string& account) const = 0;
+  // The database refused the token of `generation` with 1045: have it refetched (rate-limited).
+  virtual void token_rejected(const std::string& account, uint64_t generation) = 0;
+  virtual CollationNames& collations() = 0;
+  virtual SSL_CTX* upstream_tls() const = 0;  // null when --upstream-tls=disable
+  // The target's workers, among which --pool-max and --pool-min-idle are divided.
+  virtual size_t worker_count() const = 0;
+
+ protected:
+  ~PoolEnv() = default;
+};
+
+// A worker's: its loop and its target's shared context.
+class ContextPoolEnv final : public PoolEnv {
+ public:
+  ContextPoolEnv(uv_loop_t* loop, ProxyContext& ctx) : loop_(loop), ctx_(ctx) {}
+
+  uv_loop_t* loop() override { return loop_; }
+  const TargetConfig& config() const override;
+  std::shared_ptr<const TokenState> token(const std::string& account) const override;
+  void token_rejected(const std::string& account, uint64_t generation) override;
+  CollationNames& collations() override;
+  SSL_CTX* upstream_tls() const override;
+  size_t worker_count() const override;
+
+ private:
+  uv_loop_t* loop_;
+  ProxyContext& ctx_;
+};
+
+}  // namespace camproxy::proxy

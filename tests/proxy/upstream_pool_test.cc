@@ -1,0 +1,308 @@
+// UpstreamPool on a real loop, against scripted MySQL servers on loopback: a connection given
+// back is reset and idle again, take() picks the best match, idle connections are evicted on
+// EOF, at their lifetime and below the wait_timeout a look read, and a refused reset falls back
+// to COM_CHANGE_USER (whose 1045 has the token refetched).
+#include "proxy/upstream_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <memory>
+
+#include "auth/secret.h"
+#include "protocol/constants.h"
+#include "tests/proxy/loop_harness.h"
+#include "tests/proxy/scripted_server.h"
+
+namespace camproxy::proxy::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::string_view kAccount = "app@example";
+
+class FakePoolEnv final : public PoolEnv {
+ public:
+  explicit FakePoolEnv(uv_loop_t* loop) : loop_(loop) {
+    config_.upstream.host = "127.0.0.1";
+    config_.upstream_tls = UpstreamTlsMode::disable;
+    config_.pool_min_idle = 0;     // no warm-up dials: every connection is the test's
+    collations_.claim_learning();  // the collation table is not read here
+    auto state = std::make_shared<TokenState>();
+    state->generation = 7;
+    state->password = std::make_shared<const auth::SecretString>("token-7");
+    state->expires_at = Clock::now() + std::chrono::hours(1);
+    token_ = std::move(state);
+  }
+
+  uv_loop_t* loop() override { return loop_; }
+  const TargetConfig& config() const override { return config_; }
+  std::shared_ptr<const TokenState> token(const std::string&) const override { return token_; }
+  void token_rejected(const std::string& account, uint64_t generation) override {
+    rejected.emplace_back(account, generation);
+  }
+  CollationNames& collations() override { return collations_; }
+  SSL_CTX* upstream_tls() const override { return nullptr; }
+  size_t worker_count() const override { return 1; }
+
+  TargetConfig config_;
+  std::shared_ptr<const TokenState> token_;
+  std::vector<std::pair<std::string, uint64_t>> rejected;
+
+ private:
+  uv_loop_t* loop_;
+  CollationNames collations_;
+};
+
+// A text resultset of one row, with classic EOF packets (the pool key below has no DEPRECATE_EOF).
+std::vector<Step> resultset(std::vector<std::optional<std::string>> row) {
+  const std::vector<uint8_t> eof = {0xfe, 0, 0, 0x02, 0};
+  std::vector<Step> steps = {send({static_cast<uint8_t>(row.size())})};
+  for (size_t i = 0; i < row.size(); ++i) steps.push_back(send(bytes_of("column definition")));
+  steps.push_back(send(eof));
+  std::vector<uint8_t> values;
+  for (const auto& v : row) {
+    if (!v) {
+      values.push_back(0xfb);
+      continue;
+    }
+    values.push_back(static_cast<uint8_t>(v->size()));
+    values.insert(values.end(), v->begin(), v->end());
+  }
+  steps.push_back(send(values));
+  steps.push_back(send(eof));
+  return steps;
+}
+
+Step expect_command(protocol::Command cmd, std::string_view text = {}) {
+  std::vector<uint8_t> prefix = {static_cast<uint8_t>(cmd)};
+  prefix.insert(prefix.end(), text.begin(), text.end());
+  return expect_prefix(std::move(prefix));
+}
+
+// Scripts are written as lists of parts.
+Script script(std::initializer_list<std::vector<Step>> parts) {
+  Script s;
+  for (const auto& part : parts) s.insert(s.end(), part.begin(), part.end());
+  return s;
+}
+
+std::vector<Step> login() { return {send(greeting_payload(make_greeting())), expect_any("login"), send(ok_payload())}; }
+// COM_RESET_CONNECTION and the look, answered: `schema` and the server's `wait_timeout`.
+std::vector<Step> reset_and_look(std::optional<std::string> schema, std::string wait_timeout = "28800") {
+  std::vector<Step> steps = {expect_command(protocol::Command::kResetConnection), send(ok_payload()),
+                             expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+  for (auto& s : resultset({std::move(schema), std::move(wait_timeout), "0", "utf8mb4_general_ci"}))
+    steps.push_back(std::move(s));
+  return steps;
+}
+// The pool's first connection reads the server's wait_timeout once it is clean.
+std::vector<Step> first_wait_timeout(std::string value = "28800") {
+  std::vector<Step> steps = {expect_command(protocol::Command::kQuery, "SELECT @@session.wait_timeout")};
+  for (auto& s : resultset({std::move(value)})) steps.push_back(std::move(s));
+  return steps;
+}
+std::vector<Step> quit_then_stall() { return {expect_command(protocol::Command::kQuit), stall()}; }
+
+uint64_t closes(PoolClose reason) { return process_metrics().counter(MetricId::pool_closes, reason).value(); }
+uint64_t cleanups(PoolCleanup method) { return process_metrics().counter(MetricId::pool_cleanups, method).value(); }
+
+class UpstreamPoolTest : public LoopTest, private UpstreamConn::Owner {
+ protected:
+  void SetUp() override {
+    LoopTest::SetUp();
+    env_ = std::make_unique<FakePoolEnv>(loop());
+  }
+  void TearDown() override {
+    for (UpstreamConn* u : mine_) u->close();
+    if (pool_) pool_->close();
+    LoopTest::TearDown();
+  }
+
+  UpstreamPool& pool() {
+    if (!pool_) {
+      pool_ = std::make_unique<UpstreamPool>(*env_);
+      pool_->start();
+    }
+    return *pool_;
+  }
+
+  ScriptedServer& server(Script s) { return own(std::make_unique<ScriptedServer>(loop(), std::move(s))); }
+
+  // A connection logged in to `srv`, held by the test as a session would hold it.
+  PooledConn connected(ScriptedServer& srv, std::optional<std::string> schema = std::nullopt) {
+    configs_.push_back(env_->config_);
+    configs_.back().upstream.port = srv.port();
+    UpstreamConn* u = UpstreamConn::create(loop(), {&configs_.back(), nullptr}, this);
+    mine_.push_back(u);
+    ready_ = false;
+    u->connect();
+    EXPECT_TRUE(run_until([&] { return ready_; })) << srv.error();
+    return PooledConn{
+        .conn = u,
+        .key = key_,
+        .profile = {.schema = std::move(schema), .collation = 0, .multi_statements = false, .ignore_space = false},
+        .created = Clock::now(),
+        .idle_since = Clock::now(),
+        .login_collation = 0,
+        .last_look = std::nullopt};
+  }
+
+  void give_back(PooledConn pc, bool schema_known = true) {
+    std::erase(mine_, pc.conn);
+    pool().give_back(std::move(pc), 0, schema_known);
+  }
+
+  // Waits for an idle connection matching `want` and takes it back.
+  std::optional<PooledConn> take_when_idle(const SessionProfile& want) {
+    std::optional<PooledConn> got;
+    run_until([&] { return (got = pool().take(key_, want)).has_value(); });
+    if (got) {
+      got->conn->set_owner(this);
+      mine_.push_back(got->conn);
+    }
+    return got;
+  }
+
+  std::unique_ptr<FakePoolEnv> env_;
+  std::unique_ptr<UpstreamPool> pool_;
+  PoolKey key_{std::string(kAccount), protocol::cap::kMultiResults};
+
+ private:
+  void on_upstream_greeting(UpstreamConn& u) override {
+    UpstreamLogin login;
+    login.user = key_.account;
+    login.password = env_->token(key_.account)->password;
+    login.capabilities = key_.caps;
+    u.login(std::move(login));
+  }
+  void on_upstream_ready(UpstreamConn&, std::span<const uint8_t>) override { ready_ = true; }
+  void on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) override { ADD_FAILURE() << f.message; }
+  void on_upstream_data(UpstreamConn&, std::span<const uint8_t>) override {}
+  void on_upstream_drained(UpstreamConn&) override {}
+  void on_upstream_commands_done(UpstreamConn&, const std::vector<InternalResult>&) override {}
+
+  std::deque<TargetConfig> configs_;  // each connection keeps a pointer to its own
+  std::vector<UpstreamConn*> mine_;   // connections the test holds (closed at TearDown)
+  bool ready_ = false;
+};
+
+SessionProfile schema(std::optional<std::string> s) {
+  return {.schema = std::move(s), .collation = 0, .multi_statements = false, .ignore_space = false};
+}
+
+TEST_F(UpstreamPoolTest, GivenBackItIsResetLookedAtAndIdle) {
+  auto& srv = server(script({login(), reset_and_look("shop"), first_wait_timeout(), {stall()}}));
+  const uint64_t resets = cleanups(PoolCleanup::reset);
+  give_back(connected(srv, "app"));
+  auto pc = take_when_idle(schema("shop"));
+  ASSERT_TRUE(pc) << srv.error();
+  EXPECT_TRUE(srv.finished()) << srv.error();
+  EXPECT_EQ(pc->profile.schema, "shop");  // what the look saw, not what the client said
+  ASSERT_TRUE(pc->last_look);
+  EXPECT_EQ(cleanups(PoolCleanup::reset), resets + 1);
+}
+
+TEST_F(UpstreamPoolTest, TakeGivesTheBestMatch) {
+  auto& a = server(script({login(), reset_and_look("a"), first_wait_timeout(), {stall()}}));
+  auto& b = server(script({login(), reset_and_look("b"), {stall()}}));
+  PooledConn in_a = connected(a, "a");
+  PooledConn in_b = connected(b, "b");
+  UpstreamConn* conn_a = in_a.conn;
+  UpstreamConn* conn_b = in_b.conn;
+  give_back(std::move(in_a));
+  ASSERT_TRUE(run_until([&] { return a.finished(); })) << a.error();
+  give_back(std::move(in_b));
+  ASSERT_TRUE(run_until([&] { return b.finished(); })) << b.error();
+  auto got_b = take_when_idle(schema("b"));
+  ASSERT_TRUE(got_b);
+  EXPECT_EQ(got_b->conn, conn_b);
+  // A client that wants no schema cannot use the other: there is no "USE nothing".
+  EXPECT_FALSE(pool().take(key_, schema(std::nullopt)));
+  auto got_a = take_when_idle(schema("c"));  // no exact match: one that can be fixed up
+  ASSERT_TRUE(got_a);
+  EXPECT_EQ(got_a->conn, conn_a);
+}
+
+TEST_F(UpstreamPoolTest, AnIdleConnectionClosedByTheServerIsEvicted) {
+  auto& srv = server(script({login(), reset_and_look("app"), first_wait_timeout(), {close_connection()}}));
+  const uint64_t lost = closes(PoolClose::lost);
+  give_back(connected(srv, "app"));
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::lost) == lost + 1; })) << srv.error();
+  EXPECT_FALSE(pool().take(key_, schema("app")));
+}
+
+TEST_F(UpstreamPoolTest, AConnectionPastItsLifetimeIsLoggedOut) {
+  env_->config_.pool_max_lifetime = std::chrono::milliseconds(0);
+  auto& srv = server(script({login(), reset_and_look("app"), first_wait_timeout(), quit_then_stall()}));
+  const uint64_t old = closes(PoolClose::max_lifetime);
+  give_back(connected(srv, "app"));
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::max_lifetime) == old + 1; })) << srv.error();
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << "COM_QUIT first: " << srv.error();
+}
+
+TEST_F(UpstreamPoolTest, IdleConnectionsCloseBelowTheWaitTimeoutALookRead) {
+  // First return: the server says 28800 s. The second look reads 3 s (an operator lowered the
+  // global): idle connections must now close within about a second (3 s less the 2 s margin).
+  auto& srv = server(
+      script({login(), reset_and_look("app"), first_wait_timeout(), reset_and_look("app", "3"), quit_then_stall()}));
+  const uint64_t old = closes(PoolClose::idle_timeout);
+  give_back(connected(srv, "app"));
+  run_for(1500);
+  EXPECT_EQ(closes(PoolClose::idle_timeout), old) << "28800 s: it stays idle";
+  auto pc = pool().take(key_, schema("app"));
+  ASSERT_TRUE(pc) << srv.error();
+  give_back(std::move(*pc), false);  // schema in doubt: the cleanup looks again
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::idle_timeout) == old + 1; }, 4000)) << srv.error();
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+}
+
+// spec §5.2: the server refuses COM_RESET_CONNECTION (1047): COM_CHANGE_USER with the current
+// token cleans instead, then the look and MULTI_STATEMENTS are restored.
+std::vector<Step> refused_reset(bool then_change_user = true) {
+  std::vector<Step> steps = {expect_command(protocol::Command::kResetConnection),
+                             send(err_payload(1047, "08S01", "Unknown command")),
+                             expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+  for (auto& s : resultset({"app", "28800", "0", "utf8mb4_general_ci"})) steps.push_back(std::move(s));
+  if (then_change_user) steps.push_back(expect_command(protocol::Command::kChangeUser, kAccount));
+  return steps;
+}
+
+TEST_F(UpstreamPoolTest, ARefusedResetFallsBackToChangeUser) {
+  std::vector<Step> restore = {send(ok_payload()), expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+  for (auto& s : resultset({std::nullopt, "28800", "0", "utf8mb4_general_ci"})) restore.push_back(std::move(s));
+  restore.push_back(expect_command(protocol::Command::kSetOption));
+  restore.push_back(send(ok_payload()));
+  auto& srv = server(script({login(), refused_reset(), restore, first_wait_timeout(), {stall()}}));
+  const uint64_t change_users = cleanups(PoolCleanup::change_user);
+  give_back(connected(srv, "app"));
+  auto pc = take_when_idle(schema(std::nullopt));
+  ASSERT_TRUE(pc) << srv.error();
+  EXPECT_FALSE(pc->profile.schema) << "CHANGE_USER leaves no schema";
+  EXPECT_TRUE(pool().reset_refused());
+  EXPECT_EQ(cleanups(PoolCleanup::change_user), change_users + 1);
+  EXPECT_TRUE(env_->rejected.empty());
+}
+
+TEST_F(UpstreamPoolTest, ChangeUserRefusedWith1045HasTheTokenRefetched) {
+  auto& srv = server(
+      script({login(), refused_reset(), {send(err_payload(1045, "28000", "Access denied")), close_connection()}}));
+  const uint64_t refused = closes(PoolClose::change_user_refused);
+  give_back(connected(srv, "app"));
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_refused) == refused + 1; })) << srv.error();
+  ASSERT_EQ(env_->rejected.size(), 1u);
+  EXPECT_EQ(env_->rejected[0], (std::pair<std::string, uint64_t>{std::string(kAccount), 7}));
+}
+
+TEST_F(UpstreamPoolTest, ChangeUserWithoutAUsableTokenClosesTheConnection) {
+  auto& srv = server(script({login(), refused_reset(false), quit_then_stall()}));
+  PooledConn pc = connected(srv, "app");
+  env_->token_ = nullptr;  // e.g. CAM unreachable since the login
+  const uint64_t failed = closes(PoolClose::change_user_failed);
+  give_back(std::move(pc));
+  ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_failed) == failed + 1; })) << srv.error();
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+  EXPECT_TRUE(env_->rejected.empty());
+}
+
+}  // namespace
+}  // namespace camproxy::proxy::testing
