@@ -4,11 +4,8 @@
 
 #include <algorithm>
 
-#include "protocol/auth_switch.h"
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
-#include "protocol/handshake_response.h"
-#include "protocol/handshake_v10.h"
 #include "proxy/listen_policy.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -22,30 +19,12 @@ namespace {
 
 namespace cap = protocol::cap;
 
-// Before login a client may send only small packets (§2.4 fields plus attributes): it must
-// not make camproxy buffer megabytes before it has even logged in.
-constexpr size_t kMaxLoginPacket = 16 * 1024;
 // Time a closing session gets to flush its final ERR to a client that stopped reading.
 constexpr uint64_t kDrainTimeoutMs = 2000;
 
-// Bits whose meaning depends on the database: offered to applications only when the
-// database has them too, because the relay passes the database's bytes through unchanged.
-constexpr uint32_t kUpstreamDependentCaps =
-    cap::kPoolKey | cap::kMultiStatements | cap::kConnectWithDb | cap::kSessionTrack | cap::kDeprecateEof;
-// spec §2.2: compression asked for without being offered is refused (as MySQL Router does).
-// Other unoffered bits are masked, as a server does: mysql2 sets QUERY_ATTRIBUTES whatever
-// the server offers and then follows the negotiated set.
-constexpr uint32_t kRefusedCaps = cap::kCompress | cap::kZstdCompression;
-
-std::string_view plugin_or_default(const std::optional<std::string>& name, uint32_t caps) {
-  if (name) return *name;
-  // Without CLIENT_PLUGIN_AUTH the response is mysql_native_password's.
-  return (caps & cap::kPluginAuth) ? std::string_view{} : protocol::kNativePassword;
-}
-
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this), inbox_(kMaxLoginPacket) {
+ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this) {
   uv_timer_init(worker_.loop(), &timer_);
   timer_.data = this;
 }
@@ -135,26 +114,20 @@ void ClientSession::dial_upstream() {
   upstream_->connect();
 }
 
+// The greeting mirrors the database's version and capabilities; the login is the machine's.
 void ClientSession::send_greeting() {
   auto profile = worker_.ctx().profile();
-  nonce_ = protocol::make_nonce();
-  advertised_caps_ = (cap::kProxyServerDefault | cap::kLocalFiles) & ~(kUpstreamDependentCaps & ~profile->capabilities);
-  if (worker_.ctx().client_tls() != nullptr) advertised_caps_ |= cap::kSsl;
-  protocol::HandshakeV10 hs;
-  hs.server_version = profile->server_version;
-  hs.connection_id = connection_id_;
-  hs.nonce = nonce_;
-  hs.capabilities = advertised_caps_;
-  hs.collation = profile->collation;
-  hs.status_flags = profile->status_flags;
-  hs.auth_plugin_name = std::string(protocol::kCachingSha2Password);
-  std::vector<uint8_t> payload;
-  protocol::ByteWriter w(payload);
-  protocol::encode_handshake_v10(hs, w);
-  client_seq_ = send_packet(client_, 0, payload);
-  sent_greeting_ = true;
-  state_ = State::read_handshake;
-  process_client_packets();  // a client that spoke first is handled now
+  protocol::GreetingInfo info;
+  info.server_version = profile->server_version;
+  info.connection_id = connection_id_;
+  info.upstream_capabilities = profile->capabilities;
+  info.collation = profile->collation;
+  info.status_flags = profile->status_flags;
+  info.tls_offered = worker_.ctx().client_tls() != nullptr;
+  info.tls_required = remote_peer_;
+  info.local_auth = local_users_ != nullptr;
+  state_ = State::client_login;
+  drive_login(login_.greet(info));  // a client that spoke first is handled now
 }
 
 void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
@@ -163,155 +136,100 @@ void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
     return;
   }
   if (state_ == State::draining || state_ == State::closing) return;
-  inbox_.append(data);
-  process_client_packets();
+  drive_login(login_.feed(data));
 }
 
-void ClientSession::process_client_packets() {
-  while (state_ == State::read_handshake || state_ == State::read_switch) {
-    auto packet = inbox_.next();
-    if (!packet) {
-      if (packet.error() == protocol::ProtoErr::need_more) return;
-      if (packet.error() == protocol::ProtoErr::too_large) {
-        fail(ClientError::packet_too_large, "at most " + std::to_string(kMaxLoginPacket) + " bytes before login");
-      } else {
-        fail(ClientError::bad_handshake, packet.error().message());
-      }
-      return;
-    }
-    client_seq_ = static_cast<uint8_t>(packet->last_seq_id + 1);
-    if (state_ == State::read_handshake) {
-      handle_handshake_response(packet->payload);
-    } else {
-      handle_switch_response(packet->payload);
+// Carries out what the login machine asks for until it waits for the client again.
+void ClientSession::drive_login(protocol::ServerHandshake::Action action) {
+  using Action = protocol::ServerHandshake::Action;
+  for (;;) {
+    client_seq_ = login_.next_seq();
+    switch (action) {
+      case Action::read_more: return;
+      case Action::send:
+        client_.write(login_.output());
+        if (state_ == State::closing) return;  // the write failed and on_error finished the session
+        action = login_.step();
+        break;
+      case Action::start_tls: start_client_tls(); return;
+      case Action::check_user:
+        if (!map_user_to_account()) return;
+        action = login_.accept_user();
+        break;
+      case Action::verify_password: action = login_.verdict(verify_locally()); break;
+      case Action::authenticated:
+        sha2_fast_ack_ = login_.login().sha2_fast_ack;
+        client_authenticated();
+        return;
+      case Action::refuse: refuse_login(); return;
     }
   }
 }
 
-void ClientSession::handle_handshake_response(std::span<const uint8_t> payload) {
-  if (protocol::is_ssl_request(payload)) {
-    if (worker_.ctx().client_tls() == nullptr || client_.tls_on()) {
-      fail(ClientError::tls_not_offered);
-      return;
-    }
-    SSL* ssl = SSL_new(worker_.ctx().client_tls());
-    if (ssl == nullptr) {
-      fail(ClientError::bad_handshake, "TLS unavailable");
-      return;
-    }
-    SSL_set_accept_state(ssl);
-    state_ = State::tls_handshake;
-    auto early = inbox_.take_rest();
-    client_.start_tls(ssl, early);
+void ClientSession::start_client_tls() {
+  SSL* ssl = SSL_new(worker_.ctx().client_tls());
+  if (ssl == nullptr) {
+    fail(ClientError::bad_handshake, "TLS unavailable");
     return;
   }
-  auto resp = protocol::decode_handshake_response41(payload);
-  if (!resp) {
-    if (resp.error() == protocol::ProtoErr::protocol_320) {
+  SSL_set_accept_state(ssl);
+  auto early = login_.tls_early_bytes();
+  client_.start_tls(ssl, early);
+}
+
+void ClientSession::on_tls_ready(Transport&) {
+  if (state_ == State::client_login) drive_login(login_.tls_ready());
+}
+
+// The HandshakeResponse41's fields become the session's; its user must map to an account.
+bool ClientSession::map_user_to_account() {
+  const protocol::ClientLogin& login = login_.login();
+  client_caps_ = login.capabilities;
+  collation_ = login.collation;
+  max_packet_size_ = login.max_packet_size;
+  user_ = login.user;
+  database_ = login.database;
+  attrs_ = login.attrs;
+  auto account = worker_.ctx().config().account_for(user_);
+  if (!account) {
+    fail(ClientError::user_not_mapped, user_);
+    return false;
+  }
+  account_ = std::move(*account);
+  if (account_.empty()) {
+    fail(ClientError::no_account);
+    return false;
+  }
+  return true;
+}
+
+// Local authentication (local_users.h): the scramble is checked against the stored hashes.
+bool ClientSession::verify_locally() const {
+  const protocol::PasswordCheck check = login_.password_check();
+  const auto kind = check.caching_sha2 ? LocalAuthPlugin::caching_sha2_password : LocalAuthPlugin::native_password;
+  protocol::Nonce nonce{};
+  std::copy(check.nonce.begin(), check.nonce.end(), nonce.begin());
+  return local_users_->verify(user_, kind, nonce, check.response);
+}
+
+void ClientSession::refuse_login() {
+  using Refusal = protocol::HandshakeRefusal;
+  switch (login_.refusal()) {
+    case Refusal::pre41_client: {
       // spec §2.4: a pre-4.1 client gets 1251 in the old format (no SQLSTATE), as mysqld does.
       auto e = make_client_error(ClientError::old_auth_protocol, {});
       send_error_and_close(e.view(), /*protocol41=*/false);
       return;
     }
-    fail(ClientError::bad_handshake, resp.error().message());
-    return;
+    case Refusal::packet_too_large: fail(ClientError::packet_too_large, login_.detail()); return;
+    case Refusal::tls_not_offered: fail(ClientError::tls_not_offered); return;
+    case Refusal::tls_required: fail(ClientError::tls_required); return;
+    case Refusal::compression_refused: fail(ClientError::compression_refused); return;
+    case Refusal::old_password_plugin: fail(ClientError::old_auth_protocol); return;
+    case Refusal::local_auth_denied: fail(ClientError::local_auth_denied); return;
+    case Refusal::none:
+    case Refusal::bad_handshake: fail(ClientError::bad_handshake, login_.detail()); return;
   }
-  if (remote_peer_ && !client_.tls_on()) {  // listen_policy.h: no password scramble in clear
-    fail(ClientError::tls_required);
-    return;
-  }
-  if (resp->capabilities & kRefusedCaps & ~advertised_caps_) {
-    fail(ClientError::compression_refused);
-    return;
-  }
-  client_caps_ = resp->capabilities & advertised_caps_;
-  collation_ = resp->collation;
-  max_packet_size_ = resp->max_packet_size;
-  user_ = resp->user;
-  database_ = resp->database;
-  attrs_ = std::move(resp->attrs);
-  auto account = worker_.ctx().config().account_for(user_);
-  if (!account) {
-    fail(ClientError::user_not_mapped, user_);
-    return;
-  }
-  account_ = std::move(*account);
-  if (account_.empty()) {
-    fail(ClientError::no_account);
-    return;
-  }
-  const std::string_view plugin = plugin_or_default(resp->auth_plugin_name, resp->capabilities);
-  const size_t len = resp->auth_response.size();
-  if (plugin == "mysql_old_password") {
-    fail(ClientError::old_auth_protocol);
-    return;
-  }
-  if (local_users_) {
-    const auto& r = resp->auth_response;
-    authenticate_locally(plugin, {reinterpret_cast<const uint8_t*>(r.data()), r.size()});
-    return;
-  }
-  // spec §2.5: any password is accepted; the plugin only decides which packets complete
-  // the client's side of the exchange.
-  if (plugin == protocol::kCachingSha2Password && len == 32) {
-    sha2_fast_ack_ = true;
-    client_authenticated();
-  } else if (plugin == protocol::kCachingSha2Password && (len == 0 || (len == 1 && resp->auth_response[0] == 0))) {
-    client_authenticated();
-  } else if (plugin == protocol::kNativePassword && len == 20) {
-    client_authenticated();
-  } else {
-    send_auth_switch(plugin == protocol::kCachingSha2Password ? protocol::kCachingSha2Password
-                                                              : protocol::kNativePassword);
-  }
-}
-
-void ClientSession::send_auth_switch(std::string_view plugin) {
-  switch_plugin_ = std::string(plugin);
-  nonce_ = protocol::make_nonce();
-  protocol::AuthSwitchRequest sw;
-  sw.plugin_name = switch_plugin_;
-  sw.plugin_data.assign(nonce_.begin(), nonce_.end());
-  sw.plugin_data.push_back('\0');
-  std::vector<uint8_t> out;
-  protocol::ByteWriter w(out);
-  protocol::encode_auth_switch_request(sw, w);
-  client_seq_ = send_packet(client_, client_seq_, out);
-  state_ = State::read_switch;
-}
-
-void ClientSession::handle_switch_response(std::span<const uint8_t> payload) {
-  if (local_users_) {
-    authenticate_locally(switch_plugin_, payload);
-    return;
-  }
-  sha2_fast_ack_ = switch_plugin_ == protocol::kCachingSha2Password && payload.size() == 32;
-  client_authenticated();
-}
-
-// Local authentication (local_users.h): the scramble of the plugin the client chose is checked
-// against the stored hashes. A first answer that is no scramble gets one AuthSwitchRequest with
-// a fresh nonce: to mysql_native_password for another plugin, to the same plugin for an empty
-// answer (MariaDB Connector/C sends one when its plugin is not the greeting's, like libmysql).
-// After the switch the answer is checked as it is, so an empty password is a wrong one.
-void ClientSession::authenticate_locally(std::string_view plugin, std::span<const uint8_t> response) {
-  const bool sha2 = plugin == protocol::kCachingSha2Password;
-  const bool scramble = sha2 ? response.size() == 32 : plugin == protocol::kNativePassword && response.size() == 20;
-  if (!scramble && state_ != State::read_switch) {
-    send_auth_switch(sha2 ? protocol::kCachingSha2Password : protocol::kNativePassword);
-    return;
-  }
-  const auto kind = sha2 ? LocalAuthPlugin::caching_sha2_password : LocalAuthPlugin::native_password;
-  if (!local_users_->verify(user_, kind, nonce_, response)) {
-    fail(ClientError::local_auth_denied);
-    return;
-  }
-  sha2_fast_ack_ = sha2;  // spec §2.5: AuthMoreData fast_auth_success before the OK
-  client_authenticated();
-}
-
-void ClientSession::on_tls_ready(Transport&) {
-  if (state_ == State::tls_handshake) state_ = State::read_handshake;
 }
 
 void ClientSession::client_authenticated() {
@@ -530,7 +448,7 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
                                      {"code", f.code},
                                      {"message", f.message}});
   drop_upstream();
-  if (state_ == State::read_handshake || state_ == State::tls_handshake || state_ == State::read_switch) {
+  if (state_ == State::client_login) {
     // The client is mid-login: answer its next packet with the error, in sequence.
     pending_upstream_failure_ = f;
     return;
@@ -608,7 +526,8 @@ void ClientSession::fail(ClientError kind, std::string_view detail) {
 
 void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool protocol41) {
   if (state_ == State::closing || state_ == State::draining) return;
-  const bool mid_tls_handshake = state_ == State::tls_handshake;
+  const bool mid_tls_handshake =
+      state_ == State::client_login && login_.state() == protocol::ServerHandshakeState::tls_handshake;
   stop_waiting_for_token();
   state_ = State::draining;
   // Mid-TLS-handshake there is no channel for an ERR (plaintext would corrupt the handshake,
@@ -616,7 +535,7 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
   if (!mid_tls_handshake) {
     // Before the greeting the ERR takes its place (seq 0), as a server refusing a connection
     // does. It keeps its SQLSTATE even then: PyMySQL always skips 6 bytes of '#' + state.
-    const uint8_t seq = sent_greeting_ ? client_seq_ : 0;
+    const uint8_t seq = client_seq_;
     send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
     if (state_ == State::closing) return;  // the write failed and on_error finished the session
   }

@@ -16,10 +16,10 @@
 #include "protocol/auth_plugins.h"
 #include "protocol/connect_attrs.h"
 #include "protocol/response_tracker.h"
+#include "protocol/server_handshake.h"
 #include "proxy/client_errors.h"
 #include "proxy/command_framer.h"
 #include "proxy/local_users.h"
-#include "proxy/packet_inbox.h"
 #include "proxy/session_registry.h"
 #include "proxy/sql_classifier.h"
 #include "proxy/token_service.h"
@@ -54,9 +54,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
  private:
   enum class State {
     wait_profile,    // accepted; the database's greeting is needed to mirror its version
-    read_handshake,  // greeting sent; waiting for HandshakeResponse41 or SSLRequest
-    tls_handshake,   // SSLRequest received; TLS server handshake running
-    read_switch,     // AuthSwitchRequest sent; waiting for the client's auth data
+    client_login,    // greeting sent; login_ runs the client's login (its state says where)
     wait_upstream,   // client accepted; waiting for a token / the dialed upstream's greeting
     upstream_login,  // a new upstream connection logs in with the token
     prepare,         // a pooled connection gets the client's schema, charset and options
@@ -87,11 +85,11 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // Login (client_session.cc).
   bool attached(int rc, const ListenAddress& listener);
   void send_greeting();
-  void process_client_packets();
-  void handle_handshake_response(std::span<const uint8_t> payload);
-  void handle_switch_response(std::span<const uint8_t> payload);
-  void send_auth_switch(std::string_view plugin);
-  void authenticate_locally(std::string_view plugin, std::span<const uint8_t> response);
+  void drive_login(protocol::ServerHandshake::Action action);
+  void start_client_tls();
+  bool map_user_to_account();
+  bool verify_locally() const;
+  void refuse_login();
   void client_authenticated();
   void acquire_upstream();
   void acquire_token();
@@ -161,12 +159,10 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   UpstreamConn* upstream_ = nullptr;
   bool upstream_greeted_ = false;
   bool upstream_counted_ = false;  // upstream_ counts against --pool-max
-  PacketInbox inbox_;
+  // The client's login; after it, it keeps the bytes a client sends before the relay starts.
+  protocol::ServerHandshake login_;
   uint32_t connection_id_ = 0;
-  protocol::Nonce nonce_{};
-  uint32_t advertised_caps_ = 0;
   uint8_t client_seq_ = 0;  // seq id of the next packet camproxy sends the client
-  bool sent_greeting_ = false;
 
   // From the client's HandshakeResponse41.
   uint32_t client_caps_ = 0;
@@ -175,7 +171,6 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::string user_;
   std::optional<std::string> database_;
   protocol::ConnectAttrs attrs_;
-  std::string switch_plugin_;
   std::optional<std::string> refused_peer_;        // the uid (or "unknown") --allow-peer-uid refuses
   bool remote_peer_ = false;                       // a TCP peer on another host: TLS required
   std::shared_ptr<const LocalUsers> local_users_;  // local authentication on

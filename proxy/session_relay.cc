@@ -61,8 +61,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
                                 {"upstream_tls", upstream_->tls_on()},
                                 {"thread_id", upstream_->thread_id()},
                                 {"retried_after_1045", retried_after_1045_}});
-  auto rest = inbox_.take_rest();
-  inbox_.release();
+  auto rest = login_.take_rest();  // a client that sent its first command early
   upstream_->start_reading();
   if (!rest.empty()) relay_from_client(rest);
 }
