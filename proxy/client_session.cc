@@ -19,8 +19,9 @@ namespace {
 
 namespace cap = protocol::cap;
 
-// Time a closing session gets to flush its final ERR to a client that stopped reading.
-constexpr uint64_t kDrainTimeoutMs = 2000;
+// Time a closing session gets to flush its last bytes (a final ERR, the reply before COM_QUIT)
+// to a client that stopped reading.
+constexpr uint64_t kCloseAfterWriteTimeoutMs = 2000;
 
 }  // namespace
 
@@ -135,7 +136,7 @@ void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
     relay_from_client(data);
     return;
   }
-  if (state_ == State::draining || state_ == State::closing) return;
+  if (state_ == State::closing_after_write || state_ == State::closing) return;
   drive_login(login_.feed(data));
 }
 
@@ -525,11 +526,11 @@ void ClientSession::fail(ClientError kind, std::string_view detail) {
 }
 
 void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool protocol41) {
-  if (state_ == State::closing || state_ == State::draining) return;
+  if (state_ == State::closing || state_ == State::closing_after_write) return;
   const bool mid_tls_handshake =
       state_ == State::client_login && login_.state() == protocol::ServerHandshakeState::tls_handshake;
   stop_waiting_for_token();
-  state_ = State::draining;
+  state_ = State::closing_after_write;
   // Mid-TLS-handshake there is no channel for an ERR (plaintext would corrupt the handshake,
   // SSL_write cannot run before it completes): close, as a MySQL server does.
   if (!mid_tls_handshake) {
@@ -539,13 +540,20 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
     send_err(client_, seq, err, protocol41 ? cap::kProtocol41 : 0);
     if (state_ == State::closing) return;  // the write failed and on_error finished the session
   }
+  close_after_write();
+}
+
+// The one way a session ends gracefully: what is queued for the client is written first (for at
+// most kCloseAfterWriteTimeoutMs), then finish(). The database connection is released now.
+void ClientSession::close_after_write() {
+  state_ = State::closing_after_write;
   release_upstream();
   if (!client_.has_pending_writes()) {
     finish();
     return;
   }
   client_.stop_reading();
-  uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+  uv_timer_start(&timer_, on_timer, kCloseAfterWriteTimeoutMs, 0);
 }
 
 void ClientSession::on_error(Transport&, int code, const std::string& detail) {
@@ -559,7 +567,7 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
 
 void ClientSession::on_timer(uv_timer_t* t) {
   auto* self = static_cast<ClientSession*>(t->data);
-  if (self->state_ == State::draining) {
+  if (self->state_ == State::closing_after_write) {
     self->finish();
     return;
   }

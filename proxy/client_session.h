@@ -53,15 +53,15 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
  private:
   enum class State {
-    wait_profile,    // accepted; the database's greeting is needed to mirror its version
-    client_login,    // greeting sent; login_ runs the client's login (its state says where)
-    wait_upstream,   // client accepted; waiting for a token / the dialed upstream's greeting
-    upstream_login,  // a new upstream connection logs in with the token
-    prepare,         // a pooled connection gets the client's schema, charset and options
-    relay,           // both sides logged in: bytes flow, watched by the tracker
-    reconnecting,    // the database connection died between commands: a new one is prepared
-    draining,        // a final ERR is queued; closing once it is written
-    closing,         // handles closing; deleted when they are
+    wait_profile,         // accepted; the database's greeting is needed to mirror its version
+    client_login,         // greeting sent; login_ runs the client's login (its state says where)
+    wait_upstream,        // client accepted; waiting for a token / the dialed upstream's greeting
+    upstream_login,       // a new upstream connection logs in with the token
+    prepare,              // a pooled connection gets the client's schema, charset and options
+    relay,                // both sides logged in: bytes flow, watched by the tracker
+    reconnecting,         // the database connection died between commands: a new one is prepared
+    closing_after_write,  // the last bytes (a final ERR, a reply) are queued; closing once written
+    closing,              // handles closing; deleted when they are
   };
 
   // The session-state effects of one forwarded command, applied when its response is an OK.
@@ -99,6 +99,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void fail_with_upstream_error(const UpstreamFailure& f);
   void fail(ClientError kind, std::string_view detail = {});
   void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
+  void close_after_write();
   void stop_waiting_for_token();
   // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
   void on_pool_wait_over() override;
@@ -192,7 +193,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   CommandEffects next_effects_;                 // of the command being forwarded
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
-  bool draining_ = false;
+  bool process_draining_ = false;  // drain(): close at the next transaction boundary
   // A client's COM_CHANGE_USER being applied to upstream_ (state prepare).
   enum class ChangeUser {
     none,

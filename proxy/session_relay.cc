@@ -18,7 +18,6 @@ namespace cap = protocol::cap;
 using protocol::Command;
 using protocol::TrackerEvent;
 
-constexpr uint64_t kDrainTimeoutMs = 2000;
 // Recorded SET statements beyond these make the session unreplayable instead of growing.
 constexpr size_t kMaxReplaySets = 64;
 constexpr size_t kMaxReplayBytes = 16 * 1024;
@@ -162,10 +161,8 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   }
   response_started_ = !tracker_->idle();
   client_.write(data);
-  if (quit_requested_) {  // draining: the reply that ended the transaction is out; close gracefully
-    state_ = State::draining;
-    release_upstream();
-    if (!client_.has_pending_writes()) finish();
+  if (quit_requested_) {  // the reply before COM_QUIT (or that ended the transaction) is out
+    close_after_write();
     return;
   }
   if (client_.has_pending_writes()) upstream_->stop_reading();
@@ -179,7 +176,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       next_effects_ = {};
       return;
     case TrackerEvent::kResponseEnd: {
-      if (draining_ && tracker_->idle() && !tracker_->in_transaction()) {
+      if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
         quit_requested_ = true;  // the transaction ended during the drain: close after this reply
       }
       if (pending_effects_.empty()) return;
@@ -260,7 +257,7 @@ void ClientSession::answer_locally(const protocol::ErrPacket& err) {
 }
 
 void ClientSession::on_drained(Transport&) {
-  if (state_ == State::draining) {
+  if (state_ == State::closing_after_write) {
     finish();
   } else if (state_ == State::relay) {
     upstream_->start_reading();
@@ -289,11 +286,7 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   }
   if (registry_entry_ && registry_entry_->killed.load()) {
     log_info("session_killed", {{"conn", connection_id_}});
-    state_ = State::draining;
-    if (!client_.has_pending_writes())
-      finish();
-    else
-      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    close_after_write();
     return;
   }
   const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
@@ -319,11 +312,7 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   } else if (!response_started_) {
     fail(ClientError::lost_during_command, f.message);
   } else {
-    state_ = State::draining;  // mid-response: nothing can be added to the stream
-    if (!client_.has_pending_writes())
-      finish();
-    else
-      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
+    close_after_write();  // mid-response: nothing can be added to the stream
   }
 }
 
@@ -414,7 +403,7 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
 
 bool ClientSession::upstream_reusable() const {
   if (upstream_ == nullptr || !pooled_) return false;
-  if (state_ == State::relay || (state_ == State::draining && tracker_)) {
+  if (state_ == State::relay || (state_ == State::closing_after_write && tracker_)) {
     return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
   }
   // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
@@ -457,7 +446,7 @@ bool ClientSession::idle_outside_transaction() const {
 }
 
 void ClientSession::drain() {
-  draining_ = true;
+  process_draining_ = true;
   if (idle_outside_transaction()) {
     log_info("session_drained", {{"conn", connection_id_}});
     finish();
