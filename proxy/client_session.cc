@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
@@ -96,7 +97,7 @@ void ClientSession::start() {
   }
   local_users_ = worker_.ctx().local_users();
   log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
-  uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()), 0);
+  arm(Deadline::handshake, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()));
   client_.start_reading();
   if (worker_.ctx().profile()) {
     send_greeting();
@@ -235,7 +236,7 @@ void ClientSession::refuse_login() {
 
 void ClientSession::client_authenticated() {
   state_ = State::wait_upstream;
-  uv_timer_stop(&timer_);
+  disarm();
   if (pending_upstream_failure_) {
     fail_with_upstream_error(*pending_upstream_failure_);
     return;
@@ -282,7 +283,7 @@ void ClientSession::acquire_upstream() {
   if (pool.wait_for_returning(pool_key(), this)) {
     waiting_for_pool_ = true;
     // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
-    uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(worker_.ctx().config().connect_timeout.count()), 0);
+    arm(Deadline::pool_wait, static_cast<uint64_t>(worker_.ctx().config().connect_timeout.count()));
     return;
   }
   dial_or_refuse();
@@ -300,7 +301,7 @@ void ClientSession::dial_or_refuse() {
 
 void ClientSession::on_pool_wait_over() {
   waiting_for_pool_ = false;
-  uv_timer_stop(&timer_);
+  disarm();
   if (state_ == State::wait_upstream) acquire_upstream();
 }
 
@@ -488,11 +489,11 @@ void ClientSession::fail_with_cam_error(const TokenState* state) {
        detail);
 }
 
-ClientErrorContext ClientSession::error_context(std::string_view detail) const {
+// The ERR of `kind` with this session's account, user and target in its text.
+OwnedErr ClientSession::client_error(ClientError kind, std::string_view detail) const {
   const TargetConfig& c = worker_.ctx().config();
-  static thread_local std::string upstream;
-  upstream = c.upstream.to_string();
-  return {account_, c.instance_id, c.region, upstream, detail, user_};
+  const std::string upstream = c.upstream.to_string();
+  return make_client_error(kind, {account_, c.instance_id, c.region, upstream, detail, user_});
 }
 
 namespace {
@@ -519,7 +520,7 @@ ClientFailure failure_reason(ClientError kind) {
 void ClientSession::fail(ClientError kind, std::string_view detail) {
   if (state_ != State::relay && state_ != State::reconnecting)
     process_metrics().counter(MetricId::client_connections_failed, failure_reason(kind)).inc();
-  auto err = make_client_error(kind, error_context(detail));
+  auto err = client_error(kind, detail);
   log_info("client_login_failed",
            {{"conn", connection_id_}, {"user", user_}, {"code", err.code}, {"message", err.message}});
   send_error_and_close(err.view());
@@ -553,7 +554,7 @@ void ClientSession::close_after_write() {
     return;
   }
   client_.stop_reading();
-  uv_timer_start(&timer_, on_timer, kCloseAfterWriteTimeoutMs, 0);
+  arm(Deadline::close_after_write, kCloseAfterWriteTimeoutMs);
 }
 
 void ClientSession::on_error(Transport&, int code, const std::string& detail) {
@@ -565,22 +566,30 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   finish();
 }
 
+// One handle serves the session's deadlines: they never overlap, and a new one replaces the last.
+void ClientSession::arm(Deadline deadline, uint64_t ms) {
+  armed_ = deadline;
+  uv_timer_start(&timer_, on_timer, ms, 0);
+}
+
+void ClientSession::disarm() {
+  armed_ = Deadline::none;
+  uv_timer_stop(&timer_);
+}
+
 void ClientSession::on_timer(uv_timer_t* t) {
   auto* self = static_cast<ClientSession*>(t->data);
-  if (self->state_ == State::closing_after_write) {
-    self->finish();
-    return;
+  const Deadline expired = std::exchange(self->armed_, Deadline::none);
+  switch (expired) {
+    case Deadline::none: return;
+    case Deadline::handshake: self->fail(ClientError::handshake_timeout); return;
+    case Deadline::pool_wait:  // a cleanup hangs on the database: this client dials (or gets 1040)
+      self->stop_waiting_for_pool();
+      self->dial_or_refuse();
+      return;
+    case Deadline::reconnect_backoff: self->reconnect(); return;
+    case Deadline::close_after_write: self->finish(); return;
   }
-  if (self->state_ == State::reconnecting) {
-    self->reconnect();
-    return;
-  }
-  if (self->waiting_for_pool_) {
-    self->stop_waiting_for_pool();
-    self->dial_or_refuse();
-    return;
-  }
-  self->fail(ClientError::handshake_timeout);
 }
 
 }  // namespace camproxy::proxy

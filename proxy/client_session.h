@@ -105,7 +105,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_pool_wait_over() override;
   void stop_waiting_for_pool();
   void dial_or_refuse();
-  ClientErrorContext error_context(std::string_view detail) const;
+  OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
   PoolKey pool_key() const;
 
@@ -113,7 +113,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void start_relay(uint16_t status_flags);
   void relay_from_client(std::span<const uint8_t> data);
   void on_command_start(const CommandFramer::Piece& piece);
-  void forward_to_upstream(std::span<const uint8_t> bytes);
+  // Feeds `bytes` to the tracker and queues them in the batch relay_from_client() writes.
+  void track_and_queue_upstream(std::span<const uint8_t> bytes);
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
   void answer_locally(const protocol::ErrPacket& err);
@@ -133,6 +134,16 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void finish();
   void maybe_delete();
 
+  // What timer_ is armed for, each with its own duration and its own expiry.
+  enum class Deadline : uint8_t {
+    none,
+    handshake,          // the client's login must be done (--handshake-timeout)
+    pool_wait,          // a pooled connection being cleaned is awaited; then dial (--connect-timeout)
+    reconnect_backoff,  // the next attempt of a transparent reconnect
+    close_after_write,  // the last queued bytes must be written (kCloseAfterWriteTimeoutMs)
+  };
+  void arm(Deadline deadline, uint64_t ms);
+  void disarm();
   static void on_timer(uv_timer_t* t);
   static void on_timer_closed(uv_handle_t* h);
 
@@ -154,7 +165,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   Worker& worker_;
   State state_ = State::wait_profile;
   Transport client_;
-  uv_timer_t timer_{};
+  uv_timer_t timer_{};  // see Deadline
+  Deadline armed_ = Deadline::none;
   bool client_closed_ = false;
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;

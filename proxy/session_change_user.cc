@@ -32,7 +32,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   else if (local_users_ && cmd->user != user_)  // its password is not checked here
     refusal = "COM_CHANGE_USER to another user with local authentication; open a new connection instead";
   if (!refusal.empty()) {
-    answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());
+    answer_locally(client_error(ClientError::unsupported_command, refusal).view());
     return;
   }
   const std::string plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));

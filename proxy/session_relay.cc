@@ -73,7 +73,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (piece.kind == CommandFramer::Piece::Kind::forward) {
-      forward_to_upstream(piece.bytes);
+      track_and_queue_upstream(piece.bytes);
     } else {
       on_command_start(piece);
     }
@@ -91,7 +91,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
   const auto payload = piece.bytes.subspan(protocol::kHeaderSize);
   next_effects_ = {};
   if (payload.empty()) {
-    forward_to_upstream(piece.bytes);
+    track_and_queue_upstream(piece.bytes);
     return;
   }
   switch (static_cast<Command>(payload[0])) {
@@ -135,10 +135,10 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       break;
     default: break;
   }
-  forward_to_upstream(piece.bytes);
+  track_and_queue_upstream(piece.bytes);
 }
 
-void ClientSession::forward_to_upstream(std::span<const uint8_t> bytes) {
+void ClientSession::track_and_queue_upstream(std::span<const uint8_t> bytes) {
   // Feed the tracker first, so a command is known before its response can arrive.
   for (auto rest = bytes;;) {
     const auto step = tracker_->feed_to_server(rest);
@@ -222,15 +222,15 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   framer_.skip_packet();
   using Target = KillStatement::Target;
   if (kill.target == Target::user || kill.target == Target::query_id) {
-    answer_locally(make_client_error(ClientError::unsupported_command,
-                                     error_context(kill.target == Target::user ? "KILL USER" : "KILL QUERY ID"))
-                       .view());
+    answer_locally(
+        client_error(ClientError::unsupported_command, kill.target == Target::user ? "KILL USER" : "KILL QUERY ID")
+            .view());
     return;
   }
   auto entry = worker_.ctx().sessions().find(kill.id);
   const uint32_t thread = entry ? entry->thread_id.load() : 0;
   if (thread == 0) {
-    answer_locally(make_client_error(ClientError::unknown_thread, error_context(std::to_string(kill.id))).view());
+    answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
     return;
   }
   if (kill.target == Target::connection) entry->killed.store(true);
@@ -243,7 +243,7 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   frame.clear();
   protocol::encode_packet(cmd.payload, 0, frame);
   next_effects_ = {};
-  forward_to_upstream(frame);
+  track_and_queue_upstream(frame);
 }
 
 // A reply camproxy makes itself to a command it did not forward (seq 1, as a server's).
@@ -278,7 +278,7 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls;
     if (transient && std::chrono::steady_clock::now() < reconnect_deadline_) {
       reconnect_delay_ms_ = std::min<uint64_t>(reconnect_delay_ms_ * 2, kMaxReconnectDelayMs);
-      uv_timer_start(&timer_, on_timer, reconnect_delay_ms_, 0);
+      arm(Deadline::reconnect_backoff, reconnect_delay_ms_);
       return;
     }
     fail(ClientError::lost_with_state, "the reconnect failed: " + f.message);
