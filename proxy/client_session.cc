@@ -51,7 +51,7 @@ bool ClientSession::attached(int rc, const ListenAddress& listener) {
   const bool is_unix = listener.is_unix;
   if (rc != 0) {
     if (rc != UV_EAGAIN) log_warn("accept_failed", {{"error", uv_strerror(rc)}});
-    state_ = State::closing;
+    transition(State::closing);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
     client_.close();
     return false;
@@ -91,12 +91,12 @@ void ClientSession::start() {
     return;
   }
   if (refused_peer_) {  // the ERR takes the greeting's place
-    log_warn("peer_refused", {{"conn", connection_id_}, {"uid", *refused_peer_}});
+    log_warn("peer_refused", {{"conn", connection_id_}, {"state", to_string(state_)}, {"uid", *refused_peer_}});
     fail(ClientError::peer_refused, *refused_peer_);
     return;
   }
   local_users_ = worker_.ctx().local_users();
-  log_debug("client_connected", {{"conn", connection_id_}, {"worker", worker_.index()}});
+  log_debug("client_connected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"worker", worker_.index()}});
   arm(Deadline::handshake, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()));
   client_.start_reading();
   if (worker_.ctx().profile()) {
@@ -116,6 +116,50 @@ void ClientSession::dial_upstream() {
   upstream_->connect();
 }
 
+std::string_view to_string(ClientSession::State s) {
+  using State = ClientSession::State;
+  switch (s) {
+    case State::wait_profile: return "wait_profile";
+    case State::client_login: return "client_login";
+    case State::wait_upstream: return "wait_upstream";
+    case State::upstream_login: return "upstream_login";
+    case State::prepare: return "prepare";
+    case State::relay: return "relay";
+    case State::reconnecting: return "reconnecting";
+    case State::closing_after_write: return "closing_after_write";
+    case State::closing: return "closing";
+  }
+  return "?";
+}
+
+// The session's life in one place (docs/architecture.md draws it).
+bool ClientSession::legal_transition(State from, State to) {
+  if (from == State::closing) return false;
+  if (to == State::closing_after_write || to == State::closing) return true;  // any failure, any close
+  switch (from) {
+    case State::wait_profile: return to == State::client_login;
+    case State::client_login: return to == State::wait_upstream;
+    // wait_upstream again: a 1045 retry with a refreshed token, or a pooled connection that died.
+    case State::wait_upstream: return to == State::upstream_login || to == State::prepare || to == State::wait_upstream;
+    case State::upstream_login: return to == State::relay || to == State::wait_upstream;
+    case State::prepare: return to == State::relay || to == State::wait_upstream;
+    case State::relay: return to == State::prepare || to == State::reconnecting || to == State::relay;
+    case State::reconnecting: return to == State::relay || to == State::reconnecting;
+    case State::closing_after_write:
+    case State::closing: return false;
+  }
+  return false;
+}
+
+void ClientSession::transition(State next) {
+  if (!legal_transition(state_, next)) {
+    log_error("session_bad_transition",
+              {{"conn", connection_id_}, {"from", to_string(state_)}, {"to", to_string(next)}});
+  }
+  log_debug("session_state", {{"conn", connection_id_}, {"from", to_string(state_)}, {"to", to_string(next)}});
+  state_ = next;
+}
+
 // The greeting mirrors the database's version and capabilities; the login is the machine's.
 void ClientSession::send_greeting() {
   auto profile = worker_.ctx().profile();
@@ -128,7 +172,7 @@ void ClientSession::send_greeting() {
   info.tls_offered = worker_.ctx().client_tls() != nullptr;
   info.tls_required = remote_peer_;
   info.local_auth = local_users_ != nullptr;
-  state_ = State::client_login;
+  transition(State::client_login);
   drive_login(login_.greet(info));  // a client that spoke first is handled now
 }
 
@@ -235,14 +279,17 @@ void ClientSession::refuse_login() {
 }
 
 void ClientSession::client_authenticated() {
-  state_ = State::wait_upstream;
+  transition(State::wait_upstream);
   disarm();
   if (pending_upstream_failure_) {
     fail_with_upstream_error(*pending_upstream_failure_);
     return;
   }
-  log_debug("client_authenticated",
-            {{"conn", connection_id_}, {"user", user_}, {"account", account_}, {"tls", client_.tls_on()}});
+  log_debug("client_authenticated", {{"conn", connection_id_},
+                                     {"state", to_string(state_)},
+                                     {"user", user_},
+                                     {"account", account_},
+                                     {"tls", client_.tls_on()}});
   acquire_upstream();
 }
 
@@ -271,7 +318,7 @@ void ClientSession::acquire_upstream() {
     upstream_ = pooled_->conn;
     upstream_counted_ = true;
     upstream_->set_owner(this);
-    state_ = State::prepare;
+    transition(State::prepare);
     auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), worker_.ctx().collations());
     if (cmds.empty()) {
       on_upstream_commands_done(*upstream_, {});
@@ -366,7 +413,7 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
 
 void ClientSession::maybe_start_upstream_login() {
   if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !upstream_greeted_) return;
-  if (state_ == State::wait_upstream) state_ = State::upstream_login;
+  if (state_ == State::wait_upstream) transition(State::upstream_login);
   UpstreamLogin login;
   login.user = account_;
   login.password = token_->password;
@@ -421,7 +468,7 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
   }
   if (state_ == State::prepare) {  // a pooled connection died while being fixed up: dial anew
     drop_upstream();
-    state_ = State::wait_upstream;
+    transition(State::wait_upstream);
     acquire_upstream();
     return;
   }
@@ -436,15 +483,17 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     seen_generation_ = token_->generation;
     waiting_for_token_ = true;
     worker_.add_token_waiter(this);
-    log_info("upstream_login_rejected_refreshing_token", {{"conn", connection_id_}, {"account", account_}});
+    log_info("upstream_login_rejected_refreshing_token",
+             {{"conn", connection_id_}, {"state", to_string(state_)}, {"account", account_}});
     token_.reset();
     drop_upstream();
-    state_ = State::wait_upstream;
+    transition(State::wait_upstream);
     dial_upstream();
     acquire_token();
     return;
   }
   log_warn("upstream_login_failed", {{"conn", connection_id_},
+                                     {"state", to_string(state_)},
                                      {"account", account_},
                                      {"kind", to_string(f.kind)},
                                      {"code", f.code},
@@ -521,8 +570,11 @@ void ClientSession::fail(ClientError kind, std::string_view detail) {
   if (state_ != State::relay && state_ != State::reconnecting)
     process_metrics().counter(MetricId::client_connections_failed, failure_reason(kind)).inc();
   auto err = client_error(kind, detail);
-  log_info("client_login_failed",
-           {{"conn", connection_id_}, {"user", user_}, {"code", err.code}, {"message", err.message}});
+  log_info("client_login_failed", {{"conn", connection_id_},
+                                   {"state", to_string(state_)},
+                                   {"user", user_},
+                                   {"code", err.code},
+                                   {"message", err.message}});
   send_error_and_close(err.view());
 }
 
@@ -531,7 +583,7 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
   const bool mid_tls_handshake =
       state_ == State::client_login && login_.state() == protocol::ServerHandshakeState::tls_handshake;
   stop_waiting_for_token();
-  state_ = State::closing_after_write;
+  transition(State::closing_after_write);
   // Mid-TLS-handshake there is no channel for an ERR (plaintext would corrupt the handshake,
   // SSL_write cannot run before it completes): close, as a MySQL server does.
   if (!mid_tls_handshake) {
@@ -547,7 +599,7 @@ void ClientSession::send_error_and_close(const protocol::ErrPacket& err, bool pr
 // The one way a session ends gracefully: what is queued for the client is written first (for at
 // most kCloseAfterWriteTimeoutMs), then finish(). The database connection is released now.
 void ClientSession::close_after_write() {
-  state_ = State::closing_after_write;
+  transition(State::closing_after_write);
   release_upstream();
   if (!client_.has_pending_writes()) {
     finish();
@@ -559,9 +611,9 @@ void ClientSession::close_after_write() {
 
 void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   if (code == UV_EOF) {
-    log_debug("client_disconnected", {{"conn", connection_id_}});
+    log_debug("client_disconnected", {{"conn", connection_id_}, {"state", to_string(state_)}});
   } else {
-    log_info("client_connection_error", {{"conn", connection_id_}, {"error", detail}});
+    log_info("client_connection_error", {{"conn", connection_id_}, {"state", to_string(state_)}, {"error", detail}});
   }
   finish();
 }

@@ -64,6 +64,12 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
     closing,              // handles closing; deleted when they are
   };
 
+  // Every change of state_ goes through transition(); legal_transition() lists the successors
+  // of each state (a change outside them is logged as session_bad_transition).
+  void transition(State next);
+  static bool legal_transition(State from, State to);
+  friend std::string_view to_string(State s);
+
   // The session-state effects of one forwarded command, applied when its response is an OK.
   struct CommandEffects {
     SessionEffects sql;

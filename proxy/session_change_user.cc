@@ -41,7 +41,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   database_ = cmd->database.empty() ? std::nullopt : std::optional<std::string>(cmd->database);
   if (cmd->collation) collation_ = static_cast<uint8_t>(*cmd->collation);
   client_seq_ = 1;
-  state_ = State::prepare;
+  transition(State::prepare);
   client_.stop_reading();
   if (worker_.pool().reset_refused()) {
     change_user_upstream();
@@ -115,8 +115,11 @@ void ClientSession::change_user_done(const std::vector<InternalResult>& results)
   const uint16_t status = results.back().status_flags;
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
-  log_info("change_user", {{"conn", connection_id_}, {"user", user_}, {"upstream_change_user", !after_reset}});
-  state_ = State::relay;
+  log_info("change_user", {{"conn", connection_id_},
+                           {"state", to_string(state_)},
+                           {"user", user_},
+                           {"upstream_change_user", !after_reset}});
+  transition(State::relay);
   tracker_.emplace(upstream_->capabilities(), status);
   client_.start_reading();
 }

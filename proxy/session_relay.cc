@@ -40,7 +40,7 @@ uint32_t read_u32(std::span<const uint8_t> p) {
 }  // namespace
 
 void ClientSession::start_relay(uint16_t status_flags) {
-  state_ = State::relay;
+  transition(State::relay);
   tracker_.emplace(upstream_->capabilities(), status_flags);
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
@@ -54,6 +54,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
   // Debug, like client_connected: at info a connection-per-request application would write a
   // line per request (failures are logged at info and above; counts are in the metrics).
   log_debug("session_started", {{"conn", connection_id_},
+                                {"state", to_string(state_)},
                                 {"user", user_},
                                 {"account", account_},
                                 {"client_tls", client_.tls_on()},
@@ -210,7 +211,9 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       return;
     }
     case TrackerEvent::kFault:
-      log_warn("relay_tracker_fault", {{"conn", connection_id_}, {"fault", protocol::to_string(tracker_->fault())}});
+      log_warn(
+          "relay_tracker_fault",
+          {{"conn", connection_id_}, {"state", to_string(state_)}, {"fault", protocol::to_string(tracker_->fault())}});
       return;
     default: return;
   }
@@ -235,6 +238,7 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   }
   if (kill.target == Target::connection) entry->killed.store(true);
   log_info("kill", {{"conn", connection_id_},
+                    {"state", to_string(state_)},
                     {"target_conn", kill.id},
                     {"thread_id", thread},
                     {"query_only", kill.target == Target::query}});
@@ -285,13 +289,14 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     return;
   }
   if (registry_entry_ && registry_entry_->killed.load()) {
-    log_info("session_killed", {{"conn", connection_id_}});
+    log_info("session_killed", {{"conn", connection_id_}, {"state", to_string(state_)}});
     close_after_write();
     return;
   }
   const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
   const bool in_transaction = tracker_ && tracker_->in_transaction();
   log_info("upstream_lost", {{"conn", connection_id_},
+                             {"state", to_string(state_)},
                              {"reason", f.message},
                              {"between_commands", between_commands},
                              {"in_transaction", in_transaction},
@@ -317,11 +322,13 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
 }
 
 void ClientSession::reconnect() {
-  state_ = State::reconnecting;
+  transition(State::reconnecting);
   client_seq_ = 1;  // any error from here is the reply to the client's next command
   client_.stop_reading();
-  log_info("reconnecting",
-           {{"conn", connection_id_}, {"schema", replay_.schema.value_or("")}, {"replayed_sets", replay_.sets.size()}});
+  log_info("reconnecting", {{"conn", connection_id_},
+                            {"state", to_string(state_)},
+                            {"schema", replay_.schema.value_or("")},
+                            {"replayed_sets", replay_.sets.size()}});
   SessionProfile want = wanted_profile();
   want.schema = replay_.schema;
   want.multi_statements = multi_statements_;
@@ -372,7 +379,7 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
     pending_effects_.clear();
     start_relay(status);
     client_.start_reading();
-    log_info("reconnected", {{"conn", connection_id_}, {"thread_id", u.thread_id()}});
+    log_info("reconnected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", u.thread_id()}});
     return;
   }
   if (state_ != State::prepare) return;
@@ -448,7 +455,7 @@ bool ClientSession::idle_outside_transaction() const {
 void ClientSession::drain() {
   process_draining_ = true;
   if (idle_outside_transaction()) {
-    log_info("session_drained", {{"conn", connection_id_}});
+    log_info("session_drained", {{"conn", connection_id_}, {"state", to_string(state_)}});
     finish();
   }
 }
@@ -462,7 +469,7 @@ void ClientSession::finish() {
   stop_waiting_for_token();
   stop_waiting_for_pool();
   release_upstream();
-  state_ = State::closing;
+  transition(State::closing);
   if (registry_entry_) worker_.ctx().sessions().remove(connection_id_);
   worker_.on_session_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
