@@ -12,8 +12,8 @@
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
 #include "proxy/peer_identity.h"
+#include "proxy/session_env.h"
 #include "proxy/version.h"
-#include "proxy/worker.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -26,21 +26,21 @@ constexpr uint64_t kCloseAfterWriteTimeoutMs = 2000;
 
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker) : worker_(worker), client_(*this) {
-  uv_timer_init(worker_.loop(), &timer_);
+ClientSession::ClientSession(SessionEnv& env) : env_(env), client_(*this) {
+  uv_timer_init(env_.loop(), &timer_);
   timer_.data = this;
 }
 
 ClientSession::~ClientSession() = default;
 
 bool ClientSession::accept(uv_stream_t* server, const ListenAddress& listener) {
-  int rc = listener.is_unix ? client_.init_pipe(worker_.loop()) : client_.init_tcp(worker_.loop());
+  int rc = listener.is_unix ? client_.init_pipe(env_.loop()) : client_.init_tcp(env_.loop());
   if (rc == 0) rc = uv_accept(server, client_.stream());
   return attached(rc, listener);
 }
 
 bool ClientSession::adopt(int fd, const ListenAddress& listener) {
-  int rc = client_.init_tcp(worker_.loop());
+  int rc = client_.init_tcp(env_.loop());
   if (rc == 0) rc = uv_tcp_open(client_.tcp(), fd);
   if (rc != 0) ::close(fd);  // the handle did not take it
   return attached(rc, listener);
@@ -79,14 +79,12 @@ bool ClientSession::attached(int rc, const ListenAddress& listener) {
 }
 
 void ClientSession::start() {
-  connection_id_ = worker_.ctx().next_connection_id();
+  connection_id_ = env_.next_connection_id();
   accepted_at_ = std::chrono::steady_clock::now();
   process_metrics().counter(MetricId::client_connections_total).inc();
   process_metrics().gauge(MetricId::client_connections_open).add();
   // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.
-  const int64_t already_open = worker_.ctx().open_clients().fetch_add(1);
-  worker_.ctx().note_open_clients(already_open + 1);
-  if (already_open >= worker_.ctx().process().max_client_connections) {
+  if (!env_.admit_client()) {
     fail(ClientError::too_many_clients);
     return;
   }
@@ -95,11 +93,11 @@ void ClientSession::start() {
     fail(ClientError::peer_refused, *refused_peer_);
     return;
   }
-  local_users_ = worker_.ctx().local_users();
-  log_debug("client_connected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"worker", worker_.index()}});
-  arm(Deadline::handshake, static_cast<uint64_t>(worker_.ctx().config().handshake_timeout.count()));
+  local_users_ = env_.local_users();
+  log_debug("client_connected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"worker", env_.index()}});
+  arm(Deadline::handshake, static_cast<uint64_t>(env_.config().handshake_timeout.count()));
   client_.start_reading();
-  if (worker_.ctx().profile()) {
+  if (env_.profile()) {
     send_greeting();
     return;
   }
@@ -109,10 +107,10 @@ void ClientSession::start() {
 }
 
 void ClientSession::dial_upstream() {
-  worker_.pool().opened();
+  env_.pool().opened();
   upstream_counted_ = true;
   upstream_greeted_ = false;
-  upstream_ = UpstreamConn::create(worker_.loop(), {&worker_.ctx().config(), worker_.ctx().upstream_tls()}, this);
+  upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
 }
 
@@ -162,14 +160,14 @@ void ClientSession::transition(State next) {
 
 // The greeting mirrors the database's version and capabilities; the login is the machine's.
 void ClientSession::send_greeting() {
-  auto profile = worker_.ctx().profile();
+  auto profile = env_.profile();
   protocol::GreetingInfo info;
   info.server_version = profile->server_version;
   info.connection_id = connection_id_;
   info.upstream_capabilities = profile->capabilities;
   info.collation = profile->collation;
   info.status_flags = profile->status_flags;
-  info.tls_offered = worker_.ctx().client_tls() != nullptr;
+  info.tls_offered = env_.client_tls() != nullptr;
   info.tls_required = remote_peer_;
   info.local_auth = local_users_ != nullptr;
   transition(State::client_login);
@@ -213,7 +211,7 @@ void ClientSession::drive_login(protocol::ServerHandshake::Action action) {
 }
 
 void ClientSession::start_client_tls() {
-  SSL* ssl = SSL_new(worker_.ctx().client_tls());
+  SSL* ssl = SSL_new(env_.client_tls());
   if (ssl == nullptr) {
     fail(ClientError::bad_handshake, "TLS unavailable");
     return;
@@ -236,7 +234,7 @@ bool ClientSession::map_user_to_account() {
   user_ = login.user;
   database_ = login.database;
   attrs_ = login.attrs;
-  auto account = worker_.ctx().config().account_for(user_);
+  auto account = env_.config().account_for(user_);
   if (!account) {
     fail(ClientError::user_not_mapped, user_);
     return false;
@@ -307,7 +305,7 @@ SessionProfile ClientSession::wanted_profile() const {
 // spec §5.3: a warm connection with the client's key, fixed up to its schema and options, or a
 // new one logged in with the current token; the client's OK follows only once it is ready.
 void ClientSession::acquire_upstream() {
-  UpstreamPool& pool = worker_.pool();
+  UpstreamPool& pool = env_.pool();
   pool.note_demand(pool_key(), wanted_profile());
   if (upstream_ != nullptr) {  // the first session's own connection
     acquire_token();
@@ -319,7 +317,7 @@ void ClientSession::acquire_upstream() {
     upstream_counted_ = true;
     upstream_->set_owner(this);
     transition(State::prepare);
-    auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), worker_.ctx().collations());
+    auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), env_.collations());
     if (cmds.empty()) {
       on_upstream_commands_done(*upstream_, {});
     } else {
@@ -330,14 +328,14 @@ void ClientSession::acquire_upstream() {
   if (pool.wait_for_returning(pool_key(), this)) {
     waiting_for_pool_ = true;
     // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
-    arm(Deadline::pool_wait, static_cast<uint64_t>(worker_.ctx().config().connect_timeout.count()));
+    arm(Deadline::pool_wait, static_cast<uint64_t>(env_.config().connect_timeout.count()));
     return;
   }
   dial_or_refuse();
 }
 
 void ClientSession::dial_or_refuse() {
-  UpstreamPool& pool = worker_.pool();
+  UpstreamPool& pool = env_.pool();
   if (!pool.may_open() && !pool.make_room()) {
     fail(ClientError::too_many_connections);
     return;
@@ -355,11 +353,11 @@ void ClientSession::on_pool_wait_over() {
 void ClientSession::stop_waiting_for_pool() {
   if (!waiting_for_pool_) return;
   waiting_for_pool_ = false;
-  worker_.pool().cancel_wait(this);
+  env_.pool().cancel_wait(this);
 }
 
 void ClientSession::acquire_token() {
-  TokenService& tokens = worker_.ctx().tokens();
+  TokenService& tokens = env_.tokens();
   auto state = tokens.current(account_);
   const auto now = std::chrono::steady_clock::now();
   if (state && state->usable(now) && state->generation != rejected_generation_) {
@@ -382,7 +380,7 @@ void ClientSession::acquire_token() {
   }
   if (!waiting_for_token_) {
     waiting_for_token_ = true;
-    worker_.add_token_waiter(this);
+    env_.add_token_waiter(this);
   }
 }
 
@@ -393,15 +391,15 @@ void ClientSession::on_token_published() {
 void ClientSession::stop_waiting_for_token() {
   if (!waiting_for_token_) return;
   waiting_for_token_ = false;
-  worker_.remove_token_waiter(this);
+  env_.remove_token_waiter(this);
 }
 
 void ClientSession::on_upstream_greeting(UpstreamConn& u) {
   upstream_greeted_ = true;
   const auto& g = u.greeting();
-  auto current = worker_.ctx().profile();
+  auto current = env_.profile();
   if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
-    worker_.ctx().set_profile(std::make_shared<UpstreamProfile>(
+    env_.set_profile(std::make_shared<UpstreamProfile>(
         UpstreamProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
   }
   if (state_ == State::wait_profile) {
@@ -475,14 +473,13 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
   // spec §3.4: 1045 to a login made with the current token means the password rotated
   // ("Refresh Password" or a schedule we have not caught up with): refetch once and retry.
   const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
-  if (rejected_token && !retried_after_1045_ &&
-      worker_.ctx().tokens().request_after_rejection(account_, token_->generation)) {
+  if (rejected_token && !retried_after_1045_ && env_.tokens().request_after_rejection(account_, token_->generation)) {
     process_metrics().counter(MetricId::upstream_auth_retries).inc();
     retried_after_1045_ = true;
     rejected_generation_ = token_->generation;
     seen_generation_ = token_->generation;
     waiting_for_token_ = true;
-    worker_.add_token_waiter(this);
+    env_.add_token_waiter(this);
     log_info("upstream_login_rejected_refreshing_token",
              {{"conn", connection_id_}, {"state", to_string(state_)}, {"account", account_}});
     token_.reset();
@@ -540,7 +537,7 @@ void ClientSession::fail_with_cam_error(const TokenState* state) {
 
 // The ERR of `kind` with this session's account, user and target in its text.
 OwnedErr ClientSession::client_error(ClientError kind, std::string_view detail) const {
-  const TargetConfig& c = worker_.ctx().config();
+  const TargetConfig& c = env_.config();
   const std::string upstream = c.upstream.to_string();
   return make_client_error(kind, {account_, c.instance_id, c.region, upstream, detail, user_});
 }

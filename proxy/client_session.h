@@ -5,7 +5,7 @@
 // reused, re-created after a failure, and cancelled with KILL.
 //
 // Login phases live in client_session.cc, the relay in session_relay.cc.
-// A heap object owned by its Worker; it deletes itself after its handles are closed.
+// A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
 #include <deque>
@@ -29,11 +29,11 @@
 
 namespace camproxy::proxy {
 
-class Worker;
+class SessionEnv;
 
 class ClientSession final : private Transport::Events, private UpstreamConn::Owner, private UpstreamPool::Waiter {
  public:
-  explicit ClientSession(Worker& worker);
+  explicit ClientSession(SessionEnv& env);
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
@@ -168,7 +168,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_upstream_drained(UpstreamConn& u) override;
   void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
 
-  Worker& worker_;
+  SessionEnv& env_;
   State state_ = State::wait_profile;
   Transport client_;
   uv_timer_t timer_{};  // see Deadline

@@ -9,7 +9,7 @@
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
-#include "proxy/worker.h"
+#include "proxy/session_env.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -48,7 +48,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
-    registry_entry_ = worker_.ctx().sessions().add(connection_id_);
+    registry_entry_ = env_.sessions().add(connection_id_);
   }
   registry_entry_->thread_id.store(upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a
@@ -230,7 +230,7 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
             .view());
     return;
   }
-  auto entry = worker_.ctx().sessions().find(kill.id);
+  auto entry = env_.sessions().find(kill.id);
   const uint32_t thread = entry ? entry->thread_id.load() : 0;
   if (thread == 0) {
     answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
@@ -306,7 +306,7 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
       .counter(MetricId::upstream_disconnects, replayable ? UpstreamLoss::reconnected : UpstreamLoss::session_closed)
       .inc();
   if (replayable) {
-    reconnect_deadline_ = std::chrono::steady_clock::now() + worker_.ctx().config().reconnect_window;
+    reconnect_deadline_ = std::chrono::steady_clock::now() + env_.config().reconnect_window;
     reconnect_delay_ms_ = kFirstReconnectDelayMs;
     reconnect();
     return;
@@ -332,13 +332,13 @@ void ClientSession::reconnect() {
   SessionProfile want = wanted_profile();
   want.schema = replay_.schema;
   want.multi_statements = multi_statements_;
-  UpstreamPool& pool = worker_.pool();
+  UpstreamPool& pool = env_.pool();
   if (auto pc = pool.take(pool_key(), want)) {
     pooled_ = std::move(*pc);
     upstream_ = pooled_->conn;
     upstream_counted_ = true;
     upstream_->set_owner(this);
-    auto cmds = fix_up_commands(pooled_->profile, want, worker_.ctx().collations());
+    auto cmds = fix_up_commands(pooled_->profile, want, env_.collations());
     pooled_->profile = want;
     for (auto& c : replay_commands()) cmds.push_back(std::move(c));
     if (cmds.empty()) {
@@ -431,7 +431,7 @@ void ClientSession::release_upstream() {
       pc.profile.schema = replay_.schema;
       pc.profile.multi_statements = multi_statements_;
     }
-    worker_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
+    env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
     return;
   }
   drop_upstream();
@@ -442,7 +442,7 @@ void ClientSession::drop_upstream() {
   upstream_->close();
   upstream_ = nullptr;
   pooled_.reset();
-  if (upstream_counted_) worker_.pool().closed();
+  if (upstream_counted_) env_.pool().closed();
   upstream_counted_ = false;
 }
 
@@ -464,14 +464,14 @@ void ClientSession::finish() {
   if (state_ == State::closing) return;
   if (connection_id_ != 0) {
     process_metrics().gauge(MetricId::client_connections_open).sub();
-    worker_.ctx().open_clients().fetch_sub(1);
+    env_.client_gone();
   }
   stop_waiting_for_token();
   stop_waiting_for_pool();
   release_upstream();
   transition(State::closing);
-  if (registry_entry_) worker_.ctx().sessions().remove(connection_id_);
-  worker_.on_session_closed(this);
+  if (registry_entry_) env_.sessions().remove(connection_id_);
+  env_.on_session_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
   client_.close();
 }
