@@ -4,7 +4,9 @@
 // CAM token), then a relay with back-pressure that watches commands and responses so the connection can be reset and
 // reused, re-created after a failure, and cancelled with KILL.
 //
-// Login phases live in client_session.cc, the relay in session_relay.cc.
+// The session's state, failures and closing live in client_session.cc; the client's login in
+// session_login.cc; getting a database connection in session_upstream.cc; the relay in
+// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc.
 // A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
@@ -88,7 +90,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
   ~ClientSession();
 
-  // Login (client_session.cc).
+  // Login (session_login.cc) and the database connection (session_upstream.cc).
   bool attached(int rc, const ListenAddress& listener);
   void send_greeting();
   void drive_login(protocol::ServerHandshake::Action action);
