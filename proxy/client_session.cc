@@ -254,4 +254,49 @@ void ClientSession::on_timer(uv_timer_t* t) {
   }
 }
 
+void ClientSession::shutdown() { finish(); }
+
+bool ClientSession::idle_outside_transaction() const {
+  return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
+}
+
+void ClientSession::drain() {
+  process_draining_ = true;
+  if (idle_outside_transaction()) {
+    log_info("session_drained", {{"conn", connection_id_}, {"state", to_string(state_)}});
+    finish();
+  }
+}
+
+void ClientSession::finish() {
+  if (state_ == State::closing) return;
+  if (connection_id_ != 0) {
+    process_metrics().gauge(MetricId::client_connections_open).sub();
+    env_.client_gone();
+  }
+  stop_waiting_for_token();
+  stop_waiting_for_pool();
+  release_upstream();
+  transition(State::closing);
+  if (registry_entry_) env_.sessions().remove(connection_id_);
+  env_.on_session_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  client_.close();
+}
+
+void ClientSession::on_timer_closed(uv_handle_t* h) {
+  auto* self = static_cast<ClientSession*>(h->data);
+  self->timer_closed_ = true;
+  self->maybe_delete();
+}
+
+void ClientSession::on_closed(Transport&) {
+  client_closed_ = true;
+  maybe_delete();
+}
+
+void ClientSession::maybe_delete() {
+  if (client_closed_ && timer_closed_) delete this;
+}
+
 }  // namespace camproxy::proxy

@@ -1,7 +1,7 @@
 // ClientSession's relay phase: forwarding with back-pressure while the response tracker
 // follows every command; COM_QUIT and KILL answered by camproxy (COM_CHANGE_USER in
-// session_change_user.cc); the database
-// connection reset and pooled at the end; a transparent reconnect when it dies between commands.
+// session_change_user.cc); the database connection's state followed for reuse and for a
+// transparent reconnect (session_reconnect.cc).
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
 #include "protocol/ok_err_eof.h"
@@ -21,8 +21,6 @@ using protocol::TrackerEvent;
 // Recorded SET statements beyond these make the session unreplayable instead of growing.
 constexpr size_t kMaxReplaySets = 64;
 constexpr size_t kMaxReplayBytes = 16 * 1024;
-constexpr uint64_t kFirstReconnectDelayMs = 50;
-constexpr uint64_t kMaxReconnectDelayMs = 1000;
 
 // What one client read turns into upstream: the framer's pieces are collected and written with
 // one write(2), not one per piece (a held command header would otherwise go out alone).
@@ -30,11 +28,6 @@ thread_local std::vector<uint8_t> t_upstream_batch;
 
 std::string_view command_text(std::span<const uint8_t> payload) {
   return {reinterpret_cast<const char*>(payload.data()) + 1, payload.size() - 1};
-}
-
-uint32_t read_u32(std::span<const uint8_t> p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
 }
 
 }  // namespace
@@ -106,7 +99,8 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       return;
     case Command::kProcessKill:
       if (piece.whole && payload.size() == 5) {
-        handle_kill({KillStatement::Target::connection, read_u32(payload.subspan(1))}, piece.bytes);
+        const uint32_t id = *protocol::ByteReader(payload.subspan(1)).u32();  // 4 bytes: checked above
+        handle_kill({KillStatement::Target::connection, id}, piece.bytes);
         return;
       }
       break;
@@ -272,96 +266,6 @@ void ClientSession::on_upstream_drained(UpstreamConn&) {
   if (state_ == State::relay) client_.start_reading();
 }
 
-// spec §7.1, §7.2: between commands with nothing unreplayable, a new connection takes over
-// unseen; otherwise the client gets a clear error and its connection is closed.
-void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
-  drop_upstream();
-  if (state_ == State::reconnecting) {
-    // A restarting server refuses connections for a few seconds: the idle client waits (its
-    // next command stays unread) while camproxy retries, within the reconnect window.
-    const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls;
-    if (transient && std::chrono::steady_clock::now() < reconnect_deadline_) {
-      reconnect_delay_ms_ = std::min<uint64_t>(reconnect_delay_ms_ * 2, kMaxReconnectDelayMs);
-      arm(Deadline::reconnect_backoff, reconnect_delay_ms_);
-      return;
-    }
-    fail(ClientError::lost_with_state, "the reconnect failed: " + f.message);
-    return;
-  }
-  if (registry_entry_ && registry_entry_->killed.load()) {
-    log_info("session_killed", {{"conn", connection_id_}, {"state", to_string(state_)}});
-    close_after_write();
-    return;
-  }
-  const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
-  const bool in_transaction = tracker_ && tracker_->in_transaction();
-  log_info("upstream_lost", {{"conn", connection_id_},
-                             {"state", to_string(state_)},
-                             {"reason", f.message},
-                             {"between_commands", between_commands},
-                             {"in_transaction", in_transaction},
-                             {"unreplayable", replay_.reason}});
-  const bool replayable = state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable;
-  process_metrics()
-      .counter(MetricId::upstream_disconnects, replayable ? UpstreamLoss::reconnected : UpstreamLoss::session_closed)
-      .inc();
-  if (replayable) {
-    reconnect_deadline_ = std::chrono::steady_clock::now() + env_.config().reconnect_window;
-    reconnect_delay_ms_ = kFirstReconnectDelayMs;
-    reconnect();
-    return;
-  }
-  client_seq_ = 1;  // the reply to the client's next (or current) command
-  if (between_commands) {
-    fail(ClientError::lost_with_state, in_transaction ? "an open transaction" : replay_.reason);
-  } else if (!response_started_) {
-    fail(ClientError::lost_during_command, f.message);
-  } else {
-    close_after_write();  // mid-response: nothing can be added to the stream
-  }
-}
-
-void ClientSession::reconnect() {
-  transition(State::reconnecting);
-  client_seq_ = 1;  // any error from here is the reply to the client's next command
-  client_.stop_reading();
-  log_info("reconnecting", {{"conn", connection_id_},
-                            {"state", to_string(state_)},
-                            {"schema", replay_.schema.value_or("")},
-                            {"replayed_sets", replay_.sets.size()}});
-  SessionProfile want = wanted_profile();
-  want.schema = replay_.schema;
-  want.multi_statements = multi_statements_;
-  UpstreamPool& pool = env_.pool();
-  if (auto pc = pool.take(pool_key(), want)) {
-    pooled_ = std::move(*pc);
-    upstream_ = pooled_->conn;
-    upstream_counted_ = true;
-    upstream_->set_owner(this);
-    auto cmds = fix_up_commands(pooled_->profile, want, env_.collations());
-    pooled_->profile = want;
-    for (auto& c : replay_commands()) cmds.push_back(std::move(c));
-    if (cmds.empty()) {
-      on_upstream_commands_done(*upstream_, {});
-    } else {
-      upstream_->run_commands(cmds);
-    }
-    return;
-  }
-  database_ = replay_.schema;
-  client_caps_ = multi_statements_ ? client_caps_ | cap::kMultiStatements : client_caps_ & ~cap::kMultiStatements;
-  dial_upstream();
-  acquire_token();
-}
-
-std::vector<InternalCommand> ClientSession::replay_commands() const {
-  std::vector<InternalCommand> cmds;
-  for (const auto& set : replay_.sets) cmds.push_back(make_query(set));
-  if (tracker_ && (tracker_->status_flags() & protocol::status::kAutocommit) == 0)
-    cmds.push_back(make_query("SET autocommit = 0"));
-  return cmds;
-}
-
 void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
   if (changing_user_ != ChangeUser::none) {
     change_user_done(results);
@@ -406,89 +310,6 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
   start_relay(status);
-}
-
-bool ClientSession::upstream_reusable() const {
-  if (upstream_ == nullptr || !pooled_) return false;
-  if (state_ == State::relay || (state_ == State::closing_after_write && tracker_)) {
-    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
-  }
-  // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
-  return state_ == State::prepare && upstream_->at_rest();
-}
-
-// The session is done with its database connection: reset and pooled when it is safe.
-void ClientSession::release_upstream() {
-  if (upstream_ == nullptr) return;
-  if (upstream_reusable()) {
-    UpstreamConn* u = upstream_;
-    upstream_ = nullptr;
-    upstream_counted_ = false;
-    PooledConn pc = std::move(*pooled_);
-    pooled_.reset();
-    pc.conn = u;
-    if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
-      pc.profile.schema = replay_.schema;
-      pc.profile.multi_statements = multi_statements_;
-    }
-    env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
-    return;
-  }
-  drop_upstream();
-}
-
-void ClientSession::drop_upstream() {
-  if (upstream_ == nullptr) return;
-  upstream_->close();
-  upstream_ = nullptr;
-  pooled_.reset();
-  if (upstream_counted_) env_.pool().closed();
-  upstream_counted_ = false;
-}
-
-void ClientSession::shutdown() { finish(); }
-
-bool ClientSession::idle_outside_transaction() const {
-  return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
-}
-
-void ClientSession::drain() {
-  process_draining_ = true;
-  if (idle_outside_transaction()) {
-    log_info("session_drained", {{"conn", connection_id_}, {"state", to_string(state_)}});
-    finish();
-  }
-}
-
-void ClientSession::finish() {
-  if (state_ == State::closing) return;
-  if (connection_id_ != 0) {
-    process_metrics().gauge(MetricId::client_connections_open).sub();
-    env_.client_gone();
-  }
-  stop_waiting_for_token();
-  stop_waiting_for_pool();
-  release_upstream();
-  transition(State::closing);
-  if (registry_entry_) env_.sessions().remove(connection_id_);
-  env_.on_session_closed(this);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
-  client_.close();
-}
-
-void ClientSession::on_timer_closed(uv_handle_t* h) {
-  auto* self = static_cast<ClientSession*>(h->data);
-  self->timer_closed_ = true;
-  self->maybe_delete();
-}
-
-void ClientSession::on_closed(Transport&) {
-  client_closed_ = true;
-  maybe_delete();
-}
-
-void ClientSession::maybe_delete() {
-  if (client_closed_ && timer_closed_) delete this;
 }
 
 }  // namespace camproxy::proxy

@@ -269,4 +269,42 @@ void ClientSession::fail_with_cam_error(const TokenState* state) {
        detail);
 }
 
+bool ClientSession::upstream_reusable() const {
+  if (upstream_ == nullptr || !pooled_) return false;
+  if (state_ == State::relay || (state_ == State::closing_after_write && tracker_)) {
+    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
+  }
+  // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
+  return state_ == State::prepare && upstream_->at_rest();
+}
+
+// The session is done with its database connection: reset and pooled when it is safe.
+void ClientSession::release_upstream() {
+  if (upstream_ == nullptr) return;
+  if (upstream_reusable()) {
+    UpstreamConn* u = upstream_;
+    upstream_ = nullptr;
+    upstream_counted_ = false;
+    PooledConn pc = std::move(*pooled_);
+    pooled_.reset();
+    pc.conn = u;
+    if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
+      pc.profile.schema = replay_.schema;
+      pc.profile.multi_statements = multi_statements_;
+    }
+    env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
+    return;
+  }
+  drop_upstream();
+}
+
+void ClientSession::drop_upstream() {
+  if (upstream_ == nullptr) return;
+  upstream_->close();
+  upstream_ = nullptr;
+  pooled_.reset();
+  if (upstream_counted_) env_.pool().closed();
+  upstream_counted_ = false;
+}
+
 }  // namespace camproxy::proxy
