@@ -193,5 +193,23 @@ TEST_F(ClientSessionTest, ABadFirstPacketIsRefused) {
   expect_closed();
 }
 
+TEST_F(ClientSessionTest, AnSslRequestWithoutACertificateIsRefused) {
+  start_session();
+  next_packet();
+  protocol::SslRequest req{cap::kProtocol41 | cap::kSecureConnection | cap::kSsl, 1U << 24, 45, 0};
+  std::vector<uint8_t> frame;
+  const size_t start = protocol::begin_packet(frame);
+  protocol::ByteWriter w(frame);
+  protocol::encode_ssl_request(req, w);
+  protocol::end_packet(frame, start, 1);
+  ASSERT_EQ(write(fds_[1], frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
+  const auto err = next_packet();
+  EXPECT_EQ(err.seq_id, 2);
+  auto decoded = protocol::decode_err(err.payload, cap::kProtocol41);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->message, make_client_error(ClientError::tls_not_offered, {}).message);
+  expect_closed();
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
