@@ -149,7 +149,7 @@ ClientAuthStep ClientAuth::on_greeting(std::span<const uint8_t> payload) {
   return {ClientAuthStep::Kind::greeted, {}, 0, false, {}};
 }
 
-ClientAuthStep ClientAuth::start(ClientLogin login, std::span<const uint8_t> password) {
+ClientAuthStep ClientAuth::start(LoginRequest login, std::span<const uint8_t> password) {
   wipe_out();
   if (state_ != State::greeted) return fail(Kind::protocol, "login started before the greeting");
   login_ = std::move(login);

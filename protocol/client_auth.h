@@ -38,7 +38,7 @@
 namespace camproxy::protocol {
 
 // What camproxy logs in with, apart from the password.
-struct ClientLogin {
+struct LoginRequest {
   std::string user;
   uint32_t capabilities = 0;  // the application's bits to mirror (pool-key bits and friends)
   uint8_t collation = 0;
@@ -112,7 +112,7 @@ class ClientAuth {
   ClientAuthStep feed(std::span<const uint8_t> payload, uint8_t seq);
   // In greeted: negotiates the capabilities and answers with an SSLRequest (start_tls) or the
   // HandshakeResponse41 (send).
-  ClientAuthStep start(ClientLogin login, std::span<const uint8_t> password);
+  ClientAuthStep start(LoginRequest login, std::span<const uint8_t> password);
   // In tls: the HandshakeResponse41, over TLS.
   ClientAuthStep tls_ready();
   // In done: COM_CHANGE_USER to the same account with `password` and no schema, scrambled over
@@ -144,7 +144,7 @@ class ClientAuth {
   Policy policy_;
   State state_ = State::greeting;
   HandshakeV10 greeting_;
-  ClientLogin login_;
+  LoginRequest login_;
   std::span<const uint8_t> password_;  // the caller's bytes, valid until done or failed
   uint32_t capabilities_ = 0;
   bool tls_ = false;

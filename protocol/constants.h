@@ -2,6 +2,7 @@
 // values from mysql-server include/mysql_com.h and include/mysqld_error.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace camproxy::protocol {
@@ -123,6 +124,10 @@ enum class Command : uint8_t {
   kSubscribeGroupReplicationStream = 0x21,
   kMariaDbStmtBulkExecute = 0xFA,
 };
+
+// spec §2.4: the most a peer may send in one packet before it has logged in (the handshake
+// fields plus connection attributes): nobody makes camproxy buffer megabytes before a login.
+inline constexpr size_t kMaxLoginPacket = 16 * 1024;
 
 // First payload byte of server packets (spec appendix).
 inline constexpr uint8_t kOkHeader = 0x00;

@@ -4,8 +4,10 @@
 // CAM token), then a relay with back-pressure that watches commands and responses so the connection can be reset and
 // reused, re-created after a failure, and cancelled with KILL.
 //
-// Login phases live in client_session.cc, the relay in session_relay.cc.
-// A heap object owned by its Worker; it deletes itself after its handles are closed.
+// The session's state, failures and closing live in client_session.cc; the client's login in
+// session_login.cc; getting a database connection in session_upstream.cc; the relay in
+// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc.
+// A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
 #include <deque>
@@ -16,10 +18,10 @@
 #include "protocol/auth_plugins.h"
 #include "protocol/connect_attrs.h"
 #include "protocol/response_tracker.h"
+#include "protocol/server_handshake.h"
 #include "proxy/client_errors.h"
 #include "proxy/command_framer.h"
 #include "proxy/local_users.h"
-#include "proxy/packet_inbox.h"
 #include "proxy/session_registry.h"
 #include "proxy/sql_classifier.h"
 #include "proxy/token_service.h"
@@ -29,11 +31,11 @@
 
 namespace camproxy::proxy {
 
-class Worker;
+class SessionEnv;
 
 class ClientSession final : private Transport::Events, private UpstreamConn::Owner, private UpstreamPool::Waiter {
  public:
-  explicit ClientSession(Worker& worker);
+  explicit ClientSession(SessionEnv& env);
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
@@ -53,18 +55,22 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
  private:
   enum class State {
-    wait_profile,    // accepted; the database's greeting is needed to mirror its version
-    read_handshake,  // greeting sent; waiting for HandshakeResponse41 or SSLRequest
-    tls_handshake,   // SSLRequest received; TLS server handshake running
-    read_switch,     // AuthSwitchRequest sent; waiting for the client's auth data
-    wait_upstream,   // client accepted; waiting for a token / the dialed upstream's greeting
-    upstream_login,  // a new upstream connection logs in with the token
-    prepare,         // a pooled connection gets the client's schema, charset and options
-    relay,           // both sides logged in: bytes flow, watched by the tracker
-    reconnecting,    // the database connection died between commands: a new one is prepared
-    draining,        // a final ERR is queued; closing once it is written
-    closing,         // handles closing; deleted when they are
+    wait_profile,         // accepted; the database's greeting is needed to mirror its version
+    client_login,         // greeting sent; login_ runs the client's login (its state says where)
+    wait_upstream,        // client accepted; waiting for a token / the dialed upstream's greeting
+    upstream_login,       // a new upstream connection logs in with the token
+    prepare,              // a pooled connection gets the client's schema, charset and options
+    relay,                // both sides logged in: bytes flow, watched by the tracker
+    reconnecting,         // the database connection died between commands: a new one is prepared
+    closing_after_write,  // the last bytes (a final ERR, a reply) are queued; closing once written
+    closing,              // handles closing; deleted when they are
   };
+
+  // Every change of state_ goes through transition(); legal_transition() lists the successors
+  // of each state (a change outside them is logged as session_bad_transition).
+  void transition(State next);
+  static bool legal_transition(State from, State to);
+  friend std::string_view to_string(State s);
 
   // The session-state effects of one forwarded command, applied when its response is an OK.
   struct CommandEffects {
@@ -84,14 +90,14 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
   ~ClientSession();
 
-  // Login (client_session.cc).
+  // Login (session_login.cc) and the database connection (session_upstream.cc).
   bool attached(int rc, const ListenAddress& listener);
   void send_greeting();
-  void process_client_packets();
-  void handle_handshake_response(std::span<const uint8_t> payload);
-  void handle_switch_response(std::span<const uint8_t> payload);
-  void send_auth_switch(std::string_view plugin);
-  void authenticate_locally(std::string_view plugin, std::span<const uint8_t> response);
+  void drive_login(protocol::ServerHandshake::Action action);
+  void start_client_tls();
+  bool map_user_to_account();
+  bool verify_locally() const;
+  void refuse_login();
   void client_authenticated();
   void acquire_upstream();
   void acquire_token();
@@ -101,12 +107,13 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void fail_with_upstream_error(const UpstreamFailure& f);
   void fail(ClientError kind, std::string_view detail = {});
   void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
+  void close_after_write();
   void stop_waiting_for_token();
   // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
   void on_pool_wait_over() override;
   void stop_waiting_for_pool();
   void dial_or_refuse();
-  ClientErrorContext error_context(std::string_view detail) const;
+  OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
   PoolKey pool_key() const;
 
@@ -114,7 +121,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void start_relay(uint16_t status_flags);
   void relay_from_client(std::span<const uint8_t> data);
   void on_command_start(const CommandFramer::Piece& piece);
-  void forward_to_upstream(std::span<const uint8_t> bytes);
+  // Feeds `bytes` to the tracker and queues them in the batch relay_from_client() writes.
+  void track_and_queue_upstream(std::span<const uint8_t> bytes);
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
   void answer_locally(const protocol::ErrPacket& err);
@@ -134,6 +142,16 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void finish();
   void maybe_delete();
 
+  // What timer_ is armed for, each with its own duration and its own expiry.
+  enum class Deadline : uint8_t {
+    none,
+    handshake,          // the client's login must be done (--handshake-timeout)
+    pool_wait,          // a pooled connection being cleaned is awaited; then dial (--connect-timeout)
+    reconnect_backoff,  // the next attempt of a transparent reconnect
+    close_after_write,  // the last queued bytes must be written (kCloseAfterWriteTimeoutMs)
+  };
+  void arm(Deadline deadline, uint64_t ms);
+  void disarm();
   static void on_timer(uv_timer_t* t);
   static void on_timer_closed(uv_handle_t* h);
 
@@ -152,21 +170,20 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_upstream_drained(UpstreamConn& u) override;
   void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
 
-  Worker& worker_;
+  SessionEnv& env_;
   State state_ = State::wait_profile;
   Transport client_;
-  uv_timer_t timer_{};
+  uv_timer_t timer_{};  // see Deadline
+  Deadline armed_ = Deadline::none;
   bool client_closed_ = false;
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;
   bool upstream_greeted_ = false;
   bool upstream_counted_ = false;  // upstream_ counts against --pool-max
-  PacketInbox inbox_;
+  // The client's login; after it, it keeps the bytes a client sends before the relay starts.
+  protocol::ServerHandshake login_;
   uint32_t connection_id_ = 0;
-  protocol::Nonce nonce_{};
-  uint32_t advertised_caps_ = 0;
   uint8_t client_seq_ = 0;  // seq id of the next packet camproxy sends the client
-  bool sent_greeting_ = false;
 
   // From the client's HandshakeResponse41.
   uint32_t client_caps_ = 0;
@@ -175,7 +192,6 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::string user_;
   std::optional<std::string> database_;
   protocol::ConnectAttrs attrs_;
-  std::string switch_plugin_;
   std::optional<std::string> refused_peer_;        // the uid (or "unknown") --allow-peer-uid refuses
   bool remote_peer_ = false;                       // a TCP peer on another host: TLS required
   std::shared_ptr<const LocalUsers> local_users_;  // local authentication on
@@ -197,7 +213,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   CommandEffects next_effects_;                 // of the command being forwarded
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
-  bool draining_ = false;
+  bool process_draining_ = false;  // drain(): close at the next transaction boundary
   // A client's COM_CHANGE_USER being applied to upstream_ (state prepare).
   enum class ChangeUser {
     none,

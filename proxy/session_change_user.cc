@@ -11,7 +11,7 @@
 #include "proxy/client_session.h"
 #include "proxy/log.h"
 #include "proxy/packet_out.h"
-#include "proxy/worker.h"
+#include "proxy/session_env.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -27,12 +27,12 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
     refusal = "a malformed COM_CHANGE_USER";
   else if (!tracker_->idle())
     refusal = "COM_CHANGE_USER pipelined behind other commands";
-  else if (worker_.ctx().config().account_for(cmd->user) != account_)
+  else if (env_.config().account_for(cmd->user) != account_)
     refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
   else if (local_users_ && cmd->user != user_)  // its password is not checked here
     refusal = "COM_CHANGE_USER to another user with local authentication; open a new connection instead";
   if (!refusal.empty()) {
-    answer_locally(make_client_error(ClientError::unsupported_command, error_context(refusal)).view());
+    answer_locally(client_error(ClientError::unsupported_command, refusal).view());
     return;
   }
   const std::string plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));
@@ -41,9 +41,9 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   database_ = cmd->database.empty() ? std::nullopt : std::optional<std::string>(cmd->database);
   if (cmd->collation) collation_ = static_cast<uint8_t>(*cmd->collation);
   client_seq_ = 1;
-  state_ = State::prepare;
+  transition(State::prepare);
   client_.stop_reading();
-  if (worker_.pool().reset_refused()) {
+  if (env_.pool().reset_refused()) {
     change_user_upstream();
     return;
   }
@@ -54,13 +54,13 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   have.collation = 0;         // the reset copied the character set from the globals
   have.ignore_space = false;  // and sql_mode
   have.schema = replay_.schema;
-  for (auto& c : fix_up_commands(have, wanted_profile(), worker_.ctx().collations())) cmds.push_back(std::move(c));
+  for (auto& c : fix_up_commands(have, wanted_profile(), env_.collations())) cmds.push_back(std::move(c));
   upstream_->run_commands(cmds);
 }
 
 // spec §5.2: COM_CHANGE_USER upstream, to the session's own account with the current token.
 void ClientSession::change_user_upstream() {
-  auto token = worker_.ctx().tokens().current(account_);
+  auto token = env_.tokens().current(account_);
   if (!token || !token->usable(std::chrono::steady_clock::now())) {
     changing_user_ = ChangeUser::none;
     fail(ClientError::lost_with_state, "no usable CAM token to clean the connection for COM_CHANGE_USER");
@@ -81,21 +81,21 @@ void ClientSession::change_user_reauthenticated() {
   have.collation = 0;
   have.ignore_space = false;
   have.multi_statements = !want.multi_statements;
-  auto cmds = fix_up_commands(have, want, worker_.ctx().collations());
+  auto cmds = fix_up_commands(have, want, env_.collations());
   upstream_->run_commands(cmds);  // never empty: COM_SET_OPTION at least
 }
 
 void ClientSession::change_user_failed(const UpstreamFailure& f) {
   changing_user_ = ChangeUser::none;
   if (f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr)
-    worker_.ctx().tokens().request_after_rejection(account_, token_->generation);  // rotated: refetch
+    env_.tokens().request_after_rejection(account_, token_->generation);  // rotated: refetch
   fail(ClientError::lost_with_state, "cleaning the database connection for COM_CHANGE_USER failed: " + f.message);
 }
 
 void ClientSession::change_user_done(const std::vector<InternalResult>& results) {
   const bool after_reset = changing_user_ == ChangeUser::reset;
   if (after_reset && !results.front().ok) {  // e.g. 1047: the server does not do COM_RESET_CONNECTION
-    worker_.pool().note_reset_refused(results.front());
+    env_.pool().note_reset_refused(results.front());
     change_user_upstream();
     return;
   }
@@ -115,8 +115,11 @@ void ClientSession::change_user_done(const std::vector<InternalResult>& results)
   const uint16_t status = results.back().status_flags;
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
-  log_info("change_user", {{"conn", connection_id_}, {"user", user_}, {"upstream_change_user", !after_reset}});
-  state_ = State::relay;
+  log_info("change_user", {{"conn", connection_id_},
+                           {"state", to_string(state_)},
+                           {"user", user_},
+                           {"upstream_change_user", !after_reset}});
+  transition(State::relay);
   tracker_.emplace(upstream_->capabilities(), status);
   client_.start_reading();
 }

@@ -1,7 +1,7 @@
 // ClientSession's relay phase: forwarding with back-pressure while the response tracker
 // follows every command; COM_QUIT and KILL answered by camproxy (COM_CHANGE_USER in
-// session_change_user.cc); the database
-// connection reset and pooled at the end; a transparent reconnect when it dies between commands.
+// session_change_user.cc); the database connection's state followed for reuse and for a
+// transparent reconnect (session_reconnect.cc).
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
 #include "protocol/ok_err_eof.h"
@@ -9,7 +9,7 @@
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/packet_out.h"
-#include "proxy/worker.h"
+#include "proxy/session_env.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -18,12 +18,9 @@ namespace cap = protocol::cap;
 using protocol::Command;
 using protocol::TrackerEvent;
 
-constexpr uint64_t kDrainTimeoutMs = 2000;
 // Recorded SET statements beyond these make the session unreplayable instead of growing.
 constexpr size_t kMaxReplaySets = 64;
 constexpr size_t kMaxReplayBytes = 16 * 1024;
-constexpr uint64_t kFirstReconnectDelayMs = 50;
-constexpr uint64_t kMaxReconnectDelayMs = 1000;
 
 // What one client read turns into upstream: the framer's pieces are collected and written with
 // one write(2), not one per piece (a held command header would otherwise go out alone).
@@ -33,15 +30,10 @@ std::string_view command_text(std::span<const uint8_t> payload) {
   return {reinterpret_cast<const char*>(payload.data()) + 1, payload.size() - 1};
 }
 
-uint32_t read_u32(std::span<const uint8_t> p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
-}
-
 }  // namespace
 
 void ClientSession::start_relay(uint16_t status_flags) {
-  state_ = State::relay;
+  transition(State::relay);
   tracker_.emplace(upstream_->capabilities(), status_flags);
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
@@ -49,20 +41,20 @@ void ClientSession::start_relay(uint16_t status_flags) {
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
-    registry_entry_ = worker_.ctx().sessions().add(connection_id_);
+    registry_entry_ = env_.sessions().add(connection_id_);
   }
   registry_entry_->thread_id.store(upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a
   // line per request (failures are logged at info and above; counts are in the metrics).
   log_debug("session_started", {{"conn", connection_id_},
+                                {"state", to_string(state_)},
                                 {"user", user_},
                                 {"account", account_},
                                 {"client_tls", client_.tls_on()},
                                 {"upstream_tls", upstream_->tls_on()},
                                 {"thread_id", upstream_->thread_id()},
                                 {"retried_after_1045", retried_after_1045_}});
-  auto rest = inbox_.take_rest();
-  inbox_.release();
+  auto rest = login_.take_rest();  // a client that sent its first command early
   upstream_->start_reading();
   if (!rest.empty()) relay_from_client(rest);
 }
@@ -75,7 +67,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (piece.kind == CommandFramer::Piece::Kind::forward) {
-      forward_to_upstream(piece.bytes);
+      track_and_queue_upstream(piece.bytes);
     } else {
       on_command_start(piece);
     }
@@ -93,7 +85,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
   const auto payload = piece.bytes.subspan(protocol::kHeaderSize);
   next_effects_ = {};
   if (payload.empty()) {
-    forward_to_upstream(piece.bytes);
+    track_and_queue_upstream(piece.bytes);
     return;
   }
   switch (static_cast<Command>(payload[0])) {
@@ -107,7 +99,8 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       return;
     case Command::kProcessKill:
       if (piece.whole && payload.size() == 5) {
-        handle_kill({KillStatement::Target::connection, read_u32(payload.subspan(1))}, piece.bytes);
+        const uint32_t id = *protocol::ByteReader(payload.subspan(1)).u32();  // 4 bytes: checked above
+        handle_kill({KillStatement::Target::connection, id}, piece.bytes);
         return;
       }
       break;
@@ -137,10 +130,10 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       break;
     default: break;
   }
-  forward_to_upstream(piece.bytes);
+  track_and_queue_upstream(piece.bytes);
 }
 
-void ClientSession::forward_to_upstream(std::span<const uint8_t> bytes) {
+void ClientSession::track_and_queue_upstream(std::span<const uint8_t> bytes) {
   // Feed the tracker first, so a command is known before its response can arrive.
   for (auto rest = bytes;;) {
     const auto step = tracker_->feed_to_server(rest);
@@ -163,10 +156,8 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   }
   response_started_ = !tracker_->idle();
   client_.write(data);
-  if (quit_requested_) {  // draining: the reply that ended the transaction is out; close gracefully
-    state_ = State::draining;
-    release_upstream();
-    if (!client_.has_pending_writes()) finish();
+  if (quit_requested_) {  // the reply before COM_QUIT (or that ended the transaction) is out
+    close_after_write();
     return;
   }
   if (client_.has_pending_writes()) upstream_->stop_reading();
@@ -180,7 +171,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       next_effects_ = {};
       return;
     case TrackerEvent::kResponseEnd: {
-      if (draining_ && tracker_->idle() && !tracker_->in_transaction()) {
+      if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
         quit_requested_ = true;  // the transaction ended during the drain: close after this reply
       }
       if (pending_effects_.empty()) return;
@@ -214,7 +205,9 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       return;
     }
     case TrackerEvent::kFault:
-      log_warn("relay_tracker_fault", {{"conn", connection_id_}, {"fault", protocol::to_string(tracker_->fault())}});
+      log_warn(
+          "relay_tracker_fault",
+          {{"conn", connection_id_}, {"state", to_string(state_)}, {"fault", protocol::to_string(tracker_->fault())}});
       return;
     default: return;
   }
@@ -226,19 +219,20 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   framer_.skip_packet();
   using Target = KillStatement::Target;
   if (kill.target == Target::user || kill.target == Target::query_id) {
-    answer_locally(make_client_error(ClientError::unsupported_command,
-                                     error_context(kill.target == Target::user ? "KILL USER" : "KILL QUERY ID"))
-                       .view());
+    answer_locally(
+        client_error(ClientError::unsupported_command, kill.target == Target::user ? "KILL USER" : "KILL QUERY ID")
+            .view());
     return;
   }
-  auto entry = worker_.ctx().sessions().find(kill.id);
+  auto entry = env_.sessions().find(kill.id);
   const uint32_t thread = entry ? entry->thread_id.load() : 0;
   if (thread == 0) {
-    answer_locally(make_client_error(ClientError::unknown_thread, error_context(std::to_string(kill.id))).view());
+    answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
     return;
   }
   if (kill.target == Target::connection) entry->killed.store(true);
   log_info("kill", {{"conn", connection_id_},
+                    {"state", to_string(state_)},
                     {"target_conn", kill.id},
                     {"thread_id", thread},
                     {"query_only", kill.target == Target::query}});
@@ -247,7 +241,7 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   frame.clear();
   protocol::encode_packet(cmd.payload, 0, frame);
   next_effects_ = {};
-  forward_to_upstream(frame);
+  track_and_queue_upstream(frame);
 }
 
 // A reply camproxy makes itself to a command it did not forward (seq 1, as a server's).
@@ -261,7 +255,7 @@ void ClientSession::answer_locally(const protocol::ErrPacket& err) {
 }
 
 void ClientSession::on_drained(Transport&) {
-  if (state_ == State::draining) {
+  if (state_ == State::closing_after_write) {
     finish();
   } else if (state_ == State::relay) {
     upstream_->start_reading();
@@ -270,101 +264,6 @@ void ClientSession::on_drained(Transport&) {
 
 void ClientSession::on_upstream_drained(UpstreamConn&) {
   if (state_ == State::relay) client_.start_reading();
-}
-
-// spec §7.1, §7.2: between commands with nothing unreplayable, a new connection takes over
-// unseen; otherwise the client gets a clear error and its connection is closed.
-void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
-  drop_upstream();
-  if (state_ == State::reconnecting) {
-    // A restarting server refuses connections for a few seconds: the idle client waits (its
-    // next command stays unread) while camproxy retries, within the reconnect window.
-    const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls;
-    if (transient && std::chrono::steady_clock::now() < reconnect_deadline_) {
-      reconnect_delay_ms_ = std::min<uint64_t>(reconnect_delay_ms_ * 2, kMaxReconnectDelayMs);
-      uv_timer_start(&timer_, on_timer, reconnect_delay_ms_, 0);
-      return;
-    }
-    fail(ClientError::lost_with_state, "the reconnect failed: " + f.message);
-    return;
-  }
-  if (registry_entry_ && registry_entry_->killed.load()) {
-    log_info("session_killed", {{"conn", connection_id_}});
-    state_ = State::draining;
-    if (!client_.has_pending_writes())
-      finish();
-    else
-      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
-    return;
-  }
-  const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
-  const bool in_transaction = tracker_ && tracker_->in_transaction();
-  log_info("upstream_lost", {{"conn", connection_id_},
-                             {"reason", f.message},
-                             {"between_commands", between_commands},
-                             {"in_transaction", in_transaction},
-                             {"unreplayable", replay_.reason}});
-  const bool replayable = state_ == State::relay && between_commands && !in_transaction && !replay_.unreplayable;
-  process_metrics()
-      .counter(MetricId::upstream_disconnects, replayable ? UpstreamLoss::reconnected : UpstreamLoss::session_closed)
-      .inc();
-  if (replayable) {
-    reconnect_deadline_ = std::chrono::steady_clock::now() + worker_.ctx().config().reconnect_window;
-    reconnect_delay_ms_ = kFirstReconnectDelayMs;
-    reconnect();
-    return;
-  }
-  client_seq_ = 1;  // the reply to the client's next (or current) command
-  if (between_commands) {
-    fail(ClientError::lost_with_state, in_transaction ? "an open transaction" : replay_.reason);
-  } else if (!response_started_) {
-    fail(ClientError::lost_during_command, f.message);
-  } else {
-    state_ = State::draining;  // mid-response: nothing can be added to the stream
-    if (!client_.has_pending_writes())
-      finish();
-    else
-      uv_timer_start(&timer_, on_timer, kDrainTimeoutMs, 0);
-  }
-}
-
-void ClientSession::reconnect() {
-  state_ = State::reconnecting;
-  client_seq_ = 1;  // any error from here is the reply to the client's next command
-  client_.stop_reading();
-  log_info("reconnecting",
-           {{"conn", connection_id_}, {"schema", replay_.schema.value_or("")}, {"replayed_sets", replay_.sets.size()}});
-  SessionProfile want = wanted_profile();
-  want.schema = replay_.schema;
-  want.multi_statements = multi_statements_;
-  UpstreamPool& pool = worker_.pool();
-  if (auto pc = pool.take(pool_key(), want)) {
-    pooled_ = std::move(*pc);
-    upstream_ = pooled_->conn;
-    upstream_counted_ = true;
-    upstream_->set_owner(this);
-    auto cmds = fix_up_commands(pooled_->profile, want, worker_.ctx().collations());
-    pooled_->profile = want;
-    for (auto& c : replay_commands()) cmds.push_back(std::move(c));
-    if (cmds.empty()) {
-      on_upstream_commands_done(*upstream_, {});
-    } else {
-      upstream_->run_commands(cmds);
-    }
-    return;
-  }
-  database_ = replay_.schema;
-  client_caps_ = multi_statements_ ? client_caps_ | cap::kMultiStatements : client_caps_ & ~cap::kMultiStatements;
-  dial_upstream();
-  acquire_token();
-}
-
-std::vector<InternalCommand> ClientSession::replay_commands() const {
-  std::vector<InternalCommand> cmds;
-  for (const auto& set : replay_.sets) cmds.push_back(make_query(set));
-  if (tracker_ && (tracker_->status_flags() & protocol::status::kAutocommit) == 0)
-    cmds.push_back(make_query("SET autocommit = 0"));
-  return cmds;
 }
 
 void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
@@ -384,7 +283,7 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
     pending_effects_.clear();
     start_relay(status);
     client_.start_reading();
-    log_info("reconnected", {{"conn", connection_id_}, {"thread_id", u.thread_id()}});
+    log_info("reconnected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", u.thread_id()}});
     return;
   }
   if (state_ != State::prepare) return;
@@ -411,89 +310,6 @@ void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector
   protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
   start_relay(status);
-}
-
-bool ClientSession::upstream_reusable() const {
-  if (upstream_ == nullptr || !pooled_) return false;
-  if (state_ == State::relay || (state_ == State::draining && tracker_)) {
-    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
-  }
-  // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
-  return state_ == State::prepare && upstream_->at_rest();
-}
-
-// The session is done with its database connection: reset and pooled when it is safe.
-void ClientSession::release_upstream() {
-  if (upstream_ == nullptr) return;
-  if (upstream_reusable()) {
-    UpstreamConn* u = upstream_;
-    upstream_ = nullptr;
-    upstream_counted_ = false;
-    PooledConn pc = std::move(*pooled_);
-    pooled_.reset();
-    pc.conn = u;
-    if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
-      pc.profile.schema = replay_.schema;
-      pc.profile.multi_statements = multi_statements_;
-    }
-    worker_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
-    return;
-  }
-  drop_upstream();
-}
-
-void ClientSession::drop_upstream() {
-  if (upstream_ == nullptr) return;
-  upstream_->close();
-  upstream_ = nullptr;
-  pooled_.reset();
-  if (upstream_counted_) worker_.pool().closed();
-  upstream_counted_ = false;
-}
-
-void ClientSession::shutdown() { finish(); }
-
-bool ClientSession::idle_outside_transaction() const {
-  return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
-}
-
-void ClientSession::drain() {
-  draining_ = true;
-  if (idle_outside_transaction()) {
-    log_info("session_drained", {{"conn", connection_id_}});
-    finish();
-  }
-}
-
-void ClientSession::finish() {
-  if (state_ == State::closing) return;
-  if (connection_id_ != 0) {
-    process_metrics().gauge(MetricId::client_connections_open).sub();
-    worker_.ctx().open_clients().fetch_sub(1);
-  }
-  stop_waiting_for_token();
-  stop_waiting_for_pool();
-  release_upstream();
-  state_ = State::closing;
-  if (registry_entry_) worker_.ctx().sessions().remove(connection_id_);
-  worker_.on_session_closed(this);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
-  client_.close();
-}
-
-void ClientSession::on_timer_closed(uv_handle_t* h) {
-  auto* self = static_cast<ClientSession*>(h->data);
-  self->timer_closed_ = true;
-  self->maybe_delete();
-}
-
-void ClientSession::on_closed(Transport&) {
-  client_closed_ = true;
-  maybe_delete();
-}
-
-void ClientSession::maybe_delete() {
-  if (client_closed_ && timer_closed_) delete this;
 }
 
 }  // namespace camproxy::proxy

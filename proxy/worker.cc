@@ -141,6 +141,13 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   session->start();
 }
 
+// A refusal instead of a hang (issue 7): the session answers the client with an ERR.
+bool Worker::admit_client() {
+  const int64_t already_open = ctx_.open_clients().fetch_add(1);
+  ctx_.note_open_clients(already_open + 1);
+  return already_open < ctx_.process().max_client_connections;
+}
+
 void Worker::on_session_closed(ClientSession* s) {
   token_waiters_.erase(s);
   if (sessions_.erase(s) != 0) session_count_.fetch_sub(1, std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 
 #include "proxy/listen_socket.h"
 #include "proxy/proxy_context.h"
+#include "proxy/session_env.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/upstream_pool_env.h"
 
@@ -20,12 +21,12 @@ namespace camproxy::proxy {
 
 class ClientSession;
 
-class Worker {
+class Worker final : public SessionEnv {
  public:
   Worker(ProxyContext& ctx, int index);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-  ~Worker();
+  ~Worker() override;
 
   // Control thread, before any worker of the target starts: all of them (this one included),
   // among which clients are spread (worker_balance.h).
@@ -41,16 +42,28 @@ class Worker {
   // Any thread: a new token snapshot was published.
   void notify_tokens() { uv_async_send(&token_async_); }
 
-  uv_loop_t* loop() { return &loop_; }
   ProxyContext& ctx() { return ctx_; }
-  UpstreamPool& pool() { return *pool_; }
-  int index() const { return index_; }
   size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
 
-  // Worker thread, for sessions.
-  void add_token_waiter(ClientSession* s) { token_waiters_.insert(s); }
-  void remove_token_waiter(ClientSession* s) { token_waiters_.erase(s); }
-  void on_session_closed(ClientSession* s);
+  // SessionEnv: worker thread, for its sessions.
+  uv_loop_t* loop() override { return &loop_; }
+  int index() const override { return index_; }
+  const TargetConfig& config() const override { return ctx_.config(); }
+  TokenService& tokens() override { return ctx_.tokens(); }
+  UpstreamPool& pool() override { return *pool_; }
+  CollationNames& collations() override { return ctx_.collations(); }
+  SessionRegistry& sessions() override { return ctx_.sessions(); }
+  std::shared_ptr<const LocalUsers> local_users() const override { return ctx_.local_users(); }
+  SSL_CTX* client_tls() const override { return ctx_.client_tls(); }
+  SSL_CTX* upstream_tls() const override { return ctx_.upstream_tls(); }
+  std::shared_ptr<const UpstreamProfile> profile() const override { return ctx_.profile(); }
+  void set_profile(std::shared_ptr<const UpstreamProfile> p) override { ctx_.set_profile(std::move(p)); }
+  uint32_t next_connection_id() override { return ctx_.next_connection_id(); }
+  bool admit_client() override;
+  void client_gone() override { ctx_.open_clients().fetch_sub(1); }
+  void add_token_waiter(ClientSession* s) override { token_waiters_.insert(s); }
+  void remove_token_waiter(ClientSession* s) override { token_waiters_.erase(s); }
+  void on_session_closed(ClientSession* s) override;
 
  private:
   struct Listener {

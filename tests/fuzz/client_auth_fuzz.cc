@@ -61,7 +61,8 @@ struct Run {
 
   // Advances past the calls that need no server packet; false when the exchange is over.
   bool ready_for_packet(bool change_user, bool& changed) const {
-    if (auth.state() == ClientAuth::State::greeted) check(auth.start(ClientLogin{"app", 0, 45, "db", {}, 0}, password));
+    if (auth.state() == ClientAuth::State::greeted)
+      check(auth.start(LoginRequest{"app", 0, 45, "db", {}, 0}, password));
     if (auth.state() == ClientAuth::State::tls) check(auth.tls_ready());
     if (auth.state() == ClientAuth::State::done && change_user && !changed) {
       changed = true;

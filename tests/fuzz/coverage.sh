@@ -14,6 +14,7 @@ flags="-fprofile-instr-generate -fcoverage-mapping"
 # The sources each target exists for (the shared readers come along in the report).
 declare -A sources=(
   [client_handshake]="protocol/handshake_response.cc protocol/connect_attrs.cc"
+  [server_handshake]="protocol/server_handshake.cc"
   [change_user]="protocol/change_user.cc protocol/connect_attrs.cc"
   [handshake_v10]="protocol/handshake_v10.cc"
   [auth_switch]="protocol/auth_switch.cc"

@@ -70,6 +70,11 @@ def u32(v):
     return struct.pack("<I", v)
 
 
+def frame(payload, seq):
+    """One frame (spec §1): int<3> length, int<1> seq id, the payload."""
+    return len(payload).to_bytes(3, "little") + bytes([seq]) + payload
+
+
 def lenenc_str(b):
     assert len(b) < 0xFB
     return bytes([len(b)]) + b
@@ -131,6 +136,22 @@ def add_capture(corpus, path):
     for direction, stream in streams.items():
         corpus.add("packet", f"{stem}_{direction}_stream", struct.pack("<H", PACKET_LIMIT) + stream)
     add_tracker_seed(corpus, stem, frames, caps)
+    if not stem.startswith("rt_"):  # the rt_ captures are of the command phase
+        add_server_handshake_seeds(corpus, stem, frames)
+
+
+def add_server_handshake_seeds(corpus, stem, frames):
+    """The client's login stream (its frames up to the server's OK or ERR), once as one chunk
+    with any password accepted, once in 5-byte chunks with local authentication."""
+    login = b""
+    for direction, frame in frames[1:]:
+        if direction == "s2c" and frame[4:5] in (b"\x00", b"\xff"):
+            break
+        if direction == "c2s":
+            login += frame
+    tls = 0x01 if len(frames) > 1 and len(frames[1][1]) == 4 + 32 else 0
+    for flags, chunk in ((0x08 | tls, 0), (0x1C | tls, 5)):
+        corpus.add("server_handshake", f"{stem}_login_{flags:02x}_{chunk}", bytes([flags, chunk]) + login)
 
 
 def add_tracker_seed(corpus, stem, frames, caps):
@@ -203,6 +224,13 @@ def add_handmade(corpus):
     # int<2> caps, int<3> max_packet_size, str<NUL> user, str<NUL> auth response.
     corpus.add("client_handshake", "handmade_protocol_320", struct.pack("<H", LONG_PASSWORD) +
                b"\x00\x00\x01" + b"app\x00" + b"12345678\x00")
+    # The login machine: a HandshakeResponse41 with lenenc auth data in 3-byte chunks; a pre-4.1
+    # client (ERR 1251); a frame header over kMaxLoginPacket (16 KiB), refused from the header.
+    corpus.add("server_handshake", "handmade_lenenc_login", bytes([0x08, 3]) + frame(response, 1))
+    corpus.add("server_handshake", "handmade_protocol_320", bytes([0x08, 0]) +
+               frame(struct.pack("<H", LONG_PASSWORD) + b"\x00\x00\x01" + b"app\x00" + b"12345678\x00", 1))
+    corpus.add("server_handshake", "handmade_oversize_header", bytes([0x08, 0]) + (0x4001).to_bytes(3, "little") +
+               b"\x01")
 
     # COM_CHANGE_USER without SECURE_CONNECTION (auth response is str<NUL>), with attributes.
     cu_caps = PROTOCOL_41 | PLUGIN_AUTH | CONNECT_ATTRS

@@ -96,8 +96,8 @@ constexpr std::string_view kPassword = "camtest-pw";
 constexpr uint32_t kOwnCaps = 0x0038A205;
 constexpr uint32_t kOwnCapsMariaDb = 0x0038A204;  // MariaDB clears LONG_PASSWORD (extended caps)
 
-ClientLogin app_login(std::optional<std::string> database = std::nullopt) {
-  ClientLogin login;
+LoginRequest app_login(std::optional<std::string> database = std::nullopt) {
+  LoginRequest login;
   login.user = "camtest";
   login.collation = kCollationUtf8mb4GeneralCi;
   login.database = std::move(database);
@@ -106,7 +106,7 @@ ClientLogin app_login(std::optional<std::string> database = std::nullopt) {
   return login;
 }
 
-std::vector<uint8_t> handshake_response(const ClientLogin& login, uint32_t caps, std::string_view plugin,
+std::vector<uint8_t> handshake_response(const LoginRequest& login, uint32_t caps, std::string_view plugin,
                                         std::span<const uint8_t> auth) {
   HandshakeResponse41 resp;
   resp.capabilities = caps;
@@ -123,14 +123,14 @@ std::vector<uint8_t> handshake_response(const ClientLogin& login, uint32_t caps,
   return out;
 }
 
-std::vector<uint8_t> ssl_request(const ClientLogin& login, uint32_t caps) {
+std::vector<uint8_t> ssl_request(const LoginRequest& login, uint32_t caps) {
   std::vector<uint8_t> out;
   ByteWriter w(out);
   encode_ssl_request({caps, login.max_packet_size, login.collation, 0}, w);
   return out;
 }
 
-std::vector<uint8_t> change_user_packet(const ClientLogin& login, uint32_t caps, std::span<const uint8_t> auth) {
+std::vector<uint8_t> change_user_packet(const LoginRequest& login, uint32_t caps, std::span<const uint8_t> auth) {
   ComChangeUser cmd;
   cmd.user = login.user;
   cmd.auth_response.assign(auth.begin(), auth.end());
@@ -196,7 +196,7 @@ Turn call(Turn::Call c, StepKind kind, State state, std::vector<uint8_t> out, ui
 struct ExchangeCase {
   const char* name;
   ClientAuth::Policy policy;
-  ClientLogin login;
+  LoginRequest login;
   std::string password;
   std::vector<Turn> turns;
   // When the last turn fails: kind, code, SQLSTATE and message.
