@@ -13,8 +13,10 @@
 namespace camproxy::proxy {
 namespace {
 
-// The login phase never needs big packets (greeting, auth data, OK/ERR).
-constexpr size_t kMaxLoginPacket = 64 * 1024;
+// What camproxy reads from the database itself (not relayed): the login (greeting, auth data,
+// OK/ERR) and the replies to its own commands. Larger than protocol::kMaxLoginPacket, the bound
+// on an unauthenticated client: an OK may carry session-state information (§4.5).
+constexpr size_t kMaxUpstreamControlPacket = 64 * 1024;
 
 protocol::ClientAuth::Policy login_policy(const UpstreamConn::Settings& settings) {
   const auto mode = settings.config->upstream_tls;
@@ -45,7 +47,7 @@ UpstreamConn::UpstreamConn(uv_loop_t* loop, const Settings& settings, Owner* own
       settings_(settings),
       owner_(owner),
       transport_(*this),
-      inbox_(kMaxLoginPacket),
+      inbox_(kMaxUpstreamControlPacket),
       auth_(login_policy(settings)) {
   process_metrics().gauge(MetricId::upstream_connections_open).add();
   uv_timer_init(loop_, &timer_);
