@@ -3,11 +3,16 @@
 // (STYLE.md "Errors"): a kind, the MySQL code and SQLSTATE the application's driver reacts to,
 // and a message naming the account, the instance, the cause and what to do next.
 // Nothing secret goes in: `detail` carries CAM's error code and message or a server's error.
+// Each row also names the reason label camproxy_client_connections_failed_total counts the kind
+// under (metrics.h ClientFailure); the table is indexed by the kind, checked at compile time.
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "protocol/ok_err_eof.h"
+#include "proxy/metrics.h"
 
 namespace camproxy::proxy {
 
@@ -30,12 +35,13 @@ enum class ClientError {
   too_many_clients,        // --max-client-connections reached
   lost_during_command,     // the database connection died while a command was running
   lost_with_state,         // it died between commands, with state that cannot be re-created
-  unsupported_command,     // a command camproxy does not relay (COM_CHANGE_USER, KILL USER)
+  unsupported_command,     // KILL USER, KILL QUERY ID, a COM_CHANGE_USER camproxy refuses (another account, ...)
   unknown_thread,          // KILL of an id no session of this camproxy holds
   peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
   local_auth_denied,       // local authentication: unknown user or wrong password
-  tls_required,            // a login from another host without TLS
+  tls_required,            // a login from another host without TLS (keep last: kClientErrorCount)
 };
+inline constexpr size_t kClientErrorCount = static_cast<size_t>(ClientError::tls_required) + 1;
 
 struct ClientErrorContext {
   std::string_view account;
@@ -55,5 +61,10 @@ struct OwnedErr {
 };
 
 OwnedErr make_client_error(ClientError kind, const ClientErrorContext& ctx);
+
+// The reason a login ended by this kind is counted under, or nullopt for a kind only ever
+// answered to a logged-in client's command (it ends no login). The caller decides whether the
+// session was still logging in when it failed.
+std::optional<ClientFailure> login_failure_reason(ClientError kind);
 
 }  // namespace camproxy::proxy

@@ -576,30 +576,10 @@ ClientErrorContext ClientSession::error_context(std::string_view detail) const {
   return {account_, c.instance_id, c.region, upstream, detail, user_};
 }
 
-namespace {
-ClientFailure failure_reason(ClientError kind) {
-  switch (kind) {
-    case ClientError::cam_rejected:
-    case ClientError::cam_unavailable: return ClientFailure::cam;
-    case ClientError::upstream_unreachable:
-    case ClientError::upstream_tls:
-    case ClientError::upstream_auth_rejected:
-    case ClientError::upstream_protocol:
-    case ClientError::too_many_connections:
-    case ClientError::lost_during_command:
-    case ClientError::lost_with_state: return ClientFailure::upstream;
-    case ClientError::handshake_timeout: return ClientFailure::handshake_timeout;
-    case ClientError::peer_refused: return ClientFailure::peer_refused;
-    case ClientError::local_auth_denied: return ClientFailure::local_auth;
-    case ClientError::tls_required: return ClientFailure::client_tls;
-    default: return ClientFailure::client_protocol;
-  }
-}
-}  // namespace
-
 void ClientSession::fail(ClientError kind, std::string_view detail) {
-  if (state_ != State::relay && state_ != State::reconnecting)
-    process_metrics().counter(MetricId::client_connections_failed, failure_reason(kind)).inc();
+  const auto reason = login_failure_reason(kind);
+  if (reason && state_ != State::relay && state_ != State::reconnecting)
+    process_metrics().counter(MetricId::client_connections_failed, *reason).inc();
   auto err = make_client_error(kind, error_context(detail));
   log_info("client_login_failed",
            {{"conn", connection_id_}, {"user", user_}, {"code", err.code}, {"message", err.message}});
@@ -634,6 +614,14 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
     log_debug("client_disconnected", {{"conn", connection_id_}});
   } else {
     log_info("client_connection_error", {{"conn", connection_id_}, {"error", detail}});
+  }
+  // A login ending here was not counted by fail(): once fail() has queued its ERR the session
+  // is draining, and a logged-in session (relaying, applying a COM_CHANGE_USER) is no login.
+  const bool logging_in = state_ != State::relay && state_ != State::reconnecting && state_ != State::draining &&
+                          state_ != State::closing && changing_user_ == ChangeUser::none;
+  if (logging_in) {
+    const auto reason = state_ == State::tls_handshake ? ClientFailure::client_tls : ClientFailure::client_closed;
+    process_metrics().counter(MetricId::client_connections_failed, reason).inc();
   }
   finish();
 }

@@ -1,13 +1,14 @@
 #pragma once
 // camproxy's runtime configuration: process-wide settings and one or more targets, filled from
 // flags and CAMPROXY_* variables.
-// Every option is declared once in config.cc's option table, which also drives --help and
+// Every option is declared once in config_options.cc's option table, which also drives --help and
 // docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/local_auth_config.h"
@@ -38,6 +39,10 @@ struct ListenAddress {
   std::string to_string() const;
   bool operator==(const ListenAddress&) const = default;
 };
+
+// Where applications connect when no listener is given.
+inline constexpr std::string_view kDefaultListenHost = "127.0.0.1";
+inline constexpr uint16_t kDefaultListenPort = 3306;
 
 // One database target: where applications connect, the instance behind it and how to log in.
 struct TargetConfig {
@@ -95,6 +100,7 @@ struct Config {
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::json;
   std::vector<TargetConfig> targets;
+  bool operator==(const Config&) const = default;
 };
 
 enum class ParseOutcome { run, exit_ok, exit_usage, check_ok };

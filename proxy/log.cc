@@ -8,6 +8,8 @@
 #include <ctime>
 #include <string>
 
+#include "auth/json_text.h"
+
 namespace camproxy::proxy {
 namespace {
 
@@ -24,27 +26,7 @@ std::string_view level_name(LogLevel l) {
   return "info";
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
+using auth::append_json_string;
 
 // Text format quotes a value only when it would otherwise be ambiguous.
 void append_text_value(std::string& out, std::string_view s) {

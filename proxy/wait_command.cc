@@ -12,12 +12,14 @@
 #include <string_view>
 #include <thread>
 
+#include "proxy/config_values.h"
+#include "proxy/wait_options.h"
+
 namespace camproxy::proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kRetryEvery = std::chrono::milliseconds(200);
 constexpr int kIoTimeoutMs = 2000;
 
 // One GET; the HTTP status, or 0 when nothing answered.
@@ -45,57 +47,29 @@ int http_status(const std::string& host, const std::string& port, const std::str
 }
 
 int usage(const std::string& why) {
-  std::fprintf(stderr, "camproxy wait: %s\nUsage: camproxy wait [--admin HOST:PORT] [--path /readyz] [--timeout 30s]\n",
-               why.c_str());
+  std::fprintf(stderr, "camproxy wait: %s\n%s", why.c_str(), wait_usage().c_str());
   return 2;
 }
 
 }  // namespace
 
 int run_wait_command(int argc, const char* const* argv, const char* (*getenv_fn)(const char*)) {
-  const char* env_admin = getenv_fn("CAMPROXY_ADMIN");
-  std::string admin = env_admin != nullptr && *env_admin != '\0' ? env_admin : "127.0.0.1:9306";
-  std::string path = "/readyz";
-  long long timeout_s = 30;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::string_view value;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return usage("missing value for " + std::string(arg));
-    }
-    if (arg == "--admin") {
-      admin = std::string(value);
-    } else if (arg == "--path") {
-      if (!value.starts_with("/")) return usage("--path must start with /");
-      path = std::string(value);
-    } else if (arg == "--timeout") {
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), timeout_s);
-      std::string_view unit(p, static_cast<size_t>(value.data() + value.size() - p));
-      if (ec != std::errc() || timeout_s < 0 || (unit != "s" && !unit.empty()))
-        return usage("--timeout takes seconds, e.g. 30s");
-    } else {
-      return usage("unknown flag " + std::string(arg));
-    }
-  }
-  const auto colon = admin.rfind(':');
-  if (colon == std::string::npos) return usage("--admin expects HOST:PORT");
-  std::string host = admin.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string port = admin.substr(colon + 1);
-  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  std::string error;
+  const auto settings = parse_wait_flags(argc, argv, getenv_fn, error);
+  if (!settings) return usage(error);
+  const std::string admin = settings->admin.to_string();
+  const std::string& host = settings->admin.host;
+  const std::string port = std::to_string(settings->admin.port);
+  const std::string& path = settings->path;
+  const auto deadline = Clock::now() + settings->timeout;
   int last = 0;
   do {
     last = http_status(host, port, path);
     if (last == 200) return 0;
-    std::this_thread::sleep_for(kRetryEvery);
+    std::this_thread::sleep_for(kWaitRetryEvery);
   } while (Clock::now() < deadline);
-  std::fprintf(stderr, "camproxy wait: %s%s not ready after %llds (last answer: %s)\n", admin.c_str(), path.c_str(),
-               timeout_s, last == 0 ? "none" : std::to_string(last).c_str());
+  std::fprintf(stderr, "camproxy wait: %s%s not ready after %s (last answer: %s)\n", admin.c_str(), path.c_str(),
+               format_duration(settings->timeout).c_str(), last == 0 ? "none" : std::to_string(last).c_str());
   return 1;
 }
 

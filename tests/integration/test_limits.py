@@ -11,6 +11,10 @@ import time
 import pymysql
 import pytest
 
+from testutil import wait_until
+
+kFailed = "camproxy_client_connections_failed_total"
+
 
 def connect(proxy):
     return pymysql.connect(host="127.0.0.1", port=proxy.port, user="camtest", password="x", connect_timeout=10)
@@ -85,6 +89,39 @@ def test_garbage_instead_of_a_login_gets_an_error_and_a_close(camproxy):
         seq, err = read_packet(s, timeout=5)
         assert err_code(err) in (1043, 1251)
         assert read_packet(s, timeout=5) is None
+
+
+def failures(proxy) -> dict[str, float]:
+    return {reason: proxy.metric(kFailed, reason=reason) for reason in ("client_closed", "client_tls")}
+
+
+def test_a_client_closing_mid_login_counts_as_client_closed(camproxy):
+    proxy = camproxy()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        read_packet(s)  # the greeting; then the client goes away without logging in
+    wait_until(lambda: failures(proxy) == {"client_closed": 1, "client_tls": 0}, 10, "client_closed counted")
+    conn = connect(proxy)  # a completed login whose client then drops the line (no COM_QUIT): no failure
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    conn._sock.shutdown(socket.SHUT_RDWR)  # pymysql's makefile() keeps the fd open past close()
+    # finish() runs after on_error, which would have counted: once the session is gone, it had its say
+    wait_until(lambda: proxy.metric("camproxy_client_connections_open") == 0, 10, "the session closed")
+    assert failures(proxy) == {"client_closed": 1, "client_tls": 0}
+
+
+def test_a_failed_client_tls_handshake_counts_as_client_tls(camproxy):
+    proxy = camproxy()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        read_packet(s)
+        # spec/mysql-protocol.md §2.3: SSLRequest (PROTOCOL_41 | SSL | SECURE_CONNECTION), seq 1,
+        # then something that is no TLS ClientHello.
+        ssl_request = struct.pack("<IIB23x", 0x0200 | 0x0800 | 0x8000, 1 << 24, 45)
+        s.sendall(struct.pack("<I", len(ssl_request))[:3] + b"\x01" + ssl_request)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        s.settimeout(10)
+        while s.recv(4096):  # camproxy closes the connection (a TLS alert may come first)
+            pass
+    wait_until(lambda: failures(proxy) == {"client_closed": 0, "client_tls": 1}, 10, "client_tls counted")
 
 
 def test_many_half_open_clients_do_not_stop_service(camproxy):

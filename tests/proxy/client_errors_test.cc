@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace camproxy::proxy {
 namespace {
 
@@ -59,6 +63,68 @@ TEST(ClientErrors, CamMessagesNameAccountInstanceAndRegion) {
   EXPECT_NE(e.message.find("cdb-12dd3d"), std::string::npos);
   EXPECT_NE(e.message.find("ap-shanghai"), std::string::npos);
   EXPECT_NE(e.message.find("AuthFailure.SignatureFailure"), std::string::npos);
+}
+
+// The reason camproxy_client_connections_failed_total counts each kind under (docs/metrics.md).
+TEST(ClientErrors, EveryKindCountsUnderItsReason) {
+  using F = ClientFailure;
+  const std::pair<ClientError, std::optional<F>> rows[] = {
+      {ClientError::cam_rejected, F::cam},
+      {ClientError::cam_unavailable, F::cam},
+      {ClientError::upstream_unreachable, F::upstream},
+      {ClientError::upstream_tls, F::upstream},
+      {ClientError::upstream_auth_rejected, F::upstream},
+      {ClientError::upstream_protocol, F::upstream},
+      {ClientError::no_account, F::client_protocol},
+      {ClientError::user_not_mapped, F::client_protocol},
+      {ClientError::compression_refused, F::client_protocol},
+      {ClientError::old_auth_protocol, F::client_protocol},
+      {ClientError::bad_handshake, F::client_protocol},
+      {ClientError::handshake_timeout, F::handshake_timeout},
+      {ClientError::packet_too_large, F::client_protocol},
+      {ClientError::tls_not_offered, F::client_protocol},
+      {ClientError::too_many_connections, F::upstream},
+      {ClientError::too_many_clients, F::client_protocol},
+      {ClientError::lost_during_command, F::upstream},
+      {ClientError::lost_with_state, F::upstream},
+      {ClientError::unsupported_command, std::nullopt},  // answers a command; the session goes on
+      {ClientError::unknown_thread, std::nullopt},
+      {ClientError::peer_refused, F::peer_refused},
+      {ClientError::local_auth_denied, F::local_auth},
+      {ClientError::tls_required, F::client_tls},
+  };
+  static_assert(std::size(rows) == kClientErrorCount);
+  for (const auto& [kind, reason] : rows) {
+    EXPECT_EQ(login_failure_reason(kind), reason) << make_client_error(kind, {}).message;
+  }
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The reverse of the metric table's DocIsCurrent: every reason docs/metrics.md documents is
+// counted somewhere, by a row of the ERR table or by a `ClientFailure::<reason>` in proxy/.
+TEST(ClientErrors, EveryDocumentedFailureReasonHasAnEmittingPath) {
+  std::string sources;
+  const auto root = std::filesystem::path(CAMPROXY_TEST_DATA_DIR) / "../../proxy";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    const auto ext = entry.path().extension();
+    if (entry.is_regular_file() && (ext == ".cc" || ext == ".h")) sources += read_text(entry.path());
+  }
+  ASSERT_NE(sources.find("ClientFailure"), std::string::npos) << "no sources under " << root;
+  for (size_t i = 0; i < FixedLabel<ClientFailure>::kValues.size(); ++i) {
+    const auto reason = static_cast<ClientFailure>(i);
+    const std::string_view name = FixedLabel<ClientFailure>::kValues[i].value;
+    bool emitted = sources.find("ClientFailure::" + std::string(name)) != std::string::npos;
+    for (size_t k = 0; k < kClientErrorCount; ++k) {
+      emitted = emitted || login_failure_reason(static_cast<ClientError>(k)) == reason;
+    }
+    EXPECT_TRUE(emitted) << "reason=\"" << name << "\" is documented but nothing counts it";
+  }
 }
 
 }  // namespace
