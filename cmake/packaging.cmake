@@ -22,8 +22,17 @@ add_custom_command(
   COMMAND gzip -n -9 -c "${camproxy_generated}/changelog.Debian" > "${camproxy_generated}/changelog.Debian.gz"
   DEPENDS "${camproxy_generated}/changelog.Debian"
   VERBATIM)
-add_custom_target(camproxy_debian_files ALL DEPENDS "${camproxy_generated}/changelog.Debian.gz")
+# camproxy(1) from the option table (proxy/man_page.cc), compressed as Debian wants man pages.
+add_custom_command(
+  OUTPUT "${camproxy_generated}/camproxy.1.gz"
+  COMMAND camproxy_man_page "${camproxy_generated}/camproxy.1"
+  COMMAND gzip -n -9 -f "${camproxy_generated}/camproxy.1"
+  DEPENDS camproxy_man_page
+  VERBATIM)
+add_custom_target(camproxy_debian_files ALL DEPENDS "${camproxy_generated}/changelog.Debian.gz"
+                                                    "${camproxy_generated}/camproxy.1.gz")
 install(FILES "${camproxy_generated}/changelog.Debian.gz" DESTINATION "${camproxy_doc_dir}" COMPONENT camproxy)
+install(FILES "${camproxy_generated}/camproxy.1.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man1" COMPONENT camproxy)
 
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "camproxy")

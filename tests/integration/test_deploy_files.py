@@ -488,3 +488,11 @@ def test_probe_commands_work_against_camproxy(camproxy):
         assert result.returncode == 0, (command, result.stdout, result.stderr)
     env["CAMPROXY_ADMIN"] = f"127.0.0.1:{free_port()}"  # nothing listens: the probe must fail
     assert run(probe_commands()[1], env=env).returncode != 0
+
+
+# -- Debian package ---------------------------------------------------------------------------
+
+def test_debian_maintainer_scripts_pass_shellcheck():
+    scripts = [str(kDeploy / "debian" / name) for name in ("postinst", "prerm", "postrm")]
+    result = run([require_tool("shellcheck"), "--shell=sh", *scripts])
+    assert result.returncode == 0, result.stdout
