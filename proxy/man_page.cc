@@ -10,8 +10,8 @@ namespace {
 
 std::string option_item(const OptionSpec& o) {
   const std::string flag = "\\-\\-" + roff_escape(o.flag);
-  std::string out = o.value_name.empty() ? ".TP\n.B " + flag
-                                         : ".TP\n.BI \"" + flag + " \" " + roff_escape(o.value_name);
+  std::string out =
+      o.value_name.empty() ? ".TP\n.B " + flag : ".TP\n.BI \"" + flag + " \" " + roff_escape(o.value_name);
   out += "\n" + roff_escape(o.help);
   if (!o.default_text.text.empty()) out += " Default: " + roff_escape(o.default_text.text) + ".";
   out += "\n.br\nEnvironment: \\fB" + roff_escape(env_name(o.flag)) + "\\fR.";

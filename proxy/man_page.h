@@ -2,6 +2,7 @@
 // camproxy(1), the man page the Debian package installs, rendered in roff from the same option
 // tables as --help and docs/flags.md (config_docs.cc), so the three never disagree.
 #include <string>
+#include <string_view>
 
 namespace camproxy::proxy {
 
