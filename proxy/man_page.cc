@@ -58,7 +58,7 @@ constexpr const char* kWait =
 constexpr const char* kTail =
     ".SH ENVIRONMENT\n"
     ".TP\n.B TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY\n"
-    "The CAM key camproxy fetches tokens with (other sources: \\-\\-credentials\\-source).\n"
+    "The CAM key camproxy fetches tokens with (other sources: \\-\\-credential\\-source).\n"
     ".TP\n.B TENCENTCLOUD_SESSION_TOKEN\n"
     "With temporary credentials (alias TENCENTCLOUD_TOKEN).\n"
     ".TP\n.B NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID\n"
