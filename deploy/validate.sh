@@ -5,7 +5,9 @@
 #                       kubernetes-client only when no kubectl is installed at all)
 #   python3-kubernetes  the API models used as a schema for the rendered manifests
 #   systemd             systemd-analyze verify / security for the unit
-#   ShellCheck          lints this script
+#   ShellCheck          lints this script and the Debian maintainer scripts (deploy/debian)
+#   dpkg-dev, lintian,  build (CPack runs dpkg-shlibdeps), lint and install the Debian package
+#   adduser             (tests/integration/test_package.py)
 #   dockerfile-utils    (npm, pinned in deploy/lint/package-lock.json) parses and lints the
 #                       Dockerfile; hadolint has no Debian package
 set -euo pipefail
@@ -14,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
-packages=(python3-kubernetes python3-yaml systemd shellcheck)
+packages=(python3-kubernetes python3-yaml systemd shellcheck dpkg-dev lintian adduser)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,6 +22,17 @@ std::string_view reason_phrase(int status) {
 
 }  // namespace
 
+std::optional<AdminRequest> parse_admin_request(std::string_view head) {
+  const std::string_view line = head.substr(0, head.find("\r\n"));
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return std::nullopt;
+  const auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return std::nullopt;
+  std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  return AdminRequest{line.substr(0, sp1), path};
+}
+
 // One admin connection: reads up to the end of the request head, answers, closes.
 struct AdminServer::Conn {
   AdminServer* server = nullptr;
@@ -66,18 +77,11 @@ struct AdminServer::Conn {
 
   void answer() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
-    std::string_view head(request);
-    auto line_end = head.find("\r\n");
-    std::string_view line = head.substr(0, line_end);
-    auto sp1 = line.find(' ');
-    auto sp2 = line.find(' ', sp1 == std::string_view::npos ? sp1 : sp1 + 1);
     AdminResponse r;
-    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
-      r = {400, "text/plain; charset=utf-8", "bad request\n"};
+    if (auto parsed = parse_admin_request(request)) {
+      r = server->handler_(parsed->method, parsed->path);
     } else {
-      std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-      if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-      r = server->handler_(line.substr(0, sp1), path);
+      r = {400, "text/plain; charset=utf-8", "bad request\n"};
     }
     response = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) +
                "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,16 @@ struct AdminResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
 };
+
+// What the admin endpoint reads of a request: its method and its path without the query.
+struct AdminRequest {
+  std::string_view method;
+  std::string_view path;
+};
+
+// The request line of a received request head ("METHOD SP TARGET SP VERSION\r\n..."); the
+// views point into `head`. nullopt when the line has fewer than three parts (an answer of 400).
+std::optional<AdminRequest> parse_admin_request(std::string_view head);
 
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
 

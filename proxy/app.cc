@@ -84,6 +84,13 @@ bool App::setup(std::string& error) {
   drain_timer_.data = this;
   uv_timer_init(&loop_, &retire_timer_);
   retire_timer_.data = this;
+  notifier_ = SystemdNotifier(NotifySocket::from_environment(), watchdog_interval_from_environment());
+  if (notifier_.enabled()) {
+    uv_timer_init(&loop_, &notify_timer_);
+    notify_timer_.data = this;
+    const auto tick = static_cast<uint64_t>(notifier_.tick_interval().count());
+    uv_timer_start(&notify_timer_, on_notify_timer, 0, tick);
+  }
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sighup_);
@@ -158,6 +165,27 @@ void App::on_sighup(uv_signal_t* s, int) {
   static_cast<App*>(s->data)->reload();
 }
 
+// The control loop's tick for systemd: READY=1 the first time /startup would answer 200, the
+// summary line as it changes, and the watchdog ping (a stuck control loop stops pinging).
+void App::on_notify_timer(uv_timer_t* t) {
+  auto* self = static_cast<App*>(t->data);
+  const auto now = Clock::now();
+  std::string why;
+  if (self->phase_ == Phase::serving && self->started(why)) self->notifier_.ready();
+  self->notifier_.status(self->status_line(), now);
+  self->notifier_.watchdog(now);
+}
+
+std::string App::status_line() const {
+  std::string why;
+  const bool is_ready = ready(why);
+  std::string state = is_ready ? "ready" : "not ready (" + why + ")";
+  if (phase_ == Phase::draining || phase_ == Phase::finishing) state = "draining";
+  std::vector<std::string> names;
+  for (const auto& t : targets_) names.push_back(t->name());
+  return state + "; targets: " + join_names(names) + "; open sessions: " + std::to_string(open_sessions());
+}
+
 void App::retire(std::unique_ptr<Target> target, std::string_view why) {
   log_info("target_draining",
            {{"target", target->name()}, {"reason", why}, {"open_sessions", target->open_sessions()}});
@@ -188,6 +216,7 @@ void App::begin_drain(std::string_view why) {
   if (phase_ != Phase::serving) return;
   phase_ = Phase::draining;
   drain_started_ = Clock::now();
+  notifier_.stopping();
   log_info("drain_started", {{"reason", why},
                              {"open_sessions", open_sessions()},
                              {"min_delay_ms", static_cast<int64_t>(config_.min_sigterm_delay.count())},
@@ -230,7 +259,7 @@ void App::shutdown() {
   if (trimmer_) trimmer_->close();
   gauges_.clear();
   if (!loop_ready_) return;
-  for (auto* timer : {&drain_timer_, &retire_timer_}) {
+  for (auto* timer : {&drain_timer_, &retire_timer_, &notify_timer_}) {
     if (timer->data != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
   }
   if (sigterm_.data != nullptr) {

@@ -12,6 +12,7 @@
 #include "proxy/memory_trim.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy_context.h"
+#include "proxy/sd_notify.h"
 #include "proxy/target.h"
 
 namespace camproxy::proxy {
@@ -49,6 +50,8 @@ class App {
   void register_token_gauges();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sighup(uv_signal_t* s, int signum);
+  static void on_notify_timer(uv_timer_t* t);
+  std::string status_line() const;
 
   // Process-wide settings as started: targets read them for the process's life (a reload
   // reports changes to them as "needs restart", except the credential settings).
@@ -74,6 +77,9 @@ class App {
   std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
   uv_timer_t retire_timer_{};
+  // systemd (Type=notify): READY=1, STOPPING=1, STATUS= and WATCHDOG=1 from notify_timer_.
+  SystemdNotifier notifier_;
+  uv_timer_t notify_timer_{};
   // The process's lifecycle (docs/operations.md "Shutdown"), one way only.
   enum class Phase {
     starting,   // setup() running: listeners being opened, not ready

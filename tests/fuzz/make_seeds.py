@@ -342,6 +342,50 @@ def add_vectors(corpus):
                        json.dumps(body, separators=(",", ":")).encode())
 
 
+# sql_classifier: COM_QUERY texts, one per shape proxy/sql_classifier.cc tells apart
+# (tests/proxy/sql_classifier_test.cc has the expected answers).
+SQL_SEEDS = {
+    "use_plain": b"USE orders",
+    "use_quoted": b"use `my db`; SELECT 1",
+    "use_odd_quotes": b'USE `a``b`; USE "ansi"',
+    "set_names": b"SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+    "set_session_vars": b"SET SESSION sql_mode='STRICT_ALL_TABLES', @@session.time_zone = '+08:00';",
+    "set_global": b"SET GLOBAL max_connections = 10; SET @@global.x = 1",
+    "set_user_variable": b"SET @a := 1; SELECT @a",
+    "set_transaction": b"SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    "several_with_comments": b"/* c */ SET autocommit=0; -- line\nSELECT 'a;b' /* ; */; # hash\nSET x=1",
+    "temporary_table": b"CREATE TEMPORARY TABLE t (id INT)",
+    "prepare": b"PREPARE s FROM 'SELECT ?'; EXECUTE s USING @v; DEALLOCATE PREPARE s",
+    "locks": b"SELECT GET_LOCK('x', 1); LOCK TABLES t WRITE",
+    "drop_database": b"DROP DATABASE orders",
+    "kill_connection": b"KILL 42",
+    "kill_hard_query_id": b"KILL HARD QUERY ID 18446744073709551615",
+    "kill_soft_query": b"kill soft query 7;",
+    "kill_user": b"KILL USER app",
+    "kill_overflow": b"KILL 18446744073709551616",
+    "quotes_unterminated": b"SET x = 'abc",
+    "backslash_escapes": b"SET x = 'a\\';' ; SET y = \"b\\\"\"",
+}
+
+# admin_request: request heads the admin endpoint receives (proxy/admin_server.cc).
+ADMIN_SEEDS = {
+    "get_metrics": b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9306\r\n\r\n",
+    "get_with_query": b"GET /readyz?verbose=1 HTTP/1.1\r\n\r\n",
+    "post_quit": b"POST /quitquitquit HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    "http10_no_headers": b"HEAD /startup HTTP/1.0\r\n\r\n",
+    "two_parts_only": b"GET /healthz\r\n\r\n",
+    "empty_parts": b"  HTTP/1.1\r\n\r\n",
+    "bare_newlines": b"GET /x\n HTTP/1.1\n\n",
+}
+
+
+def add_text_seeds(corpus):
+    for name, text in SQL_SEEDS.items():
+        corpus.add("sql_classifier", name, text)
+    for name, text in ADMIN_SEEDS.items():
+        corpus.add("admin_request", name, text)
+
+
 def main():
     corpus = Corpus()
     for path in sorted(CAPTURES.glob("*.hex")):
@@ -349,6 +393,7 @@ def main():
         add_client_auth_capture(corpus, path)
     add_handmade(corpus)
     add_vectors(corpus)
+    add_text_seeds(corpus)
     corpus.write()
 
 

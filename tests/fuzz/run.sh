@@ -40,11 +40,11 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCAMPROXY_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 
-# The JSON, profile and config file targets have their own dictionary, the token targets (binary, base64)
-# none; every other target reads MySQL packets.
+# The JSON, profile, config file, SQL and admin request targets have their own dictionary, the
+# token targets (binary, base64) none; every other target reads MySQL packets.
 dict_for() {
   case $1 in
-    cam_response | profile_file | config_file) echo "$here/dict/$1.dict" ;;
+    cam_response | profile_file | config_file | sql_classifier | admin_request) echo "$here/dict/$1.dict" ;;
     auth_token | auth_token_info) ;;
     *) echo "$here/dict/mysql.dict" ;;
   esac

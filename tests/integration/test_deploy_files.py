@@ -33,7 +33,7 @@ kDockerfile = kDeploy / "container" / "Dockerfile"
 kUnit = kDeploy / "systemd" / "camproxy.service"
 kEnvExample = kDeploy / "examples" / "camproxy.env"
 kCompose = kDeploy / "examples" / "compose.yaml"
-kInstalledBinary = "/usr/local/bin/camproxy"
+kInstalledBinary = "/usr/bin/camproxy"
 kNonRootUid = 65532
 # Flags that issue 5 plans and the examples already use; drop an entry once docs/flags.md has it.
 kPlannedVariables: set[str] = set()  # flags documented in docs/flags.md cover every variable used
@@ -418,11 +418,21 @@ def test_systemd_unit_sandbox_and_stop_timeout():
     for expected in [("DynamicUser", "yes"), ("ProtectSystem", "strict"), ("NoNewPrivileges", "yes"),
                      ("PrivateTmp", "yes"), ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
                      ("CapabilityBoundingSet", ""), ("MemoryDenyWriteExecute", "yes"),
-                     ("SystemCallFilter", "@system-service"), ("EnvironmentFile", "/etc/camproxy/camproxy.env")]:
+                     ("SystemCallFilter", "@system-service"), ("EnvironmentFile", "/etc/camproxy/camproxy.env"),
+                     ("User", "camproxy"), ("ProtectHome", "yes"), ("PrivateDevices", "yes")]:
         assert expected in settings
     env = example_env()
     drain = seconds(env["CAMPROXY_MIN_SIGTERM_DELAY"]) + seconds(env["CAMPROXY_MAX_SIGTERM_DELAY"])
     assert seconds(dict(settings)["TimeoutStopSec"]) > drain
+
+
+def test_systemd_unit_uses_the_notify_protocol():
+    settings = dict(unit_settings())
+    assert settings["Type"] == "notify" and settings["NotifyAccess"] == "main"
+    # camproxy pings at half of WATCHDOG_USEC from a 250 ms tick: a few seconds leave slack.
+    assert seconds(settings["WatchdogSec"]) >= 5
+    assert "ExecStartPost" not in settings, "READY=1 replaces the `camproxy wait` start-up check"
+    assert settings["ExecStart"].split()[0] == kInstalledBinary
 
 
 # -- examples ---------------------------------------------------------------------------------
@@ -466,7 +476,6 @@ def test_compose_example_shares_the_network_namespace():
 def probe_commands() -> list[list[str]]:
     proxy = sidecar(render(kVariants[0]))
     commands = [proxy["startupProbe"]["exec"]["command"], proxy["livenessProbe"]["exec"]["command"]]
-    commands.append(dict(unit_settings())["ExecStartPost"].split())
     commands.append(yaml.safe_load(kCompose.read_text())["services"]["camproxy"]["healthcheck"]["test"][1:])
     return [[proxy_binary() if word == kInstalledBinary else word for word in c] for c in commands]
 
@@ -479,3 +488,11 @@ def test_probe_commands_work_against_camproxy(camproxy):
         assert result.returncode == 0, (command, result.stdout, result.stderr)
     env["CAMPROXY_ADMIN"] = f"127.0.0.1:{free_port()}"  # nothing listens: the probe must fail
     assert run(probe_commands()[1], env=env).returncode != 0
+
+
+# -- Debian package ---------------------------------------------------------------------------
+
+def test_debian_maintainer_scripts_pass_shellcheck():
+    scripts = [str(kDeploy / "debian" / name) for name in ("postinst", "prerm", "postrm")]
+    result = run([require_tool("shellcheck"), "--shell=sh", *scripts])
+    assert result.returncode == 0, result.stdout
