@@ -10,19 +10,12 @@
 
 #include "proxy/collation_names.h"
 #include "proxy/config.h"
+#include "proxy/greeting_profile.h"
 #include "proxy/local_users.h"
 #include "proxy/session_registry.h"
 #include "proxy/token_service.h"
 
 namespace camproxy::proxy {
-
-// What the application's greeting mirrors from the database (spec/mysql-protocol.md §2.1).
-struct UpstreamProfile {
-  std::string server_version;
-  uint32_t capabilities = 0;
-  uint8_t collation = 0;
-  uint16_t status_flags = 0;
-};
 
 // What all targets of the process share.
 struct ProcessShared {
@@ -71,11 +64,11 @@ class ProxyContext {
   size_t worker_count() const { return worker_count_; }
   void set_worker_count(size_t n) { worker_count_ = n; }
 
-  std::shared_ptr<const UpstreamProfile> profile() const {
+  std::shared_ptr<const GreetingProfile> profile() const {
     std::lock_guard lock(mu_);
     return profile_;
   }
-  void set_profile(std::shared_ptr<const UpstreamProfile> p) {
+  void set_profile(std::shared_ptr<const GreetingProfile> p) {
     std::lock_guard lock(mu_);
     profile_ = std::move(p);
   }
@@ -102,7 +95,7 @@ class ProxyContext {
   SessionRegistry sessions_;
   CollationNames collations_;
   mutable std::mutex mu_;
-  std::shared_ptr<const UpstreamProfile> profile_;
+  std::shared_ptr<const GreetingProfile> profile_;
   std::shared_ptr<const LocalUsers> local_users_;
 };
 

@@ -9,8 +9,8 @@
 
 #include "proxy/collation_names.h"
 #include "proxy/config.h"
+#include "proxy/greeting_profile.h"
 #include "proxy/local_users.h"
-#include "proxy/proxy_context.h"  // UpstreamProfile
 #include "proxy/session_registry.h"
 #include "proxy/token_service.h"
 #include "proxy/upstream_pool.h"
@@ -34,8 +34,8 @@ class SessionEnv {
   virtual SSL_CTX* client_tls() const = 0;    // nullptr: no certificate, TLS not offered
   virtual SSL_CTX* upstream_tls() const = 0;  // nullptr: plaintext to the database
   // The database's greeting mirrored to applications: learnt by the first session, then shared.
-  virtual std::shared_ptr<const UpstreamProfile> profile() const = 0;
-  virtual void set_profile(std::shared_ptr<const UpstreamProfile> profile) = 0;
+  virtual std::shared_ptr<const GreetingProfile> profile() const = 0;
+  virtual void set_profile(std::shared_ptr<const GreetingProfile> profile) = 0;
   virtual uint32_t next_connection_id() = 0;
   // Counts a new client as open; false when --max-client-connections were open already (the
   // client stays counted until client_gone()).

@@ -133,8 +133,8 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
   const auto& g = u.greeting();
   auto current = env_.profile();
   if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
-    env_.set_profile(std::make_shared<UpstreamProfile>(
-        UpstreamProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
+    env_.set_profile(std::make_shared<GreetingProfile>(
+        GreetingProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
   }
   if (state_ == State::wait_profile) {
     send_greeting();

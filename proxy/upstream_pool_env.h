@@ -1,6 +1,6 @@
 #pragma once
 // What an UpstreamPool needs from the process around it, passed at construction: a Worker gives
-// it its loop and target (ContextPoolEnv), a test a loop and a scripted server's settings.
+// it its loop and target (proxy/context_pool_env.h), a test a loop and a scripted server's settings.
 #include <openssl/ssl.h>
 #include <uv.h>
 
@@ -12,8 +12,6 @@
 #include "proxy/token_service.h"
 
 namespace camproxy::proxy {
-
-class ProxyContext;
 
 class PoolEnv {
  public:
@@ -31,24 +29,6 @@ class PoolEnv {
 
  protected:
   ~PoolEnv() = default;
-};
-
-// A worker's: its loop and its target's shared context.
-class ContextPoolEnv final : public PoolEnv {
- public:
-  ContextPoolEnv(uv_loop_t* loop, ProxyContext& ctx) : loop_(loop), ctx_(ctx) {}
-
-  uv_loop_t* loop() override { return loop_; }
-  const TargetConfig& config() const override;
-  std::shared_ptr<const TokenState> token(const std::string& account) const override;
-  void token_rejected(const std::string& account, uint64_t generation) override;
-  CollationNames& collations() override;
-  SSL_CTX* upstream_tls() const override;
-  size_t worker_count() const override;
-
- private:
-  uv_loop_t* loop_;
-  ProxyContext& ctx_;
 };
 
 }  // namespace camproxy::proxy

@@ -11,11 +11,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "proxy/context_pool_env.h"
 #include "proxy/listen_socket.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session_env.h"
 #include "proxy/upstream_pool.h"
-#include "proxy/upstream_pool_env.h"
 
 namespace camproxy::proxy {
 
@@ -56,8 +56,8 @@ class Worker final : public SessionEnv {
   std::shared_ptr<const LocalUsers> local_users() const override { return ctx_.local_users(); }
   SSL_CTX* client_tls() const override { return ctx_.client_tls(); }
   SSL_CTX* upstream_tls() const override { return ctx_.upstream_tls(); }
-  std::shared_ptr<const UpstreamProfile> profile() const override { return ctx_.profile(); }
-  void set_profile(std::shared_ptr<const UpstreamProfile> p) override { ctx_.set_profile(std::move(p)); }
+  std::shared_ptr<const GreetingProfile> profile() const override { return ctx_.profile(); }
+  void set_profile(std::shared_ptr<const GreetingProfile> p) override { ctx_.set_profile(std::move(p)); }
   uint32_t next_connection_id() override { return ctx_.next_connection_id(); }
   bool admit_client() override;
   void client_gone() override { ctx_.open_clients().fetch_sub(1); }

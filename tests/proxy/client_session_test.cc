@@ -39,8 +39,8 @@ class FakeEnv final : public SessionEnv {
   std::shared_ptr<const LocalUsers> local_users() const override { return nullptr; }
   SSL_CTX* client_tls() const override { return nullptr; }
   SSL_CTX* upstream_tls() const override { return nullptr; }
-  std::shared_ptr<const UpstreamProfile> profile() const override { return profile_; }
-  void set_profile(std::shared_ptr<const UpstreamProfile> p) override { profile_ = std::move(p); }
+  std::shared_ptr<const GreetingProfile> profile() const override { return profile_; }
+  void set_profile(std::shared_ptr<const GreetingProfile> p) override { profile_ = std::move(p); }
   uint32_t next_connection_id() override { return 42; }
   bool admit_client() override {
     ++open_;
@@ -55,8 +55,8 @@ class FakeEnv final : public SessionEnv {
   TargetConfig config_;
   CollationNames collations_;
   SessionRegistry sessions_;
-  std::shared_ptr<const UpstreamProfile> profile_ =
-      std::make_shared<UpstreamProfile>(UpstreamProfile{"8.0.36", 0x81fff7fe, 45, protocol::status::kAutocommit});
+  std::shared_ptr<const GreetingProfile> profile_ =
+      std::make_shared<GreetingProfile>(GreetingProfile{"8.0.36", 0x81fff7fe, 45, protocol::status::kAutocommit});
   bool admit_ = true;
   int open_ = 0;
   int closed_ = 0;

@@ -1,6 +1,4 @@
-#include "proxy/upstream_pool_env.h"
-
-#include "proxy/proxy_context.h"
+#include "proxy/context_pool_env.h"
 
 namespace camproxy::proxy {
 
