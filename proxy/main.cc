@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include <sys/prctl.h>
+#include <uv.h>
 
 #include <string>
 #include <string_view>
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "wait") return run_wait_command(argc - 2, argv + 2, getenv_fn);
   if (argc > 1 && std::string_view(argv[1]) == "hash-password")
     return run_hash_password_command(argc - 2, argv + 2, stdin, stdout, stderr);
-  process_metrics();  // records the start time
+  process_metrics().set_libuv_version(uv_version_string());  // and records the start time
   ParseResult parsed = parse_command_line(argc - 1, argv + 1, getenv_fn);
   switch (parsed.outcome) {
     case ParseOutcome::exit_ok: std::fputs(parsed.message.c_str(), stdout); return 0;

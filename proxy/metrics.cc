@@ -1,7 +1,6 @@
 #include "proxy/metrics.h"
 
 #include <openssl/crypto.h>
-#include <uv.h>
 
 #include <algorithm>
 #include <charconv>
@@ -451,7 +450,7 @@ std::string MetricsRegistry::render() const {
 MetricsRegistry& process_metrics() {
   static MetricsRegistry registry([] {
     const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-    return BuildInfo{kVersion, OpenSSL_version(OPENSSL_VERSION_STRING), uv_version_string(),
+    return BuildInfo{kVersion, OpenSSL_version(OPENSSL_VERSION_STRING), "",
                      std::chrono::duration<double>(since_epoch).count()};
   }());
   return registry;

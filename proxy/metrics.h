@@ -300,6 +300,9 @@ struct BuildInfo {
 class MetricsRegistry {
  public:
   explicit MetricsRegistry(BuildInfo build);
+  // The libuv in use, for camproxy_build_info: main() says it before any thread starts (the
+  // metrics code itself needs no event loop, so it does not link one).
+  void set_libuv_version(std::string version) { build_.libuv = std::move(version); }
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
   ~MetricsRegistry();
