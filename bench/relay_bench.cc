@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/transport.h"
+#include "proxy/net/transport.h"
 
 namespace camproxy::bench {
 namespace {
@@ -31,7 +31,7 @@ using proxy::Transport;
 constexpr int kIoTimeoutSeconds = 5;
 
 // Forwards everything each side reads to the other; pauses a side while the other's write
-// queue is non-empty (the back-pressure rule of proxy/transport.h).
+// queue is non-empty (the back-pressure rule of proxy/net/transport.h).
 class Relay final : private Transport::Events {
  public:
   Relay() = default;

@@ -22,7 +22,7 @@ add_custom_command(
   COMMAND gzip -n -9 -c "${camproxy_generated}/changelog.Debian" > "${camproxy_generated}/changelog.Debian.gz"
   DEPENDS "${camproxy_generated}/changelog.Debian"
   VERBATIM)
-# camproxy(1) from the option table (proxy/man_page.cc), compressed as Debian wants man pages.
+# camproxy(1) from the option table (proxy/config/man_page.cc), compressed as Debian wants man pages.
 add_custom_command(
   OUTPUT "${camproxy_generated}/camproxy.1.gz"
   COMMAND camproxy_man_page "${camproxy_generated}/camproxy.1"

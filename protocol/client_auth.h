@@ -1,6 +1,6 @@
 // The client side of the MySQL login as a sans-I/O machine: what camproxy says to the database
 // (spec/mysql-protocol.md §2.1-§2.7, §3.1-§3.3, §5.2). It owns no socket, timer or TLS session:
-// its driver (proxy/upstream_conn.cc) feeds it whole server packets and does what each call
+// its driver (proxy/pool/upstream_conn.cc) feeds it whole server packets and does what each call
 // returns.
 //
 //   greeting --feed(HandshakeV10)--> greeted --start()--> auth ------------------+

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 namespace camproxy::proxy {
 

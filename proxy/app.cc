@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "proxy/credential_settings.h"
-#include "proxy/log.h"
-#include "proxy/version.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/version.h"
 
 namespace camproxy::proxy {
 namespace {

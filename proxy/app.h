@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "proxy/admin_server.h"
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 #include "proxy/memory_trim.h"
-#include "proxy/metrics.h"
+#include "proxy/ops/metrics.h"
 #include "proxy/proxy_context.h"
 #include "proxy/sd_notify.h"
 #include "proxy/target.h"

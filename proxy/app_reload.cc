@@ -6,7 +6,7 @@
 
 #include "proxy/app.h"
 #include "proxy/credential_settings.h"
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
 
 namespace camproxy::proxy {
 

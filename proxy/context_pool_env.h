@@ -1,7 +1,7 @@
 #pragma once
 // A worker's PoolEnv: its loop and its target's shared context.
+#include "proxy/pool/upstream_pool_env.h"
 #include "proxy/proxy_context.h"
-#include "proxy/upstream_pool_env.h"
 
 namespace camproxy::proxy {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "auth/credential_provider.h"
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 namespace camproxy::proxy {
 

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "auth/secret.h"
-#include "proxy/local_users.h"
+#include "proxy/config/local_users.h"
 
 namespace camproxy::proxy {
 namespace {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "proxy/app.h"
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 #include "proxy/hash_password_command.h"
-#include "proxy/metrics.h"
+#include "proxy/ops/metrics.h"
 #include "proxy/wait_command.h"
 
 int main(int argc, char** argv) {

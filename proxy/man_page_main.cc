@@ -1,8 +1,8 @@
-// camproxy_man_page OUTPUT: writes camproxy(1) (proxy/man_page.h) for the Debian package.
+// camproxy_man_page OUTPUT: writes camproxy(1) (proxy/config/man_page.h) for the Debian package.
 #include <cstdio>
 #include <fstream>
 
-#include "proxy/man_page.h"
+#include "proxy/config/man_page.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

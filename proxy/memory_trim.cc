@@ -4,7 +4,7 @@
 #include <malloc.h>
 #endif
 
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
 
 namespace camproxy::proxy {
 namespace {

@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "proxy/collation_names.h"
-#include "proxy/config.h"
-#include "proxy/greeting_profile.h"
-#include "proxy/local_users.h"
-#include "proxy/session_registry.h"
-#include "proxy/token_service.h"
+#include "proxy/config/config.h"
+#include "proxy/config/local_users.h"
+#include "proxy/pool/collation_names.h"
+#include "proxy/session/greeting_profile.h"
+#include "proxy/session/session_registry.h"
+#include "proxy/tokens/token_service.h"
 
 namespace camproxy::proxy {
 

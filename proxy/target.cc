@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "auth/fallback_password.h"
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
 
 namespace camproxy::proxy {
 

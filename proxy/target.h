@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "auth/credential_provider.h"
-#include "proxy/config.h"
-#include "proxy/listen_socket.h"
+#include "proxy/config/config.h"
+#include "proxy/net/listen_socket.h"
+#include "proxy/net/tls.h"
 #include "proxy/proxy_context.h"
-#include "proxy/tls.h"
-#include "proxy/token_service.h"
+#include "proxy/tokens/token_service.h"
 #include "proxy/worker.h"
 
 namespace camproxy::proxy {

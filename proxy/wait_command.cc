@@ -12,8 +12,8 @@
 #include <string_view>
 #include <thread>
 
-#include "proxy/config_values.h"
-#include "proxy/wait_options.h"
+#include "proxy/config/config_values.h"
+#include "proxy/config/wait_options.h"
 
 namespace camproxy::proxy {
 namespace {

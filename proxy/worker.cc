@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include "proxy/client_session.h"
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
+#include "proxy/session/client_session.h"
 
 namespace camproxy::proxy {
 

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "proxy/context_pool_env.h"
-#include "proxy/listen_socket.h"
+#include "proxy/net/listen_socket.h"
+#include "proxy/pool/upstream_pool.h"
 #include "proxy/proxy_context.h"
-#include "proxy/session_env.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/session/session_env.h"
 
 namespace camproxy::proxy {
 

@@ -4,8 +4,8 @@
 
 #include <fcntl.h>
 
-#include "proxy/client_session.h"
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
+#include "proxy/session/client_session.h"
 #include "proxy/worker.h"
 
 namespace camproxy::proxy {

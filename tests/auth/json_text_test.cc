@@ -1,5 +1,5 @@
 // auth/json_text.h's string writer: the one JSON escaper, used by the CAM/STS request bodies
-// and by proxy/log.cc's JSON lines.
+// and by proxy/ops/log.cc's JSON lines.
 #include "auth/json_text.h"
 
 #include <gtest/gtest.h>

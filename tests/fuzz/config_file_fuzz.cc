@@ -1,4 +1,4 @@
-// Fuzz target: the --config file parser (proxy/config_file.h), YAML or JSON an operator wrote
+// Fuzz target: the --config file parser (proxy/config/config_file.h), YAML or JSON an operator wrote
 // or a tool generated. Input: the file's bytes.
 //
 // Properties: no exception escapes and nothing crashes (yaml-cpp's own errors become messages);
@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/config_file.h"
+#include "proxy/config/config_file.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace camproxy::fuzz {

@@ -342,7 +342,7 @@ def add_vectors(corpus):
                        json.dumps(body, separators=(",", ":")).encode())
 
 
-# sql_classifier: COM_QUERY texts, one per shape proxy/sql_classifier.cc tells apart
+# sql_classifier: COM_QUERY texts, one per shape proxy/session/sql_classifier.cc tells apart
 # (tests/proxy/sql_classifier_test.cc has the expected answers).
 SQL_SEEDS = {
     "use_plain": b"USE orders",

@@ -1,4 +1,4 @@
-// Fuzz target: the COM_QUERY reader (proxy/sql_classifier.h), classify_statements and
+// Fuzz target: the COM_QUERY reader (proxy/session/sql_classifier.h), classify_statements and
 // parse_kill, on text any application may send. Input: the query text.
 //
 // Properties: nothing crashes; a query is either unreplayable with a reason and no replayable
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/sql_classifier.h"
+#include "proxy/session/sql_classifier.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace camproxy::fuzz {

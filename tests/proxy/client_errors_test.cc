@@ -1,6 +1,6 @@
 // One assertion per row of the client error table: code, SQLSTATE, and a message that names
 // what the operator needs and nothing secret.
-#include "proxy/client_errors.h"
+#include "proxy/session/client_errors.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // ClientSession on a real libuv loop over a socketpair, built with a fake SessionEnv (no Worker,
 // no pool, no CAM): the login phase up to the point where a database connection would be needed.
-#include "proxy/client_session.h"
+#include "proxy/session/client_session.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -18,7 +18,7 @@
 #include "protocol/handshake_v10.h"
 #include "protocol/ok_err_eof.h"
 #include "protocol/packet.h"
-#include "proxy/session_env.h"
+#include "proxy/session/session_env.h"
 
 namespace camproxy::proxy {
 namespace {

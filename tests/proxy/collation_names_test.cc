@@ -1,5 +1,5 @@
 // Learning collation names from the server's table, and refusing anything odd in it.
-#include "proxy/collation_names.h"
+#include "proxy/pool/collation_names.h"
 
 #include <gtest/gtest.h>
 

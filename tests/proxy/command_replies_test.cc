@@ -1,5 +1,5 @@
 // Reading the replies to camproxy's own commands from captured MariaDB 10.11 streams.
-#include "proxy/command_replies.h"
+#include "proxy/pool/command_replies.h"
 
 #include <gtest/gtest.h>
 

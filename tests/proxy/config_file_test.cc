@@ -1,6 +1,6 @@
 // The --config file: its keys, every error path (with key path and line), JSON = YAML, and
 // the rule by which flags and CAMPROXY_* variables override it.
-#include "proxy/config_file.h"
+#include "proxy/config/config_file.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 namespace camproxy::proxy {
 namespace {

@@ -1,13 +1,13 @@
 // The option table's defaults: each one the docs show as a value is what the setting holds when
 // the option is not given, and the duration text they are printed with parses back.
-#include "proxy/config_options.h"
+#include "proxy/config/config_options.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "proxy/config_values.h"
+#include "proxy/config/config_values.h"
 
 namespace camproxy::proxy {
 namespace {

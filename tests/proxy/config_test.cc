@@ -1,5 +1,5 @@
 // Command line and environment parsing: tables of input -> Config or exit reason.
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 #include <gtest/gtest.h>
 
@@ -203,7 +203,7 @@ TEST(Config, FlagsDocIsCurrent) {
 // CAMPROXY_UPDATE_DOCS=1 ./camproxy_proxy_tests --gtest_filter=Config.FlagsDocInConfigMd
 TEST(Config, FlagsDocInConfigMd) {
   const std::string path = std::string(CAMPROXY_TEST_DATA_DIR) + "/../../docs/config.md";
-  const std::string begin = "<!-- keys:begin (generated from proxy/config_options.cc) -->\n";
+  const std::string begin = "<!-- keys:begin (generated from proxy/config/config_options.cc) -->\n";
   const std::string end = "<!-- keys:end -->\n";
   std::stringstream text;
   text << std::ifstream(path).rdbuf();

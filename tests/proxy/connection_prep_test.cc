@@ -1,6 +1,6 @@
 // ConnectionPrep without a loop: the steps it asks for and the outcome of the answers fed back,
 // for each of its four purposes.
-#include "proxy/connection_prep.h"
+#include "proxy/pool/connection_prep.h"
 
 #include <gtest/gtest.h>
 

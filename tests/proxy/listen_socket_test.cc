@@ -1,7 +1,7 @@
 // Listen sockets. Unix: one socket, mode and owner applied at open and again when a reload
 // hands the socket to a target with other settings for the same path. TCP: a group of
 // SO_REUSEPORT sockets, one per worker, behind a probe that keeps a busy address an error.
-#include "proxy/listen_socket.h"
+#include "proxy/net/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

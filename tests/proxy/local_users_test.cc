@@ -1,6 +1,6 @@
 // Local authentication's users: the file format and its errors, and scramble checks against
 // vectors computed independently (Python hashlib; MySQL's documented PASSWORD('password')).
-#include "proxy/local_users.h"
+#include "proxy/config/local_users.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

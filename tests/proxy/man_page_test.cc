@@ -1,12 +1,12 @@
-#include "proxy/man_page.h"
+#include "proxy/config/man_page.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "proxy/config_options.h"
-#include "proxy/wait_options.h"
+#include "proxy/config/config_options.h"
+#include "proxy/config/wait_options.h"
 
 namespace camproxy::proxy {
 namespace {

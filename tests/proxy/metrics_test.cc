@@ -1,7 +1,7 @@
 // The metrics registry: exposition text (golden families and a format check of the whole
 // output), updates from several threads, histogram buckets, the metric table's naming rules,
 // misuse, and docs/metrics.md drift.
-#include "proxy/metrics.h"
+#include "proxy/ops/metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/version.h"
+#include "proxy/ops/version.h"
 
 namespace camproxy::proxy {
 namespace {

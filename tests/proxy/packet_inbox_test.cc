@@ -1,5 +1,5 @@
 // PacketInbox: whole packets out of arbitrary byte splits, limits, and leftovers.
-#include "proxy/packet_inbox.h"
+#include "proxy/net/packet_inbox.h"
 
 #include <gtest/gtest.h>
 

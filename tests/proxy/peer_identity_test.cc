@@ -1,5 +1,5 @@
 // Peer identity at accept: SO_PEERCRED on a real unix socket pair, loopback by address family.
-#include "proxy/peer_identity.h"
+#include "proxy/net/peer_identity.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/listen_policy.h"
+#include "proxy/config/listen_policy.h"
 
 namespace camproxy::proxy {
 namespace {

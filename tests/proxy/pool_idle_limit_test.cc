@@ -1,5 +1,5 @@
 // The pool's idle limit: below the server's wait_timeout, never above the configured value.
-#include "proxy/pool_idle_limit.h"
+#include "proxy/pool/pool_idle_limit.h"
 
 #include <gtest/gtest.h>
 

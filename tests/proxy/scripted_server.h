@@ -24,7 +24,7 @@
 
 #include "protocol/auth_plugins.h"
 #include "protocol/handshake_v10.h"
-#include "proxy/transport.h"
+#include "proxy/net/transport.h"
 #include "tests/proxy/loop_harness.h"
 
 namespace camproxy::proxy::testing {

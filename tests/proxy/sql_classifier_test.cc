@@ -1,5 +1,5 @@
 // The light SQL reading: KILL forms and session-state effects, as tables.
-#include "proxy/sql_classifier.h"
+#include "proxy/session/sql_classifier.h"
 
 #include <gtest/gtest.h>
 

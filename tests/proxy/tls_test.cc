@@ -1,4 +1,4 @@
-#include "proxy/tls.h"
+#include "proxy/net/tls.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

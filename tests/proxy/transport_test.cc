@@ -1,6 +1,6 @@
 // Transport on a real loop: plaintext and TLS over socketpairs and loopback TCP, back-pressure
 // both ways, bytes that arrive before TLS starts, the peer going away mid-write, and close().
-#include "proxy/transport.h"
+#include "proxy/net/transport.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/tls.h"
+#include "proxy/net/tls.h"
 #include "tests/proxy/loop_harness.h"
 
 namespace camproxy::proxy {

@@ -14,9 +14,9 @@
 #include "protocol/auth_plugins.h"
 #include "protocol/handshake_response.h"
 #include "protocol/packet.h"
-#include "proxy/metrics.h"
-#include "proxy/tls.h"
-#include "proxy/upstream_conn.h"
+#include "proxy/net/tls.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/pool/upstream_conn.h"
 #include "tests/proxy/loop_harness.h"
 #include "tests/proxy/scripted_server.h"
 

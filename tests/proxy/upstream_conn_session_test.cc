@@ -4,8 +4,8 @@
 
 #include "protocol/change_user.h"
 #include "protocol/constants.h"
-#include "proxy/command_replies.h"
-#include "proxy/upstream_conn.h"
+#include "proxy/pool/command_replies.h"
+#include "proxy/pool/upstream_conn.h"
 #include "tests/proxy/upstream_conn_fixture.h"
 
 namespace camproxy::proxy {

@@ -1,6 +1,6 @@
 // UpstreamConn against a scripted server on a real loop: every auth path camproxy speaks toward
 // the database, the ways a dial fails, and what a logged-in connection does.
-#include "proxy/upstream_conn.h"
+#include "proxy/pool/upstream_conn.h"
 
 #include <gtest/gtest.h>
 

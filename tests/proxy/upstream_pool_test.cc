@@ -2,7 +2,7 @@
 // back is reset and idle again, take() picks the best match, idle connections are evicted on
 // EOF, at their lifetime and below the wait_timeout a look read, and a refused reset falls back
 // to COM_CHANGE_USER (whose 1045 has the token refetched).
-#include "proxy/upstream_pool.h"
+#include "proxy/pool/upstream_pool.h"
 
 #include <gtest/gtest.h>
 

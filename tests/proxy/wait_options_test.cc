@@ -1,5 +1,5 @@
 // `camproxy wait`'s flags, read through the option table machinery camproxy itself uses.
-#include "proxy/wait_options.h"
+#include "proxy/config/wait_options.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,123 @@
+#pragma once
+// camproxy's runtime configuration: process-wide settings and one or more targets, filled from
+// flags and CAMPROXY_* variables.
+// Every option is declared once in config_options.cc's option table, which also drives --help and
+// docs/flags.md (tests/proxy/config_test.cc fails if the docs drift).
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/config/local_auth_config.h"
+#include "proxy/ops/log.h"
+
+namespace camproxy::proxy {
+
+enum class UpstreamTlsMode { disable, preferred, required, verify_ca, verify_identity };
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+  bool operator==(const HostPort&) const = default;
+};
+
+struct ListenAddress {
+  bool is_unix = false;
+  std::string path;  // unix sockets
+  HostPort tcp;      // TCP
+  // Unix sockets only: the socket file's mode and owner ("user[:group]", names or numbers,
+  // resolved at start; empty: camproxy's own user and group).
+  uint32_t unix_mode = 0660;
+  std::string unix_owner;
+  // Peers allowed in, checked with SO_PEERCRED at accept (unix sockets only: a TCP listener
+  // with an allow-list is refused at start); empty: any peer.
+  std::vector<uint32_t> allowed_peer_uids;
+  std::string to_string() const;
+  bool operator==(const ListenAddress&) const = default;
+};
+
+// Where applications connect when no listener is given.
+inline constexpr std::string_view kDefaultListenHost = "127.0.0.1";
+inline constexpr uint16_t kDefaultListenPort = 3306;
+
+// One database target: where applications connect, the instance behind it and how to log in.
+struct TargetConfig {
+  std::string name = "default";
+  std::vector<ListenAddress> listen;
+  HostPort upstream;
+  std::string region;
+  std::string instance_id;
+  // How a client's user name becomes a CAM account (ResourceAccount): `db_user` for every
+  // client, else `accounts` (a user missing from it is refused), else the user name itself.
+  std::string db_user;
+  std::map<std::string, std::string> accounts;
+  std::string fallback_password_file;
+  UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
+  std::string upstream_ca_file;
+  std::string upstream_server_name;  // host name checked by verify-identity; default: upstream host
+  std::string client_tls_cert;       // PEM; empty: a self-signed certificate is made at start
+  std::string client_tls_key;
+  bool client_tls = true;
+  LocalAuthConfig local_auth;  // off unless users are configured
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds handshake_timeout{10000};
+  int pool_min_idle = 2;
+  int pool_max = 200;
+  // The most an idle pooled connection is kept; the pool also stays below the server's
+  // wait_timeout (upstream_pool.cc). `auto` is the default cap, quietly; an explicit value that
+  // the server's wait_timeout cuts short gets a warning.
+  std::chrono::milliseconds pool_idle_timeout{300000};
+  bool pool_idle_timeout_auto = true;
+  std::chrono::milliseconds pool_max_lifetime{3600000};
+  std::chrono::milliseconds reconnect_window{30000};
+
+  // nullopt: the map has no entry for `user`.
+  std::optional<std::string> account_for(const std::string& user) const;
+  bool operator==(const TargetConfig&) const = default;
+};
+
+// Process-wide settings and the targets. Flags and CAMPROXY_* variables fill targets[0].
+struct Config {
+  std::string config_file;  // empty: flags and CAMPROXY_* variables only
+  std::string cam_endpoint = "https://cam.tencentcloudapi.com";
+  std::string cam_ca_file;
+  std::chrono::milliseconds cam_timeout{10000};
+  std::chrono::milliseconds token_recheck_interval{0};  // 0: only around rotations
+  std::string credential_source = "auto";
+  std::string credentials_file;
+  std::string metadata_endpoint = "http://metadata.tencentyun.com";
+  std::string sts_endpoint = "https://sts.tencentcloudapi.com";
+  std::optional<HostPort> admin = HostPort{"127.0.0.1", 9306};
+  int workers = 0;  // 0: one per core
+  int max_client_connections = 10000;
+  bool core_dumps = false;
+  std::chrono::milliseconds min_sigterm_delay{0};
+  std::chrono::milliseconds max_sigterm_delay{30000};
+  LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::json;
+  std::vector<TargetConfig> targets;
+  bool operator==(const Config&) const = default;
+};
+
+enum class ParseOutcome { run, exit_ok, exit_usage, check_ok };
+
+struct ParseResult {
+  ParseOutcome outcome = ParseOutcome::run;
+  Config config;
+  std::string message;  // --help/--version text, --check-config's summary, or why exit_usage
+};
+
+// argv as given to main (argv[0] skipped); env looked up through `getenv_fn` for testability.
+ParseResult parse_command_line(int argc, const char* const* argv, const char* (*getenv_fn)(const char*));
+
+// The flag reference in Markdown (docs/flags.md is exactly this text).
+std::string flags_markdown();
+std::string help_text();
+// The key tables of docs/config.md (the text between its "keys" markers).
+std::string config_keys_markdown();
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,189 @@
+#pragma once
+// A worker's logged-in database connections, kept warm and handed to new client sessions so
+// that a connection per request costs a local handshake only (no TCP, TLS, auth or CAM call).
+//
+// Per worker, so nothing here is shared between threads. A connection is reused only by a
+// client whose pool key matches (account + the capability bits of spec/mysql-protocol.md §5.4
+// that cannot change after login); what can be fixed up with commands (schema, character set,
+// MULTI_STATEMENTS, IGNORE_SPACE) is recorded in its SessionProfile. A connection goes back
+// only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3); when the
+// server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER
+// with the current CAM token (§5.2), which the pool then uses for every later return. The
+// cleanup is a ConnectionPrep (connection_prep.h) of purpose return_to_pool.
+//
+// A cleanup is one COM_RESET_CONNECTION when nothing about the session is in doubt: the schema
+// (the reset keeps it) is the one the session tracked, the reset gave back the login collation
+// (checked once per pool, since MySQL and MariaDB versions differ), and the connection's
+// session was looked at (SELECT of schema, wait_timeout, sql_mode) less than a minute ago
+// (connection_prep.cc). Otherwise the look is added to the same pipelined write.
+//
+// Idle connections are closed before the server's wait_timeout would close them: the pool
+// reads the session's wait_timeout on its first connection and with every look (§7.1).
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "proxy/ops/metrics.h"
+#include "proxy/pool/connection_prep.h"
+#include "proxy/pool/upstream_conn.h"
+#include "proxy/pool/upstream_pool_env.h"
+
+namespace camproxy::proxy {
+
+struct PoolKey {
+  std::string account;
+  uint32_t caps = 0;  // the §5.4 pool-key bits
+  bool operator==(const PoolKey&) const = default;
+};
+
+struct PooledConn {
+  UpstreamConn* conn = nullptr;
+  PoolKey key;
+  SessionProfile profile;
+  std::chrono::steady_clock::time_point created;
+  std::chrono::steady_clock::time_point idle_since;
+  uint8_t login_collation = 0;  // the handshake's (profile.collation when the connection logged in)
+  std::optional<SessionLook> last_look;
+};
+
+class UpstreamPool final : private UpstreamConn::Owner {
+ public:
+  // A session waiting for a connection of its key that is on its way back to the pool.
+  class Waiter {
+   public:
+    // The wait is over: an idle connection of the key is there, or none is coming after all.
+    // The session asks again (take(), then dial or error 1040 as without waiting).
+    virtual void on_pool_wait_over() = 0;
+
+   protected:
+    ~Waiter() = default;
+  };
+
+  explicit UpstreamPool(PoolEnv& env);
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+  ~UpstreamPool();
+
+  void start();
+  void close();
+
+  // An idle connection for `key`: one whose profile equals `want` if any, else one that can be
+  // fixed up (never one with a schema for a client that wants none: there is no "USE nothing").
+  std::optional<PooledConn> take(const PoolKey& key, const SessionProfile& want);
+
+  // No idle connection of `key`, but one is being cleaned after its last client (or is reading
+  // the server's settings) and not promised to an earlier waiter: `w` waits for it and true is
+  // returned. A reset is one round trip where a login is several, and at --pool-max the only
+  // other answer would be error 1040, so a connection-per-request client waits. A waiting
+  // session cancels with cancel_wait() when it goes away; the wait needs no timer of its own
+  // (the session's login timeout runs meanwhile).
+  bool wait_for_returning(const PoolKey& key, Waiter* w);
+  void cancel_wait(Waiter* w);
+
+  // Counting for --pool-max: a session that dials its own connection registers it here.
+  bool may_open() const;
+  // At --pool-max, closes the idle connection least likely to be wanted (another key first), to
+  // make room for a client whose key has none idle. False when nothing is idle.
+  bool make_room();
+  void opened();
+  // A connection the pool counted is gone for good (closed by its session).
+  void closed();
+
+  // The session is done with `pc`: reset it and keep it if it comes back clean, else close it.
+  // `pc.profile` holds the schema and MULTI_STATEMENTS the session left (both survive a reset);
+  // `schema_known` is false when the session cannot vouch for the schema (a statement too long
+  // to read, a failed multi-statement that had a USE, ...): the cleanup then looks.
+  // `next_collation` is applied right after the reset, betting that the next client of this
+  // key speaks like the last one (saves a round trip at the next hand-off).
+  void give_back(PooledConn pc, uint8_t next_collation, bool schema_known);
+
+  // The server answered COM_RESET_CONNECTION with `err`: from now on connections are cleaned
+  // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
+  void note_reset_refused(const InternalResult& err);
+  bool reset_refused() const { return reset_refused_; }
+  // Whether a reset gives back the login collation, as learned by a return's look (for a
+  // client's COM_CHANGE_USER, which can then skip SET NAMES as a return does).
+  ResetCollation reset_collation() const { return reset_collation_; }
+
+  // The key and profile of the latest client, for warming up (min idle).
+  void note_demand(const PoolKey& key, const SessionProfile& profile);
+
+  // A new token may let warm-up dials proceed.
+  void on_token_published() { maintain(); }
+
+ private:
+  // A connection the pool holds. It enters in warming (dialed here) or cleaning (given back),
+  // changes state only through transition() and leaves through leave() (taken, or closed).
+  struct Entry {
+    enum class State {
+      warming,   // dialed for --pool-min-idle: connecting and logging in with pc.profile
+      learning,  // logged in: reading wait_timeout (once per pool), the collation table (once per process)
+      idle,      // at rest and offered by take(); idle_since set; counted in the idle gauge
+      cleaning,  // its client left: prep (engaged only here) brings it back to rest
+    };
+    PooledConn pc;
+    State state;
+    std::optional<ConnectionPrep> prep;
+  };
+  friend std::string_view to_string(Entry::State s);
+
+  static void on_tick(uv_timer_t* t);
+  static void on_wake(uv_timer_t* t);
+  // Waiters are woken from the loop, never from inside the pool's own iterations.
+  void schedule_wake();
+  void wake_waiters();
+  // Connections of `key` on their way to idle: cleaning, learning or warming.
+  size_t returning(const PoolKey& key) const;
+  void maintain();
+  void dial_warm();
+  void drop(UpstreamConn* u);
+  void close_pooled(Entry& e, PoolClose reason);
+  void report_idle();
+  void make_idle(Entry& e);
+  void learn(Entry& e, const std::vector<InternalResult>& results);
+
+  // The entries: the only places that add, move and remove them.
+  Entry& enter(PooledConn pc, Entry::State state);
+  void transition(Entry& e, Entry::State to);
+  PooledConn leave(Entry& e);
+  Entry* find(const UpstreamConn& u);
+  size_t count(Entry::State state, const PoolKey* key = nullptr) const;
+
+  // Returning a connection (upstream_pool_return.cc).
+  void drive(Entry& e, ConnectionPrep::Step step);
+  void finish_cleaning(Entry& e);
+  void cleaning_failed(Entry& e);
+  void learn_from_look(const PooledConn& pc, const InternalResult& look, bool after_reset);
+  void learn_wait_timeout(const std::optional<std::string>& text);
+
+  // UpstreamConn::Owner, for idle, resetting and warming connections.
+  void on_upstream_greeting(UpstreamConn& u) override;
+  void on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) override;
+  void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) override;
+  void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) override;
+  void on_upstream_drained(UpstreamConn& u) override;
+  void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
+
+  PoolEnv& env_;
+  uv_timer_t tick_{};
+  uv_timer_t wake_{};
+  bool started_ = false;
+  std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
+  std::vector<std::unique_ptr<Entry>> entries_;       // unique_ptr: an entry stays put while its callbacks run
+  bool reset_refused_ = false;                        // the server answered COM_RESET_CONNECTION with ERR
+  ResetCollation reset_collation_ = ResetCollation::unknown;
+  bool wait_timeout_asked_ = false;
+  std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read
+  std::chrono::milliseconds idle_timeout_{0};         // --pool-idle-timeout, cut below wait_timeout_
+  std::optional<PoolKey> warm_key_;
+  SessionProfile warm_profile_;
+  size_t open_ = 0;           // every connection of this worker: idle, resetting, warming, in sessions
+  size_t idle_reported_ = 0;  // this pool's share of the process-wide idle gauge
+};
+
+}  // namespace camproxy::proxy

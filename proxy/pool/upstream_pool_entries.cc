@@ -1,0 +1,171 @@
+// The pool's entries and their states (upstream_pool.h), and the connection events that move
+// them: only enter(), transition() and leave() add, move and remove an entry.
+#include <algorithm>
+
+#include "protocol/constants.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/ops/version.h"
+#include "proxy/pool/upstream_pool.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+
+}  // namespace
+
+std::string_view to_string(UpstreamPool::Entry::State s) {
+  using State = UpstreamPool::Entry::State;
+  switch (s) {
+    case State::warming: return "warming";
+    case State::learning: return "learning";
+    case State::idle: return "idle";
+    case State::cleaning: return "cleaning";
+  }
+  return "?";
+}
+
+UpstreamPool::Entry& UpstreamPool::enter(PooledConn pc, Entry::State state) {
+  entries_.push_back(std::make_unique<Entry>(Entry{std::move(pc), state, std::nullopt}));
+  report_idle();
+  return *entries_.back();
+}
+
+void UpstreamPool::transition(Entry& e, Entry::State to) {
+  log_debug("pool_entry", {{"thread_id", e.pc.conn->thread_id()}, {"from", to_string(e.state)}, {"to", to_string(to)}});
+  e.state = to;
+  if (to != Entry::State::cleaning) e.prep.reset();
+  report_idle();
+}
+
+PooledConn UpstreamPool::leave(Entry& e) {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& p) { return p.get() == &e; });
+  PooledConn pc = std::move((*it)->pc);
+  entries_.erase(it);
+  report_idle();
+  return pc;
+}
+
+UpstreamPool::Entry* UpstreamPool::find(const UpstreamConn& u) {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->pc.conn == &u; });
+  return it == entries_.end() ? nullptr : it->get();
+}
+
+size_t UpstreamPool::count(Entry::State state, const PoolKey* key) const {
+  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(), [&](const auto& e) {
+    return e->state == state && (key == nullptr || e->pc.key == *key);
+  }));
+}
+
+size_t UpstreamPool::returning(const PoolKey& key) const {
+  return count(Entry::State::cleaning, &key) + count(Entry::State::learning, &key) + count(Entry::State::warming, &key);
+}
+
+// The idle gauge is process-wide: each worker's pool adds the change of its own count.
+void UpstreamPool::report_idle() {
+  const size_t now_idle = count(Entry::State::idle);
+  process_metrics()
+      .gauge(MetricId::upstream_connections_idle)
+      .add(static_cast<int64_t>(now_idle) - static_cast<int64_t>(idle_reported_));
+  idle_reported_ = now_idle;
+}
+
+// A connection the pool held is closed for `reason`: counted, and logged out politely when it
+// is at rest (a plain close would count as an aborted client on the server).
+void UpstreamPool::close_pooled(Entry& e, PoolClose reason) {
+  UpstreamConn* u = e.pc.conn;
+  process_metrics().counter(MetricId::pool_closes, reason).inc();
+  log_debug("pool_connection_closed",
+            {{"thread_id", u->thread_id()}, {"reason", label_value(reason)}, {"state", to_string(e.state)}});
+  leave(e);
+  u->quit();
+  drop(u);  // its close() is a no-op now
+}
+
+void UpstreamPool::drop(UpstreamConn* u) {
+  u->close();
+  closed();
+  schedule_wake();  // a connection a session waited for may have been this one
+}
+
+void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
+  Entry* e = find(u);
+  if (e == nullptr || e->state != Entry::State::warming) return;
+  auto token = env_.token(e->pc.key.account);
+  if (!token || !token->password) {
+    on_upstream_failed(u, {UpstreamFailure::Kind::connect, 0, {}, "no CAM token"});
+    return;
+  }
+  const PooledConn& pc = e->pc;
+  UpstreamLogin login;
+  login.user = pc.key.account;
+  login.password = token->password;
+  login.capabilities = pc.key.caps | (pc.profile.multi_statements ? cap::kMultiStatements : 0) |
+                       (pc.profile.ignore_space ? cap::kIgnoreSpace : 0);
+  login.collation = pc.profile.collation;
+  login.max_packet_size = 64 * 1024 * 1024;
+  login.attrs.emplace_back("_client_name", "camproxy");
+  login.attrs.emplace_back("_client_version", kVersion);
+  u.login(std::move(login));
+}
+
+void UpstreamPool::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t>) {
+  Entry* e = find(u);
+  if (e == nullptr) return;
+  if (e->state == Entry::State::cleaning) {
+    drive(*e, e->prep->on_ready());  // CHANGE_USER accepted the token
+  } else if (e->state == Entry::State::warming) {
+    e->pc.created = std::chrono::steady_clock::now();
+    make_idle(*e);
+  }
+}
+
+void UpstreamPool::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
+  Entry* e = find(u);
+  if (e == nullptr) return;
+  if (e->state == Entry::State::learning) {
+    learn(*e, results);
+  } else if (e->state == Entry::State::cleaning) {
+    drive(*e, e->prep->on_commands_done(results));
+  }
+}
+
+void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) {
+  Entry* e = find(u);
+  if (e == nullptr) return;
+  switch (e->state) {
+    case Entry::State::warming:
+      if (f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && warm_key_) {
+        // The password rotated under the token: have it refetched (rate-limited per account).
+        if (auto token = env_.token(warm_key_->account)) env_.token_rejected(warm_key_->account, token->generation);
+      }
+      log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
+      leave(*e);
+      drop(&u);
+      return;
+    case Entry::State::idle:
+      // The server closed it (wait_timeout, KILL, restart): never handed out.
+      log_info("pool_connection_lost", {{"thread_id", u.thread_id()}, {"reason", f.message}});
+      close_pooled(*e, PoolClose::lost);
+      return;
+    case Entry::State::learning: close_pooled(*e, PoolClose::unclean); return;
+    case Entry::State::cleaning:
+      if (e->prep->state() == ConnectionPrep::State::changing_user) {
+        log_warn("pool_change_user_failed",
+                 {{"thread_id", u.thread_id()}, {"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
+      }
+      drive(*e, e->prep->on_failed(f));
+      return;
+  }
+}
+
+void UpstreamPool::on_upstream_data(UpstreamConn& u, std::span<const uint8_t>) {
+  // spec §7.1: unsolicited bytes on an idle connection (MySQL 8.0.24+ sends 4031 before its
+  // wait_timeout close) mean it is dead.
+  on_upstream_failed(u, {UpstreamFailure::Kind::closed, 0, {}, "unsolicited bytes from the server"});
+}
+
+void UpstreamPool::on_upstream_drained(UpstreamConn&) {}
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,239 @@
+#pragma once
+// One application connection: the server side of the MySQL handshake (any password is
+// accepted, unless local authentication checks it), a logged-in database connection (from the pool, or dialed with a
+// CAM token), then a relay with back-pressure that watches commands and responses so the connection can be reset and
+// reused, re-created after a failure, and cancelled with KILL.
+//
+// The session's state, failures and closing live in client_session.cc; the client's login in
+// session_login.cc; getting a database connection in session_upstream.cc; the relay in
+// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc.
+// A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "protocol/auth_plugins.h"
+#include "protocol/connect_attrs.h"
+#include "protocol/response_tracker.h"
+#include "protocol/server_handshake.h"
+#include "proxy/config/local_users.h"
+#include "proxy/net/transport.h"
+#include "proxy/pool/upstream_conn.h"
+#include "proxy/pool/upstream_pool.h"
+#include "proxy/session/client_errors.h"
+#include "proxy/session/command_framer.h"
+#include "proxy/session/session_registry.h"
+#include "proxy/session/sql_classifier.h"
+#include "proxy/tokens/token_service.h"
+
+namespace camproxy::proxy {
+
+class SessionEnv;
+
+class ClientSession final : private Transport::Events, private UpstreamConn::Owner, private UpstreamPool::Waiter {
+ public:
+  explicit ClientSession(SessionEnv& env);
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // Accepts the pending connection of `server`, a listener on `listener`; false (and
+  // self-cleanup) on failure. A peer the listener refuses is accepted and told so by start().
+  bool accept(uv_stream_t* server, const ListenAddress& listener);
+  // The same for a client another worker accepted and handed over (Worker::hand_over): `fd`
+  // becomes the session's (closed on failure too).
+  bool adopt(int fd, const ListenAddress& listener);
+  void start();
+  // Worker stopping: close at once.
+  void shutdown();
+  // Process draining: close now if between transactions, else when the transaction ends.
+  void drain();
+  // Worker: a token snapshot was published while this session waits for one.
+  void on_token_published();
+
+ private:
+  enum class State {
+    wait_profile,         // accepted; the database's greeting is needed to mirror its version
+    client_login,         // greeting sent; login_ runs the client's login (its state says where)
+    wait_upstream,        // client accepted; waiting for a token / the dialed upstream's greeting
+    upstream_login,       // a new upstream connection logs in with the token
+    prepare,              // a pooled connection gets the client's schema, charset and options
+    relay,                // both sides logged in: bytes flow, watched by the tracker
+    reconnecting,         // the database connection died between commands: a new one is prepared
+    closing_after_write,  // the last bytes (a final ERR, a reply) are queued; closing once written
+    closing,              // handles closing; deleted when they are
+  };
+
+  // Every change of state_ goes through transition(); legal_transition() lists the successors
+  // of each state (a change outside them is logged as session_bad_transition).
+  void transition(State next);
+  static bool legal_transition(State from, State to);
+  friend std::string_view to_string(State s);
+
+  // The session-state effects of one forwarded command, applied when its response is an OK.
+  struct CommandEffects {
+    SessionEffects sql;
+    bool reset = false;                    // COM_RESET_CONNECTION
+    std::optional<bool> multi_statements;  // COM_SET_OPTION
+  };
+
+  // What a replacement connection must re-create (spec §7.2).
+  struct ReplayState {
+    std::optional<std::string> schema;
+    std::vector<std::string> sets;  // SET statements, in order
+    size_t sets_bytes = 0;
+    bool unreplayable = false;
+    std::string reason;
+  };
+
+  ~ClientSession();
+
+  // Login (session_login.cc) and the database connection (session_upstream.cc).
+  bool attached(int rc, const ListenAddress& listener);
+  void send_greeting();
+  void drive_login(protocol::ServerHandshake::Action action);
+  void start_client_tls();
+  bool map_user_to_account();
+  bool verify_locally() const;
+  void refuse_login();
+  void client_authenticated();
+  void acquire_upstream();
+  void acquire_token();
+  void maybe_start_upstream_login();
+  void dial_upstream();
+  void fail_with_cam_error(const TokenState* state);
+  void fail_with_upstream_error(const UpstreamFailure& f);
+  void fail(ClientError kind, std::string_view detail = {});
+  void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
+  void close_after_write();
+  void stop_waiting_for_token();
+  // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
+  void on_pool_wait_over() override;
+  void stop_waiting_for_pool();
+  void dial_or_refuse();
+  OwnedErr client_error(ClientError kind, std::string_view detail) const;
+  SessionProfile wanted_profile() const;
+  PoolKey pool_key() const;
+
+  // Relay (session_relay.cc).
+  void start_relay(uint16_t status_flags);
+  void relay_from_client(std::span<const uint8_t> data);
+  void on_command_start(const CommandFramer::Piece& piece);
+  // Feeds `bytes` to the tracker and queues them in the batch relay_from_client() writes.
+  void track_and_queue_upstream(std::span<const uint8_t> bytes);
+  void on_tracker_event(protocol::TrackerEvent e);
+  void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
+  void answer_locally(const protocol::ErrPacket& err);
+  void on_relay_upstream_lost(const UpstreamFailure& f);
+  void reconnect();
+  std::vector<InternalCommand> replay_commands() const;
+
+  // A client's COM_CHANGE_USER (session_change_user.cc).
+  void change_user(std::span<const uint8_t> payload);
+  void change_user_upstream();
+  void change_user_reauthenticated();
+  void change_user_failed(const UpstreamFailure& f);
+  void change_user_done(const std::vector<InternalResult>& results);
+  void release_upstream();
+  void drop_upstream();
+  bool upstream_reusable() const;
+  void finish();
+  void maybe_delete();
+
+  // What timer_ is armed for, each with its own duration and its own expiry.
+  enum class Deadline : uint8_t {
+    none,
+    handshake,          // the client's login must be done (--handshake-timeout)
+    pool_wait,          // a pooled connection being cleaned is awaited; then dial (--connect-timeout)
+    reconnect_backoff,  // the next attempt of a transparent reconnect
+    close_after_write,  // the last queued bytes must be written (kCloseAfterWriteTimeoutMs)
+  };
+  void arm(Deadline deadline, uint64_t ms);
+  void disarm();
+  static void on_timer(uv_timer_t* t);
+  static void on_timer_closed(uv_handle_t* h);
+
+  // Transport::Events (the client side)
+  void on_data(Transport& t, std::span<const uint8_t> data) override;
+  void on_drained(Transport& t) override;
+  void on_error(Transport& t, int code, const std::string& detail) override;
+  void on_tls_ready(Transport& t) override;
+  void on_closed(Transport& t) override;
+
+  // UpstreamConn::Owner
+  void on_upstream_greeting(UpstreamConn& u) override;
+  void on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) override;
+  void on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f) override;
+  void on_upstream_data(UpstreamConn& u, std::span<const uint8_t> data) override;
+  void on_upstream_drained(UpstreamConn& u) override;
+  void on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) override;
+
+  SessionEnv& env_;
+  State state_ = State::wait_profile;
+  Transport client_;
+  uv_timer_t timer_{};  // see Deadline
+  Deadline armed_ = Deadline::none;
+  bool client_closed_ = false;
+  bool timer_closed_ = false;
+  UpstreamConn* upstream_ = nullptr;
+  bool upstream_greeted_ = false;
+  bool upstream_counted_ = false;  // upstream_ counts against --pool-max
+  // The client's login; after it, it keeps the bytes a client sends before the relay starts.
+  protocol::ServerHandshake login_;
+  uint32_t connection_id_ = 0;
+  uint8_t client_seq_ = 0;  // seq id of the next packet camproxy sends the client
+
+  // From the client's HandshakeResponse41.
+  uint32_t client_caps_ = 0;
+  uint8_t collation_ = 0;
+  uint32_t max_packet_size_ = 0;
+  std::string user_;
+  std::optional<std::string> database_;
+  protocol::ConnectAttrs attrs_;
+  std::optional<std::string> refused_peer_;        // the uid (or "unknown") --allow-peer-uid refuses
+  bool remote_peer_ = false;                       // a TCP peer on another host: TLS required
+  std::shared_ptr<const LocalUsers> local_users_;  // local authentication on
+  bool sha2_fast_ack_ = false;                     // send AuthMoreData 01 03 before the OK (§2.5)
+
+  std::string account_;
+  std::shared_ptr<const TokenState> token_;
+  bool waiting_for_token_ = false;
+  bool waiting_for_pool_ = false;
+  uint64_t seen_generation_ = 0;
+  uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
+  bool retried_after_1045_ = false;
+  std::optional<UpstreamFailure> pending_upstream_failure_;
+
+  // Relay.
+  std::optional<PooledConn> pooled_;  // key and profile of upstream_, for the pool
+  std::optional<protocol::ResponseTracker> tracker_;
+  CommandFramer framer_;
+  CommandEffects next_effects_;                 // of the command being forwarded
+  std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
+  bool quit_requested_ = false;
+  bool process_draining_ = false;  // drain(): close at the next transaction boundary
+  // A client's COM_CHANGE_USER being applied to upstream_ (state prepare).
+  enum class ChangeUser {
+    none,
+    reset,   // COM_RESET_CONNECTION and the fix-ups running
+    reauth,  // the server refused the reset: COM_CHANGE_USER with the token running (§5.2)
+    fix_up,  // after that CHANGE_USER: the fix-ups running
+  };
+  ChangeUser changing_user_ = ChangeUser::none;
+  bool idle_outside_transaction() const;
+  ReplayState replay_;
+  // replay_.schema may not be the server's: a statement the classifier could not read whole, or
+  // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
+  // multi-statement that had a USE). The pool then looks at the session after the reset.
+  bool schema_uncertain_ = false;
+  bool multi_statements_ = false;
+  bool response_started_ = false;  // bytes of the current response reached the client
+  std::chrono::steady_clock::time_point reconnect_deadline_{};
+  uint64_t reconnect_delay_ms_ = 0;
+  std::shared_ptr<SessionEntry> registry_entry_;
+  std::chrono::steady_clock::time_point accepted_at_{};
+};
+
+}  // namespace camproxy::proxy

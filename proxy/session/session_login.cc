@@ -1,0 +1,146 @@
+// ClientSession's login toward the application: the session drives protocol/server_handshake
+// (greeting, SSLRequest, HandshakeResponse41, AuthSwitch, local authentication) and maps its
+// actions to I/O, the account mapping and ClientErrors.
+#include <algorithm>
+
+#include "protocol/constants.h"
+#include "proxy/ops/log.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
+
+namespace camproxy::proxy {
+
+// The greeting mirrors the database's version and capabilities; the login is the machine's.
+void ClientSession::send_greeting() {
+  auto profile = env_.profile();
+  protocol::GreetingInfo info;
+  info.server_version = profile->server_version;
+  info.connection_id = connection_id_;
+  info.upstream_capabilities = profile->capabilities;
+  info.collation = profile->collation;
+  info.status_flags = profile->status_flags;
+  info.tls_offered = env_.client_tls() != nullptr;
+  info.tls_required = remote_peer_;
+  info.local_auth = local_users_ != nullptr;
+  transition(State::client_login);
+  drive_login(login_.greet(info));  // a client that spoke first is handled now
+}
+
+void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
+  if (state_ == State::relay) {
+    relay_from_client(data);
+    return;
+  }
+  if (state_ == State::closing_after_write || state_ == State::closing) return;
+  drive_login(login_.feed(data));
+}
+
+// Carries out what the login machine asks for until it waits for the client again.
+void ClientSession::drive_login(protocol::ServerHandshake::Action action) {
+  using Action = protocol::ServerHandshake::Action;
+  for (;;) {
+    client_seq_ = login_.next_seq();
+    switch (action) {
+      case Action::read_more: return;
+      case Action::send:
+        client_.write(login_.output());
+        if (state_ == State::closing) return;  // the write failed and on_error finished the session
+        action = login_.step();
+        break;
+      case Action::start_tls: start_client_tls(); return;
+      case Action::check_user:
+        if (!map_user_to_account()) return;
+        action = login_.accept_user();
+        break;
+      case Action::verify_password: action = login_.verdict(verify_locally()); break;
+      case Action::authenticated:
+        sha2_fast_ack_ = login_.login().sha2_fast_ack;
+        client_authenticated();
+        return;
+      case Action::refuse: refuse_login(); return;
+    }
+  }
+}
+
+void ClientSession::start_client_tls() {
+  SSL* ssl = SSL_new(env_.client_tls());
+  if (ssl == nullptr) {
+    fail(ClientError::bad_handshake, "TLS unavailable");
+    return;
+  }
+  SSL_set_accept_state(ssl);
+  auto early = login_.tls_early_bytes();
+  client_.start_tls(ssl, early);
+}
+
+void ClientSession::on_tls_ready(Transport&) {
+  if (state_ == State::client_login) drive_login(login_.tls_ready());
+}
+
+// The HandshakeResponse41's fields become the session's; its user must map to an account.
+bool ClientSession::map_user_to_account() {
+  const protocol::ClientLogin& login = login_.login();
+  client_caps_ = login.capabilities;
+  collation_ = login.collation;
+  max_packet_size_ = login.max_packet_size;
+  user_ = login.user;
+  database_ = login.database;
+  attrs_ = login.attrs;
+  auto account = env_.config().account_for(user_);
+  if (!account) {
+    fail(ClientError::user_not_mapped, user_);
+    return false;
+  }
+  account_ = std::move(*account);
+  if (account_.empty()) {
+    fail(ClientError::no_account);
+    return false;
+  }
+  return true;
+}
+
+// Local authentication (local_users.h): the scramble is checked against the stored hashes.
+bool ClientSession::verify_locally() const {
+  const protocol::PasswordCheck check = login_.password_check();
+  const auto kind = check.caching_sha2 ? LocalAuthPlugin::caching_sha2_password : LocalAuthPlugin::native_password;
+  protocol::Nonce nonce{};
+  std::copy(check.nonce.begin(), check.nonce.end(), nonce.begin());
+  return local_users_->verify(user_, kind, nonce, check.response);
+}
+
+void ClientSession::refuse_login() {
+  using Refusal = protocol::HandshakeRefusal;
+  switch (login_.refusal()) {
+    case Refusal::pre41_client: {
+      // spec §2.4: a pre-4.1 client gets 1251 in the old format (no SQLSTATE), as mysqld does.
+      auto e = make_client_error(ClientError::old_auth_protocol, {});
+      send_error_and_close(e.view(), /*protocol41=*/false);
+      return;
+    }
+    case Refusal::packet_too_large: fail(ClientError::packet_too_large, login_.detail()); return;
+    case Refusal::tls_not_offered: fail(ClientError::tls_not_offered); return;
+    case Refusal::tls_required: fail(ClientError::tls_required); return;
+    case Refusal::compression_refused: fail(ClientError::compression_refused); return;
+    case Refusal::old_password_plugin: fail(ClientError::old_auth_protocol); return;
+    case Refusal::local_auth_denied: fail(ClientError::local_auth_denied); return;
+    case Refusal::none:
+    case Refusal::bad_handshake: fail(ClientError::bad_handshake, login_.detail()); return;
+  }
+}
+
+void ClientSession::client_authenticated() {
+  transition(State::wait_upstream);
+  disarm();
+  if (pending_upstream_failure_) {
+    fail_with_upstream_error(*pending_upstream_failure_);
+    return;
+  }
+  log_debug("client_authenticated", {{"conn", connection_id_},
+                                     {"state", to_string(state_)},
+                                     {"user", user_},
+                                     {"account", account_},
+                                     {"tls", client_.tls_on()}});
+  acquire_upstream();
+}
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,315 @@
+// ClientSession's relay phase: forwarding with back-pressure while the response tracker
+// follows every command; COM_QUIT and KILL answered by camproxy (COM_CHANGE_USER in
+// session_change_user.cc); the database connection's state followed for reuse and for a
+// transparent reconnect (session_reconnect.cc).
+#include "protocol/byte_io.h"
+#include "protocol/constants.h"
+#include "protocol/ok_err_eof.h"
+#include "proxy/net/packet_out.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+using protocol::Command;
+using protocol::TrackerEvent;
+
+// Recorded SET statements beyond these make the session unreplayable instead of growing.
+constexpr size_t kMaxReplaySets = 64;
+constexpr size_t kMaxReplayBytes = 16 * 1024;
+
+// What one client read turns into upstream: the framer's pieces are collected and written with
+// one write(2), not one per piece (a held command header would otherwise go out alone).
+thread_local std::vector<uint8_t> t_upstream_batch;
+
+std::string_view command_text(std::span<const uint8_t> payload) {
+  return {reinterpret_cast<const char*>(payload.data()) + 1, payload.size() - 1};
+}
+
+}  // namespace
+
+void ClientSession::start_relay(uint16_t status_flags) {
+  transition(State::relay);
+  tracker_.emplace(upstream_->capabilities(), status_flags);
+  multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
+  if (!registry_entry_) {
+    process_metrics()
+        .histogram(MetricId::client_handshake_duration)
+        .observe(std::chrono::steady_clock::now() - accepted_at_);
+    replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
+    registry_entry_ = env_.sessions().add(connection_id_);
+  }
+  registry_entry_->thread_id.store(upstream_->thread_id());
+  // Debug, like client_connected: at info a connection-per-request application would write a
+  // line per request (failures are logged at info and above; counts are in the metrics).
+  log_debug("session_started", {{"conn", connection_id_},
+                                {"state", to_string(state_)},
+                                {"user", user_},
+                                {"account", account_},
+                                {"client_tls", client_.tls_on()},
+                                {"upstream_tls", upstream_->tls_on()},
+                                {"thread_id", upstream_->thread_id()},
+                                {"retried_after_1045", retried_after_1045_}});
+  auto rest = login_.take_rest();  // a client that sent its first command early
+  upstream_->start_reading();
+  if (!rest.empty()) relay_from_client(rest);
+}
+
+void ClientSession::relay_from_client(std::span<const uint8_t> data) {
+  static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
+  bytes_up.inc(data.size());
+  const bool raw = tracker_->pending_local_infile();
+  t_upstream_batch.clear();
+  framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
+    if (state_ != State::relay) return;
+    if (piece.kind == CommandFramer::Piece::Kind::forward) {
+      track_and_queue_upstream(piece.bytes);
+    } else {
+      on_command_start(piece);
+    }
+  });
+  if (upstream_ != nullptr && !t_upstream_batch.empty()) upstream_->write(t_upstream_batch);
+  if (t_upstream_batch.capacity() > 256 * 1024) std::vector<uint8_t>().swap(t_upstream_batch);
+  if (quit_requested_) {
+    finish();
+    return;
+  }
+  if (upstream_ != nullptr && upstream_->has_pending_writes()) client_.stop_reading();
+}
+
+void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
+  const auto payload = piece.bytes.subspan(protocol::kHeaderSize);
+  next_effects_ = {};
+  if (payload.empty()) {
+    track_and_queue_upstream(piece.bytes);
+    return;
+  }
+  switch (static_cast<Command>(payload[0])) {
+    case Command::kQuit:  // the connection goes back to the pool instead (§4.3)
+      framer_.skip_packet();
+      quit_requested_ = true;
+      return;
+    case Command::kChangeUser:
+      framer_.skip_packet();
+      change_user(piece.whole ? payload : std::span<const uint8_t>{});
+      return;
+    case Command::kProcessKill:
+      if (piece.whole && payload.size() == 5) {
+        const uint32_t id = *protocol::ByteReader(payload.subspan(1)).u32();  // 4 bytes: checked above
+        handle_kill({KillStatement::Target::connection, id}, piece.bytes);
+        return;
+      }
+      break;
+    case Command::kQuery:
+      if (!piece.whole) {
+        next_effects_.sql.unreplayable = true;
+        next_effects_.sql.reason = "a statement too long to inspect";
+        schema_uncertain_ = true;
+        break;
+      }
+      if (auto kill = parse_kill(command_text(payload))) {
+        handle_kill(*kill, piece.bytes);
+        return;
+      }
+      next_effects_.sql = classify_statements(command_text(payload));
+      break;
+    case Command::kInitDb:
+      if (piece.whole) next_effects_.sql.schema = std::string(command_text(payload));
+      break;
+    case Command::kSetOption:
+      if (piece.whole && payload.size() == 3) next_effects_.multi_statements = payload[1] == 0;
+      break;
+    case Command::kResetConnection: next_effects_.reset = true; break;
+    case Command::kStmtPrepare:
+      next_effects_.sql.unreplayable = true;
+      next_effects_.sql.reason = "a prepared statement";
+      break;
+    default: break;
+  }
+  track_and_queue_upstream(piece.bytes);
+}
+
+void ClientSession::track_and_queue_upstream(std::span<const uint8_t> bytes) {
+  // Feed the tracker first, so a command is known before its response can arrive.
+  for (auto rest = bytes;;) {
+    const auto step = tracker_->feed_to_server(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.event == TrackerEvent::kNone) break;
+    on_tracker_event(step.event);
+  }
+  t_upstream_batch.insert(t_upstream_batch.end(), bytes.begin(), bytes.end());
+}
+
+void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> data) {
+  if (state_ != State::relay) return;
+  static Counter& bytes_down = process_metrics().counter(MetricId::relay_bytes, RelayDirection::upstream_to_client);
+  bytes_down.inc(data.size());
+  for (auto rest = data;;) {
+    const auto step = tracker_->feed_from_server(rest);
+    rest = rest.subspan(step.consumed);
+    if (step.event == TrackerEvent::kNone) break;
+    on_tracker_event(step.event);
+  }
+  response_started_ = !tracker_->idle();
+  client_.write(data);
+  if (quit_requested_) {  // the reply before COM_QUIT (or that ended the transaction) is out
+    close_after_write();
+    return;
+  }
+  if (client_.has_pending_writes()) upstream_->stop_reading();
+}
+
+void ClientSession::on_tracker_event(TrackerEvent e) {
+  switch (e) {
+    case TrackerEvent::kCommand:
+      response_started_ = false;
+      if (tracker_->last_command().expects_response) pending_effects_.push_back(std::move(next_effects_));
+      next_effects_ = {};
+      return;
+    case TrackerEvent::kResponseEnd: {
+      if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
+        quit_requested_ = true;  // the transaction ended during the drain: close after this reply
+      }
+      if (pending_effects_.empty()) return;
+      CommandEffects fx = std::move(pending_effects_.front());
+      pending_effects_.pop_front();
+      if (fx.sql.schema_uncertain) schema_uncertain_ = true;
+      if (tracker_->last_response().error) {
+        // A multi-statement may have run its USE before the statement that failed.
+        if (fx.sql.schema && multi_statements_) schema_uncertain_ = true;
+        return;
+      }
+      if (fx.reset) {
+        replay_.sets.clear();
+        replay_.sets_bytes = 0;
+        replay_.unreplayable = false;
+      }
+      if (fx.multi_statements) multi_statements_ = *fx.multi_statements;
+      if (fx.sql.schema) replay_.schema = std::move(fx.sql.schema);
+      for (auto& set : fx.sql.replayable_sets) {
+        replay_.sets_bytes += set.size();
+        replay_.sets.push_back(std::move(set));
+      }
+      if (replay_.sets.size() > kMaxReplaySets || replay_.sets_bytes > kMaxReplayBytes) {
+        fx.sql.unreplayable = true;
+        fx.sql.reason = "too many SET statements to replay";
+      }
+      if (fx.sql.unreplayable && !replay_.unreplayable) {
+        replay_.unreplayable = true;
+        replay_.reason = std::string(fx.sql.reason);
+      }
+      return;
+    }
+    case TrackerEvent::kFault:
+      log_warn(
+          "relay_tracker_fault",
+          {{"conn", connection_id_}, {"state", to_string(state_)}, {"fault", protocol::to_string(tracker_->fault())}});
+      return;
+    default: return;
+  }
+}
+
+// spec §7.3: the id is camproxy's (from its greeting); the database thread behind it changes
+// with the pool, so the statement is rewritten for the thread serving that session now.
+void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8_t>) {
+  framer_.skip_packet();
+  using Target = KillStatement::Target;
+  if (kill.target == Target::user || kill.target == Target::query_id) {
+    answer_locally(
+        client_error(ClientError::unsupported_command, kill.target == Target::user ? "KILL USER" : "KILL QUERY ID")
+            .view());
+    return;
+  }
+  auto entry = env_.sessions().find(kill.id);
+  const uint32_t thread = entry ? entry->thread_id.load() : 0;
+  if (thread == 0) {
+    answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
+    return;
+  }
+  if (kill.target == Target::connection) entry->killed.store(true);
+  log_info("kill", {{"conn", connection_id_},
+                    {"state", to_string(state_)},
+                    {"target_conn", kill.id},
+                    {"thread_id", thread},
+                    {"query_only", kill.target == Target::query}});
+  auto cmd = make_query((kill.target == Target::query ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(thread));
+  static thread_local std::vector<uint8_t> frame;
+  frame.clear();
+  protocol::encode_packet(cmd.payload, 0, frame);
+  next_effects_ = {};
+  track_and_queue_upstream(frame);
+}
+
+// A reply camproxy makes itself to a command it did not forward (seq 1, as a server's).
+void ClientSession::answer_locally(const protocol::ErrPacket& err) {
+  if (!tracker_->idle()) {
+    // Pipelined behind commands still running: the reply would overtake theirs.
+    send_error_and_close(err);
+    return;
+  }
+  send_err(client_, 1, err, client_caps_ | cap::kProtocol41);
+}
+
+void ClientSession::on_drained(Transport&) {
+  if (state_ == State::closing_after_write) {
+    finish();
+  } else if (state_ == State::relay) {
+    upstream_->start_reading();
+  }
+}
+
+void ClientSession::on_upstream_drained(UpstreamConn&) {
+  if (state_ == State::relay) client_.start_reading();
+}
+
+void ClientSession::on_upstream_commands_done(UpstreamConn& u, const std::vector<InternalResult>& results) {
+  if (changing_user_ != ChangeUser::none) {
+    change_user_done(results);
+    return;
+  }
+  if (state_ == State::reconnecting) {
+    for (const auto& r : results) {
+      if (!r.ok) {
+        client_seq_ = 1;
+        fail(ClientError::lost_with_state, "replaying the session failed: " + r.message);
+        return;
+      }
+    }
+    const uint16_t status = results.empty() ? tracker_->status_flags() : results.back().status_flags;
+    pending_effects_.clear();
+    start_relay(status);
+    client_.start_reading();
+    log_info("reconnected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", u.thread_id()}});
+    return;
+  }
+  if (state_ != State::prepare) return;
+  // Fix-ups of a pooled connection (spec §5.3), in the order fix_up_commands() made them.
+  const SessionProfile want = wanted_profile();
+  SessionProfile& have = pooled_->profile;
+  size_t i = 0;
+  if (want.schema && want.schema != have.schema) {
+    const InternalResult& r = results[i++];
+    if (!r.ok) {  // e.g. 1049 unknown database: the server's own error, as at a direct login
+      OwnedErr e{r.code, r.sql_state.empty() ? "HY000" : r.sql_state, r.message};
+      send_error_and_close(e.view());
+      return;
+    }
+    have.schema = want.schema;
+  }
+  if (want.collation != 0 && want.collation != have.collation) have.collation = results[i++].ok ? want.collation : 0;
+  if (want.multi_statements != have.multi_statements && i < results.size() && results[i++].ok)
+    have.multi_statements = want.multi_statements;
+  if (want.ignore_space && !have.ignore_space) have.ignore_space = i < results.size() && results[i++].ok;
+  const uint16_t status = results.empty() ? protocol::status::kAutocommit : results.back().status_flags;
+  std::vector<uint8_t> ok;
+  protocol::ByteWriter w(ok);
+  protocol::encode_ok({0, 0, status, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
+  start_relay(status);
+}
+
+}  // namespace camproxy::proxy

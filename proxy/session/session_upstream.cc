@@ -1,0 +1,310 @@
+// ClientSession getting its database connection (spec §5.3): a pooled one fixed up to the
+// client's profile, or a new one dialed and logged in with the current CAM token (one refetch
+// and retry after 1045, spec §3.4); its failures become the client's ERR.
+#include "protocol/constants.h"
+#include "protocol/ok_err_eof.h"
+#include "proxy/net/packet_out.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/ops/version.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+
+}  // namespace
+
+void ClientSession::dial_upstream() {
+  env_.pool().opened();
+  upstream_counted_ = true;
+  upstream_greeted_ = false;
+  upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
+  upstream_->connect();
+}
+
+PoolKey ClientSession::pool_key() const { return {account_, client_caps_ & cap::kPoolKey}; }
+
+SessionProfile ClientSession::wanted_profile() const {
+  SessionProfile p;
+  if (database_ && !database_->empty()) p.schema = database_;
+  p.collation = collation_;
+  p.multi_statements = (client_caps_ & cap::kMultiStatements) != 0;
+  p.ignore_space = (client_caps_ & cap::kIgnoreSpace) != 0;
+  return p;
+}
+
+// spec §5.3: a warm connection with the client's key, fixed up to its schema and options, or a
+// new one logged in with the current token; the client's OK follows only once it is ready.
+void ClientSession::acquire_upstream() {
+  UpstreamPool& pool = env_.pool();
+  pool.note_demand(pool_key(), wanted_profile());
+  if (upstream_ != nullptr) {  // the first session's own connection
+    acquire_token();
+    return;
+  }
+  if (auto pc = pool.take(pool_key(), wanted_profile())) {
+    pooled_ = std::move(*pc);
+    upstream_ = pooled_->conn;
+    upstream_counted_ = true;
+    upstream_->set_owner(this);
+    transition(State::prepare);
+    auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), env_.collations());
+    if (cmds.empty()) {
+      on_upstream_commands_done(*upstream_, {});
+    } else {
+      upstream_->run_commands(cmds);
+    }
+    return;
+  }
+  if (pool.wait_for_returning(pool_key(), this)) {
+    waiting_for_pool_ = true;
+    // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
+    arm(Deadline::pool_wait, static_cast<uint64_t>(env_.config().connect_timeout.count()));
+    return;
+  }
+  dial_or_refuse();
+}
+
+void ClientSession::dial_or_refuse() {
+  UpstreamPool& pool = env_.pool();
+  if (!pool.may_open() && !pool.make_room()) {
+    fail(ClientError::too_many_connections);
+    return;
+  }
+  dial_upstream();
+  acquire_token();
+}
+
+void ClientSession::on_pool_wait_over() {
+  waiting_for_pool_ = false;
+  disarm();
+  if (state_ == State::wait_upstream) acquire_upstream();
+}
+
+void ClientSession::stop_waiting_for_pool() {
+  if (!waiting_for_pool_) return;
+  waiting_for_pool_ = false;
+  env_.pool().cancel_wait(this);
+}
+
+void ClientSession::acquire_token() {
+  TokenService& tokens = env_.tokens();
+  auto state = tokens.current(account_);
+  const auto now = std::chrono::steady_clock::now();
+  if (state && state->usable(now) && state->generation != rejected_generation_) {
+    stop_waiting_for_token();
+    token_ = std::move(state);
+    maybe_start_upstream_login();
+    return;
+  }
+  if (waiting_for_token_ && state && state->generation > seen_generation_) {
+    // The fetch this session waited for has finished without a usable token.
+    stop_waiting_for_token();
+    fail_with_cam_error(state.get());
+    return;
+  }
+  if (!waiting_for_token_) seen_generation_ = state ? state->generation : 0;
+  if (!tokens.request(account_, seen_generation_)) {  // CAM refused the account and was just asked
+    stop_waiting_for_token();
+    fail_with_cam_error(state.get());
+    return;
+  }
+  if (!waiting_for_token_) {
+    waiting_for_token_ = true;
+    env_.add_token_waiter(this);
+  }
+}
+
+void ClientSession::on_token_published() {
+  if (waiting_for_token_ && (state_ == State::wait_upstream || state_ == State::reconnecting)) acquire_token();
+}
+
+void ClientSession::stop_waiting_for_token() {
+  if (!waiting_for_token_) return;
+  waiting_for_token_ = false;
+  env_.remove_token_waiter(this);
+}
+
+void ClientSession::on_upstream_greeting(UpstreamConn& u) {
+  upstream_greeted_ = true;
+  const auto& g = u.greeting();
+  auto current = env_.profile();
+  if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
+    env_.set_profile(std::make_shared<GreetingProfile>(
+        GreetingProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
+  }
+  if (state_ == State::wait_profile) {
+    send_greeting();
+    return;
+  }
+  maybe_start_upstream_login();
+}
+
+void ClientSession::maybe_start_upstream_login() {
+  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !upstream_greeted_) return;
+  if (state_ == State::wait_upstream) transition(State::upstream_login);
+  UpstreamLogin login;
+  login.user = account_;
+  login.password = token_->password;
+  login.capabilities = client_caps_;
+  login.collation = collation_;
+  login.database = database_;
+  login.max_packet_size = max_packet_size_ != 0 ? max_packet_size_ : 16 * 1024 * 1024;
+  login.attrs.emplace_back("_client_name", "camproxy");
+  login.attrs.emplace_back("_client_version", kVersion);
+  for (const auto& [k, v] : attrs_) {
+    if (k == "program_name") login.attrs.emplace_back(k, v);
+  }
+  upstream_->login(std::move(login));
+}
+
+void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) {
+  if (changing_user_ == ChangeUser::reauth) {
+    change_user_reauthenticated();
+    return;
+  }
+  pooled_ = PooledConn{.conn = &u,
+                       .key = pool_key(),
+                       .profile = wanted_profile(),
+                       .created = std::chrono::steady_clock::now(),
+                       .idle_since = std::chrono::steady_clock::now(),
+                       .login_collation = collation_,  // what maybe_start_upstream_login() logged in with
+                       .last_look = std::nullopt};
+  if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
+    auto cmds = replay_commands();
+    if (cmds.empty()) {
+      on_upstream_commands_done(u, {});
+    } else {
+      u.run_commands(cmds);
+    }
+    return;
+  }
+  // The database's own OK, renumbered: its status flags and session-state info are the
+  // truth the application should start from.
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok_payload);
+  auto ok = protocol::decode_ok(ok_payload, u.capabilities());
+  start_relay(ok ? ok->status_flags : protocol::status::kAutocommit);
+}
+
+void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) {
+  if (changing_user_ != ChangeUser::none) {  // no silent re-dial: the client asked for this session
+    change_user_failed(f);
+    return;
+  }
+  if (state_ == State::relay || state_ == State::reconnecting) {
+    on_relay_upstream_lost(f);
+    return;
+  }
+  if (state_ == State::prepare) {  // a pooled connection died while being fixed up: dial anew
+    drop_upstream();
+    transition(State::wait_upstream);
+    acquire_upstream();
+    return;
+  }
+  // spec §3.4: 1045 to a login made with the current token means the password rotated
+  // ("Refresh Password" or a schedule we have not caught up with): refetch once and retry.
+  const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
+  if (rejected_token && !retried_after_1045_ && env_.tokens().request_after_rejection(account_, token_->generation)) {
+    process_metrics().counter(MetricId::upstream_auth_retries).inc();
+    retried_after_1045_ = true;
+    rejected_generation_ = token_->generation;
+    seen_generation_ = token_->generation;
+    waiting_for_token_ = true;
+    env_.add_token_waiter(this);
+    log_info("upstream_login_rejected_refreshing_token",
+             {{"conn", connection_id_}, {"state", to_string(state_)}, {"account", account_}});
+    token_.reset();
+    drop_upstream();
+    transition(State::wait_upstream);
+    dial_upstream();
+    acquire_token();
+    return;
+  }
+  log_warn("upstream_login_failed", {{"conn", connection_id_},
+                                     {"state", to_string(state_)},
+                                     {"account", account_},
+                                     {"kind", to_string(f.kind)},
+                                     {"code", f.code},
+                                     {"message", f.message}});
+  drop_upstream();
+  if (state_ == State::client_login) {
+    // The client is mid-login: answer its next packet with the error, in sequence.
+    pending_upstream_failure_ = f;
+    return;
+  }
+  fail_with_upstream_error(f);
+}
+
+void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
+  switch (f.kind) {
+    case UpstreamFailure::Kind::connect:
+    case UpstreamFailure::Kind::timeout:
+    case UpstreamFailure::Kind::closed: fail(ClientError::upstream_unreachable, f.message); return;
+    case UpstreamFailure::Kind::tls: fail(ClientError::upstream_tls, f.message); return;
+    case UpstreamFailure::Kind::protocol: fail(ClientError::upstream_protocol, f.message); return;
+    case UpstreamFailure::Kind::server_error:
+      if (f.code == 1045) {
+        fail(ClientError::upstream_auth_rejected, f.message);
+        return;
+      }
+      // Other login errors (unknown database 1049, too many connections 1040, ...) are the
+      // server's own words for the application: pass them on unchanged.
+      send_error_and_close({f.code, f.sql_state.empty() ? std::string_view("HY000") : f.sql_state, f.message});
+      return;
+  }
+}
+
+void ClientSession::fail_with_cam_error(const TokenState* state) {
+  if (state == nullptr || !state->error) {
+    fail(ClientError::cam_unavailable, "the token expired and no new one was issued");
+    return;
+  }
+  const auth::CamError& e = *state->error;
+  std::string detail = e.code + ": " + e.message;
+  if (!e.request_id.empty()) detail += " (RequestId " + e.request_id + ")";
+  fail(e.error_class == auth::ErrorClass::user_notification ? ClientError::cam_rejected : ClientError::cam_unavailable,
+       detail);
+}
+
+bool ClientSession::upstream_reusable() const {
+  if (upstream_ == nullptr || !pooled_) return false;
+  if (state_ == State::relay || (state_ == State::closing_after_write && tracker_)) {
+    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
+  }
+  // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
+  return state_ == State::prepare && upstream_->at_rest();
+}
+
+// The session is done with its database connection: reset and pooled when it is safe.
+void ClientSession::release_upstream() {
+  if (upstream_ == nullptr) return;
+  if (upstream_reusable()) {
+    UpstreamConn* u = upstream_;
+    upstream_ = nullptr;
+    upstream_counted_ = false;
+    PooledConn pc = std::move(*pooled_);
+    pooled_.reset();
+    pc.conn = u;
+    if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
+      pc.profile.schema = replay_.schema;
+      pc.profile.multi_statements = multi_statements_;
+    }
+    env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
+    return;
+  }
+  drop_upstream();
+}
+
+void ClientSession::drop_upstream() {
+  if (upstream_ == nullptr) return;
+  upstream_->close();
+  upstream_ = nullptr;
+  pooled_.reset();
+  if (upstream_counted_) env_.pool().closed();
+  upstream_counted_ = false;
+}
+
+}  // namespace camproxy::proxy

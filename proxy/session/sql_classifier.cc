@@ -1,0 +1,266 @@
+#include "proxy/session/sql_classifier.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+
+namespace camproxy::proxy {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// Splits SQL text into words, skipping comments and string literals; reports user-variable
+// references ('@x', not '@@x') and statement separators.
+class Lexer {
+ public:
+  explicit Lexer(std::string_view sql) : s_(sql) {}
+
+  enum class Kind { word, quoted_identifier, number, user_variable, separator, other, end };
+  struct Token {
+    Kind kind;
+    std::string_view text;
+  };
+
+  Token next() {
+    skip_space_and_comments();
+    if (pos_ >= s_.size()) return {Kind::end, {}};
+    const size_t start = pos_;
+    const char c = s_[pos_];
+    if (c == ';') {
+      ++pos_;
+      return {Kind::separator, s_.substr(start, 1)};
+    }
+    if (c == '\'' || c == '"' || c == '`') {
+      skip_quoted(c);
+      return {c == '`' ? Kind::quoted_identifier : Kind::other, s_.substr(start + 1, pos_ - start - 2)};
+    }
+    if (c == '@') {
+      if (pos_ + 1 < s_.size() && s_[pos_ + 1] == '@') {  // @@system_variable
+        pos_ += 2;
+        while (pos_ < s_.size() && (is_word_char(s_[pos_]) || s_[pos_] == '.')) ++pos_;
+        return {Kind::other, s_.substr(start, pos_ - start)};
+      }
+      ++pos_;
+      while (pos_ < s_.size() && (is_word_char(s_[pos_]) || s_[pos_] == '.')) ++pos_;
+      return {Kind::user_variable, s_.substr(start, pos_ - start)};
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      while (pos_ < s_.size() && is_word_char(s_[pos_])) ++pos_;
+      return {Kind::number, s_.substr(start, pos_ - start)};
+    }
+    if (is_word_char(c)) {
+      while (pos_ < s_.size() && is_word_char(s_[pos_])) ++pos_;
+      return {Kind::word, s_.substr(start, pos_ - start)};
+    }
+    ++pos_;
+    return {Kind::other, s_.substr(start, 1)};
+  }
+
+  size_t position() const { return pos_; }
+
+ private:
+  void skip_space_and_comments() {
+    while (pos_ < s_.size()) {
+      const char c = s_[pos_];
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        ++pos_;
+      } else if (c == '#' || (c == '-' && s_.substr(pos_, 3).size() == 3 && s_[pos_ + 1] == '-' &&
+                              std::isspace(static_cast<unsigned char>(s_[pos_ + 2])))) {
+        while (pos_ < s_.size() && s_[pos_] != '\n') ++pos_;
+      } else if (c == '/' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '*') {
+        // Executable comments (/*! ... */, /*M! ... */) hold real SQL: read their content.
+        if (pos_ + 2 < s_.size() && (s_[pos_ + 2] == '!' || s_[pos_ + 2] == 'M')) {
+          pos_ += 3;
+          while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '!')) ++pos_;
+          continue;
+        }
+        auto end = s_.find("*/", pos_ + 2);
+        pos_ = end == std::string_view::npos ? s_.size() : end + 2;
+      } else if (c == '*' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '/') {
+        pos_ += 2;  // end of an executable comment
+      } else {
+        return;
+      }
+    }
+  }
+
+  void skip_quoted(char quote) {
+    ++pos_;
+    while (pos_ < s_.size()) {
+      const char c = s_[pos_++];
+      if (c == '\\' && quote != '`') {
+        if (pos_ < s_.size()) ++pos_;
+      } else if (c == quote) {
+        if (pos_ < s_.size() && s_[pos_] == quote) {
+          ++pos_;  // doubled quote
+        } else {
+          return;
+        }
+      }
+    }
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+// Words after which a statement leaves state that cannot be re-created on another connection.
+constexpr std::array<std::string_view, 9> kUnreplayableWords = {
+    "TEMPORARY", "PREPARE", "LOCK", "GET_LOCK", "HANDLER", "XA", "SAVEPOINT", "SQL_CALC_FOUND_ROWS", "DEALLOCATE"};
+
+std::optional<uint64_t> parse_id(std::string_view digits) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+std::optional<KillStatement> parse_kill(std::string_view sql) {
+  Lexer lex(sql);
+  auto t = lex.next();
+  if (t.kind != Lexer::Kind::word || !iequals(t.text, "KILL")) return std::nullopt;
+  KillStatement k;
+  t = lex.next();
+  if (t.kind == Lexer::Kind::word && (iequals(t.text, "HARD") || iequals(t.text, "SOFT"))) t = lex.next();
+  if (t.kind == Lexer::Kind::word && iequals(t.text, "CONNECTION")) {
+    t = lex.next();
+  } else if (t.kind == Lexer::Kind::word && iequals(t.text, "QUERY")) {
+    k.target = KillStatement::Target::query;
+    t = lex.next();
+    if (t.kind == Lexer::Kind::word && iequals(t.text, "ID")) {
+      k.target = KillStatement::Target::query_id;
+      t = lex.next();
+    }
+  } else if (t.kind == Lexer::Kind::word && iequals(t.text, "USER")) {
+    k.target = KillStatement::Target::user;
+    return k;
+  }
+  if (t.kind != Lexer::Kind::number) return std::nullopt;
+  auto id = parse_id(t.text);
+  if (!id) return std::nullopt;
+  k.id = *id;
+  t = lex.next();
+  if (t.kind == Lexer::Kind::separator) t = lex.next();
+  if (t.kind != Lexer::Kind::end) return std::nullopt;
+  return k;
+}
+
+namespace {
+
+// One pass over a COM_QUERY's statements (classify_statements): what each leaves in the session.
+class StatementClassifier {
+ public:
+  explicit StatementClassifier(std::string_view sql) : sql_(sql), lex_(sql) {}
+
+  SessionEffects run() {
+    for (auto t = lex_.next();; t = lex_.next()) {
+      if (t.kind == Lexer::Kind::end) {
+        finish_statement(sql_.size());
+        break;
+      }
+      if (t.kind == Lexer::Kind::separator) {
+        finish_statement(lex_.position());
+        statement_start_ = lex_.position();
+        continue;
+      }
+      if (t.kind == Lexer::Kind::user_variable) mark("user variable");
+      if (t.kind != Lexer::Kind::word) {
+        first_word_ = false;
+        continue;
+      }
+      on_word(t.text);
+    }
+    if (fx_.unreplayable) fx_.replayable_sets.clear();
+    return std::move(fx_);
+  }
+
+ private:
+  void mark(std::string_view why) {
+    if (!fx_.unreplayable) fx_.reason = why;
+    fx_.unreplayable = true;
+  }
+
+  void on_word(std::string_view word) {
+    for (auto w : kUnreplayableWords) {
+      if (iequals(word, w)) mark(w);
+    }
+    if (after_drop_) {  // dropping the current database leaves none selected
+      if (iequals(word, "DATABASE") || iequals(word, "SCHEMA")) fx_.schema_uncertain = true;
+      after_drop_ = false;
+    }
+    if (!first_word_) return;
+    first_word_ = false;
+    if (iequals(word, "USE")) on_use();
+    after_drop_ = iequals(word, "DROP");
+    is_set_ = iequals(word, "SET");
+    if (is_set_) on_set();
+  }
+
+  void on_use() {
+    auto db = lex_.next();
+    const bool plain = db.kind == Lexer::Kind::word ||
+                       (db.kind == Lexer::Kind::quoted_identifier && db.text.find('`') == std::string_view::npos);
+    if (plain) {
+      fx_.schema = std::string(db.text);
+    } else {
+      fx_.schema_uncertain = true;  // e.g. "db" under ANSI_QUOTES, or `a``b`
+    }
+  }
+
+  // The word after SET says whether the statement is a session SET that can be replayed.
+  void on_set() {
+    auto after = lex_.next();
+    if (after.kind == Lexer::Kind::word) {
+      set_global_ =
+          iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") || iequals(after.text, "PERSIST_ONLY");
+      set_transaction_ = iequals(after.text, "TRANSACTION") || iequals(after.text, "PASSWORD") ||
+                         iequals(after.text, "ROLE") || iequals(after.text, "STATEMENT");
+    } else if (after.kind == Lexer::Kind::user_variable) {
+      mark("user variable");
+      is_set_ = false;
+    } else if (after.kind == Lexer::Kind::other && after.text.starts_with("@@")) {
+      set_global_ = after.text.size() > 8 && iequals(after.text.substr(2, 7), "global.");
+    }
+  }
+
+  void finish_statement(size_t end) {
+    if (is_set_ && !set_global_) {
+      if (set_transaction_) {
+        mark("SET TRANSACTION");
+      } else {
+        std::string_view text = sql_.substr(statement_start_, end - statement_start_);
+        while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';'))
+          text.remove_suffix(1);
+        while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+        fx_.replayable_sets.emplace_back(text);
+      }
+    }
+    first_word_ = true;
+    is_set_ = after_drop_ = set_global_ = set_transaction_ = false;
+  }
+
+  std::string_view sql_;
+  Lexer lex_;
+  SessionEffects fx_;
+  size_t statement_start_ = 0;
+  bool first_word_ = true;
+  bool is_set_ = false;
+  bool after_drop_ = false;  // the word after a statement's first DROP is next
+  bool set_global_ = false;
+  bool set_transaction_ = false;
+};
+
+}  // namespace
+
+SessionEffects classify_statements(std::string_view sql) { return StatementClassifier(sql).run(); }
+
+}  // namespace camproxy::proxy

@@ -1,0 +1,151 @@
+#pragma once
+// The CAM tokens of this process, one per account (region and instance are fixed per process,
+// the credential is the process's). Workers read immutable snapshots from any thread without
+// waiting; fetches run on the control loop's thread pool, at most one per account at a time
+// (single-flight), and every published snapshot wakes the workers.
+//
+// When CAM is called (spec/tencentcloud-cam.md §5, §6):
+// - proactively, just after each rotation (auth/refresh_policy.h), with jitter;
+// - on demand when a login finds no usable token, or a login was refused with 1045 while
+//   using the current token (rate-limited per account);
+// - after transient failures with exponential backoff, the last token serving until it
+//   expires, then the --fallback-password-file if configured;
+// - after a user-notification error (AuthFailure.*, DataFlowAuthClose) only when a login asks,
+//   rate-limited per account, or at once when the credential changes (a rewritten profile
+//   file, a new temporary credential): no retry storm.
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "auth/cam_client.h"
+#include "auth/cam_response.h"
+#include "auth/credential_provider.h"
+#include "auth/refresh_policy.h"
+#include "proxy/config/config.h"
+
+namespace camproxy::proxy {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct TokenState {
+  uint64_t generation = 0;                             // grows with every published snapshot
+  std::shared_ptr<const auth::SecretString> password;  // null: no token
+  SteadyTime expires_at{};
+  bool from_fallback_file = false;
+  // A user-notification error: no background retries until the credential changes; logins may
+  // still trigger a rate-limited attempt (the operator may have fixed the console setting).
+  bool stopped = false;
+  std::optional<auth::CamError> error;  // the last fetch's failure, if it failed
+
+  bool usable(SteadyTime now) const { return password != nullptr && now < expires_at; }
+};
+
+// Per-account figures for logs, /metrics and /readyz (never a token or key).
+struct TokenStats {
+  std::string account;
+  uint64_t fetch_ok = 0, fetch_retryable = 0, fetch_rejected = 0;
+  uint64_t reactive_refetches = 0, reactive_denied = 0;
+  uint64_t fallback_uses = 0;
+  bool fallback_in_use = false;
+  std::string last_outcome;              // "ok", or the last error code
+  std::optional<SteadyTime> fetched_at;  // of the token in use
+  std::optional<SteadyTime> expires_at;  // its rotation time, on our clock
+  double last_fetch_seconds = 0;
+};
+
+class TokenService {
+ public:
+  TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
+               std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published);
+  TokenService(const TokenService&) = delete;
+  TokenService& operator=(const TokenService&) = delete;
+  ~TokenService();
+
+  // Control thread. Fails (with a reason) when the CAM endpoint is unusable.
+  bool start(std::string& error);
+  // Control thread: stops taking requests and timers; running fetches finish into the void.
+  void close();
+
+  // Any thread.
+  std::shared_ptr<const TokenState> current(const std::string& account) const;
+  // Any thread: fetch a token unless a fetch is running or a snapshot newer than
+  // `seen_generation` exists. True when the caller should wait for the next snapshot; false
+  // when the account is stopped and its on-demand attempts are used up (fail the login now).
+  bool request(const std::string& account, uint64_t seen_generation);
+  // Any thread: the database refused the token of `rejected_generation` with 1045. Returns
+  // false when the per-account rate limit denies a refetch (the caller fails the login).
+  bool request_after_rejection(const std::string& account, uint64_t rejected_generation);
+
+  std::vector<TokenStats> stats() const;
+
+  // Control thread: the next fetch uses `provider` (a SIGHUP changed the credential settings);
+  // accounts stopped by CAM try again, as after any credential change.
+  void replace_credentials(std::unique_ptr<auth::CredentialProvider> provider);
+
+ private:
+  struct Fetch;
+  struct Entry {
+    std::shared_ptr<const TokenState> state;
+    bool in_flight = false;
+    std::unique_ptr<auth::CamClient> client;  // one curl handle per account: fetches may overlap
+    uv_timer_t* timer = nullptr;              // next proactive refresh or retry
+    auth::Backoff backoff;
+    auth::RefetchLimiter limiter;         // reactive refetches after 1045
+    auth::RefetchLimiter demand_limiter;  // logins retrying a stopped account
+    TokenStats stats;
+  };
+
+  static void on_wake(uv_async_t* async);
+  static void on_timer(uv_timer_t* t);
+  static void on_credential_check(uv_timer_t* t);
+  static void run_fetch(uv_work_t* req);
+  static void after_fetch(uv_work_t* req, int status);
+  void start_pending_fetches();
+  // What one fetch's outcome makes of an account (token_publish.cc).
+  struct Publication {
+    std::shared_ptr<TokenState> next;
+    std::optional<std::chrono::milliseconds> delay;  // until the next fetch, if one is due
+    bool newly_stopped = false;                      // CAM refused the account just now
+    bool fallback_started = false;                   // the fallback file serves from now on
+  };
+  void publish(const std::string& account, auth::CamResult result, double seconds);
+  Publication next_state_locked(Entry& e, auth::CamResult& result, SteadyTime now);
+  void log_publication(const std::string& account, const auth::CamResult& result, const Publication& pub) const;
+  void schedule(Entry& e, const std::string& account, std::chrono::milliseconds delay);
+  bool queue_locked(const std::string& account, Entry& e);
+  bool adopt_next_provider_locked();
+  std::optional<auth::CamResult> fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force);
+  std::shared_ptr<TokenState> fallback_state(const Entry& e, uint64_t generation, SteadyTime now);
+
+  uv_loop_t* loop_;
+  const Config& process_;
+  const TargetConfig& target_;
+  std::function<void()> on_published_;
+  uv_async_t wake_{};
+  uv_timer_t credential_check_{};
+  bool started_ = false;
+  bool closed_ = false;
+
+  // The credential: fetched and refreshed on the thread pool, checked for changes on the loop.
+  std::mutex credential_mu_;
+  std::unique_ptr<auth::CredentialProvider> provider_;
+  std::optional<auth::CredentialSnapshot> credential_;
+  std::string credential_fingerprint_;  // identity + key hash: tells a changed credential
+  std::mutex next_provider_mu_;         // never held while fetching: a reload does not wait for CAM
+  std::unique_ptr<auth::CredentialProvider> next_provider_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+  std::vector<std::string> pending_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace camproxy::proxy
