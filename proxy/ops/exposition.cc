@@ -15,7 +15,6 @@ std::string_view type_name(MetricType t) {
   return "untyped";
 }
 
-
 // Exposition format 0.0.4: Go-style float text, with NaN, +Inf and -Inf spelled out.
 void append_double(std::string& out, double v) {
   if (std::isnan(v)) {
@@ -67,7 +66,6 @@ void append_help_text(std::string& out, std::string_view v) {
     }
   }
 }
-
 
 // `name{a="x",b="y"} ` (no braces without labels); the caller appends the value.
 void append_series(std::string& out, std::string_view name, std::string_view suffix,

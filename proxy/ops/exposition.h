@@ -32,8 +32,7 @@ void append_label_value(std::string& out, std::string_view v);
 void append_bound(std::string& out, int64_t bound_ns);
 void append_help_text(std::string& out, std::string_view v);
 // `name{a="x",b="y"} ` (no braces without labels); the caller appends the value.
-void append_series(std::string& out, std::string_view name, std::string_view suffix,
-                   std::span<const LabelPair> labels);
+void append_series(std::string& out, std::string_view name, std::string_view suffix, std::span<const LabelPair> labels);
 void append_histogram(std::string& out, std::string_view name, const Histogram::Snapshot& snap);
 
 }  // namespace camproxy::proxy::exposition

@@ -51,27 +51,7 @@ ReplyReader::Step ReplyReader::on_packet(std::span<const uint8_t> p) {
   if (current_ >= results_.size() || p.empty()) return Step::malformed;
   InternalResult& r = results_[current_];
   switch (phase_) {
-    case Phase::first: {
-      if (p[0] == 0xFF) {
-        auto err = protocol::decode_err(p, caps_);
-        if (!err) return Step::malformed;
-        r.code = err->code;
-        r.sql_state = std::string(err->sql_state);
-        r.message = std::string(err->message);
-        return finish_reply();
-      }
-      if (p[0] == 0x00 || p[0] == 0xFE) {  // OK, or EOF for COM_SET_OPTION without DEPRECATE_EOF
-        r.ok = true;
-        r.status_flags = terminator_status(p, caps_);
-        return finish_reply();
-      }
-      protocol::ByteReader reader(p);
-      auto count = reader.lenenc();
-      if (!count || *count == 0) return Step::malformed;
-      columns_left_ = *count;
-      phase_ = Phase::columns;
-      return Step::more;
-    }
+    case Phase::first: return on_first_packet(r, p);
     case Phase::columns:
       if (--columns_left_ == 0) {
         phase_ = (caps_ & protocol::cap::kDeprecateEof) ? Phase::rows : Phase::columns_eof;
@@ -81,40 +61,60 @@ ReplyReader::Step ReplyReader::on_packet(std::span<const uint8_t> p) {
       if (!protocol::is_eof_packet(p, caps_)) return Step::malformed;
       phase_ = Phase::rows;
       return Step::more;
-    case Phase::rows: {
-      if (p[0] == 0xFF) {
-        auto err = protocol::decode_err(p, caps_);
-        if (!err) return Step::malformed;
-        r.ok = false;
-        r.code = err->code;
-        r.sql_state = std::string(err->sql_state);
-        r.message = std::string(err->message);
-        return finish_reply();
-      }
-      if (is_terminator(p, caps_)) {
-        r.ok = true;
-        r.status_flags = terminator_status(p, caps_);
-        return finish_reply();
-      }
-      if (wants_value_[current_] && !row_seen_) {
-        row_seen_ = true;
-        protocol::ByteReader reader(p);
-        uint8_t first = 0;
-        while (reader.peek(first)) {
-          if (first == kNullValue) {
-            (void)reader.skip(1);
-            r.row.emplace_back(std::nullopt);
-            continue;
-          }
-          auto v = reader.str_lenenc();
-          if (!v) return Step::malformed;
-          r.row.emplace_back(std::string(*v));
-        }
-      }
-      return Step::more;
-    }
+    case Phase::rows: return on_row_packet(r, p);
   }
   return Step::malformed;
+}
+
+// OK, ERR, or the column count of a result set.
+ReplyReader::Step ReplyReader::on_first_packet(InternalResult& r, std::span<const uint8_t> p) {
+  if (p[0] == 0xFF) return finish_with_err(r, p);
+  if (p[0] == 0x00 || p[0] == 0xFE) {  // OK, or EOF for COM_SET_OPTION without DEPRECATE_EOF
+    r.ok = true;
+    r.status_flags = terminator_status(p, caps_);
+    return finish_reply();
+  }
+  protocol::ByteReader reader(p);
+  auto count = reader.lenenc();
+  if (!count || *count == 0) return Step::malformed;
+  columns_left_ = *count;
+  phase_ = Phase::columns;
+  return Step::more;
+}
+
+// A row (the first one kept when the command wants its values), the terminator, or an ERR.
+ReplyReader::Step ReplyReader::on_row_packet(InternalResult& r, std::span<const uint8_t> p) {
+  if (p[0] == 0xFF) return finish_with_err(r, p);
+  if (is_terminator(p, caps_)) {
+    r.ok = true;
+    r.status_flags = terminator_status(p, caps_);
+    return finish_reply();
+  }
+  if (!wants_value_[current_] || row_seen_) return Step::more;
+  row_seen_ = true;
+  protocol::ByteReader reader(p);
+  uint8_t first = 0;
+  while (reader.peek(first)) {
+    if (first == kNullValue) {
+      (void)reader.skip(1);
+      r.row.emplace_back(std::nullopt);
+      continue;
+    }
+    auto v = reader.str_lenenc();
+    if (!v) return Step::malformed;
+    r.row.emplace_back(std::string(*v));
+  }
+  return Step::more;
+}
+
+ReplyReader::Step ReplyReader::finish_with_err(InternalResult& r, std::span<const uint8_t> p) {
+  auto err = protocol::decode_err(p, caps_);
+  if (!err) return Step::malformed;
+  r.ok = false;
+  r.code = err->code;
+  r.sql_state = std::string(err->sql_state);
+  r.message = std::string(err->message);
+  return finish_reply();
 }
 
 }  // namespace camproxy::proxy

@@ -47,6 +47,9 @@ class ReplyReader {
 
  private:
   enum class Phase { first, columns, columns_eof, rows };
+  Step on_first_packet(InternalResult& r, std::span<const uint8_t> p);
+  Step on_row_packet(InternalResult& r, std::span<const uint8_t> p);
+  Step finish_with_err(InternalResult& r, std::span<const uint8_t> p);
   Step finish_reply();
 
   uint32_t caps_;
