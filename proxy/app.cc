@@ -77,6 +77,12 @@ bool App::setup(std::string& error) {
         &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
+  if (config_.http_address) {
+    http_ = std::make_unique<AdminServer>(
+        &loop_, read_only_handler([this](std::string_view m, std::string_view p) { return handle_admin(m, p); }),
+        "http");
+    if (!http_->listen(*config_.http_address, error)) return false;
+  }
   register_token_gauges();
   trimmer_ = std::make_unique<MemoryTrimmer>(shared_.open_clients, shared_.peak_clients);
   trimmer_->start(&loop_);
@@ -143,7 +149,8 @@ int App::run() {
                        {"config", config_.config_file.empty() ? std::string("flags") : config_.config_file},
                        {"targets", join_names(names)},
                        {"workers_per_target", workers_per_target(config_)},
-                       {"admin", config_.admin ? config_.admin->to_string() : std::string("off")}});
+                       {"admin", config_.admin ? config_.admin->to_string() : std::string("off")},
+                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");
   return 0;
@@ -256,6 +263,7 @@ void App::shutdown() {
   for (auto& t : targets_) t->stop();
   for (auto& r : retiring_) r.target->stop();
   if (admin_) admin_->close();
+  if (http_) http_->close();
   if (trimmer_) trimmer_->close();
   gauges_.clear();
   if (!loop_ready_) return;

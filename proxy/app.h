@@ -74,6 +74,7 @@ class App {
   std::vector<Retiring> retiring_;
   std::vector<std::unique_ptr<Target>> retired_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AdminServer> http_;  // --http-address: the read-only probe and scrape listener
   std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
   uv_timer_t retire_timer_{};

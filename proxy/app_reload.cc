@@ -26,8 +26,9 @@ std::string needs_restart(const Config& now, const Config& next) {
   auto note = [&out](bool differs, std::string_view key) {
     if (differs) out += (out.empty() ? "" : ", ") + std::string(key);
   };
-  auto admin = [](const Config& c) { return c.admin ? c.admin->to_string() : std::string("off"); };
-  note(admin(now) != admin(next), "admin");
+  auto address = [](const std::optional<HostPort>& a) { return a ? a->to_string() : std::string("off"); };
+  note(address(now.admin) != address(next.admin), "admin");
+  note(address(now.http_address) != address(next.http_address), "http-address");
   note(now.workers != next.workers, "workers");
   note(now.log_level != next.log_level, "log.level");
   note(now.log_format != next.log_format, "log.format");
