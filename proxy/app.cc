@@ -303,6 +303,11 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
     begin_drain("/quitquitquit");
     return {200, kText, "shutting down\n"};
   }
+  if (path == "/reload") {
+    if (method != "POST") return {405, kText, "use POST\n"};
+    ReloadOutcome outcome = reload();
+    return {outcome.http_status, "application/json", outcome.summary + "\n"};
+  }
   if (method != "GET" && method != "HEAD") return {405, kText, "method not allowed\n"};
   if (path == "/metrics") return {200, std::string(kMetricsContentType), process_metrics().render()};
   if (path == "/startup") {
