@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "proxy/admin_debug.h"
 #include "proxy/credential_settings.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
@@ -298,6 +299,7 @@ bool App::started(std::string& why) const {
 
 AdminResponse App::handle_admin(std::string_view method, std::string_view path) {
   constexpr const char* kText = "text/plain; charset=utf-8";
+  constexpr const char* kJson = "application/json";
   if (path == "/quitquitquit") {
     if (method != "POST") return {405, kText, "use POST\n"};
     begin_drain("/quitquitquit");
@@ -306,7 +308,7 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
   if (path == "/reload") {
     if (method != "POST") return {405, kText, "use POST\n"};
     ReloadOutcome outcome = reload();
-    return {outcome.http_status, "application/json", outcome.summary + "\n"};
+    return {outcome.http_status, kJson, outcome.summary + "\n"};
   }
   if (method != "GET" && method != "HEAD") return {405, kText, "method not allowed\n"};
   if (path == "/metrics") return {200, std::string(kMetricsContentType), process_metrics().render()};
@@ -316,6 +318,9 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
     return {503, kText, "not started: " + why + "\n"};
   }
   if (path == "/healthz") return {200, kText, "ok\n"};
+  if (path == "/debug/targets") return {200, kJson, debug_targets_json(targets_, workers_per_target(config_)) + "\n"};
+  if (path == "/debug/tokens")
+    return {200, kJson, debug_tokens_json(targets_, Clock::now(), std::chrono::system_clock::now()) + "\n"};
   if (path == "/readyz") {
     std::string why;
     if (ready(why)) return {200, "text/plain; charset=utf-8", "ready\n"};

@@ -22,6 +22,12 @@ JsonObject& JsonObject::raw(std::string_view key, std::string_view json) {
   return *this;
 }
 
+std::string json_string(std::string_view s) {
+  std::string out;
+  auth::append_json_string(out, s);
+  return out;
+}
+
 std::string json_array(const std::vector<std::string>& items) {
   std::string out = "[";
   for (const auto& item : items) out += (out.size() > 1 ? "," : "") + item;

@@ -23,6 +23,9 @@ class JsonObject {
   std::string text_ = "{";
 };
 
+// `s` as a quoted, escaped JSON string.
+std::string json_string(std::string_view s);
+
 // A JSON array of values that are already JSON.
 std::string json_array(const std::vector<std::string>& items);
 
