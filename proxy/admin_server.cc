@@ -15,12 +15,25 @@ std::string_view reason_phrase(int status) {
     case 200: return "OK";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";
   }
 }
 
 }  // namespace
+
+AdminHandler read_only_handler(AdminHandler full) {
+  return [full = std::move(full)](std::string_view method, std::string_view path) -> AdminResponse {
+    constexpr std::string_view kPaths[] = {"/startup", "/healthz", "/readyz", "/metrics"};
+    if (method != "GET") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+    for (auto p : kPaths)
+      if (path == p) return full(method, path);
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  };
+}
 
 std::optional<AdminRequest> parse_admin_request(std::string_view head) {
   const std::string_view line = head.substr(0, head.find("\r\n"));
@@ -98,7 +111,7 @@ bool AdminServer::listen(const HostPort& address, std::string& error) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   if (int rc = getaddrinfo(address.host.c_str(), std::to_string(address.port).c_str(), &hints, &res); rc != 0) {
-    error = "admin address " + address.to_string() + ": " + gai_strerror(rc);
+    error = name_ + " address " + address.to_string() + ": " + gai_strerror(rc);
     return false;
   }
   uv_tcp_init(loop_, &server_);
@@ -108,7 +121,7 @@ bool AdminServer::listen(const HostPort& address, std::string& error) {
   freeaddrinfo(res);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 128, on_connection);
   if (rc != 0) {
-    error = "cannot listen on admin address " + address.to_string() + ": " + uv_strerror(rc);
+    error = "cannot listen on " + name_ + " address " + address.to_string() + ": " + uv_strerror(rc);
     return false;
   }
   return true;

@@ -30,9 +30,16 @@ std::optional<AdminRequest> parse_admin_request(std::string_view head);
 
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
 
+// The read-only listener (--http-address, reachable from outside the pod): passes only GET of
+// /startup, /healthz, /readyz and /metrics on to `full`; any other method is 405, any other
+// path 404, so nothing there changes the process or shows more than counters.
+AdminHandler read_only_handler(AdminHandler full);
+
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, AdminHandler handler) : loop_(loop), handler_(std::move(handler)) {}
+  // `name` says which listener it is in errors ("admin", "http").
+  AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin")
+      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)) {}
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -45,6 +52,7 @@ class AdminServer {
 
   uv_loop_t* loop_;
   AdminHandler handler_;
+  std::string name_;
   uv_tcp_t server_{};
   bool listening_ = false;
 };

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "proxy/admin_debug.h"
 #include "proxy/credential_settings.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
@@ -77,6 +78,12 @@ bool App::setup(std::string& error) {
         &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
+  if (config_.http_address) {
+    http_ = std::make_unique<AdminServer>(
+        &loop_, read_only_handler([this](std::string_view m, std::string_view p) { return handle_admin(m, p); }),
+        "http");
+    if (!http_->listen(*config_.http_address, error)) return false;
+  }
   register_token_gauges();
   trimmer_ = std::make_unique<MemoryTrimmer>(shared_.open_clients, shared_.peak_clients);
   trimmer_->start(&loop_);
@@ -143,7 +150,8 @@ int App::run() {
                        {"config", config_.config_file.empty() ? std::string("flags") : config_.config_file},
                        {"targets", join_names(names)},
                        {"workers_per_target", workers_per_target(config_)},
-                       {"admin", config_.admin ? config_.admin->to_string() : std::string("off")}});
+                       {"admin", config_.admin ? config_.admin->to_string() : std::string("off")},
+                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");
   return 0;
@@ -256,6 +264,7 @@ void App::shutdown() {
   for (auto& t : targets_) t->stop();
   for (auto& r : retiring_) r.target->stop();
   if (admin_) admin_->close();
+  if (http_) http_->close();
   if (trimmer_) trimmer_->close();
   gauges_.clear();
   if (!loop_ready_) return;
@@ -290,10 +299,16 @@ bool App::started(std::string& why) const {
 
 AdminResponse App::handle_admin(std::string_view method, std::string_view path) {
   constexpr const char* kText = "text/plain; charset=utf-8";
+  constexpr const char* kJson = "application/json";
   if (path == "/quitquitquit") {
     if (method != "POST") return {405, kText, "use POST\n"};
     begin_drain("/quitquitquit");
     return {200, kText, "shutting down\n"};
+  }
+  if (path == "/reload") {
+    if (method != "POST") return {405, kText, "use POST\n"};
+    ReloadOutcome outcome = reload();
+    return {outcome.http_status, kJson, outcome.summary + "\n"};
   }
   if (method != "GET" && method != "HEAD") return {405, kText, "method not allowed\n"};
   if (path == "/metrics") return {200, std::string(kMetricsContentType), process_metrics().render()};
@@ -303,6 +318,9 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
     return {503, kText, "not started: " + why + "\n"};
   }
   if (path == "/healthz") return {200, kText, "ok\n"};
+  if (path == "/debug/targets") return {200, kJson, debug_targets_json(targets_, workers_per_target(config_)) + "\n"};
+  if (path == "/debug/tokens")
+    return {200, kJson, debug_tokens_json(targets_, Clock::now(), std::chrono::system_clock::now()) + "\n"};
   if (path == "/readyz") {
     std::string why;
     if (ready(why)) return {200, "text/plain; charset=utf-8", "ready\n"};

@@ -19,6 +19,15 @@ namespace camproxy::proxy {
 
 struct ReloadPlan;
 
+// What a reload did (docs/config.md "Reload"), for POST /reload: the HTTP status (200 applied,
+// 409 ignored, 422 rejected: the configuration does not parse or validate, 500 failed: a target
+// could not start; in all but 200 nothing changed) and a one-line JSON summary with the fields
+// of the reload log line.
+struct ReloadOutcome {
+  int http_status = 200;
+  std::string summary;
+};
+
 class App {
  public:
   // `args` are the command line (without argv[0]): a SIGHUP parses them again, with the file.
@@ -33,7 +42,7 @@ class App {
  private:
   bool setup(std::string& error);
   bool start_target(const TargetConfig& config, std::vector<ListenSocket>& handed_over, std::string& error);
-  void reload();
+  ReloadOutcome reload();
   void undo_reload(ReloadPlan& plan, std::vector<ListenSocket>& handed_over);
   std::vector<std::string> keep_targets(ReloadPlan& plan, const Config& next, bool credentials_changed);
   static std::string join_names(const std::vector<std::string>& names);
@@ -74,6 +83,7 @@ class App {
   std::vector<Retiring> retiring_;
   std::vector<std::unique_ptr<Target>> retired_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AdminServer> http_;  // --http-address: the read-only probe and scrape listener
   std::unique_ptr<MemoryTrimmer> trimmer_;
   uv_timer_t drain_timer_{};
   uv_timer_t retire_timer_{};

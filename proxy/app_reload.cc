@@ -6,6 +6,7 @@
 
 #include "proxy/app.h"
 #include "proxy/credential_settings.h"
+#include "proxy/json_object.h"
 #include "proxy/ops/log.h"
 
 namespace camproxy::proxy {
@@ -26,8 +27,9 @@ std::string needs_restart(const Config& now, const Config& next) {
   auto note = [&out](bool differs, std::string_view key) {
     if (differs) out += (out.empty() ? "" : ", ") + std::string(key);
   };
-  auto admin = [](const Config& c) { return c.admin ? c.admin->to_string() : std::string("off"); };
-  note(admin(now) != admin(next), "admin");
+  auto address = [](const std::optional<HostPort>& a) { return a ? a->to_string() : std::string("off"); };
+  note(address(now.admin) != address(next.admin), "admin");
+  note(address(now.http_address) != address(next.http_address), "http-address");
   note(now.workers != next.workers, "workers");
   note(now.log_level != next.log_level, "log.level");
   note(now.log_format != next.log_format, "log.format");
@@ -78,27 +80,32 @@ ReloadPlan plan_reload(std::vector<std::unique_ptr<Target>>& running, const Conf
 // changes can apply live get them, new targets start, removed ones drain like SIGTERM's
 // drain, and a target whose listeners, upstream, instance or TLS changed is replaced: the new
 // one starts on the same listen sockets (handed over, never closed) and the old one drains.
-void App::reload() {
+ReloadOutcome App::reload() {
+  auto not_applied = [](int status, std::string_view outcome, std::string_view why) {
+    return ReloadOutcome{status, JsonObject().add("outcome", outcome).add("error", why).str()};
+  };
   if (phase_ != Phase::serving) {
     log_warn("reload_ignored", {{"reason", "shutting down"}});
-    return;
+    return not_applied(409, "ignored", "shutting down");
   }
   if (config_.config_file.empty()) {
-    log_warn("reload_ignored", {{"reason", "no --config file: flags and environment are read only at start"}});
-    return;
+    constexpr std::string_view kWhy = "no --config file: flags and environment are read only at start";
+    log_warn("reload_ignored", {{"reason", kWhy}});
+    return not_applied(409, "ignored", kWhy);
   }
-  auto refuse = [this](std::string_view event, std::string_view error) {
+  auto refuse = [&](int status, std::string_view event, std::string_view error) {
     log_error(event, {{"file", config_.config_file}, {"error", error}, {"kept", "running configuration"}});
+    return not_applied(status, event.substr(event.find('_') + 1), error);
   };
   std::vector<const char*> argv;
   for (const auto& a : args_) argv.push_back(a.c_str());
   ParseResult parsed = parse_command_line(static_cast<int>(argv.size()), argv.data(),
                                           [](const char* name) -> const char* { return std::getenv(name); });
-  if (parsed.outcome != ParseOutcome::run) return refuse("reload_rejected", parsed.message);
+  if (parsed.outcome != ParseOutcome::run) return refuse(422, "reload_rejected", parsed.message);
   const Config next = std::move(parsed.config);
   std::string error;
   const bool credentials_changed = !same_credential_settings(applied_, next);
-  if (credentials_changed && !make_provider(next, error)) return refuse("reload_rejected", error);
+  if (credentials_changed && !make_provider(next, error)) return refuse(422, "reload_rejected", error);
 
   ReloadPlan plan = plan_reload(targets_, next);
   std::vector<ListenSocket> handed_over;
@@ -108,18 +115,31 @@ void App::reload() {
     if (start_target(*n, handed_over, error)) continue;
     applied_ = previous;
     undo_reload(plan, handed_over);
-    return refuse("reload_failed", error);
+    return refuse(500, "reload_failed", error);
   }
   for (auto& s : handed_over) close_listen_socket(s);  // listeners of removed targets
   for (auto& t : plan.going) retire(std::move(t), "reload");
   const std::vector<std::string> updated = keep_targets(plan, next, credentials_changed);
+  const std::string added = join_names(plan.added), removed = join_names(plan.removed),
+                    replaced = join_names(plan.replaced), changed = join_names(updated),
+                    restart = needs_restart(config_, next);
+  const char* credentials = credentials_changed ? "new provider" : "unchanged";
   log_info("reload_applied", {{"file", config_.config_file},
-                              {"added", join_names(plan.added)},
-                              {"removed", join_names(plan.removed)},
-                              {"replaced", join_names(plan.replaced)},
-                              {"updated", join_names(updated)},
-                              {"credentials", credentials_changed ? "new provider" : "unchanged"},
-                              {"needs_restart", needs_restart(config_, next)}});
+                              {"added", added},
+                              {"removed", removed},
+                              {"replaced", replaced},
+                              {"updated", changed},
+                              {"credentials", credentials},
+                              {"needs_restart", restart}});
+  return {200, JsonObject()
+                   .add("outcome", "applied")
+                   .add("added", added)
+                   .add("removed", removed)
+                   .add("replaced", replaced)
+                   .add("updated", changed)
+                   .add("credentials", credentials)
+                   .add("needs_restart", restart)
+                   .str()};
 }
 
 // The targets a reload keeps get the new settings that apply live; then the running targets are

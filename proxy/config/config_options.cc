@@ -267,6 +267,20 @@ const std::vector<OptionSpec>& option_table() {
          c.admin = *hp;
          return std::nullopt;
        }},
+      {"http-address", "http-address", OptionScope::process, "ADDR", note("off"),
+       "Read-only HTTP listener for probes and scrapers (GET /startup, /healthz, /readyz, /metrics), on "
+       "any address (the pod IP, 0.0.0.0), or 'off'.",
+       false,
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
+         if (v == "off") {
+           c.http_address.reset();
+           return std::nullopt;
+         }
+         auto hp = parse_host_port(v);
+         if (!hp) return "expected HOST:PORT or off, got '" + std::string(v) + "'";
+         c.http_address = *hp;
+         return std::nullopt;
+       }},
       {"client-tls", "client-tls.enabled", OptionScope::target, "on|off", value(on_off(kTarget.client_tls)),
        "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
@@ -279,11 +293,12 @@ const std::vector<OptionSpec>& option_table() {
        "(name:hashes lines from camproxy hash-password, or name:plain:password); not readable by others. "
        "Needed for a non-loopback --listen.",
        false,
-       [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
-         if (auto e = need_non_empty("users file", v)) return e;
-         t.local_auth.users_file = std::string(v);
-         return std::nullopt;
-       }},
+       [](Config&, TargetConfig& t, std::string_view v) -> std::
+                                                            optional<std::string> {
+                                                              if (auto e = need_non_empty("users file", v)) return e;
+                                                              t.local_auth.users_file = std::string(v);
+                                                              return std::nullopt;
+                                                            }},
       {"client-tls-cert", "client-tls.cert", OptionScope::target, "PATH", note("self-signed, made at start"),
        "PEM certificate offered to applications.", false,
        set_string(&TargetConfig::client_tls_cert, "client tls cert")},

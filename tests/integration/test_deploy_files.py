@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from camproxy_process import proxy_binary
-from testutil import free_port
+from testutil import free_port, http_request
 
 kRoot = Path(__file__).resolve().parents[2]
 kDeploy = kRoot / "deploy"
@@ -33,6 +33,8 @@ kDockerfile = kDeploy / "container" / "Dockerfile"
 kUnit = kDeploy / "systemd" / "camproxy.service"
 kEnvExample = kDeploy / "examples" / "camproxy.env"
 kCompose = kDeploy / "examples" / "compose.yaml"
+kPodMonitor = kKube / "monitoring" / "podmonitor.yaml"
+kHttpPortName = "camproxy-http"
 kInstalledBinary = "/usr/bin/camproxy"
 kNonRootUid = 65532
 # Flags that issue 5 plans and the examples already use; drop an entry once docs/flags.md has it.
@@ -191,16 +193,17 @@ def test_schema_check_rejects_a_typo_a_wrong_type_and_a_missing_field():
     assert any("`name`, must not be `None`" in e for e in validate_object(deployment))
 
 
-def test_camproxy_is_a_native_sidecar_with_exec_probes(variant):
+def test_camproxy_is_a_native_sidecar_with_http_probes(variant):
     _, objects = variant
     (deployment,) = by_kind(objects, "Deployment").values()
     spec = pod_spec(deployment)
     proxy = sidecar(objects)
     assert proxy["restartPolicy"] == "Always"
-    # The admin endpoint is loopback-only, kubelet's httpGet probes dial the pod IP.
+    # The kubelet dials the pod IP: the probes use the read-only listener, declared as a port.
+    (port,) = proxy["ports"]
+    assert port["name"] == kHttpPortName and port["containerPort"] == http_listener_port(objects), port
     for probe, path in (("startupProbe", "/startup"), ("livenessProbe", "/healthz")):
-        command = proxy[probe]["exec"]["command"]
-        assert command[:2] == [kInstalledBinary, "wait"] and path in command, command
+        assert proxy[probe]["httpGet"] == {"path": path, "port": kHttpPortName}, proxy[probe]
     assert "readinessProbe" not in proxy, "pod readiness belongs to the app (docs/operations.md#probes)"
     security = proxy["securityContext"]
     assert security["runAsUser"] == kNonRootUid and security["readOnlyRootFilesystem"] is True
@@ -208,7 +211,39 @@ def test_camproxy_is_a_native_sidecar_with_exec_probes(variant):
     assert spec["securityContext"]["runAsNonRoot"] is True
     resources = proxy["resources"]
     assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
-    assert "ports" not in proxy, "camproxy listens on loopback only: nothing to declare"
+    # The admin endpoint stays on loopback (it serves /quitquitquit); only probes and scrapes leave.
+    assert "CAMPROXY_ADMIN" not in camproxy_settings(objects)
+
+
+def http_listener_port(objects: list[dict[str, Any]]) -> int:
+    host, _, port = camproxy_settings(objects)["CAMPROXY_HTTP_ADDRESS"].rpartition(":")
+    assert host == "0.0.0.0", "the kubelet and Prometheus dial the pod IP"
+    return int(port)
+
+
+def test_pod_carries_the_prometheus_scrape_annotations(variant):
+    _, objects = variant
+    (deployment,) = by_kind(objects, "Deployment").values()
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(http_listener_port(objects))
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_podmonitor_scrapes_the_sidecar_http_port(variant):
+    _, objects = variant
+    (monitor,) = yaml.safe_load_all(kPodMonitor.read_text())
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "PodMonitor"
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"} and monitor["metadata"]["name"]
+    assert set(monitor["spec"]) == {"selector", "podMetricsEndpoints"}
+    (deployment,) = by_kind(objects, "Deployment").values()
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    assert wanted and wanted.items() <= pod_labels.items(), (wanted, pod_labels)
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout"}, endpoint
+    assert endpoint["port"] == kHttpPortName and endpoint["path"] == "/metrics"
+    assert seconds(endpoint["scrapeTimeout"]) <= seconds(endpoint["interval"])
 
 
 def test_grace_period_covers_the_drain(variant):
@@ -474,9 +509,11 @@ def test_compose_example_shares_the_network_namespace():
 # -- probe commands against a running camproxy --------------------------------------------------
 
 def probe_commands() -> list[list[str]]:
-    proxy = sidecar(render(kVariants[0]))
-    commands = [proxy["startupProbe"]["exec"]["command"], proxy["livenessProbe"]["exec"]["command"]]
-    commands.append(yaml.safe_load(kCompose.read_text())["services"]["camproxy"]["healthcheck"]["test"][1:])
+    """The `camproxy wait` probes: compose's healthcheck and docs/operations.md's exec probes."""
+    commands = [yaml.safe_load(kCompose.read_text())["services"]["camproxy"]["healthcheck"]["test"][1:]]
+    docs = (kRoot / "docs" / "operations.md").read_text()
+    commands += [json.loads(c) for c in re.findall(r"command: (\[\"/usr/bin/camproxy\", \"wait\".*\])", docs)]
+    assert len(commands) == 3, commands
     return [[proxy_binary() if word == kInstalledBinary else word for word in c] for c in commands]
 
 
@@ -488,6 +525,15 @@ def test_probe_commands_work_against_camproxy(camproxy):
         assert result.returncode == 0, (command, result.stdout, result.stderr)
     env["CAMPROXY_ADMIN"] = f"127.0.0.1:{free_port()}"  # nothing listens: the probe must fail
     assert run(probe_commands()[1], env=env).returncode != 0
+
+
+def test_http_probes_work_against_camproxy(camproxy):
+    proxy_spec = sidecar(render(kVariants[0]))
+    port = free_port()
+    camproxy("--http-address", f"127.0.0.1:{port}")
+    for probe in ("startupProbe", "livenessProbe"):
+        status, body = http_request("127.0.0.1", port, "GET", proxy_spec[probe]["httpGet"]["path"])
+        assert status == 200, (probe, body)
 
 
 # -- Debian package ---------------------------------------------------------------------------
