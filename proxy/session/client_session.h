@@ -186,7 +186,6 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool client_closed_ = false;
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;
-  bool upstream_greeted_ = false;
   bool upstream_counted_ = false;  // upstream_ counts against --pool-max
   // The client's login; after it, it keeps the bytes a client sends before the relay starts.
   protocol::ServerHandshake login_;

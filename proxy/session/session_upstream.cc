@@ -20,7 +20,6 @@ namespace cap = protocol::cap;
 void ClientSession::dial_upstream() {
   env_.pool().opened();
   upstream_counted_ = true;
-  upstream_greeted_ = false;
   upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
 }
@@ -125,7 +124,6 @@ void ClientSession::stop_waiting_for_token() {
 }
 
 void ClientSession::on_upstream_greeting(UpstreamConn& u) {
-  upstream_greeted_ = true;
   const auto& g = u.greeting();
   auto current = env_.profile();
   if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
@@ -140,7 +138,8 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
 }
 
 void ClientSession::maybe_start_upstream_login() {
-  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !upstream_greeted_) return;
+  const bool greeted = upstream_ != nullptr && upstream_->awaiting_login();
+  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !greeted) return;
   if (state_ == State::wait_upstream) transition(State::upstream_login);
   UpstreamLogin login;
   login.user = account_;
