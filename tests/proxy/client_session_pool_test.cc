@@ -1,7 +1,7 @@
 // ClientSession with a real UpstreamPool over a fake PoolEnv, scripted MySQL servers on loopback
 // playing the database and the test playing the application over a socketpair: a login served
-// by a pooled connection (its checkout), the relay both ways, a client's COM_CHANGE_USER and the
-// transparent reconnect. The pool's connections are warmed by the test (logged in with the
+// by a pooled connection (its checkout), the relay both ways, a client's COM_CHANGE_USER, the
+// transparent reconnect and the process draining. The pool's connections are warmed by the test (logged in with the
 // token, given back, reset): the token service is never reached.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -184,6 +184,7 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
     const SocketPair pair = make_socketpair();
     app_ = pair.b;
     auto* session = new ClientSession(*env_);
+    session_ = session;
     ListenAddress listener;
     listener.tcp.host = "127.0.0.1";
     ASSERT_TRUE(session->adopt(pair.a, listener));
@@ -242,6 +243,7 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
   std::unique_ptr<FakePoolEnv> pool_env_;
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<FakeSessionEnv> env_;
+  ClientSession* session_ = nullptr;  // the last started; deletes itself once closed
   int app_ = -1;
   int sessions_ = 0;
   bool app_closed_ = false;
@@ -346,6 +348,36 @@ TEST_F(ClientSessionPoolTest, ALostConnectionBetweenCommandsIsReplacedUnseen) {
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(second.finished()) << second.error();
+}
+
+// Process draining: a session between transactions closes at once; one inside a transaction
+// once the COMMIT's OK has reached its client.
+TEST_F(ClientSessionPoolTest, DrainClosesASessionBetweenTransactionsAtOnce) {
+  pooled("app", {expect_command(protocol::Command::kResetConnection), stall()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  session_->drain();
+  EXPECT_TRUE(run_until([&] { return env_->closed_ == 1; }));
+  std::vector<uint8_t> rest;
+  EXPECT_TRUE(run_until([&] { return drain_fd(app_, rest) < 0; })) << "the client's connection is closed";
+  EXPECT_TRUE(rest.empty());
+}
+
+TEST_F(ClientSessionPoolTest, DrainClosesASessionInATransactionAfterItsCommit) {
+  constexpr uint16_t kInTrans = protocol::status::kInTrans | protocol::status::kAutocommit;
+  pooled("app", {expect_command(protocol::Command::kQuery, "BEGIN"), send(ok_payload(kInTrans)),
+                 expect_command(protocol::Command::kQuery, "COMMIT"), send(ok_payload()),
+                 expect_command(protocol::Command::kResetConnection), stall()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::kQuery, "BEGIN");
+  ASSERT_TRUE(is_ok(next_packet()));
+  session_->drain();
+  run_for(50);  // asserting that it does NOT close (a close would be at once)
+  EXPECT_EQ(env_->closed_, 0) << "inside a transaction it stays";
+  app_command(protocol::Command::kQuery, "COMMIT");
+  EXPECT_TRUE(is_ok(next_packet()));
+  EXPECT_TRUE(run_until([&] { return env_->closed_ == 1; }));
 }
 
 }  // namespace
