@@ -1,7 +1,7 @@
 // ClientSession with a real UpstreamPool over a fake PoolEnv, scripted MySQL servers on loopback
 // playing the database and the test playing the application over a socketpair: a login served
 // by a pooled connection (its checkout), the relay both ways, a client's COM_CHANGE_USER, the
-// transparent reconnect and the process draining. The pool's connections are warmed by the test (logged in with the
+// transparent reconnect, KILL between two sessions and the process draining. The pool's connections are warmed by the test (logged in with the
 // token, given back, reset): the token service is never reached.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -118,8 +118,10 @@ void add_resultset(Script& s, std::vector<std::string> row) {
 // A connection's life up to idle in the pool: login, then the cleanup of its return: the reset,
 // the look (which sees `schema`) and the next client's collation (45, by its id: no names are
 // learnt here).
-Script warmed(const std::string& schema) {
-  Script s = {send(greeting_payload(make_greeting())),
+Script warmed(const std::string& schema, uint32_t thread_id) {
+  protocol::HandshakeV10 greeting = make_greeting();
+  greeting.connection_id = thread_id;
+  Script s = {send(greeting_payload(greeting)),
               expect_any("login"),
               send(ok_payload()),
               expect_command(protocol::Command::kResetConnection),
@@ -142,6 +144,7 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
   }
   void TearDown() override {
     if (app_ >= 0) close(app_);
+    for (int fd : other_apps_) close(fd);
     run_until([&] { return env_->closed_ == sessions_; });
     EXPECT_EQ(env_->closed_, sessions_) << "every session closed";
     pool_->close();
@@ -150,8 +153,8 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
 
   // A scripted server whose connection the test logs in and gives to the pool; `rest` follows
   // the warm-up (the checkout and what the session does with it). Returns once it is idle.
-  ScriptedServer& pooled(const std::string& schema, Script rest, bool first = true) {
-    Script s = warmed(schema);
+  ScriptedServer& pooled(const std::string& schema, Script rest, bool first = true, uint32_t thread_id = 42) {
+    Script s = warmed(schema, thread_id);
     if (first) {  // the pool's first clean connection reads the server's wait_timeout
       s.push_back(expect_command(protocol::Command::kQuery, "SELECT @@session.wait_timeout"));
       add_resultset(s, {"28800"});
@@ -182,7 +185,10 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
   // Starts a session whose client end is app_.
   void start_session() {
     const SocketPair pair = make_socketpair();
+    if (app_ >= 0) other_apps_.push_back(app_);
     app_ = pair.b;
+    received_.clear();
+    read_at_ = 0;
     auto* session = new ClientSession(*env_);
     session_ = session;
     ListenAddress listener;
@@ -244,7 +250,8 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<FakeSessionEnv> env_;
   ClientSession* session_ = nullptr;  // the last started; deletes itself once closed
-  int app_ = -1;
+  int app_ = -1;                      // the last started session's application end
+  std::vector<int> other_apps_;       // of sessions started before it
   int sessions_ = 0;
   bool app_closed_ = false;
 
@@ -348,6 +355,22 @@ TEST_F(ClientSessionPoolTest, ALostConnectionBetweenCommandsIsReplacedUnseen) {
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(second.finished()) << second.error();
+}
+
+// spec §7.3: KILL n names camproxy's connection id n; the database is asked to kill the thread
+// of that session's connection, through the asking session's own connection.
+TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread) {
+  pooled("a", {stall()}, true, 42);
+  auto& b = pooled("b", {expect_command(protocol::Command::kQuery, "KILL CONNECTION 42"), send(ok_payload()), stall()},
+                   false, 43);
+  start_session();  // connection id 1
+  ASSERT_TRUE(is_ok(app_login("a")));
+  start_session();  // connection id 2
+  ASSERT_TRUE(is_ok(app_login("b")));
+  app_command(protocol::Command::kQuery, "KILL 1");
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply);
+  EXPECT_TRUE(b.finished()) << b.error();
 }
 
 // Process draining: a session between transactions closes at once; one inside a transaction
