@@ -6,7 +6,8 @@
 //
 // The session's state, failures and closing live in client_session.cc; the client's login in
 // session_login.cc; getting a database connection in session_upstream.cc; the relay in
-// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc.
+// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc; bringing the database
+// connection to the client's profile (checkout, COM_CHANGE_USER, reconnect) in session_prep.cc.
 // A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
