@@ -1,8 +1,9 @@
 // ClientSession with a real UpstreamPool over a fake PoolEnv, scripted MySQL servers on loopback
 // playing the database and the test playing the application over a socketpair: a login served
-// by a pooled connection (its checkout), the relay both ways, a client's COM_CHANGE_USER, the
-// transparent reconnect, KILL between two sessions and the process draining. The pool's connections are warmed by the test (logged in with the
-// token, given back, reset): the token service is never reached.
+// by a pooled connection (its checkout), the relay both ways, a client's COM_RESET_CONNECTION
+// and COM_CHANGE_USER, the transparent reconnect, KILL between two sessions and the process
+// draining. The pool's connections are warmed by the test (logged in with the token, given
+// back, reset): the token service is never reached (FakeSessionEnv::tokens() aborts).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
