@@ -115,6 +115,7 @@ class ConnectionPrep {
   Step on_ready();  // CHANGE_USER accepted
   Step on_failed(const UpstreamFailure& f);
 
+  Purpose purpose() const { return purpose_; }
   State state() const { return state_; }
   // How the connection was cleaned (or is being); nullopt when no cleanup was asked.
   std::optional<PoolCleanup> cleanup() const { return cleanup_; }

@@ -91,6 +91,10 @@ class UpstreamConn final : private Transport::Events {
   bool tls_on() const { return transport_.tls_on(); }
   // Logged in and not running camproxy's own commands: safe to hand over or reset.
   bool at_rest() const { return state_ == State::ready; }
+  // The greeting is in and login() is awaited (on_upstream_greeting() has been called).
+  bool awaiting_login() const {
+    return state_ == State::handshake && auth_.state() == protocol::ClientAuth::State::greeted;
+  }
 
   // Relay phase.
   void write(std::span<const uint8_t> data) { transport_.write(data); }

@@ -209,7 +209,7 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   // is closing, and a logged-in session (relaying, applying a COM_CHANGE_USER) is no login.
   const bool logging_in = state_ != State::relay && state_ != State::reconnecting &&
                           state_ != State::closing_after_write && state_ != State::closing &&
-                          changing_user_ == ChangeUser::none;
+                          !(prep_ && prep_->purpose() == ConnectionPrep::Purpose::change_user);
   if (logging_in) {
     const bool in_tls =
         state_ == State::client_login && login_.state() == protocol::ServerHandshakeState::tls_handshake;

@@ -6,7 +6,8 @@
 //
 // The session's state, failures and closing live in client_session.cc; the client's login in
 // session_login.cc; getting a database connection in session_upstream.cc; the relay in
-// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc.
+// session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc; bringing the database
+// connection to the client's profile (checkout, COM_CHANGE_USER, reconnect) in session_prep.cc.
 // A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
@@ -21,6 +22,7 @@
 #include "protocol/server_handshake.h"
 #include "proxy/config/local_users.h"
 #include "proxy/net/transport.h"
+#include "proxy/pool/connection_prep.h"
 #include "proxy/pool/upstream_conn.h"
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/session/client_errors.h"
@@ -128,14 +130,21 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void answer_locally(const protocol::ErrPacket& err);
   void on_relay_upstream_lost(const UpstreamFailure& f);
   void reconnect();
-  std::vector<InternalCommand> replay_commands() const;
+  ConnectionPrep::Want replay_want(SessionProfile profile) const;
 
   // A client's COM_CHANGE_USER (session_change_user.cc).
   void change_user(std::span<const uint8_t> payload);
-  void change_user_upstream();
-  void change_user_reauthenticated();
-  void change_user_failed(const UpstreamFailure& f);
-  void change_user_done(const std::vector<InternalResult>& results);
+
+  // Bringing upstream_ to the client's profile (session_prep.cc): the session's driver of
+  // ConnectionPrep, and what each purpose does with its outcome.
+  void start_prep(ConnectionPrep::Purpose purpose, ConnectionPrep::Have have, ConnectionPrep::Want want);
+  // Without a cleanup, only what the connection's session has matters.
+  void start_prep(ConnectionPrep::Purpose purpose, const SessionProfile& have, ConnectionPrep::Want want);
+  void drive_prep(ConnectionPrep::Step step);
+  void checkout_prepared(const ConnectionPrep& prep);
+  void change_user_prepared(const ConnectionPrep& prep);
+  void reconnect_prepared(const ConnectionPrep& prep);
+  void send_ok(uint16_t status_flags);
   void release_upstream();
   void drop_upstream();
   bool upstream_reusable() const;
@@ -178,7 +187,6 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool client_closed_ = false;
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;
-  bool upstream_greeted_ = false;
   bool upstream_counted_ = false;  // upstream_ counts against --pool-max
   // The client's login; after it, it keeps the bytes a client sends before the relay starts.
   protocol::ServerHandshake login_;
@@ -214,14 +222,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
   bool quit_requested_ = false;
   bool process_draining_ = false;  // drain(): close at the next transaction boundary
-  // A client's COM_CHANGE_USER being applied to upstream_ (state prepare).
-  enum class ChangeUser {
-    none,
-    reset,   // COM_RESET_CONNECTION and the fix-ups running
-    reauth,  // the server refused the reset: COM_CHANGE_USER with the token running (§5.2)
-    fix_up,  // after that CHANGE_USER: the fix-ups running
-  };
-  ChangeUser changing_user_ = ChangeUser::none;
+  // Engaged while upstream_ is being prepared (a checkout, a client's COM_CHANGE_USER, a
+  // reconnect's replay): upstream_'s answers go to it.
+  std::optional<ConnectionPrep> prep_;
   bool idle_outside_transaction() const;
   ReplayState replay_;
   // replay_.schema may not be the server's: a statement the classifier could not read whole, or

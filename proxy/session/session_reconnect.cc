@@ -85,14 +85,7 @@ void ClientSession::reconnect() {
     upstream_ = pooled_->conn;
     upstream_counted_ = true;
     upstream_->set_owner(this);
-    auto cmds = fix_up_commands(pooled_->profile, want, env_.collations());
-    pooled_->profile = want;
-    for (auto& c : replay_commands()) cmds.push_back(std::move(c));
-    if (cmds.empty()) {
-      on_upstream_commands_done(*upstream_, {});
-    } else {
-      upstream_->run_commands(cmds);
-    }
+    start_prep(ConnectionPrep::Purpose::reconnect, pooled_->profile, replay_want(want));
     return;
   }
   database_ = replay_.schema;
@@ -101,12 +94,11 @@ void ClientSession::reconnect() {
   acquire_token();
 }
 
-std::vector<InternalCommand> ClientSession::replay_commands() const {
-  std::vector<InternalCommand> cmds;
-  for (const auto& set : replay_.sets) cmds.push_back(make_query(set));
-  if (tracker_ && (tracker_->status_flags() & protocol::status::kAutocommit) == 0)
-    cmds.push_back(make_query("SET autocommit = 0"));
-  return cmds;
+// The replacement gets `profile`, then the session's SETs and autocommit again (spec §7.2).
+ConnectionPrep::Want ClientSession::replay_want(SessionProfile profile) const {
+  return {.profile = std::move(profile),
+          .replayed_sets = replay_.sets,
+          .autocommit_off = tracker_ && (tracker_->status_flags() & protocol::status::kAutocommit) == 0};
 }
 
 }  // namespace camproxy::proxy

@@ -20,7 +20,6 @@ namespace cap = protocol::cap;
 void ClientSession::dial_upstream() {
   env_.pool().opened();
   upstream_counted_ = true;
-  upstream_greeted_ = false;
   upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
 }
@@ -51,12 +50,8 @@ void ClientSession::acquire_upstream() {
     upstream_counted_ = true;
     upstream_->set_owner(this);
     transition(State::prepare);
-    auto cmds = fix_up_commands(pooled_->profile, wanted_profile(), env_.collations());
-    if (cmds.empty()) {
-      on_upstream_commands_done(*upstream_, {});
-    } else {
-      upstream_->run_commands(cmds);
-    }
+    start_prep(ConnectionPrep::Purpose::checkout, pooled_->profile,
+               {.profile = wanted_profile(), .replayed_sets = {}, .autocommit_off = false});
     return;
   }
   if (pool.wait_for_returning(pool_key(), this)) {
@@ -129,7 +124,6 @@ void ClientSession::stop_waiting_for_token() {
 }
 
 void ClientSession::on_upstream_greeting(UpstreamConn& u) {
-  upstream_greeted_ = true;
   const auto& g = u.greeting();
   auto current = env_.profile();
   if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
@@ -144,7 +138,8 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
 }
 
 void ClientSession::maybe_start_upstream_login() {
-  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !upstream_greeted_) return;
+  const bool greeted = upstream_ != nullptr && upstream_->awaiting_login();
+  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !greeted) return;
   if (state_ == State::wait_upstream) transition(State::upstream_login);
   UpstreamLogin login;
   login.user = account_;
@@ -162,8 +157,8 @@ void ClientSession::maybe_start_upstream_login() {
 }
 
 void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> ok_payload) {
-  if (changing_user_ == ChangeUser::reauth) {
-    change_user_reauthenticated();
+  if (prep_) {  // COM_CHANGE_USER accepted (a cleanup for the client's own COM_CHANGE_USER)
+    drive_prep(prep_->on_ready());
     return;
   }
   pooled_ = PooledConn{.conn = &u,
@@ -174,12 +169,7 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
                        .login_collation = collation_,  // what maybe_start_upstream_login() logged in with
                        .last_look = std::nullopt};
   if (state_ == State::reconnecting) {  // a replacement: re-create the session, the client saw nothing
-    auto cmds = replay_commands();
-    if (cmds.empty()) {
-      on_upstream_commands_done(u, {});
-    } else {
-      u.run_commands(cmds);
-    }
+    start_prep(ConnectionPrep::Purpose::reconnect, pooled_->profile, replay_want(pooled_->profile));
     return;
   }
   // The database's own OK, renumbered: its status flags and session-state info are the
@@ -190,18 +180,13 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
 }
 
 void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) {
-  if (changing_user_ != ChangeUser::none) {  // no silent re-dial: the client asked for this session
-    change_user_failed(f);
-    return;
-  }
+  // A replay's connection lost is a loss while reconnecting (retried within the window).
   if (state_ == State::relay || state_ == State::reconnecting) {
     on_relay_upstream_lost(f);
     return;
   }
-  if (state_ == State::prepare) {  // a pooled connection died while being fixed up: dial anew
-    drop_upstream();
-    transition(State::wait_upstream);
-    acquire_upstream();
+  if (prep_) {  // a checkout's, or a client's COM_CHANGE_USER's (no silent re-dial for that one)
+    drive_prep(prep_->on_failed(f));
     return;
   }
   // spec §3.4: 1045 to a login made with the current token means the password rotated
@@ -281,6 +266,7 @@ bool ClientSession::upstream_reusable() const {
 // The session is done with its database connection: reset and pooled when it is safe.
 void ClientSession::release_upstream() {
   if (upstream_ == nullptr) return;
+  prep_.reset();  // a connection being prepared is not at rest: it is closed below
   if (upstream_reusable()) {
     UpstreamConn* u = upstream_;
     upstream_ = nullptr;
@@ -300,6 +286,7 @@ void ClientSession::release_upstream() {
 
 void ClientSession::drop_upstream() {
   if (upstream_ == nullptr) return;
+  prep_.reset();
   upstream_->close();
   upstream_ = nullptr;
   pooled_.reset();

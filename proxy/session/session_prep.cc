@@ -1,0 +1,126 @@
+// ClientSession bringing its database connection to the client's profile (spec §5): the driver
+// of its ConnectionPrep, like the pool's (UpstreamPool::drive), for its three uses: a checkout
+// of a pooled connection, a client's COM_CHANGE_USER and the transparent reconnect's replay.
+// While prep_ is engaged, upstream_'s answers are the machine's (the UpstreamConn::Owner
+// callbacks below); each purpose then acts on its outcome.
+#include "protocol/byte_io.h"
+#include "protocol/constants.h"
+#include "protocol/ok_err_eof.h"
+#include "proxy/net/packet_out.h"
+#include "proxy/ops/log.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
+
+namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+using Failure = ConnectionPrep::Failure;
+
+}  // namespace
+
+void ClientSession::start_prep(ConnectionPrep::Purpose purpose, ConnectionPrep::Have have, ConnectionPrep::Want want) {
+  prep_.emplace(purpose, std::move(have), std::move(want), env_.collations());
+  drive_prep(prep_->start());
+}
+
+void ClientSession::start_prep(ConnectionPrep::Purpose purpose, const SessionProfile& have, ConnectionPrep::Want want) {
+  ConnectionPrep::Have with_profile;
+  with_profile.profile = have;
+  start_prep(purpose, std::move(with_profile), std::move(want));
+}
+
+// Carries out the prep's next step on upstream_; on its outcome, the purpose's handler runs
+// with prep_ already disengaged (it may close the session, or start another connection).
+void ClientSession::drive_prep(ConnectionPrep::Step step) {
+  if (step.refused_reset) env_.pool().note_reset_refused(*step.refused_reset);
+  const auto outcome = carry_out(*prep_, std::move(step), *upstream_, [&] { return env_.tokens().current(account_); });
+  if (!outcome) return;
+  const ConnectionPrep prep = std::move(*prep_);
+  prep_.reset();
+  switch (prep.purpose()) {
+    case ConnectionPrep::Purpose::checkout: checkout_prepared(prep); return;
+    case ConnectionPrep::Purpose::change_user: change_user_prepared(prep); return;
+    case ConnectionPrep::Purpose::reconnect: reconnect_prepared(prep); return;
+    case ConnectionPrep::Purpose::return_to_pool: return;  // the pool's, never the session's
+  }
+}
+
+void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<InternalResult>& results) {
+  if (prep_) drive_prep(prep_->on_commands_done(results));
+}
+
+// The OK that ends a login or a COM_CHANGE_USER camproxy answered itself.
+void ClientSession::send_ok(uint16_t status_flags) {
+  std::vector<uint8_t> ok;
+  protocol::ByteWriter w(ok);
+  protocol::encode_ok({0, 0, status_flags, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
+}
+
+void ClientSession::checkout_prepared(const ConnectionPrep& prep) {
+  if (prep.state() == ConnectionPrep::State::done) {
+    pooled_->profile = prep.profile();
+    const uint16_t status = prep.status_flags().value_or(protocol::status::kAutocommit);
+    send_ok(status);
+    start_relay(status);
+    return;
+  }
+  const Failure& f = prep.failure();
+  if (f.kind == Failure::Kind::schema_refused) {  // e.g. 1049: the server's own error, as at a direct login
+    send_error_and_close({f.code, f.sql_state, f.message});
+    return;
+  }
+  // The pooled connection died (or answered short) while being fixed up: another one.
+  drop_upstream();
+  transition(State::wait_upstream);
+  acquire_upstream();
+}
+
+void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
+  if (prep.state() == ConnectionPrep::State::done) {
+    pooled_->profile = prep.profile();
+    replay_ = {};
+    replay_.schema = pooled_->profile.schema;
+    const uint16_t status = prep.status_flags().value_or(protocol::status::kAutocommit);
+    send_ok(status);
+    log_info("change_user", {{"conn", connection_id_},
+                             {"state", to_string(state_)},
+                             {"user", user_},
+                             {"upstream_change_user", prep.cleanup() == PoolCleanup::change_user}});
+    transition(State::relay);
+    tracker_.emplace(upstream_->capabilities(), status);
+    client_.start_reading();
+    return;
+  }
+  // No silent re-dial: the client asked for this session's connection.
+  const Failure& f = prep.failure();
+  switch (f.kind) {
+    case Failure::Kind::schema_refused: send_error_and_close({f.code, f.sql_state, f.message}); return;
+    case Failure::Kind::no_token:
+      fail(ClientError::lost_with_state, "no usable CAM token to clean the connection for COM_CHANGE_USER");
+      return;
+    case Failure::Kind::token_rejected:
+      env_.tokens().request_after_rejection(account_, prep.token_generation());  // rotated: refetch
+      break;
+    default: break;
+  }
+  fail(ClientError::lost_with_state, "cleaning the database connection for COM_CHANGE_USER failed: " + f.message);
+}
+
+void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {
+  if (prep.state() != ConnectionPrep::State::done) {
+    client_seq_ = 1;
+    fail(ClientError::lost_with_state, "replaying the session failed: " + prep.failure().message);
+    return;
+  }
+  pooled_->profile = prep.profile();
+  const uint16_t status = prep.status_flags().value_or(tracker_->status_flags());
+  pending_effects_.clear();
+  start_relay(status);
+  client_.start_reading();
+  log_info("reconnected",
+           {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", upstream_->thread_id()}});
+}
+
+}  // namespace camproxy::proxy
