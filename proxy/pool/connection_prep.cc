@@ -37,16 +37,6 @@ InternalCommand set_option_command(bool multi_statements) {
   return make_command(protocol::Command::kSetOption, std::string_view(option, 2));
 }
 
-std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
-                                             const CollationNames& names) {
-  ConnectionPrep::Have from;
-  from.profile = have;
-  ConnectionPrep::Want to;
-  to.profile = want;
-  ConnectionPrep prep(ConnectionPrep::Purpose::checkout, std::move(from), std::move(to), names);
-  return prep.start().commands;
-}
-
 ConnectionPrep::ConnectionPrep(Purpose purpose, Have have, Want want, const CollationNames& names,
                                std::chrono::steady_clock::time_point now)
     : purpose_(purpose), have_(std::move(have)), want_(std::move(want)), names_(names), now_(now) {}

@@ -172,9 +172,4 @@ std::string collation_statement(uint8_t id, const CollationNames& names);
 // COM_SET_OPTION turning MULTI_STATEMENTS on or off.
 InternalCommand set_option_command(bool multi_statements);
 
-// The statements that give a connection `want` from `have`, in the order ConnectionPrep sends
-// them (kept for the session's code until it drives ConnectionPrep).
-std::vector<InternalCommand> fix_up_commands(const SessionProfile& have, const SessionProfile& want,
-                                             const CollationNames& names);
-
 }  // namespace camproxy::proxy

@@ -141,7 +141,7 @@ void UpstreamPool::dial_warm() {
   auto token = env_.token(warm_key_->account);
   if (!token || !token->usable(Clock::now())) return;
   auto* u = UpstreamConn::create(env_.loop(), {&c, env_.upstream_tls()}, this);
-  opened();
+  count_opened();
   // on_upstream_greeting() logs in with the profile's collation.
   PooledConn pc{.conn = u,
                 .key = *warm_key_,
@@ -172,8 +172,8 @@ bool UpstreamPool::make_room() {
   return true;
 }
 
-void UpstreamPool::opened() { ++open_; }
-void UpstreamPool::closed() {
+void UpstreamPool::count_opened() { ++open_; }
+void UpstreamPool::count_closed() {
   if (open_ > 0) --open_;
 }
 

@@ -90,9 +90,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // At --pool-max, closes the idle connection least likely to be wanted (another key first), to
   // make room for a client whose key has none idle. False when nothing is idle.
   bool make_room();
-  void opened();
+  void count_opened();
   // A connection the pool counted is gone for good (closed by its session).
-  void closed();
+  void count_closed();
 
   // The session is done with `pc`: reset it and keep it if it comes back clean, else close it.
   // `pc.profile` holds the schema and MULTI_STATEMENTS the session left (both survive a reset);

@@ -85,7 +85,7 @@ void UpstreamPool::close_pooled(Entry& e, PoolClose reason) {
 
 void UpstreamPool::drop(UpstreamConn* u) {
   u->close();
-  closed();
+  count_closed();
   schedule_wake();  // a connection a session waited for may have been this one
 }
 

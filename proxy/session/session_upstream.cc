@@ -18,7 +18,7 @@ namespace cap = protocol::cap;
 }  // namespace
 
 void ClientSession::dial_upstream() {
-  env_.pool().opened();
+  env_.pool().count_opened();
   upstream_counted_ = true;
   upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
@@ -290,7 +290,7 @@ void ClientSession::drop_upstream() {
   upstream_->close();
   upstream_ = nullptr;
   pooled_.reset();
-  if (upstream_counted_) env_.pool().closed();
+  if (upstream_counted_) env_.pool().count_closed();
   upstream_counted_ = false;
 }
 

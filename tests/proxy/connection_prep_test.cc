@@ -353,10 +353,13 @@ TEST_F(ConnectionPrepTest, ReconnectFailsOnAnyError) {
   }
 }
 
-TEST_F(ConnectionPrepTest, FixUpCommandsAreTheCheckoutPipeline) {
-  const SessionProfile have{.schema = std::nullopt, .collation = 0, .multi_statements = true, .ignore_space = false};
-  const SessionProfile want{.schema = "x", .collation = 0, .multi_statements = false, .ignore_space = false};
-  EXPECT_EQ(describe(fix_up_commands(have, want, names_)), (std::vector<std::string>{"use x", "multi off"}));
+TEST_F(ConnectionPrepTest, ACheckoutPipelineHasOnlyTheFixUpsThatDiffer) {
+  Prep::Have h;
+  h.profile = {.schema = std::nullopt, .collation = 0, .multi_statements = true, .ignore_space = false};
+  Prep::Want w;
+  w.profile = {.schema = "x", .collation = 0, .multi_statements = false, .ignore_space = false};
+  Prep prep = make(Prep::Purpose::checkout, h, w);
+  EXPECT_EQ(describe(prep.start().commands), (std::vector<std::string>{"use x", "multi off"}));
 }
 
 TEST(ConnectionPrepNames, StatesAndFailuresHaveNames) {
