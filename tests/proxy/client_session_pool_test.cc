@@ -20,6 +20,7 @@
 #include "proxy/session/client_session.h"
 #include "proxy/session/session_env.h"
 #include "tests/proxy/loop_harness.h"
+#include "tests/proxy/pool_test_support.h"
 #include "tests/proxy/scripted_server.h"
 
 namespace camproxy::proxy::testing {
@@ -29,35 +30,6 @@ namespace cap = protocol::cap;
 using Clock = std::chrono::steady_clock;
 constexpr std::string_view kUser = "app";  // no account table: the user is the account
 constexpr uint32_t kClientCaps = cap::kProtocol41 | cap::kSecureConnection | cap::kPluginAuth | cap::kLongPassword;
-
-class FakePoolEnv final : public PoolEnv {
- public:
-  explicit FakePoolEnv(uv_loop_t* loop) : loop_(loop) {
-    config_.upstream.host = "127.0.0.1";
-    config_.upstream_tls = UpstreamTlsMode::disable;
-    config_.pool_min_idle = 0;
-    collations_.claim_learning();
-    auto state = std::make_shared<TokenState>();
-    state->generation = 7;
-    state->password = std::make_shared<const auth::SecretString>("token-7");
-    state->expires_at = Clock::now() + std::chrono::hours(1);
-    token_ = std::move(state);
-  }
-  uv_loop_t* loop() override { return loop_; }
-  const TargetConfig& config() const override { return config_; }
-  std::shared_ptr<const TokenState> token(const std::string&) const override { return token_; }
-  void token_rejected(const std::string&, uint64_t) override {}
-  CollationNames& collations() override { return collations_; }
-  SSL_CTX* upstream_tls() const override { return nullptr; }
-  size_t worker_count() const override { return 1; }
-
-  TargetConfig config_;
-  CollationNames collations_;
-  std::shared_ptr<const TokenState> token_;
-
- private:
-  uv_loop_t* loop_;
-};
 
 // The session's world: the real pool; no CAM (every upstream comes from the pool).
 class FakeSessionEnv final : public SessionEnv {
@@ -69,7 +41,7 @@ class FakeSessionEnv final : public SessionEnv {
   const TargetConfig& config() const override { return pool_env_.config_; }
   TokenService& tokens() override { std::abort(); }
   UpstreamPool& pool() override { return pool_; }
-  CollationNames& collations() override { return pool_env_.collations_; }
+  CollationNames& collations() override { return pool_env_.collations(); }
   SessionRegistry& sessions() override { return sessions_; }
   std::shared_ptr<const LocalUsers> local_users() const override { return nullptr; }
   SSL_CTX* client_tls() const override { return nullptr; }
@@ -95,27 +67,6 @@ class FakeSessionEnv final : public SessionEnv {
   UpstreamPool& pool_;
 };
 
-Step expect_command(protocol::Command cmd, std::string_view text = {}) {
-  std::vector<uint8_t> prefix = {static_cast<uint8_t>(cmd)};
-  prefix.insert(prefix.end(), text.begin(), text.end());
-  return expect_prefix(std::move(prefix));
-}
-
-// A text resultset of one row with classic EOF packets.
-void add_resultset(Script& s, std::vector<std::string> row) {
-  const std::vector<uint8_t> eof = {0xfe, 0, 0, 0x02, 0};
-  s.push_back(send({static_cast<uint8_t>(row.size())}));
-  for (size_t i = 0; i < row.size(); ++i) s.push_back(send(bytes_of("column definition")));
-  s.push_back(send(eof));
-  std::vector<uint8_t> values;
-  for (const auto& v : row) {
-    values.push_back(static_cast<uint8_t>(v.size()));
-    values.insert(values.end(), v.begin(), v.end());
-  }
-  s.push_back(send(values));
-  s.push_back(send(eof));
-}
-
 // A connection's life up to idle in the pool: login, then the cleanup of its return: the reset,
 // the look (which sees `schema`) and the next client's collation (45, by its id: no names are
 // learnt here).
@@ -128,7 +79,7 @@ Script warmed(const std::string& schema, uint32_t thread_id) {
               expect_command(protocol::Command::kResetConnection),
               send(ok_payload()),
               expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
-  add_resultset(s, {schema, "28800", "0", "utf8mb4_general_ci"});
+  for (auto& step : resultset({schema, "28800", "0", "utf8mb4_general_ci"})) s.push_back(std::move(step));
   s.push_back(expect_command(protocol::Command::kQuery, "SET character_set_client"));
   s.push_back(send(ok_payload()));
   return s;
@@ -158,7 +109,7 @@ class ClientSessionPoolTest : public LoopTest, private UpstreamConn::Owner {
     Script s = warmed(schema, thread_id);
     if (first) {  // the pool's first clean connection reads the server's wait_timeout
       s.push_back(expect_command(protocol::Command::kQuery, "SELECT @@session.wait_timeout"));
-      add_resultset(s, {"28800"});
+      for (auto& step : resultset({"28800"})) s.push_back(std::move(step));
     }
     s.insert(s.end(), rest.begin(), rest.end());
     auto& srv = own(std::make_unique<ScriptedServer>(loop(), std::move(s)));
