@@ -5,18 +5,18 @@
 namespace camproxy::proxy::testing {
 
 FakePoolEnv::FakePoolEnv(uv_loop_t* loop) : loop_(loop) {
-    config_.upstream.host = "127.0.0.1";
-    config_.upstream_tls = UpstreamTlsMode::disable;
-    config_.pool_min_idle = 0;     // no warm-up dials: every connection is the test's
-    collations_.claim_learning();  // the collation table is not read here
-    auto state = std::make_shared<TokenState>();
-    state->generation = 7;
-    state->password = std::make_shared<const auth::SecretString>("token-7");
-    state->expires_at = std::chrono::steady_clock::now() + std::chrono::hours(1);
-    token_ = std::move(state);
+  config_.upstream.host = "127.0.0.1";
+  config_.upstream_tls = UpstreamTlsMode::disable;
+  config_.pool_min_idle = 0;     // no warm-up dials: every connection is the test's
+  collations_.claim_learning();  // the collation table is not read here
+  auto state = std::make_shared<TokenState>();
+  state->generation = 7;
+  state->password = std::make_shared<const auth::SecretString>("token-7");
+  state->expires_at = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  token_ = std::move(state);
 }
 
-// A text resultset of one row, with classic EOF packets (the pool key below has no DEPRECATE_EOF).
+// The replies of a one-row text resultset (pool_test_support.h).
 std::vector<Step> resultset(std::vector<std::optional<std::string>> row) {
   const std::vector<uint8_t> eof = {0xfe, 0, 0, 0x02, 0};
   std::vector<Step> steps = {send({static_cast<uint8_t>(row.size())})};
