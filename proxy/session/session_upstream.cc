@@ -132,6 +132,10 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
   }
   if (state_ == State::wait_profile) {
     send_greeting();
+    // Another session's greeting taught the profile first: this dial only raced it. Its client
+    // may never log in (a flood of half-open connections at start), so the --pool-max slot is
+    // freed now; a login takes a pooled or new connection as any later session does.
+    if (current != nullptr) drop_upstream();
     return;
   }
   maybe_start_upstream_login();
