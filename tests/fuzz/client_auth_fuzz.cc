@@ -29,6 +29,9 @@ constexpr std::string_view kPassword = "fuzz-Pw/7c1e9b";
 struct Run {
   ClientAuth& auth;
   std::span<const uint8_t> password;
+  // The server's own bytes hold the password's text: a message that quotes them (a plugin
+  // name, say) is the server's words, not a leak by camproxy.
+  bool server_said_password = false;
 
   void check(const ClientAuthStep& step, std::span<const uint8_t> fed = {}) const {
     CAMPROXY_FUZZ_CHECK((step.kind == ClientAuthStep::Kind::failed) == (auth.state() == ClientAuth::State::failed));
@@ -48,7 +51,7 @@ struct Run {
   void check_failure(const ClientAuthFailure& f) const {
     if (f.kind == ClientAuthFailure::Kind::server_error) return;  // the server's own words
     CAMPROXY_FUZZ_CHECK(!f.message.empty());
-    CAMPROXY_FUZZ_CHECK(f.message.find(kPassword) == std::string::npos);
+    if (!server_said_password) CAMPROXY_FUZZ_CHECK(f.message.find(kPassword) == std::string::npos);
   }
 
   void check_secret(const ClientAuthStep& step) const {
@@ -84,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> password =
       (flags & 8) != 0 ? std::span<const uint8_t>{}
                        : std::span(reinterpret_cast<const uint8_t*>(kPassword.data()), kPassword.size());
-  const Run run{auth, password};
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  const Run run{auth, password, input.find(kPassword) != std::string_view::npos};
   bool changed = false;
   uint8_t seq = 0;
   std::span<const uint8_t> rest = in.rest();
