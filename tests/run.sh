@@ -12,28 +12,29 @@ build=${CAMPROXY_BUILD_DIR:-build}
 bash deploy/setup-debian.sh
 bash deploy/validate.sh   # the tools that check deploy/ (kubectl, systemd-analyze, Dockerfile lint)
 
-echo "== layout (.clang-format)"
+echo "== layout (.clang-format) [$(date -u +%T)]"
 bash tests/format.sh
 
-echo "== build ($build)"
+echo "== build ($build) [$(date -u +%T)]"
 cmake -S . -B "$build" -G Ninja -DCAMPROXY_WERROR=ON >/dev/null
 cmake --build "$build"
 
-echo "== unit tests"
+echo "== unit tests [$(date -u +%T)]"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 120
 
-echo "== integration tests"
+echo "== integration tests [$(date -u +%T)]"
 export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider --durations=10
 
-echo "== end-to-end benchmark, short mode (so that it cannot rot; numbers are not judged here)"
+echo "== end-to-end benchmark, short mode (so that it cannot rot; numbers are not judged here) [$(date -u +%T)]"
 /usr/bin/python3 bench/e2e/run.py --short --no-install --build-dir "$build" --json "$build/bench-short.json"
 
-echo "== short fuzz runs: every target 10 s from its seeds (the long runs of docs/fuzzing.md are by hand)"
+echo "== short fuzz runs: every target 10 s from its seeds (the long runs of docs/fuzzing.md are by hand) [$(date -u +%T)]"
 bash tests/fuzz/run.sh 10
 
-echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer"
+echo "== the suite again under AddressSanitizer + UndefinedBehaviorSanitizer [$(date -u +%T)]"
 bash tests/sanitizers.sh asan
 
-echo "== and under ThreadSanitizer (workers and the control loop share tokens, sessions, metrics)"
+echo "== and under ThreadSanitizer (workers and the control loop share tokens, sessions, metrics) [$(date -u +%T)]"
 bash tests/sanitizers.sh tsan
+echo "== all passed [$(date -u +%T)]"
