@@ -39,7 +39,7 @@ class FakeSessionEnv final : public SessionEnv {
   uv_loop_t* loop() override { return loop_; }
   int index() const override { return 0; }
   const TargetConfig& config() const override { return pool_env_.config_; }
-  TokenService& tokens() override { std::abort(); }
+  TokenSource& tokens() override { std::abort(); }
   UpstreamPool& pool() override { return pool_; }
   CollationNames& collations() override { return pool_env_.collations(); }
   SessionRegistry& sessions() override { return sessions_; }

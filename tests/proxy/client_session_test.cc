@@ -32,7 +32,7 @@ class FakeEnv final : public SessionEnv {
   uv_loop_t* loop() override { return &loop_; }
   int index() const override { return 0; }
   const TargetConfig& config() const override { return config_; }
-  TokenService& tokens() override { std::abort(); }
+  TokenSource& tokens() override { std::abort(); }
   UpstreamPool& pool() override { std::abort(); }
   CollationNames& collations() override { return collations_; }
   SessionRegistry& sessions() override { return sessions_; }
