@@ -1,9 +1,10 @@
 // ClientSession with a real UpstreamPool over a fake PoolEnv, scripted MySQL servers on loopback
 // playing the database and the test playing the application over a socketpair: a login served
 // by a pooled connection (its checkout), the relay both ways, a client's COM_RESET_CONNECTION
-// and COM_CHANGE_USER, the transparent reconnect, KILL between two sessions and the process
-// draining. The pool's connections are warmed by the test (logged in with the token, given
-// back, reset); the session's token source holds the same token.
+// and COM_CHANGE_USER (reset, or COM_CHANGE_USER with the token where the reset is refused),
+// the transparent reconnect, KILL between two sessions and the process draining. The pool's
+// connections are warmed by the test (logged in with the token, given back, reset); the
+// session's token source holds the same token.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/secret.h"
 #include "protocol/auth_plugins.h"
 #include "protocol/constants.h"
 #include "proxy/ops/metrics.h"
@@ -159,6 +161,35 @@ TEST_F(ClientSessionPoolTest, AClientsChangeUserResetsAndFixesUpTheConnection) {
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(srv.finished()) << srv.error();
+}
+
+// spec §5.2: the server refuses COM_RESET_CONNECTION (1047, as servers before MariaDB 10.2.4
+// do), so the connection is cleaned by COM_CHANGE_USER as the account with the current CAM
+// token (scrambled with the login's nonce), then given the client's schema, collation and
+// MULTI_STATEMENTS again; the client gets its OK and the pool learns that resets are refused.
+TEST_F(ClientSessionPoolTest, AClientsChangeUserFallsBackToChangeUserWithTheTokenWhenTheResetIsRefused) {
+  const auto scramble = protocol::native_scramble(pool_env_->token_->password->bytes(), make_greeting().nonce);
+  std::vector<uint8_t> change_user = {static_cast<uint8_t>(protocol::Command::kChangeUser)};
+  for (char c : kUser) change_user.push_back(static_cast<uint8_t>(c));
+  change_user.push_back(0);
+  change_user.push_back(static_cast<uint8_t>(scramble.size()));  // spec §2.7: auth_response_len int<1>
+  change_user.insert(change_user.end(), scramble.begin(), scramble.end());
+  auto& srv = pooled(
+      "app", {expect_command(protocol::Command::kResetConnection), send(err_payload(1047, "08S01", "Unknown command")),
+              expect_command(protocol::Command::kInitDb, "other"), send(ok_payload()),
+              expect_command(protocol::Command::kQuery, "SET character_set_client"), send(ok_payload()),
+              expect_prefix(change_user), send(ok_payload()), expect_command(protocol::Command::kInitDb, "other"),
+              send(ok_payload()), expect_command(protocol::Command::kQuery, "SET character_set_client"),
+              send(ok_payload()), expect_command(protocol::Command::kSetOption), send(ok_payload()), stall()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  EXPECT_FALSE(pool_->reset_refused());
+  app_send(0, change_user_payload("other"));
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply) << " " << srv.error();
+  EXPECT_EQ(reply.seq, 1);
+  EXPECT_TRUE(srv.finished()) << srv.error();
+  EXPECT_TRUE(pool_->reset_refused());
 }
 
 // spec §7.1, §7.2: the database closes between commands; the other pooled connection (the
