@@ -49,7 +49,7 @@ class Worker final : public SessionEnv {
   uv_loop_t* loop() override { return &loop_; }
   int index() const override { return index_; }
   const TargetConfig& config() const override { return ctx_.config(); }
-  TokenService& tokens() override { return ctx_.tokens(); }
+  TokenSource& tokens() override { return ctx_.tokens(); }
   UpstreamPool& pool() override { return *pool_; }
   CollationNames& collations() override { return ctx_.collations(); }
   SessionRegistry& sessions() override { return ctx_.sessions(); }

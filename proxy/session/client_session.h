@@ -29,7 +29,7 @@
 #include "proxy/session/command_framer.h"
 #include "proxy/session/session_registry.h"
 #include "proxy/session/sql_classifier.h"
-#include "proxy/tokens/token_service.h"
+#include "proxy/tokens/token_source.h"
 
 namespace camproxy::proxy {
 

@@ -13,7 +13,7 @@
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/session/greeting_profile.h"
 #include "proxy/session/session_registry.h"
-#include "proxy/tokens/token_service.h"
+#include "proxy/tokens/token_source.h"
 
 namespace camproxy::proxy {
 
@@ -26,7 +26,7 @@ class SessionEnv {
   virtual uv_loop_t* loop() = 0;
   virtual int index() const = 0;  // the worker's, for logs
   virtual const TargetConfig& config() const = 0;
-  virtual TokenService& tokens() = 0;
+  virtual TokenSource& tokens() = 0;  // the target's TokenService
   virtual UpstreamPool& pool() = 0;
   virtual CollationNames& collations() = 0;
   virtual SessionRegistry& sessions() = 0;

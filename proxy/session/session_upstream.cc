@@ -86,7 +86,7 @@ void ClientSession::stop_waiting_for_pool() {
 }
 
 void ClientSession::acquire_token() {
-  TokenService& tokens = env_.tokens();
+  TokenSource& tokens = env_.tokens();
   auto state = tokens.current(account_);
   const auto now = std::chrono::steady_clock::now();
   if (state && state->usable(now) && state->generation != rejected_generation_) {

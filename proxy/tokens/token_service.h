@@ -30,23 +30,9 @@
 #include "auth/credential_provider.h"
 #include "auth/refresh_policy.h"
 #include "proxy/config/config.h"
+#include "proxy/tokens/token_source.h"
 
 namespace camproxy::proxy {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-struct TokenState {
-  uint64_t generation = 0;                             // grows with every published snapshot
-  std::shared_ptr<const auth::SecretString> password;  // null: no token
-  SteadyTime expires_at{};
-  bool from_fallback_file = false;
-  // A user-notification error: no background retries until the credential changes; logins may
-  // still trigger a rate-limited attempt (the operator may have fixed the console setting).
-  bool stopped = false;
-  std::optional<auth::CamError> error;  // the last fetch's failure, if it failed
-
-  bool usable(SteadyTime now) const { return password != nullptr && now < expires_at; }
-};
 
 // Per-account figures for logs, /metrics and /readyz (never a token or key).
 struct TokenStats {
@@ -61,28 +47,23 @@ struct TokenStats {
   double last_fetch_seconds = 0;
 };
 
-class TokenService {
+class TokenService final : public TokenSource {
  public:
   TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
                std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published);
   TokenService(const TokenService&) = delete;
   TokenService& operator=(const TokenService&) = delete;
-  ~TokenService();
+  ~TokenService() override;
 
   // Control thread. Fails (with a reason) when the CAM endpoint is unusable.
   bool start(std::string& error);
   // Control thread: stops taking requests and timers; running fetches finish into the void.
   void close();
 
-  // Any thread.
-  std::shared_ptr<const TokenState> current(const std::string& account) const;
-  // Any thread: fetch a token unless a fetch is running or a snapshot newer than
-  // `seen_generation` exists. True when the caller should wait for the next snapshot; false
-  // when the account is stopped and its on-demand attempts are used up (fail the login now).
-  bool request(const std::string& account, uint64_t seen_generation);
-  // Any thread: the database refused the token of `rejected_generation` with 1045. Returns
-  // false when the per-account rate limit denies a refetch (the caller fails the login).
-  bool request_after_rejection(const std::string& account, uint64_t rejected_generation);
+  // TokenSource (token_source.h): any thread.
+  std::shared_ptr<const TokenState> current(const std::string& account) const override;
+  bool request(const std::string& account, uint64_t seen_generation) override;
+  bool request_after_rejection(const std::string& account, uint64_t rejected_generation) override;
 
   std::vector<TokenStats> stats() const;
 
