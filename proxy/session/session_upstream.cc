@@ -234,6 +234,7 @@ void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
     case UpstreamFailure::Kind::closed: fail(ClientError::upstream_unreachable, f.message); return;
     case UpstreamFailure::Kind::tls: fail(ClientError::upstream_tls, f.message); return;
     case UpstreamFailure::Kind::protocol: fail(ClientError::upstream_protocol, f.message); return;
+    case UpstreamFailure::Kind::unsafe_auth: fail(ClientError::upstream_unsafe_auth, f.message); return;
     case UpstreamFailure::Kind::server_error:
       if (f.code == 1045) {
         fail(ClientError::upstream_auth_rejected, f.message);
