@@ -283,6 +283,7 @@ void ClientSession::release_upstream() {
       pc.profile.schema = replay_.schema;
       pc.profile.multi_statements = multi_statements_;
     }
+    pc.role_may_be_set = role_may_be_set_;
     env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
     return;
   }
