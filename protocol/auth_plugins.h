@@ -49,6 +49,10 @@ std::vector<uint8_t> clear_password_payload(std::span<const uint8_t> password);
 Result<std::vector<uint8_t>> sha2_rsa_encrypt_password(std::span<const uint8_t> password,
                                                        std::span<const uint8_t, 20> nonce, std::string_view pem);
 
+// True when `pem` holds an RSA public key sha2_rsa_encrypt_password() can use (checked once at
+// start for --upstream-rsa-key-file).
+bool is_rsa_public_key(std::string_view pem);
+
 // A greeting / AuthSwitch nonce: CSPRNG bytes masked to 1..127, never '\0' or '$'
 // (mysql-server generate_user_salt; spec §2.1). Aborts if the CSPRNG fails.
 Nonce make_nonce();

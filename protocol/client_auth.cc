@@ -35,7 +35,6 @@ std::string_view to_string(ClientAuth::State state) {
     case ClientAuth::State::tls: return "tls";
     case ClientAuth::State::auth: return "auth";
     case ClientAuth::State::switched: return "switched";
-    case ClientAuth::State::want_public_key: return "want_public_key";
     case ClientAuth::State::await_result: return "await_result";
     case ClientAuth::State::done: return "done";
     case ClientAuth::State::failed: return "failed";
@@ -61,6 +60,7 @@ std::string_view to_string(ClientAuthFailure::Kind kind) {
     case Kind::tls: return "tls";
     case Kind::server_error: return "server_error";
     case Kind::unsupported_plugin: return "unsupported_plugin";
+    case Kind::unsafe_auth: return "unsafe_auth";
   }
   return "unknown";
 }
@@ -77,7 +77,6 @@ bool ClientAuth::wants_packet() const {
     case State::greeting:
     case State::auth:
     case State::switched:
-    case State::want_public_key:
     case State::await_result: return true;
     default: return false;
   }
@@ -107,7 +106,6 @@ ClientAuthStep ClientAuth::feed(std::span<const uint8_t> payload, uint8_t seq) {
   next_seq_ = static_cast<uint8_t>(seq + 1);
   if (state_ == State::greeting) return on_greeting(payload);
   if (payload.empty()) return fail(Kind::protocol, "empty packet during login");
-  if (state_ == State::want_public_key && payload[0] == kAuthMoreDataHeader) return on_public_key(payload.subspan(1));
   switch (payload[0]) {
     case kOkHeader: {
       state_ = State::done;
@@ -250,24 +248,39 @@ ClientAuthStep ClientAuth::plugin_response() {
     }
     return send(State::switched);
   }
-  if (plugin_ == kClearPassword || plugin_ == kSha256Password) {
-    if (tls_) return clear_password();
-    if (plugin_ == kSha256Password) return key_request(kSha256RequestPublicKey);
-    return fail(Kind::tls, "the server asks for mysql_clear_password, which camproxy sends only over TLS");
+  if (plugin_ == kClearPassword) {
+    if (tls_verified()) {
+      out_ = clear_password_payload(password_);
+      return send(State::await_result, true);
+    }
+    return fail(Kind::unsafe_auth,
+                "the database asks for mysql_clear_password, which would hand it the token in clear; camproxy "
+                "sends that only over TLS that verified the database (--upstream-tls verify-identity or verify-ca)");
   }
+  if (plugin_ == kSha256Password) return send_password("sha256_password");
   return fail(Kind::unsupported_plugin,
               "the server asks for auth plugin '" + plugin_ + "', which camproxy does not speak");
 }
 
-// P || 00, only over TLS (callers check).
-ClientAuthStep ClientAuth::clear_password() {
-  out_ = clear_password_payload(password_);
-  return send(State::await_result, true);
-}
-
-ClientAuthStep ClientAuth::key_request(uint8_t marker) {
-  out_.assign(1, marker);
-  return send(State::want_public_key);
+// The password itself, for caching_sha2_password full authentication or sha256_password (spec
+// §3.3): P || 00 over verified TLS, else RSA-OAEP with the operator's key. Without either the
+// peer may be anyone: its own RSA key or an unverified certificate would give it the token.
+ClientAuthStep ClientAuth::send_password(std::string_view why) {
+  if (tls_verified()) {
+    out_ = clear_password_payload(password_);
+    return send(State::await_result, true);
+  }
+  if (!policy_.rsa_public_key.empty()) {
+    auto cipher = sha2_rsa_encrypt_password(password_, nonce_, policy_.rsa_public_key);
+    if (!cipher)
+      return fail(Kind::protocol, "cannot encrypt the token with --upstream-rsa-key-file: " + cipher.error().message());
+    out_ = std::move(*cipher);
+    return send(State::await_result);
+  }
+  return fail(Kind::unsafe_auth, "the database asks for the token itself (" + std::string(why) +
+                                     ") over a connection that has not verified it; camproxy sends it only over "
+                                     "TLS that verified the database (--upstream-tls verify-identity or verify-ca) "
+                                     "or encrypted with the database's RSA key (--upstream-rsa-key-file)");
 }
 
 ClientAuthStep ClientAuth::on_more_data(std::span<const uint8_t> data) {
@@ -280,17 +293,7 @@ ClientAuthStep ClientAuth::on_more_data(std::span<const uint8_t> data) {
   if (data[0] != kSha2PerformFullAuth) return fail(Kind::protocol, "unexpected caching_sha2_password state");
   // Full authentication: the server's cache lacks this account (first login after a restart
   // or a password change, i.e. after every CAM rotation: §3.3).
-  if (tls_) return clear_password();
-  return key_request(kSha2RequestPublicKey);
-}
-
-ClientAuthStep ClientAuth::on_public_key(std::span<const uint8_t> pem) {
-  std::string_view text(reinterpret_cast<const char*>(pem.data()), pem.size());
-  auto cipher = sha2_rsa_encrypt_password(password_, nonce_, text);
-  if (!cipher)
-    return fail(Kind::protocol, "cannot encrypt the password with the server's key: " + cipher.error().message());
-  out_ = std::move(*cipher);
-  return send(State::await_result);
+  return send_password("caching_sha2_password full authentication");
 }
 
 }  // namespace camproxy::protocol

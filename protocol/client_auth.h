@@ -7,10 +7,9 @@
 //       |                                 \--start()--> tls --tls_ready()--> auth |
 //       +--feed(ERR, e.g. 1040)--> failed                                         |
 //   auth     --feed(AuthSwitchRequest)--> switched (a second switch fails)        |
-//   auth | switched --feed(01 04 full auth)--> want_public_key (no TLS: 02 sent)  |
-//                                          \-> await_result (TLS: P||00 sent)     |
+//   auth | switched --feed(01 04 full auth)--> await_result (P||00 over verified  |
+//                            TLS, or RSA with the operator's key), else failed    |
 //            --feed(01 03 fast auth ok)--> await_result                           |
-//   want_public_key --feed(01 PEM)--> await_result (RSA-encrypted password sent)  |
 //   any of them --feed(OK)--> done --change_user()--> auth (COM_CHANGE_USER) <----+
 //               --feed(ERR)--> failed
 //
@@ -22,6 +21,12 @@
 //
 // The password is given as bytes the caller keeps alive (and wipes) until the exchange ends;
 // the machine keeps no copy of it, only scrambles and encrypted forms it has sent.
+//
+// The password itself (not a scramble of it) goes only to a server camproxy has authenticated:
+// in clear only over TLS that verified the server's certificate (Policy::tls_verified), or
+// RSA-encrypted with the key the operator gave (Policy::rsa_public_key), never with a key the
+// server sends (a man in the middle would send its own). A step that would break this fails
+// with Kind::unsafe_auth, naming the flag that allows it (issue 17).
 #pragma once
 
 #include <array>
@@ -30,6 +35,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/connect_attrs.h"
@@ -53,6 +59,7 @@ struct ClientAuthFailure {
     tls,                 // TLS required but not offered, or a clear password without TLS
     server_error,        // the server answered ERR: code, sql_state, message are its own
     unsupported_plugin,  // the server asks for an auth plugin camproxy does not speak
+    unsafe_auth,         // the server asks for the password itself from a server not authenticated
   };
   Kind kind = Kind::protocol;
   uint16_t code = 0;      // server_error
@@ -82,33 +89,36 @@ std::string_view to_string(ClientAuthFailure::Kind kind);
 class ClientAuth {
  public:
   enum class State : uint8_t {
-    greeting,         // nothing received yet; feed() wants the HandshakeV10 (or an ERR)
-    greeted,          // greeting() holds the server's greeting; waiting for start()
-    tls,              // SSLRequest sent, tls() true; waiting for tls_ready()
-    auth,             // first response sent (HandshakeResponse41 or COM_CHANGE_USER) with
-                      // plugin() over greeting().nonce; a switch, more data, OK or ERR may come
-    switched,         // the server switched to plugin() and got its answer over nonce();
-                      // another switch is a failure
-    want_public_key,  // the server's RSA key was asked for (02 / sha256 01); the next
-                      // AuthMoreData is its PEM
-    await_result,     // the server has what it needs (fast auth ok, or the password itself):
-                      // only OK or ERR may come
-    done,             // logged in: capabilities() are final; change_user() may re-authenticate
-    failed,           // a failed step was returned; every later call fails
+    greeting,      // nothing received yet; feed() wants the HandshakeV10 (or an ERR)
+    greeted,       // greeting() holds the server's greeting; waiting for start()
+    tls,           // SSLRequest sent, tls() true; waiting for tls_ready()
+    auth,          // first response sent (HandshakeResponse41 or COM_CHANGE_USER) with
+                   // plugin() over greeting().nonce; a switch, more data, OK or ERR may come
+    switched,      // the server switched to plugin() and got its answer over nonce();
+                   // another switch is a failure
+    await_result,  // the server has what it needs (fast auth ok, or the password itself):
+                   // only OK or ERR may come
+    done,          // logged in: capabilities() are final; change_user() may re-authenticate
+    failed,        // a failed step was returned; every later call fails
   };
 
   struct Policy {
     bool tls_available = false;  // camproxy can speak TLS to the database (it has a context)
     bool tls_required = false;   // a server that does not offer TLS is refused (spec §3.1)
+    // TLS, once up, has verified the server's certificate (--upstream-tls verify-ca or
+    // verify-identity): the password may then go in clear inside it.
+    bool tls_verified = false;
+    // The database's RSA public key in PEM from --upstream-rsa-key-file; empty: none.
+    std::string rsa_public_key;
   };
 
-  explicit ClientAuth(Policy policy) : policy_(policy) {}
+  explicit ClientAuth(Policy policy) : policy_(std::move(policy)) {}
   ~ClientAuth();
   ClientAuth(const ClientAuth&) = delete;
   ClientAuth& operator=(const ClientAuth&) = delete;
 
-  // A whole server packet and its sequence id. In greeting, auth, switched, want_public_key and
-  // await_result (wants_packet()); elsewhere it fails.
+  // A whole server packet and its sequence id. In greeting, auth, switched and await_result (wants_packet()); elsewhere
+  // it fails.
   ClientAuthStep feed(std::span<const uint8_t> payload, uint8_t seq);
   // In greeted: negotiates the capabilities and answers with an SSLRequest (start_tls) or the
   // HandshakeResponse41 (send).
@@ -130,12 +140,11 @@ class ClientAuth {
   ClientAuthStep on_greeting(std::span<const uint8_t> payload);
   ClientAuthStep on_switch(std::span<const uint8_t> payload);
   ClientAuthStep on_more_data(std::span<const uint8_t> data);
-  ClientAuthStep on_public_key(std::span<const uint8_t> pem);
   ClientAuthStep on_err(std::span<const uint8_t> payload);
   ClientAuthStep handshake_response();
   ClientAuthStep plugin_response();
-  ClientAuthStep clear_password();
-  ClientAuthStep key_request(uint8_t marker);
+  ClientAuthStep send_password(std::string_view why);
+  bool tls_verified() const { return tls_ && policy_.tls_verified; }
   std::string first_auth_response();
   ClientAuthStep send(State next, bool secret = false);
   ClientAuthStep fail(ClientAuthFailure::Kind kind, std::string message);

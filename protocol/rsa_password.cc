@@ -40,6 +40,8 @@ PkeyPtr load_rsa_public_key(std::string_view pem) {
 
 }  // namespace
 
+bool is_rsa_public_key(std::string_view pem) { return load_rsa_public_key(pem) != nullptr; }
+
 Result<std::vector<uint8_t>> sha2_rsa_encrypt_password(std::span<const uint8_t> password,
                                                        std::span<const uint8_t, 20> nonce, std::string_view pem) {
   const PkeyPtr key = load_rsa_public_key(pem);

@@ -51,6 +51,7 @@ bool App::start_target(const TargetConfig& config, std::vector<ListenSocket>& ha
   }
   std::string listen;
   for (const auto& a : config.listen) listen += (listen.empty() ? "" : ",") + a.to_string();
+  warn_if_upstream_unverified(config);
   log_info("target_started", {{"target", config.name},
                               {"listen", listen},
                               {"upstream", config.upstream.to_string()},

@@ -118,6 +118,10 @@ ReloadOutcome App::reload() {
     return refuse(500, "reload_failed", error);
   }
   for (auto& s : handed_over) close_listen_socket(s);  // listeners of removed targets
+  for (const auto& t : next.targets) {                 // started ones warned in start_target
+    if (std::find(plan.to_start.begin(), plan.to_start.end(), &t) == plan.to_start.end())
+      warn_if_upstream_unverified(t);
+  }
   for (auto& t : plan.going) retire(std::move(t), "reload");
   const std::vector<std::string> updated = keep_targets(plan, next, credentials_changed);
   const std::string added = join_names(plan.added), removed = join_names(plan.removed),

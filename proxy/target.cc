@@ -165,4 +165,17 @@ bool can_apply_live(const TargetConfig& now, const TargetConfig& next) {
          now.client_tls_cert == next.client_tls_cert && now.client_tls_key == next.client_tls_key;
 }
 
+void warn_if_upstream_unverified(const TargetConfig& c) {
+  if (verifies_server(c.upstream_tls)) return;
+  const bool plain = c.upstream_tls == UpstreamTlsMode::disable;
+  log_warn("upstream_tls_unverified",
+           {{"target", c.name},
+            {"upstream_tls", to_string(c.upstream_tls)},
+            {"risk", plain ? "the database hop is not encrypted and the database is not authenticated: anyone on the "
+                             "path reads and changes the traffic"
+                           : "the database's certificate is not checked: anyone on the path can answer in its place"},
+            {"token", "sent only scrambled, never itself (except RSA-encrypted with --upstream-rsa-key-file)"},
+            {"fix", "--upstream-tls verify-identity (the default) with --upstream-ca-file"}});
+}
+
 }  // namespace camproxy::proxy

@@ -78,9 +78,13 @@ class Target {
 };
 
 // True when `next` differs from `now` only in what a running target can take live: accounts,
-// pool sizes and timeouts, the connect, handshake and reconnect timeouts. Otherwise (listeners,
-// upstream, instance, TLS, fallback file) the target is replaced.
+// pool sizes and timeouts, the connect, handshake and reconnect timeouts, --upstream-rsa-key-file.
+// Otherwise (listeners, upstream, instance, TLS, fallback file) the target is replaced.
 bool can_apply_live(const TargetConfig& now, const TargetConfig& next);
+
+// A warning when the target's --upstream-tls does not authenticate the database (insecure-*,
+// disable): logged at start and at each reload, so the risk is never silent.
+void warn_if_upstream_unverified(const TargetConfig& c);
 
 // `workers`, or one per core when 0.
 int workers_per_target(const Config& process);

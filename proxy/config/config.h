@@ -16,7 +16,21 @@
 
 namespace camproxy::proxy {
 
-enum class UpstreamTlsMode { disable, preferred, required, verify_ca, verify_identity };
+// How camproxy talks TLS to the database. Only the verify modes authenticate the server; the
+// others are named for the risk they take (docs/security.md "The token and the database").
+enum class UpstreamTlsMode {
+  disable,             // no TLS
+  insecure_preferred,  // TLS when offered, certificate not checked (was "preferred")
+  insecure_required,   // TLS or fail, certificate not checked (was "required")
+  verify_ca,           // TLS, certificate signed by --upstream-ca-file
+  verify_identity,     // TLS, certificate trusted and naming --upstream-server-name (the default)
+};
+// True for the modes that authenticate the database (the password may cross only those).
+inline bool verifies_server(UpstreamTlsMode m) {
+  return m == UpstreamTlsMode::verify_ca || m == UpstreamTlsMode::verify_identity;
+}
+// The flag value of a mode ("insecure-preferred"); a warning at start names it.
+std::string_view to_string(UpstreamTlsMode m);
 
 struct HostPort {
   std::string host;
@@ -56,8 +70,12 @@ struct TargetConfig {
   std::string db_user;
   std::map<std::string, std::string> accounts;
   std::string fallback_password_file;
-  UpstreamTlsMode upstream_tls = UpstreamTlsMode::preferred;
+  UpstreamTlsMode upstream_tls = UpstreamTlsMode::verify_identity;
   std::string upstream_ca_file;
+  // The database's RSA public key for caching_sha2/sha256 full authentication without verified
+  // TLS: the file, and its PEM read and checked at start and at each reload.
+  std::string upstream_rsa_key_file;
+  std::string upstream_rsa_public_key;
   std::string upstream_server_name;  // host name checked by verify-identity; default: upstream host
   std::string client_tls_cert;       // PEM; empty: a self-signed certificate is made at start
   std::string client_tls_key;

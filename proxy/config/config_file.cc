@@ -267,17 +267,6 @@ class Reader {
   }
 };
 
-std::string tls_mode_name(UpstreamTlsMode m) {
-  switch (m) {
-    case UpstreamTlsMode::disable: return "disable";
-    case UpstreamTlsMode::preferred: return "preferred";
-    case UpstreamTlsMode::required: return "required";
-    case UpstreamTlsMode::verify_ca: return "verify-ca";
-    case UpstreamTlsMode::verify_identity: return "verify-identity";
-  }
-  return "?";
-}
-
 std::string describe_accounts(const TargetConfig& t) {
   if (!t.db_user.empty()) return "every client as '" + t.db_user + "'";
   if (t.accounts.empty()) return "pass-through (the client's user name)";
@@ -347,7 +336,7 @@ std::string describe_config(const Config& c) {
     out += "target " + t.name + ":\n";
     out += "  listen: " + listen + "\n";
     out += "  upstream: " + t.upstream.to_string() + " (instance " + t.instance_id + ", region " + t.region +
-           "), TLS " + tls_mode_name(t.upstream_tls) + "\n";
+           "), TLS " + std::string(to_string(t.upstream_tls)) + "\n";
     out += "  accounts: " + describe_accounts(t) + "\n";
     out += "  pool: min idle " + std::to_string(t.pool_min_idle) + ", max " + std::to_string(t.pool_max) +
            "; client TLS " + (t.client_tls ? "on" : "off") + "\n";

@@ -232,24 +232,37 @@ const std::vector<OptionSpec>& option_table() {
       {"sts-endpoint", "credentials.sts-endpoint", OptionScope::process, "URL", value(kProcess.sts_endpoint),
        "STS endpoint for TKE OIDC (AssumeRoleWithWebIdentity).", false,
        set_string(&Config::sts_endpoint, "sts endpoint")},
-      {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", value("preferred"),
-       "TLS to the database: disable, preferred, required, verify-ca or verify-identity.", false,
+      {"upstream-tls", "upstream-tls.mode", OptionScope::target, "MODE", value("verify-identity"),
+       "TLS to the database: verify-identity (the certificate must be trusted and name the server), verify-ca "
+       "(signed by --upstream-ca-file, any name), or, with a warning at start, insecure-required (TLS, "
+       "certificate unchecked), insecure-preferred (TLS when offered, unchecked) or disable. 'preferred' and "
+       "'required' are old names of the insecure modes.",
+       false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, UpstreamTlsMode> modes = {
              {"disable", UpstreamTlsMode::disable},
-             {"preferred", UpstreamTlsMode::preferred},
-             {"required", UpstreamTlsMode::required},
+             {"insecure-preferred", UpstreamTlsMode::insecure_preferred},
+             {"preferred", UpstreamTlsMode::insecure_preferred},
+             {"insecure-required", UpstreamTlsMode::insecure_required},
+             {"required", UpstreamTlsMode::insecure_required},
              {"verify-ca", UpstreamTlsMode::verify_ca},
              {"verify-identity", UpstreamTlsMode::verify_identity}};
          auto it = modes.find(v);
          if (it == modes.end())
-           return "expected disable, preferred, required, verify-ca or verify-identity, got '" + std::string(v) + "'";
+           return "expected verify-identity, verify-ca, insecure-required, insecure-preferred or disable, got '" +
+                  std::string(v) + "'";
          t.upstream_tls = it->second;
          return std::nullopt;
        }},
       {"upstream-ca-file", "upstream-tls.ca-file", OptionScope::target, "PATH", note("system CAs"),
-       "CA bundle that signs the database's certificate (verify-ca, verify-identity).", false,
-       set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
+       "CA bundle that signs the database's certificate (TencentDB: the CA downloaded from the console); it "
+       "replaces the system CAs. Needed by verify-ca.",
+       false, set_string(&TargetConfig::upstream_ca_file, "upstream ca file")},
+      {"upstream-rsa-key-file", "upstream-tls.rsa-key-file", OptionScope::target, "PATH", note("none"),
+       "The database's RSA public key (PEM, as its caching_sha2_password_public_key_path): lets "
+       "caching_sha2_password and sha256_password full authentication run without verified TLS. A key the "
+       "server sends is never used.",
+       false, set_string(&TargetConfig::upstream_rsa_key_file, "upstream rsa key file")},
       {"upstream-server-name", "upstream-tls.server-name", OptionScope::target, "NAME", note("the --upstream host"),
        "Host name the database certificate must match with verify-identity; also sent as SNI.", false,
        set_string(&TargetConfig::upstream_server_name, "upstream server name")},

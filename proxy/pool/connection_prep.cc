@@ -118,7 +118,7 @@ void ConnectionPrep::add(Role role, InternalCommand cmd, std::vector<InternalCom
   cmds.push_back(std::move(cmd));
 }
 
-// In this order: the reset, the look (so it sees what the cleanup left), the schema, SET NAMES,
+// In this order: the reset (and SET ROLE NONE), the look (so it sees what the cleanup left), the schema, SET NAMES,
 // MULTI_STATEMENTS, IGNORE_SPACE, then the replayed statements.
 ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
   roles_.clear();
@@ -127,6 +127,7 @@ ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
   if (with_reset) {
     cleanup_ = PoolCleanup::reset;
     add(Role::reset, make_command(protocol::Command::kResetConnection), cmds);
+    if (have_.role_may_be_set) add(Role::end_role, make_query("SET ROLE NONE"), cmds);
   }
   if (wants_look(with_reset)) add(Role::look, make_query(kSessionStateQuery, true), cmds);
   const SessionProfile& want = want_.profile;
@@ -161,6 +162,7 @@ std::optional<ConnectionPrep::Failure> ConnectionPrep::apply(Role role, const In
   if (!r.ok && !survivable) return Failure{Failure::Kind::command_failed, r.code, r.sql_state, r.message};
   switch (role) {
     case Role::reset:
+    case Role::end_role:
     case Role::replay: break;
     case Role::look:
       look_result_ = r;

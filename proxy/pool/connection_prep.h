@@ -71,6 +71,9 @@ class ConnectionPrep {
     bool reset_refused = false;  // the server answered COM_RESET_CONNECTION with ERR before
     ResetCollation reset_collation = ResetCollation::unknown;
     bool schema_known = true;  // false: the schema the client left is in doubt (the return looks)
+    // The session may have set a role, which MariaDB keeps across COM_RESET_CONNECTION (10.11):
+    // the reset is followed by SET ROLE NONE. (COM_CHANGE_USER logs in again: no role left.)
+    bool role_may_be_set = false;
   };
   // What it is to have afterwards.
   struct Want {
@@ -129,7 +132,7 @@ class ConnectionPrep {
   uint64_t token_generation() const { return token_generation_; }
 
  private:
-  enum class Role { reset, look, schema, names, multi_statements, ignore_space, replay };
+  enum class Role { reset, end_role, look, schema, names, multi_statements, ignore_space, replay };
 
   Step send_pipeline(bool with_reset);
   void plan_fix_ups();

@@ -18,10 +18,15 @@ namespace {
 // on an unauthenticated client: an OK may carry session-state information (§4.5).
 constexpr size_t kMaxUpstreamControlPacket = 64 * 1024;
 
+// What the login machine may do with the token (issue 17): it goes itself only inside TLS that
+// verified the database, or encrypted with the key the operator gave.
 protocol::ClientAuth::Policy login_policy(const UpstreamConn::Settings& settings) {
-  const auto mode = settings.config->upstream_tls;
+  const TargetConfig& c = *settings.config;
+  const auto mode = c.upstream_tls;
   return {.tls_available = settings.tls_ctx != nullptr,
-          .tls_required = mode != UpstreamTlsMode::disable && mode != UpstreamTlsMode::preferred};
+          .tls_required = mode != UpstreamTlsMode::disable && mode != UpstreamTlsMode::insecure_preferred,
+          .tls_verified = settings.tls_ctx != nullptr && verifies_server(mode),
+          .rsa_public_key = c.upstream_rsa_public_key};
 }
 
 }  // namespace
@@ -33,6 +38,7 @@ std::string_view to_string(UpstreamFailure::Kind kind) {
     case UpstreamFailure::Kind::tls: return "tls";
     case UpstreamFailure::Kind::protocol: return "protocol";
     case UpstreamFailure::Kind::server_error: return "server_error";
+    case UpstreamFailure::Kind::unsafe_auth: return "unsafe_auth";
     case UpstreamFailure::Kind::closed: return "closed";
   }
   return "unknown";
@@ -198,9 +204,10 @@ void UpstreamConn::apply(const protocol::ClientAuthStep& step) {
     case Step::failed: {
       using Why = protocol::ClientAuthFailure::Kind;
       const Why why = step.failure.kind;
-      const auto kind = why == Why::server_error ? UpstreamFailure::Kind::server_error
-                        : why == Why::tls        ? UpstreamFailure::Kind::tls
-                                                 : UpstreamFailure::Kind::protocol;
+      const auto kind = why == Why::server_error  ? UpstreamFailure::Kind::server_error
+                        : why == Why::tls         ? UpstreamFailure::Kind::tls
+                        : why == Why::unsafe_auth ? UpstreamFailure::Kind::unsafe_auth
+                                                  : UpstreamFailure::Kind::protocol;
       fail(kind, step.failure.message, step.failure.code, step.failure.sql_state);
       return;
     }
@@ -314,7 +321,8 @@ void UpstreamConn::fail(UpstreamFailure::Kind kind, std::string message, uint16_
         break;
       case UpstreamFailure::Kind::closed: reason = DialFailure::connect; break;
       case UpstreamFailure::Kind::timeout: reason = DialFailure::timeout; break;
-      case UpstreamFailure::Kind::tls: reason = DialFailure::tls; break;
+      case UpstreamFailure::Kind::tls:
+      case UpstreamFailure::Kind::unsafe_auth: reason = DialFailure::tls; break;
       case UpstreamFailure::Kind::server_error: reason = DialFailure::auth; break;
       default: break;
     }

@@ -29,7 +29,9 @@
 namespace camproxy::proxy {
 
 struct UpstreamFailure {
-  enum class Kind { connect, timeout, tls, protocol, server_error, closed };
+  // unsafe_auth: the database asked for the token itself over a hop that does not authenticate
+  // it (protocol::ClientAuthFailure::Kind::unsafe_auth); camproxy refused.
+  enum class Kind { connect, timeout, tls, protocol, server_error, closed, unsafe_auth };
   Kind kind;
   uint16_t code = 0;      // server_error: the server's error code
   std::string sql_state;  // server_error

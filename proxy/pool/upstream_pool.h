@@ -49,6 +49,8 @@ struct PooledConn {
   std::chrono::steady_clock::time_point idle_since;
   uint8_t login_collation = 0;  // the handshake's (profile.collation when the connection logged in)
   std::optional<SessionLook> last_look;
+  // Its last client may have run SET ROLE (sql_classifier.h): the cleanup ends the role.
+  bool role_may_be_set = false;
 };
 
 class UpstreamPool final : private UpstreamConn::Owner {

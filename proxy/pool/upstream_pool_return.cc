@@ -27,7 +27,8 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_
                             .last_look = pc.last_look,
                             .reset_refused = reset_refused_,
                             .reset_collation = reset_collation_,
-                            .schema_known = schema_known};
+                            .schema_known = schema_known,
+                            .role_may_be_set = pc.role_may_be_set};
   ConnectionPrep::Want want{.profile = {.schema = std::nullopt,
                                         .collation = next_collation,
                                         .multi_statements = pc.profile.multi_statements,

@@ -18,7 +18,7 @@ struct Row {
 // treat CAM and token problems as a normal login failure. Client-library codes (2000-2999,
 // e.g. 2003 "Can't connect") cannot be used: MariaDB Connector/C (the 10.11 CLI) rejects an
 // ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
-// 9001-9006 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
+// 9001-9007 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
 // JDBC treat as a connection failure, or 28000 (access denied) for a refused peer.
 // Local authentication answers as mysqld does: 1045/28000 naming the user, the same text for
 // an unknown user and a wrong password; a login in clear from another host gets mysqld's
@@ -48,6 +48,9 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
      "{detail}. Check that CAM authentication is enabled for this account on this instance"},
     {ClientError::upstream_protocol, 9003, "08S01", R::upstream,
      "camproxy: unexpected answer from the database {upstream} during login: {detail}"},
+    {ClientError::upstream_unsafe_auth, 9007, "08S01", R::upstream,
+     "camproxy: refused to log in to the database {upstream} as account '{account}' (instance {instance}): "
+     "{detail}"},
     {ClientError::no_account, 1045, "28000", R::client_protocol,
      "camproxy: no user name given and no --db-user configured: cannot choose a CAM account"},
     {ClientError::user_not_mapped, 1045, "28000", R::client_protocol,
@@ -76,6 +79,9 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
      "re-created ({detail}). Reconnect"},
     {ClientError::unsupported_command, 1235, "42000", kEndsNoLogin, "camproxy does not support {detail}"},
     {ClientError::unknown_thread, 1094, "HY000", kEndsNoLogin, "Unknown thread id: {detail}"},
+    {ClientError::kill_refused, 1095, "HY000", kEndsNoLogin,
+     "camproxy: the database refused to kill connection {detail} (it may have ended, or belong to another "
+     "account)"},
     {ClientError::peer_refused, 9006, "28000", R::peer_refused,
      "camproxy: access denied: uid {detail} may not connect through this socket (--allow-peer-uid)"},
     {ClientError::local_auth_denied, 1045, "28000", R::local_auth, "Access denied for user '{user}'"},

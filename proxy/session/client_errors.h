@@ -23,6 +23,7 @@ enum class ClientError {
   upstream_tls,            // TLS to the database failed or was required but not offered
   upstream_auth_rejected,  // the database refused the CAM token (after one refresh)
   upstream_protocol,       // the database spoke something camproxy cannot follow
+  upstream_unsafe_auth,    // the database asked for the token itself over a hop that does not authenticate it
   no_account,              // no --db-user and the client sent no user name
   user_not_mapped,         // the target has an account map without this user
   compression_refused,     // the client asked for compression, which camproxy never offers
@@ -37,6 +38,7 @@ enum class ClientError {
   lost_with_state,         // it died between commands, with state that cannot be re-created
   unsupported_command,     // KILL USER, KILL QUERY ID, a COM_CHANGE_USER camproxy refuses (another account, ...)
   unknown_thread,          // KILL of an id no session of this camproxy holds
+  kill_refused,            // the database refused a KILL (the target ended, or belongs to another account)
   peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
   local_auth_denied,       // local authentication: unknown user or wrong password
   tls_required,            // a login from another host without TLS (keep last: kClientErrorCount)

@@ -75,10 +75,17 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   friend std::string_view to_string(State s);
 
   // The session-state effects of one forwarded command, applied when its response is an OK.
+  // A KILL camproxy rewrote for the database thread behind the target (§7.3). Its reply is
+  // answered by camproxy: the database's would name that internal thread id.
+  struct KillSent {
+    uint64_t client_id = 0;                // the id the application gave
+    std::shared_ptr<SessionEntry> marked;  // the target this KILL marked killed; unmarked if refused
+  };
   struct CommandEffects {
     SessionEffects sql;
     bool reset = false;                    // COM_RESET_CONNECTION
     std::optional<bool> multi_statements;  // COM_SET_OPTION
+    std::optional<KillSent> kill;
   };
 
   // What a replacement connection must re-create (spec §7.2).
@@ -128,6 +135,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
   void answer_locally(const protocol::ErrPacket& err);
+  void relay_around_kill_replies(std::span<const uint8_t> data);
+  void answer_kill(const KillSent& kill, std::vector<uint8_t>& out);
   void on_relay_upstream_lost(const UpstreamFailure& f);
   void reconnect();
   ConnectionPrep::Want replay_want(SessionProfile profile) const;
@@ -220,6 +229,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   CommandFramer framer_;
   CommandEffects next_effects_;                 // of the command being forwarded
   std::deque<CommandEffects> pending_effects_;  // one per command awaiting its response
+  size_t kills_pending_ = 0;                    // of pending_effects_, those of a KILL
   bool quit_requested_ = false;
   bool process_draining_ = false;  // drain(): close at the next transaction boundary
   // Engaged while upstream_ is being prepared (a checkout, a client's COM_CHANGE_USER, a
@@ -231,6 +241,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
   // multi-statement that had a USE). The pool then looks at the session after the reset.
   bool schema_uncertain_ = false;
+  // The client may have set a role (SET ROLE, or SQL camproxy could not read): the cleanup
+  // before the connection's next client ends it (ConnectionPrep::Have::role_may_be_set).
+  bool role_may_be_set_ = false;
   bool multi_statements_ = false;
   bool response_started_ = false;  // bytes of the current response reached the client
   std::chrono::steady_clock::time_point reconnect_deadline_{};

@@ -45,7 +45,8 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
               .last_look = pooled_->last_look,
               .reset_refused = pool.reset_refused(),
               .reset_collation = pool.reset_collation(),
-              .schema_known = true},
+              .schema_known = true,
+              .role_may_be_set = role_may_be_set_},
              {.profile = wanted_profile(), .replayed_sets = {}, .autocommit_off = false});
 }
 

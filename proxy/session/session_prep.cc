@@ -82,6 +82,7 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     pooled_->profile = prep.profile();
     replay_ = {};
     replay_.schema = pooled_->profile.schema;
+    role_may_be_set_ = false;  // the cleanup ended it
     const uint16_t status = prep.status_flags().value_or(protocol::status::kAutocommit);
     send_ok(status);
     log_info("change_user", {{"conn", connection_id_},
@@ -117,6 +118,7 @@ void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {
   pooled_->profile = prep.profile();
   const uint16_t status = prep.status_flags().value_or(tracker_->status_flags());
   pending_effects_.clear();
+  kills_pending_ = 0;
   start_relay(status);
   client_.start_reading();
   log_info("reconnected",

@@ -26,7 +26,8 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   if (state_ == State::reconnecting) {
     // A restarting server refuses connections for a few seconds: the idle client waits (its
     // next command stays unread) while camproxy retries, within the reconnect window.
-    const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls;
+    const bool transient = f.kind != UpstreamFailure::Kind::server_error && f.kind != UpstreamFailure::Kind::tls &&
+                           f.kind != UpstreamFailure::Kind::unsafe_auth;
     if (transient && std::chrono::steady_clock::now() < reconnect_deadline_) {
       reconnect_delay_ms_ = std::min<uint64_t>(reconnect_delay_ms_ * 2, kMaxReconnectDelayMs);
       arm(Deadline::reconnect_backoff, reconnect_delay_ms_);

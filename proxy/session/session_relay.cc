@@ -109,6 +109,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
         next_effects_.sql.unreplayable = true;
         next_effects_.sql.reason = "a statement too long to inspect";
         schema_uncertain_ = true;
+        role_may_be_set_ = true;
         break;
       }
       if (auto kill = parse_kill(command_text(payload))) {
@@ -116,6 +117,8 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
         return;
       }
       next_effects_.sql = classify_statements(command_text(payload));
+      // Whether it succeeds or not (a multi-statement may fail after its SET ROLE).
+      if (next_effects_.sql.role_may_change) role_may_be_set_ = true;
       break;
     case Command::kInitDb:
       if (piece.whole) next_effects_.sql.schema = std::string(command_text(payload));
@@ -127,6 +130,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     case Command::kStmtPrepare:
       next_effects_.sql.unreplayable = true;
       next_effects_.sql.reason = "a prepared statement";
+      role_may_be_set_ = true;  // its text is not read: it may be a SET ROLE
       break;
     default: break;
   }
@@ -148,19 +152,59 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   if (state_ != State::relay) return;
   static Counter& bytes_down = process_metrics().counter(MetricId::relay_bytes, RelayDirection::upstream_to_client);
   bytes_down.inc(data.size());
-  for (auto rest = data;;) {
-    const auto step = tracker_->feed_from_server(rest);
-    rest = rest.subspan(step.consumed);
-    if (step.event == TrackerEvent::kNone) break;
-    on_tracker_event(step.event);
+  if (kills_pending_ != 0) {
+    relay_around_kill_replies(data);
+  } else {
+    for (auto rest = data;;) {
+      const auto step = tracker_->feed_from_server(rest);
+      rest = rest.subspan(step.consumed);
+      if (step.event == TrackerEvent::kNone) break;
+      on_tracker_event(step.event);
+    }
+    client_.write(data);
   }
   response_started_ = !tracker_->idle();
-  client_.write(data);
   if (quit_requested_) {  // the reply before COM_QUIT (or that ended the transaction) is out
     close_after_write();
     return;
   }
   if (client_.has_pending_writes()) upstream_->stop_reading();
+}
+
+// While a KILL's reply is due: every response is relayed but that one, whose bytes (the tracker
+// says where it ends) are replaced by camproxy's own answer, in the same place.
+void ClientSession::relay_around_kill_replies(std::span<const uint8_t> data) {
+  static thread_local std::vector<uint8_t> out;
+  out.clear();
+  for (auto rest = data;;) {
+    const bool kill_reply = !pending_effects_.empty() && pending_effects_.front().kill;
+    const auto step = tracker_->feed_from_server(rest);
+    if (!kill_reply) out.insert(out.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(step.consumed));
+    rest = rest.subspan(step.consumed);
+    if (step.event == TrackerEvent::kNone) break;
+    if (kill_reply && step.event == TrackerEvent::kResponseEnd) answer_kill(*pending_effects_.front().kill, out);
+    on_tracker_event(step.event);
+  }
+  client_.write(out);
+}
+
+// The database's answer to a rewritten KILL, in camproxy's words (seq 1, as the server's): an
+// OK, or an ERR naming the application's id, never the database thread's. A refused KILL
+// changes nothing: the target keeps its transparent reconnect.
+void ClientSession::answer_kill(const KillSent& kill, std::vector<uint8_t>& out) {
+  std::vector<uint8_t> payload;
+  protocol::ByteWriter w(payload);
+  const auto& r = tracker_->last_response();
+  if (r.error) {
+    if (kill.marked) kill.marked->killed.store(false);
+    log_info("kill_refused",
+             {{"conn", connection_id_}, {"target_conn", kill.client_id}, {"code", static_cast<int>(r.error_code)}});
+    protocol::encode_err(client_error(ClientError::kill_refused, std::to_string(kill.client_id)).view(),
+                         client_caps_ | cap::kProtocol41, w);
+  } else {
+    protocol::encode_ok({0, 0, r.status_flags, r.warnings, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  }
+  protocol::encode_packet(payload, 1, out);
 }
 
 void ClientSession::on_tracker_event(TrackerEvent e) {
@@ -177,6 +221,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (pending_effects_.empty()) return;
       CommandEffects fx = std::move(pending_effects_.front());
       pending_effects_.pop_front();
+      if (fx.kill) --kills_pending_;
       if (fx.sql.schema_uncertain) schema_uncertain_ = true;
       if (tracker_->last_response().error) {
         // A multi-statement may have run its USE before the statement that failed.
@@ -230,7 +275,10 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
     answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
     return;
   }
-  if (kill.target == Target::connection) entry->killed.store(true);
+  // Marked before the database answers: the target's connection may drop before this reply
+  // comes, and it must not reconnect then. A refusal unmarks it (answer_kill).
+  std::shared_ptr<SessionEntry> marked;
+  if (kill.target == Target::connection && !entry->killed.exchange(true)) marked = entry;
   log_info("kill", {{"conn", connection_id_},
                     {"state", to_string(state_)},
                     {"target_conn", kill.id},
@@ -241,6 +289,8 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   frame.clear();
   protocol::encode_packet(cmd.payload, 0, frame);
   next_effects_ = {};
+  next_effects_.kill = KillSent{kill.id, std::move(marked)};
+  ++kills_pending_;
   track_and_queue_upstream(frame);
 }
 

@@ -234,6 +234,7 @@ void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
     case UpstreamFailure::Kind::closed: fail(ClientError::upstream_unreachable, f.message); return;
     case UpstreamFailure::Kind::tls: fail(ClientError::upstream_tls, f.message); return;
     case UpstreamFailure::Kind::protocol: fail(ClientError::upstream_protocol, f.message); return;
+    case UpstreamFailure::Kind::unsafe_auth: fail(ClientError::upstream_unsafe_auth, f.message); return;
     case UpstreamFailure::Kind::server_error:
       if (f.code == 1045) {
         fail(ClientError::upstream_auth_rejected, f.message);
@@ -282,6 +283,7 @@ void ClientSession::release_upstream() {
       pc.profile.schema = replay_.schema;
       pc.profile.multi_statements = multi_statements_;
     }
+    pc.role_may_be_set = role_may_be_set_;
     env_.pool().give_back(std::move(pc), collation_, !schema_uncertain_);
     return;
   }

@@ -199,6 +199,7 @@ class StatementClassifier {
     }
     if (!first_word_) return;
     first_word_ = false;
+    if (iequals(word, "PREPARE") || iequals(word, "EXECUTE") || iequals(word, "CALL")) fx_.role_may_change = true;
     if (iequals(word, "USE")) on_use();
     after_drop_ = iequals(word, "DROP");
     is_set_ = iequals(word, "SET");
@@ -224,6 +225,7 @@ class StatementClassifier {
           iequals(after.text, "GLOBAL") || iequals(after.text, "PERSIST") || iequals(after.text, "PERSIST_ONLY");
       set_transaction_ = iequals(after.text, "TRANSACTION") || iequals(after.text, "PASSWORD") ||
                          iequals(after.text, "ROLE") || iequals(after.text, "STATEMENT");
+      if (iequals(after.text, "ROLE")) fx_.role_may_change = true;
     } else if (after.kind == Lexer::Kind::user_variable) {
       mark("user variable");
       is_set_ = false;

@@ -30,6 +30,9 @@ struct SessionEffects {
   std::vector<std::string> replayable_sets;  // SET statements that re-create session variables
   bool unreplayable = false;
   std::string_view reason;  // why unreplayable (for logs)
+  // SET ROLE, or statements whose SQL it cannot see (PREPARE, EXECUTE, CALL) that may run one:
+  // MariaDB keeps the role across COM_RESET_CONNECTION, so the pool's cleanup must end it.
+  bool role_may_change = false;
 };
 
 // The effects of one COM_QUERY (which may hold several statements).

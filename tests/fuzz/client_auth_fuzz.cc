@@ -1,14 +1,15 @@
 // Fuzz target: the client side of the login (protocol/client_auth.h) fed arbitrary server
 // packets, as UpstreamConn drives it. Input:
 //   int<1> flags: 1 = camproxy has TLS, 2 = TLS required, 4 = COM_CHANGE_USER after the OK,
-//                 8 = empty password
+//                 8 = empty password, 16 = TLS verifies the server, 32 = an operator's RSA key
 //   then packets, each int<2> length + payload (a short last one is taken as it is).
 // The machine is started when it says greeted, told that TLS is up when it asks for TLS, and
 // re-authenticated once (flag 4) when it says done.
 //
 // Properties: a failed step and the failed state go together, and a failed machine stays
 // failed; done only on an OK packet, whose bytes it returns; a secret step is the password in
-// clear over TLS and nothing else is; no failure message of camproxy's own holds the password.
+// clear over TLS that verified the server and nothing else is (issue 17); no failure message of camproxy's own holds
+// the password.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -25,10 +26,23 @@ namespace {
 using namespace camproxy::protocol;
 
 constexpr std::string_view kPassword = "fuzz-Pw/7c1e9b";
+// A throwaway RSA-2048 public key, as --upstream-rsa-key-file would give (the private half was
+// never kept: only the encryption path is fuzzed).
+constexpr std::string_view kOperatorKey = R"(-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzjsBccgOKC/7QONbDdvF
+pPSk6Q99Mf7+EwH5/VnM9lDKFfo4YGGljYeQyOZ9QvZoM5ZipVQXFMRyjBIhwvWy
+irdeuNNAWaV+3osGc/iwFF8ONs/M/8xtoqQtqz0FjzOO3jiINLGrF8KsdQGM/dED
+AamauHOrmBhWO1GE6KBhhDSeVutzP497kyYRFfTUXbX1FreJ6T5FgIuIXoWD9vx9
+6QhIQYRcswbfwhl3ZsBlfU3cEg0zb5w7bkGfs2qfNVWTMHJWfJtzjUK5B+TufOU4
+4x9Rax9MjDBUb5MKt2hUlGNIBKWuhjIzDuMavK/anE/1W9LPnTBc69Fh378zYg0Q
+NQIDAQAB
+-----END PUBLIC KEY-----
+)";
 
 struct Run {
   ClientAuth& auth;
   std::span<const uint8_t> password;
+  bool verified = false;  // the policy says TLS verifies the server
   // The server's own bytes hold the password's text: a message that quotes them (a plugin
   // name, say) is the server's words, not a leak by camproxy.
   bool server_said_password = false;
@@ -58,7 +72,7 @@ struct Run {
     const bool is_clear_password = step.payload.size() == password.size() + 1 &&
                                    std::equal(password.begin(), password.end(), step.payload.begin()) &&
                                    step.payload.back() == 0;
-    if (step.secret) CAMPROXY_FUZZ_CHECK(auth.tls() && is_clear_password);
+    if (step.secret) CAMPROXY_FUZZ_CHECK(auth.tls() && verified && is_clear_password);
     if (!password.empty()) CAMPROXY_FUZZ_CHECK(step.secret == is_clear_password);
   }
 
@@ -83,12 +97,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using camproxy::protocol::ClientAuth;
   InputSplitter in(data, size);
   const uint8_t flags = in.take_u8();
-  ClientAuth auth({.tls_available = (flags & 1) != 0, .tls_required = (flags & 2) != 0});
+  ClientAuth auth({.tls_available = (flags & 1) != 0,
+                   .tls_required = (flags & 2) != 0,
+                   .tls_verified = (flags & 16) != 0,
+                   .rsa_public_key = (flags & 32) != 0 ? std::string(kOperatorKey) : std::string()});
   const std::span<const uint8_t> password =
       (flags & 8) != 0 ? std::span<const uint8_t>{}
                        : std::span(reinterpret_cast<const uint8_t*>(kPassword.data()), kPassword.size());
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  const Run run{auth, password, input.find(kPassword) != std::string_view::npos};
+  const Run run{auth, password, (flags & 16) != 0, input.find(kPassword) != std::string_view::npos};
   bool changed = false;
   uint8_t seq = 0;
   std::span<const uint8_t> rest = in.rest();

@@ -144,6 +144,8 @@ class ProxyFactory:
               upstream: Optional[str] = None, cam_endpoint: Optional[str] = None,
               expect_exit: bool = False, tcp_listener: bool = True) -> CamProxy:
         """Extra args go after the defaults; `upstream` and `cam_endpoint` replace theirs;
+        without `upstream_tls` (and no TLS flag in the extra args) the default mode runs with
+        the test MariaDB's CA as --upstream-ca-file;
         tcp_listener=False leaves out the default 127.0.0.1 listener (give --listen in the extra args). env entries override (None removes) the
         TENCENTCLOUD_* variables taken from `credential` (default: the permanent key).
         Raises ProxyNotFound or ProxyStartError."""
@@ -160,6 +162,10 @@ class ProxyFactory:
             args += ["--upstream-tls", upstream_tls]
             if upstream_tls in ("verify-ca", "verify-identity"):
                 args += ["--upstream-ca-file", self._mariadb.ca_file]
+        elif not {"--upstream-tls", "--upstream-ca-file", "--config"} & set(extra_args):
+            # The default --upstream-tls verify-identity, against the test MariaDB's CA (its
+            # certificate names 127.0.0.1): most tests run the safe default.
+            args += ["--upstream-ca-file", self._mariadb.ca_file]
         args += list(extra_args)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
         credential = credential or self._cam.credential

@@ -387,7 +387,7 @@ def test_config_file_listen_entry_takes_its_own_socket_settings(mariadb, cam, tm
             f"    listen:\n      - 127.0.0.1:{port}\n"
             f"      - {{address: 'unix:{path}', mode: '0666', allow-peer-uids: [{kNobody}]}}\n"
             f"    upstream: 127.0.0.1:{mariadb.port}\n    region: {cam.region}\n    instance-id: {cam.instance_id}\n"
-            f"    account: camtest\n")
+            f"    account: camtest\n    upstream-tls:\n      ca-file: {mariadb.ca_file}\n")
     try:
         proxies.start(text)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o666

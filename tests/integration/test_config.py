@@ -39,7 +39,9 @@ class ConfigProxies:
                 f"    listen: 127.0.0.1:{port}\n"
                 f"    upstream: 127.0.0.1:{self.mariadb.port}\n"
                 f"    region: {self.cam.region}\n"
-                f"    instance-id: {self.cam.instance_id}\n" + extra)
+                f"    instance-id: {self.cam.instance_id}\n" + extra +
+                # The default upstream-tls mode (verify-identity) trusts the test MariaDB's CA.
+                ("" if "upstream-tls:" in extra else f"    upstream-tls:\n      ca-file: {self.mariadb.ca_file}\n"))
 
     def document(self, *targets: str, workers: int = 1) -> str:
         return f"cam:\n  endpoint: {self.cam.endpoint}\nworkers: {workers}\ntargets:\n" + "".join(targets)

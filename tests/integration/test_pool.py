@@ -61,6 +61,8 @@ LEAKS = {
     "transaction": (["CREATE TABLE IF NOT EXISTS leak_trx (a INT)", "BEGIN", "INSERT INTO leak_trx VALUES (1)"],
                     "SELECT @@in_transaction, (SELECT COUNT(*) FROM leak_trx)", (0, 0)),
     "prepared_statement": (["PREPARE leak_ps FROM 'SELECT 1'"], "EXECUTE leak_ps", 1243),
+    # MariaDB 10.11 keeps a role across COM_RESET_CONNECTION: the pool ends it (issue 17).
+    "role": (["SET ROLE camproxy_role"], "SELECT CURRENT_ROLE()", (None,)),
     "get_lock": (["SELECT GET_LOCK('leak_lock', 0)"], "SELECT IS_USED_LOCK('leak_lock')", (None,)),
     # The reset gives back the login character set; the pool must not believe the client's.
     "character_set": (["SET NAMES latin1"], "SELECT @@character_set_client, @@character_set_results",
@@ -395,6 +397,30 @@ def test_kill_of_an_unknown_id_is_1094_and_touches_nothing(camproxy, mariadb):
     with mariadb.admin() as admin, admin.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {pooled[1]}")
         assert cur.fetchone()[0] == 1
+
+
+def test_a_kill_the_database_refuses_changes_nothing(camproxy, mariadb):
+    # Pass-through: camtest may not kill camtls's thread (no CONNECTION ADMIN), so MariaDB
+    # answers 1095 naming its own thread id; camproxy answers in the application's terms.
+    proxy = camproxy(db_user=None)
+    victim = connect(proxy, user="camtls", database=None)
+    victim_thread = thread_id(victim)
+    with connect(proxy) as killer:
+        with pytest.raises(pymysql.err.MySQLError) as info:
+            one(killer, f"KILL {victim.thread_id()}")
+        code, message = info.value.args
+        assert code == 1095, message
+        assert f"connection {victim.thread_id()}" in message and str(victim_thread) not in message, message
+        assert one(killer, "SELECT 1") == (1,)
+    # Not marked killed: when its database connection is lost between commands, the victim
+    # still gets its transparent reconnect.
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute(f"KILL {victim_thread}")
+    wait_until(lambda: "reconnected" in proxy.log_text(), 10, "a transparent reconnect")
+    assert one(victim, "SELECT CURRENT_USER()")[0] == "camtls@%"
+    assert thread_id(victim) != victim_thread
+    victim.close()
+    assert "kill_refused" in proxy.log_text()
 
 
 # -- COM_CHANGE_USER ---------------------------------------------------------------------------------

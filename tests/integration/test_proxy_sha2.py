@@ -1,6 +1,7 @@
 """camproxy logging in to a caching_sha2_password server (what TencentDB for MySQL 8.0 uses):
-fast auth, full auth over TLS, and full auth with the server's RSA key on plain TCP; and a
-CAM rotation, which evicts the server's cache and forces full authentication again.
+fast auth, full auth over verified TLS, and full auth on plain TCP with the server's RSA key
+given by the operator (--upstream-rsa-key-file; never the key the server sends); and a CAM
+rotation, which evicts the server's cache and forces full authentication again.
 
 The upstream is tests/tools/sha2_server.py (proven against PyMySQL and mysql2 in
 test_sha2_upstream.py); a CAM emulator of this module owns the account's password there."""
@@ -35,6 +36,14 @@ def upstream(pki):
                         tls_cert=str(pki.cert), tls_key=str(pki.key)).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_with_key(upstream, tmp_path_factory):
+    """Plain TCP with the server's public key as the operator gives it."""
+    path = tmp_path_factory.mktemp("sha2-key") / "server-public.pem"
+    path.write_bytes(upstream.public_key_pem)
+    return ("--upstream-tls", "disable", "--upstream-rsa-key-file", str(path))
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +97,32 @@ def delta(before: dict, after: dict) -> dict:
 kNoWarmUp = ("--pool-min-idle", "0")
 
 
-def test_rsa_full_auth_then_fast_auth_on_plain_tcp(upstream, start_proxy):
+def test_rsa_full_auth_then_fast_auth_on_plain_tcp(upstream, start_proxy, plain_with_key):
     upstream.flush_cache()
     before = upstream.counters()
-    assert select_through(start_proxy("--upstream-tls", "disable", *kNoWarmUp)) == "Success!"
+    assert select_through(start_proxy(*plain_with_key, *kNoWarmUp)) == "Success!"
     first = upstream.counters()
     assert delta(before, first) == {"fast_auth": 0, "full_auth_tls": 0, "full_auth_rsa": 1, "failures": 0}
+    assert first["key_requests"] == before["key_requests"], "the server's own key was asked for"
     assert upstream.last_login["tls"] is False
     # A second camproxy (the first one's connection is pooled) logs in on the warm server cache.
-    assert select_through(start_proxy("--upstream-tls", "disable", *kNoWarmUp)) == "Success!"
+    assert select_through(start_proxy(*plain_with_key, *kNoWarmUp)) == "Success!"
     assert delta(first, upstream.counters()) == {"fast_auth": 1, "full_auth_tls": 0, "full_auth_rsa": 0,
                                                  "failures": 0}
+
+
+def test_full_auth_on_plain_tcp_without_the_operators_key_is_refused(upstream, start_proxy):
+    upstream.flush_cache()
+    proxy = start_proxy("--upstream-tls", "disable", *kNoWarmUp)
+    assert "upstream_tls_unverified" in proxy.log_text()
+    before = upstream.counters()
+    with pytest.raises(pymysql.err.MySQLError) as info:
+        connect(proxy).close()
+    code, message = info.value.args[0], info.value.args[1]
+    assert code == 9007, message
+    assert "--upstream-rsa-key-file" in message and "--upstream-tls verify-identity" in message
+    after = upstream.counters()
+    assert after["key_requests"] == before["key_requests"] and after["full_auth_rsa"] == before["full_auth_rsa"]
 
 
 def test_full_auth_over_tls_sends_the_token_inside_tls(upstream, start_proxy, pki):
@@ -114,8 +138,9 @@ def test_full_auth_over_tls_sends_the_token_inside_tls(upstream, start_proxy, pk
     assert flags & (1 << 27) == 0 and flags & (1 << 5) == 0
 
 
-def test_rotation_evicts_the_cache_and_the_proxy_recovers_with_one_retry(upstream, emulator, start_proxy):
-    proxy = start_proxy("--upstream-tls", "disable", *kNoWarmUp)
+def test_rotation_evicts_the_cache_and_the_proxy_recovers_with_one_retry(upstream, emulator, start_proxy,
+                                                                         plain_with_key):
+    proxy = start_proxy(*plain_with_key, *kNoWarmUp)
     with connect(proxy):  # holds the only pooled connection: the next client needs a new login
         calls = emulator.control.stats()["calls_total"]
         emulator.control.rotate(kAccount)  # "Refresh Password": the cached token is now wrong

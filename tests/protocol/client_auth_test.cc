@@ -206,9 +206,28 @@ struct ExchangeCase {
   std::string message{};
 };
 
-constexpr ClientAuth::Policy kPlain{false, false};
-constexpr ClientAuth::Policy kTlsPreferred{true, false};
-constexpr ClientAuth::Policy kTlsRequired{true, true};
+const ClientAuth::Policy kPlain{};
+// TLS that does not check the certificate (--upstream-tls insecure-preferred / insecure-required).
+const ClientAuth::Policy kTlsPreferred{
+    .tls_available = true, .tls_required = false, .tls_verified = false, .rsa_public_key = {}};
+const ClientAuth::Policy kTlsRequired{
+    .tls_available = true, .tls_required = true, .tls_verified = false, .rsa_public_key = {}};
+// verify-ca / verify-identity: the only TLS the password itself may cross.
+const ClientAuth::Policy kTlsVerified{
+    .tls_available = true, .tls_required = true, .tls_verified = true, .rsa_public_key = {}};
+
+// The refusals of issue 17: each names the flag that would allow the step.
+const std::string kRefuseClear =
+    "the database asks for mysql_clear_password, which would hand it the token in clear; camproxy sends that only "
+    "over TLS that verified the database (--upstream-tls verify-identity or verify-ca)";
+std::string refuse_password(std::string_view why) {
+  return "the database asks for the token itself (" + std::string(why) +
+         ") over a connection that has not verified it; camproxy sends it only over TLS that verified the database "
+         "(--upstream-tls verify-identity or verify-ca) or encrypted with the database's RSA key "
+         "(--upstream-rsa-key-file)";
+}
+const std::string kRefuseFullAuth = refuse_password("caching_sha2_password full authentication");
+const std::string kRefuseSha256 = refuse_password("sha256_password");
 
 std::vector<ExchangeCase> login_cases();
 std::vector<ExchangeCase> failure_cases();
@@ -312,8 +331,8 @@ std::vector<ExchangeCase> login_cases() {
              handshake_response(mirrored, kOwnCaps | cap::kDeprecateEof, kCachingSha2Password, sha2(kPassword, kNonce)),
              1),
         feed(kFastAuthOk, 2, StepKind::read, State::await_result), feed_ok(kOk, 3)}},
-      {"sha2_full_auth_over_tls",
-       kTlsPreferred,
+      {"sha2_full_auth_over_verified_tls",
+       kTlsVerified,
        login,
        pw,
        {greeting(mysql8_greeting(true)),
@@ -321,17 +340,6 @@ std::vector<ExchangeCase> login_cases() {
         call(C::tls_ready, StepKind::send, State::auth,
              handshake_response(login, kOwnCaps | cap::kSsl, kCachingSha2Password, sha2(kPassword, kNonce)), 2),
         feed(kFullAuth, 3, StepKind::send, State::await_result, with_nul(kPassword), true), feed_ok(kOk, 5)}},
-      {"sha2_full_auth_asks_for_the_key",
-       kPlain,
-       login,
-       pw,
-       {greeting(mysql8_greeting(false)), first_sha2(kOwnCaps),
-        feed(kFullAuth, 2, StepKind::send, State::want_public_key, {kSha2RequestPublicKey}),
-        feed_fail(from_hex("01 6e6f2061206b6579"), 4)},  // "no a key": not a PEM
-       Failure::protocol,
-       0,
-       "",
-       "cannot encrypt the password with the server's key: invalid RSA public key"},
       {"tls_preferred_server_without_tls",
        kTlsPreferred,
        login,
@@ -347,9 +355,9 @@ std::vector<ExchangeCase> login_cases() {
                                 native(kPassword, from_hex("715a52693c30772d7425556060436d7a3e656446"))),
              1),
         feed(switch_to(kCachingSha2Password), 2, StepKind::send, State::switched, sha2(kPassword, kSwitchNonce)),
-        feed(kFullAuth, 4, StepKind::send, State::want_public_key, {kSha2RequestPublicKey})}},
-      {"switch_to_sha256_over_tls",
-       kTlsPreferred,
+        feed(kFastAuthOk, 4, StepKind::read, State::await_result), feed_ok(kOk, 5)}},
+      {"switch_to_sha256_over_verified_tls",
+       kTlsVerified,
        login,
        pw,
        {greeting(mysql8_greeting(true)),
@@ -358,14 +366,8 @@ std::vector<ExchangeCase> login_cases() {
              handshake_response(login, kOwnCaps | cap::kSsl, kCachingSha2Password, sha2(kPassword, kNonce)), 2),
         feed(switch_to(kSha256Password), 3, StepKind::send, State::await_result, with_nul(kPassword), true),
         feed_ok(kOk, 5)}},
-      {"switch_to_sha256_without_tls_asks_for_the_key",
-       kPlain,
-       login,
-       pw,
-       {greeting(mysql8_greeting(false)), first_sha2(kOwnCaps),
-        feed(switch_to(kSha256Password), 2, StepKind::send, State::want_public_key, {kSha256RequestPublicKey})}},
-      {"switch_to_clear_password_over_tls",
-       kTlsRequired,
+      {"switch_to_clear_password_over_verified_tls",
+       kTlsVerified,
        login,
        pw,
        {greeting(mysql8_greeting(true)),
@@ -397,6 +399,15 @@ std::vector<ExchangeCase> failure_cases() {
   };
   const auto after_first = [&](std::vector<Turn> more) {
     std::vector<Turn> turns{greeting(mysql8_greeting(false)), first()};
+    turns.insert(turns.end(), more.begin(), more.end());
+    return turns;
+  };
+  const auto over_unverified_tls = [&](std::vector<Turn> more) {
+    std::vector<Turn> turns{
+        greeting(mysql8_greeting(true)),
+        call(C::start, StepKind::start_tls, State::tls, ssl_request(login, kOwnCaps | cap::kSsl), 1),
+        call(C::tls_ready, StepKind::send, State::auth,
+             handshake_response(login, kOwnCaps | cap::kSsl, kCachingSha2Password, sha2(kPassword, kNonce)), 2)};
     turns.insert(turns.end(), more.begin(), more.end());
     return turns;
   };
@@ -451,9 +462,26 @@ std::vector<ExchangeCase> failure_cases() {
       {"unknown_plugin", kPlain, login, pw, after_first({feed_fail(switch_to("auth_gssapi_client"), 2)}),
        Failure::unsupported_plugin, 0, "",
        "the server asks for auth plugin 'auth_gssapi_client', which camproxy does not speak"},
+      // Issue 17: the four ways a server camproxy has not authenticated would get the token.
       {"clear_password_without_tls", kPlain, login, pw,
-       after_first({feed_fail(from_hex("fe 6d7973716c5f636c6561725f70617373776f726400"), 2)}), Failure::tls, 0, "",
-       "the server asks for mysql_clear_password, which camproxy sends only over TLS"},
+       after_first({feed_fail(from_hex("fe 6d7973716c5f636c6561725f70617373776f726400"), 2)}), Failure::unsafe_auth, 0,
+       "", kRefuseClear},
+      {"clear_password_over_unverified_tls", kTlsRequired, login, pw,
+       over_unverified_tls({feed_fail(from_hex("fe 6d7973716c5f636c6561725f70617373776f726400"), 3)}),
+       Failure::unsafe_auth, 0, "", kRefuseClear},
+      {"sha2_full_auth_without_tls", kPlain, login, pw, after_first({feed_fail(kFullAuth, 2)}), Failure::unsafe_auth, 0,
+       "", kRefuseFullAuth},
+      {"sha2_full_auth_over_unverified_tls", kTlsPreferred, login, pw, over_unverified_tls({feed_fail(kFullAuth, 3)}),
+       Failure::unsafe_auth, 0, "", kRefuseFullAuth},
+      {"sha2_full_auth_after_a_switch_without_tls", kPlain, login, pw,
+       after_first(
+           {feed(switch_to(kCachingSha2Password), 2, StepKind::send, State::switched, sha2(kPassword, kSwitchNonce)),
+            feed_fail(kFullAuth, 4)}),
+       Failure::unsafe_auth, 0, "", kRefuseFullAuth},
+      {"sha256_without_tls", kPlain, login, pw, after_first({feed_fail(switch_to(kSha256Password), 2)}),
+       Failure::unsafe_auth, 0, "", kRefuseSha256},
+      {"sha256_over_unverified_tls", kTlsRequired, login, pw,
+       over_unverified_tls({feed_fail(switch_to(kSha256Password), 3)}), Failure::unsafe_auth, 0, "", kRefuseSha256},
       {"old_password_switch", kPlain, login, pw, after_first({feed_fail(from_hex("fe"), 2)}), Failure::protocol, 0, "",
        "the server asks for the pre-4.1 password protocol"},
       {"switch_without_nonce", kPlain, login, pw,
@@ -584,16 +612,17 @@ std::vector<uint8_t> server_decrypts(EVP_PKEY* key, std::span<const uint8_t> cip
   return plain;
 }
 
-// Switch to `plugin` (nonce kSwitchNonce), get the key request, answer with a fresh key's PEM:
-// the encrypted password must decrypt to P || 00 over the switch's nonce.
-void expect_rsa_exchange(std::string_view plugin, uint8_t key_request) {
+// With --upstream-rsa-key-file, full authentication without verified TLS answers with the
+// password encrypted by the operator's key at once (no key request: the server's own key is never
+// asked for): the ciphertext must decrypt to P || 00 over the switch's nonce.
+void expect_rsa_exchange(std::string_view plugin) {
   std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_RSA_gen(2048));
   ASSERT_TRUE(key);
-  std::vector<uint8_t> pem = bytes_of(public_key_pem(key.get()));
-  ASSERT_FALSE(pem.empty());
-  pem.insert(pem.begin(), kAuthMoreDataHeader);
+  ClientAuth::Policy policy = kPlain;
+  policy.rsa_public_key = public_key_pem(key.get());
+  ASSERT_FALSE(policy.rsa_public_key.empty());
 
-  ClientAuth auth(kPlain);
+  ClientAuth auth(policy);
   ASSERT_EQ(auth.feed(mysql8_greeting(false), 0).kind, StepKind::greeted);
   ASSERT_EQ(auth.start(app_login(), test::as_bytes(kPassword)).kind, StepKind::send);
   auto step = auth.feed(switch_to(plugin), 2);
@@ -601,25 +630,30 @@ void expect_rsa_exchange(std::string_view plugin, uint8_t key_request) {
     ASSERT_EQ(to_hex(step.payload), to_hex(sha2(kPassword, kSwitchNonce)));
     step = auth.feed(kFullAuth, 4);
   }
-  ASSERT_EQ(step.kind, StepKind::send);
-  EXPECT_EQ(to_hex(step.payload), to_hex(std::vector<uint8_t>{key_request}));
-  EXPECT_EQ(auth.state(), State::want_public_key);
-  const uint8_t key_seq = static_cast<uint8_t>(step.seq + 1);
-  step = auth.feed(pem, key_seq);
   ASSERT_EQ(step.kind, StepKind::send) << step.failure.message;
-  EXPECT_EQ(step.seq, key_seq + 1);
   EXPECT_FALSE(step.secret);  // ciphertext
   EXPECT_EQ(step.payload.size(), 256u);
   EXPECT_EQ(server_decrypts(key.get(), step.payload, kSwitchNonce), with_nul(kPassword));
   EXPECT_EQ(auth.state(), State::await_result);
-  EXPECT_EQ(auth.feed(kOk, static_cast<uint8_t>(key_seq + 2)).kind, StepKind::done);
+  EXPECT_EQ(auth.feed(kOk, static_cast<uint8_t>(step.seq + 1)).kind, StepKind::done);
 }
 
-TEST(ClientAuthRsa, Sha2FullAuthEncryptsWithTheServersKey) {
-  expect_rsa_exchange(kCachingSha2Password, kSha2RequestPublicKey);
-}
+TEST(ClientAuthRsa, Sha2FullAuthEncryptsWithTheOperatorsKey) { expect_rsa_exchange(kCachingSha2Password); }
 
-TEST(ClientAuthRsa, Sha256AsksForTheKeyWith01) { expect_rsa_exchange(kSha256Password, kSha256RequestPublicKey); }
+TEST(ClientAuthRsa, Sha256EncryptsWithTheOperatorsKey) { expect_rsa_exchange(kSha256Password); }
+
+// A PEM the server sends where its key would come is not a key camproxy uses: it is an
+// unexpected packet, and nothing of the password has been sent.
+TEST(ClientAuthRsa, AServersKeyIsNeverAskedForNorUsed) {
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_RSA_gen(2048));
+  ASSERT_TRUE(key);
+  std::vector<uint8_t> pem = bytes_of(public_key_pem(key.get()));
+  pem.insert(pem.begin(), kAuthMoreDataHeader);
+  ClientAuth auth(kPlain);
+  ASSERT_EQ(auth.feed(mysql8_greeting(false), 0).kind, StepKind::greeted);
+  ASSERT_EQ(auth.start(app_login(), test::as_bytes(kPassword)).kind, StepKind::send);
+  EXPECT_EQ(auth.feed(pem, 2).kind, StepKind::failed);
+}
 
 // -- bad input -----------------------------------------------------------------------------------
 
@@ -663,10 +697,10 @@ TEST(ClientAuthBadInput, CallsOutOfOrderFail) {
 
 TEST(ClientAuth, EveryStateHasItsOwnName) {
   std::set<std::string_view> names;
-  for (State s : {State::greeting, State::greeted, State::tls, State::auth, State::switched, State::want_public_key,
-                  State::await_result, State::done, State::failed})
+  for (State s : {State::greeting, State::greeted, State::tls, State::auth, State::switched, State::await_result,
+                  State::done, State::failed})
     names.insert(to_string(s));
-  EXPECT_EQ(names.size(), 9u);
+  EXPECT_EQ(names.size(), 8u);
   EXPECT_EQ(names.count("unknown"), 0u);
 }
 

@@ -293,7 +293,8 @@ TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
       {std::string("targets:\n  - name: a\n") + kTarget + "    account: x\n    accounts: {u: y}\n",
        "targets[0].account and accounts exclude each other: give one account for every client or a map (line 2)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "    upstream-tls: {mode: verify-ca}\n",
-       "targets[0].upstream-tls.mode verify-ca/verify-identity needs targets[0].upstream-tls.ca-file (line 2)"},
+       "targets[0].upstream-tls.mode verify-ca needs targets[0].upstream-tls.ca-file (or use verify-identity, which "
+       "also checks the name) (line 2)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "  - name: a\n" + kTarget + "    listen: 127.0.0.1:2\n",
        "targets[1].name: 'a' is already the name of targets[0] (line 6)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "  - name: b\n" + kTarget,

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -43,7 +44,10 @@ TEST(Config, DefaultsForTheRequiredFlags) {
   ASSERT_EQ(c.listen.size(), 1u);
   EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:3306");
   EXPECT_EQ(r.config.cam_endpoint, "https://cam.tencentcloudapi.com");
-  EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::preferred);
+  // Issue 17: the database is authenticated unless the operator says otherwise (system CAs).
+  EXPECT_EQ(c.upstream_tls, UpstreamTlsMode::verify_identity);
+  EXPECT_TRUE(c.upstream_ca_file.empty());
+  EXPECT_TRUE(c.upstream_rsa_public_key.empty());
   ASSERT_TRUE(r.config.admin.has_value());
   EXPECT_EQ(r.config.admin->to_string(), "127.0.0.1:9306");
   EXPECT_EQ(c.upstream_server_name, "db.example");
@@ -64,6 +68,46 @@ TEST(Config, FlagsAndEqualsForm) {
   EXPECT_EQ(c.connect_timeout.count(), 1500);
   EXPECT_FALSE(r.config.admin.has_value());
   EXPECT_EQ(r.config.workers, 3);
+}
+
+// The modes that do not authenticate the database say so in their names; the old names stay
+// as aliases (camproxy warns at start whichever is used: target.cc).
+TEST(Config, UpstreamTlsModeNames) {
+  const std::pair<const char*, UpstreamTlsMode> rows[] = {
+      {"disable", UpstreamTlsMode::disable},
+      {"insecure-preferred", UpstreamTlsMode::insecure_preferred},
+      {"preferred", UpstreamTlsMode::insecure_preferred},
+      {"insecure-required", UpstreamTlsMode::insecure_required},
+      {"required", UpstreamTlsMode::insecure_required},
+      {"verify-identity", UpstreamTlsMode::verify_identity},
+  };
+  for (const auto& [name, mode] : rows) {
+    auto r = parse(with_required({"--upstream-tls", name}));
+    ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+    EXPECT_EQ(r.config.targets.at(0).upstream_tls, mode) << name;
+    EXPECT_EQ(verifies_server(mode), mode == UpstreamTlsMode::verify_identity) << name;
+  }
+  EXPECT_EQ(to_string(UpstreamTlsMode::insecure_required), "insecure-required");
+}
+
+TEST(Config, UpstreamRsaKeyFileIsReadAndChecked) {
+  const std::string path = ::testing::TempDir() + "/camproxy-rsa-key.pem";
+  // A 2048-bit RSA public key (the private half was not kept).
+  const std::string pem =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzjsBccgOKC/7QONbDdvF\n"
+      "pPSk6Q99Mf7+EwH5/VnM9lDKFfo4YGGljYeQyOZ9QvZoM5ZipVQXFMRyjBIhwvWy\n"
+      "irdeuNNAWaV+3osGc/iwFF8ONs/M/8xtoqQtqz0FjzOO3jiINLGrF8KsdQGM/dED\n"
+      "AamauHOrmBhWO1GE6KBhhDSeVutzP497kyYRFfTUXbX1FreJ6T5FgIuIXoWD9vx9\n"
+      "6QhIQYRcswbfwhl3ZsBlfU3cEg0zb5w7bkGfs2qfNVWTMHJWfJtzjUK5B+TufOU4\n"
+      "4x9Rax9MjDBUb5MKt2hUlGNIBKWuhjIzDuMavK/anE/1W9LPnTBc69Fh378zYg0Q\n"
+      "NQIDAQAB\n"
+      "-----END PUBLIC KEY-----\n";
+  std::ofstream(path) << pem;
+  auto r = parse(with_required({"--upstream-tls", "disable", "--upstream-rsa-key-file", path}));
+  ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
+  EXPECT_EQ(r.config.targets.at(0).upstream_rsa_public_key, pem);
+  std::remove(path.c_str());
 }
 
 TEST(Config, EnvironmentFillsUnsetFlagsAndFlagsWin) {
@@ -154,8 +198,11 @@ TEST(Config, BadInputExitsWithUsageAndOneLineReason) {
       {with_required({"--listen", "unix:/a", "--unix-socket-owner", "app:"}), "expected USER or USER:GROUP"},
       {with_required({"--listen", "127.0.0.1:1", "--unix-socket-owner", "app"}), "applies to unix:/path"},
       {with_required({"--listen", "unix:relative"}), "unix:/absolute/path"},
-      {with_required({"--upstream-tls", "sometimes"}), "expected disable, preferred"},
-      {with_required({"--upstream-tls", "verify-ca"}), "needs --upstream-ca-file"},
+      {with_required({"--upstream-tls", "sometimes"}), "expected verify-identity, verify-ca, insecure-required"},
+      {with_required({"--upstream-tls", "verify-ca"}), "verify-ca needs --upstream-ca-file"},
+      {with_required({"--upstream-rsa-key-file", "/nonexistent/key.pem"}),
+       "cannot read --upstream-rsa-key-file '/nonexistent/key.pem': No such file"},
+      {with_required({"--upstream-rsa-key-file", "/etc/hostname"}), "holds no RSA public key in PEM"},
       {with_required({"--connect-timeout", "soon"}), "positive duration"},
       {with_required({"--connect-timeout", "367d"}), "positive duration"},
       {with_required({"--max-sigterm-delay", "9000h"}), "at most a year"},

@@ -104,6 +104,27 @@ TEST_F(ConnectionPrepTest, ReturnWithNothingInDoubtIsOneReset) {
   EXPECT_FALSE(prep.look());
 }
 
+// MariaDB 10.11 keeps a role set with SET ROLE across COM_RESET_CONNECTION: when the client
+// may have set one, the reset is followed by SET ROLE NONE in the same write, and a refusal
+// means the connection is not clean.
+TEST_F(ConnectionPrepTest, ReturnEndsARoleTheClientMayHaveSet) {
+  Prep::Have h = settled();
+  h.role_may_be_set = true;
+  Prep prep = make(Prep::Purpose::return_to_pool, h, next_client(kUtf8mb4));
+  Prep::Step s = prep.start();
+  ASSERT_EQ(s.kind, Kind::run_commands);
+  EXPECT_EQ(describe(s.commands), (std::vector<std::string>{"reset", "SET ROLE NONE"}));
+  EXPECT_EQ(prep.on_commands_done({ok(), ok()}).kind, Kind::done);
+
+  Prep refused = make(Prep::Purpose::return_to_pool, h, next_client(kUtf8mb4));
+  refused.start();
+  ASSERT_EQ(refused.on_commands_done({ok(), err(1959, "Invalid role specification")}).kind, Kind::failed);
+  EXPECT_EQ(refused.failure().kind, FailKind::command_failed);
+
+  Prep client_change_user = make(Prep::Purpose::change_user, h, next_client(kUtf8mb4));
+  EXPECT_EQ(describe(client_change_user.start().commands), (std::vector<std::string>{"reset", "SET ROLE NONE"}));
+}
+
 TEST_F(ConnectionPrepTest, ReturnLooksWhenInDoubt) {
   struct Case {
     const char* why;

@@ -46,6 +46,18 @@ TEST(ClassifyStatements, HarmlessStatementsHaveNoEffect) {
   }
 }
 
+// MariaDB keeps a role across COM_RESET_CONNECTION: statements that set one, or may (SQL the
+// classifier cannot see), are flagged for the pool's cleanup.
+TEST(ClassifyStatements, RolesThatMayOutliveAReset) {
+  for (const char* sql : {"SET ROLE app_reader", "set role NONE", "SELECT 1; SET ROLE r", "PREPARE s FROM @q",
+                          "EXECUTE IMMEDIATE 'SET ROLE r'", "EXECUTE s", "CALL p()"}) {
+    EXPECT_TRUE(classify_statements(sql).role_may_change) << sql;
+  }
+  for (const char* sql : {"SELECT 'SET ROLE r'", "SET NAMES utf8mb4", "SELECT role FROM t", "SET @role = 1"}) {
+    EXPECT_FALSE(classify_statements(sql).role_may_change) << sql;
+  }
+}
+
 TEST(ClassifyStatements, UnreplayableState) {
   for (const char* sql :
        {"SET @x = 1", "SELECT 1 INTO @x", "CREATE TEMPORARY TABLE t (a int)", "PREPARE s FROM 'SELECT 1'",

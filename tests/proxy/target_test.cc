@@ -58,7 +58,7 @@ TEST(Target, ListenersUpstreamInstanceAndTlsReplaceTheTarget) {
       [](TargetConfig& t) { t.region = "ap-shanghai"; },
       [](TargetConfig& t) { t.instance_id = "cdb-2"; },
       [](TargetConfig& t) { t.fallback_password_file = "/etc/pw"; },
-      [](TargetConfig& t) { t.upstream_tls = UpstreamTlsMode::required; },
+      [](TargetConfig& t) { t.upstream_tls = UpstreamTlsMode::insecure_required; },
       [](TargetConfig& t) { t.upstream_ca_file = "/ca.pem"; },
       [](TargetConfig& t) { t.upstream_server_name = "db.example"; },
       [](TargetConfig& t) { t.client_tls = false; },

@@ -120,7 +120,7 @@ class TransportTest : public LoopTest {
     std::string error;
     server_ctx_ = make_client_facing_ctx("", "", error);
     ASSERT_TRUE(server_ctx_) << error;
-    client_ctx_ = make_upstream_ctx(UpstreamTlsMode::required, "", error);
+    client_ctx_ = make_upstream_ctx(UpstreamTlsMode::insecure_required, "", error);
     ASSERT_TRUE(client_ctx_) << error;
     SSL* s = SSL_new(server_ctx_.get());
     SSL_set_accept_state(s);
@@ -270,7 +270,7 @@ TEST_F(TransportTest, BytesReadBeforeStartTlsAreHandedToTls) {
   std::string error;
   server_ctx_ = make_client_facing_ctx("", "", error);
   ASSERT_TRUE(server_ctx_) << error;
-  client_ctx_ = make_upstream_ctx(UpstreamTlsMode::required, "", error);
+  client_ctx_ = make_upstream_ctx(UpstreamTlsMode::insecure_required, "", error);
   ASSERT_TRUE(client_ctx_) << error;
 
   const std::vector<uint8_t> hello = {'S', 'S', 'L', '?'};

@@ -64,63 +64,80 @@ TEST_F(UpstreamConnTest, CachingSha2FastAuth) {
   EXPECT_EQ(server.received().size(), 1u) << "nothing sent after fast auth";
 }
 
-TEST_F(UpstreamConnTest, CachingSha2FullAuthOverTlsSendsTheClearPassword) {
-  std::vector<uint8_t> clear = kPasswordBytes;
-  clear.push_back(0);
+// Issue 17: the token itself goes only to a database camproxy has authenticated. A full
+// authentication over TLS that checked no certificate is refused before anything is sent.
+TEST_F(UpstreamConnTest, CachingSha2FullAuthOverUnverifiedTlsIsRefused) {
   auto& server = serve({
       send(greeting_payload(make_greeting(protocol::kCachingSha2Password, /*offer_tls=*/true))),
       expect_ssl_request(),
       start_tls(server_tls_.get()),
       expect_login(protocol::kCachingSha2Password, as_string(protocol::sha2_scramble(kPasswordBytes, kGreetingNonce))),
       send(auth_more_data_payload(std::vector<uint8_t>{0x04})),
-      expect_exactly("password + NUL", clear),
-      send(ok_payload()),
       stall(),
   });
-  dial(server.port(), UpstreamTlsMode::preferred);
-  ASSERT_TRUE(logged_in()) << server.error();
-  EXPECT_TRUE(conn_->tls_on());
-  EXPECT_TRUE(server.tls_on());
-  EXPECT_NE(conn_->capabilities() & protocol::cap::kSsl, 0u);
-  EXPECT_EQ(server.received()[1].seq, 2) << "the response after the SSLRequest (seq 1)";
+  const uint64_t tls_failures = dial_failures(DialFailure::tls);
+  dial(server.port(), UpstreamTlsMode::insecure_preferred);
+  auto f = failure();
+  ASSERT_TRUE(f) << server.error();
+  EXPECT_EQ(f->kind, UpstreamFailure::Kind::unsafe_auth);
+  EXPECT_NE(f->message.find("--upstream-tls verify-identity"), std::string::npos) << f->message;
+  run_for(30);
+  EXPECT_EQ(server.received().size(), 2u) << "nothing after the login: " << server.error();
+  EXPECT_EQ(dial_failures(DialFailure::tls), tls_failures + 1) << "counted as a TLS failure";
 }
 
-TEST_F(UpstreamConnTest, CachingSha2FullAuthWithoutTlsUsesTheServersRsaKey) {
+TEST_F(UpstreamConnTest, CachingSha2FullAuthWithoutTlsUsesTheOperatorsRsaKey) {
   auto& server = serve({
       send(greeting_payload(make_greeting(protocol::kCachingSha2Password))),
       expect_login(protocol::kCachingSha2Password, as_string(protocol::sha2_scramble(kPasswordBytes, kGreetingNonce))),
       send(auth_more_data_payload(std::vector<uint8_t>{0x04})),
-      expect_exactly("public key request", {0x02}),
-      send(auth_more_data_payload(rsa_->public_pem())),
-      expect_any("the encrypted password"),
+      expect_any("the encrypted password, without asking for the server's key"),
       send(ok_payload()),
       stall(),
   });
+  const auto pem = rsa_->public_pem();
+  config_.upstream_rsa_public_key.assign(pem.begin(), pem.end());
   dial(server.port());
   ASSERT_TRUE(logged_in()) << server.error();
-  ASSERT_EQ(server.received().size(), 3u);
-  EXPECT_EQ(rsa_->decrypt_password(server.received()[2].payload, kGreetingNonce), std::string(kPassword) + '\0');
+  ASSERT_EQ(server.received().size(), 2u);
+  EXPECT_EQ(rsa_->decrypt_password(server.received()[1].payload, kGreetingNonce), std::string(kPassword) + '\0');
 }
 
-TEST_F(UpstreamConnTest, Sha256PasswordAsksForTheKeyWithOne) {
+TEST_F(UpstreamConnTest, CachingSha2FullAuthWithoutTlsOrKeyIsRefused) {
+  auto& server = serve({
+      send(greeting_payload(make_greeting(protocol::kCachingSha2Password))),
+      expect_any("HandshakeResponse41"),
+      send(auth_more_data_payload(std::vector<uint8_t>{0x04})),
+      stall(),
+  });
+  dial(server.port());
+  auto f = failure();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->kind, UpstreamFailure::Kind::unsafe_auth);
+  EXPECT_NE(f->message.find("--upstream-rsa-key-file"), std::string::npos) << f->message;
+  run_for(30);
+  EXPECT_EQ(server.received().size(), 1u) << "no key request, no password";
+}
+
+TEST_F(UpstreamConnTest, Sha256PasswordEncryptsWithTheOperatorsKey) {
   const auto nonce = switch_nonce();
   auto& server = serve({
       send(greeting_payload(make_greeting(protocol::kNativePassword))),
       expect_any("HandshakeResponse41"),
       send(auth_switch_payload(protocol::kSha256Password, nonce)),
-      expect_exactly("public key request", {0x01}),
-      send(auth_more_data_payload(rsa_->public_pem())),
       expect_any("the encrypted password"),
       send(ok_payload()),
       stall(),
   });
+  const auto pem = rsa_->public_pem();
+  config_.upstream_rsa_public_key.assign(pem.begin(), pem.end());
   dial(server.port());
   ASSERT_TRUE(logged_in()) << server.error();
-  ASSERT_EQ(server.received().size(), 3u);
-  EXPECT_EQ(rsa_->decrypt_password(server.received()[2].payload, nonce), std::string(kPassword) + '\0');
+  ASSERT_EQ(server.received().size(), 2u);
+  EXPECT_EQ(rsa_->decrypt_password(server.received()[1].payload, nonce), std::string(kPassword) + '\0');
 }
 
-TEST_F(UpstreamConnTest, ClearPasswordIsRefusedWithoutTls) {
+TEST_F(UpstreamConnTest, ClearPasswordIsRefusedWithoutVerifiedTls) {
   auto& server = serve({
       send(greeting_payload(make_greeting(protocol::kNativePassword))),
       expect_any("HandshakeResponse41"),
@@ -130,7 +147,7 @@ TEST_F(UpstreamConnTest, ClearPasswordIsRefusedWithoutTls) {
   dial(server.port());
   auto f = failure();
   ASSERT_TRUE(f);
-  EXPECT_EQ(f->kind, UpstreamFailure::Kind::tls);
+  EXPECT_EQ(f->kind, UpstreamFailure::Kind::unsafe_auth);
   EXPECT_EQ(f->message.find(kPassword), std::string::npos);
   run_for(30);
   EXPECT_EQ(server.received().size(), 1u) << "the password never goes out in clear";
@@ -215,7 +232,7 @@ TEST_F(UpstreamConnTest, TheServerClosingMidLoginIsKindClosed) {
 
 TEST_F(UpstreamConnTest, RequiredTlsWithAServerWithoutTlsFailsBeforeSendingAnything) {
   auto& server = serve({send(greeting_payload(make_greeting())), stall()});
-  dial(server.port(), UpstreamTlsMode::required);
+  dial(server.port(), UpstreamTlsMode::insecure_required);
   auto f = failure();
   ASSERT_TRUE(f);
   EXPECT_EQ(f->kind, UpstreamFailure::Kind::tls);
@@ -231,7 +248,7 @@ TEST_F(UpstreamConnTest, PreferredTlsWithAServerWithoutTlsLogsInInClear) {
       send(ok_payload()),
       stall(),
   });
-  dial(server.port(), UpstreamTlsMode::preferred);
+  dial(server.port(), UpstreamTlsMode::insecure_preferred);
   ASSERT_TRUE(logged_in()) << server.error();
   EXPECT_FALSE(conn_->tls_on());
   EXPECT_EQ(conn_->capabilities() & protocol::cap::kSsl, 0u);

@@ -14,7 +14,7 @@ Accounts made at first start (init file):
              takes it over with ALTER USER.
   camtls@%   the same, plus REQUIRE SSL.
 Both CAM accounts get SELECT on *.* (so `USE nosuchdb` answers 1049 rather than
-1044) and ALL on camdb.*.
+1044) and ALL on camdb.*, and may SET ROLE camproxy_role (no default role).
 """
 
 from __future__ import annotations
@@ -188,8 +188,20 @@ class MariaDB:
             except BaseException:
                 self.close()
                 raise
-        self._spawn(with_init=not self._initialised)
+        first = not self._initialised
+        self._spawn(with_init=first)
         self._initialised = True
+        if first:
+            self._create_roles()
+
+    def _create_roles(self) -> None:
+        # A role a client may SET (MariaDB keeps it across COM_RESET_CONNECTION: issue 17). Made
+        # by the admin account, which thereby holds it WITH ADMIN OPTION and may grant it (the
+        # init file's bootstrap context may not).
+        with self.admin() as conn, conn.cursor() as cur:
+            cur.execute("CREATE ROLE IF NOT EXISTS camproxy_role")
+            for account in kCamAccounts:
+                cur.execute(f"GRANT camproxy_role TO '{account}'@'%'")
 
     def stop(self) -> None:
         """Clean shutdown (SIGTERM, SIGKILL after 30 s)."""
