@@ -70,7 +70,7 @@ TEST_F(ClientSessionLoginTest, AClientLogsInOverTlsThenItsQueryRelays) {
   std::string error;
   SslCtxPtr server_ctx = make_client_facing_ctx("", "", error);  // a certificate made up for the process
   ASSERT_TRUE(server_ctx) << error;
-  SslCtxPtr app_ctx = make_upstream_ctx(UpstreamTlsMode::required, "", error);  // encrypts, checks nothing
+  SslCtxPtr app_ctx = make_upstream_ctx(UpstreamTlsMode::insecure_required, "", error);  // encrypts, checks nothing
   ASSERT_TRUE(app_ctx) << error;
   env_->client_tls_ = server_ctx.get();
   auto& srv = database({
