@@ -248,6 +248,28 @@ void ClientSession::on_timer(uv_timer_t* t) {
 
 void ClientSession::shutdown() { finish(); }
 
+SessionSnapshot ClientSession::snapshot(std::chrono::steady_clock::time_point now) {
+  SessionSnapshot out;
+  out.id = connection_id_;
+  out.user = user_;
+  out.account = account_;
+  out.peer = "unix";
+  out.state = to_string(state_);
+  out.in_transaction = tracker_ && tracker_->in_transaction();
+  out.age_seconds = std::chrono::duration<double>(now - accepted_at_).count();
+  out.bytes_from_client = client_.bytes_in();
+  out.bytes_to_client = client_.bytes_out();
+  if (client_.stream()->type == UV_TCP) {
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    const bool known = uv_tcp_getpeername(client_.tcp(), reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+    out.peer = known ? peer_address_text(peer) : "unknown";
+  }
+  if (upstream_ != nullptr && upstream_->thread_id() != 0) out.thread_id = upstream_->thread_id();
+  if (pooled_) out.pool_caps = pooled_->key.caps;
+  return out;
+}
+
 bool ClientSession::idle_outside_transaction() const {
   return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
 }

@@ -28,6 +28,7 @@
 #include "proxy/session/client_errors.h"
 #include "proxy/session/command_framer.h"
 #include "proxy/session/session_registry.h"
+#include "proxy/session/session_snapshot.h"
 #include "proxy/session/sql_classifier.h"
 #include "proxy/tokens/token_service.h"
 
@@ -54,6 +55,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void drain();
   // Worker: a token snapshot was published while this session waits for one.
   void on_token_published();
+  // Worker: what GET /debug/sessions shows of this session.
+  SessionSnapshot snapshot(std::chrono::steady_clock::time_point now);
 
  private:
   enum class State {
