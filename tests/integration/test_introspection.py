@@ -5,10 +5,12 @@ flight of a forced refresh, and that no answer ever holds a token or a key."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 
 import pymysql
 
+from camproxy_process import proxy_binary
 from test_cam_emulator import fetch, fetch_password
 from testutil import free_port, http_request, wait_until
 
@@ -164,3 +166,41 @@ def test_the_read_only_listener_refuses_the_new_paths(camproxy):
         assert http_request("127.0.0.1", port, "GET", path)[0] == 404
     assert http_request("127.0.0.1", port, "POST", "/refresh-token")[0] == 405
     assert http_request("127.0.0.1", port, "GET", "/refresh-token")[0] == 404
+
+
+# -- camproxy status ------------------------------------------------------------------------
+
+def run_status(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([proxy_binary(), "status", *args], capture_output=True, text=True, timeout=30)
+
+
+def test_status_prints_targets_tokens_pools_and_sessions(camproxy, cam):
+    proxy = camproxy("--workers", "1")
+    conn = connect(proxy)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+        done = run_status("--admin", f"127.0.0.1:{proxy.admin_port}")
+        assert done.returncode == 0, done.stderr
+        out = done.stdout
+        for title in ("TARGETS", "TOKENS", "POOLS", "SESSIONS"):
+            assert f"\n{title}\n" in f"\n{out}", out
+        sessions = out.split("\nSESSIONS\n")[1].splitlines()
+        assert sessions[0].split() == ["TARGET", "WORKER", "ID", "USER", "PEER", "STATE", "THREAD", "IN_TRX",
+                                       "AGE_S", "BYTES_IN", "BYTES_OUT"]
+        (row,) = [line.split() for line in sessions[1:]]
+        assert row[0] == "default" and row[3] == "camtest" and row[5] == "relay" and row[7] == "yes"
+        assert cam.instance_id in out and cam.credential.secret_key not in out
+    finally:
+        conn.close()
+
+
+def test_status_exits_1_with_a_clear_message_when_nothing_listens():
+    port = free_port()
+    done = run_status("--admin", f"127.0.0.1:{port}")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"camproxy status: cannot reach the admin endpoint at 127.0.0.1:{port}"), done.stderr
+    assert "refused" in done.stderr
+    bad = run_status("--admin", "nowhere")
+    assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr
+
