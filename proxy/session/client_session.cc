@@ -148,8 +148,10 @@ void ClientSession::transition(State next) {
   state_ = next;
 }
 
-// The ERR of `kind` with this session's account, user and target in its text.
+// The ERR of `kind` with this session's account, user and target in its text; every ERR of
+// camproxy's own a session sends is made here, so it is counted here.
 OwnedErr ClientSession::client_error(ClientError kind, std::string_view detail) const {
+  if (auto code = error_code_label(kind)) process_metrics().counter(MetricId::client_errors, *code).inc();
   const TargetConfig& c = env_.config();
   const std::string upstream = c.upstream.to_string();
   return make_client_error(kind, {account_, c.instance_id, c.region, upstream, detail, user_});

@@ -117,6 +117,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
   void on_pool_wait_over() override;
   void stop_waiting_for_pool();
+  void count_pool_wait();  // a wait for the pool ended: the waiting gauge and the wait histogram
   void dial_or_refuse();
   OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
@@ -212,6 +213,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::shared_ptr<const TokenState> token_;
   bool waiting_for_token_ = false;
   bool waiting_for_pool_ = false;
+  std::chrono::steady_clock::time_point pool_wait_started_{};
   uint64_t seen_generation_ = 0;
   uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
   bool retried_after_1045_ = false;

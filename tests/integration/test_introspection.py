@@ -204,3 +204,35 @@ def test_status_exits_1_with_a_clear_message_when_nothing_listens():
     bad = run_status("--admin", "nowhere")
     assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr
 
+
+# -- the metrics the dashboard's "errors by code" and "pool waits" panels read ---------------
+
+def test_errors_are_counted_by_code(camproxy):
+    proxy = camproxy()
+    before = proxy.metric("camproxy_client_errors_total", code="1094")
+    conn = connect(proxy)
+    try:
+        with conn.cursor() as cur:
+            try:
+                cur.execute("KILL 4000000000")
+            except pymysql.err.OperationalError as e:
+                assert e.args[0] == 1094
+            else:
+                raise AssertionError("KILL of an unknown id succeeded")
+    finally:
+        conn.close()
+    assert proxy.metric("camproxy_client_errors_total", code="1094") == before + 1
+
+
+def test_pool_waits_are_measured(camproxy):
+    # One connection for everyone, clients one after the other as fast as they can: the next
+    # client often arrives while the last one's connection is being reset, and waits for it.
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
+    for _ in range(10):
+        for _ in range(100):
+            connect(proxy).close()
+        if proxy.metric("camproxy_pool_wait_duration_seconds_count") > 0:
+            break
+    assert proxy.metric("camproxy_pool_wait_duration_seconds_count") > 0
+    assert proxy.metric("camproxy_pool_wait_duration_seconds_bucket", le="+Inf") > 0
+    assert proxy.metric("camproxy_pool_waiting_clients") == 0
