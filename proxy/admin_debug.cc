@@ -1,6 +1,5 @@
 #include "proxy/admin_debug.h"
 
-#include <cstdio>
 #include <ctime>
 
 #include "proxy/json_object.h"
@@ -44,12 +43,6 @@ std::string target_json(const Target& target, int workers) {
       .str();
 }
 
-std::string seconds_json(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", s);
-  return buf;
-}
-
 std::string token_json(const std::string& target, const TokenStats& s, std::chrono::steady_clock::time_point steady_now,
                        std::chrono::system_clock::time_point wall_now) {
   auto wall = [&](std::chrono::steady_clock::time_point t) {
@@ -59,19 +52,19 @@ std::string token_json(const std::string& target, const TokenStats& s, std::chro
   JsonObject out;
   out.add("target", target).add("account", s.account);
   if (s.fetched_at) {
-    out.add("fetched_at", wall(*s.fetched_at)).raw("age_seconds", seconds_json(secs(steady_now - *s.fetched_at)));
+    out.add("fetched_at", wall(*s.fetched_at)).raw("age_seconds", json_seconds(secs(steady_now - *s.fetched_at)));
   } else {
     out.raw("fetched_at", "null");
   }
   if (s.expires_at) {
     out.add("next_rotation", wall(*s.expires_at))
-        .raw("next_rotation_in_seconds", seconds_json(secs(*s.expires_at - steady_now)));
+        .raw("next_rotation_in_seconds", json_seconds(secs(*s.expires_at - steady_now)));
   } else {
     out.raw("next_rotation", "null");
   }
   return out.add("fallback_in_use", s.fallback_in_use)
       .add("last_cam_outcome", s.last_outcome)
-      .raw("last_fetch_seconds", seconds_json(s.last_fetch_seconds))
+      .raw("last_fetch_seconds", json_seconds(s.last_fetch_seconds))
       .add("fetch_ok", static_cast<int64_t>(s.fetch_ok))
       .add("fetch_retryable", static_cast<int64_t>(s.fetch_retryable))
       .add("fetch_rejected", static_cast<int64_t>(s.fetch_rejected))
@@ -94,6 +87,15 @@ std::string debug_tokens_json(const std::vector<std::unique_ptr<Target>>& target
   for (const auto& t : targets)
     for (const auto& s : t->token_stats()) items.push_back(token_json(t->name(), s, steady_now, wall_now));
   return JsonObject().raw("tokens", json_array(items)).str();
+}
+
+std::string refresh_outcome_json(const std::string& target, const RefreshOutcome& outcome) {
+  JsonObject out;
+  out.add("target", target).add("account", outcome.account).add("ok", outcome.ok);
+  if (!outcome.ok) {
+    out.add("error_code", outcome.code).add("error_class", outcome.error_class).add("request_id", outcome.request_id);
+  }
+  return out.raw("fetch_seconds", json_seconds(outcome.seconds)).add("joined", outcome.joined).str();
 }
 
 }  // namespace camproxy::proxy

@@ -22,4 +22,8 @@ std::string debug_tokens_json(const std::vector<std::unique_ptr<Target>>& target
                               std::chrono::steady_clock::time_point steady_now,
                               std::chrono::system_clock::time_point wall_now);
 
+// One account's line of POST /refresh-token: target, account, ok, and when it failed the CAM
+// error's code, class and request id; fetch_seconds; joined (the fetch was running already).
+std::string refresh_outcome_json(const std::string& target, const RefreshOutcome& outcome);
+
 }  // namespace camproxy::proxy

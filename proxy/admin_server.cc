@@ -3,6 +3,7 @@
 #include <netdb.h>
 
 #include <cstring>
+#include <memory>
 
 namespace camproxy::proxy {
 namespace {
@@ -13,11 +14,13 @@ constexpr uint64_t kRequestTimeoutMs = 5000;
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 422: return "Unprocessable Content";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     default: return "Error";
   }
@@ -42,8 +45,12 @@ std::optional<AdminRequest> parse_admin_request(std::string_view head) {
   const auto sp2 = line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos) return std::nullopt;
   std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  return AdminRequest{line.substr(0, sp1), path};
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
+  return AdminRequest{line.substr(0, sp1), path, query};
 }
 
 // One admin connection: reads up to the end of the request head, answers, closes.
@@ -56,10 +63,13 @@ struct AdminServer::Conn {
   std::string response;
   int open_handles = 2;
   bool closing = false;
+  // A deferred reply's way back: cleared when the connection closes, so a late reply is dropped.
+  std::shared_ptr<Conn*> self = std::make_shared<Conn*>(this);
 
   void close() {
     if (closing) return;
     closing = true;
+    *self = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_closed);
   }
@@ -90,12 +100,19 @@ struct AdminServer::Conn {
 
   void answer() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
-    AdminResponse r;
-    if (auto parsed = parse_admin_request(request)) {
-      r = server->handler_(parsed->method, parsed->path);
-    } else {
-      r = {400, "text/plain; charset=utf-8", "bad request\n"};
+    auto parsed = parse_admin_request(request);
+    if (!parsed) {
+      respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
     }
+    AdminReply reply = [conn = self](const AdminResponse& r) {
+      if (*conn != nullptr) (*conn)->respond(r);
+    };
+    if (server->deferred_ && server->deferred_(*parsed, std::move(reply))) return;
+    respond(server->handler_(parsed->method, parsed->path));
+  }
+
+  void respond(const AdminResponse& r) {
     response = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) +
                "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
                "\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n" + r.body;

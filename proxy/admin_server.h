@@ -18,10 +18,12 @@ struct AdminResponse {
   std::string body;
 };
 
-// What the admin endpoint reads of a request: its method and its path without the query.
+// What the admin endpoint reads of a request: its method, its path without the query, and
+// the query (after '?', empty when there is none).
 struct AdminRequest {
   std::string_view method;
   std::string_view path;
+  std::string_view query;
 };
 
 // The request line of a received request head ("METHOD SP TARGET SP VERSION\r\n..."); the
@@ -29,6 +31,13 @@ struct AdminRequest {
 std::optional<AdminRequest> parse_admin_request(std::string_view head);
 
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
+
+// Answers a request that was deferred. Safe to call after the client went away (the answer is
+// then dropped) and on the control loop only; at most once.
+using AdminReply = std::function<void(AdminResponse)>;
+// Tried before the AdminHandler: takes a request it answers later through `reply` (true), or
+// leaves it to the AdminHandler (false). The request's views live only during the call.
+using AdminDeferredHandler = std::function<bool(const AdminRequest& request, AdminReply reply)>;
 
 // The read-only listener (--http-address, reachable from outside the pod): passes only GET of
 // /startup, /healthz, /readyz and /metrics on to `full`; any other method is 405, any other
@@ -43,6 +52,9 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
+  // Requests answered later (the admin endpoint's, never the read-only listener's).
+  void set_deferred_handler(AdminDeferredHandler deferred) { deferred_ = std::move(deferred); }
+
   bool listen(const HostPort& address, std::string& error);
   void close();
 
@@ -52,6 +64,7 @@ class AdminServer {
 
   uv_loop_t* loop_;
   AdminHandler handler_;
+  AdminDeferredHandler deferred_;
   std::string name_;
   uv_tcp_t server_{};
   bool listening_ = false;

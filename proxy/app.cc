@@ -77,6 +77,7 @@ bool App::setup(std::string& error) {
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(
         &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
+    admin_->set_deferred_handler([this](const AdminRequest& r, AdminReply reply) { return handle_deferred(r, reply); });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
   if (config_.http_address) {

@@ -56,6 +56,10 @@ class App {
   static void on_drain_timer(uv_timer_t* t);
   static void on_retire_timer(uv_timer_t* t);
   AdminResponse handle_admin(std::string_view method, std::string_view path);
+  // The admin endpoint's answers that wait for workers or CAM (app_introspection.cc).
+  bool handle_deferred(const AdminRequest& request, AdminReply reply);
+  void answer_from_workers(std::string_view path, AdminReply reply);
+  void refresh_tokens(std::string_view query, AdminReply reply);
   void register_token_gauges();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sighup(uv_signal_t* s, int signum);

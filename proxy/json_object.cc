@@ -1,5 +1,7 @@
 #include "proxy/json_object.h"
 
+#include <cstdio>
+
 #include "auth/json_text.h"
 
 namespace camproxy::proxy {
@@ -26,6 +28,12 @@ std::string json_string(std::string_view s) {
   std::string out;
   auth::append_json_string(out, s);
   return out;
+}
+
+std::string json_seconds(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", seconds);
+  return buf;
 }
 
 std::string json_array(const std::vector<std::string>& items) {

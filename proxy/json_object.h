@@ -26,6 +26,9 @@ class JsonObject {
 // `s` as a quoted, escaped JSON string.
 std::string json_string(std::string_view s);
 
+// Seconds as a JSON number with millisecond precision ("12.345").
+std::string json_seconds(double seconds);
+
 // A JSON array of values that are already JSON.
 std::string json_array(const std::vector<std::string>& items);
 

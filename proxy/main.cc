@@ -12,12 +12,15 @@
 #include "proxy/config/config.h"
 #include "proxy/hash_password_command.h"
 #include "proxy/ops/metrics.h"
+#include "proxy/status_command.h"
 #include "proxy/wait_command.h"
 
 int main(int argc, char** argv) {
   using namespace camproxy::proxy;
   auto getenv_fn = [](const char* name) -> const char* { return std::getenv(name); };
   if (argc > 1 && std::string_view(argv[1]) == "wait") return run_wait_command(argc - 2, argv + 2, getenv_fn);
+  if (argc > 1 && std::string_view(argv[1]) == "status")
+    return run_status_command(argc - 2, argv + 2, getenv_fn, stdout, stderr);
   if (argc > 1 && std::string_view(argv[1]) == "hash-password")
     return run_hash_password_command(argc - 2, argv + 2, stdin, stdout, stderr);
   process_metrics().set_libuv_version(uv_version_string());  // and records the start time

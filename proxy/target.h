@@ -59,6 +59,16 @@ class Target {
   size_t open_sessions() const;
   bool ready(std::string& why) const;
   std::vector<TokenStats> token_stats() const { return tokens_ ? tokens_->stats() : std::vector<TokenStats>{}; }
+  // The accounts its token service knows, and a forced fetch of one (TokenService::refresh_now).
+  std::vector<std::string> token_accounts() const { return tokens_ ? tokens_->accounts() : std::vector<std::string>{}; }
+  bool refresh_token(const std::string& account, RefreshDone done) {
+    return tokens_ && tokens_->refresh_now(account, std::move(done));
+  }
+  // Its running workers, and asking each of them for a snapshot (worker_snapshot.h).
+  size_t worker_count() const { return workers_.size(); }
+  void request_snapshots(const std::shared_ptr<SnapshotBox>& box) {
+    for (auto& w : workers_) w->request_snapshot(box);
+  }
 
  private:
   uv_loop_t* loop_;

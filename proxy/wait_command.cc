@@ -1,17 +1,11 @@
 #include "proxy/wait_command.h"
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <string_view>
 #include <thread>
 
+#include "proxy/admin_http_client.h"
 #include "proxy/config/config_values.h"
 #include "proxy/config/wait_options.h"
 
@@ -24,26 +18,9 @@ constexpr int kIoTimeoutMs = 2000;
 
 // One GET; the HTTP status, or 0 when nothing answered.
 int http_status(const std::string& host, const std::string& port, const std::string& path) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) return 0;
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int status = 0;
-  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
-    char buf[64] = {};
-    pollfd p{fd, POLLIN, 0};
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) &&
-        ::poll(&p, 1, kIoTimeoutMs) == 1) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
-      std::string_view head(buf, n > 0 ? static_cast<size_t>(n) : 0);
-      if (head.starts_with("HTTP/") && head.size() >= 12) std::from_chars(head.data() + 9, head.data() + 12, status);
-    }
-  }
-  if (fd >= 0) ::close(fd);
-  freeaddrinfo(res);
-  return status;
+  std::string error;
+  auto answer = admin_http_request(host, port, "GET", path, kIoTimeoutMs, error);
+  return answer ? answer->status : 0;
 }
 
 int usage(const std::string& why) {

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "proxy/ops/log.h"
 #include "proxy/session/client_session.h"
 
@@ -39,6 +41,8 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::s
   drain_async_.data = this;
   uv_async_init(&loop_, &adopt_async_, on_adopt_async);
   adopt_async_.data = this;
+  uv_async_init(&loop_, &snapshot_async_, on_snapshot_async);
+  snapshot_async_.data = this;
   set_taking_over(true);
   for (const auto& s : sockets) {
     for (int fd : worker_fds(s, index_, workers)) {
@@ -108,6 +112,7 @@ void Worker::on_stop_async(uv_async_t* a) {
   uv_close(reinterpret_cast<uv_handle_t*>(&self->token_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->drain_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->snapshot_async_), nullptr);
   self->close_handed_over();  // first: no sibling sends to adopt_async_ once it is closing
   uv_close(reinterpret_cast<uv_handle_t*>(&self->adopt_async_), nullptr);
 }
@@ -119,6 +124,39 @@ void Worker::on_token_async(uv_async_t* a) {
   for (auto* s : waiters) {
     if (self->token_waiters_.count(s) != 0) s->on_token_published();
   }
+}
+
+void Worker::request_snapshot(std::shared_ptr<SnapshotBox> box) {
+  {
+    std::lock_guard lock(snapshot_mu_);
+    snapshot_boxes_.push_back(std::move(box));
+  }
+  uv_async_send(&snapshot_async_);
+}
+
+// Wake-ups merge (libuv docs/src/async.rst): every box queued so far gets the same copy.
+void Worker::on_snapshot_async(uv_async_t* a) {
+  auto* self = static_cast<Worker*>(a->data);
+  std::vector<std::shared_ptr<SnapshotBox>> boxes;
+  {
+    std::lock_guard lock(self->snapshot_mu_);
+    boxes.swap(self->snapshot_boxes_);
+  }
+  if (boxes.empty()) return;
+  const WorkerSnapshot snapshot = self->snapshot();
+  for (auto& box : boxes) box->deliver(snapshot);
+}
+
+WorkerSnapshot Worker::snapshot() {
+  const auto now = std::chrono::steady_clock::now();
+  WorkerSnapshot out{.target = ctx_.config().name, .worker = index_, .pool = pool_->snapshot(now), .sessions = {}};
+  for (auto* s : sessions_) {
+    SessionSnapshot session = s->snapshot(now);
+    if (session.pool_caps) ++out.pool.key(session.account, *session.pool_caps).in_use;
+    out.sessions.push_back(std::move(session));
+  }
+  std::sort(out.sessions.begin(), out.sessions.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
 }
 
 void Worker::on_connection(uv_stream_t* server, int status) {

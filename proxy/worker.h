@@ -16,6 +16,7 @@
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/session_env.h"
+#include "proxy/worker_snapshot.h"
 
 namespace camproxy::proxy {
 
@@ -41,6 +42,9 @@ class Worker final : public SessionEnv {
   void drain() { uv_async_send(&drain_async_); }
   // Any thread: a new token snapshot was published.
   void notify_tokens() { uv_async_send(&token_async_); }
+  // Control thread, while the worker runs: the worker drops a copy of its pool and sessions
+  // in `box`, on its own thread (worker_snapshot.h).
+  void request_snapshot(std::shared_ptr<SnapshotBox> box);
 
   ProxyContext& ctx() { return ctx_; }
   size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
@@ -98,6 +102,8 @@ class Worker final : public SessionEnv {
   static void on_token_async(uv_async_t* a);
   static void on_stop_async(uv_async_t* a);
   static void on_drain_async(uv_async_t* a);
+  static void on_snapshot_async(uv_async_t* a);
+  WorkerSnapshot snapshot();
 
   ProxyContext& ctx_;
   int index_;
@@ -106,7 +112,10 @@ class Worker final : public SessionEnv {
   uv_async_t stop_async_{};
   uv_async_t drain_async_{};
   uv_async_t adopt_async_{};
-  std::vector<Worker*> siblings_;  // set before start, read-only after
+  uv_async_t snapshot_async_{};
+  std::mutex snapshot_mu_;
+  std::vector<std::shared_ptr<SnapshotBox>> snapshot_boxes_;  // guarded by snapshot_mu_
+  std::vector<Worker*> siblings_;                             // set before start, read-only after
   std::mutex handed_mu_;
   std::vector<HandedOver> handed_;  // guarded by handed_mu_
   bool taking_over_ = false;        // guarded by handed_mu_: adopt_async_ is open

@@ -1,6 +1,7 @@
 // What the option table generates: --help, docs/flags.md and the key tables of docs/config.md.
 #include "proxy/config/config.h"
 #include "proxy/config/config_options.h"
+#include "proxy/config/status_options.h"
 #include "proxy/config/wait_options.h"
 
 namespace camproxy::proxy {
@@ -78,7 +79,7 @@ std::string flags_markdown() {
       "temporary credentials, `TENCENTCLOUD_SESSION_TOKEN` (alias `TENCENTCLOUD_TOKEN`).\n\n"
       "`camproxy --check-config FILE` validates a config file together with the flags and\n"
       "environment, prints the targets it would run and exits 0, or prints the errors and exits 2.\n";
-  return out + wait_flags_markdown();
+  return out + wait_flags_markdown() + status_flags_markdown();
 }
 
 }  // namespace camproxy::proxy

@@ -2,6 +2,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/config/config_options.h"
+#include "proxy/config/status_options.h"
 #include "proxy/config/wait_options.h"
 #include "proxy/ops/version.h"
 
@@ -33,6 +34,7 @@ constexpr const char* kHead =
     ".br\n.B camproxy\n\\-\\-config FILE [flags]\n"
     ".br\n.B camproxy\n\\-\\-check\\-config FILE [flags]\n"
     ".br\n.B camproxy wait\n[\\-\\-admin ADDR] [\\-\\-path PATH] [\\-\\-timeout DURATION]\n"
+    ".br\n.B camproxy status\n[\\-\\-admin ADDR]\n"
     ".SH DESCRIPTION\n"
     "Applications connect to camproxy's \\-\\-listen addresses with any password (or one from\n"
     "\\-\\-users\\-file); camproxy logs in to the database with a CAM token it fetches and renews,\n"
@@ -54,6 +56,12 @@ constexpr const char* kWait =
     ".B camproxy wait\n"
     "asks a running camproxy's admin endpoint for a path until it answers 200 (for probes and\n"
     "units that start after camproxy). Its flags:\n";
+
+constexpr const char* kStatus =
+    ".SH CAMPROXY STATUS\n"
+    ".B camproxy status\n"
+    "prints a running camproxy's targets, tokens, pools and sessions as tables, read from its\n"
+    "admin endpoint; exit 1 when that does not answer. Its flags:\n";
 
 constexpr const char* kTail =
     ".SH ENVIRONMENT\n"
@@ -104,6 +112,9 @@ std::string man_page() {
   out += kWait;
   WaitSettings scratch;
   for (const auto& o : wait_option_table(scratch)) out += option_item(o);
+  out += kStatus;
+  StatusSettings status_scratch;
+  for (const auto& o : status_option_table(status_scratch)) out += option_item(o);
   return out + kTail;
 }
 

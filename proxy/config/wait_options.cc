@@ -1,26 +1,14 @@
 #include "proxy/config/wait_options.h"
 
 #include "proxy/config/config_values.h"
-#include "proxy/config/flag_reader.h"
+#include "proxy/config/subcommand_flags.h"
 
 namespace camproxy::proxy {
 
 std::vector<OptionSpec> wait_option_table(WaitSettings& into) {
   const WaitSettings kDefaults;
   return {
-      {"admin",
-       "",
-       OptionScope::process,
-       "ADDR",
-       {kDefaults.admin.to_string(), true},
-       "The admin endpoint of the camproxy to wait for (its --admin).",
-       false,
-       [&into](Config&, TargetConfig&, std::string_view v) -> std::optional<std::string> {
-         auto hp = parse_host_port(v);
-         if (!hp) return "expected HOST:PORT, got '" + std::string(v) + "'";
-         into.admin = *hp;
-         return std::nullopt;
-       }},
+      admin_flag_row(into.admin, "The admin endpoint of the camproxy to wait for (its --admin)."),
       {"path",
        "",
        OptionScope::process,
@@ -54,52 +42,25 @@ std::vector<OptionSpec> wait_option_table(WaitSettings& into) {
 std::optional<WaitSettings> parse_wait_flags(int argc, const char* const* argv, const char* (*getenv_fn)(const char*),
                                              std::string& error) {
   WaitSettings settings;
-  const auto table = wait_option_table(settings);
-  const auto find = [&table](std::string_view flag) -> const OptionSpec* {
-    for (const auto& o : table)
-      if (o.flag == flag) return &o;
-    return nullptr;
-  };
-  const FlagRead read = read_flags(argc, argv, find, {});
-  if (read.error) {
-    error = *read.error;
+  if (auto e = apply_subcommand_flags(wait_option_table(settings), argc, argv, getenv_fn)) {
+    error = *e;
     return std::nullopt;
-  }
-  Config unused_config;
-  TargetConfig unused_target;
-  for (const auto& opt : table) {
-    const auto g = given_values(opt, read.given, getenv_fn);
-    for (const auto& v : g.values) {
-      if (auto e = opt.apply(unused_config, unused_target, v)) {
-        error = g.source + ": " + *e;
-        return std::nullopt;
-      }
-    }
   }
   return settings;
 }
 
 std::string wait_usage() {
   WaitSettings scratch;
-  std::string out = "Usage: camproxy wait";
-  for (const auto& o : wait_option_table(scratch))
-    out += " [--" + std::string(o.flag) + " " + o.default_text.text + "]";
-  return out + "\n";
+  return subcommand_usage("wait", wait_option_table(scratch));
 }
 
 std::string wait_flags_markdown() {
   WaitSettings scratch;
-  std::string out =
-      "\n## camproxy wait\n\n"
-      "`camproxy wait [flags]` asks a running camproxy's admin endpoint for a path until it answers\n"
-      "200: for probes, `ExecStartPost` and applications that must start after camproxy. Its flags\n"
-      "are read like camproxy's own, so `CAMPROXY_ADMIN` set for camproxy also points `wait` at it.\n\n"
-      "| flag | environment | default | meaning |\n|---|---|---|---|\n";
-  for (const auto& o : wait_option_table(scratch)) {
-    out += "| `--" + std::string(o.flag) + " " + std::string(o.value_name) + "` | `" + env_name(o.flag) + "` | " +
-           o.default_text.text + " | " + o.help + " |\n";
-  }
-  return out;
+  return "\n## camproxy wait\n\n"
+         "`camproxy wait [flags]` asks a running camproxy's admin endpoint for a path until it answers\n"
+         "200: for probes, `ExecStartPost` and applications that must start after camproxy. Its flags\n"
+         "are read like camproxy's own, so `CAMPROXY_ADMIN` set for camproxy also points `wait` at it.\n\n" +
+         subcommand_flags_table(wait_option_table(scratch));
 }
 
 }  // namespace camproxy::proxy

@@ -40,6 +40,7 @@ enum class MetricId : uint8_t {
   client_connections_total,
   client_connections_failed,
   client_handshake_duration,
+  client_errors,
   upstream_connections_open,
   upstream_connections_idle,
   upstream_dials,
@@ -50,6 +51,8 @@ enum class MetricId : uint8_t {
   upstream_disconnects,
   pool_cleanups,
   pool_closes,
+  pool_waiting_clients,
+  pool_wait_duration,
   relay_bytes,
   cam_requests,
   cam_request_duration,
@@ -92,6 +95,49 @@ struct FixedLabel<ClientFailure> {
       {"peer_refused", "the unix-socket peer's uid is not on the allow-list"},
       {"cam", "no usable CAM token: CAM refused the request or failed with none cached"},
       {"upstream", "the database could not be reached or refused the login (see dial failures)"},
+  }};
+};
+
+// The MySQL error codes of the ERR packets camproxy itself sends (proxy/session/client_errors.cc;
+// its test checks that every code there has its value here).
+enum class ClientErrCode : uint8_t {
+  e1040,
+  e1043,
+  e1045,
+  e1094,
+  e1153,
+  e1158,
+  e1235,
+  e1251,
+  e3159,
+  e9001,
+  e9002,
+  e9003,
+  e9004,
+  e9005,
+  e9006,
+};
+template <>
+struct FixedLabel<ClientErrCode> {
+  static constexpr std::string_view kName = "code";
+  static constexpr std::array<LabelValue, 15> kValues = {{
+      {"1040", "too many connections: --pool-max or --max-client-connections reached"},
+      {"1043", "bad handshake: a malformed login, TLS asked for but not offered, or the login timed out"},
+      {"1045",
+       "access denied: CAM refused or failed, the database refused the token, a user without an account, or local "
+       "authentication"},
+      {"1094", "KILL of an id no session of this camproxy holds"},
+      {"1153", "a login packet above the pre-authentication limit"},
+      {"1158", "the client asked for compression"},
+      {"1235", "a command camproxy does not support (KILL USER, KILL QUERY ID, some COM_CHANGE_USER)"},
+      {"1251", "a pre-4.1 client or mysql_old_password"},
+      {"3159", "a login in clear from another host (TLS required)"},
+      {"9001", "the database could not be reached"},
+      {"9002", "TLS to the database failed"},
+      {"9003", "the database answered the login with something camproxy cannot follow"},
+      {"9004", "the database connection died while a command was running"},
+      {"9005", "the database connection died while the session held state that cannot be re-created"},
+      {"9006", "a unix-socket peer whose uid is not on --allow-peer-uid"},
   }};
 };
 

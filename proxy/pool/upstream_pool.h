@@ -30,6 +30,7 @@
 
 #include "proxy/ops/metrics.h"
 #include "proxy/pool/connection_prep.h"
+#include "proxy/pool/pool_snapshot.h"
 #include "proxy/pool/upstream_conn.h"
 #include "proxy/pool/upstream_pool_env.h"
 
@@ -117,6 +118,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
 
   // A new token may let warm-up dials proceed.
   void on_token_published() { maintain(); }
+
+  // Its connections and waiters by key, for GET /debug/pools (in_use is left to the worker).
+  PoolSnapshot snapshot(std::chrono::steady_clock::time_point now) const;
 
  private:
   // A connection the pool holds. It enters in warming (dialed here) or cleaning (given back),

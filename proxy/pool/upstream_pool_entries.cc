@@ -168,4 +168,26 @@ void UpstreamPool::on_upstream_data(UpstreamConn& u, std::span<const uint8_t>) {
 
 void UpstreamPool::on_upstream_drained(UpstreamConn&) {}
 
+PoolSnapshot UpstreamPool::snapshot(std::chrono::steady_clock::time_point now) const {
+  PoolSnapshot out;
+  out.open = open_;
+  auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  for (const auto& e : entries_) {
+    PoolKeySnapshot& k = out.key(e->pc.key.account, e->pc.key.caps);
+    switch (e->state) {
+      case Entry::State::warming: ++k.warming; break;
+      case Entry::State::learning: ++k.learning; break;
+      case Entry::State::idle: ++k.idle; break;
+      case Entry::State::cleaning: ++k.cleaning; break;
+    }
+    k.entries.push_back({.state = std::string(to_string(e->state)),
+                         .thread_id = e->pc.conn->thread_id(),
+                         .age_seconds = seconds(now - e->pc.created),
+                         .idle_seconds = e->state == Entry::State::idle ? seconds(now - e->pc.idle_since) : 0,
+                         .schema = e->pc.profile.schema});
+  }
+  for (const auto& [key, waiter] : waiters_) ++out.key(key.account, key.caps).waiting;
+  return out;
+}
+
 }  // namespace camproxy::proxy

@@ -134,4 +134,13 @@ std::optional<ClientFailure> login_failure_reason(ClientError kind) {
   return kRows.at(static_cast<size_t>(kind)).reason;
 }
 
+std::optional<ClientErrCode> error_code_label(ClientError kind) {
+  const std::string code = std::to_string(kRows.at(static_cast<size_t>(kind)).code);
+  const auto& values = FixedLabel<ClientErrCode>::kValues;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i].value == code) return static_cast<ClientErrCode>(i);
+  }
+  return std::nullopt;
+}
+
 }  // namespace camproxy::proxy

@@ -69,4 +69,8 @@ OwnedErr make_client_error(ClientError kind, const ClientErrorContext& ctx);
 // session was still logging in when it failed.
 std::optional<ClientFailure> login_failure_reason(ClientError kind);
 
+// The code label camproxy_client_errors_total counts an ERR of this kind under (metrics.h
+// ClientErrCode); nullopt for a code missing there (the table's test fails on one).
+std::optional<ClientErrCode> error_code_label(ClientError kind);
+
 }  // namespace camproxy::proxy

@@ -148,8 +148,10 @@ void ClientSession::transition(State next) {
   state_ = next;
 }
 
-// The ERR of `kind` with this session's account, user and target in its text.
+// The ERR of `kind` with this session's account, user and target in its text; every ERR of
+// camproxy's own a session sends is made here, so it is counted here.
 OwnedErr ClientSession::client_error(ClientError kind, std::string_view detail) const {
+  if (auto code = error_code_label(kind)) process_metrics().counter(MetricId::client_errors, *code).inc();
   const TargetConfig& c = env_.config();
   const std::string upstream = c.upstream.to_string();
   return make_client_error(kind, {account_, c.instance_id, c.region, upstream, detail, user_});
@@ -247,6 +249,28 @@ void ClientSession::on_timer(uv_timer_t* t) {
 }
 
 void ClientSession::shutdown() { finish(); }
+
+SessionSnapshot ClientSession::snapshot(std::chrono::steady_clock::time_point now) {
+  SessionSnapshot out;
+  out.id = connection_id_;
+  out.user = user_;
+  out.account = account_;
+  out.peer = "unix";
+  out.state = to_string(state_);
+  out.in_transaction = tracker_ && tracker_->in_transaction();
+  out.age_seconds = std::chrono::duration<double>(now - accepted_at_).count();
+  out.bytes_from_client = client_.bytes_in();
+  out.bytes_to_client = client_.bytes_out();
+  if (client_.stream()->type == UV_TCP) {
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    const bool known = uv_tcp_getpeername(client_.tcp(), reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+    out.peer = known ? peer_address_text(peer) : "unknown";
+  }
+  if (upstream_ != nullptr && upstream_->thread_id() != 0) out.thread_id = upstream_->thread_id();
+  if (pooled_) out.pool_caps = pooled_->key.caps;
+  return out;
+}
 
 bool ClientSession::idle_outside_transaction() const {
   return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();

@@ -28,6 +28,7 @@
 #include "proxy/session/client_errors.h"
 #include "proxy/session/command_framer.h"
 #include "proxy/session/session_registry.h"
+#include "proxy/session/session_snapshot.h"
 #include "proxy/session/sql_classifier.h"
 #include "proxy/tokens/token_source.h"
 
@@ -54,6 +55,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void drain();
   // Worker: a token snapshot was published while this session waits for one.
   void on_token_published();
+  // Worker: what GET /debug/sessions shows of this session.
+  SessionSnapshot snapshot(std::chrono::steady_clock::time_point now);
 
  private:
   enum class State {
@@ -121,6 +124,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // UpstreamPool::Waiter: a connection of this session's key came back (or will not).
   void on_pool_wait_over() override;
   void stop_waiting_for_pool();
+  void count_pool_wait();  // a wait for the pool ended: the waiting gauge and the wait histogram
   void dial_or_refuse();
   OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
@@ -218,6 +222,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::shared_ptr<const TokenState> token_;
   bool waiting_for_token_ = false;
   bool waiting_for_pool_ = false;
+  std::chrono::steady_clock::time_point pool_wait_started_{};
   uint64_t seen_generation_ = 0;
   uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
   bool retried_after_1045_ = false;

@@ -113,7 +113,7 @@ void ClientSession::refuse_login() {
   switch (login_.refusal()) {
     case Refusal::pre41_client: {
       // spec §2.4: a pre-4.1 client gets 1251 in the old format (no SQLSTATE), as mysqld does.
-      auto e = make_client_error(ClientError::old_auth_protocol, {});
+      auto e = client_error(ClientError::old_auth_protocol, {});
       send_error_and_close(e.view(), /*protocol41=*/false);
       return;
     }

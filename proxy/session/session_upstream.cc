@@ -56,6 +56,8 @@ void ClientSession::acquire_upstream() {
   }
   if (pool.wait_for_returning(pool_key(), this)) {
     waiting_for_pool_ = true;
+    pool_wait_started_ = std::chrono::steady_clock::now();
+    process_metrics().gauge(MetricId::pool_waiting_clients).add();
     // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
     arm(Deadline::pool_wait, static_cast<uint64_t>(env_.config().connect_timeout.count()));
     return;
@@ -75,6 +77,7 @@ void ClientSession::dial_or_refuse() {
 
 void ClientSession::on_pool_wait_over() {
   waiting_for_pool_ = false;
+  count_pool_wait();
   disarm();
   if (state_ == State::wait_upstream) acquire_upstream();
 }
@@ -82,7 +85,15 @@ void ClientSession::on_pool_wait_over() {
 void ClientSession::stop_waiting_for_pool() {
   if (!waiting_for_pool_) return;
   waiting_for_pool_ = false;
+  count_pool_wait();
   env_.pool().cancel_wait(this);
+}
+
+void ClientSession::count_pool_wait() {
+  process_metrics().gauge(MetricId::pool_waiting_clients).sub();
+  process_metrics()
+      .histogram(MetricId::pool_wait_duration)
+      .observe(std::chrono::steady_clock::now() - pool_wait_started_);
 }
 
 void ClientSession::acquire_token() {

@@ -46,18 +46,30 @@ void TokenService::publish(const std::string& account, auth::CamResult result, d
       .histogram(MetricId::cam_request_duration)
       .observe(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds)));
   Publication pub;
+  std::vector<std::pair<RefreshDone, bool>> waiters;
+  RefreshOutcome outcome;
+  outcome.account = account;
+  outcome.ok = result.has_value();
+  outcome.seconds = seconds;
+  if (!result) {
+    outcome.code = result.error().code;
+    outcome.error_class = std::string(auth::to_string(result.error().error_class));
+    outcome.request_id = result.error().request_id;
+  }
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
     Entry& e = entries_[account];
     e.in_flight = false;
     e.stats.last_fetch_seconds = seconds;
+    waiters.swap(e.refresh_waiters);
     pub = next_state_locked(e, result, Clock::now());
     e.state = pub.next;
     if (pub.delay) schedule(e, account, *pub.delay);
   }
   log_publication(account, result, pub);
   on_published_();
+  answer_refresh_waiters(std::move(waiters), std::move(outcome));
 }
 
 // The account's next snapshot after `result`: a new token; CAM's refusal (the account stops);

@@ -65,6 +65,15 @@ bool TokenService::start(std::string& error) {
 }
 
 void TokenService::close() {
+  std::vector<std::pair<std::string, std::vector<std::pair<RefreshDone, bool>>>> waiting;  // by account
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [account, e] : entries_) {
+      if (!e.refresh_waiters.empty()) waiting.emplace_back(account, std::move(e.refresh_waiters));
+      e.refresh_waiters.clear();
+    }
+  }
+  for (auto& [account, waiters] : waiting) answer_refresh_waiters(std::move(waiters), closing_outcome(account));
   std::lock_guard lock(mu_);
   closed_ = true;
   if (!started_) return;

@@ -47,6 +47,27 @@ struct TokenStats {
   double last_fetch_seconds = 0;
 };
 
+// What a forced fetch (POST /refresh-token) came to. Never the token: an error's code and
+// class, CAM's request id, how long the call took.
+struct RefreshOutcome {
+  std::string account;
+  bool ok = false;
+  std::string code;         // CAM's Error.Code or a client_error code; empty when ok
+  std::string error_class;  // "user_notification" or "retryable"; empty when ok
+  std::string request_id;   // of CAM's answer, when there was one
+  double seconds = 0;
+  bool joined = false;  // a fetch was running already: this is its outcome
+};
+using RefreshDone = std::function<void(const RefreshOutcome&)>;
+
+// The outcome given to a refresh still waiting when the token service closes.
+inline RefreshOutcome closing_outcome(const std::string& account) {
+  RefreshOutcome out;
+  out.account = account;
+  out.code = "closing";
+  return out;
+}
+
 class TokenService final : public TokenSource {
  public:
   TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
@@ -67,6 +88,15 @@ class TokenService final : public TokenSource {
 
   std::vector<TokenStats> stats() const;
 
+  // Control thread (token_refresh.cc): fetch `account`'s token now, even for an account CAM
+  // stopped (the operator may have fixed what CAM complained about), or join the fetch already
+  // running (single-flight). `done` gets the outcome on the control loop; when the service
+  // closes first, code "closing". False (and no call) for an account no login or setting has
+  // asked for yet.
+  bool refresh_now(const std::string& account, RefreshDone done);
+  // Control thread: the accounts that have an entry (asked for by a login or a setting).
+  std::vector<std::string> accounts() const;
+
   // Control thread: the next fetch uses `provider` (a SIGHUP changed the credential settings);
   // accounts stopped by CAM try again, as after any credential change.
   void replace_credentials(std::unique_ptr<auth::CredentialProvider> provider);
@@ -82,6 +112,7 @@ class TokenService final : public TokenSource {
     auth::RefetchLimiter limiter;         // reactive refetches after 1045
     auth::RefetchLimiter demand_limiter;  // logins retrying a stopped account
     TokenStats stats;
+    std::vector<std::pair<RefreshDone, bool>> refresh_waiters;  // POST /refresh-token; bool: joined
   };
 
   static void on_wake(uv_async_t* async);
@@ -100,6 +131,8 @@ class TokenService final : public TokenSource {
   void publish(const std::string& account, auth::CamResult result, double seconds);
   Publication next_state_locked(Entry& e, auth::CamResult& result, SteadyTime now);
   void log_publication(const std::string& account, const auth::CamResult& result, const Publication& pub) const;
+  // Answers the refresh waiters an outcome took from an entry (outside mu_).
+  static void answer_refresh_waiters(std::vector<std::pair<RefreshDone, bool>> waiters, RefreshOutcome outcome);
   void schedule(Entry& e, const std::string& account, std::chrono::milliseconds delay);
   bool queue_locked(const std::string& account, Entry& e);
   bool adopt_next_provider_locked();

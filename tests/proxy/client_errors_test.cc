@@ -133,3 +133,20 @@ TEST(ClientErrors, EveryDocumentedFailureReasonHasAnEmittingPath) {
 
 }  // namespace
 }  // namespace camproxy::proxy
+
+namespace camproxy::proxy {
+namespace {
+
+// camproxy_client_errors_total counts each ERR under its code: every code of the table must be
+// a value of the metric's fixed label (metrics.h ClientErrCode).
+TEST(ClientErrors, EveryCodeIsALabelOfTheErrorsMetric) {
+  for (size_t i = 0; i < kClientErrorCount; ++i) {
+    const auto kind = static_cast<ClientError>(i);
+    const auto label = error_code_label(kind);
+    ASSERT_TRUE(label) << "kind " << i << " code " << make_client_error(kind, {}).code;
+    EXPECT_EQ(label_value(*label), std::to_string(make_client_error(kind, {}).code));
+  }
+}
+
+}  // namespace
+}  // namespace camproxy::proxy
