@@ -53,6 +53,8 @@ enum class MetricId : uint8_t {
   relay_bytes,
   cam_requests,
   cam_request_duration,
+  cam_calls_refused,
+  cam_cached_accounts,
   token_age,
   token_next_rotation,
   token_fallback_in_use,
