@@ -140,8 +140,7 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
      "camproxy_cam_calls_refused_total",
      T::counter,
      S::cells,
-     "Logins (and refetches after a 1045) refused because their CAM call was over the process-wide limit "
-     "(--cam-rate-limit, --cam-burst).",
+     "Logins refused because their CAM call was over the process-wide limit (--cam-rate-limit, --cam-burst).",
      {},
      {}},
     {MetricId::cam_cached_accounts,

@@ -17,9 +17,9 @@ class CamCallBudget {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // A login for an account the operator did not configure (pass-through) leaves this many
-  // tokens in the bucket: the configured accounts' fetches and the refreshes of tokens in use
-  // always find one within one refill period, whatever the flood.
+  // A login for an account neither configured nor ever issued a token (a new pass-through
+  // name) leaves this many tokens in the bucket: the configured and known accounts' fetches and
+  // refreshes always find one within one refill period, whatever the flood.
   static constexpr uint32_t kKeptForConfigured = 1;
 
   explicit CamCallBudget(auth::RefetchLimitConfig limit = {20, std::chrono::milliseconds(200)}) : bucket_(limit) {}

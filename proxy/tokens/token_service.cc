@@ -134,8 +134,10 @@ TokenDemand TokenService::request(const std::string& account, uint64_t seen_gene
     if (e != nullptr && e->state && e->state->stopped &&
         (configured ? !e->demand_limiter.try_acquire(now) : refusal_remembered(e->use, now, policy_)))
       return TokenDemand::rejected;
-    // A configured account's fetch waits for the budget instead (start_pending_fetches).
-    const bool paid = !configured;
+    // An account configured, or one CAM has issued a token for (a real one, not a name a flood
+    // made up), waits for the budget instead (start_pending_fetches): a cached client whose
+    // token rotated keeps logging in during a flood.
+    const bool paid = !configured && !(e != nullptr && e->stats.fetch_ok > 0);
     if (paid && !budget_.try_take(now, CamCallBudget::kKeptForConfigured)) {
       process_metrics().counter(MetricId::cam_calls_refused).inc();
       return TokenDemand::limited;
@@ -161,14 +163,10 @@ bool TokenService::request_after_rejection(const std::string& account, uint64_t 
       ++e.stats.reactive_denied;
       return false;
     }
-    const bool paid = !e.use.configured;
-    if (paid && !budget_.try_take(now, CamCallBudget::kKeptForConfigured)) {
-      process_metrics().counter(MetricId::cam_calls_refused).inc();
-      ++e.stats.reactive_denied;
-      return false;
-    }
+    // The token was CAM's, so the account is real: the refetch waits for the CAM call budget
+    // (start_pending_fetches) rather than failing the login.
     ++e.stats.reactive_refetches;
-    queue_locked(account, e, paid);
+    queue_locked(account, e, false);
   }
   uv_async_send(&wake_);
   return true;

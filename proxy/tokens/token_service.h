@@ -9,8 +9,9 @@
 // When CAM is called (spec/tencentcloud-cam.md §5, §6):
 // - proactively, just after each rotation (auth/refresh_policy.h), with jitter;
 // - on demand when a login finds no usable token, or a login was refused with 1045 while
-//   using the current token (rate-limited per account); for an account that is not configured
-//   (pass-through) only while the budget has a token to spare, else the login fails at once;
+//   using the current token (rate-limited per account); for an account neither configured nor
+//   ever issued a token (a new pass-through name) only while the budget has a token to spare,
+//   else the login fails at once;
 // - after transient failures with exponential backoff, the last token serving until it
 //   expires, then the --fallback-password-file if configured;
 // - after a user-notification error (AuthFailure.*, DataFlowAuthClose) only when a login asks,
@@ -94,8 +95,7 @@ class TokenService {
   // `seen_generation` exists.
   TokenDemand request(const std::string& account, uint64_t seen_generation);
   // Any thread: the database refused the token of `rejected_generation` with 1045. Returns
-  // false when the per-account rate limit or the CAM call budget denies a refetch (the caller
-  // fails the login).
+  // false when the per-account rate limit denies a refetch (the caller fails the login).
   bool request_after_rejection(const std::string& account, uint64_t rejected_generation);
   // Control thread: the accounts the target's settings name (--db-user NAME, the accounts
   // map), kept and refreshed whatever logins do; fetched now if they have no snapshot yet.
