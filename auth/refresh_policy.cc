@@ -48,11 +48,11 @@ RefetchLimiter::Bucket RefetchLimiter::refilled(Clock::time_point now) const {
           last_refill_ + config_.refill_every * static_cast<std::int64_t>(periods)};
 }
 
-bool RefetchLimiter::try_acquire(Clock::time_point now) {
+bool RefetchLimiter::try_acquire(Clock::time_point now, std::uint32_t keep) {
   const Bucket bucket = refilled(now);
   tokens_ = bucket.tokens;
   last_refill_ = bucket.last_refill;
-  if (tokens_ == 0) {
+  if (tokens_ <= keep) {
     ++denied_;
     return false;
   }

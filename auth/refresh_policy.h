@@ -64,9 +64,10 @@ class Backoff {
   std::uint32_t failures_ = 0;
 };
 
-// Token bucket for reactive refetches of one key (a login rejected with 1045 while
-// its token is still the current one): a truly broken account must not hammer CAM.
-// Starts full. Counts every decision.
+// Token bucket: `burst` tokens, one more every `refill_every`. Used for reactive refetches of
+// one key (a login rejected with 1045 while its token is still the current one: a truly broken
+// account must not hammer CAM) and for the process-wide limit on CAM calls
+// (proxy/tokens/cam_call_budget.h). Starts full. Counts every decision.
 struct RefetchLimitConfig {
   std::uint32_t burst = 2;
   milliseconds refill_every{5000};
@@ -78,8 +79,9 @@ class RefetchLimiter {
 
   explicit RefetchLimiter(RefetchLimitConfig config = {}) : config_(config), tokens_(config.burst) {}
 
-  // Takes a token if one is available at `now`.
-  bool try_acquire(Clock::time_point now);
+  // Takes a token if more than `keep` are available at `now`: a caller of lower priority
+  // leaves `keep` tokens for the others.
+  bool try_acquire(Clock::time_point now, std::uint32_t keep = 0);
   // The earliest time try_acquire can succeed (`now` if it can already).
   Clock::time_point next_allowed(Clock::time_point now) const;
 

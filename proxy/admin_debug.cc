@@ -20,8 +20,8 @@ std::string utc_time(std::chrono::system_clock::time_point t) {
 // How a client's user name becomes a CAM account (TargetConfig::account_for).
 std::string accounts_json(const TargetConfig& t) {
   JsonObject out;
+  if (t.pass_through()) return out.add("mode", "pass-through").str();
   if (!t.db_user.empty()) return out.add("mode", "db-user").add("account", t.db_user).str();
-  if (t.accounts.empty()) return out.add("mode", "pass-through").str();
   JsonObject map;
   for (const auto& [user, account] : t.accounts) map.add(user, account);
   return out.add("mode", "map").raw("accounts", map.str()).str();

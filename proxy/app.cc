@@ -18,9 +18,9 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kRetirePollMs = 100;
 
 std::string describe_accounts(const TargetConfig& t) {
+  if (t.pass_through()) return "pass-through";
   if (!t.db_user.empty()) return t.db_user;
-  if (!t.accounts.empty()) return "map of " + std::to_string(t.accounts.size()) + " users";
-  return "pass-through";
+  return "map of " + std::to_string(t.accounts.size()) + " users";
 }
 
 }  // namespace
@@ -67,6 +67,7 @@ bool App::setup(std::string& error) {
   if (!make_provider(applied_, error)) return false;  // a bad credential setting fails before anything listens
   uv_loop_init(&loop_);
   loop_ready_ = true;
+  shared_.cam_budget.configure(config_.cam_rate_limit, config_.cam_burst);
   std::vector<ListenSocket> opened_by_failed_start;
   for (const auto& t : config_.targets) {
     if (start_target(t, opened_by_failed_start, error)) continue;

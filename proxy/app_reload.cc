@@ -37,6 +37,10 @@ std::string needs_restart(const Config& now, const Config& next) {
   note(now.cam_ca_file != next.cam_ca_file, "cam.ca-file");
   note(now.cam_timeout != next.cam_timeout, "cam.timeout");
   note(now.token_recheck_interval != next.token_recheck_interval, "cam.token-recheck-interval");
+  note(now.cam_rate_limit != next.cam_rate_limit, "cam.rate-limit");
+  note(now.cam_burst != next.cam_burst, "cam.burst");
+  note(now.cam_max_accounts != next.cam_max_accounts, "cam.max-accounts");
+  note(now.cam_negative_ttl != next.cam_negative_ttl, "cam.negative-ttl");
   note(now.max_client_connections != next.max_client_connections, "limits.max-client-connections");
   note(now.core_dumps != next.core_dumps, "core-dumps");
   note(now.min_sigterm_delay != next.min_sigterm_delay, "sigterm.min-delay");

@@ -25,6 +25,8 @@ struct ProcessShared {
   // peak since the last memory trim (proxy/memory_trim.h).
   std::atomic<int64_t> open_clients{0};
   std::atomic<int64_t> peak_clients{0};
+  // Every target's CAM calls (--cam-rate-limit, --cam-burst), configured by App at start.
+  CamCallBudget cam_budget;
 };
 
 class ProxyContext {

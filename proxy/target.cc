@@ -38,9 +38,10 @@ bool Target::start(std::unique_ptr<auth::CredentialProvider> credentials, std::v
     upstream_tls_ = make_upstream_ctx(c.upstream_tls, c.upstream_ca_file, error);
     if (!upstream_tls_) return false;
   }
-  tokens_ = std::make_unique<TokenService>(loop_, process_, settings_, std::move(credentials), [this] {
-    for (auto& w : workers_) w->notify_tokens();
-  });
+  tokens_ =
+      std::make_unique<TokenService>(loop_, process_, settings_, shared_.cam_budget, std::move(credentials), [this] {
+        for (auto& w : workers_) w->notify_tokens();
+      });
   if (!tokens_->start(error)) return false;
   ctx_ = std::make_unique<ProxyContext>(process_, shared_, settings_, *tokens_, client_tls_.get(), upstream_tls_.get());
   ctx_->set_local_users(std::move(local_users));
@@ -90,11 +91,14 @@ void Target::reload_local_users() {
 }
 
 // With fixed or mapped accounts the tokens are fetched at once (a no-op for one in hand), so
-// that readiness means "can serve" and the first logins do not wait for CAM.
+// that readiness means "can serve" and the first logins do not wait for CAM; they are kept
+// fresh whatever logins do.
 void Target::prefetch_tokens() {
   const TargetConfig& c = ctx_->config();
-  if (!c.db_user.empty()) tokens_->request(c.db_user, 0);
-  for (const auto& [user, account] : c.accounts) tokens_->request(account, 0);
+  std::vector<std::string> configured;
+  if (c.has_fixed_account()) configured.push_back(c.db_user);
+  for (const auto& [user, account] : c.accounts) configured.push_back(account);
+  tokens_->keep_fresh(configured);
 }
 
 void Target::drain() {
@@ -145,7 +149,7 @@ bool Target::ready(std::string& why) const {
     return false;
   }
   const TargetConfig& c = config();
-  if (c.db_user.empty()) return true;
+  if (!c.has_fixed_account()) return true;
   auto state = tokens_->current(c.db_user);
   if (state && state->usable(std::chrono::steady_clock::now())) return true;
   why =

@@ -66,8 +66,8 @@ std::string HostPort::to_string() const {
 std::string ListenAddress::to_string() const { return is_unix ? "unix:" + path : tcp.to_string(); }
 
 std::optional<std::string> TargetConfig::account_for(const std::string& user) const {
+  if (pass_through()) return user;
   if (!db_user.empty()) return db_user;
-  if (accounts.empty()) return user;
   auto it = accounts.find(user);
   if (it == accounts.end()) return std::nullopt;
   return it->second;
@@ -167,6 +167,10 @@ std::optional<std::string> finish_target(TargetConfig& t,
   if (auto e = load_upstream_rsa_key(t, name)) return e;
   if (!t.db_user.empty() && !t.accounts.empty())
     return name("db-user") + " and accounts exclude each other: give one account for every client or a map";
+  if (t.db_user.empty() && t.accounts.empty())
+    return name("db-user") + " is required: the CAM account every client logs in as, or '" +
+           std::string(kPassThroughAccount) + "' for each client's own user name (pass-through; docs/security.md)" +
+           ", or an accounts map in a config file";
   if (t.upstream_server_name.empty()) t.upstream_server_name = t.upstream.host;
   return std::nullopt;
 }

@@ -54,6 +54,10 @@ struct ListenAddress {
   bool operator==(const ListenAddress&) const = default;
 };
 
+// `--db-user '*'`: each client's user name is its CAM account (pass-through). Only when asked
+// for: it lets any client that reaches camproxy log in as any account the CAM key may fetch.
+inline constexpr std::string_view kPassThroughAccount = "*";
+
 // Where applications connect when no listener is given.
 inline constexpr std::string_view kDefaultListenHost = "127.0.0.1";
 inline constexpr uint16_t kDefaultListenPort = 3306;
@@ -66,7 +70,8 @@ struct TargetConfig {
   std::string region;
   std::string instance_id;
   // How a client's user name becomes a CAM account (ResourceAccount): `db_user` for every
-  // client, else `accounts` (a user missing from it is refused), else the user name itself.
+  // client, the user name itself when `db_user` is kPassThroughAccount, else `accounts` (a user
+  // missing from it is refused). One of them is required (finish_target).
   std::string db_user;
   std::map<std::string, std::string> accounts;
   std::string fallback_password_file;
@@ -95,6 +100,9 @@ struct TargetConfig {
 
   // nullopt: the map has no entry for `user`.
   std::optional<std::string> account_for(const std::string& user) const;
+  bool pass_through() const { return db_user == kPassThroughAccount; }
+  // One account for every client (`--db-user NAME`): db_user is that account.
+  bool has_fixed_account() const { return !db_user.empty() && !pass_through(); }
   bool operator==(const TargetConfig&) const = default;
 };
 
@@ -105,6 +113,11 @@ struct Config {
   std::string cam_ca_file;
   std::chrono::milliseconds cam_timeout{10000};
   std::chrono::milliseconds token_recheck_interval{0};  // 0: only around rotations
+  // The limits on CAM use (proxy/tokens/cam_call_budget.h, account_policy.h).
+  int cam_rate_limit = 5;  // calls per second, the whole process
+  int cam_burst = 20;
+  int cam_max_accounts = 1000;  // per target
+  std::chrono::milliseconds cam_negative_ttl{60000};
   std::string credential_source = "auto";
   std::string credentials_file;
   std::string metadata_endpoint = "http://metadata.tencentyun.com";

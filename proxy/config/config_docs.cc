@@ -9,7 +9,7 @@ namespace camproxy::proxy {
 std::string help_text() {
   std::string out =
       "camproxy: lets MySQL applications log in to TencentDB for MySQL with CAM authentication.\n\n"
-      "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID [flags]\n"
+      "Usage: camproxy --upstream HOST:PORT --region REGION --instance-id ID --db-user NAME|'*' [flags]\n"
       "       camproxy --config FILE [flags]\n"
       "       camproxy --check-config FILE [flags]   (validate, print what would run, exit 0 or 2)\n\n"
       "Applications connect to --listen with any password (or one from --users-file); camproxy logs\n"

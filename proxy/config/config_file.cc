@@ -268,8 +268,8 @@ class Reader {
 };
 
 std::string describe_accounts(const TargetConfig& t) {
+  if (t.pass_through()) return "pass-through (the client's user name)";
   if (!t.db_user.empty()) return "every client as '" + t.db_user + "'";
-  if (t.accounts.empty()) return "pass-through (the client's user name)";
   std::string out;
   for (const auto& [user, account] : t.accounts) out += (out.empty() ? "" : ", ") + user + " -> " + account;
   return out + " (other users refused)";

@@ -183,9 +183,11 @@ const std::vector<OptionSpec>& option_table() {
        "Only processes of this uid may connect through the unix sockets (checked with SO_PEERCRED); "
        "others get error 9006. Repeatable. Refused together with a TCP listener.",
        true, apply_peer_uid},
-      {"db-user", "account", OptionScope::target, "NAME", note("the client's user name"),
-       "The CAM-enabled database account to log in as (CAM ResourceAccount).", false,
-       set_string(&TargetConfig::db_user, "db user")},
+      {"db-user", "account", OptionScope::target, "NAME", note("(required, or an accounts map)"),
+       "The CAM-enabled database account every client logs in as (CAM ResourceAccount), or '*' for each "
+       "client's own user name (pass-through: any client that reaches camproxy may then use any account the "
+       "CAM key may fetch).",
+       false, set_string(&TargetConfig::db_user, "db user")},
       {"cam-endpoint", "cam.endpoint", OptionScope::process, "URL", value(kProcess.cam_endpoint),
        "CAM API endpoint. http:// is accepted only for a loopback host (tests, emulators).", false,
        set_string(&Config::cam_endpoint, "cam endpoint")},
@@ -193,6 +195,23 @@ const std::vector<OptionSpec>& option_table() {
        "CA bundle used to verify the CAM endpoint.", false, set_string(&Config::cam_ca_file, "cam ca file")},
       {"cam-timeout", "cam.timeout", OptionScope::process, "DURATION", value(format_duration(kProcess.cam_timeout)),
        "Timeout of one CAM API call.", false, set_duration(&Config::cam_timeout)},
+      {"cam-rate-limit", "cam.rate-limit", OptionScope::process, "N", value(std::to_string(kProcess.cam_rate_limit)),
+       "Most CAM calls per second, the whole process together (a token bucket with --cam-burst). A login that "
+       "needs a call beyond it fails at once with error 1226 instead of waiting; configured accounts' fetches "
+       "wait for their turn.",
+       false, set_int(&Config::cam_rate_limit, 1, 100)},
+      {"cam-burst", "cam.burst", OptionScope::process, "N", value(std::to_string(kProcess.cam_burst)),
+       "CAM calls allowed at once above --cam-rate-limit after a quiet spell.", false,
+       set_int(&Config::cam_burst, 1, 1000)},
+      {"cam-max-accounts", "cam.max-accounts", OptionScope::process, "N",
+       value(std::to_string(kProcess.cam_max_accounts)),
+       "Most accounts a target keeps a CAM token for besides its configured ones (--db-user '*'); the least "
+       "recently used go first.",
+       false, set_int(&Config::cam_max_accounts, 1, 1000000)},
+      {"cam-negative-ttl", "cam.negative-ttl", OptionScope::process, "DURATION",
+       value(format_duration(kProcess.cam_negative_ttl)),
+       "How long an account CAM refused (--db-user '*') fails its logins at once, without asking CAM again.", false,
+       set_duration(&Config::cam_negative_ttl)},
       {"token-recheck-interval", "cam.token-recheck-interval", OptionScope::process, "DURATION", value("off"),
        "Also ask CAM at this interval between rotations, to notice a \"Refresh Password\" before a login "
        "does. Minutes, not seconds: each process calls CAM that often.",

@@ -56,6 +56,8 @@ enum class MetricId : uint8_t {
   relay_bytes,
   cam_requests,
   cam_request_duration,
+  cam_calls_refused,
+  cam_cached_accounts,
   token_age,
   token_next_rotation,
   token_fallback_in_use,
@@ -105,8 +107,10 @@ enum class ClientErrCode : uint8_t {
   e1043,
   e1045,
   e1094,
+  e1095,
   e1153,
   e1158,
+  e1226,
   e1235,
   e1251,
   e3159,
@@ -116,19 +120,22 @@ enum class ClientErrCode : uint8_t {
   e9004,
   e9005,
   e9006,
+  e9007,
 };
 template <>
 struct FixedLabel<ClientErrCode> {
   static constexpr std::string_view kName = "code";
-  static constexpr std::array<LabelValue, 15> kValues = {{
+  static constexpr std::array<LabelValue, 18> kValues = {{
       {"1040", "too many connections: --pool-max or --max-client-connections reached"},
       {"1043", "bad handshake: a malformed login, TLS asked for but not offered, or the login timed out"},
       {"1045",
        "access denied: CAM refused or failed, the database refused the token, a user without an account, or local "
        "authentication"},
       {"1094", "KILL of an id no session of this camproxy holds"},
+      {"1095", "a KILL the database refused (the application's own id named, never the database's)"},
       {"1153", "a login packet above the pre-authentication limit"},
       {"1158", "the client asked for compression"},
+      {"1226", "a login that needs a CAM call while the process-wide CAM call limit has none to spare"},
       {"1235", "a command camproxy does not support (KILL USER, KILL QUERY ID, some COM_CHANGE_USER)"},
       {"1251", "a pre-4.1 client or mysql_old_password"},
       {"3159", "a login in clear from another host (TLS required)"},
@@ -138,6 +145,7 @@ struct FixedLabel<ClientErrCode> {
       {"9004", "the database connection died while a command was running"},
       {"9005", "the database connection died while the session held state that cannot be re-created"},
       {"9006", "a unix-socket peer whose uid is not on --allow-peer-uid"},
+      {"9007", "the database asked for the token itself over a hop that does not authenticate it"},
   }};
 };
 

@@ -41,7 +41,7 @@ void UpstreamPool::start() {
   wake_.data = this;
   started_ = true;
   const TargetConfig& c = env_.config();
-  if (!c.db_user.empty()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
+  if (c.has_fixed_account()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   maintain();
 }
 
@@ -125,7 +125,7 @@ void UpstreamPool::maintain() {
     }
   }
   // A reload may have given the target another fixed account: warm up for that one.
-  if (!c.db_user.empty() && (!warm_key_ || warm_key_->account != c.db_user))
+  if (c.has_fixed_account() && (!warm_key_ || warm_key_->account != c.db_user))
     warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   dial_warm();
   report_idle();

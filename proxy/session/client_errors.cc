@@ -22,7 +22,9 @@ struct Row {
 // JDBC treat as a connection failure, or 28000 (access denied) for a refused peer.
 // Local authentication answers as mysqld does: 1045/28000 naming the user, the same text for
 // an unknown user and a wrong password; a login in clear from another host gets mysqld's
-// 3159 (ER_SECURE_TRANSPORT_REQUIRED).
+// 3159 (ER_SECURE_TRANSPORT_REQUIRED). A login refused by the CAM call limit gets 1226
+// (ER_USER_LIMIT_REACHED, "has exceeded a resource"): not 1045, so that nobody takes it for a
+// wrong account, and drivers pass it to the application as an ordinary server error.
 // Reasons: the session counts a failure only while it is not relaying (ClientSession::fail),
 // so lost_during_command and lost_with_state count as upstream only when they end a login
 // or a COM_CHANGE_USER's preparation. Kinds answered to a command of a logged-in client, which
@@ -38,6 +40,10 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
     {ClientError::cam_unavailable, 1045, "28000", R::cam,
      "camproxy: no CAM token for account '{account}' of instance {instance} ({region}): {detail}. "
      "The CAM API is unreachable or failing; camproxy retries, try again shortly"},
+    {ClientError::cam_rate_limited, 1226, "42000", R::cam,
+     "camproxy: the login as account '{account}' of instance {instance} needs a CAM call and camproxy's CAM calls "
+     "are at their limit (--cam-rate-limit, --cam-burst). Try again in a few seconds; with --db-user '*' every new "
+     "user name costs a call"},
     {ClientError::upstream_unreachable, 9001, "08S01", R::upstream,
      "camproxy: cannot connect to the database {upstream} (instance {instance}): {detail}"},
     {ClientError::upstream_tls, 9002, "08S01", R::upstream,
@@ -52,7 +58,7 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
      "camproxy: refused to log in to the database {upstream} as account '{account}' (instance {instance}): "
      "{detail}"},
     {ClientError::no_account, 1045, "28000", R::client_protocol,
-     "camproxy: no user name given and no --db-user configured: cannot choose a CAM account"},
+     "camproxy: no user name given and --db-user is '*' (pass-through): cannot choose a CAM account"},
     {ClientError::user_not_mapped, 1045, "28000", R::client_protocol,
      "camproxy: user '{detail}' is not in the account map of this target (instance {instance}): add it to the "
      "target's accounts in the config file"},

@@ -19,12 +19,13 @@ namespace camproxy::proxy {
 enum class ClientError {
   cam_rejected,            // CAM refused the credentials or the account (user-notification)
   cam_unavailable,         // CAM failed transiently and no valid token is cached
+  cam_rate_limited,        // the login needs a CAM call and the process-wide limit has none to spare
   upstream_unreachable,    // TCP connect / DNS / timeout towards the database
   upstream_tls,            // TLS to the database failed or was required but not offered
   upstream_auth_rejected,  // the database refused the CAM token (after one refresh)
   upstream_protocol,       // the database spoke something camproxy cannot follow
   upstream_unsafe_auth,    // the database asked for the token itself over a hop that does not authenticate it
-  no_account,              // no --db-user and the client sent no user name
+  no_account,              // --db-user '*' and the client sent no user name
   user_not_mapped,         // the target has an account map without this user
   compression_refused,     // the client asked for compression, which camproxy never offers
   old_auth_protocol,       // pre-4.1 client or mysql_old_password

@@ -113,10 +113,16 @@ void ClientSession::acquire_token() {
     return;
   }
   if (!waiting_for_token_) seen_generation_ = state ? state->generation : 0;
-  if (!tokens.request(account_, seen_generation_)) {  // CAM refused the account and was just asked
-    stop_waiting_for_token();
-    fail_with_cam_error(state.get());
-    return;
+  switch (tokens.request(account_, seen_generation_)) {
+    case TokenDemand::wait: break;
+    case TokenDemand::rejected:  // CAM refused the account and may not be asked again yet
+      stop_waiting_for_token();
+      fail_with_cam_error(state.get());
+      return;
+    case TokenDemand::limited:
+      stop_waiting_for_token();
+      fail(ClientError::cam_rate_limited);
+      return;
   }
   if (!waiting_for_token_) {
     waiting_for_token_ = true;

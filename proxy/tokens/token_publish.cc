@@ -59,13 +59,21 @@ void TokenService::publish(const std::string& account, auth::CamResult result, d
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
-    Entry& e = entries_[account];
+    const auto now = Clock::now();
+    Entry& e = entry_locked(account);
     e.in_flight = false;
     e.stats.last_fetch_seconds = seconds;
     waiters.swap(e.refresh_waiters);
-    pub = next_state_locked(e, result, Clock::now());
+    pub = next_state_locked(e, result, now);
     e.state = pub.next;
+    if (pub.next->stopped) {
+      e.use.rejected_at = now;  // the negative cache (account_policy.h)
+    } else {
+      e.use.rejected_at.reset();
+    }
+    // Retries and refreshes of an account no login uses any more are skipped when due (on_timer).
     if (pub.delay) schedule(e, account, *pub.delay);
+    evict_locked();
   }
   log_publication(account, result, pub);
   on_published_();

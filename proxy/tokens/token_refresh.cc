@@ -15,7 +15,7 @@ bool TokenService::refresh_now(const std::string& account, RefreshDone done) {
     Entry& e = it->second;
     const bool joined = e.in_flight;
     e.refresh_waiters.emplace_back(std::move(done), joined);
-    start = !joined && queue_locked(account, e);
+    start = !joined && queue_locked(account, e, /*paid=*/false);  // waits for the CAM call budget
   }
   log_info("token_refresh_requested", {{"account", account}, {"joined", !start}});
   if (start) start_pending_fetches();

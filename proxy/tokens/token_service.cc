@@ -22,8 +22,6 @@ bool is_token_failure(const auth::CamResult& r) {
 }  // namespace
 
 struct TokenService::Fetch {
-  uv_work_t req{};
-  TokenService* service;
   std::string account;
   auth::CamClient* client;
   std::optional<auth::CamResult> result;
@@ -36,15 +34,33 @@ struct TimerData {
   std::string account;
 };
 
+namespace {
+
+void close_account_timer(uv_timer_t* timer) {
+  uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) {
+    delete static_cast<TimerData*>(h->data);
+    delete reinterpret_cast<uv_timer_t*>(h);
+  });
+}
+
+}  // namespace
+
 TokenService::TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
-                           std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published)
+                           CamCallBudget& budget, std::unique_ptr<auth::CredentialProvider> credentials,
+                           std::function<void()> on_published)
     : loop_(control_loop),
       process_(process),
       target_(target),
       on_published_(std::move(on_published)),
-      provider_(std::move(credentials)) {}
+      provider_(std::move(credentials)),
+      budget_(budget) {
+  policy_.max_accounts = static_cast<size_t>(process.cam_max_accounts);
+  policy_.negative_ttl = process.cam_negative_ttl;
+}
 
-TokenService::~TokenService() = default;
+TokenService::~TokenService() {
+  process_metrics().gauge(MetricId::cam_cached_accounts).sub(static_cast<int64_t>(entries_.size()));
+}
 
 bool TokenService::start(std::string& error) {
   auth::CamClientOptions probe;
@@ -60,11 +76,17 @@ bool TokenService::start(std::string& error) {
   uv_timer_init(loop_, &credential_check_);
   credential_check_.data = this;
   uv_timer_start(&credential_check_, on_credential_check, kCredentialCheckMs, kCredentialCheckMs);
+  uv_timer_init(loop_, &budget_wait_);
+  budget_wait_.data = this;
   started_ = true;
   return true;
 }
 
 void TokenService::close() {
+  {
+    std::lock_guard done(done_mu_);
+    accepting_done_ = false;
+  }
   std::vector<std::pair<std::string, std::vector<std::pair<RefreshDone, bool>>>> waiting;  // by account
   {
     std::lock_guard lock(mu_);
@@ -79,58 +101,97 @@ void TokenService::close() {
   if (!started_) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&credential_check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&budget_wait_), nullptr);
   for (auto& [account, e] : entries_) {
     if (e.timer == nullptr) continue;
-    uv_close(reinterpret_cast<uv_handle_t*>(e.timer), [](uv_handle_t* h) {
-      delete static_cast<TimerData*>(h->data);
-      delete reinterpret_cast<uv_timer_t*>(h);
-    });
+    close_account_timer(e.timer);
     e.timer = nullptr;
   }
 }
 
-std::shared_ptr<const TokenState> TokenService::current(const std::string& account) const {
+std::shared_ptr<const TokenState> TokenService::current(const std::string& account) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(account);
-  return it == entries_.end() ? nullptr : it->second.state;
+  if (it == entries_.end()) return nullptr;
+  it->second.use.last_used = Clock::now();
+  return it->second.state;
 }
 
-bool TokenService::queue_locked(const std::string& account, Entry& e) {
+TokenService::Entry& TokenService::entry_locked(const std::string& account) {
+  auto [it, added] = entries_.try_emplace(account);
+  if (added) process_metrics().gauge(MetricId::cam_cached_accounts).add();
+  return it->second;
+}
+
+bool TokenService::queue_locked(const std::string& account, Entry& e, bool paid) {
   if (closed_ || e.in_flight) return false;
   e.in_flight = true;
-  pending_.push_back(account);
+  pending_.push_back({account, paid});
   return true;
 }
 
-bool TokenService::request(const std::string& account, uint64_t seen_generation) {
+TokenDemand TokenService::request(const std::string& account, uint64_t seen_generation) {
+  const auto now = Clock::now();
   {
     std::lock_guard lock(mu_);
-    if (closed_) return false;
-    Entry& e = entries_[account];
-    if ((e.state && e.state->generation > seen_generation) || e.in_flight) return true;
-    if (e.state && e.state->stopped && !e.demand_limiter.try_acquire(Clock::now())) return false;
-    queue_locked(account, e);
+    if (closed_) return TokenDemand::rejected;
+    auto it = entries_.find(account);
+    Entry* e = it == entries_.end() ? nullptr : &it->second;
+    if (e != nullptr && ((e->state && e->state->generation > seen_generation) || e->in_flight))
+      return TokenDemand::wait;
+    const bool configured = e != nullptr && e->use.configured;
+    if (e != nullptr && e->state && e->state->stopped &&
+        (configured ? !e->demand_limiter.try_acquire(now) : refusal_remembered(e->use, now, policy_)))
+      return TokenDemand::rejected;
+    // An account configured, or one CAM has issued a token for (a real one, not a name a flood
+    // made up), waits for the budget instead (start_pending_fetches): a cached client whose
+    // token rotated keeps logging in during a flood.
+    const bool paid = !configured && !(e != nullptr && e->stats.fetch_ok > 0);
+    if (paid && !budget_.try_take(now, CamCallBudget::kKeptForConfigured)) {
+      process_metrics().counter(MetricId::cam_calls_refused).inc();
+      return TokenDemand::limited;
+    }
+    if (e == nullptr) e = &entry_locked(account);
+    e->use.last_used = now;
+    queue_locked(account, *e, paid);
   }
   uv_async_send(&wake_);
-  return true;
+  return TokenDemand::wait;
 }
 
 bool TokenService::request_after_rejection(const std::string& account, uint64_t rejected_generation) {
+  const auto now = Clock::now();
   {
     std::lock_guard lock(mu_);
-    Entry& e = entries_[account];
+    if (closed_) return false;
+    Entry& e = entry_locked(account);
     if (e.state && e.state->generation > rejected_generation) return true;  // already refreshed
     if (e.state && e.state->stopped) return false;
     if (e.in_flight) return true;  // single-flight: a thousand 1045s wait for one fetch
-    if (!e.limiter.try_acquire(Clock::now())) {
+    if (!e.limiter.try_acquire(now)) {
       ++e.stats.reactive_denied;
       return false;
     }
+    // The token was CAM's, so the account is real: the refetch waits for the CAM call budget
+    // (start_pending_fetches) rather than failing the login.
     ++e.stats.reactive_refetches;
-    if (!queue_locked(account, e)) return e.in_flight;
+    queue_locked(account, e, false);
   }
   uv_async_send(&wake_);
   return true;
+}
+
+void TokenService::keep_fresh(const std::vector<std::string>& accounts) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [account, e] : entries_) e.use.configured = false;
+    for (const auto& account : accounts) {
+      Entry& e = entry_locked(account);
+      e.use.configured = true;
+      if (!e.state) queue_locked(account, e, false);
+    }
+  }
+  start_pending_fetches();
 }
 
 std::vector<TokenStats> TokenService::stats() const {
@@ -143,7 +204,11 @@ std::vector<TokenStats> TokenService::stats() const {
   return out;
 }
 
-void TokenService::on_wake(uv_async_t* async) { static_cast<TokenService*>(async->data)->start_pending_fetches(); }
+void TokenService::on_wake(uv_async_t* async) {
+  auto* self = static_cast<TokenService*>(async->data);
+  self->start_pending_fetches();
+  self->finish_fetches();
+}
 
 void TokenService::on_timer(uv_timer_t* t) {
   auto* data = static_cast<TimerData*>(t->data);
@@ -151,15 +216,19 @@ void TokenService::on_timer(uv_timer_t* t) {
   {
     std::lock_guard lock(self->mu_);
     auto it = self->entries_.find(data->account);
-    if (it == self->entries_.end() || (it->second.state && it->second.state->stopped) ||
-        !self->queue_locked(data->account, it->second))
+    if (it == self->entries_.end() || (it->second.state && it->second.state->stopped)) return;
+    if (!refresh_in_background(it->second.use, Clock::now(), self->policy_)) {
+      log_debug("cam_refresh_skipped_idle", {{"account", data->account}});  // its next login fetches
       return;
+    }
+    if (!self->queue_locked(data->account, it->second, false)) return;
   }
   self->start_pending_fetches();
 }
 
 // A changed credential (rewritten profile file, rotated Secret, new temporary key) lifts the
 // stop of accounts that CAM refused: the operator may have fixed what CAM complained about.
+// Only the configured ones are fetched at once; the others on their next login.
 void TokenService::on_credential_check(uv_timer_t* t) {
   auto* self = static_cast<TokenService*>(t->data);
   bool changed = false;
@@ -179,7 +248,8 @@ void TokenService::on_credential_check(uv_timer_t* t) {
       lifted->stopped = false;
       lifted->generation++;
       e.state = lifted;
-      queued |= self->queue_locked(account, e);
+      e.use.rejected_at.reset();
+      if (e.use.configured) queued |= self->queue_locked(account, e, false);
     }
   }
   if (queued) {
@@ -188,17 +258,21 @@ void TokenService::on_credential_check(uv_timer_t* t) {
   }
 }
 
+// Control thread. A fetch not paid for yet waits here until the budget has a token; the
+// configured accounts' fetches go first on the threads.
 void TokenService::start_pending_fetches() {
-  std::vector<std::string> accounts;
+  const auto now = Clock::now();
+  std::vector<std::pair<std::shared_ptr<Fetch>, bool>> ready;  // fetch, urgent
   {
     std::lock_guard lock(mu_);
-    accounts.swap(pending_);
-  }
-  for (auto& account : accounts) {
-    auth::CamClient* client = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      Entry& e = entries_[account];
+    if (closed_) return;
+    std::vector<Pending> waiting;
+    for (auto& p : pending_) {
+      if (!p.paid && !budget_.try_take(now, 0)) {
+        waiting.push_back(std::move(p));
+        continue;
+      }
+      Entry& e = entry_locked(p.account);
       if (!e.client) {
         auth::CamClientOptions opts;
         opts.endpoint = process_.cam_endpoint;
@@ -207,13 +281,38 @@ void TokenService::start_pending_fetches() {
         auto created = auth::CamClient::create(std::move(opts));
         if (created) e.client = std::move(*created);
       }
-      client = e.client.get();
+      ready.emplace_back(std::make_shared<Fetch>(Fetch{p.account, e.client.get(), std::nullopt}), e.use.configured);
     }
-    auto* fetch = new Fetch{{}, this, account, client, std::nullopt};
-    fetch->req.data = fetch;
-    log_debug("cam_fetch_start", {{"account", account}});
-    uv_queue_work(loop_, &fetch->req, run_fetch, after_fetch);
+    pending_ = std::move(waiting);
+    if (!pending_.empty()) {
+      const auto wait = std::chrono::ceil<milliseconds>(budget_.next_allowed(now) - now);
+      uv_timer_start(
+          &budget_wait_, [](uv_timer_t* t) { static_cast<TokenService*>(t->data)->start_pending_fetches(); },
+          static_cast<uint64_t>(std::max<int64_t>(wait.count(), 1)), 0);
+    }
   }
+  for (auto& [fetch, urgent] : ready) {
+    log_debug("cam_fetch_start", {{"account", fetch->account}});
+    threads_.post(
+        [this, fetch] {
+          run_fetch(*fetch);
+          std::lock_guard lock(done_mu_);
+          if (!accepting_done_) return;  // closed: the fetch finishes into the void
+          done_.push_back(fetch);
+          uv_async_send(&wake_);
+        },
+        urgent);
+  }
+}
+
+// Control thread: publishes the fetches the threads have finished.
+void TokenService::finish_fetches() {
+  std::vector<std::shared_ptr<Fetch>> done;
+  {
+    std::lock_guard lock(done_mu_);
+    done.swap(done_);
+  }
+  for (auto& f : done) publish(f->account, std::move(*f->result), f->seconds);
 }
 
 void TokenService::replace_credentials(std::unique_ptr<auth::CredentialProvider> provider) {
@@ -230,7 +329,7 @@ bool TokenService::adopt_next_provider_locked() {
   return true;
 }
 
-// Thread pool. Returns an error result when no credential can be had.
+// A CAM thread. Returns an error result when no credential can be had.
 std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<const auth::Credential>& out,
                                                               bool force) {
   std::lock_guard lock(credential_mu_);
@@ -251,30 +350,23 @@ std::optional<auth::CamResult> TokenService::fetch_credential(std::shared_ptr<co
   return std::nullopt;
 }
 
-// Thread pool: the blocking calls, off every event loop.
-void TokenService::run_fetch(uv_work_t* req) {
-  auto* f = static_cast<Fetch*>(req->data);
-  TokenService* self = f->service;
+// A CAM thread: the blocking calls, off every event loop.
+void TokenService::run_fetch(Fetch& f) {
   const auto t0 = Clock::now();
   std::shared_ptr<const auth::Credential> credential;
-  if (f->client == nullptr) {
-    f->result = tl::unexpected(auth::CamError{std::string(auth::client_error::kEndpoint),
-                                              "the CAM endpoint is not usable", "", auth::ErrorClass::retryable, 0});
-  } else if (auto err = self->fetch_credential(credential, false)) {
-    f->result = std::move(*err);
+  if (f.client == nullptr) {
+    f.result = tl::unexpected(auth::CamError{std::string(auth::client_error::kEndpoint),
+                                             "the CAM endpoint is not usable", "", auth::ErrorClass::retryable, 0});
+  } else if (auto err = fetch_credential(credential, false)) {
+    f.result = std::move(*err);
   } else {
-    const auth::TokenRequest request{self->target_.instance_id, self->target_.region, f->account};
-    f->result = f->client->fetch(*credential, request);
+    const auth::TokenRequest request{target_.instance_id, target_.region, f.account};
+    f.result = f.client->fetch(*credential, request);
     // spec §6.1 [camproxy]: an expired session token is cured by a fresh temporary credential.
-    if (is_token_failure(*f->result) && !credential->session_token.empty() && !self->fetch_credential(credential, true))
-      f->result = f->client->fetch(*credential, request);
+    if (is_token_failure(*f.result) && !credential->session_token.empty() && !fetch_credential(credential, true))
+      f.result = f.client->fetch(*credential, request);
   }
-  f->seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-void TokenService::after_fetch(uv_work_t* req, int) {
-  std::unique_ptr<Fetch> f(static_cast<Fetch*>(req->data));
-  f->service->publish(f->account, std::move(*f->result), f->seconds);
+  f.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 std::shared_ptr<TokenState> TokenService::fallback_state(const Entry& e, uint64_t generation, SteadyTime now) {
@@ -292,6 +384,19 @@ std::shared_ptr<TokenState> TokenService::fallback_state(const Entry& e, uint64_
   s->from_fallback_file = true;
   (void)e;
   return s;
+}
+
+// Control thread: the least recently used accounts beyond --cam-max-accounts go, with their
+// timers (account_policy.h); one being fetched stays until its fetch is published.
+void TokenService::evict_locked() {
+  const auto victims = accounts_to_evict(entries_, policy_, [](const Entry& e) { return e.in_flight; });
+  for (const auto& account : victims) {
+    auto it = entries_.find(account);
+    if (it->second.timer != nullptr) close_account_timer(it->second.timer);
+    entries_.erase(it);
+    log_debug("cam_account_evicted", {{"account", account}});
+  }
+  process_metrics().gauge(MetricId::cam_cached_accounts).sub(static_cast<int64_t>(victims.size()));
 }
 
 void TokenService::schedule(Entry& e, const std::string& account, milliseconds delay) {

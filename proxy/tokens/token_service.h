@@ -1,13 +1,17 @@
 #pragma once
-// The CAM tokens of this process, one per account (region and instance are fixed per process,
-// the credential is the process's). Workers read immutable snapshots from any thread without
-// waiting; fetches run on the control loop's thread pool, at most one per account at a time
-// (single-flight), and every published snapshot wakes the workers.
+// The CAM tokens of a target, one per account (region and instance are fixed per target, the
+// credential is the process's). Workers read immutable snapshots from any thread without
+// waiting; fetches run on the service's own threads (cam_threads.h), at most one per account at
+// a time (single-flight), each paid from the process-wide CAM call budget
+// (cam_call_budget.h), and every published snapshot wakes the workers. Which accounts are kept
+// and refreshed: account_policy.h.
 //
 // When CAM is called (spec/tencentcloud-cam.md §5, §6):
 // - proactively, just after each rotation (auth/refresh_policy.h), with jitter;
 // - on demand when a login finds no usable token, or a login was refused with 1045 while
-//   using the current token (rate-limited per account);
+//   using the current token (rate-limited per account); for an account neither configured nor
+//   ever issued a token (a new pass-through name) only while the budget has a token to spare,
+//   else the login fails at once;
 // - after transient failures with exponential backoff, the last token serving until it
 //   expires, then the --fallback-password-file if configured;
 // - after a user-notification error (AuthFailure.*, DataFlowAuthClose) only when a login asks,
@@ -30,6 +34,9 @@
 #include "auth/credential_provider.h"
 #include "auth/refresh_policy.h"
 #include "proxy/config/config.h"
+#include "proxy/tokens/account_policy.h"
+#include "proxy/tokens/cam_call_budget.h"
+#include "proxy/tokens/cam_threads.h"
 #include "proxy/tokens/token_source.h"
 
 namespace camproxy::proxy {
@@ -70,7 +77,7 @@ inline RefreshOutcome closing_outcome(const std::string& account) {
 
 class TokenService final : public TokenSource {
  public:
-  TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target,
+  TokenService(uv_loop_t* control_loop, const Config& process, const TargetConfig& target, CamCallBudget& budget,
                std::unique_ptr<auth::CredentialProvider> credentials, std::function<void()> on_published);
   TokenService(const TokenService&) = delete;
   TokenService& operator=(const TokenService&) = delete;
@@ -82,9 +89,12 @@ class TokenService final : public TokenSource {
   void close();
 
   // TokenSource (token_source.h): any thread.
-  std::shared_ptr<const TokenState> current(const std::string& account) const override;
-  bool request(const std::string& account, uint64_t seen_generation) override;
+  std::shared_ptr<const TokenState> current(const std::string& account) override;
+  TokenDemand request(const std::string& account, uint64_t seen_generation) override;
   bool request_after_rejection(const std::string& account, uint64_t rejected_generation) override;
+  // Control thread: the accounts the target's settings name (--db-user NAME, the accounts
+  // map), kept and refreshed whatever logins do; fetched now if they have no snapshot yet.
+  void keep_fresh(const std::vector<std::string>& accounts);
 
   std::vector<TokenStats> stats() const;
 
@@ -105,6 +115,7 @@ class TokenService final : public TokenSource {
   struct Fetch;
   struct Entry {
     std::shared_ptr<const TokenState> state;
+    AccountUse use;
     bool in_flight = false;
     std::unique_ptr<auth::CamClient> client;  // one curl handle per account: fetches may overlap
     uv_timer_t* timer = nullptr;              // next proactive refresh or retry
@@ -115,12 +126,20 @@ class TokenService final : public TokenSource {
     std::vector<std::pair<RefreshDone, bool>> refresh_waiters;  // POST /refresh-token; bool: joined
   };
 
+  // A fetch waiting for a thread; `paid`: its CAM call is already taken from the budget.
+  struct Pending {
+    std::string account;
+    bool paid = false;
+  };
+
   static void on_wake(uv_async_t* async);
   static void on_timer(uv_timer_t* t);
   static void on_credential_check(uv_timer_t* t);
-  static void run_fetch(uv_work_t* req);
-  static void after_fetch(uv_work_t* req, int status);
+  void run_fetch(Fetch& f);
   void start_pending_fetches();
+  void finish_fetches();
+  Entry& entry_locked(const std::string& account);
+  void evict_locked();
   // What one fetch's outcome makes of an account (token_publish.cc).
   struct Publication {
     std::shared_ptr<TokenState> next;
@@ -134,7 +153,7 @@ class TokenService final : public TokenSource {
   // Answers the refresh waiters an outcome took from an entry (outside mu_).
   static void answer_refresh_waiters(std::vector<std::pair<RefreshDone, bool>> waiters, RefreshOutcome outcome);
   void schedule(Entry& e, const std::string& account, std::chrono::milliseconds delay);
-  bool queue_locked(const std::string& account, Entry& e);
+  bool queue_locked(const std::string& account, Entry& e, bool paid);
   bool adopt_next_provider_locked();
   std::optional<auth::CamResult> fetch_credential(std::shared_ptr<const auth::Credential>& out, bool force);
   std::shared_ptr<TokenState> fallback_state(const Entry& e, uint64_t generation, SteadyTime now);
@@ -145,6 +164,7 @@ class TokenService final : public TokenSource {
   std::function<void()> on_published_;
   uv_async_t wake_{};
   uv_timer_t credential_check_{};
+  uv_timer_t budget_wait_{};  // pending fetches wait for the CAM call budget
   bool started_ = false;
   bool closed_ = false;
 
@@ -156,10 +176,20 @@ class TokenService final : public TokenSource {
   std::mutex next_provider_mu_;         // never held while fetching: a reload does not wait for CAM
   std::unique_ptr<auth::CredentialProvider> next_provider_;
 
+  CamCallBudget& budget_;
+  AccountPolicy policy_;
+
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
-  std::vector<std::string> pending_;
+  std::vector<Pending> pending_;
   std::mt19937_64 rng_{std::random_device{}()};
+
+  // Fetches done on the CAM threads, for the control loop to publish (woken through wake_).
+  std::mutex done_mu_;
+  bool accepting_done_ = true;  // false once wake_ is closed
+  std::vector<std::shared_ptr<Fetch>> done_;
+  static constexpr size_t kCamThreads = 4;
+  CamThreads threads_{kCamThreads};  // last: joined before the members its jobs use go
 };
 
 }  // namespace camproxy::proxy

@@ -28,18 +28,24 @@ struct TokenState {
   bool usable(SteadyTime now) const { return password != nullptr && now < expires_at; }
 };
 
+// What a login's request for a token comes to.
+enum class TokenDemand {
+  wait,      // a fetch is running or queued: wait for the next snapshot
+  rejected,  // CAM refused the account and may not be asked again yet: fail with its error
+  limited,   // the process-wide CAM call budget has nothing to spare: fail, try again later
+};
+
 // Every call may come from any thread. A caller that waits for a new snapshot learns of it
 // from its own wake-up (a worker's: SessionEnv::add_token_waiter), not from this interface.
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
 
-  // The account's latest snapshot (nullptr: none yet).
-  virtual std::shared_ptr<const TokenState> current(const std::string& account) const = 0;
+  // The account's latest snapshot (nullptr: none yet); counts as a use of the account (the
+  // token service refreshes only accounts in use: account_policy.h).
+  virtual std::shared_ptr<const TokenState> current(const std::string& account) = 0;
   // Fetch a token unless a fetch is running or a snapshot newer than `seen_generation` exists.
-  // True when the caller should wait for the next snapshot; false when the account is stopped
-  // and its on-demand attempts are used up (fail the login now).
-  virtual bool request(const std::string& account, uint64_t seen_generation) = 0;
+  virtual TokenDemand request(const std::string& account, uint64_t seen_generation) = 0;
   // The database refused the token of `rejected_generation` with 1045. False when the
   // per-account rate limit denies a refetch (the caller fails the login).
   virtual bool request_after_rejection(const std::string& account, uint64_t rejected_generation) = 0;

@@ -135,5 +135,25 @@ TEST(RefetchLimiter, ConfigurableBurstAndRate) {
   EXPECT_FALSE(one.try_acquire(t0 + seconds(30)));
 }
 
+// The process-wide CAM limit's defaults (proxy/tokens/cam_call_budget.h): 5 per second, bursts
+// of 20, and logins for unconfigured accounts keep one token for the configured ones.
+TEST(RefetchLimiter, KeepLeavesTokensForHigherPriorityCallers) {
+  using Clock = RefetchLimiter::Clock;
+  const Clock::time_point t0 = Clock::time_point() + std::chrono::hours(1);
+  RefetchLimiter cam({20, milliseconds(200)});
+  int taken = 0;
+  while (cam.try_acquire(t0, 1)) ++taken;
+  EXPECT_EQ(taken, 19);  // the 20th stays for a caller with keep 0
+  EXPECT_FALSE(cam.try_acquire(t0 + milliseconds(199), 1));
+  EXPECT_TRUE(cam.try_acquire(t0, 0));  // the kept one
+  EXPECT_FALSE(cam.try_acquire(t0, 0));
+  // A flood over ten seconds gets at most the refill: 5 per second.
+  int flood = 0;
+  for (int ms = 1; ms <= 10000; ++ms) flood += cam.try_acquire(t0 + milliseconds(ms), 1) ? 1 : 0;
+  EXPECT_LE(flood, 50);
+  EXPECT_GE(flood, 48);
+  EXPECT_TRUE(cam.try_acquire(t0 + milliseconds(10000), 0));  // and a refresh still finds its token
+}
+
 }  // namespace
 }  // namespace camproxy::auth

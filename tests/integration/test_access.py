@@ -95,7 +95,7 @@ def start_fails(*args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "CAMPROXY_"))}
     env.update(TENCENTCLOUD_SECRET_ID="AKID-access-test", TENCENTCLOUD_SECRET_KEY="access-test-key")
     done = subprocess.run([proxy_binary(), "--upstream", "127.0.0.1:1", "--region", "ap-guangzhou", "--instance-id",
-                           "cdb-x", "--cam-endpoint", "http://127.0.0.1:1", "--admin", "off", *args],
+                           "cdb-x", "--db-user", "app", "--cam-endpoint", "http://127.0.0.1:1", "--admin", "off", *args],
                           capture_output=True, text=True, timeout=kClientTimeout, env=env)
     assert done.returncode != 0, f"camproxy started: {done.stderr}"
     return done.returncode, done.stderr

@@ -133,7 +133,7 @@ def test_account_map_and_pass_through(proxies):
         proxies.target("mapped", mapped,
                        "    accounts:\n      app: camtest\n      tlsapp: camtls\n"
                        "    upstream-tls:\n      mode: required\n"),
-        proxies.target("passthrough", passthrough)))
+        proxies.target("passthrough", passthrough, "    account: '*'\n")))
     assert current_user(mapped, "app") == "camtest@%"
     assert current_user(mapped, "tlsapp") == "camtls@%"
     with pytest.raises(pymysql.err.OperationalError) as refused_user:

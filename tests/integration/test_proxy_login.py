@@ -229,7 +229,7 @@ def run_binary(*args, env=None):
     return subprocess.run([proxy_binary(), *args], capture_output=True, text=True, timeout=20, env=full_env)
 
 
-kRequired = ["--upstream", "127.0.0.1:1", "--region", "ap-guangzhou", "--instance-id", "cdb-x"]
+kRequired = ["--upstream", "127.0.0.1:1", "--region", "ap-guangzhou", "--instance-id", "cdb-x", "--db-user", "app"]
 
 
 @pytest.mark.parametrize("args, reason", [
@@ -237,6 +237,7 @@ kRequired = ["--upstream", "127.0.0.1:1", "--region", "ap-guangzhou", "--instanc
     (kRequired + ["--listen", "0.0.0.0:3306"], "refusing to listen on non-loopback"),
     (kRequired + ["--upstream-tls", "maybe"], "--upstream-tls: expected"),
     (["--region", "r"], "--upstream is required"),
+    (kRequired[:-2], "--db-user is required"),  # pass-through only when asked for: --db-user '*'
 ])
 def test_bad_flags_exit_2_with_one_line(args, reason):
     done = run_binary(*args)
@@ -265,8 +266,8 @@ def test_flags_from_environment(camproxy):
         assert query_one(conn, "SELECT CURRENT_USER()")[0] == "camtest@%"
 
 
-def test_without_db_user_the_client_user_is_the_cam_account(camproxy):
-    proxy = camproxy(db_user=None)
+def test_db_user_star_makes_the_client_user_the_cam_account(camproxy):
+    proxy = camproxy(db_user="*")
     with connect(proxy, user="camtls") as conn:
         assert query_one(conn, "SELECT CURRENT_USER()")[0] == "camtls@%"
     code, message = login_error(proxy, user="camoff")

@@ -22,6 +22,7 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
   const Row rows[] = {
       {ClientError::cam_rejected, 1045, "28000", "CAM refused"},
       {ClientError::cam_unavailable, 1045, "28000", "no CAM token"},
+      {ClientError::cam_rate_limited, 1226, "42000", "--cam-rate-limit"},
       {ClientError::upstream_unreachable, 9001, "08S01", "cannot connect to the database db:3306"},
       {ClientError::upstream_tls, 9002, "08S01", "--upstream-tls"},
       {ClientError::upstream_auth_rejected, 1045, "28000", "refused the CAM token of account 'acct'"},
@@ -73,6 +74,7 @@ TEST(ClientErrors, EveryKindCountsUnderItsReason) {
   const std::pair<ClientError, std::optional<F>> rows[] = {
       {ClientError::cam_rejected, F::cam},
       {ClientError::cam_unavailable, F::cam},
+      {ClientError::cam_rate_limited, F::cam},
       {ClientError::upstream_unreachable, F::upstream},
       {ClientError::upstream_tls, F::upstream},
       {ClientError::upstream_auth_rejected, F::upstream},

@@ -158,7 +158,9 @@ TEST(ConfigFile, JsonAndYamlGiveTheSameConfig) {
 
 TEST(ConfigFile, AccountMapping) {
   TargetConfig t;
-  EXPECT_EQ(t.account_for("alice"), "alice");  // pass-through
+  t.db_user = std::string(kPassThroughAccount);
+  EXPECT_EQ(t.account_for("alice"), "alice");
+  t.db_user.clear();
   t.accounts = {{"app", "orders_rw"}};
   EXPECT_EQ(t.account_for("app"), "orders_rw");
   EXPECT_EQ(t.account_for("alice"), std::nullopt);  // not in the map: refused
@@ -287,22 +289,26 @@ TEST(ConfigFile, AllErrorsAreReportedNotJustTheFirst) {
 }
 
 TEST(ConfigFile, ChecksAfterTheMergeNameTheTargetAndItsLine) {
+  const std::string t = std::string(kTarget) + "    account: app\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"targets:\n  - name: a\n    region: r\n    instance-id: i\n",
        "targets[0].upstream is required (HOST:PORT of the database) (line 2)"},
       {std::string("targets:\n  - name: a\n") + kTarget + "    account: x\n    accounts: {u: y}\n",
        "targets[0].account and accounts exclude each other: give one account for every client or a map (line 2)"},
-      {std::string("targets:\n  - name: a\n") + kTarget + "    upstream-tls: {mode: verify-ca}\n",
+      {std::string("targets:\n  - name: a\n") + kTarget,
+       "targets[0].account is required: the CAM account every client logs in as, or '*' for each client's own user "
+       "name (pass-through; docs/security.md), or an accounts map in a config file (line 2)"},
+      {std::string("targets:\n  - name: a\n") + t + "    upstream-tls: {mode: verify-ca}\n",
        "targets[0].upstream-tls.mode verify-ca needs targets[0].upstream-tls.ca-file (or use verify-identity, which "
        "also checks the name) (line 2)"},
-      {std::string("targets:\n  - name: a\n") + kTarget + "  - name: a\n" + kTarget + "    listen: 127.0.0.1:2\n",
-       "targets[1].name: 'a' is already the name of targets[0] (line 6)"},
-      {std::string("targets:\n  - name: a\n") + kTarget + "  - name: b\n" + kTarget,
-       "targets[1].listen: 127.0.0.1:3306 is already a listener of targets[0] (line 6)"},
-      {std::string("targets:\n  - name: a\n") + kTarget + "    listen: [{address: 127.0.0.1:1, allow-peer-uids: 7}]\n",
+      {std::string("targets:\n  - name: a\n") + t + "  - name: a\n" + t + "    listen: 127.0.0.1:2\n",
+       "targets[1].name: 'a' is already the name of targets[0] (line 7)"},
+      {std::string("targets:\n  - name: a\n") + t + "  - name: b\n" + t,
+       "targets[1].listen: 127.0.0.1:3306 is already a listener of targets[0] (line 7)"},
+      {std::string("targets:\n  - name: a\n") + t + "    listen: [{address: 127.0.0.1:1, allow-peer-uids: 7}]\n",
        "listener 127.0.0.1:1: a peer uid allow-list works on unix sockets only (SO_PEERCRED); a TCP listener would "
        "let any local user in. Listen on unix:/path, or drop the allow-list (line 2)"},
-      {std::string("targets:\n  - name: a\n") + kTarget +
+      {std::string("targets:\n  - name: a\n") + t +
            "    listen: [127.0.0.1:1, 10.0.0.1:2]\n"
            "    client-tls: {enabled: off}\n",
        "refusing to listen on non-loopback address '10.0.0.1:2': other machines could use the CAM account; that "
@@ -325,7 +331,7 @@ TEST(ConfigFile, UnreadableFileIsAnError) {
 
 const char* kOneTarget =
     "workers: 2\ntargets:\n  - name: only\n    upstream: db:3306\n    region: r\n    instance-id: i\n"
-    "    listen: [127.0.0.1:1, 127.0.0.1:2]\n    pool: {max: 10}\n";
+    "    account: app\n    listen: [127.0.0.1:1, 127.0.0.1:2]\n    pool: {max: 10}\n";
 
 TEST(ConfigFile, FlagsAndEnvironmentOverrideTheFileForASingleTarget) {
   auto r = parse_file(kOneTarget, {"--pool-max", "20", "--workers", "3", "--listen", "127.0.0.1:5"},

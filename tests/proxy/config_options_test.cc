@@ -25,8 +25,9 @@ Config parsed(std::vector<std::string> args) {
 // Most defaults are printed from the fields' initializers; the words ("info", "preferred",
 // "off", "auto") are written in the table, and this test ties them to the fields.
 TEST(ConfigOptions, EveryDefaultValueIsWhatTheSettingHoldsWhenNotGiven) {
-  const std::vector<std::string> base = {"--upstream",    "db.example:3306", "--region", "ap-guangzhou",
-                                         "--instance-id", "cdb-1",           "--listen", "unix:/run/camproxy.sock"};
+  const std::vector<std::string> base = {
+      "--upstream", "db.example:3306", "--region", "ap-guangzhou", "--instance-id",
+      "cdb-1",      "--db-user",       "app",      "--listen",     "unix:/run/camproxy.sock"};
   int checked = 0;
   for (const auto& o : option_table()) {
     if (!o.default_text.is_value) continue;

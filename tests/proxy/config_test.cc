@@ -26,8 +26,8 @@ ParseResult parse(std::vector<std::string> args, std::map<std::string, std::stri
   return parse_command_line(static_cast<int>(argv.size()), argv.data(), fake_getenv);
 }
 
-const std::vector<std::string> kRequired = {"--upstream",   "db.example:3306", "--region",
-                                            "ap-guangzhou", "--instance-id",   "cdb-1"};
+const std::vector<std::string> kRequired = {"--upstream",    "db.example:3306", "--region",  "ap-guangzhou",
+                                            "--instance-id", "cdb-1",           "--db-user", "camtest"};
 
 std::vector<std::string> with_required(std::vector<std::string> extra) {
   auto args = kRequired;
@@ -51,13 +51,54 @@ TEST(Config, DefaultsForTheRequiredFlags) {
   ASSERT_TRUE(r.config.admin.has_value());
   EXPECT_EQ(r.config.admin->to_string(), "127.0.0.1:9306");
   EXPECT_EQ(c.upstream_server_name, "db.example");
-  EXPECT_TRUE(c.db_user.empty());
+  EXPECT_EQ(c.db_user, "camtest");
+  EXPECT_TRUE(c.has_fixed_account());
+}
+
+// Pass-through (the client's user name is the CAM account) only when asked for: without
+// --db-user or an accounts map there is no safe account to choose.
+TEST(Config, DbUserIsRequiredAndStarMeansPassThrough) {
+  const std::vector<std::string> without = {"--upstream", "db:3306", "--region", "r", "--instance-id", "i"};
+  auto missing = parse(without);
+  EXPECT_EQ(missing.outcome, ParseOutcome::exit_usage);
+  EXPECT_NE(missing.message.find("--db-user is required"), std::string::npos) << missing.message;
+  EXPECT_NE(missing.message.find("'*'"), std::string::npos) << missing.message;
+
+  auto args = without;
+  args.insert(args.end(), {"--db-user", "*"});
+  auto star = parse(args);
+  ASSERT_EQ(star.outcome, ParseOutcome::run) << star.message;
+  const TargetConfig& t = star.config.targets.at(0);
+  EXPECT_TRUE(t.pass_through());
+  EXPECT_FALSE(t.has_fixed_account());
+  EXPECT_EQ(t.account_for("alice"), "alice");
+
+  auto env = parse(without, {{"CAMPROXY_DB_USER", "*"}});
+  ASSERT_EQ(env.outcome, ParseOutcome::run) << env.message;
+  EXPECT_TRUE(env.config.targets.at(0).pass_through());
 }
 
 TEST(Config, FlagsAndEqualsForm) {
-  auto r = parse(with_required({"--listen", "127.0.0.1:13306", "--listen=unix:/tmp/x.sock", "--db-user=camtest",
-                                "--upstream-tls", "verify-identity", "--upstream-ca-file", "/ca.pem",
-                                "--connect-timeout", "1500ms", "--admin", "off", "--workers", "3"}));
+  auto r = parse({"--upstream",
+                  "db.example:3306",
+                  "--region",
+                  "ap-guangzhou",
+                  "--instance-id",
+                  "cdb-1",
+                  "--listen",
+                  "127.0.0.1:13306",
+                  "--listen=unix:/tmp/x.sock",
+                  "--db-user=camtest",
+                  "--upstream-tls",
+                  "verify-identity",
+                  "--upstream-ca-file",
+                  "/ca.pem",
+                  "--connect-timeout",
+                  "1500ms",
+                  "--admin",
+                  "off",
+                  "--workers",
+                  "3"});
   ASSERT_EQ(r.outcome, ParseOutcome::run) << r.message;
   const TargetConfig& c = r.config.targets.at(0);
   ASSERT_EQ(c.listen.size(), 2u);

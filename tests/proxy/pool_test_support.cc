@@ -7,8 +7,9 @@ namespace camproxy::proxy::testing {
 FakePoolEnv::FakePoolEnv(uv_loop_t* loop) : loop_(loop) {
   config_.upstream.host = "127.0.0.1";
   config_.upstream_tls = UpstreamTlsMode::disable;
-  config_.pool_min_idle = 0;     // no warm-up dials: every connection is the test's
-  collations_.claim_learning();  // the collation table is not read here
+  config_.db_user = std::string(kPassThroughAccount);  // each client's user name is its account
+  config_.pool_min_idle = 0;                           // no warm-up dials: every connection is the test's
+  collations_.claim_learning();                        // the collation table is not read here
   auto state = std::make_shared<TokenState>();
   state->generation = 7;
   state->password = std::make_shared<const auth::SecretString>("token-7");

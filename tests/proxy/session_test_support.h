@@ -35,10 +35,10 @@ inline constexpr uint32_t kClientCaps = protocol::cap::kProtocol41 | protocol::c
 // One account's token, whatever the account; records what the session asks of it.
 class FakeTokenSource final : public TokenSource {
  public:
-  std::shared_ptr<const TokenState> current(const std::string&) const override { return token_; }
-  bool request(const std::string& account, uint64_t seen_generation) override {
+  std::shared_ptr<const TokenState> current(const std::string&) override { return token_; }
+  TokenDemand request(const std::string& account, uint64_t seen_generation) override {
     requests.emplace_back(account, seen_generation);
-    return true;
+    return TokenDemand::wait;
   }
   bool request_after_rejection(const std::string& account, uint64_t rejected_generation) override {
     rejected.emplace_back(account, rejected_generation);
