@@ -25,6 +25,7 @@ class ClientSessionTest : public SessionTest {
 };
 
 TEST_F(ClientSessionTest, GreetsThenRefusesAnUnmappedUserInSequence) {
+  pool_env_->config_.db_user.clear();  // an account map instead of pass-through
   pool_env_->config_.accounts = {{"app", "ReadOnly"}};
   start_session();
   const auto greeting = next_packet();
