@@ -13,6 +13,7 @@ constexpr uint64_t kRequestTimeoutMs = 5000;
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -33,17 +34,6 @@ AdminHandler read_only_handler(AdminHandler full) {
       if (path == p) return full(method, path);
     return {404, "text/plain; charset=utf-8", "not found\n"};
   };
-}
-
-std::optional<AdminRequest> parse_admin_request(std::string_view head) {
-  const std::string_view line = head.substr(0, head.find("\r\n"));
-  const auto sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return std::nullopt;
-  const auto sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return std::nullopt;
-  std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  return AdminRequest{line.substr(0, sp1), path};
 }
 
 // One admin connection: reads up to the end of the request head, answers, closes.
@@ -92,7 +82,8 @@ struct AdminServer::Conn {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
     AdminResponse r;
     if (auto parsed = parse_admin_request(request)) {
-      r = server->handler_(parsed->method, parsed->path);
+      auto refused = server->gate_ ? server->gate_(*parsed) : std::nullopt;
+      r = refused ? *refused : server->handler_(parsed->method, parsed->path);
     } else {
       r = {400, "text/plain; charset=utf-8", "bad request\n"};
     }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/admin_request.h"
 #include "proxy/config/config.h"
 
 namespace camproxy::proxy {
@@ -18,17 +19,10 @@ struct AdminResponse {
   std::string body;
 };
 
-// What the admin endpoint reads of a request: its method and its path without the query.
-struct AdminRequest {
-  std::string_view method;
-  std::string_view path;
-};
-
-// The request line of a received request head ("METHOD SP TARGET SP VERSION\r\n..."); the
-// views point into `head`. nullopt when the line has fewer than three parts (an answer of 400).
-std::optional<AdminRequest> parse_admin_request(std::string_view head);
-
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
+// Runs before the handler: nullopt lets the request through, an answer refuses it
+// (admin_access_refusal on the --admin listener).
+using AdminGate = std::function<std::optional<AdminResponse>(const AdminRequest&)>;
 
 // The read-only listener (--http-address, reachable from outside the pod): passes only GET of
 // /startup, /healthz, /readyz and /metrics on to `full`; any other method is 405, any other
@@ -38,8 +32,8 @@ AdminHandler read_only_handler(AdminHandler full);
 class AdminServer {
  public:
   // `name` says which listener it is in errors ("admin", "http").
-  AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin")
-      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)) {}
+  AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin", AdminGate gate = {})
+      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)), gate_(std::move(gate)) {}
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -53,6 +47,7 @@ class AdminServer {
   uv_loop_t* loop_;
   AdminHandler handler_;
   std::string name_;
+  AdminGate gate_;
   uv_tcp_t server_{};
   bool listening_ = false;
 };

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "proxy/admin_access.h"
 #include "proxy/admin_debug.h"
 #include "proxy/credential_settings.h"
 #include "proxy/ops/log.h"
@@ -75,7 +76,8 @@ bool App::setup(std::string& error) {
   phase_ = Phase::serving;
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(
-        &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
+        &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); }, "admin",
+        admin_access_refusal);
     if (!admin_->listen(*config_.admin, error)) return false;
   }
   if (config_.http_address) {
@@ -302,6 +304,8 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
   constexpr const char* kJson = "application/json";
   if (path == "/quitquitquit") {
     if (method != "POST") return {405, kText, "use POST\n"};
+    if (!config_.admin_quitquitquit)
+      return {403, kText, "POST /quitquitquit is off: start camproxy with --admin-quitquitquit on\n"};
     begin_drain("/quitquitquit");
     return {200, kText, "shutting down\n"};
   }

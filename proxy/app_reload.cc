@@ -29,6 +29,7 @@ std::string needs_restart(const Config& now, const Config& next) {
   };
   auto address = [](const std::optional<HostPort>& a) { return a ? a->to_string() : std::string("off"); };
   note(address(now.admin) != address(next.admin), "admin");
+  note(now.admin_quitquitquit != next.admin_quitquitquit, "admin-quitquitquit");
   note(address(now.http_address) != address(next.http_address), "http-address");
   note(now.workers != next.workers, "workers");
   note(now.log_level != next.log_level, "log.level");

@@ -23,7 +23,9 @@ using Clock = std::chrono::steady_clock;
 constexpr int kIoTimeoutMs = 2000;
 
 // One GET; the HTTP status, or 0 when nothing answered.
-int http_status(const std::string& host, const std::string& port, const std::string& path) {
+// `authority` is the Host header (proxy/admin_access.h: a loopback address, IPv6 in brackets).
+int http_status(const std::string& host, const std::string& port, const std::string& authority,
+                const std::string& path) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
@@ -31,7 +33,7 @@ int http_status(const std::string& host, const std::string& port, const std::str
   int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int status = 0;
   if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + authority + "\r\n\r\n";
     char buf[64] = {};
     pollfd p{fd, POLLIN, 0};
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) &&
@@ -64,7 +66,7 @@ int run_wait_command(int argc, const char* const* argv, const char* (*getenv_fn)
   const auto deadline = Clock::now() + settings->timeout;
   int last = 0;
   do {
-    last = http_status(host, port, path);
+    last = http_status(host, port, admin, path);
     if (last == 200) return 0;
     std::this_thread::sleep_for(kWaitRetryEvery);
   } while (Clock::now() < deadline);

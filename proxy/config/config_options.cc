@@ -267,6 +267,16 @@ const std::vector<OptionSpec>& option_table() {
          c.admin = *hp;
          return std::nullopt;
        }},
+      {"admin-quitquitquit", "admin-quitquitquit", OptionScope::process, "on|off",
+       value(on_off(kProcess.admin_quitquitquit)),
+       "Serve POST /quitquitquit on the admin endpoint (a drain like SIGTERM, then exit 0). Each POST needs the "
+       "header X-Camproxy-Admin: 1 and a loopback Host.",
+       false,
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
+         if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
+         c.admin_quitquitquit = v == "on";
+         return std::nullopt;
+       }},
       {"http-address", "http-address", OptionScope::process, "ADDR", note("off"),
        "Read-only HTTP listener for probes and scrapers (GET /startup, /healthz, /readyz, /metrics), on "
        "any address (the pod IP, 0.0.0.0), or 'off'.",
