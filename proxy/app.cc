@@ -8,6 +8,7 @@
 
 #include "proxy/admin_access.h"
 #include "proxy/admin_debug.h"
+#include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
@@ -139,6 +140,7 @@ void App::register_token_gauges() {
 
 int App::run() {
   log_configure(config_.log_level, config_.log_format);
+  log_trusted_file_warnings(config_);
   std::string error;
   if (!setup(error)) {
     log_error("startup_failed", {{"error", error}});

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "proxy/app.h"
+#include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
 #include "proxy/json_object.h"
 #include "proxy/ops/log.h"
@@ -104,6 +105,7 @@ ReloadOutcome App::reload() {
                                           [](const char* name) -> const char* { return std::getenv(name); });
   if (parsed.outcome != ParseOutcome::run) return refuse(422, "reload_rejected", parsed.message);
   const Config next = std::move(parsed.config);
+  log_trusted_file_warnings(next);
   std::string error;
   const bool credentials_changed = !same_credential_settings(applied_, next);
   if (credentials_changed && !make_provider(next, error)) return refuse(422, "reload_rejected", error);
