@@ -10,6 +10,7 @@
 #include "proxy/admin_debug.h"
 #include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
+#include "proxy/fd_limit.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
 
@@ -141,6 +142,7 @@ void App::register_token_gauges() {
 int App::run() {
   log_configure(config_.log_level, config_.log_format);
   log_trusted_file_warnings(config_);
+  const std::string open_files = raise_open_files_limit();  // before setup() starts the worker threads
   std::string error;
   if (!setup(error)) {
     log_error("startup_failed", {{"error", error}});
@@ -155,7 +157,8 @@ int App::run() {
                        {"targets", join_names(names)},
                        {"workers_per_target", workers_per_target(config_)},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")},
-                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")}});
+                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")},
+                       {"open_files_limit", open_files}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");
   return 0;
