@@ -40,6 +40,7 @@ std::string needs_restart(const Config& now, const Config& next) {
   note(now.cam_timeout != next.cam_timeout, "cam.timeout");
   note(now.token_recheck_interval != next.token_recheck_interval, "cam.token-recheck-interval");
   note(now.max_client_connections != next.max_client_connections, "limits.max-client-connections");
+  note(now.max_logins_in_progress != next.max_logins_in_progress, "limits.max-logins-in-progress");
   note(now.core_dumps != next.core_dumps, "core-dumps");
   note(now.min_sigterm_delay != next.min_sigterm_delay, "sigterm.min-delay");
   note(now.max_sigterm_delay != next.max_sigterm_delay, "sigterm.max-delay");

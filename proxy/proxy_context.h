@@ -25,6 +25,8 @@ struct ProcessShared {
   // peak since the last memory trim (proxy/memory_trim.h).
   std::atomic<int64_t> open_clients{0};
   std::atomic<int64_t> peak_clients{0};
+  // Of open_clients, those still logging in (--max-logins-in-progress).
+  std::atomic<int64_t> logins_in_progress{0};
 };
 
 class ProxyContext {
@@ -54,6 +56,7 @@ class ProxyContext {
   SessionRegistry& sessions() { return sessions_; }
   CollationNames& collations() { return collations_; }
   std::atomic<int64_t>& open_clients() { return shared_.open_clients; }
+  std::atomic<int64_t>& logins_in_progress() { return shared_.logins_in_progress; }
   // Their peak since the last memory trim (proxy/memory_trim.h).
   void note_open_clients(int64_t open) {
     int64_t peak = shared_.peak_clients.load(std::memory_order_relaxed);

@@ -54,6 +54,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void drain();
   // Worker: a token snapshot was published while this session waits for one.
   void on_token_published();
+  // Worker: too many logins in progress and this one is the oldest (SessionEnv::login_started).
+  void crowd_out();
 
  private:
   enum class State {

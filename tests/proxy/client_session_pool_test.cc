@@ -51,6 +51,8 @@ class FakeSessionEnv final : public SessionEnv {
   uint32_t next_connection_id() override { return ++last_id_; }
   bool admit_client() override { return true; }
   void client_gone() override {}
+  void login_started(ClientSession*) override {}
+  void login_finished(ClientSession*) override {}
   void add_token_waiter(ClientSession*) override { std::abort(); }
   void remove_token_waiter(ClientSession*) override {}
   void on_session_closed(ClientSession*) override { ++closed_; }

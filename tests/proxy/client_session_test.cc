@@ -47,6 +47,8 @@ class FakeEnv final : public SessionEnv {
     return admit_;
   }
   void client_gone() override { --open_; }
+  void login_started(ClientSession*) override {}
+  void login_finished(ClientSession*) override {}
   void add_token_waiter(ClientSession*) override { std::abort(); }
   void remove_token_waiter(ClientSession*) override {}
   void on_session_closed(ClientSession*) override { ++closed_; }
