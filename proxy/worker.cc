@@ -157,7 +157,10 @@ void Worker::login_started(ClientSession* s) {
   logging_in_.push_back(s);
   ctx_.logins_in_progress().fetch_add(1);
   const auto workers = static_cast<int64_t>(std::max<size_t>(ctx_.worker_count(), 1));
-  const auto share = static_cast<size_t>(std::max<int64_t>(ctx_.process().max_logins_in_progress / workers, 1));
+  const Config& process = ctx_.process();
+  const int64_t cap = process.max_logins_in_progress != 0 ? process.max_logins_in_progress
+                                                          : std::max(process.max_client_connections / 4, 1);
+  const auto share = static_cast<size_t>(std::max<int64_t>(cap / workers, 1));
   if (logging_in_.size() <= share) return;
   ClientSession* oldest = logging_in_.front();  // not `s`: the list holds at least two
   login_finished(oldest);  // first: crowd_out() ends in login_finished() again, which then finds nothing

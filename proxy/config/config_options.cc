@@ -321,11 +321,11 @@ const std::vector<OptionSpec>& option_table() {
        "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).", false,
        set_int(&Config::max_client_connections, 1, 1000000)},
       {"max-logins-in-progress", "limits.max-logins-in-progress", OptionScope::process, "N",
-       value(std::to_string(kProcess.max_logins_in_progress)),
+       note("a quarter of --max-client-connections"),
        "Most application connections logging in at once (accepted, login not done) per target, shared out among "
        "its workers and counted apart from --max-client-connections: beyond it a worker closes its oldest login in "
-       "progress (error 1040), so connections that never log in cannot keep applications out.",
-       false, set_int(&Config::max_logins_in_progress, 1, 1000000)},
+       "progress (error 1040), so connections that never log in cannot keep applications out. 0: the default.",
+       false, set_int(&Config::max_logins_in_progress, 0, 1000000)},
       {"core-dumps", "core-dumps", OptionScope::process, "on|off", value(on_off(kProcess.core_dumps)),
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
