@@ -61,7 +61,11 @@ std::optional<AdminHttpAnswer> admin_http_request(const std::string& host, const
   }
   freeaddrinfo(res);
   if (ok) {
-    const std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+    // Host: the admin endpoint refuses one that is not a loopback address (admin_access.h); an
+    // IPv6 address goes in brackets (RFC 9110 §7.2). Mutating paths also need X-Camproxy-Admin.
+    const std::string authority = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+    const std::string request = method + " " + path + " HTTP/1.0\r\nHost: " + authority +
+                                (method == "GET" ? "" : "\r\nX-Camproxy-Admin: 1") + "\r\n\r\n";
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
       error = std::string("sending the request: ") + std::strerror(errno);
       ok = false;

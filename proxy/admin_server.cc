@@ -15,6 +15,7 @@ std::string_view reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -36,21 +37,6 @@ AdminHandler read_only_handler(AdminHandler full) {
       if (path == p) return full(method, path);
     return {404, "text/plain; charset=utf-8", "not found\n"};
   };
-}
-
-std::optional<AdminRequest> parse_admin_request(std::string_view head) {
-  const std::string_view line = head.substr(0, head.find("\r\n"));
-  const auto sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return std::nullopt;
-  const auto sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return std::nullopt;
-  std::string_view path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string_view query;
-  if (auto q = path.find('?'); q != std::string_view::npos) {
-    query = path.substr(q + 1);
-    path = path.substr(0, q);
-  }
-  return AdminRequest{line.substr(0, sp1), path, query};
 }
 
 // One admin connection: reads up to the end of the request head, answers, closes.
@@ -103,6 +89,10 @@ struct AdminServer::Conn {
     auto parsed = parse_admin_request(request);
     if (!parsed) {
       respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
+    }
+    if (auto refused = server->gate_ ? server->gate_(*parsed) : std::nullopt) {
+      respond(*refused);
       return;
     }
     AdminReply reply = [conn = self](const AdminResponse& r) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/admin_request.h"
 #include "proxy/config/config.h"
 
 namespace camproxy::proxy {
@@ -18,19 +19,10 @@ struct AdminResponse {
   std::string body;
 };
 
-// What the admin endpoint reads of a request: its method, its path without the query, and
-// the query (after '?', empty when there is none).
-struct AdminRequest {
-  std::string_view method;
-  std::string_view path;
-  std::string_view query;
-};
-
-// The request line of a received request head ("METHOD SP TARGET SP VERSION\r\n..."); the
-// views point into `head`. nullopt when the line has fewer than three parts (an answer of 400).
-std::optional<AdminRequest> parse_admin_request(std::string_view head);
-
 using AdminHandler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
+// Runs before the handler: nullopt lets the request through, an answer refuses it
+// (admin_access_refusal on the --admin listener).
+using AdminGate = std::function<std::optional<AdminResponse>(const AdminRequest&)>;
 
 // Answers a request that was deferred. Safe to call after the client went away (the answer is
 // then dropped) and on the control loop only; at most once.
@@ -47,8 +39,8 @@ AdminHandler read_only_handler(AdminHandler full);
 class AdminServer {
  public:
   // `name` says which listener it is in errors ("admin", "http").
-  AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin")
-      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)) {}
+  AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin", AdminGate gate = {})
+      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)), gate_(std::move(gate)) {}
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -66,6 +58,7 @@ class AdminServer {
   AdminHandler handler_;
   AdminDeferredHandler deferred_;
   std::string name_;
+  AdminGate gate_;
   uv_tcp_t server_{};
   bool listening_ = false;
 };

@@ -6,8 +6,11 @@
 #include <cstdlib>
 #include <utility>
 
+#include "proxy/admin_access.h"
 #include "proxy/admin_debug.h"
+#include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
+#include "proxy/fd_limit.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
 
@@ -77,7 +80,8 @@ bool App::setup(std::string& error) {
   phase_ = Phase::serving;
   if (config_.admin) {
     admin_ = std::make_unique<AdminServer>(
-        &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); });
+        &loop_, [this](std::string_view m, std::string_view p) { return handle_admin(m, p); }, "admin",
+        admin_access_refusal);
     admin_->set_deferred_handler([this](const AdminRequest& r, AdminReply reply) { return handle_deferred(r, reply); });
     if (!admin_->listen(*config_.admin, error)) return false;
   }
@@ -140,6 +144,8 @@ void App::register_token_gauges() {
 
 int App::run() {
   log_configure(config_.log_level, config_.log_format);
+  log_trusted_file_warnings(config_);
+  const std::string open_files = raise_open_files_limit();  // before setup() starts the worker threads
   std::string error;
   if (!setup(error)) {
     log_error("startup_failed", {{"error", error}});
@@ -154,7 +160,8 @@ int App::run() {
                        {"targets", join_names(names)},
                        {"workers_per_target", workers_per_target(config_)},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")},
-                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")}});
+                       {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")},
+                       {"open_files_limit", open_files}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   log_info("stopped");
   return 0;
@@ -305,6 +312,8 @@ AdminResponse App::handle_admin(std::string_view method, std::string_view path) 
   constexpr const char* kJson = "application/json";
   if (path == "/quitquitquit") {
     if (method != "POST") return {405, kText, "use POST\n"};
+    if (!config_.admin_quitquitquit)
+      return {403, kText, "POST /quitquitquit is off: start camproxy with --admin-quitquitquit on\n"};
     begin_drain("/quitquitquit");
     return {200, kText, "shutting down\n"};
   }

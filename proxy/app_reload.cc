@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "proxy/app.h"
+#include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
 #include "proxy/json_object.h"
 #include "proxy/ops/log.h"
@@ -29,6 +30,7 @@ std::string needs_restart(const Config& now, const Config& next) {
   };
   auto address = [](const std::optional<HostPort>& a) { return a ? a->to_string() : std::string("off"); };
   note(address(now.admin) != address(next.admin), "admin");
+  note(now.admin_quitquitquit != next.admin_quitquitquit, "admin-quitquitquit");
   note(address(now.http_address) != address(next.http_address), "http-address");
   note(now.workers != next.workers, "workers");
   note(now.log_level != next.log_level, "log.level");
@@ -42,6 +44,7 @@ std::string needs_restart(const Config& now, const Config& next) {
   note(now.cam_max_accounts != next.cam_max_accounts, "cam.max-accounts");
   note(now.cam_negative_ttl != next.cam_negative_ttl, "cam.negative-ttl");
   note(now.max_client_connections != next.max_client_connections, "limits.max-client-connections");
+  note(now.max_logins_in_progress != next.max_logins_in_progress, "limits.max-logins-in-progress");
   note(now.core_dumps != next.core_dumps, "core-dumps");
   note(now.min_sigterm_delay != next.min_sigterm_delay, "sigterm.min-delay");
   note(now.max_sigterm_delay != next.max_sigterm_delay, "sigterm.max-delay");
@@ -107,6 +110,7 @@ ReloadOutcome App::reload() {
                                           [](const char* name) -> const char* { return std::getenv(name); });
   if (parsed.outcome != ParseOutcome::run) return refuse(422, "reload_rejected", parsed.message);
   const Config next = std::move(parsed.config);
+  log_trusted_file_warnings(next);
   std::string error;
   const bool credentials_changed = !same_credential_settings(applied_, next);
   if (credentials_changed && !make_provider(next, error)) return refuse(422, "reload_rejected", error);

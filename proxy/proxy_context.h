@@ -27,6 +27,8 @@ struct ProcessShared {
   std::atomic<int64_t> peak_clients{0};
   // Every target's CAM calls (--cam-rate-limit, --cam-burst), configured by App at start.
   CamCallBudget cam_budget;
+  // Of open_clients, those still logging in (--max-logins-in-progress).
+  std::atomic<int64_t> logins_in_progress{0};
 };
 
 class ProxyContext {
@@ -56,6 +58,7 @@ class ProxyContext {
   SessionRegistry& sessions() { return sessions_; }
   CollationNames& collations() { return collations_; }
   std::atomic<int64_t>& open_clients() { return shared_.open_clients; }
+  std::atomic<int64_t>& logins_in_progress() { return shared_.logins_in_progress; }
   // Their peak since the last memory trim (proxy/memory_trim.h).
   void note_open_clients(int64_t open) {
     int64_t peak = shared_.peak_clients.load(std::memory_order_relaxed);

@@ -179,11 +179,36 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   session->start();
 }
 
-// A refusal instead of a hang (issue 7): the session answers the client with an ERR.
+// A refusal instead of a hang (issue 7): the session answers the client with an ERR. Logins in
+// progress do not count: they have their own cap (login_started).
 bool Worker::admit_client() {
   const int64_t already_open = ctx_.open_clients().fetch_add(1);
   ctx_.note_open_clients(already_open + 1);
-  return already_open < ctx_.process().max_client_connections;
+  return already_open - ctx_.logins_in_progress().load() < ctx_.process().max_client_connections;
+}
+
+// Each worker has its share of the cap, so that making room never needs another thread: a new
+// client always finds room on its own worker, at the expense of that worker's oldest login.
+void Worker::login_started(ClientSession* s) {
+  logging_in_.push_back(s);
+  ctx_.logins_in_progress().fetch_add(1);
+  const auto workers = static_cast<int64_t>(std::max<size_t>(ctx_.worker_count(), 1));
+  const Config& process = ctx_.process();
+  const int64_t cap = process.max_logins_in_progress != 0 ? process.max_logins_in_progress
+                                                          : std::max(process.max_client_connections / 4, 1);
+  const auto share = static_cast<size_t>(std::max<int64_t>(cap / workers, 1));
+  if (logging_in_.size() <= share) return;
+  ClientSession* oldest = logging_in_.front();  // not `s`: the list holds at least two
+  login_finished(oldest);  // first: crowd_out() ends in login_finished() again, which then finds nothing
+  oldest->crowd_out();
+}
+
+// Linear in this worker's logins in progress, a few dozen at most.
+void Worker::login_finished(ClientSession* s) {
+  const auto it = std::find(logging_in_.begin(), logging_in_.end(), s);
+  if (it == logging_in_.end()) return;
+  logging_in_.erase(it);
+  ctx_.logins_in_progress().fetch_sub(1);
 }
 
 void Worker::on_session_closed(ClientSession* s) {

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,8 @@ class Worker final : public SessionEnv {
   uint32_t next_connection_id() override { return ctx_.next_connection_id(); }
   bool admit_client() override;
   void client_gone() override { ctx_.open_clients().fetch_sub(1); }
+  void login_started(ClientSession* s) override;
+  void login_finished(ClientSession* s) override;
   void add_token_waiter(ClientSession* s) override { token_waiters_.insert(s); }
   void remove_token_waiter(ClientSession* s) override { token_waiters_.erase(s); }
   void on_session_closed(ClientSession* s) override;
@@ -122,6 +125,7 @@ class Worker final : public SessionEnv {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ClientSession*> sessions_;
   std::unordered_set<ClientSession*> token_waiters_;
+  std::list<ClientSession*> logging_in_;  // logins in progress on this worker, oldest first
   std::atomic<size_t> session_count_{0};
   std::unique_ptr<ContextPoolEnv> pool_env_;  // what pool_ reads of the process
   std::unique_ptr<UpstreamPool> pool_;

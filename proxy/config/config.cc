@@ -10,6 +10,7 @@
 
 #include "proxy/config/config_file.h"
 #include "proxy/config/config_options.h"
+#include "proxy/config/file_safety.h"
 #include "proxy/config/flag_reader.h"
 #include "proxy/config/listen_policy.h"
 #include "proxy/ops/version.h"
@@ -140,6 +141,12 @@ ParseResult parse_command_line(int argc, const char* const* argv, const char* (*
     if (e) return file_errors(c.config_file, {*e + " (line " + std::to_string(target_lines.at(i)) + ")"});
   }
   if (auto e = check_targets_apart(c.targets, target_lines)) return file_errors(c.config_file, {*e});
+  if (const FileCheck files = check_trusted_files(c); !files.refusals.empty()) {
+    result.outcome = ParseOutcome::exit_usage;
+    for (const auto& r : files.refusals)
+      result.message += std::string(result.message.empty() ? "" : "\n") + "camproxy: " + r;
+    return result;
+  }
   if (check_only) {
     result.outcome = ParseOutcome::check_ok;
     result.message = describe_config(c);

@@ -123,9 +123,11 @@ struct Config {
   std::string metadata_endpoint = "http://metadata.tencentyun.com";
   std::string sts_endpoint = "https://sts.tencentcloudapi.com";
   std::optional<HostPort> admin = HostPort{"127.0.0.1", 9306};
+  bool admin_quitquitquit = false;       // POST /quitquitquit on the admin endpoint (docs/security.md)
   std::optional<HostPort> http_address;  // the read-only probe and scrape listener; off by default
   int workers = 0;                       // 0: one per core
   int max_client_connections = 10000;
+  int max_logins_in_progress = 0;  // accepted, not logged in yet: a cap of their own; 0: a quarter of the above
   bool core_dumps = false;
   std::chrono::milliseconds min_sigterm_delay{0};
   std::chrono::milliseconds max_sigterm_delay{30000};

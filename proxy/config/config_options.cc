@@ -299,20 +299,33 @@ const std::vector<OptionSpec>& option_table() {
          c.admin = *hp;
          return std::nullopt;
        }},
+      {"admin-quitquitquit", "admin-quitquitquit", OptionScope::process, "on|off",
+       value(on_off(kProcess.admin_quitquitquit)),
+       "Serve POST /quitquitquit on the admin endpoint (a drain like SIGTERM, then exit 0). Each POST needs the "
+       "header X-Camproxy-Admin: 1 and a loopback Host.",
+       false,
+       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
+         if (v != "on" && v != "off") return "expected on or off, got '" + std::string(v) + "'";
+         c.admin_quitquitquit = v == "on";
+         return std::nullopt;
+       }},
       {"http-address", "http-address", OptionScope::process, "ADDR", note("off"),
        "Read-only HTTP listener for probes and scrapers (GET /startup, /healthz, /readyz, /metrics), on "
        "any address (the pod IP, 0.0.0.0), or 'off'.",
        false,
-       [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
-         if (v == "off") {
-           c.http_address.reset();
-           return std::nullopt;
-         }
-         auto hp = parse_host_port(v);
-         if (!hp) return "expected HOST:PORT or off, got '" + std::string(v) + "'";
-         c.http_address = *hp;
-         return std::nullopt;
-       }},
+       [](Config& c, TargetConfig&, std::string_view v) -> std::
+                                                            optional<std::string> {
+                                                              if (v == "off") {
+                                                                c.http_address.reset();
+                                                                return std::nullopt;
+                                                              }
+                                                              auto hp = parse_host_port(v);
+                                                              if (!hp)
+                                                                return "expected HOST:PORT or off, got '" +
+                                                                       std::string(v) + "'";
+                                                              c.http_address = *hp;
+                                                              return std::nullopt;
+                                                            }},
       {"client-tls", "client-tls.enabled", OptionScope::target, "on|off", value(on_off(kTarget.client_tls)),
        "Offer TLS to applications (MySQL 8 clients use it when offered).", false,
        [](Config&, TargetConfig& t, std::string_view v) -> std::optional<std::string> {
@@ -342,6 +355,12 @@ const std::vector<OptionSpec>& option_table() {
        value(std::to_string(kProcess.max_client_connections)),
        "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).", false,
        set_int(&Config::max_client_connections, 1, 1000000)},
+      {"max-logins-in-progress", "limits.max-logins-in-progress", OptionScope::process, "N",
+       note("a quarter of --max-client-connections"),
+       "Most application connections logging in at once (accepted, login not done) per target, shared out among "
+       "its workers and counted apart from --max-client-connections: beyond it a worker closes its oldest login in "
+       "progress (error 1040), so connections that never log in cannot keep applications out. 0: the default.",
+       false, set_int(&Config::max_logins_in_progress, 0, 1000000)},
       {"core-dumps", "core-dumps", OptionScope::process, "on|off", value(on_off(kProcess.core_dumps)),
        "Allow core dumps of camproxy (they would hold tokens and keys): off sets PR_SET_DUMPABLE to 0.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {

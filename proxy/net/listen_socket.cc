@@ -69,10 +69,14 @@ bool resolve_owner(const std::string& owner, uid_t& uid, gid_t& gid, std::string
   return true;
 }
 
-// Mode and owner of the socket file; on failure `fd` (when >= 0) is closed.
+// Mode and owner of the socket file; on failure `fd` (when >= 0) is closed. Neither follows a
+// symlink: whoever may write the socket's directory could have put one at the path since the
+// bind, pointing at a file of ours (glibc's fchmodat refuses a symlink with EOPNOTSUPP;
+// fchownat then changes the link itself).
 bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) {
   const std::string where = "unix:" + a.path;
-  if (::chmod(a.path.c_str(), a.unix_mode) != 0) return fail_errno(error, "cannot chmod " + where, fd);
+  if (::fchmodat(AT_FDCWD, a.path.c_str(), a.unix_mode, AT_SYMLINK_NOFOLLOW) != 0)
+    return fail_errno(error, "cannot chmod " + where, fd);
   if (a.unix_owner.empty()) return true;
   uid_t uid = 0;
   gid_t gid = 0;
@@ -81,7 +85,7 @@ bool apply_unix_permissions(const ListenAddress& a, int fd, std::string& error) 
     if (fd >= 0) ::close(fd);
     return false;
   }
-  if (::chown(a.path.c_str(), uid, gid) != 0)
+  if (::fchownat(AT_FDCWD, a.path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
     return fail_errno(error, "cannot give " + where + " to owner '" + a.unix_owner + "' (needs root or CAP_CHOWN)", fd);
   return true;
 }
@@ -198,6 +202,10 @@ bool open_unix(const ListenAddress& a, int& fd_out, std::string& error) {
   }
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail_errno(error, "socket", -1);
+  // Linux creates the socket file with the socket inode's mode less the umask (unix_bind in
+  // net/unix/af_unix.c): set it first, so the file is never more open than asked, even between
+  // bind() and the chmod below (which adds back what the umask took).
+  if (::fchmod(fd, a.unix_mode) != 0) return fail_errno(error, "cannot chmod unix:" + path, fd);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return fail_errno(error, "cannot listen on unix:" + path, fd);
   // Before listen(): until then a connect() is refused, so no client gets in through the

@@ -77,6 +77,9 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
      "Too many connections: camproxy has --pool-max connections to the database open"},
     {ClientError::too_many_clients, 1040, "08004", R::client_protocol,
      "Too many connections: camproxy serves at most --max-client-connections applications at once"},
+    {ClientError::too_many_logins, 1040, "08004", R::client_protocol,
+     "Too many connections: more than --max-logins-in-progress applications were logging in at once and this "
+     "login was the oldest"},
     {ClientError::lost_during_command, 9004, "08S01", R::upstream,
      "camproxy: lost the connection to the database {upstream} while a command was running ({detail}); it may or "
      "may not have completed. Reconnect"},

@@ -35,6 +35,7 @@ enum class ClientError {
   tls_not_offered,         // SSLRequest while camproxy offers no TLS
   too_many_connections,    // --pool-max reached
   too_many_clients,        // --max-client-connections reached
+  too_many_logins,         // --max-logins-in-progress reached: the oldest login is closed
   lost_during_command,     // the database connection died while a command was running
   lost_with_state,         // it died between commands, with state that cannot be re-created
   unsupported_command,     // KILL USER, KILL QUERY ID, a COM_CHANGE_USER camproxy refuses (another account, ...)

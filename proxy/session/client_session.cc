@@ -91,6 +91,7 @@ void ClientSession::start() {
     fail(ClientError::peer_refused, *refused_peer_);
     return;
   }
+  env_.login_started(this);
   local_users_ = env_.local_users();
   log_debug("client_connected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"worker", env_.index()}});
   arm(Deadline::handshake, static_cast<uint64_t>(env_.config().handshake_timeout.count()));
@@ -272,6 +273,11 @@ SessionSnapshot ClientSession::snapshot(std::chrono::steady_clock::time_point no
   return out;
 }
 
+// A login that already failed (its ERR queued) is closing anyway.
+void ClientSession::crowd_out() {
+  if (state_ == State::wait_profile || state_ == State::client_login) fail(ClientError::too_many_logins);
+}
+
 bool ClientSession::idle_outside_transaction() const {
   return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
 }
@@ -288,6 +294,7 @@ void ClientSession::finish() {
   if (state_ == State::closing) return;
   if (connection_id_ != 0) {
     process_metrics().gauge(MetricId::client_connections_open).sub();
+    env_.login_finished(this);
     env_.client_gone();
   }
   stop_waiting_for_token();

@@ -57,6 +57,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_token_published();
   // Worker: what GET /debug/sessions shows of this session.
   SessionSnapshot snapshot(std::chrono::steady_clock::time_point now);
+  // Worker: too many logins in progress and this one is the oldest (SessionEnv::login_started).
+  void crowd_out();
 
  private:
   enum class State {

@@ -37,10 +37,17 @@ class SessionEnv {
   virtual std::shared_ptr<const GreetingProfile> profile() const = 0;
   virtual void set_profile(std::shared_ptr<const GreetingProfile> profile) = 0;
   virtual uint32_t next_connection_id() = 0;
-  // Counts a new client as open; false when --max-client-connections were open already (the
-  // client stays counted until client_gone()).
+  // Counts a new client as open; false when --max-client-connections clients had logged in
+  // already (the client stays counted until client_gone()).
   virtual bool admit_client() = 0;
   virtual void client_gone() = 0;
+  // An admitted client's login runs from login_started() to login_finished() (authenticated or
+  // closed; a second call does nothing). Logins in progress have a cap of their own
+  // (--max-logins-in-progress, shared out among the target's workers) and do not count against
+  // --max-client-connections: beyond its share a worker closes its oldest one with
+  // ClientSession::crowd_out(), so connections that never log in cannot keep an application out.
+  virtual void login_started(ClientSession* s) = 0;
+  virtual void login_finished(ClientSession* s) = 0;
   // Sessions waiting for a token snapshot get on_token_published().
   virtual void add_token_waiter(ClientSession* s) = 0;
   virtual void remove_token_waiter(ClientSession* s) = 0;

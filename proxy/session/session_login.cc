@@ -131,6 +131,7 @@ void ClientSession::refuse_login() {
 void ClientSession::client_authenticated() {
   transition(State::wait_upstream);
   disarm();
+  env_.login_finished(this);
   if (pending_upstream_failure_) {
     fail_with_upstream_error(*pending_upstream_failure_);
     return;

@@ -367,7 +367,7 @@ SQL_SEEDS = {
     "backslash_escapes": b"SET x = 'a\\';' ; SET y = \"b\\\"\"",
 }
 
-# admin_request: request heads the admin endpoint receives (proxy/admin_server.cc).
+# admin_request: request heads the admin endpoint receives (proxy/admin_request.cc).
 ADMIN_SEEDS = {
     "get_metrics": b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9306\r\n\r\n",
     "get_with_query": b"GET /readyz?verbose=1 HTTP/1.1\r\n\r\n",
@@ -376,6 +376,11 @@ ADMIN_SEEDS = {
     "two_parts_only": b"GET /healthz\r\n\r\n",
     "empty_parts": b"  HTTP/1.1\r\n\r\n",
     "bare_newlines": b"GET /x\n HTTP/1.1\n\n",
+    "post_quit_allowed": b"POST /quitquitquit HTTP/1.1\r\nHost: [::1]:9306\r\nX-Camproxy-Admin: 1\r\n\r\n",
+    "cross_site_form": b"POST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1:9306\r\nOrigin: http://evil.example\r\n"
+                       b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n\r\n",
+    "rebinding_host": b"GET /debug/tokens HTTP/1.1\r\nhost:\tevil.example:9306 \r\norigin: null\r\n\r\n",
+    "two_hosts": b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
 }
 
 

@@ -20,7 +20,7 @@ def proxies(mariadb, cam, tmp_path):
 
 
 def post_reload(proxy) -> tuple[int, dict]:
-    status, body = http_request("127.0.0.1", proxy.admin_port, "POST", "/reload", timeout=15)
+    status, body = proxy.admin_post("/reload", timeout=15)
     assert body.endswith(b"\n") and body.count(b"\n") == 1, body
     return status, json.loads(body)
 
@@ -62,6 +62,6 @@ def test_post_reload_of_a_broken_file_answers_the_error_and_changes_nothing(prox
 
 def test_post_reload_without_a_config_file_is_refused(camproxy):
     proxy = camproxy()
-    status, body = http_request("127.0.0.1", proxy.admin_port, "POST", "/reload")
+    status, body = proxy.admin_post("/reload")
     assert status == 409 and json.loads(body) == {
         "outcome": "ignored", "error": "no --config file: flags and environment are read only at start"}

@@ -9,7 +9,7 @@ from testutil import free_port, http_request
 
 def test_http_listener_serves_only_the_probe_and_scrape_gets(camproxy):
     http_port = free_port()
-    proxy = camproxy("--http-address", f"127.0.0.1:{http_port}")
+    proxy = camproxy("--http-address", f"127.0.0.1:{http_port}", "--admin-quitquitquit", "on")
 
     def on_http(method, path):
         return http_request("127.0.0.1", http_port, method, path)
@@ -34,7 +34,7 @@ def test_http_listener_serves_only_the_probe_and_scrape_gets(camproxy):
 
     # The admin endpoint still has them: /quitquitquit last, it stops the process.
     assert http_request("127.0.0.1", proxy.admin_port, "GET", "/nope")[0] == 404
-    assert http_request("127.0.0.1", proxy.admin_port, "POST", "/quitquitquit")[0] == 200
+    assert proxy.admin_post("/quitquitquit")[0] == 200
     assert proxy._proc.wait(timeout=30) == 0
 
 

@@ -89,8 +89,8 @@ def test_sigterm_drains_lets_a_transaction_commit_and_exits_0(camproxy):
 
 
 def test_quitquitquit_exits_0(camproxy):
-    proxy = camproxy()
-    assert http_request("127.0.0.1", proxy.admin_port, "POST", "/quitquitquit")[0] == 200
+    proxy = camproxy("--admin-quitquitquit", "on")
+    assert proxy.admin_post("/quitquitquit")[0] == 200
     assert proxy._proc.wait(timeout=10) == 0
 
 

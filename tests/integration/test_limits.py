@@ -133,3 +133,26 @@ def test_many_half_open_clients_do_not_stop_service(camproxy):
     finally:
         for s in sockets:
             s.close()
+
+
+def test_connections_that_never_log_in_do_not_keep_a_client_out(camproxy):
+    # Before --max-logins-in-progress, 50 of these held every place until the handshake timeout.
+    proxy = camproxy("--max-client-connections", "50", "--max-logins-in-progress", "16")
+    before = proxy.metric("camproxy_client_connections_total")
+    idle = [socket.create_connection(("127.0.0.1", proxy.port)) for _ in range(100)]
+    try:
+        wait_until(lambda: proxy.metric("camproxy_client_connections_total") - before >= 100, 10,
+                   "camproxy to accept the 100 idle connections")
+        t0 = time.monotonic()
+        with connect(proxy) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        assert time.monotonic() - t0 < 1
+        # The oldest logins in progress were closed with 1040 to make room.
+        packet = read_packet(idle[0], timeout=5)
+        if packet[1][0] == 0x0A:  # its greeting came first
+            packet = read_packet(idle[0], timeout=5)
+        assert err_code(packet[1]) == 1040
+        assert b"--max-logins-in-progress" in packet[1]
+    finally:
+        for s in idle:
+            s.close()

@@ -90,6 +90,7 @@ TEST(ClientErrors, EveryKindCountsUnderItsReason) {
       {ClientError::tls_not_offered, F::client_protocol},
       {ClientError::too_many_connections, F::upstream},
       {ClientError::too_many_clients, F::client_protocol},
+      {ClientError::too_many_logins, F::client_protocol},
       {ClientError::lost_during_command, F::upstream},
       {ClientError::lost_with_state, F::upstream},
       {ClientError::unsupported_command, std::nullopt},  // answers a command; the session goes on

@@ -66,6 +66,39 @@ TEST_F(UnixSocketDir, ModeIsAppliedAtOpenAndAgainWhenAdopted) {
   close_listen_socket(s);
 }
 
+TEST_F(UnixSocketDir, ModeIsExactWhateverTheUmask) {
+  const mode_t old_umask = ::umask(0077);
+  ListenSocket s;
+  std::string error;
+  const bool opened = open_listen_socket(unix_address(0666), 1, s, error);
+  ::umask(old_umask);
+  ASSERT_TRUE(opened) << error;
+  EXPECT_EQ(mode_of(s.address.path), 0666u);
+  close_listen_socket(s);
+}
+
+// A symlink put at the socket's path after the bind (by whoever may write the directory) must
+// not lend the socket's mode to the file it points at.
+TEST_F(UnixSocketDir, ASymlinkAtThePathIsNotFollowed) {
+  ListenSocket s;
+  std::string error;
+  ASSERT_TRUE(open_listen_socket(unix_address(0600), 1, s, error)) << error;
+  const std::string target = dir_ + "/precious";
+  const int fd = ::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  ASSERT_EQ(::unlink(s.address.path.c_str()), 0);
+  ASSERT_EQ(::symlink(target.c_str(), s.address.path.c_str()), 0);
+
+  EXPECT_FALSE(adopt_listen_socket(s, unix_address(0666), error));
+  EXPECT_NE(error.find("cannot chmod unix:" + s.address.path), std::string::npos) << error;
+  EXPECT_EQ(mode_of(target), 0600u);
+  close_listen_socket(s);  // removes the link, not the file
+  EXPECT_EQ(mode_of(target), 0600u);
+  ::unlink(target.c_str());
+}
+
 TEST_F(UnixSocketDir, UnknownOwnerFailsAndLeavesNoSocketFile) {
   ListenAddress a = unix_address(0660);
   a.unix_owner = "no-such-user-camproxy";

@@ -74,6 +74,8 @@ class FakeSessionEnv final : public SessionEnv {
     return admit_;
   }
   void client_gone() override { --open_; }
+  void login_started(ClientSession*) override {}
+  void login_finished(ClientSession*) override {}
   void add_token_waiter(ClientSession* s) override { token_waiters_.insert(s); }
   void remove_token_waiter(ClientSession* s) override { token_waiters_.erase(s); }
   void on_session_closed(ClientSession*) override { ++closed_; }

@@ -72,6 +72,11 @@ class CamProxy:
     def admin_get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return http_request("127.0.0.1", self.admin_port, "GET", path, timeout=timeout)
 
+    def admin_post(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        """A POST as an operator sends it: with the X-Camproxy-Admin header (proxy/admin_access.h)."""
+        return http_request("127.0.0.1", self.admin_port, "POST", path, timeout=timeout,
+                            headers={"X-Camproxy-Admin": "1"})
+
     def metric(self, name: str, **labels: str) -> float:
         """One sample of GET /metrics: `name` with exactly these labels; 0 when absent."""
         status, body = self.admin_get("/metrics")

@@ -109,15 +109,18 @@ def http_request(
     path: str,
     body: Any = None,
     timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """One HTTP/1.1 request on a fresh connection; `body` (if not None) is sent as JSON.
+    """One HTTP/1.1 request on a fresh connection; `body` (if not None) is sent as JSON, with
+    `headers` added to the ones http.client sends (Host among them).
 
     Returns (status, raw body)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         payload = None if body is None else json.dumps(body).encode()
-        headers = {} if payload is None else {"Content-Type": "application/json"}
-        conn.request(method, path, body=payload, headers=headers)
+        sent = {} if payload is None else {"Content-Type": "application/json"}
+        sent.update(headers or {})
+        conn.request(method, path, body=payload, headers=sent)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
