@@ -49,9 +49,9 @@ bool feed_all(std::span<const uint8_t> bytes, Feed&& feed, int& responses) {
   for (;;) {
     const auto step = feed(bytes);
     bytes = bytes.subspan(step.consumed);
-    if (step.event == TrackerEvent::kNone) return true;
-    if (step.event == TrackerEvent::kFault) return false;
-    if (step.event == TrackerEvent::kResponseEnd) ++responses;
+    if (step.event == TrackerEvent::none) return true;
+    if (step.event == TrackerEvent::fault) return false;
+    if (step.event == TrackerEvent::response_end) ++responses;
   }
 }
 

@@ -9,7 +9,7 @@ Result<ComChangeUser> decode_change_user(std::span<const uint8_t> payload, uint3
   ByteReader r(payload);
   uint8_t command = 0;
   CAMPROXY_TRY_ASSIGN(command, r.u8());
-  if (command != static_cast<uint8_t>(Command::kChangeUser)) return fail(ProtoErr::malformed);
+  if (command != static_cast<uint8_t>(Command::change_user)) return fail(ProtoErr::malformed);
   ComChangeUser cmd;
   CAMPROXY_TRY_ASSIGN(cmd.user, r.str_nul());
   if ((client_caps & cap::kSecureConnection) != 0) {
@@ -32,7 +32,7 @@ Result<ComChangeUser> decode_change_user(std::span<const uint8_t> payload, uint3
 }
 
 void encode_change_user(const ComChangeUser& cmd, uint32_t client_caps, ByteWriter& w) {
-  w.u8(static_cast<uint8_t>(Command::kChangeUser));
+  w.u8(static_cast<uint8_t>(Command::change_user));
   w.str_nul(cmd.user);
   if ((client_caps & cap::kSecureConnection) != 0) {
     const std::string_view auth = std::string_view(cmd.auth_response).substr(0, 0xFF);

@@ -43,58 +43,58 @@ ResponseTracker::Next ResponseTracker::handle_server_packet() {
   const bool err = !empty && first_byte_ == kErrHeader;
   bool more_results = false;
   switch (state_) {
-    case ServerState::kFirstPacket: return empty ? fail(TrackerFault::kMalformed) : first_packet();
-    case ServerState::kDefs: return --defs_left_ > 0 ? Next::kContinue : definitions_done();
-    case ServerState::kDefsEof: {
+    case ServerState::first_packet: return empty ? fail(TrackerFault::malformed) : first_packet();
+    case ServerState::defs: return --defs_left_ > 0 ? Next::more : definitions_done();
+    case ServerState::defs_eof: {
       if (err) return err_packet();
-      if (empty || first_byte_ != kEofHeader) return fail(TrackerFault::kMalformed);
-      if (const Next n = terminator(&more_results); n != Next::kContinue) return n;
+      if (empty || first_byte_ != kEofHeader) return fail(TrackerFault::malformed);
+      if (const Next n = terminator(&more_results); n != Next::more) return n;
       // §4.4: a cursor was opened; the rows come with COM_STMT_FETCH.
-      if (section_ == Section::kResultColumns && response_.command == Command::kStmtExecute &&
+      if (section_ == Section::result_columns && response_.command == Command::stmt_execute &&
           (status_flags_ & status::kCursorExists) != 0) {
-        return Next::kEndResponse;
+        return Next::end_response;
       }
       return section_done();
     }
-    case ServerState::kRows:
-    case ServerState::kFieldList: {
-      if (!buffering_) return Next::kContinue;  // a row or a column definition
+    case ServerState::rows:
+    case ServerState::field_list: {
+      if (!buffering_) return Next::more;  // a row or a column definition
       if (err) return err_packet();
-      if (const Next n = terminator(&more_results); n != Next::kContinue) return n;
-      if (state_ == ServerState::kRows && more_results) {
-        state_ = ServerState::kFirstPacket;
-        return Next::kContinue;
+      if (const Next n = terminator(&more_results); n != Next::more) return n;
+      if (state_ == ServerState::rows && more_results) {
+        state_ = ServerState::first_packet;
+        return Next::more;
       }
-      return Next::kEndResponse;
+      return Next::end_response;
     }
-    case ServerState::kPrepareOk:
+    case ServerState::prepare_ok:
       if (err) return err_packet();
-      return empty || first_byte_ != kOkHeader ? fail(TrackerFault::kMalformed) : prepare_ok();
-    case ServerState::kSingle: {
+      return empty || first_byte_ != kOkHeader ? fail(TrackerFault::malformed) : prepare_ok();
+    case ServerState::single: {
       if (err) return err_packet();
-      if (empty) return fail(TrackerFault::kMalformed);
-      Next n = Next::kContinue;
+      if (empty) return fail(TrackerFault::malformed);
+      Next n = Next::more;
       if (first_byte_ == kOkHeader) {
         n = apply_ok(packet_, &more_results);
       } else if (first_byte_ == kEofHeader) {
         n = terminator(&more_results);
       } else {
-        return fail(TrackerFault::kMalformed);
+        return fail(TrackerFault::malformed);
       }
-      return n == Next::kContinue ? Next::kEndResponse : n;
+      return n == Next::more ? Next::end_response : n;
     }
-    case ServerState::kStatistics: return err ? err_packet() : Next::kEndResponse;
-    case ServerState::kAuth: {
+    case ServerState::statistics: return err ? err_packet() : Next::end_response;
+    case ServerState::auth: {
       // AuthSwitchRequest, AuthMoreData and other plugin packets continue the exchange.
       if (err) return err_packet();
-      if (!buffering_) return Next::kContinue;
+      if (!buffering_) return Next::more;
       const Next n = apply_ok(packet_, &more_results);
-      return n == Next::kContinue ? Next::kEndResponse : n;
+      return n == Next::more ? Next::end_response : n;
     }
-    case ServerState::kIdle:
-    case ServerState::kUpload: break;  // on_server_header() already refused the packet
+    case ServerState::idle:
+    case ServerState::upload: break;  // on_server_header() already refused the packet
   }
-  return fail(TrackerFault::kMalformed);
+  return fail(TrackerFault::malformed);
 }
 
 ResponseTracker::Next ResponseTracker::first_packet() {
@@ -102,25 +102,25 @@ ResponseTracker::Next ResponseTracker::first_packet() {
   switch (first_byte_) {
     case kOkHeader: {
       const Next n = apply_ok(packet_, &more_results);
-      if (n != Next::kContinue) return n;
-      return more_results ? Next::kContinue : Next::kEndResponse;
+      if (n != Next::more) return n;
+      return more_results ? Next::more : Next::end_response;
     }
     case kErrHeader: return err_packet();
     case kLocalInfileHeader:
-      if (response_.command != Command::kQuery) return fail(TrackerFault::kMalformed);
-      state_ = ServerState::kUpload;
-      client_mode_ = ClientMode::kUpload;
-      return Next::kLocalInfile;
+      if (response_.command != Command::query) return fail(TrackerFault::malformed);
+      state_ = ServerState::upload;
+      client_mode_ = ClientMode::upload;
+      return Next::local_infile;
     default: {
       // Column count: a lenenc filling the packet (no metadata_follows byte, §4.4).
       ByteReader r(packet_);
       const auto count = r.lenenc();
-      if (!count || *count == 0 || !r.empty()) return fail(TrackerFault::kMalformed);
+      if (!count || *count == 0 || !r.empty()) return fail(TrackerFault::malformed);
       ++response_.resultsets;
-      section_ = Section::kResultColumns;
+      section_ = Section::result_columns;
       defs_left_ = *count;
-      state_ = ServerState::kDefs;
-      return Next::kContinue;
+      state_ = ServerState::defs;
+      return Next::more;
     }
   }
 }
@@ -128,8 +128,8 @@ ResponseTracker::Next ResponseTracker::first_packet() {
 // The definitions of section_ have all been skipped.
 ResponseTracker::Next ResponseTracker::definitions_done() {
   if ((caps_ & cap::kDeprecateEof) == 0) {
-    state_ = ServerState::kDefsEof;
-    return Next::kContinue;
+    state_ = ServerState::defs_eof;
+    return Next::more;
   }
   return section_done();
 }
@@ -137,11 +137,11 @@ ResponseTracker::Next ResponseTracker::definitions_done() {
 // Definitions and their EOF (if any) are done.
 ResponseTracker::Next ResponseTracker::section_done() {
   switch (section_) {
-    case Section::kResultColumns: state_ = ServerState::kRows; return Next::kContinue;
-    case Section::kParams: return enter_definitions(Section::kPrepareColumns, prepare_columns_);
-    case Section::kPrepareColumns: break;
+    case Section::result_columns: state_ = ServerState::rows; return Next::more;
+    case Section::params: return enter_definitions(Section::prepare_columns, prepare_columns_);
+    case Section::prepare_columns: break;
   }
-  return Next::kEndResponse;
+  return Next::end_response;
 }
 
 // §4.4: a section with no definitions has no EOF either.
@@ -149,63 +149,63 @@ ResponseTracker::Next ResponseTracker::enter_definitions(Section s, uint16_t cou
   section_ = s;
   if (count == 0) return section_done();
   defs_left_ = count;
-  state_ = ServerState::kDefs;
-  return Next::kContinue;
+  state_ = ServerState::defs;
+  return Next::more;
 }
 
 ResponseTracker::Next ResponseTracker::prepare_ok() {
-  if (packet_.size() != kPrepareOkSize) return fail(TrackerFault::kMalformed);
+  if (packet_.size() != kPrepareOkSize) return fail(TrackerFault::malformed);
   ByteReader r(std::span<const uint8_t>(packet_).subspan(1));
   const auto id = r.u32();
   const auto columns = r.u16();
   const auto params = r.u16();
   const auto filler = r.u8();
   const auto warnings = r.u16();
-  if (!id || !columns || !params || !filler || !warnings) return fail(TrackerFault::kMalformed);
+  if (!id || !columns || !params || !filler || !warnings) return fail(TrackerFault::malformed);
   response_.statement_id = *id;
   response_.num_columns = *columns;
   response_.num_params = *params;
   response_.warnings = *warnings;
   prepare_columns_ = *columns;
-  return enter_definitions(Section::kParams, *params);
+  return enter_definitions(Section::params, *params);
 }
 
 ResponseTracker::Next ResponseTracker::err_packet() {
-  if (packet_.size() < kMinErrSize) return fail(TrackerFault::kMalformed);
+  if (packet_.size() < kMinErrSize) return fail(TrackerFault::malformed);
   const auto code = static_cast<uint16_t>(packet_[1] | (packet_[2] << 8));
-  if (code == kErMariaDbProgressReport) return Next::kContinue;  // not an end (§4.1)
+  if (code == kErMariaDbProgressReport) return Next::more;  // not an end (§4.1)
   response_.error = true;
   response_.error_code = code;
-  return Next::kEndResponse;
+  return Next::end_response;
 }
 
 // An FE packet that ends a block: EOF (5 bytes; FE alone before 4.1) or FE-OK (§4.1).
 ResponseTracker::Next ResponseTracker::terminator(bool* more_results) {
   if (packet_.size() > kEofSize) return apply_ok(packet_, more_results);
-  if (packet_.size() == 1 && (caps_ & cap::kProtocol41) == 0) return Next::kContinue;
+  if (packet_.size() == 1 && (caps_ & cap::kProtocol41) == 0) return Next::more;
   const auto eof = decode_eof(packet_);
-  if (!eof) return fail(TrackerFault::kMalformed);
+  if (!eof) return fail(TrackerFault::malformed);
   status_flags_ = eof->status_flags;
   response_.warnings = eof->warnings;
   // MariaDB 10.11 without DEPRECATE_EOF sets SESSION_STATE_CHANGED on an EOF, which has no
   // room for the details (captures/rt_session_state_track_eof.hex).
   if ((status_flags_ & status::kSessionStateChanged) != 0) changes_.unreported = true;
   *more_results = (status_flags_ & status::kMoreResultsExists) != 0;
-  return Next::kContinue;
+  return Next::more;
 }
 
 ResponseTracker::Next ResponseTracker::apply_ok(std::span<const uint8_t> payload, bool* more_results) {
   const auto ok = decode_ok(payload, caps_);
-  if (!ok) return fail(TrackerFault::kMalformed);
+  if (!ok) return fail(TrackerFault::malformed);
   status_flags_ = ok->status_flags;
   response_.warnings = ok->warnings;
   response_.affected_rows = ok->affected_rows;
   response_.last_insert_id = ok->last_insert_id;
   *more_results = (status_flags_ & status::kMoreResultsExists) != 0;
-  if ((status_flags_ & status::kSessionStateChanged) == 0) return Next::kContinue;
+  if ((status_flags_ & status::kSessionStateChanged) == 0) return Next::more;
   if ((caps_ & cap::kSessionTrack) == 0 || ok->session_state_info.empty()) {
     changes_.unreported = true;  // flagged, but without details to apply
-    return Next::kContinue;
+    return Next::more;
   }
   return apply_session_state(as_bytes(ok->session_state_info));
 }
@@ -215,32 +215,32 @@ ResponseTracker::Next ResponseTracker::apply_session_state(std::span<const uint8
   SessionStateReader reader(info);
   for (;;) {
     const auto entry = reader.next();
-    if (!entry) return fail(TrackerFault::kMalformed);
+    if (!entry) return fail(TrackerFault::malformed);
     if (!*entry) break;
     const std::span<const uint8_t> data = (*entry)->data;
     switch (static_cast<SessionStateType>((*entry)->type)) {
-      case SessionStateType::kSystemVariables:
+      case SessionStateType::system_variables:
         if (!for_each_system_variable(data, [](SystemVariable) {})) {
-          return fail(TrackerFault::kMalformed);
+          return fail(TrackerFault::malformed);
         }
         changes_.system_variables = true;
         break;
-      case SessionStateType::kSchema: {
+      case SessionStateType::schema: {
         const auto schema = decode_session_state_string(data);
-        if (!schema) return fail(TrackerFault::kMalformed);
+        if (!schema) return fail(TrackerFault::malformed);
         schema_.assign(*schema);
         changes_.schema = true;
         break;
       }
-      case SessionStateType::kStateChange:
+      case SessionStateType::state_change:
         changes_.state = true;  // data "1" (MariaDB and MySQL send it without a length)
         break;
-      case SessionStateType::kGtids: changes_.gtids = true; break;
-      case SessionStateType::kTransactionCharacteristics: changes_.transaction_characteristics = true; break;
-      case SessionStateType::kTransactionState: {
+      case SessionStateType::gtids: changes_.gtids = true; break;
+      case SessionStateType::transaction_characteristics: changes_.transaction_characteristics = true; break;
+      case SessionStateType::transaction_state: {
         const auto state = decode_session_state_string(data);
         if (!state || state->size() > kMaxTransactionStateSize) {
-          return fail(TrackerFault::kMalformed);
+          return fail(TrackerFault::malformed);
         }
         std::copy(state->begin(), state->end(), transaction_state_.begin());
         transaction_state_len_ = state->size();
@@ -252,7 +252,7 @@ ResponseTracker::Next ResponseTracker::apply_session_state(std::span<const uint8
   }
   session_state_ = info;
   session_event_ = true;
-  return Next::kContinue;
+  return Next::more;
 }
 
 }  // namespace camproxy::protocol

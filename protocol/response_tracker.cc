@@ -14,8 +14,8 @@ constexpr size_t kMinFifoSize = 8;
 constexpr size_t kCommandPrefixSize = 6;  // command byte, int<4> stmt id, int<1> flags
 
 bool carries_statement_id(Command c) noexcept {
-  return c == Command::kStmtExecute || c == Command::kStmtFetch || c == Command::kStmtClose ||
-         c == Command::kStmtReset || c == Command::kStmtSendLongData;
+  return c == Command::stmt_execute || c == Command::stmt_fetch || c == Command::stmt_close ||
+         c == Command::stmt_reset || c == Command::stmt_send_long_data;
 }
 
 uint32_t load_u32(const uint8_t* p) noexcept {
@@ -26,25 +26,25 @@ uint32_t load_u32(const uint8_t* p) noexcept {
 
 std::string_view to_string(TrackerEvent e) noexcept {
   switch (e) {
-    case TrackerEvent::kNone: return "none";
-    case TrackerEvent::kCommand: return "command";
-    case TrackerEvent::kUploadDone: return "upload_done";
-    case TrackerEvent::kLocalInfile: return "local_infile";
-    case TrackerEvent::kSessionState: return "session_state";
-    case TrackerEvent::kResponseEnd: return "response_end";
-    case TrackerEvent::kFault: return "fault";
+    case TrackerEvent::none: return "none";
+    case TrackerEvent::command: return "command";
+    case TrackerEvent::upload_done: return "upload_done";
+    case TrackerEvent::local_infile: return "local_infile";
+    case TrackerEvent::session_state: return "session_state";
+    case TrackerEvent::response_end: return "response_end";
+    case TrackerEvent::fault: return "fault";
   }
   return "?";
 }
 
 std::string_view to_string(TrackerFault f) noexcept {
   switch (f) {
-    case TrackerFault::kNone: return "none";
-    case TrackerFault::kUnsolicited: return "unsolicited server data";
-    case TrackerFault::kSequence: return "unexpected sequence id";
-    case TrackerFault::kMalformed: return "malformed or unexpected packet";
-    case TrackerFault::kTooLarge: return "packet to parse too large";
-    case TrackerFault::kTooManyCommands: return "too many pipelined commands";
+    case TrackerFault::none: return "none";
+    case TrackerFault::unsolicited: return "unsolicited server data";
+    case TrackerFault::sequence: return "unexpected sequence id";
+    case TrackerFault::malformed: return "malformed or unexpected packet";
+    case TrackerFault::too_large: return "packet to parse too large";
+    case TrackerFault::too_many_commands: return "too many pipelined commands";
   }
   return "?";
 }
@@ -55,24 +55,24 @@ ResponseTracker::ResponseTracker(uint32_t caps, uint16_t status_flags, TrackerLi
       status_flags_(status_flags) {}
 
 bool ResponseTracker::idle() const noexcept {
-  return fifo_count_ == 0 && state_ == ServerState::kIdle && client_mode_ == ClientMode::kCommand &&
-         client_.at_boundary() && server_.at_boundary() && !failed() && pending_ == TrackerEvent::kNone;
+  return fifo_count_ == 0 && state_ == ServerState::idle && client_mode_ == ClientMode::command &&
+         client_.at_boundary() && server_.at_boundary() && !failed() && pending_ == TrackerEvent::none;
 }
 
 std::string_view ResponseTracker::local_infile_name() const noexcept {
-  if (state_ != ServerState::kUpload || packet_.empty()) return {};
+  if (state_ != ServerState::upload || packet_.empty()) return {};
   return as_chars(std::span(packet_).subspan(1));
 }
 
 TrackerEvent ResponseTracker::raise(TrackerFault f) noexcept {
   fault_ = f;
-  pending_ = TrackerEvent::kNone;
-  return TrackerEvent::kFault;
+  pending_ = TrackerEvent::none;
+  return TrackerEvent::fault;
 }
 
 ResponseTracker::Next ResponseTracker::fail(TrackerFault f) noexcept {
   raise(f);
-  return Next::kFault;
+  return Next::fault;
 }
 
 // Splits `in` into frames: headers are collected across calls, payload bytes go to on_bytes in
@@ -95,13 +95,13 @@ TrackerStep ResponseTracker::walk(FrameCursor& c, std::span<const uint8_t> in, O
       c.seq = h.seq_id;
       c.in_frame = true;
       if (!c.continues) c.packet_size = 0;
-      if (on_header() == TrackerEvent::kFault) return {pos, TrackerEvent::kFault};
+      if (on_header() == TrackerEvent::fault) return {pos, TrackerEvent::fault};
     }
     if (c.left > 0) {
       if (pos == in.size()) break;
       const size_t take = std::min<size_t>(c.left, in.size() - pos);
-      if (on_bytes(in.subspan(pos, take)) == TrackerEvent::kFault) {
-        return {pos, TrackerEvent::kFault};
+      if (on_bytes(in.subspan(pos, take)) == TrackerEvent::fault) {
+        return {pos, TrackerEvent::fault};
       }
       c.left -= static_cast<uint32_t>(take);
       c.packet_size += take;
@@ -112,21 +112,21 @@ TrackerStep ResponseTracker::walk(FrameCursor& c, std::span<const uint8_t> in, O
     c.continues = c.frame_len == kMaxFramePayload;
     if (!c.continues) {
       const TrackerEvent e = on_packet_end();
-      if (e != TrackerEvent::kNone) return {pos, e};
+      if (e != TrackerEvent::none) return {pos, e};
     }
   }
-  return {pos, TrackerEvent::kNone};
+  return {pos, TrackerEvent::none};
 }
 
 // ---- to server ---------------------------------------------------------------------------
 
 TrackerStep ResponseTracker::feed_to_server(std::span<const uint8_t> bytes) {
-  if (failed()) return {bytes.size(), TrackerEvent::kNone};
+  if (failed()) return {bytes.size(), TrackerEvent::none};
   return walk(
       client_, bytes, [this] { return on_client_header(); },
       [this](std::span<const uint8_t> chunk) {
         on_client_bytes(chunk);
-        return TrackerEvent::kNone;
+        return TrackerEvent::none;
       },
       [this] { return on_client_packet_end(); });
 }
@@ -134,17 +134,17 @@ TrackerStep ResponseTracker::feed_to_server(std::span<const uint8_t> bytes) {
 TrackerEvent ResponseTracker::on_client_header() {
   // §1: a command starts at seq 0 and counts up over its frames; file and auth packets continue
   // the exchange's counter, shared with the server.
-  if (client_mode_ == ClientMode::kAuth && state_ != ServerState::kAuth) {
-    return raise(TrackerFault::kSequence);  // auth data before the server asked for it
+  if (client_mode_ == ClientMode::auth && state_ != ServerState::auth) {
+    return raise(TrackerFault::sequence);  // auth data before the server asked for it
   }
-  uint8_t& expected = client_mode_ == ClientMode::kCommand ? client_next_seq_ : exchange_seq_;
-  if (client_.seq != expected) return raise(TrackerFault::kSequence);
+  uint8_t& expected = client_mode_ == ClientMode::command ? client_next_seq_ : exchange_seq_;
+  if (client_.seq != expected) return raise(TrackerFault::sequence);
   expected = static_cast<uint8_t>(client_.seq + 1);
-  return TrackerEvent::kNone;
+  return TrackerEvent::none;
 }
 
 void ResponseTracker::on_client_bytes(std::span<const uint8_t> chunk) {
-  if (client_mode_ != ClientMode::kCommand || client_.packet_size >= kCommandPrefixSize) return;
+  if (client_mode_ != ClientMode::command || client_.packet_size >= kCommandPrefixSize) return;
   const size_t at = static_cast<size_t>(client_.packet_size);
   const size_t n = std::min(kCommandPrefixSize - at, chunk.size());
   std::copy_n(chunk.begin(), n, command_prefix_.begin() + static_cast<ptrdiff_t>(at));
@@ -152,33 +152,33 @@ void ResponseTracker::on_client_bytes(std::span<const uint8_t> chunk) {
 
 TrackerEvent ResponseTracker::on_client_packet_end() {
   switch (client_mode_) {
-    case ClientMode::kCommand: return register_command();
-    case ClientMode::kAuth: return TrackerEvent::kNone;
-    case ClientMode::kUpload:
-      if (client_.packet_size != 0) return TrackerEvent::kNone;
+    case ClientMode::command: return register_command();
+    case ClientMode::auth: return TrackerEvent::none;
+    case ClientMode::upload:
+      if (client_.packet_size != 0) return TrackerEvent::none;
       // §4.4: the empty packet ends the file; the server's OK/ERR is a new first packet.
-      client_mode_ = ClientMode::kCommand;
+      client_mode_ = ClientMode::command;
       client_next_seq_ = 0;
-      state_ = ServerState::kFirstPacket;
-      return TrackerEvent::kUploadDone;
+      state_ = ServerState::first_packet;
+      return TrackerEvent::upload_done;
   }
-  return TrackerEvent::kNone;
+  return TrackerEvent::none;
 }
 
 TrackerEvent ResponseTracker::register_command() {
   const size_t n = static_cast<size_t>(std::min<uint64_t>(client_.packet_size, kCommandPrefixSize));
   CommandInfo info;
   // mysqld runs an empty command packet as COM_SLEEP (it answers ERR 1047).
-  info.command = n == 0 ? Command::kSleep : static_cast<Command>(command_prefix_[0]);
+  info.command = n == 0 ? Command::sleep : static_cast<Command>(command_prefix_[0]);
   if (carries_statement_id(info.command) && n >= 5) {
     info.statement_id = load_u32(command_prefix_.data() + 1);
   }
-  if (info.command == Command::kStmtExecute && n >= 6) info.cursor_flags = command_prefix_[5];
-  info.expects_response = first_state(info.command) != ServerState::kIdle;
+  if (info.command == Command::stmt_execute && n >= 6) info.cursor_flags = command_prefix_[5];
+  info.expects_response = first_state(info.command) != ServerState::idle;
   last_command_ = info;
   client_next_seq_ = 0;
-  if (!info.expects_response) return TrackerEvent::kCommand;
-  if (fifo_count_ >= limits_.max_pipelined) return raise(TrackerFault::kTooManyCommands);
+  if (!info.expects_response) return TrackerEvent::command;
+  if (fifo_count_ >= limits_.max_pipelined) return raise(TrackerFault::too_many_commands);
   if (fifo_count_ == fifo_.size()) {
     std::vector<PendingCommand> bigger(std::max(kMinFifoSize, fifo_.size() * 2));
     for (size_t i = 0; i < fifo_count_; ++i) bigger[i] = fifo_[(fifo_head_ + i) % fifo_.size()];
@@ -188,27 +188,27 @@ TrackerEvent ResponseTracker::register_command() {
   fifo_[(fifo_head_ + fifo_count_) % fifo_.size()] = {info.command, static_cast<uint8_t>(client_.seq + 1),
                                                       info.statement_id};
   ++fifo_count_;
-  if (info.command == Command::kChangeUser) client_mode_ = ClientMode::kAuth;
-  if (state_ == ServerState::kIdle) begin_response();
-  return TrackerEvent::kCommand;
+  if (info.command == Command::change_user) client_mode_ = ClientMode::auth;
+  if (state_ == ServerState::idle) begin_response();
+  return TrackerEvent::command;
 }
 
 // How the server answers a command (§4.3): the state its response starts in, kIdle for none.
 ResponseTracker::ServerState ResponseTracker::first_state(Command c) noexcept {
   switch (c) {
-    case Command::kQuit:
-    case Command::kStmtClose:
-    case Command::kStmtSendLongData: return ServerState::kIdle;
-    case Command::kQuery:
-    case Command::kStmtExecute:
-    case Command::kProcessInfo:
-    case Command::kMariaDbStmtBulkExecute: return ServerState::kFirstPacket;
-    case Command::kStmtPrepare: return ServerState::kPrepareOk;
-    case Command::kFieldList: return ServerState::kFieldList;
-    case Command::kStatistics: return ServerState::kStatistics;
-    case Command::kChangeUser: return ServerState::kAuth;
-    case Command::kStmtFetch: return ServerState::kRows;
-    default: return ServerState::kSingle;
+    case Command::quit:
+    case Command::stmt_close:
+    case Command::stmt_send_long_data: return ServerState::idle;
+    case Command::query:
+    case Command::stmt_execute:
+    case Command::process_info:
+    case Command::mariadb_stmt_bulk_execute: return ServerState::first_packet;
+    case Command::stmt_prepare: return ServerState::prepare_ok;
+    case Command::field_list: return ServerState::field_list;
+    case Command::statistics: return ServerState::statistics;
+    case Command::change_user: return ServerState::auth;
+    case Command::stmt_fetch: return ServerState::rows;
+    default: return ServerState::single;
   }
 }
 
@@ -226,20 +226,20 @@ TrackerEvent ResponseTracker::end_response() {
   last_response_ = response_;
   fifo_head_ = (fifo_head_ + 1) % fifo_.size();
   --fifo_count_;
-  if (client_mode_ == ClientMode::kAuth && last_response_.command == Command::kChangeUser) {
-    client_mode_ = ClientMode::kCommand;
+  if (client_mode_ == ClientMode::auth && last_response_.command == Command::change_user) {
+    client_mode_ = ClientMode::command;
     client_next_seq_ = 0;
   }
-  state_ = ServerState::kIdle;
+  state_ = ServerState::idle;
   if (fifo_count_ > 0) begin_response();
-  return TrackerEvent::kResponseEnd;
+  return TrackerEvent::response_end;
 }
 
 // ---- from server -------------------------------------------------------------------------
 
 TrackerStep ResponseTracker::feed_from_server(std::span<const uint8_t> bytes) {
-  if (pending_ != TrackerEvent::kNone) return {0, std::exchange(pending_, TrackerEvent::kNone)};
-  if (failed()) return {bytes.size(), TrackerEvent::kNone};
+  if (pending_ != TrackerEvent::none) return {0, std::exchange(pending_, TrackerEvent::none)};
+  if (failed()) return {bytes.size(), TrackerEvent::none};
   session_state_ = {};
   return walk(
       server_, bytes, [this] { return on_server_header(); },
@@ -248,24 +248,24 @@ TrackerStep ResponseTracker::feed_from_server(std::span<const uint8_t> bytes) {
 }
 
 TrackerEvent ResponseTracker::on_server_header() {
-  if (state_ == ServerState::kIdle || state_ == ServerState::kUpload) {
-    return raise(TrackerFault::kUnsolicited);
+  if (state_ == ServerState::idle || state_ == ServerState::upload) {
+    return raise(TrackerFault::unsolicited);
   }
   if (server_.continues) {
-    if (server_.seq != exchange_seq_) return raise(TrackerFault::kSequence);
+    if (server_.seq != exchange_seq_) return raise(TrackerFault::sequence);
     exchange_seq_ = static_cast<uint8_t>(server_.seq + 1);
-    return TrackerEvent::kNone;
+    return TrackerEvent::none;
   }
   // A packet starts: classified now if empty, else at its first byte.
-  return server_.frame_len == 0 ? classify_server_packet(std::nullopt) : TrackerEvent::kNone;
+  return server_.frame_len == 0 ? classify_server_packet(std::nullopt) : TrackerEvent::none;
 }
 
 TrackerEvent ResponseTracker::on_server_bytes(std::span<const uint8_t> chunk) {
   if (server_.packet_size == 0 && !server_.continues) {
-    if (classify_server_packet(chunk[0]) == TrackerEvent::kFault) return TrackerEvent::kFault;
+    if (classify_server_packet(chunk[0]) == TrackerEvent::fault) return TrackerEvent::fault;
   }
   if (buffering_) packet_.insert(packet_.end(), chunk.begin(), chunk.end());
-  return TrackerEvent::kNone;
+  return TrackerEvent::none;
 }
 
 // Checks the seq id of a packet's first frame and decides whether to copy the packet: only
@@ -273,40 +273,40 @@ TrackerEvent ResponseTracker::on_server_bytes(std::span<const uint8_t> chunk) {
 TrackerEvent ResponseTracker::classify_server_packet(std::optional<uint8_t> first_byte) {
   const uint8_t b = first_byte.value_or(0);
   const bool err = first_byte && b == kErrHeader;
-  if (!err && server_.seq != exchange_seq_) return raise(TrackerFault::kSequence);  // §1
+  if (!err && server_.seq != exchange_seq_) return raise(TrackerFault::sequence);  // §1
   exchange_seq_ = static_cast<uint8_t>(server_.seq + 1);
   first_byte_ = b;
   const bool short_frame = server_.frame_len < kMaxFramePayload;
   switch (state_) {
-    case ServerState::kDefs: buffering_ = false; break;
-    case ServerState::kRows:
-    case ServerState::kFieldList: buffering_ = err || (first_byte && b == kEofHeader && short_frame); break;
-    case ServerState::kStatistics: buffering_ = err; break;
-    case ServerState::kAuth: buffering_ = err || (first_byte && b == kOkHeader); break;
+    case ServerState::defs: buffering_ = false; break;
+    case ServerState::rows:
+    case ServerState::field_list: buffering_ = err || (first_byte && b == kEofHeader && short_frame); break;
+    case ServerState::statistics: buffering_ = err; break;
+    case ServerState::auth: buffering_ = err || (first_byte && b == kOkHeader); break;
     default:  // first packets, EOFs, PREPARE_OK, single replies
       buffering_ = true;
       break;
   }
-  if (!buffering_) return TrackerEvent::kNone;
-  if (server_.frame_len > limits_.max_buffered_payload) return raise(TrackerFault::kTooLarge);
+  if (!buffering_) return TrackerEvent::none;
+  if (server_.frame_len > limits_.max_buffered_payload) return raise(TrackerFault::too_large);
   packet_.clear();
   packet_.reserve(server_.frame_len);
-  return TrackerEvent::kNone;
+  return TrackerEvent::none;
 }
 
 TrackerEvent ResponseTracker::on_server_packet_end() {
   session_event_ = false;
   const Next next = handle_server_packet();
-  TrackerEvent e = TrackerEvent::kNone;
+  TrackerEvent e = TrackerEvent::none;
   switch (next) {
-    case Next::kFault: return TrackerEvent::kFault;
-    case Next::kContinue: break;
-    case Next::kEndResponse: e = end_response(); break;
-    case Next::kLocalInfile: e = TrackerEvent::kLocalInfile; break;
+    case Next::fault: return TrackerEvent::fault;
+    case Next::more: break;
+    case Next::end_response: e = end_response(); break;
+    case Next::local_infile: e = TrackerEvent::local_infile; break;
   }
   if (!session_event_) return e;
   pending_ = e;
-  return TrackerEvent::kSessionState;
+  return TrackerEvent::session_state;
 }
 
 }  // namespace camproxy::protocol

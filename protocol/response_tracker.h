@@ -19,11 +19,11 @@
 //   for (;;) {
 //     const TrackerStep step = tracker.feed_from_server(bytes);
 //     bytes = bytes.subspan(step.consumed);
-//     if (step.event == TrackerEvent::kNone) break;  // all consumed, nothing pending
+//     if (step.event == TrackerEvent::none) break;  // all consumed, nothing pending
 //     handle(step.event);
 //   }
 // One packet can raise two events (kSessionState, then kResponseEnd): the second comes from the
-// next call with consumed == 0, so loop until kNone, not until `bytes` is empty. The byte at
+// next call with consumed == 0, so loop until TrackerEvent::none, not until `bytes` is empty. The byte at
 // which an event is reported is exact, so a relay can cut its output at a response boundary.
 //
 // Responses by command (§4.3, §4.4):
@@ -78,24 +78,24 @@
 namespace camproxy::protocol {
 
 enum class TrackerEvent : uint8_t {
-  kNone,          // every input byte consumed, nothing left to report
-  kCommand,       // (to server) a command packet ended: last_command()
-  kUploadDone,    // (to server) the empty packet that ends a LOCAL INFILE upload
-  kLocalInfile,   // (from server) FB: the server asks for a file, local_infile_name(); until
-                  // kUploadDone every client packet is file data
-  kSessionState,  // (from server) an OK carried session_state_info(); already applied to
+  none,           // every input byte consumed, nothing left to report
+  command,        // (to server) a command packet ended: last_command()
+  upload_done,    // (to server) the empty packet that ends a LOCAL INFILE upload
+  local_infile,   // (from server) FB: the server asks for a file, local_infile_name(); until
+                  // upload_done every client packet is file data
+  session_state,  // (from server) an OK carried session_state_info(); already applied to
                   // schema(), transaction_state() and session_changes()
-  kResponseEnd,   // (from server) the oldest outstanding command's response ended: last_response()
-  kFault,         // a stream broke a rule, see fault(); reported once, tracking has stopped
+  response_end,   // (from server) the oldest outstanding command's response ended: last_response()
+  fault,          // a stream broke a rule, see fault(); reported once, tracking has stopped
 };
 
 enum class TrackerFault : uint8_t {
-  kNone,
-  kUnsolicited,      // server bytes while no response is outstanding, or during an upload
-  kSequence,         // a frame's seq_id is not the expected one
-  kMalformed,        // a packet the tracker parses does not decode, or cannot appear here
-  kTooLarge,         // a packet to parse exceeds TrackerLimits::max_buffered_payload
-  kTooManyCommands,  // more than TrackerLimits::max_pipelined commands outstanding
+  none,
+  unsolicited,        // server bytes while no response is outstanding, or during an upload
+  sequence,           // a frame's seq_id is not the expected one
+  malformed,          // a packet the tracker parses does not decode, or cannot appear here
+  too_large,          // a packet to parse exceeds TrackerLimits::max_buffered_payload
+  too_many_commands,  // more than TrackerLimits::max_pipelined commands outstanding
 };
 
 std::string_view to_string(TrackerEvent e) noexcept;
@@ -103,7 +103,7 @@ std::string_view to_string(TrackerFault f) noexcept;
 
 struct TrackerStep {
   size_t consumed = 0;  // bytes of the input the call used; the rest is for the next call
-  TrackerEvent event = TrackerEvent::kNone;
+  TrackerEvent event = TrackerEvent::none;
 };
 
 struct TrackerLimits {
@@ -115,16 +115,16 @@ struct TrackerLimits {
 
 // The command of the last kCommand event: its byte and the fields a response depends on.
 struct CommandInfo {
-  Command command = Command::kSleep;  // an empty packet counts as COM_SLEEP, as mysqld does
-  uint32_t statement_id = 0;          // STMT_EXECUTE/FETCH/CLOSE/RESET/SEND_LONG_DATA
-  uint8_t cursor_flags = 0;           // STMT_EXECUTE flags byte (cursor type)
-  bool expects_response = false;      // false for QUIT, STMT_CLOSE, STMT_SEND_LONG_DATA
+  Command command = Command::sleep;  // an empty packet counts as COM_SLEEP, as mysqld does
+  uint32_t statement_id = 0;         // STMT_EXECUTE/FETCH/CLOSE/RESET/SEND_LONG_DATA
+  uint8_t cursor_flags = 0;          // STMT_EXECUTE flags byte (cursor type)
+  bool expects_response = false;     // false for QUIT, STMT_CLOSE, STMT_SEND_LONG_DATA
   bool operator==(const CommandInfo&) const = default;
 };
 
 // The response of the last kResponseEnd event.
 struct ResponseInfo {
-  Command command = Command::kSleep;
+  Command command = Command::sleep;
   uint32_t statement_id = 0;   // from the command; for STMT_PREPARE, from PREPARE_OK
   bool error = false;          // ended with ERR
   uint16_t error_code = 0;     // of that ERR
@@ -154,12 +154,12 @@ struct SessionChanges {
 };
 
 enum class SessionStateType : uint8_t {
-  kSystemVariables = 0,
-  kSchema = 1,
-  kStateChange = 2,
-  kGtids = 3,
-  kTransactionCharacteristics = 4,
-  kTransactionState = 5,
+  system_variables = 0,
+  schema = 1,
+  state_change = 2,
+  gtids = 3,
+  transaction_characteristics = 4,
+  transaction_state = 5,
 };
 
 struct SessionStateEntry {
@@ -203,13 +203,13 @@ class ResponseTracker {
   // no fault: a safe point for reset, reuse or reconnect (§5.3, §7.2).
   bool idle() const noexcept;
   size_t outstanding() const noexcept { return fifo_count_; }
-  bool failed() const noexcept { return fault_ != TrackerFault::kNone; }
+  bool failed() const noexcept { return fault_ != TrackerFault::none; }
   TrackerFault fault() const noexcept { return fault_; }
 
   // Of the last OK/EOF of any command (including metadata EOFs).
   uint16_t status_flags() const noexcept { return status_flags_; }
   bool in_transaction() const noexcept { return (status_flags_ & status::kInTrans) != 0; }
-  bool pending_local_infile() const noexcept { return client_mode_ == ClientMode::kUpload; }
+  bool pending_local_infile() const noexcept { return client_mode_ == ClientMode::upload; }
 
   const CommandInfo& last_command() const noexcept { return last_command_; }
   const ResponseInfo& last_response() const noexcept { return last_response_; }
@@ -227,25 +227,25 @@ class ResponseTracker {
  private:
   // Where the server's next packet stands; the comment says what holds in that state.
   enum class ServerState : uint8_t {
-    kIdle,         // FIFO empty: nothing may come from the server
-    kFirstPacket,  // a result starts: OK, ERR, FB (QUERY only) or a column count
-    kDefs,         // defs_left_ > 0 definitions of section_ to skip
-    kDefsEof,      // the EOF closing section_'s definitions (no DEPRECATE_EOF)
-    kRows,         // rows until ERR or an FE terminator
-    kPrepareOk,    // STMT_PREPARE: PREPARE_OK or ERR
-    kFieldList,    // column definitions until a terminator or ERR
-    kSingle,       // exactly one OK, ERR or EOF
-    kStatistics,   // exactly one raw string packet
-    kAuth,         // CHANGE_USER: packets until OK or ERR
-    kUpload,       // LOCAL INFILE requested: only the client sends, until its empty packet
+    idle,          // FIFO empty: nothing may come from the server
+    first_packet,  // a result starts: OK, ERR, FB (QUERY only) or a column count
+    defs,          // defs_left_ > 0 definitions of section_ to skip
+    defs_eof,      // the EOF closing section_'s definitions (no DEPRECATE_EOF)
+    rows,          // rows until ERR or an FE terminator
+    prepare_ok,    // STMT_PREPARE: PREPARE_OK or ERR
+    field_list,    // column definitions until a terminator or ERR
+    single,        // exactly one OK, ERR or EOF
+    statistics,    // exactly one raw string packet
+    auth,          // CHANGE_USER: packets until OK or ERR
+    upload,        // LOCAL INFILE requested: only the client sends, until its empty packet
   };
-  enum class Section : uint8_t { kResultColumns, kParams, kPrepareColumns };
+  enum class Section : uint8_t { result_columns, params, prepare_columns };
   enum class ClientMode : uint8_t {
-    kCommand,  // the next client packet is a command
-    kUpload,   // client packets are file data until an empty packet
-    kAuth,     // a CHANGE_USER is outstanding: client packets are auth data
+    command,  // the next client packet is a command
+    upload,   // client packets are file data until an empty packet
+    auth,     // a CHANGE_USER is outstanding: client packets are auth data
   };
-  enum class Next : uint8_t { kContinue, kEndResponse, kLocalInfile, kFault };
+  enum class Next : uint8_t { more, end_response, local_infile, fault };
 
   // Frame walking state of one direction.
   struct FrameCursor {
@@ -299,12 +299,12 @@ class ResponseTracker {
   const uint32_t caps_;
   const TrackerLimits limits_;
   uint16_t status_flags_;
-  TrackerFault fault_ = TrackerFault::kNone;
-  TrackerEvent pending_ = TrackerEvent::kNone;  // second event of the last server packet
+  TrackerFault fault_ = TrackerFault::none;
+  TrackerEvent pending_ = TrackerEvent::none;  // second event of the last server packet
 
   // to server
   FrameCursor client_;
-  ClientMode client_mode_ = ClientMode::kCommand;
+  ClientMode client_mode_ = ClientMode::command;
   uint8_t client_next_seq_ = 0;              // expected seq id of the next command frame
   std::array<uint8_t, 6> command_prefix_{};  // command byte, int<4> stmt id, int<1> flags
   CommandInfo last_command_;
@@ -316,8 +316,8 @@ class ResponseTracker {
 
   // from server
   FrameCursor server_;
-  ServerState state_ = ServerState::kIdle;
-  Section section_ = Section::kResultColumns;
+  ServerState state_ = ServerState::idle;
+  Section section_ = Section::result_columns;
   uint64_t defs_left_ = 0;
   uint16_t prepare_columns_ = 0;
   uint8_t exchange_seq_ = 0;     // expected seq id of the next frame of this exchange

@@ -30,7 +30,7 @@ InternalCommand make_command(protocol::Command cmd, std::string_view arg) {
 }
 
 InternalCommand make_query(std::string_view sql, bool wants_value) {
-  InternalCommand c = make_command(protocol::Command::kQuery, sql);
+  InternalCommand c = make_command(protocol::Command::query, sql);
   c.wants_value = wants_value;
   return c;
 }

@@ -34,7 +34,7 @@ std::string collation_statement(uint8_t id, const CollationNames& names) {
 InternalCommand set_option_command(bool multi_statements) {
   // COM_SET_OPTION int<2>: 0 = MULTI_STATEMENTS on, 1 = off (spec §4.3).
   const char option[2] = {static_cast<char>(multi_statements ? 0 : 1), 0};
-  return make_command(protocol::Command::kSetOption, std::string_view(option, 2));
+  return make_command(protocol::Command::set_option, std::string_view(option, 2));
 }
 
 ConnectionPrep::ConnectionPrep(Purpose purpose, Have have, Want want, const CollationNames& names,
@@ -126,13 +126,13 @@ ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
   std::vector<InternalCommand> cmds;
   if (with_reset) {
     cleanup_ = PoolCleanup::reset;
-    add(Role::reset, make_command(protocol::Command::kResetConnection), cmds);
+    add(Role::reset, make_command(protocol::Command::reset_connection), cmds);
     if (have_.role_may_be_set) add(Role::end_role, make_query("SET ROLE NONE"), cmds);
   }
   if (wants_look(with_reset)) add(Role::look, make_query(kSessionStateQuery, true), cmds);
   const SessionProfile& want = want_.profile;
   if (want.schema && want.schema != profile_.schema)
-    add(Role::schema, make_command(protocol::Command::kInitDb, *want.schema), cmds);
+    add(Role::schema, make_command(protocol::Command::init_db, *want.schema), cmds);
   if (want.collation != 0 && want.collation != profile_.collation)
     add(Role::names, make_query(collation_statement(want.collation, names_)), cmds);
   if (want.multi_statements != profile_.multi_statements)

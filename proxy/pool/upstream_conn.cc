@@ -345,7 +345,7 @@ void UpstreamConn::close() {
 
 void UpstreamConn::quit() {
   if (state_ == State::ready && !transport_.has_pending_writes()) {
-    const uint8_t quit = static_cast<uint8_t>(protocol::Command::kQuit);
+    const uint8_t quit = static_cast<uint8_t>(protocol::Command::quit);
     send_packet(transport_, 0, {&quit, 1});
   }
   close();

@@ -89,22 +89,22 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     return;
   }
   switch (static_cast<Command>(payload[0])) {
-    case Command::kQuit:  // the connection goes back to the pool instead (§4.3)
+    case Command::quit:  // the connection goes back to the pool instead (§4.3)
       framer_.skip_packet();
       quit_requested_ = true;
       return;
-    case Command::kChangeUser:
+    case Command::change_user:
       framer_.skip_packet();
       change_user(piece.whole ? payload : std::span<const uint8_t>{});
       return;
-    case Command::kProcessKill:
+    case Command::process_kill:
       if (piece.whole && payload.size() == 5) {
         const uint32_t id = *protocol::ByteReader(payload.subspan(1)).u32();  // 4 bytes: checked above
         handle_kill({KillStatement::Target::connection, id}, piece.bytes);
         return;
       }
       break;
-    case Command::kQuery:
+    case Command::query:
       if (!piece.whole) {
         next_effects_.sql.unreplayable = true;
         next_effects_.sql.reason = "a statement too long to inspect";
@@ -120,14 +120,14 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       // Whether it succeeds or not (a multi-statement may fail after its SET ROLE).
       if (next_effects_.sql.role_may_change) role_may_be_set_ = true;
       break;
-    case Command::kInitDb:
+    case Command::init_db:
       if (piece.whole) next_effects_.sql.schema = std::string(command_text(payload));
       break;
-    case Command::kSetOption:
+    case Command::set_option:
       if (piece.whole && payload.size() == 3) next_effects_.multi_statements = payload[1] == 0;
       break;
-    case Command::kResetConnection: next_effects_.reset = true; break;
-    case Command::kStmtPrepare:
+    case Command::reset_connection: next_effects_.reset = true; break;
+    case Command::stmt_prepare:
       next_effects_.sql.unreplayable = true;
       next_effects_.sql.reason = "a prepared statement";
       role_may_be_set_ = true;  // its text is not read: it may be a SET ROLE
@@ -142,7 +142,7 @@ void ClientSession::track_and_queue_upstream(std::span<const uint8_t> bytes) {
   for (auto rest = bytes;;) {
     const auto step = tracker_->feed_to_server(rest);
     rest = rest.subspan(step.consumed);
-    if (step.event == TrackerEvent::kNone) break;
+    if (step.event == TrackerEvent::none) break;
     on_tracker_event(step.event);
   }
   t_upstream_batch.insert(t_upstream_batch.end(), bytes.begin(), bytes.end());
@@ -158,7 +158,7 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
     for (auto rest = data;;) {
       const auto step = tracker_->feed_from_server(rest);
       rest = rest.subspan(step.consumed);
-      if (step.event == TrackerEvent::kNone) break;
+      if (step.event == TrackerEvent::none) break;
       on_tracker_event(step.event);
     }
     client_.write(data);
@@ -181,8 +181,8 @@ void ClientSession::relay_around_kill_replies(std::span<const uint8_t> data) {
     const auto step = tracker_->feed_from_server(rest);
     if (!kill_reply) out.insert(out.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(step.consumed));
     rest = rest.subspan(step.consumed);
-    if (step.event == TrackerEvent::kNone) break;
-    if (kill_reply && step.event == TrackerEvent::kResponseEnd) answer_kill(*pending_effects_.front().kill, out);
+    if (step.event == TrackerEvent::none) break;
+    if (kill_reply && step.event == TrackerEvent::response_end) answer_kill(*pending_effects_.front().kill, out);
     on_tracker_event(step.event);
   }
   client_.write(out);
@@ -209,12 +209,12 @@ void ClientSession::answer_kill(const KillSent& kill, std::vector<uint8_t>& out)
 
 void ClientSession::on_tracker_event(TrackerEvent e) {
   switch (e) {
-    case TrackerEvent::kCommand:
+    case TrackerEvent::command:
       response_started_ = false;
       if (tracker_->last_command().expects_response) pending_effects_.push_back(std::move(next_effects_));
       next_effects_ = {};
       return;
-    case TrackerEvent::kResponseEnd: {
+    case TrackerEvent::response_end: {
       if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
         quit_requested_ = true;  // the transaction ended during the drain: close after this reply
       }
@@ -249,7 +249,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       }
       return;
     }
-    case TrackerEvent::kFault:
+    case TrackerEvent::fault:
       log_warn(
           "relay_tracker_fault",
           {{"conn", connection_id_}, {"state", to_string(state_)}, {"fault", protocol::to_string(tracker_->fault())}});

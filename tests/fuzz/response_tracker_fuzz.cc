@@ -5,7 +5,7 @@
 //   server; low 7 bits: length), that many bytes (fewer at the end of the input).
 //
 // The chunks are fed twice, once as they come and once byte by byte. Properties (from
-// response_tracker.h): a feed never consumes more than it is given and ends on kNone only with
+// response_tracker.h): a feed never consumes more than it is given and ends on TrackerEvent::none only with
 // everything consumed; each direction raises only its own events; kFault comes once and nothing
 // after it; the event count stays bounded (no livelock); the FIFO stays within max_pipelined;
 // idle() means nothing outstanding; and both feedings see the same events at the same stream
@@ -37,7 +37,7 @@ struct Chunk {
 struct Observed {
   size_t chunk = 0;
   size_t offset = 0;  // within the chunk, after the bytes the event consumed
-  TrackerEvent event = TrackerEvent::kNone;
+  TrackerEvent event = TrackerEvent::none;
   CommandInfo command;
   ResponseInfo response;
   std::string detail;  // session_state_info or the LOCAL INFILE file name
@@ -63,15 +63,15 @@ void read_session_state(std::span<const uint8_t> info) {
     const auto entry = reader.next();
     if (!entry || !*entry) return;
     const auto type = static_cast<SessionStateType>((*entry)->type);
-    if (type == SessionStateType::kSystemVariables) {
+    if (type == SessionStateType::system_variables) {
       (void)for_each_system_variable((*entry)->data, [](SystemVariable) {});
-    } else if (type == SessionStateType::kSchema || type == SessionStateType::kTransactionState) {
+    } else if (type == SessionStateType::schema || type == SessionStateType::transaction_state) {
       (void)decode_session_state_string((*entry)->data);
     }
   }
 }
 
-bool is_to_server_event(TrackerEvent e) { return e == TrackerEvent::kCommand || e == TrackerEvent::kUploadDone; }
+bool is_to_server_event(TrackerEvent e) { return e == TrackerEvent::command || e == TrackerEvent::upload_done; }
 
 class Feeder {
  public:
@@ -88,13 +88,13 @@ class Feeder {
       CAMPROXY_FUZZ_CHECK(step.consumed <= bytes.size());
       bytes = bytes.subspan(step.consumed);
       offset += step.consumed;
-      if (step.event == TrackerEvent::kNone) {
+      if (step.event == TrackerEvent::none) {
         CAMPROXY_FUZZ_CHECK(bytes.empty());
         break;
       }
       CAMPROXY_FUZZ_CHECK(++events <= max_events);
       CAMPROXY_FUZZ_CHECK(!faulted_);  // nothing after kFault
-      if (step.event == TrackerEvent::kFault) {
+      if (step.event == TrackerEvent::fault) {
         faulted_ = true;
         CAMPROXY_FUZZ_CHECK(tracker_.failed());
       } else {
@@ -125,13 +125,13 @@ class Feeder {
   Observed observe(size_t chunk, size_t offset, TrackerEvent event) const {
     Observed o{chunk, offset, event, {}, {}, {}};
     switch (event) {
-      case TrackerEvent::kCommand: o.command = tracker_.last_command(); break;
-      case TrackerEvent::kResponseEnd: o.response = tracker_.last_response(); break;
-      case TrackerEvent::kSessionState:
+      case TrackerEvent::command: o.command = tracker_.last_command(); break;
+      case TrackerEvent::response_end: o.response = tracker_.last_response(); break;
+      case TrackerEvent::session_state:
         read_session_state(tracker_.session_state_info());
         o.detail = as_chars(tracker_.session_state_info());
         break;
-      case TrackerEvent::kLocalInfile: o.detail = tracker_.local_infile_name(); break;
+      case TrackerEvent::local_infile: o.detail = tracker_.local_infile_name(); break;
       default: break;
     }
     return o;

@@ -106,15 +106,15 @@ std::string describe_session_state(std::span<const uint8_t> info) {
   for (auto entry = reader.next(); entry && *entry; entry = reader.next()) {
     const auto data = (*entry)->data;
     switch (static_cast<SessionStateType>((*entry)->type)) {
-      case SessionStateType::kSystemVariables:
+      case SessionStateType::system_variables:
         EXPECT_TRUE(for_each_system_variable(
             data, [&](SystemVariable v) { out += "var:" + std::string(v.name) + "=" + std::string(v.value) + ";"; }));
         break;
-      case SessionStateType::kSchema:
+      case SessionStateType::schema:
         out += "schema:" + std::string(decode_session_state_string(data).value_or("?")) + ";";
         break;
-      case SessionStateType::kStateChange: out += "state;"; break;
-      case SessionStateType::kTransactionState:
+      case SessionStateType::state_change: out += "state;"; break;
+      case SessionStateType::transaction_state:
         out += "trx:" + std::string(decode_session_state_string(data).value_or("?")) + ";";
         break;
       default: out += "type" + std::to_string((*entry)->type) + ";"; break;
@@ -126,7 +126,7 @@ std::string describe_session_state(std::span<const uint8_t> info) {
 // One reported event, with what the tracker exposed for it.
 struct Record {
   bool to_server = false;
-  TrackerEvent event = TrackerEvent::kNone;
+  TrackerEvent event = TrackerEvent::none;
   size_t offset = 0;      // bytes of that direction consumed when it was reported
   CommandInfo command;    // kCommand
   ResponseInfo response;  // kResponseEnd
@@ -144,11 +144,11 @@ void PrintTo(const Record& r, std::ostream* os) {
 Record make_record(const ResponseTracker& t, bool to_server, TrackerEvent e, size_t offset) {
   Record r{to_server, e, offset, {}, {}, {}};
   switch (e) {
-    case TrackerEvent::kCommand: r.command = t.last_command(); break;
-    case TrackerEvent::kResponseEnd: r.response = t.last_response(); break;
-    case TrackerEvent::kLocalInfile: r.text = t.local_infile_name(); break;
-    case TrackerEvent::kSessionState: r.text = describe_session_state(t.session_state_info()); break;
-    case TrackerEvent::kFault: r.text = to_string(t.fault()); break;
+    case TrackerEvent::command: r.command = t.last_command(); break;
+    case TrackerEvent::response_end: r.response = t.last_response(); break;
+    case TrackerEvent::local_infile: r.text = t.local_infile_name(); break;
+    case TrackerEvent::session_state: r.text = describe_session_state(t.session_state_info()); break;
+    case TrackerEvent::fault: r.text = to_string(t.fault()); break;
     default: break;
   }
   return r;
@@ -162,7 +162,7 @@ void feed(ResponseTracker& t, bool to_server, std::span<const uint8_t> chunk, si
     ASSERT_LE(step.consumed, chunk.size());
     chunk = chunk.subspan(step.consumed);
     offset += step.consumed;
-    if (step.event == TrackerEvent::kNone) break;
+    if (step.event == TrackerEvent::none) break;
     if (records) records->push_back(make_record(t, to_server, step.event, offset));
   }
   EXPECT_TRUE(chunk.empty());
@@ -226,31 +226,32 @@ struct CaptureCase {
 };
 
 std::vector<CaptureCase> capture_cases() {
-  using enum Command;
-  const ResponseInfo ping{.command = kPing, .status_flags = 0x0002};
+  using C = Command;
+  const ResponseInfo ping{.command = C::ping, .status_flags = 0x0002};
   const std::vector<Expected> insert_ok = {
-      {1, {.command = kQuery, .status_flags = 0x0003}},  // BEGIN: IN_TRANS | AUTOCOMMIT
-      {1, {.command = kQuery, .status_flags = 0x0003, .affected_rows = 2, .last_insert_id = 1}},
-      {1, {.command = kQuery, .status_flags = 0x0002}},  // COMMIT
+      {1, {.command = C::query, .status_flags = 0x0003}},  // BEGIN: IN_TRANS | AUTOCOMMIT
+      {1, {.command = C::query, .status_flags = 0x0003, .affected_rows = 2, .last_insert_id = 1}},
+      {1, {.command = C::query, .status_flags = 0x0002}},  // COMMIT
   };
   const std::vector<Expected> error = {
-      {1, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x0002}}};
+      {1, {.command = C::query, .error = true, .error_code = 1146, .status_flags = 0x0002}}};
   const std::vector<Expected> load_data = {
-      {2, {.command = kQuery, .status_flags = 0x0002, .affected_rows = 3}},  // FB, OK
-      {2, {.command = kQuery, .status_flags = 0x0002}},
+      {2, {.command = C::query, .status_flags = 0x0002, .affected_rows = 3}},  // FB, OK
+      {2, {.command = C::query, .status_flags = 0x0002}},
   };
   const std::vector<std::string> files = {"rows.txt", "rows.txt"};
-  const ResponseInfo field_list_err{.command = kFieldList, .error = true, .error_code = 1146, .status_flags = 0x0002};
+  const ResponseInfo field_list_err{
+      .command = C::field_list, .error = true, .error_code = 1146, .status_flags = 0x0002};
   const std::vector<Expected> simple = {
-      {1, {.command = kStatistics, .status_flags = 0x0002}},
+      {1, {.command = C::statistics, .status_flags = 0x0002}},
       {1, ping},
-      {1, {.command = kSetOption, .status_flags = 0x0002}},
-      {1, {.command = kSetOption, .status_flags = 0x0002}},
-      {1, {.command = kInitDb, .status_flags = 0x0002}},
-      {1, {.command = kInitDb, .error = true, .error_code = 1049, .status_flags = 0x0002}},
-      {1, {.command = kResetConnection, .status_flags = 0x0002}},
+      {1, {.command = C::set_option, .status_flags = 0x0002}},
+      {1, {.command = C::set_option, .status_flags = 0x0002}},
+      {1, {.command = C::init_db, .status_flags = 0x0002}},
+      {1, {.command = C::init_db, .error = true, .error_code = 1049, .status_flags = 0x0002}},
+      {1, {.command = C::reset_connection, .status_flags = 0x0002}},
   };
-  const ResponseInfo prepare_err{.command = kStmtPrepare, .error = true, .error_code = 1064, .status_flags = 0x0002};
+  const ResponseInfo prepare_err{.command = C::stmt_prepare, .error = true, .error_code = 1064, .status_flags = 0x0002};
   const std::vector<std::string> track_states = {
       "state;trx:________;",         "schema:mysql;state;", "state;",
       "var:time_zone=+01:00;state;", "trx:T_______;",       "schema:camdb;state;"};
@@ -259,33 +260,33 @@ std::vector<CaptureCase> capture_cases() {
   auto track_states_deprecate = track_states;
   track_states_deprecate.insert(track_states_deprecate.end(), {"trx:T_____S_;", "trx:________;"});
   std::vector<Expected> track_head = {
-      {1, {.command = kQuery, .status_flags = 0x4002}}, {1, {.command = kQuery, .status_flags = 0x4002}},
-      {1, {.command = kQuery, .status_flags = 0x4002}}, {1, {.command = kQuery, .status_flags = 0x4002}},
-      {1, {.command = kQuery, .status_flags = 0x4003}},  // BEGIN
+      {1, {.command = C::query, .status_flags = 0x4002}}, {1, {.command = C::query, .status_flags = 0x4002}},
+      {1, {.command = C::query, .status_flags = 0x4002}}, {1, {.command = C::query, .status_flags = 0x4002}},
+      {1, {.command = C::query, .status_flags = 0x4003}},  // BEGIN
   };
   auto track = track_head;
-  track.push_back({6, {.command = kQuery, .status_flags = 0x4002, .resultsets = 1}});
+  track.push_back({6, {.command = C::query, .status_flags = 0x4002, .resultsets = 1}});
   auto track_eof = track_head;
-  track_eof.push_back({7, {.command = kQuery, .status_flags = 0x4002, .resultsets = 1}});
+  track_eof.push_back({7, {.command = C::query, .status_flags = 0x4002, .resultsets = 1}});
 
   return {
       // colcount, 2 defs, EOF, 3 rows, EOF / colcount, 2 defs, 3 rows, FE-OK
       {"select_rows_eof",
        "rt_select_rows_eof.hex",
        kEofCaps,
-       {{8, {.command = kQuery, .status_flags = 0x0022, .resultsets = 1}}}},
+       {{8, {.command = C::query, .status_flags = 0x0022, .resultsets = 1}}}},
       {"select_rows_deprecate_eof",
        "rt_select_rows_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{7, {.command = kQuery, .status_flags = 0x0022, .resultsets = 1}}}},
+       {{7, {.command = C::query, .status_flags = 0x0022, .resultsets = 1}}}},
       {"empty_resultset_eof",
        "rt_empty_resultset_eof.hex",
        kEofCaps,
-       {{4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}}},
+       {{4, {.command = C::query, .status_flags = 0x0002, .resultsets = 1}}}},
       {"empty_resultset_deprecate_eof",
        "rt_empty_resultset_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{3, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}}},
+       {{3, {.command = C::query, .status_flags = 0x0002, .resultsets = 1}}}},
       {"insert_ok_eof", "rt_insert_ok_eof.hex", kEofCaps, insert_ok},
       {"insert_ok_deprecate_eof", "rt_insert_ok_deprecate_eof.hex", kDeprecateEofCaps, insert_ok},
       {"error_eof", "rt_error_eof.hex", kEofCaps, error},
@@ -294,46 +295,54 @@ std::vector<CaptureCase> capture_cases() {
       {"error_mid_rows_eof",
        "rt_error_mid_rows_eof.hex",
        kEofCaps,
-       {{7, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0022, .resultsets = 1}}}},
+       {{7, {.command = C::query, .error = true, .error_code = 1242, .status_flags = 0x0022, .resultsets = 1}}}},
       {"error_mid_rows_deprecate_eof",
        "rt_error_mid_rows_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{6, {.command = kQuery, .error = true, .error_code = 1242, .status_flags = 0x0002, .resultsets = 1}}}},
+       {{6, {.command = C::query, .error = true, .error_code = 1242, .status_flags = 0x0002, .resultsets = 1}}}},
       // 2 resultsets ending with MORE_RESULTS_EXISTS, then the failing third statement
       {"multi_statement_eof",
        "rt_multi_statement_eof.hex",
        kEofCaps,
-       {{11, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
+       {{11, {.command = C::query, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
       {"multi_statement_deprecate_eof",
        "rt_multi_statement_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{9, {.command = kQuery, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
+       {{9, {.command = C::query, .error = true, .error_code = 1146, .status_flags = 0x000a, .resultsets = 2}}}},
       // resultset (5 / 4 frames), resultset of 2 columns (6 / 5), final OK
-      {"call_eof", "rt_call_eof.hex", kEofCaps, {{12, {.command = kQuery, .status_flags = 0x0002, .resultsets = 2}}}},
+      {"call_eof", "rt_call_eof.hex", kEofCaps, {{12, {.command = C::query, .status_flags = 0x0002, .resultsets = 2}}}},
       {"call_deprecate_eof",
        "rt_call_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{10, {.command = kQuery, .status_flags = 0x0002, .resultsets = 2}}}},
+       {{10, {.command = C::query, .status_flags = 0x0002, .resultsets = 2}}}},
       // PREPARE_OK + param def [+EOF] + 2 column defs [+EOF]; EXECUTE: binary rows; CLOSE and
       // SEND_LONG_DATA get nothing
       {"prepared_eof",
        "rt_prepared_eof.hex",
        kEofCaps,
-       {{6, {.command = kStmtPrepare, .statement_id = 1, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
-        {7, {.command = kStmtExecute, .statement_id = 1, .status_flags = 0x0002, .resultsets = 1}},
-        {3, {.command = kStmtPrepare, .statement_id = 2, .status_flags = 0x0002, .num_params = 1}},
+       {{6, {.command = C::stmt_prepare, .statement_id = 1, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
+        {7, {.command = C::stmt_execute, .statement_id = 1, .status_flags = 0x0002, .resultsets = 1}},
+        {3, {.command = C::stmt_prepare, .statement_id = 2, .status_flags = 0x0002, .num_params = 1}},
         {1,
-         {.command = kStmtExecute, .statement_id = 2, .status_flags = 0x0002, .affected_rows = 1, .last_insert_id = 1}},
+         {.command = C::stmt_execute,
+          .statement_id = 2,
+          .status_flags = 0x0002,
+          .affected_rows = 1,
+          .last_insert_id = 1}},
         {1, prepare_err},
         {1, ping}}},
       {"prepared_deprecate_eof",
        "rt_prepared_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{4, {.command = kStmtPrepare, .statement_id = 4, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
-        {6, {.command = kStmtExecute, .statement_id = 4, .status_flags = 0x0002, .resultsets = 1}},
-        {2, {.command = kStmtPrepare, .statement_id = 5, .status_flags = 0x0002, .num_params = 1}},
+       {{4, {.command = C::stmt_prepare, .statement_id = 4, .status_flags = 0x0002, .num_params = 1, .num_columns = 2}},
+        {6, {.command = C::stmt_execute, .statement_id = 4, .status_flags = 0x0002, .resultsets = 1}},
+        {2, {.command = C::stmt_prepare, .statement_id = 5, .status_flags = 0x0002, .num_params = 1}},
         {1,
-         {.command = kStmtExecute, .statement_id = 5, .status_flags = 0x0002, .affected_rows = 1, .last_insert_id = 1}},
+         {.command = C::stmt_execute,
+          .statement_id = 5,
+          .status_flags = 0x0002,
+          .affected_rows = 1,
+          .last_insert_id = 1}},
         {1, prepare_err},
         {1, ping}}},
       // EXECUTE with a cursor ends after the metadata (CURSOR_EXISTS | NO_INDEX_USED |
@@ -341,17 +350,17 @@ std::vector<CaptureCase> capture_cases() {
       {"cursor_eof",
        "rt_cursor_eof.hex",
        kEofCaps,
-       {{4, {.command = kStmtPrepare, .statement_id = 7, .status_flags = 0x0002, .num_columns = 2}},
-        {4, {.command = kStmtExecute, .statement_id = 7, .status_flags = 0x0062, .resultsets = 1}},
-        {3, {.command = kStmtFetch, .statement_id = 7, .status_flags = 0x0042}},
-        {2, {.command = kStmtFetch, .statement_id = 7, .status_flags = 0x0082}}}},
+       {{4, {.command = C::stmt_prepare, .statement_id = 7, .status_flags = 0x0002, .num_columns = 2}},
+        {4, {.command = C::stmt_execute, .statement_id = 7, .status_flags = 0x0062, .resultsets = 1}},
+        {3, {.command = C::stmt_fetch, .statement_id = 7, .status_flags = 0x0042}},
+        {2, {.command = C::stmt_fetch, .statement_id = 7, .status_flags = 0x0082}}}},
       {"cursor_deprecate_eof",
        "rt_cursor_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{3, {.command = kStmtPrepare, .statement_id = 8, .status_flags = 0x0002, .num_columns = 2}},
-        {4, {.command = kStmtExecute, .statement_id = 8, .status_flags = 0x0062, .resultsets = 1}},
-        {3, {.command = kStmtFetch, .statement_id = 8, .status_flags = 0x0042}},
-        {2, {.command = kStmtFetch, .statement_id = 8, .status_flags = 0x0082}}}},
+       {{3, {.command = C::stmt_prepare, .statement_id = 8, .status_flags = 0x0002, .num_columns = 2}},
+        {4, {.command = C::stmt_execute, .statement_id = 8, .status_flags = 0x0062, .resultsets = 1}},
+        {3, {.command = C::stmt_fetch, .statement_id = 8, .status_flags = 0x0042}},
+        {2, {.command = C::stmt_fetch, .statement_id = 8, .status_flags = 0x0082}}}},
       {"load_data_local_eof", "rt_load_data_local_eof.hex", kEofCaps, load_data, {}, files},
       {"load_data_local_deprecate_eof",
        "rt_load_data_local_deprecate_eof.hex",
@@ -362,19 +371,19 @@ std::vector<CaptureCase> capture_cases() {
       {"field_list_eof",
        "rt_field_list_eof.hex",
        kEofCaps,
-       {{3, {.command = kFieldList, .status_flags = 0x0002}}, {1, field_list_err}}},
+       {{3, {.command = C::field_list, .status_flags = 0x0002}}, {1, field_list_err}}},
       {"field_list_deprecate_eof",
        "rt_field_list_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{3, {.command = kFieldList, .status_flags = 0x0002}}, {1, field_list_err}}},
+       {{3, {.command = C::field_list, .status_flags = 0x0002}}, {1, field_list_err}}},
       {"simple_commands_eof", "rt_simple_commands_eof.hex", kEofCaps, simple},
       {"simple_commands_deprecate_eof", "rt_simple_commands_deprecate_eof.hex", kDeprecateEofCaps, simple},
       // AuthSwitchRequest, (client reply), OK; then a query on the new session
       {"change_user",
        "rt_change_user_deprecate_eof.hex",
        kDeprecateEofCaps,
-       {{2, {.command = kChangeUser, .status_flags = 0x0002}},
-        {4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}}},
+       {{2, {.command = C::change_user, .status_flags = 0x0002}},
+        {4, {.command = C::query, .status_flags = 0x0002, .resultsets = 1}}},
        {},
        {},
        true},
@@ -382,9 +391,9 @@ std::vector<CaptureCase> capture_cases() {
        "rt_pipelined_deprecate_eof.hex",
        kDeprecateEofCaps,
        {{1, ping},
-        {4, {.command = kQuery, .status_flags = 0x0002, .resultsets = 1}},
+        {4, {.command = C::query, .status_flags = 0x0002, .resultsets = 1}},
         error[0],
-        {1, {.command = kQuery, .status_flags = 0x0002}}},
+        {1, {.command = C::query, .status_flags = 0x0002}}},
        {},
        {},
        true},
@@ -411,9 +420,9 @@ std::vector<Record> only(const std::vector<Record>& records, TrackerEvent e) {
 TEST_P(CaptureTest, MatchesTheCapture) {
   const CaptureCase& c = GetParam();
   const auto records = replay(stream_, c.caps, whole);
-  EXPECT_TRUE(only(records, TrackerEvent::kFault).empty());
+  EXPECT_TRUE(only(records, TrackerEvent::fault).empty());
 
-  const auto ends = only(records, TrackerEvent::kResponseEnd);
+  const auto ends = only(records, TrackerEvent::response_end);
   ASSERT_EQ(ends.size(), c.responses.size());
   size_t frames = 0;
   for (size_t i = 0; i < ends.size(); ++i) {
@@ -426,11 +435,11 @@ TEST_P(CaptureTest, MatchesTheCapture) {
   EXPECT_EQ(frames, stream_.server_frame_ends.size()) << "server frames after the last response";
 
   std::vector<std::string> states, files;
-  for (const Record& r : only(records, TrackerEvent::kSessionState)) states.push_back(r.text);
-  for (const Record& r : only(records, TrackerEvent::kLocalInfile)) files.push_back(r.text);
+  for (const Record& r : only(records, TrackerEvent::session_state)) states.push_back(r.text);
+  for (const Record& r : only(records, TrackerEvent::local_infile)) files.push_back(r.text);
   EXPECT_EQ(states, c.session_states);
   EXPECT_EQ(files, c.local_infiles);
-  EXPECT_EQ(only(records, TrackerEvent::kUploadDone).size(), c.local_infiles.size());
+  EXPECT_EQ(only(records, TrackerEvent::upload_done).size(), c.local_infiles.size());
 }
 
 // Without pipelining the client speaks only after a response ended or a file was asked for, so
@@ -446,7 +455,7 @@ TEST_P(CaptureTest, EventsFallWhereTheClientSpokeNext) {
   }
   std::set<size_t> event_offsets;
   for (const Record& r : replay(stream_, GetParam().caps, whole)) {
-    if (r.event == TrackerEvent::kResponseEnd || r.event == TrackerEvent::kLocalInfile) {
+    if (r.event == TrackerEvent::response_end || r.event == TrackerEvent::local_infile) {
       EXPECT_TRUE(event_offsets.insert(r.offset).second) << "two ends at " << r.offset;
     }
   }
@@ -509,11 +518,11 @@ TEST(ResponseTrackerState, TransactionFlagsFollowTheResponses) {
     for (;;) {
       const auto step = seg.to_server ? t.feed_to_server(rest) : t.feed_from_server(rest);
       rest = rest.subspan(step.consumed);
-      if (step.event == TrackerEvent::kCommand) {
+      if (step.event == TrackerEvent::command) {
         EXPECT_EQ(t.idle(), !t.last_command().expects_response);
       }
-      if (step.event == TrackerEvent::kResponseEnd) in_trans.push_back(t.in_transaction());
-      if (step.event == TrackerEvent::kNone) break;
+      if (step.event == TrackerEvent::response_end) in_trans.push_back(t.in_transaction());
+      if (step.event == TrackerEvent::none) break;
     }
   }
   EXPECT_EQ(in_trans, (std::vector<bool>{true, true, false}));
@@ -529,7 +538,7 @@ TEST(ResponseTrackerState, LocalInfileIsPendingUntilTheEmptyPacket) {
     for (;;) {
       const auto step = seg.to_server ? t.feed_to_server(rest) : t.feed_from_server(rest);
       rest = rest.subspan(step.consumed);
-      if (step.event == TrackerEvent::kNone) break;
+      if (step.event == TrackerEvent::none) break;
       seen.push_back(std::string(to_string(step.event)) + (t.pending_local_infile() ? "+pending" : "") +
                      (t.idle() ? "+idle" : ""));
     }
@@ -599,7 +608,7 @@ TEST_P(BigRowTest, RowFramesAreNotTerminators) {
   const auto expected = replay(stream_, caps, whole);
   ASSERT_EQ(expected.size(), 2U);  // the command, the response end
   EXPECT_EQ(expected[1].offset, stream_.size(false));
-  EXPECT_EQ(expected[1].response, (ResponseInfo{.command = Command::kQuery, .status_flags = 0x0002, .resultsets = 1}));
+  EXPECT_EQ(expected[1].response, (ResponseInfo{.command = Command::query, .status_flags = 0x0002, .resultsets = 1}));
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     EXPECT_EQ(replay(stream_, caps, random_chunks(seed, 1 << 20)), expected) << "seed " << seed;
   }
@@ -644,8 +653,8 @@ TEST(ResponseTrackerFraming, ResponseSeqFollowsTheCommandsLastFrame) {
     std::vector<Record> records;
     replay(t, s, random_chunks(ok_seq, 1 << 20), &records);
     ASSERT_EQ(records.size(), 2U);
-    EXPECT_EQ(records[0].command.command, Command::kQuery);
-    EXPECT_EQ(records[1].event, ok_seq == 2 ? TrackerEvent::kResponseEnd : TrackerEvent::kFault);
+    EXPECT_EQ(records[0].command.command, Command::query);
+    EXPECT_EQ(records[1].event, ok_seq == 2 ? TrackerEvent::response_end : TrackerEvent::fault);
   }
 }
 
@@ -655,8 +664,8 @@ TEST(ResponseTrackerFraming, ContinuationFrameWithAWrongSeqIsAFault) {
   bytes.insert(bytes.end(), second.begin(), second.end());
   ResponseTracker t(kDeprecateEofCaps);
   const TrackerStep step = t.feed_to_server(bytes);
-  EXPECT_EQ(step.event, TrackerEvent::kFault);
-  EXPECT_EQ(t.fault(), TrackerFault::kSequence);
+  EXPECT_EQ(step.event, TrackerEvent::fault);
+  EXPECT_EQ(t.fault(), TrackerFault::sequence);
 }
 
 // ---- pipelining --------------------------------------------------------------------------
@@ -669,12 +678,12 @@ TEST(ResponseTrackerPipeline, ManyCommandsInFlight) {
   size_t sent = 0, answered = 0;
   for (const auto& [pings, oks] : {std::pair{5, 3}, std::pair{40, 20}, std::pair{3, 25}, std::pair{100, 100}}) {
     for (int i = 0; i < pings; ++i, ++sent) {
-      ASSERT_EQ(t.feed_to_server(ping).event, TrackerEvent::kCommand);
+      ASSERT_EQ(t.feed_to_server(ping).event, TrackerEvent::command);
     }
     for (int i = 0; i < oks; ++i, ++answered) {
       const TrackerStep step = t.feed_from_server(ok);
-      ASSERT_EQ(step.event, TrackerEvent::kResponseEnd);
-      EXPECT_EQ(t.last_response().command, Command::kPing);
+      ASSERT_EQ(step.event, TrackerEvent::response_end);
+      EXPECT_EQ(t.last_response().command, Command::ping);
     }
     EXPECT_EQ(t.outstanding(), sent - answered);
   }
@@ -705,7 +714,7 @@ TEST(ResponseTrackerTolerates, ErrWithAnUnexpectedSeq) {
   ResponseTracker t(kDeprecateEofCaps);
   const auto records = feed_steps(t, {{kC2s, kPing}, {kS2c, "2b000009" + kErr1146Body}});
   ASSERT_EQ(records.size(), 2U);
-  EXPECT_EQ(records[1].response, (ResponseInfo{.command = Command::kPing, .error = true, .error_code = 1146}));
+  EXPECT_EQ(records[1].response, (ResponseInfo{.command = Command::ping, .error = true, .error_code = 1146}));
   EXPECT_TRUE(t.idle());
 }
 
@@ -715,7 +724,7 @@ TEST(ResponseTrackerTolerates, MariaDbProgressReport) {
   const auto records =
       feed_steps(t, {{kC2s, kSelect1}, {kS2c, "09000001ffffff0102e8030000"}, {kS2c, "0700000200000002000000"}});
   ASSERT_EQ(records.size(), 2U);
-  EXPECT_EQ(records[1].event, TrackerEvent::kResponseEnd);
+  EXPECT_EQ(records[1].event, TrackerEvent::response_end);
   EXPECT_FALSE(records[1].response.error);
   EXPECT_EQ(records[1].offset, 24U);  // both frames
 }
@@ -731,7 +740,7 @@ struct FaultCase {
 };
 
 std::vector<FaultCase> fault_cases() {
-  using enum TrackerFault;
+  using F = TrackerFault;
   const std::string ok_seq2 = "0700000200000002000000";
   const std::string load =
       "3b000000034c4f41442044415441204c4f43414c20494e46494c452027726f7773"
@@ -746,52 +755,55 @@ std::vector<FaultCase> fault_cases() {
       "3f5a2a5f21263a3022577259483a2a612e5c00";
   const std::string coldef = "17000002036465660000000161000c3f0001000000038100000000";
   return {
-      {"unsolicited_ok", kEofCaps, {{kS2c, "0700000100000002000000"}}, kUnsolicited},
-      {"unsolicited_err", kEofCaps, {{kS2c, "2b000001" + kErr1146Body}}, kUnsolicited},
-      {"response_seq_skips", kEofCaps, {{kC2s, kPing}, {kS2c, ok_seq2}}, kSequence},
-      {"command_seq_not_zero", kEofCaps, {{kC2s, "010000010e"}}, kSequence},
-      {"server_data_during_upload", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kS2c, ok_seq2}}, kUnsolicited},
-      {"upload_seq_wrong", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kC2s, "02000003610a"}}, kSequence},
-      {"column_count_truncated", kEofCaps, {{kC2s, kSelect1}, {kS2c, "02000001fc01"}}, kMalformed},
-      {"column_count_with_metadata_follows", kEofCaps, {{kC2s, kSelect1}, {kS2c, "020000010101"}}, kMalformed},
-      {"empty_first_packet", kEofCaps, {{kC2s, kSelect1}, {kS2c, "00000001"}}, kMalformed},
-      {"ok_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010000"}}, kMalformed},
-      {"err_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "02000001ff01"}}, kMalformed},
-      {"row_as_ping_reply", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010131"}}, kMalformed},
+      {"unsolicited_ok", kEofCaps, {{kS2c, "0700000100000002000000"}}, F::unsolicited},
+      {"unsolicited_err", kEofCaps, {{kS2c, "2b000001" + kErr1146Body}}, F::unsolicited},
+      {"response_seq_skips", kEofCaps, {{kC2s, kPing}, {kS2c, ok_seq2}}, F::sequence},
+      {"command_seq_not_zero", kEofCaps, {{kC2s, "010000010e"}}, F::sequence},
+      {"server_data_during_upload", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kS2c, ok_seq2}}, F::unsolicited},
+      {"upload_seq_wrong", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kC2s, "02000003610a"}}, F::sequence},
+      {"column_count_truncated", kEofCaps, {{kC2s, kSelect1}, {kS2c, "02000001fc01"}}, F::malformed},
+      {"column_count_with_metadata_follows", kEofCaps, {{kC2s, kSelect1}, {kS2c, "020000010101"}}, F::malformed},
+      {"empty_first_packet", kEofCaps, {{kC2s, kSelect1}, {kS2c, "00000001"}}, F::malformed},
+      {"ok_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010000"}}, F::malformed},
+      {"err_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "02000001ff01"}}, F::malformed},
+      {"row_as_ping_reply", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010131"}}, F::malformed},
       {"terminator_truncated",
        kEofCaps,
        {{kC2s, kSelect1}, {kS2c, "0100000101" + coldef + "06000003fe0000020000"}},
-       kMalformed},
-      {"prepare_reply_not_ok", kEofCaps, {{kC2s, prepare}, {kS2c, "0c000001050100000001000000000000"}}, kMalformed},
-      {"prepare_ok_13_bytes", kEofCaps, {{kC2s, prepare}, {kS2c, "0d00000100010000000100000000000001"}}, kMalformed},
+       F::malformed},
+      {"prepare_reply_not_ok", kEofCaps, {{kC2s, prepare}, {kS2c, "0c000001050100000001000000000000"}}, F::malformed},
+      {"prepare_ok_13_bytes", kEofCaps, {{kC2s, prepare}, {kS2c, "0d00000100010000000100000000000001"}}, F::malformed},
       {"local_infile_for_execute",
        kEofCaps,
        {{kC2s, "0a00000017010000000001000000"}, {kS2c, local_infile}},
-       kMalformed},
+       F::malformed},
       {"session_state_overrun",
        kTrackCaps,
        {{kC2s, kPing},
         {kS2c,
          "11000001000000024000000008010905"
          "6d7973716c"}},
-       kMalformed},
+       F::malformed},
       {"transaction_state_too_long",
        kTrackCaps,
        {{kC2s, kPing},
         {kS2c,
          "150000010000000240000000"
          "0c050a09545f5f5f5f5f5f5f5f"}},
-       kMalformed},
+       F::malformed},
       {"ok_too_large",
        kEofCaps,
        {{kC2s, kPing},
         {kS2c,
          "2e00000100020103000000265265636f7264733a203220204475706c6963617465733a2030"
          "20205761726e696e67733a2030"}},
-       kTooLarge,
+       F::too_large,
        TrackerLimits{16, 16}},
-      {"too_many_pipelined", kEofCaps, {{kC2s, kPing + kPing + kPing}}, kTooManyCommands, TrackerLimits{1024, 2}},
-      {"auth_reply_before_the_switch", kEofCaps, {{kC2s, kPing + change_user}, {kC2s, "0400000161626364"}}, kSequence},
+      {"too_many_pipelined", kEofCaps, {{kC2s, kPing + kPing + kPing}}, F::too_many_commands, TrackerLimits{1024, 2}},
+      {"auth_reply_before_the_switch",
+       kEofCaps,
+       {{kC2s, kPing + change_user}, {kC2s, "0400000161626364"}},
+       F::sequence},
       {"auth_reply_seq_wrong",
        kEofCaps,
        {{kC2s, change_user},
@@ -799,7 +811,7 @@ std::vector<FaultCase> fault_cases() {
         {kC2s,
          "04000003"
          "61626364"}},
-       kSequence},
+       F::sequence},
   };
 }
 
@@ -820,8 +832,8 @@ TEST_P(FaultTest, ReportedOnceThenInputIsIgnored) {
     }
     const auto records = feed_steps(t, steps);
     ASSERT_FALSE(records.empty());
-    EXPECT_EQ(records.back().event, TrackerEvent::kFault);
-    EXPECT_EQ(only(records, TrackerEvent::kFault).size(), 1U);
+    EXPECT_EQ(records.back().event, TrackerEvent::fault);
+    EXPECT_EQ(only(records, TrackerEvent::fault).size(), 1U);
     EXPECT_EQ(t.fault(), c.fault) << to_string(t.fault());
     EXPECT_TRUE(t.failed());
     EXPECT_FALSE(t.idle());
@@ -829,7 +841,7 @@ TEST_P(FaultTest, ReportedOnceThenInputIsIgnored) {
     EXPECT_EQ(t.feed_to_server(more).consumed, more.size());
     const TrackerStep step = t.feed_from_server(more);
     EXPECT_EQ(step.consumed, more.size());
-    EXPECT_EQ(step.event, TrackerEvent::kNone);
+    EXPECT_EQ(step.event, TrackerEvent::none);
   }
 }
 

@@ -94,7 +94,7 @@ TEST_F(ClientSessionLoginTest, AClientLogsInOverTlsThenItsQueryRelays) {
   const auto ok = next_packet();
   EXPECT_TRUE(is_ok(ok)) << err_code(ok) << " " << srv.error();
   EXPECT_EQ(ok.seq, 3);
-  app_command(protocol::Command::kQuery, "SELECT 1");
+  app_command(protocol::Command::query, "SELECT 1");
   const auto reply = next_packet();
   EXPECT_EQ(reply.seq, 1);
   EXPECT_EQ(reply.payload, ok_payload(protocol::status::kAutocommit));

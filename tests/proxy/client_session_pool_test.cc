@@ -36,11 +36,11 @@ Script warmed(const std::string& schema, uint32_t thread_id) {
   Script s = {send(greeting_payload(greeting)),
               expect_any("login"),
               send(ok_payload()),
-              expect_command(protocol::Command::kResetConnection),
+              expect_command(protocol::Command::reset_connection),
               send(ok_payload()),
-              expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+              expect_command(protocol::Command::query, "SELECT DATABASE()")};
   for (auto& step : resultset({schema, "28800", "0", "utf8mb4_general_ci"})) s.push_back(std::move(step));
-  s.push_back(expect_command(protocol::Command::kQuery, "SET character_set_client"));
+  s.push_back(expect_command(protocol::Command::query, "SET character_set_client"));
   s.push_back(send(ok_payload()));
   return s;
 }
@@ -48,7 +48,7 @@ Script warmed(const std::string& schema, uint32_t thread_id) {
 // The application's COM_CHANGE_USER to kUser with `schema` (spec §2.7): no auth response (camproxy
 // checks none), collation 45, mysql_native_password.
 std::vector<uint8_t> change_user_payload(std::string_view schema) {
-  std::vector<uint8_t> p = {static_cast<uint8_t>(protocol::Command::kChangeUser)};
+  std::vector<uint8_t> p = {static_cast<uint8_t>(protocol::Command::change_user)};
   // One byte at a time: GCC 12 sees a bogus -Warray-bounds in vector::insert of a string_view here.
   const auto add = [&p](std::string_view text) {
     for (char c : text) p.push_back(static_cast<uint8_t>(c));
@@ -70,7 +70,7 @@ class ClientSessionPoolTest : public SessionTest, private UpstreamConn::Owner {
   ScriptedServer& pooled(const std::string& schema, Script rest, bool first = true, uint32_t thread_id = 42) {
     Script s = warmed(schema, thread_id);
     if (first) {  // the pool's first clean connection reads the server's wait_timeout
-      s.push_back(expect_command(protocol::Command::kQuery, "SELECT @@session.wait_timeout"));
+      s.push_back(expect_command(protocol::Command::query, "SELECT @@session.wait_timeout"));
       for (auto& step : resultset({"28800"})) s.push_back(std::move(step));
     }
     s.insert(s.end(), rest.begin(), rest.end());
@@ -115,13 +115,13 @@ class ClientSessionPoolTest : public SessionTest, private UpstreamConn::Owner {
 };
 
 TEST_F(ClientSessionPoolTest, APooledConnectionIsFixedUpToTheClientsSchemaThenRelaysBothWays) {
-  auto& srv = pooled("app", {expect_command(protocol::Command::kInitDb, "shop"), send(ok_payload()),
-                             expect_command(protocol::Command::kQuery, "SELECT 1"), send(ok_payload(0x0002)), stall()});
+  auto& srv = pooled("app", {expect_command(protocol::Command::init_db, "shop"), send(ok_payload()),
+                             expect_command(protocol::Command::query, "SELECT 1"), send(ok_payload(0x0002)), stall()});
   start_session();
   const auto ok = app_login("shop");
   EXPECT_TRUE(is_ok(ok)) << err_code(ok);
   EXPECT_EQ(ok.seq, 2);
-  app_command(protocol::Command::kQuery, "SELECT 1");
+  app_command(protocol::Command::query, "SELECT 1");
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply));
   EXPECT_EQ(reply.seq, 1);
@@ -129,7 +129,7 @@ TEST_F(ClientSessionPoolTest, APooledConnectionIsFixedUpToTheClientsSchemaThenRe
 }
 
 TEST_F(ClientSessionPoolTest, ASchemaTheServerRefusesAtCheckoutIsTheClientsError) {
-  auto& srv = pooled("app", {expect_command(protocol::Command::kInitDb, "nope"),
+  auto& srv = pooled("app", {expect_command(protocol::Command::init_db, "nope"),
                              send(err_payload(1049, "42000", "Unknown database 'nope'")), stall()});
   start_session();
   const auto err = app_login("nope");
@@ -139,10 +139,10 @@ TEST_F(ClientSessionPoolTest, ASchemaTheServerRefusesAtCheckoutIsTheClientsError
 }
 
 TEST_F(ClientSessionPoolTest, AClientsResetConnectionIsRelayed) {
-  auto& srv = pooled("app", {expect_command(protocol::Command::kResetConnection), send(ok_payload()), stall()});
+  auto& srv = pooled("app", {expect_command(protocol::Command::reset_connection), send(ok_payload()), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
-  app_command(protocol::Command::kResetConnection);
+  app_command(protocol::Command::reset_connection);
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply));
   EXPECT_TRUE(srv.finished()) << srv.error();
@@ -152,9 +152,9 @@ TEST_F(ClientSessionPoolTest, AClientsResetConnectionIsRelayed) {
 // password is not checked and the server sees no COM_CHANGE_USER.
 TEST_F(ClientSessionPoolTest, AClientsChangeUserResetsAndFixesUpTheConnection) {
   auto& srv = pooled(
-      "app", {expect_command(protocol::Command::kResetConnection), send(ok_payload()),
-              expect_command(protocol::Command::kInitDb, "other"), send(ok_payload()),
-              expect_command(protocol::Command::kQuery, "SET character_set_client"), send(ok_payload()), stall()});
+      "app", {expect_command(protocol::Command::reset_connection), send(ok_payload()),
+              expect_command(protocol::Command::init_db, "other"), send(ok_payload()),
+              expect_command(protocol::Command::query, "SET character_set_client"), send(ok_payload()), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
   app_send(0, change_user_payload("other"));
@@ -169,18 +169,18 @@ TEST_F(ClientSessionPoolTest, AClientsChangeUserResetsAndFixesUpTheConnection) {
 // MULTI_STATEMENTS again; the client gets its OK and the pool learns that resets are refused.
 TEST_F(ClientSessionPoolTest, AClientsChangeUserFallsBackToChangeUserWithTheTokenWhenTheResetIsRefused) {
   const auto scramble = protocol::native_scramble(pool_env_->token_->password->bytes(), make_greeting().nonce);
-  std::vector<uint8_t> change_user = {static_cast<uint8_t>(protocol::Command::kChangeUser)};
+  std::vector<uint8_t> change_user = {static_cast<uint8_t>(protocol::Command::change_user)};
   for (char c : kUser) change_user.push_back(static_cast<uint8_t>(c));
   change_user.push_back(0);
   change_user.push_back(static_cast<uint8_t>(scramble.size()));  // spec §2.7: auth_response_len int<1>
   change_user.insert(change_user.end(), scramble.begin(), scramble.end());
   auto& srv = pooled(
-      "app", {expect_command(protocol::Command::kResetConnection), send(err_payload(1047, "08S01", "Unknown command")),
-              expect_command(protocol::Command::kInitDb, "other"), send(ok_payload()),
-              expect_command(protocol::Command::kQuery, "SET character_set_client"), send(ok_payload()),
-              expect_prefix(change_user), send(ok_payload()), expect_command(protocol::Command::kInitDb, "other"),
-              send(ok_payload()), expect_command(protocol::Command::kQuery, "SET character_set_client"),
-              send(ok_payload()), expect_command(protocol::Command::kSetOption), send(ok_payload()), stall()});
+      "app", {expect_command(protocol::Command::reset_connection), send(err_payload(1047, "08S01", "Unknown command")),
+              expect_command(protocol::Command::init_db, "other"), send(ok_payload()),
+              expect_command(protocol::Command::query, "SET character_set_client"), send(ok_payload()),
+              expect_prefix(change_user), send(ok_payload()), expect_command(protocol::Command::init_db, "other"),
+              send(ok_payload()), expect_command(protocol::Command::query, "SET character_set_client"),
+              send(ok_payload()), expect_command(protocol::Command::set_option), send(ok_payload()), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
   EXPECT_FALSE(pool_->reset_refused());
@@ -196,19 +196,19 @@ TEST_F(ClientSessionPoolTest, AClientsChangeUserFallsBackToChangeUserWithTheToke
 // checkout took the one with the client's schema) takes over with the schema and the session's
 // SET replayed, and the client's next command is answered by it.
 TEST_F(ClientSessionPoolTest, ALostConnectionBetweenCommandsIsReplacedUnseen) {
-  auto& first = pooled("app", {expect_command(protocol::Command::kQuery, "SET time_zone = '+00:00'"),
-                               send(ok_payload()), close_connection()});
+  auto& first = pooled("app", {expect_command(protocol::Command::query, "SET time_zone = '+00:00'"), send(ok_payload()),
+                               close_connection()});
   auto& second = pooled("other",
-                        {expect_command(protocol::Command::kInitDb, "app"), send(ok_payload()),
-                         expect_command(protocol::Command::kQuery, "SET time_zone = '+00:00'"), send(ok_payload()),
-                         expect_command(protocol::Command::kQuery, "SELECT @@time_zone"), send(ok_payload()), stall()},
+                        {expect_command(protocol::Command::init_db, "app"), send(ok_payload()),
+                         expect_command(protocol::Command::query, "SET time_zone = '+00:00'"), send(ok_payload()),
+                         expect_command(protocol::Command::query, "SELECT @@time_zone"), send(ok_payload()), stall()},
                         false);
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
-  app_command(protocol::Command::kQuery, "SET time_zone = '+00:00'");
+  app_command(protocol::Command::query, "SET time_zone = '+00:00'");
   ASSERT_TRUE(is_ok(next_packet()));
   ASSERT_TRUE(run_until([&] { return first.finished(); })) << first.error();
-  app_command(protocol::Command::kQuery, "SELECT @@time_zone");
+  app_command(protocol::Command::query, "SELECT @@time_zone");
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(second.finished()) << second.error();
@@ -218,13 +218,13 @@ TEST_F(ClientSessionPoolTest, ALostConnectionBetweenCommandsIsReplacedUnseen) {
 // of that session's connection, through the asking session's own connection.
 TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread) {
   pooled("a", {stall()}, true, 42);
-  auto& b = pooled("b", {expect_command(protocol::Command::kQuery, "KILL CONNECTION 42"), send(ok_payload()), stall()},
+  auto& b = pooled("b", {expect_command(protocol::Command::query, "KILL CONNECTION 42"), send(ok_payload()), stall()},
                    false, 43);
   start_session();  // connection id 1
   ASSERT_TRUE(is_ok(app_login("a")));
   start_session();  // connection id 2
   ASSERT_TRUE(is_ok(app_login("b")));
-  app_command(protocol::Command::kQuery, "KILL 1");
+  app_command(protocol::Command::query, "KILL 1");
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(b.finished()) << b.error();
@@ -233,7 +233,7 @@ TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread
 // Process draining: a session between transactions closes at once; one inside a transaction
 // once the COMMIT's OK has reached its client.
 TEST_F(ClientSessionPoolTest, DrainClosesASessionBetweenTransactionsAtOnce) {
-  pooled("app", {expect_command(protocol::Command::kResetConnection), stall()});
+  pooled("app", {expect_command(protocol::Command::reset_connection), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
   session_->drain();
@@ -244,17 +244,17 @@ TEST_F(ClientSessionPoolTest, DrainClosesASessionBetweenTransactionsAtOnce) {
 
 TEST_F(ClientSessionPoolTest, DrainClosesASessionInATransactionAfterItsCommit) {
   constexpr uint16_t kInTrans = protocol::status::kInTrans | protocol::status::kAutocommit;
-  pooled("app", {expect_command(protocol::Command::kQuery, "BEGIN"), send(ok_payload(kInTrans)),
-                 expect_command(protocol::Command::kQuery, "COMMIT"), send(ok_payload()),
-                 expect_command(protocol::Command::kResetConnection), stall()});
+  pooled("app", {expect_command(protocol::Command::query, "BEGIN"), send(ok_payload(kInTrans)),
+                 expect_command(protocol::Command::query, "COMMIT"), send(ok_payload()),
+                 expect_command(protocol::Command::reset_connection), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
-  app_command(protocol::Command::kQuery, "BEGIN");
+  app_command(protocol::Command::query, "BEGIN");
   ASSERT_TRUE(is_ok(next_packet()));
   session_->drain();
   run_for(50);  // asserting that it does NOT close (a close would be at once)
   EXPECT_EQ(env_->closed_, 0) << "inside a transaction it stays";
-  app_command(protocol::Command::kQuery, "COMMIT");
+  app_command(protocol::Command::query, "COMMIT");
   EXPECT_TRUE(is_ok(next_packet()));
   EXPECT_TRUE(run_until([&] { return env_->closed_ == 1; }));
 }

@@ -64,7 +64,7 @@ TEST_F(ClientSessionTest, ASilentClientHitsTheHandshakeDeadline) {
 TEST_F(ClientSessionTest, ABadFirstPacketIsRefused) {
   start_session();
   next_packet();
-  app_send(1, std::vector<uint8_t>{static_cast<uint8_t>(protocol::Command::kQuit)});
+  app_send(1, std::vector<uint8_t>{static_cast<uint8_t>(protocol::Command::quit)});
   const auto err = next_packet();
   EXPECT_EQ(err.seq, 2);
   EXPECT_EQ(err_code(err), protocol::kErHandshake);

@@ -51,9 +51,9 @@ TEST(ReplyReader, OkErrAndEofRepliesInPipelineOrder) {
   std::vector<uint8_t> err = {0xFF, 0x19, 0x04, '#', '4', '2', '0', '0', '0'};
   const std::string msg = "Unknown database 'nope'";
   err.insert(err.end(), msg.begin(), msg.end());
-  std::vector<InternalCommand> cmds = {make_command(protocol::Command::kPing),
-                                       make_command(protocol::Command::kSetOption, std::string_view("\0\0", 2)),
-                                       make_command(protocol::Command::kInitDb, "nope")};
+  std::vector<InternalCommand> cmds = {make_command(protocol::Command::ping),
+                                       make_command(protocol::Command::set_option, std::string_view("\0\0", 2)),
+                                       make_command(protocol::Command::init_db, "nope")};
   ReplyReader reader(cap::kProtocol41, cmds);
   EXPECT_EQ(reader.on_packet(ok), ReplyReader::Step::more);
   EXPECT_EQ(reader.on_packet(eof), ReplyReader::Step::more);

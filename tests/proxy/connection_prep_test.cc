@@ -28,10 +28,10 @@ std::vector<std::string> describe(const std::vector<InternalCommand>& cmds) {
   for (const auto& c : cmds) {
     const std::string arg(c.payload.begin() + 1, c.payload.end());
     switch (static_cast<protocol::Command>(c.payload.at(0))) {
-      case protocol::Command::kResetConnection: out.push_back("reset"); break;
-      case protocol::Command::kInitDb: out.push_back("use " + arg); break;
-      case protocol::Command::kSetOption: out.push_back(arg.at(0) == 0 ? "multi on" : "multi off"); break;
-      case protocol::Command::kQuery:
+      case protocol::Command::reset_connection: out.push_back("reset"); break;
+      case protocol::Command::init_db: out.push_back("use " + arg); break;
+      case protocol::Command::set_option: out.push_back(arg.at(0) == 0 ? "multi on" : "multi off"); break;
+      case protocol::Command::query:
         out.push_back(arg.starts_with("SELECT DATABASE()") ? "look" : arg);
         EXPECT_EQ(c.wants_value, arg.starts_with("SELECT")) << arg;
         break;

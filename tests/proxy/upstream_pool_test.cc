@@ -31,19 +31,19 @@ Script script(std::initializer_list<std::vector<Step>> parts) {
 std::vector<Step> login() { return {send(greeting_payload(make_greeting())), expect_any("login"), send(ok_payload())}; }
 // COM_RESET_CONNECTION and the look, answered: `schema` and the server's `wait_timeout`.
 std::vector<Step> reset_and_look(std::optional<std::string> schema, std::string wait_timeout = "28800") {
-  std::vector<Step> steps = {expect_command(protocol::Command::kResetConnection), send(ok_payload()),
-                             expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+  std::vector<Step> steps = {expect_command(protocol::Command::reset_connection), send(ok_payload()),
+                             expect_command(protocol::Command::query, "SELECT DATABASE()")};
   for (auto& s : resultset({std::move(schema), std::move(wait_timeout), "0", "utf8mb4_general_ci"}))
     steps.push_back(std::move(s));
   return steps;
 }
 // The pool's first connection reads the server's wait_timeout once it is clean.
 std::vector<Step> first_wait_timeout(std::string value = "28800") {
-  std::vector<Step> steps = {expect_command(protocol::Command::kQuery, "SELECT @@session.wait_timeout")};
+  std::vector<Step> steps = {expect_command(protocol::Command::query, "SELECT @@session.wait_timeout")};
   for (auto& s : resultset({std::move(value)})) steps.push_back(std::move(s));
   return steps;
 }
-std::vector<Step> quit_then_stall() { return {expect_command(protocol::Command::kQuit), stall()}; }
+std::vector<Step> quit_then_stall() { return {expect_command(protocol::Command::quit), stall()}; }
 
 uint64_t closes(PoolClose reason) { return process_metrics().counter(MetricId::pool_closes, reason).value(); }
 uint64_t cleanups(PoolCleanup method) { return process_metrics().counter(MetricId::pool_cleanups, method).value(); }
@@ -201,18 +201,18 @@ TEST_F(UpstreamPoolTest, IdleConnectionsCloseBelowTheWaitTimeoutALookRead) {
 // spec §5.2: the server refuses COM_RESET_CONNECTION (1047): COM_CHANGE_USER with the current
 // token cleans instead, then the look and MULTI_STATEMENTS are restored.
 std::vector<Step> refused_reset(bool then_change_user = true) {
-  std::vector<Step> steps = {expect_command(protocol::Command::kResetConnection),
+  std::vector<Step> steps = {expect_command(protocol::Command::reset_connection),
                              send(err_payload(1047, "08S01", "Unknown command")),
-                             expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+                             expect_command(protocol::Command::query, "SELECT DATABASE()")};
   for (auto& s : resultset({"app", "28800", "0", "utf8mb4_general_ci"})) steps.push_back(std::move(s));
-  if (then_change_user) steps.push_back(expect_command(protocol::Command::kChangeUser, kAccount));
+  if (then_change_user) steps.push_back(expect_command(protocol::Command::change_user, kAccount));
   return steps;
 }
 
 TEST_F(UpstreamPoolTest, ARefusedResetFallsBackToChangeUser) {
-  std::vector<Step> restore = {send(ok_payload()), expect_command(protocol::Command::kQuery, "SELECT DATABASE()")};
+  std::vector<Step> restore = {send(ok_payload()), expect_command(protocol::Command::query, "SELECT DATABASE()")};
   for (auto& s : resultset({std::nullopt, "28800", "0", "utf8mb4_general_ci"})) restore.push_back(std::move(s));
-  restore.push_back(expect_command(protocol::Command::kSetOption));
+  restore.push_back(expect_command(protocol::Command::set_option));
   restore.push_back(send(ok_payload()));
   auto& srv = server(script({login(), refused_reset(), restore, first_wait_timeout(), {stall()}}));
   const uint64_t change_users = cleanups(PoolCleanup::change_user);
