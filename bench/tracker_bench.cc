@@ -42,7 +42,7 @@ std::vector<uint8_t> result_set(size_t rows) {
   return out;
 }
 
-// Feeds `bytes` to one direction until every byte is consumed; counts kResponseEnd events.
+// Feeds `bytes` to one direction until every byte is consumed; counts response_end events.
 // False on a fault.
 template <class Feed>
 bool feed_all(std::span<const uint8_t> bytes, Feed&& feed, int& responses) {

@@ -22,7 +22,7 @@
 //     if (step.event == TrackerEvent::none) break;  // all consumed, nothing pending
 //     handle(step.event);
 //   }
-// One packet can raise two events (kSessionState, then kResponseEnd): the second comes from the
+// One packet can raise two events (session_state, then response_end): the second comes from the
 // next call with consumed == 0, so loop until TrackerEvent::none, not until `bytes` is empty. The byte at
 // which an event is reported is exact, so a relay can cut its output at a response boundary.
 //
@@ -57,7 +57,7 @@
 // pipelines commands behind LOAD DATA LOCAL or an unfinished CHANGE_USER breaks the server's own
 // framing; the tracker then sees file or auth data where it expects commands, as the server does.
 //
-// After a fault the tracker reports kFault once, then consumes and ignores all input: the
+// After a fault the tracker reports fault once, then consumes and ignores all input: the
 // connection's state is unknown, so it must not be reused (the relay may still forward bytes).
 #pragma once
 
@@ -122,7 +122,7 @@ struct CommandInfo {
   bool operator==(const CommandInfo&) const = default;
 };
 
-// The response of the last kResponseEnd event.
+// The response of the last response_end event.
 struct ResponseInfo {
   Command command = Command::sleep;
   uint32_t statement_id = 0;   // from the command; for STMT_PREPARE, from PREPARE_OK
@@ -213,7 +213,7 @@ class ResponseTracker {
 
   const CommandInfo& last_command() const noexcept { return last_command_; }
   const ResponseInfo& last_response() const noexcept { return last_response_; }
-  // Valid during kLocalInfile / kSessionState, until the next feed_from_server() call.
+  // Valid during local_infile / session_state, until the next feed_from_server() call.
   std::string_view local_infile_name() const noexcept;
   std::span<const uint8_t> session_state_info() const noexcept { return session_state_; }
 

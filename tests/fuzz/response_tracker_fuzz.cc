@@ -6,7 +6,7 @@
 //
 // The chunks are fed twice, once as they come and once byte by byte. Properties (from
 // response_tracker.h): a feed never consumes more than it is given and ends on TrackerEvent::none only with
-// everything consumed; each direction raises only its own events; kFault comes once and nothing
+// everything consumed; each direction raises only its own events; fault comes once and nothing
 // after it; the event count stays bounded (no livelock); the FIFO stays within max_pipelined;
 // idle() means nothing outstanding; and both feedings see the same events at the same stream
 // offsets with the same command, response and session details, and end in the same state.
@@ -93,7 +93,7 @@ class Feeder {
         break;
       }
       CAMPROXY_FUZZ_CHECK(++events <= max_events);
-      CAMPROXY_FUZZ_CHECK(!faulted_);  // nothing after kFault
+      CAMPROXY_FUZZ_CHECK(!faulted_);  // nothing after fault
       if (step.event == TrackerEvent::fault) {
         faulted_ = true;
         CAMPROXY_FUZZ_CHECK(tracker_.failed());

@@ -129,8 +129,8 @@ struct Record {
   TrackerEvent event = TrackerEvent::none;
   size_t offset = 0;      // bytes of that direction consumed when it was reported
   CommandInfo command;    // kCommand
-  ResponseInfo response;  // kResponseEnd
-  std::string text;       // kLocalInfile: file name; kSessionState: entries; kFault: fault
+  ResponseInfo response;  // response_end
+  std::string text;       // local_infile: file name; session_state: entries; fault: fault
   bool operator==(const Record&) const = default;
 };
 
@@ -219,7 +219,7 @@ struct CaptureCase {
   const char* file;
   uint32_t caps;
   std::vector<Expected> responses;
-  std::vector<std::string> session_states = {};  // kSessionState events, described
+  std::vector<std::string> session_states = {};  // session_state events, described
   std::vector<std::string> local_infiles = {};
   // The client also spoke mid-response (pipelining, an auth exchange), not only after an end.
   bool interleaved = false;
