@@ -33,12 +33,13 @@ ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
 echo "== $mode integration tests [$(date -u +%T)]"
 export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 # ASan runs the whole suite (memory safety on every path). TSan runs the files where threads meet:
-# token publication to the workers, reload, drain, the admin endpoint's cross-thread answers, the
-# pool under concurrent sessions; the whole suite under both would put CI past its hour.
+# token publication to the workers, the CAM call threads and their budget, reload, drain, the
+# admin endpoint's snapshots from the workers, the pool under concurrent sessions; the whole suite under both would put CI past its hour.
 files=(tests/integration)
 if [[ $mode == tsan ]]; then
   files=(tests/integration/test_token_lifecycle.py tests/integration/test_admin_reload.py
-         tests/integration/test_admin_debug.py tests/integration/test_lifecycle.py
+         tests/integration/test_admin_debug.py tests/integration/test_introspection.py
+         tests/integration/test_cam_limits.py tests/integration/test_lifecycle.py
          tests/integration/test_pool.py tests/integration/test_chaos.py)
 fi
 /usr/bin/python3 -m pytest "${files[@]}" -q -p no:cacheprovider \
