@@ -23,7 +23,8 @@ def connect(proxy, **kwargs):
 
 
 def admin_json(proxy, path: str, method: str = "GET") -> tuple[int, dict]:
-    status, body = http_request("127.0.0.1", proxy.admin_port, method, path, timeout=10)
+    headers = {"X-Camproxy-Admin": "1"} if method == "POST" else None  # proxy/admin_access.h
+    status, body = http_request("127.0.0.1", proxy.admin_port, method, path, timeout=10, headers=headers)
     return status, json.loads(body) if body.startswith(b"{") else {"text": body.decode()}
 
 
@@ -141,7 +142,7 @@ def test_no_introspection_answer_shows_a_token_or_a_key(camproxy, cam):
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
-        refreshed = http_request("127.0.0.1", proxy.admin_port, "POST", "/refresh-token", timeout=10)
+        refreshed = proxy.admin_post("/refresh-token", timeout=10)
         assert refreshed[0] == 200
         password, _ = fetch_password(cam)
         token_text = fetch(cam).json()["Response"]["Credentials"]["Token"]

@@ -402,7 +402,7 @@ def test_kill_of_an_unknown_id_is_1094_and_touches_nothing(camproxy, mariadb):
 def test_a_kill_the_database_refuses_changes_nothing(camproxy, mariadb):
     # Pass-through: camtest may not kill camtls's thread (no CONNECTION ADMIN), so MariaDB
     # answers 1095 naming its own thread id; camproxy answers in the application's terms.
-    proxy = camproxy(db_user=None)
+    proxy = camproxy(db_user="*")
     victim = connect(proxy, user="camtls", database=None)
     victim_thread = thread_id(victim)
     with connect(proxy) as killer:
