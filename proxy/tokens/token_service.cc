@@ -294,7 +294,7 @@ void TokenService::start_pending_fetches() {
   for (auto& [fetch, urgent] : ready) {
     log_debug("cam_fetch_start", {{"account", fetch->account}});
     threads_.post(
-        [this, fetch] {
+        [this, fetch = fetch] {  // a copy: clang 14 cannot capture a structured binding
           run_fetch(*fetch);
           std::lock_guard lock(done_mu_);
           if (!accepting_done_) return;  // closed: the fetch finishes into the void
