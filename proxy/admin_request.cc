@@ -15,7 +15,7 @@ bool same_name(std::string_view a, std::string_view b) {
 // RFC 9110 §5.5: optional whitespace (space, tab) around a field value is not part of it.
 std::string_view trim(std::string_view v) {
   const auto first = v.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
+  if (first == std::string_view::npos) return v.substr(v.size());  // empty, still a view into the head
   return v.substr(first, v.find_last_not_of(" \t") - first + 1);
 }
 
