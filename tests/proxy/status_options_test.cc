@@ -7,14 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/proxy/fake_getenv.h"
+
 namespace camproxy::proxy {
 namespace {
 
-std::map<std::string, std::string> g_env;
-const char* fake_getenv(const char* name) {
-  auto it = g_env.find(name);
-  return it == g_env.end() ? nullptr : it->second.c_str();
-}
+using testing::fake_getenv;
+using testing::g_env;
 
 std::optional<StatusSettings> parse(std::vector<std::string> args, std::string& error,
                                     std::map<std::string, std::string> env = {}) {
