@@ -1,9 +1,11 @@
 #include "proxy/admin_server.h"
 
-#include <netdb.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
+
+#include "proxy/net/listen_socket.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -113,21 +115,15 @@ struct AdminServer::Conn {
 };
 
 bool AdminServer::listen(const HostPort& address, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(address.host.c_str(), std::to_string(address.port).c_str(), &hints, &res); rc != 0) {
-    error = name_ + " address " + address.to_string() + ": " + gai_strerror(rc);
+  ListenAddress where;
+  where.tcp = address;
+  ListenSocket socket;
+  if (!open_listen_socket(where, 1, socket, error)) {
+    error = name_ + ": " + error;
     return false;
   }
-  uv_tcp_init(loop_, &server_);
-  server_.data = this;
   listening_ = true;
-  int rc = uv_tcp_bind(&server_, res->ai_addr, 0);
-  freeaddrinfo(res);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 128, on_connection);
-  if (rc != 0) {
+  if (int rc = acceptor_.start(socket.fds.front()); rc != 0) {
     error = "cannot listen on " + name_ + " address " + address.to_string() + ": " + uv_strerror(rc);
     return false;
   }
@@ -137,19 +133,19 @@ bool AdminServer::listen(const HostPort& address, std::string& error) {
 void AdminServer::close() {
   if (!listening_) return;
   listening_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+  acceptor_.close();
 }
 
-void AdminServer::on_connection(uv_stream_t* s, int status) {
-  auto* self = static_cast<AdminServer*>(s->data);
-  if (status != 0) return;
+void AdminServer::on_accepted(void* server, int fd) {
+  auto* self = static_cast<AdminServer*>(server);
   auto* c = new Conn;
   c->server = self;
   uv_tcp_init(self->loop_, &c->tcp);
   uv_timer_init(self->loop_, &c->timer);
   c->tcp.data = c;
   c->timer.data = c;
-  if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    ::close(fd);
     c->close();
     return;
   }

@@ -10,6 +10,7 @@
 
 #include "proxy/admin_request.h"
 #include "proxy/config/config.h"
+#include "proxy/net/acceptor.h"
 
 namespace camproxy::proxy {
 
@@ -40,7 +41,11 @@ class AdminServer {
  public:
   // `name` says which listener it is in errors ("admin", "http").
   AdminServer(uv_loop_t* loop, AdminHandler handler, std::string name = "admin", AdminGate gate = {})
-      : loop_(loop), handler_(std::move(handler)), name_(std::move(name)), gate_(std::move(gate)) {}
+      : loop_(loop),
+        handler_(std::move(handler)),
+        name_(std::move(name)),
+        gate_(std::move(gate)),
+        acceptor_(loop, name_, on_accepted, this) {}
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -52,14 +57,14 @@ class AdminServer {
 
  private:
   struct Conn;
-  static void on_connection(uv_stream_t* server, int status);
+  static void on_accepted(void* server, int fd);
 
   uv_loop_t* loop_;
   AdminHandler handler_;
   AdminDeferredHandler deferred_;
   std::string name_;
   AdminGate gate_;
-  uv_tcp_t server_{};
+  Acceptor acceptor_;  // after name_, which it copies
   bool listening_ = false;
 };
 

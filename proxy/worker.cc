@@ -1,6 +1,10 @@
 #include "proxy/worker.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 
@@ -15,6 +19,7 @@ Worker::~Worker() {
   if (thread_.joinable()) stop();
   if (!loop_ready_) return;
   close_handed_over();
+  for (auto& l : listeners_) l->acceptor.close();  // their fds too, which uv_walk would leave open
   // After a start that failed part-way no thread ran the loop: its handles (asyncs, the
   // listeners opened so far) are still open, and uv_loop_close would refuse with UV_EBUSY.
   uv_walk(
@@ -56,21 +61,13 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::s
 // A dup, so that closing this worker's listener leaves the socket to the control thread (and
 // to the workers of a target it is handed to on a reload).
 bool Worker::listen_on(const ListenAddress& address, int fd, std::string& error) {
-  auto l = std::make_unique<Listener>();
-  l->address = address;
-  l->worker = this;
-  const int own_fd = ::dup(fd);
-  int rc = own_fd < 0 ? UV_EMFILE : 0;
-  if (rc == 0) rc = address.is_unix ? uv_pipe_init(&loop_, &l->h.pipe, 0) : uv_tcp_init(&loop_, &l->h.tcp);
-  if (rc == 0) {
-    l->h.handle.data = l.get();
-    rc = address.is_unix ? uv_pipe_open(&l->h.pipe, own_fd) : uv_tcp_open(&l->h.tcp, own_fd);
-    if (rc == 0) rc = uv_listen(&l->h.stream, 1024, on_connection);
-    listeners_.push_back(std::move(l));
-  } else if (own_fd >= 0) {
-    ::close(own_fd);
+  const int own_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own_fd < 0) {
+    error = "worker cannot listen on " + address.to_string() + ": " + std::strerror(errno);
+    return false;
   }
-  if (rc != 0) {
+  auto& l = listeners_.emplace_back(std::make_unique<Listener>(this, address, &loop_));
+  if (int rc = l->acceptor.start(own_fd); rc != 0) {
     error = "worker cannot listen on " + address.to_string() + ": " + uv_strerror(rc);
     return false;
   }
@@ -93,18 +90,14 @@ void Worker::stop() {
 
 void Worker::on_drain_async(uv_async_t* a) {
   auto* self = static_cast<Worker*>(a->data);
-  for (auto& l : self->listeners_) {
-    if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, nullptr);
-  }
+  for (auto& l : self->listeners_) l->acceptor.close();
   std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
   for (auto* s : sessions) s->drain();
 }
 
 void Worker::on_stop_async(uv_async_t* a) {
   auto* self = static_cast<Worker*>(a->data);
-  for (auto& l : self->listeners_) {
-    if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, nullptr);
-  }
+  for (auto& l : self->listeners_) l->acceptor.close();
   // Copy: shutting a session down removes it from the set (later, in its close callback).
   std::vector<ClientSession*> sessions(self->sessions_.begin(), self->sessions_.end());
   for (auto* s : sessions) s->shutdown();
@@ -159,24 +152,15 @@ WorkerSnapshot Worker::snapshot() {
   return out;
 }
 
-void Worker::on_connection(uv_stream_t* server, int status) {
-  auto* l = static_cast<Listener*>(server->data);
+void Worker::on_accepted(void* listener, int fd) {
+  auto* l = static_cast<Listener*>(listener);
   Worker* self = l->worker;
-  if (status != 0) {
-    log_warn("accept_failed", {{"worker", self->index_}, {"error", uv_strerror(status)}});
-    return;
-  }
   if (!l->address.is_unix) {  // unix listeners share one socket: whichever worker is free accepts
     if (Worker* lighter = self->lighter_sibling()) {
-      self->hand_over(server, l->address, *lighter);
-      return;
+      if (lighter->take_over(fd, l->address)) return;  // else it is stopping: served here
     }
   }
-  auto* session = new ClientSession(*self);
-  if (!session->accept(server, l->address)) return;  // it cleans up after itself
-  self->sessions_.insert(session);
-  self->session_count_.fetch_add(1, std::memory_order_relaxed);
-  session->start();
+  self->serve_adopted(fd, l->address, false);
 }
 
 // A refusal instead of a hang (issue 7): the session answers the client with an ERR. Logins in

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/context_pool_env.h"
+#include "proxy/net/acceptor.h"
 #include "proxy/net/listen_socket.h"
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/proxy_context.h"
@@ -74,14 +75,11 @@ class Worker final : public SessionEnv {
 
  private:
   struct Listener {
-    union {
-      uv_handle_t handle;
-      uv_stream_t stream;
-      uv_tcp_t tcp;
-      uv_pipe_t pipe;
-    } h{};
+    Listener(Worker* w, const ListenAddress& a, uv_loop_t* loop)
+        : address(a), worker(w), acceptor(loop, a.to_string(), on_accepted, this) {}
     ListenAddress address;  // a copy: what sessions accepted here check
-    Worker* worker = nullptr;
+    Worker* worker;
+    Acceptor acceptor;
   };
 
   // A client accepted by another worker, waiting to be adopted here.
@@ -93,7 +91,6 @@ class Worker final : public SessionEnv {
   bool listen_on(const ListenAddress& address, int fd, std::string& error);
   // Spreading clients (worker_balance.cc).
   Worker* lighter_sibling() const;
-  void hand_over(uv_stream_t* server, const ListenAddress& address, Worker& to);
   // Any thread: queues a client for this worker; false when it no longer takes any.
   bool take_over(int fd, const ListenAddress& address);
   void serve_adopted(int fd, const ListenAddress& address, bool counted);
@@ -101,7 +98,7 @@ class Worker final : public SessionEnv {
   void set_taking_over(bool on);
   void close_handed_over();
   void run();
-  static void on_connection(uv_stream_t* server, int status);
+  static void on_accepted(void* listener, int fd);
   static void on_token_async(uv_async_t* a);
   static void on_stop_async(uv_async_t* a);
   static void on_drain_async(uv_async_t* a);

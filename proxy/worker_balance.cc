@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include "proxy/ops/log.h"
 #include "proxy/session/client_session.h"
 #include "proxy/worker.h"
@@ -32,30 +30,8 @@ Worker* Worker::lighter_sibling() const {
   return to ? siblings_[*to] : nullptr;
 }
 
-// Accepted here, served there: the accepted socket is duplicated (libuv owns the accepted one
-// and closes it with its handle) and queued for `to`, which counts it at once so that a burst
-// is spread rather than all sent to the same worker.
-void Worker::hand_over(uv_stream_t* server, const ListenAddress& address, Worker& to) {
-  auto* accepted = new uv_tcp_t;
-  auto release = [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); };
-  int rc = uv_tcp_init(&loop_, accepted);
-  if (rc != 0) {
-    delete accepted;
-    log_warn("accept_failed", {{"worker", index_}, {"error", uv_strerror(rc)}});
-    return;
-  }
-  uv_os_fd_t fd = -1;
-  rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(accepted));
-  if (rc == 0) rc = uv_fileno(reinterpret_cast<uv_handle_t*>(accepted), &fd);
-  const int own = rc == 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-  uv_close(reinterpret_cast<uv_handle_t*>(accepted), release);
-  if (own < 0) {
-    if (rc != UV_EAGAIN) log_warn("accept_failed", {{"worker", index_}, {"error", rc != 0 ? uv_strerror(rc) : "dup"}});
-    return;
-  }
-  if (!to.take_over(own, address)) serve_adopted(own, address, false);  // `to` is stopping: serve it here
-}
-
+// Accepted here, served there: the accepted socket is queued for `to`, which counts it at once
+// so that a burst is spread rather than all sent to the same worker.
 bool Worker::take_over(int fd, const ListenAddress& address) {
   std::lock_guard lock(handed_mu_);  // held across the send: on_stop_async closes the handle under it
   if (!taking_over_) return false;

@@ -45,6 +45,7 @@ class Transport {
   int init_pipe(uv_loop_t* loop);
   uv_stream_t* stream() { return &handle_.stream; }
   uv_tcp_t* tcp() { return &handle_.tcp; }
+  uv_pipe_t* pipe() { return &handle_.pipe; }
 
   void start_reading();
   void stop_reading();

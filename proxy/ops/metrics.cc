@@ -73,6 +73,10 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
     {MetricId::client_errors, "camproxy_client_errors_total", T::counter, S::cells,
      "ERR packets camproxy itself sent to applications (not the database's errors it relays), by MySQL error code.",
      kFixedName<ClientErrCode>, values_of<ClientErrCode>()},
+    {MetricId::accept_pauses, "camproxy_accept_pauses_total", T::counter, S::cells,
+     "Times a listener stopped accepting for 100 ms because the process or the system ran out of descriptors or "
+     "socket memory; the waiting clients stay in the kernel's backlog, none is dropped.",
+     kFixedName<AcceptPause>, values_of<AcceptPause>()},
     {MetricId::upstream_connections_open,
      "camproxy_upstream_connections_open",
      T::gauge,

@@ -41,6 +41,7 @@ enum class MetricId : uint8_t {
   client_connections_failed,
   client_handshake_duration,
   client_errors,
+  accept_pauses,
   upstream_connections_open,
   upstream_connections_idle,
   upstream_dials,
@@ -146,6 +147,19 @@ struct FixedLabel<ClientErrCode> {
       {"9005", "the database connection died while the session held state that cannot be re-created"},
       {"9006", "a unix-socket peer whose uid is not on --allow-peer-uid"},
       {"9007", "the database asked for the token itself over a hop that does not authenticate it"},
+  }};
+};
+
+// Why a listener stopped accepting for a moment (proxy/net/acceptor.h).
+enum class AcceptPause : uint8_t { process_fd_limit, system_fd_limit, kernel_memory, other };
+template <>
+struct FixedLabel<AcceptPause> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 4> kValues = {{
+      {"process_fd_limit", "EMFILE: camproxy has as many descriptors open as its RLIMIT_NOFILE allows"},
+      {"system_fd_limit", "ENFILE: the system-wide open-files limit (fs.file-max) is reached"},
+      {"kernel_memory", "ENOBUFS or ENOMEM: the kernel has no memory for another socket"},
+      {"other", "another accept() error (logged with its text)"},
   }};
 };
 

@@ -31,15 +31,9 @@ ClientSession::ClientSession(SessionEnv& env) : env_(env), client_(*this) {
 
 ClientSession::~ClientSession() = default;
 
-bool ClientSession::accept(uv_stream_t* server, const ListenAddress& listener) {
-  int rc = listener.is_unix ? client_.init_pipe(env_.loop()) : client_.init_tcp(env_.loop());
-  if (rc == 0) rc = uv_accept(server, client_.stream());
-  return attached(rc, listener);
-}
-
 bool ClientSession::adopt(int fd, const ListenAddress& listener) {
-  int rc = client_.init_tcp(env_.loop());
-  if (rc == 0) rc = uv_tcp_open(client_.tcp(), fd);
+  int rc = listener.is_unix ? client_.init_pipe(env_.loop()) : client_.init_tcp(env_.loop());
+  if (rc == 0) rc = listener.is_unix ? uv_pipe_open(client_.pipe(), fd) : uv_tcp_open(client_.tcp(), fd);
   if (rc != 0) ::close(fd);  // the handle did not take it
   return attached(rc, listener);
 }

@@ -42,11 +42,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
-  // Accepts the pending connection of `server`, a listener on `listener`; false (and
-  // self-cleanup) on failure. A peer the listener refuses is accepted and told so by start().
-  bool accept(uv_stream_t* server, const ListenAddress& listener);
-  // The same for a client another worker accepted and handed over (Worker::hand_over): `fd`
-  // becomes the session's (closed on failure too).
+  // Takes `fd`, a client accepted on `listener` (by this worker's Acceptor or another
+  // worker's); false (and self-cleanup, `fd` closed) on failure. A peer the listener refuses
+  // is taken and told so by start().
   bool adopt(int fd, const ListenAddress& listener);
   void start();
   // Worker stopping: close at once.
