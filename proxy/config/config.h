@@ -87,7 +87,7 @@ struct TargetConfig {
   bool client_tls = true;
   LocalAuthConfig local_auth;  // off unless users are configured
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds handshake_timeout{5000};
   int pool_min_idle = 2;
   int pool_max = 200;
   // The most an idle pooled connection is kept; the pool also stays below the server's

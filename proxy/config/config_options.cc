@@ -416,8 +416,10 @@ const std::vector<OptionSpec>& option_table() {
        value(format_duration(kTarget.connect_timeout)), "Timeout for connecting and logging in to the database.", false,
        set_duration(&TargetConfig::connect_timeout)},
       {"handshake-timeout", "handshake-timeout", OptionScope::target, "DURATION",
-       value(format_duration(kTarget.handshake_timeout)), "Time an application gets to complete its login.", false,
-       set_duration(&TargetConfig::handshake_timeout)},
+       value(format_duration(kTarget.handshake_timeout)),
+       "Time an application gets to complete its login, from camproxy's greeting on; a connection "
+       "that has not logged in by then gets ERR 1043.",
+       false, set_duration(&TargetConfig::handshake_timeout)},
       {"log-level", "log.level", OptionScope::process, "LEVEL", value("info"), "debug, info, warn or error.", false,
        [](Config& c, TargetConfig&, std::string_view v) -> std::optional<std::string> {
          static const std::map<std::string_view, LogLevel> levels = {{"debug", LogLevel::debug},

@@ -88,7 +88,6 @@ void ClientSession::start() {
   env_.login_started(this);
   local_users_ = env_.local_users();
   log_debug("client_connected", {{"conn", connection_id_}, {"state", to_string(state_)}, {"worker", env_.index()}});
-  arm(Deadline::handshake, static_cast<uint64_t>(env_.config().handshake_timeout.count()));
   client_.start_reading();
   if (env_.profile()) {
     send_greeting();

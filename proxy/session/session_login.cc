@@ -22,6 +22,9 @@ void ClientSession::send_greeting() {
   info.tls_offered = env_.client_tls() != nullptr;
   info.tls_required = remote_peer_;
   info.local_auth = local_users_ != nullptr;
+  // The client's time starts with the greeting: the first session's wait for the database's
+  // greeting has the dial's own deadline (--connect-timeout).
+  arm(Deadline::handshake, static_cast<uint64_t>(env_.config().handshake_timeout.count()));
   transition(State::client_login);
   drive_login(login_.greet(info));  // a client that spoke first is handled now
 }

@@ -63,6 +63,23 @@ TEST_F(ClientSessionLoginTest, AFreshDialLogsInWithTheCamToken) {
   EXPECT_TRUE(env_->token_waiters_.empty());
 }
 
+// The handshake deadline is the application's time, from camproxy's greeting on. The first
+// session (no database greeting mirrored yet) waits for the database's greeting before it can
+// greet; that wait has the dial's deadline, --connect-timeout, and is not the client's fault.
+TEST_F(ClientSessionLoginTest, TheFirstSessionsWaitForTheDatabaseIsNotTheClientsHandshakeTime) {
+  env_->profile_ = nullptr;
+  pool_env_->config_.handshake_timeout = std::chrono::milliseconds(50);
+  pool_env_->config_.connect_timeout = std::chrono::milliseconds(400);
+  auto& srv = database({stall()});  // accepts, never greets
+  start_session();
+  run_for(200);
+  EXPECT_FALSE(app().has_unread()) << "no ERR 1043 while camproxy itself waits for the database";
+  const auto err = next_packet();
+  EXPECT_EQ(err_code(err), 9001) << "the dial's timeout ends it";
+  EXPECT_TRUE(run_until([&] { return app().ended(); }));
+  EXPECT_TRUE(srv.accepted());
+}
+
 // spec §2.3: the greeting offers TLS (the environment has a certificate), the application sends
 // an SSLRequest and its HandshakeResponse41 over TLS, and after the login its query reaches the
 // database and the answer comes back, all over TLS.
