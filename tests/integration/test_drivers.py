@@ -79,27 +79,29 @@ def java_classes(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def endpoints(mariadb, camproxy_module) -> dict:
-    """target -> (port, user, password, port for the reset case). Through camproxy the reset
-    case has a proxy of its own whose pool holds one connection, so a client's second use is
-    certainly the connection its first use left."""
+def proxies(camproxy_module) -> tuple:
+    """(the proxy, the reset case's proxy): the reset case has one of its own whose pool holds
+    one connection, so a client's second use is certainly the connection its first use left."""
     try:
-        proxy = camproxy_module.start()
-        reset_proxy = camproxy_module.start(*kResetProxyArgs)
+        return camproxy_module.start(), camproxy_module.start(*kResetProxyArgs)
     except (ProxyNotFound, ProxyStartError) as exc:
         pytest.fail(str(exc), pytrace=False)
-    return {"direct": (mariadb.port, mariadb.admin_user, mariadb.admin_password, mariadb.port),
-            "proxy": (proxy.port, "camtest", "any-password-at-all", reset_proxy.port)}
 
 
 @pytest.fixture(scope="module")
-def observed(endpoints, tmp_path_factory, request) -> dict:
-    """(client, target) -> that program's JSON, each program run once per target on demand."""
+def observed(mariadb, request) -> dict:
+    """(client, target) -> that program's JSON, each program run once per target on demand
+    (the proxies start only for the proxy rows)."""
     cache: dict = {}
 
     def get(client: str, target: str) -> dict:
         if (client, target) not in cache:
-            cache[(client, target)] = run_client(client, target, endpoints[target], request)
+            if target == "direct":
+                endpoint = (mariadb.port, mariadb.admin_user, mariadb.admin_password, mariadb.port)
+            else:
+                proxy, reset_proxy = request.getfixturevalue("proxies")
+                endpoint = (proxy.port, "camtest", "any-password-at-all", reset_proxy.port)
+            cache[(client, target)] = run_client(client, target, endpoint, request)
         return cache[(client, target)]
 
     return get
