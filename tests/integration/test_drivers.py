@@ -25,6 +25,7 @@ kDatabase = "camdb"
 kBlobBytes = 4 * 1024 * 1024  # the programs' kBlobBytes
 kBulkRows = 1000  # the programs' kBulkRows
 kSessionValue = 12345  # what the first pooled use sets group_concat_max_len to
+kCancelSleepSeconds = 20  # the Java program's SLEEP that Statement.cancel() interrupts
 kRunTimeout = 120
 kTargets = ("direct", "proxy")
 
@@ -180,6 +181,14 @@ def test_kill_by_connection_id_from_second_connection(client, target, observed):
     assert obs["victim_error"] is not None, "the killed connection still answers"
     assert obs["bystander"] == "alive", "KILL hit a connection it did not name"
     assert obs["killer"] == "alive"
+
+
+@pytest.mark.parametrize("client,target", params("cancel", ("java",)))
+def test_statement_cancel_kills_the_query_by_greeting_id(client, target, observed):
+    obs = ok(observed(client, target)["cancel"])
+    assert obs["outcome"].startswith("1317:"), "the SLEEP was not interrupted"
+    assert obs["seconds_after_cancel"] < kCancelSleepSeconds / 2
+    assert obs["still_usable"] == "alive", "KILL QUERY ended the connection"
 
 
 @pytest.mark.parametrize("client,target", params("ignore_space", kIgnoreSpaceClients))

@@ -22,6 +22,7 @@ public final class Drivers {
   static final int kBlobBytes = 4 * 1024 * 1024;
   static final int kBulkRows = 1000;
   static final int kSessionValue = 12345;
+  static final int kCancelSleepSeconds = 20;
 
   static String url;
   static String resetUrl;
@@ -43,6 +44,7 @@ public final class Drivers {
     cases.put("blob", Drivers::blob);
     cases.put("reset", Drivers::reset);
     cases.put("kill", Drivers::kill);
+    cases.put("cancel", Drivers::cancel);
     cases.put("ignore_space", Drivers::ignoreSpace);
     cases.put("bulk", Drivers::bulk);
     StringBuilder out = new StringBuilder("{");
@@ -186,6 +188,34 @@ public final class Drivers {
       }
       result.put("bystander", one(bystander, "SELECT 'alive'"));
       result.put("killer", one(killer, "SELECT 'alive'"));
+    }
+    return result;
+  }
+
+  // Statement.cancel() is Connector/J's own KILL QUERY, sent on a new connection with the
+  // connection id of the statement's greeting (not CONNECTION_ID()).
+  static Map<String, Object> cancel() throws Exception {
+    Map<String, Object> result = new LinkedHashMap<>();
+    try (Connection conn = connect(""); Connection watcher = connect(""); Statement st = conn.createStatement()) {
+      java.util.concurrent.CompletableFuture<String> outcome = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try (ResultSet rs = st.executeQuery("SELECT SLEEP(" + kCancelSleepSeconds + ")")) {
+          rs.next();
+          return "returned " + rs.getInt(1);
+        } catch (SQLException e) {
+          return describe(e);
+        }
+      });
+      long deadline = System.nanoTime() + kCancelSleepSeconds * 1_000_000_000L / 2;
+      while (((Number) one(watcher, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(%'"))
+                 .intValue() == 0) {
+        if (System.nanoTime() > deadline) throw new IllegalStateException("the SLEEP never showed in the processlist");
+        Thread.sleep(20);
+      }
+      long started = System.nanoTime();
+      st.cancel();
+      result.put("outcome", outcome.get(kCancelSleepSeconds * 2L, java.util.concurrent.TimeUnit.SECONDS));
+      result.put("seconds_after_cancel", (System.nanoTime() - started) / 1e9);
+      result.put("still_usable", one(conn, "SELECT 'alive'"));
     }
     return result;
   }
