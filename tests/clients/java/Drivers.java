@@ -16,6 +16,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.mariadb.jdbc.MariaDbPoolDataSource;
 
 public final class Drivers {
@@ -197,7 +199,8 @@ public final class Drivers {
   static Map<String, Object> cancel() throws Exception {
     Map<String, Object> result = new LinkedHashMap<>();
     try (Connection conn = connect(""); Connection watcher = connect(""); Statement st = conn.createStatement()) {
-      java.util.concurrent.CompletableFuture<String> outcome = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      Object threadId = one(conn, "SELECT CONNECTION_ID()");
+      CompletableFuture<String> outcome = CompletableFuture.supplyAsync(() -> {
         try (ResultSet rs = st.executeQuery("SELECT SLEEP(" + kCancelSleepSeconds + ")")) {
           rs.next();
           return "returned " + rs.getInt(1);
@@ -206,14 +209,15 @@ public final class Drivers {
         }
       });
       long deadline = System.nanoTime() + kCancelSleepSeconds * 1_000_000_000L / 2;
-      while (((Number) one(watcher, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(%'"))
-                 .intValue() == 0) {
+      String sleeping = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " + threadId
+          + " AND INFO LIKE 'SELECT SLEEP(%'";
+      while (((Number) one(watcher, sleeping)).intValue() == 0) {
         if (System.nanoTime() > deadline) throw new IllegalStateException("the SLEEP never showed in the processlist");
         Thread.sleep(20);
       }
       long started = System.nanoTime();
       st.cancel();
-      result.put("outcome", outcome.get(kCancelSleepSeconds * 2L, java.util.concurrent.TimeUnit.SECONDS));
+      result.put("outcome", outcome.get(kCancelSleepSeconds * 2L, TimeUnit.SECONDS));
       result.put("seconds_after_cancel", (System.nanoTime() - started) / 1e9);
       result.put("still_usable", one(conn, "SELECT 'alive'"));
     }
