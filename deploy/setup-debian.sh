@@ -20,6 +20,8 @@ packages=(
   # integration tests: a throwaway MariaDB, Python clients, TLS tooling
   mariadb-server mariadb-client python3 python3-pymysql python3-cryptography python3-pytest
   python3-yaml openssl ca-certificates curl procps
+  # libmariadb clients that negotiate MariaDB's extended capabilities (test_mariadb_extended_caps.py)
+  python3-mysqldb libdbd-mariadb-perl
   # benchmarks
   sysbench haproxy libmariadb-dev
 )
