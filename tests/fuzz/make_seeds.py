@@ -156,7 +156,8 @@ def add_capture(corpus, path):
 
 def add_server_handshake_seeds(corpus, stem, frames):
     """The client's login stream (its frames up to the server's OK or ERR), once as one chunk
-    with any password accepted, once in 5-byte chunks with local authentication."""
+    with any password accepted, once in 5-byte chunks with local authentication, once whole
+    to camproxy in front of a MariaDB database (extended capabilities offered)."""
     login = b""
     for direction, frame in frames[1:]:
         if direction == "s2c" and frame[4:5] in (b"\x00", b"\xff"):
@@ -164,7 +165,7 @@ def add_server_handshake_seeds(corpus, stem, frames):
         if direction == "c2s":
             login += frame
     tls = 0x01 if len(frames) > 1 and len(frames[1][1]) == 4 + 32 else 0
-    for flags, chunk in ((0x08 | tls, 0), (0x1C | tls, 5)):
+    for flags, chunk in ((0x08 | tls, 0), (0x1C | tls, 5), (0x28 | tls, 0)):
         corpus.add("server_handshake", f"{stem}_login_{flags:02x}_{chunk}", bytes([flags, chunk]) + login)
 
 
