@@ -20,7 +20,9 @@ packages=(
   # integration tests: a throwaway MariaDB, Python clients, TLS tooling
   mariadb-server mariadb-client python3 python3-pymysql python3-cryptography python3-pytest
   python3-yaml openssl ca-certificates curl procps
-  # driver tests (tests/clients): Connector/J, mysqlclient, DBD::MariaDB, Ruby mysql2, PHP mysqli
+  # real drivers (tests/clients, test_drivers.py; python3-mysqldb and DBD::MariaDB also negotiate
+  # MariaDB's extended capabilities in test_mariadb_extended_caps.py): Connector/J, mysqlclient,
+  # DBD::MariaDB, Ruby mysql2, PHP mysqli
   libmariadb-java default-jdk-headless python3-mysqldb libdbd-mariadb-perl ruby-mysql2 php-cli php-mysql
   # benchmarks
   sysbench haproxy libmariadb-dev

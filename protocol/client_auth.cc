@@ -155,11 +155,16 @@ ClientAuthStep ClientAuth::start(LoginRequest login, std::span<const uint8_t> pa
   const uint32_t server = greeting_.capabilities;
   capabilities_ = (kProxyOwnedCaps | (login_.capabilities & kMirroredCaps)) & server & ~cap::kNever;
   if (login_.database && !login_.database->empty()) capabilities_ |= cap::kConnectWithDb & server;
+  // spec §3.1: extended capabilities travel only when both sides clear CLIENT_MYSQL (a MariaDB
+  // server clears it in its greeting, and kProxyOwnedCaps & server then keeps it clear).
+  mariadb_capabilities_ = (capabilities_ & cap::kLongPassword) == 0
+                              ? login_.mariadb_capabilities & greeting_.mariadb_ext_caps & mariadb_cap::kRelayable
+                              : 0;
   tls_ = policy_.tls_available && (server & cap::kSsl) != 0;
   if (!tls_) return handshake_response();
   capabilities_ |= cap::kSsl;
   ByteWriter w(out_);
-  encode_ssl_request({capabilities_, login_.max_packet_size, login_.collation, 0}, w);
+  encode_ssl_request({capabilities_, login_.max_packet_size, login_.collation, mariadb_capabilities_}, w);
   ClientAuthStep step = send(State::tls);
   step.kind = ClientAuthStep::Kind::start_tls;
   return step;
@@ -192,6 +197,7 @@ ClientAuthStep ClientAuth::handshake_response() {
   resp.capabilities = capabilities_;
   resp.max_packet_size = login_.max_packet_size;
   resp.collation = login_.collation;
+  resp.mariadb_ext_caps = mariadb_capabilities_;
   resp.user = login_.user;
   if (capabilities_ & cap::kConnectWithDb) resp.database = login_.database;
   resp.auth_plugin_name = plugin_;

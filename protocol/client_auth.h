@@ -51,6 +51,9 @@ struct LoginRequest {
   std::optional<std::string> database;
   ConnectAttrs attrs;
   uint32_t max_packet_size = 0;
+  // The application's MariaDB extended capabilities to mirror; those of mariadb_cap::kRelayable
+  // the server offers are asked for (spec §3.1).
+  uint32_t mariadb_capabilities = 0;
 };
 
 struct ClientAuthFailure {
@@ -132,7 +135,8 @@ class ClientAuth {
   State state() const { return state_; }
   bool wants_packet() const;
   const HandshakeV10& greeting() const { return greeting_; }
-  uint32_t capabilities() const { return capabilities_; }  // negotiated by start()
+  uint32_t capabilities() const { return capabilities_; }                  // negotiated by start()
+  uint32_t mariadb_capabilities() const { return mariadb_capabilities_; }  // likewise
   bool tls() const { return tls_; }
   std::string_view plugin() const { return plugin_; }
 
@@ -156,6 +160,7 @@ class ClientAuth {
   LoginRequest login_;
   std::span<const uint8_t> password_;  // the caller's bytes, valid until done or failed
   uint32_t capabilities_ = 0;
+  uint32_t mariadb_capabilities_ = 0;
   bool tls_ = false;
   std::string plugin_;
   std::array<uint8_t, 20> nonce_{};

@@ -66,6 +66,25 @@ inline constexpr uint32_t kStmtBulkOperations = 1U << 2;  // 1 << 34
 inline constexpr uint32_t kExtendedMetadata = 1U << 3;    // 1 << 35
 inline constexpr uint32_t kCacheMetadata = 1U << 4;       // 1 << 36
 inline constexpr uint32_t kBulkUnitResults = 1U << 5;     // 1 << 37
+
+// What camproxy offers applications and asks the database for, when the database offers it
+// (docs/capabilities.md). Each bit changes what the relay sees, so each is here only because
+// the response tracker follows its layout (response_tracker.h):
+//   kProgress            ERR packets with code 0xFFFF in the middle of a response are progress
+//                        reports, not its end.
+//   kStmtBulkOperations  COM_STMT_BULK_EXECUTE (0xFA): answered like COM_STMT_EXECUTE (OK, ERR
+//                        or a result set for RETURNING).
+//   kExtendedMetadata    one more str<lenenc> in each column definition, which camproxy never
+//                        parses (the tracker and its own queries skip definitions unread).
+//   kCacheMetadata       int<1> metadata_follows after the column count; 0: no definitions.
+// Never (like cap::kNever):
+//   kComMulti            COM_MULTI, removed in MariaDB 10.6: one command carrying several, whose
+//                        replies the tracker cannot match to commands.
+//   kBulkUnitResults     MariaDB 11.5+: per-row results of a bulk command in a result set no
+//                        server camproxy is tested against sends; not offered until one is.
+inline constexpr uint32_t kRelayable = kProgress | kStmtBulkOperations | kExtendedMetadata | kCacheMetadata;
+inline constexpr uint32_t kNever = kComMulti | kBulkUnitResults;
+static_assert((kRelayable & kNever) == 0);
 }  // namespace mariadb_cap
 
 // Server status flags (int<2> in OK/EOF and the greeting), spec §4.2.

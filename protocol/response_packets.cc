@@ -112,12 +112,21 @@ ResponseTracker::Next ResponseTracker::first_packet() {
       client_mode_ = ClientMode::upload;
       return Next::local_infile;
     default: {
-      // Column count: a lenenc filling the packet (no metadata_follows byte, §4.4).
+      // Column count: a lenenc filling the packet, then with MariaDB's CACHE_METADATA int<1>
+      // metadata_follows (§4.4, §3.1); OPTIONAL_RESULTSET_METADATA is never negotiated.
       ByteReader r(packet_);
       const auto count = r.lenenc();
-      if (!count || *count == 0 || !r.empty()) return fail(TrackerFault::malformed);
+      if (!count || *count == 0) return fail(TrackerFault::malformed);
+      bool metadata_follows = true;
+      if ((mariadb_caps_ & mariadb_cap::kCacheMetadata) != 0) {
+        const auto follows = r.u8();
+        if (!follows || *follows > 1) return fail(TrackerFault::malformed);
+        metadata_follows = *follows == 1;
+      }
+      if (!r.empty()) return fail(TrackerFault::malformed);
       ++response_.resultsets;
       section_ = Section::result_columns;
+      if (!metadata_follows) return definitions_done();  // the client has them cached
       defs_left_ = *count;
       state_ = ServerState::defs;
       return Next::more;
@@ -173,7 +182,8 @@ ResponseTracker::Next ResponseTracker::prepare_ok() {
 ResponseTracker::Next ResponseTracker::err_packet() {
   if (packet_.size() < kMinErrSize) return fail(TrackerFault::malformed);
   const auto code = static_cast<uint16_t>(packet_[1] | (packet_[2] << 8));
-  if (code == kErMariaDbProgressReport) return Next::more;  // not an end (§4.1)
+  // §4.1: with PROGRESS, a progress report, not an end.
+  if (code == kErMariaDbProgressReport && (mariadb_caps_ & mariadb_cap::kProgress) != 0) return Next::more;
   response_.error = true;
   response_.error_code = code;
   return Next::end_response;

@@ -15,7 +15,7 @@ constexpr size_t kCommandPrefixSize = 6;  // command byte, int<4> stmt id, int<1
 
 bool carries_statement_id(Command c) noexcept {
   return c == Command::stmt_execute || c == Command::stmt_fetch || c == Command::stmt_close ||
-         c == Command::stmt_reset || c == Command::stmt_send_long_data;
+         c == Command::stmt_reset || c == Command::stmt_send_long_data || c == Command::mariadb_stmt_bulk_execute;
 }
 
 uint32_t load_u32(const uint8_t* p) noexcept {
@@ -49,8 +49,9 @@ std::string_view to_string(TrackerFault f) noexcept {
   return "?";
 }
 
-ResponseTracker::ResponseTracker(uint32_t caps, uint16_t status_flags, TrackerLimits limits)
+ResponseTracker::ResponseTracker(uint32_t caps, uint16_t status_flags, TrackerLimits limits, uint32_t mariadb_caps)
     : caps_(caps),
+      mariadb_caps_(mariadb_caps),
       limits_{std::min<size_t>(limits.max_buffered_payload, kMaxFramePayload - 1), limits.max_pipelined},
       status_flags_(status_flags) {}
 

@@ -27,7 +27,8 @@
 // which an event is reported is exact, so a relay can cut its output at a response boundary.
 //
 // Responses by command (§4.3, §4.4):
-//   QUERY, STMT_EXECUTE, PROCESS_INFO  OK | ERR | resultsets (text / binary rows); each OK or
+//   QUERY, STMT_EXECUTE, PROCESS_INFO, STMT_BULK_EXECUTE (MariaDB 0xFA)
+//                 OK | ERR | resultsets (text / binary rows); each OK or
 //                 terminator with MORE_RESULTS_EXISTS starts another result; QUERY may get
 //                 LOCAL INFILE (FB). STMT_EXECUTE with a cursor: the metadata terminator carries
 //                 CURSOR_EXISTS and no rows follow (MariaDB 10.11 capture, with and without
@@ -45,15 +46,24 @@
 //
 // Terminators (§1, §4.1): in rows, FF is an ERR that ends the whole response; FE is a terminator
 // only when its first frame is shorter than 0xFFFFFF (a >= 16 MiB text row also starts with FE).
-// A terminator of 5 bytes (1 without PROTOCOL_41) is an EOF, a longer one an FE-OK. MariaDB
-// progress reports (ERR code 0xFFFF, only with its PROGRESS capability) are skipped.
+// A terminator of 5 bytes (1 without PROTOCOL_41) is an EOF, a longer one an FE-OK.
+//
+// MariaDB extended capabilities (spec §3.1, docs/capabilities.md), given as `mariadb_caps`:
+//   PROGRESS        an ERR with code 0xFFFF is a progress report: the response goes on.
+//                   Without PROGRESS it is an ordinary ERR.
+//   CACHE_METADATA  every column count is followed by int<1> metadata_follows (a MariaDB 10.11
+//                   capture: 1 for text results, 0 for a re-executed prepared statement whose
+//                   columns did not change). With 0 no column definitions follow, but the EOF
+//                   that would close them still does (without DEPRECATE_EOF).
+//   STMT_BULK_OPERATIONS, EXTENDED_METADATA  change nothing the tracker reads (column
+//                   definitions are skipped unread; 0xFA is tracked whatever the bits).
 //
 // Sequence ids (§1): a command starts at 0; the response continues from the command's last
 // frame; LOCAL INFILE and CHANGE_USER exchanges count on across both directions. A frame with a
 // wrong id is a fault, except the first frame of an ERR (tolerated, §1).
 //
-// Not handled (never negotiated by camproxy, §5.4): compression; OPTIONAL_RESULTSET_METADATA and
-// MariaDB CACHE_METADATA (a column count followed by more bytes is a fault). A client that
+// Not handled (never negotiated by camproxy, §5.4): compression; OPTIONAL_RESULTSET_METADATA (a
+// column count followed by more bytes than CACHE_METADATA's one is a fault). A client that
 // pipelines commands behind LOAD DATA LOCAL or an unfinished CHANGE_USER breaks the server's own
 // framing; the tracker then sees file or auth data where it expects commands, as the server does.
 //
@@ -193,8 +203,10 @@ class ResponseTracker {
  public:
   // `caps`: the capability flags in effect on this connection (the client's, as the server
   // accepted them): DEPRECATE_EOF, SESSION_TRACK and PROTOCOL_41 matter. `status_flags`: those
-  // of the login OK.
-  explicit ResponseTracker(uint32_t caps, uint16_t status_flags = 0, TrackerLimits limits = {});
+  // of the login OK. `mariadb_caps`: the MariaDB extended capabilities in effect (PROGRESS and
+  // CACHE_METADATA matter).
+  explicit ResponseTracker(uint32_t caps, uint16_t status_flags = 0, TrackerLimits limits = {},
+                           uint32_t mariadb_caps = 0);
 
   TrackerStep feed_to_server(std::span<const uint8_t> bytes);
   TrackerStep feed_from_server(std::span<const uint8_t> bytes);
@@ -297,6 +309,7 @@ class ResponseTracker {
   TrackerEvent end_response();
 
   const uint32_t caps_;
+  const uint32_t mariadb_caps_;
   const TrackerLimits limits_;
   uint16_t status_flags_;
   TrackerFault fault_ = TrackerFault::none;

@@ -14,8 +14,10 @@ namespace {
 
 // Bits whose meaning depends on the database: offered to applications only when the
 // database has them too, because the relay passes the database's bytes through unchanged.
-constexpr uint32_t kUpstreamDependentCaps =
-    cap::kPoolKey | cap::kMultiStatements | cap::kConnectWithDb | cap::kSessionTrack | cap::kDeprecateEof;
+// CLIENT_MYSQL (kLongPassword) is one: a MariaDB greeting clears it to say that extended
+// capabilities follow (spec §3.1), and camproxy's greeting says the same then.
+constexpr uint32_t kUpstreamDependentCaps = cap::kPoolKey | cap::kMultiStatements | cap::kConnectWithDb |
+                                            cap::kSessionTrack | cap::kDeprecateEof | cap::kLongPassword;
 // spec §2.2: compression asked for without being offered is refused (as MySQL Router does).
 // Other unoffered bits are masked, as a server does: mysql2 sets QUERY_ATTRIBUTES whatever
 // the server offers and then follows the negotiated set.
@@ -80,11 +82,15 @@ ServerHandshake::Action ServerHandshake::greet(const GreetingInfo& info) {
   advertised_caps_ =
       (cap::kProxyServerDefault | cap::kLocalFiles) & ~(kUpstreamDependentCaps & ~info.upstream_capabilities);
   if (info.tls_offered) advertised_caps_ |= cap::kSsl;
+  if ((advertised_caps_ & cap::kLongPassword) == 0) {
+    advertised_mariadb_caps_ = info.upstream_mariadb_capabilities & mariadb_cap::kRelayable;
+  }
   HandshakeV10 hs;
   hs.server_version = info.server_version;
   hs.connection_id = info.connection_id;
   hs.nonce = nonce_;
   hs.capabilities = advertised_caps_;
+  hs.mariadb_ext_caps = advertised_mariadb_caps_;
   hs.collation = info.collation;
   hs.status_flags = info.status_flags;
   hs.auth_plugin_name = std::string(kCachingSha2Password);
@@ -148,6 +154,7 @@ ServerHandshake::Action ServerHandshake::on_response(std::span<const uint8_t> pa
   if (info_.tls_required && !tls_on_) return refuse(HandshakeRefusal::tls_required);
   if (resp->capabilities & kRefusedCaps & ~advertised_caps_) return refuse(HandshakeRefusal::compression_refused);
   login_.capabilities = resp->capabilities & advertised_caps_;
+  login_.mariadb_capabilities = resp->mariadb_ext_caps & advertised_mariadb_caps_;  // 0 unless CLIENT_MYSQL clear
   login_.max_packet_size = resp->max_packet_size;
   login_.collation = resp->collation;
   login_.user = std::move(resp->user);

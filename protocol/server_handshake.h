@@ -75,6 +75,9 @@ struct GreetingInfo {
   std::string server_version;
   uint32_t connection_id = 0;
   uint32_t upstream_capabilities = 0;  // the database's: bits that depend on it are offered only then
+  // The database's MariaDB extended capabilities (its greeting has CLIENT_MYSQL clear): those
+  // of mariadb_cap::kRelayable it has are offered (spec §3.1).
+  uint32_t upstream_mariadb_capabilities = 0;
   uint8_t collation = 0;
   uint16_t status_flags = 0;
   bool tls_offered = false;   // a certificate is configured: CLIENT_SSL is offered
@@ -85,6 +88,9 @@ struct GreetingInfo {
 // The client's login, filled when the HandshakeResponse41 is read (check_user on).
 struct ClientLogin {
   uint32_t capabilities = 0;  // the client's, masked to the ones offered
+  // The client's MariaDB extended capabilities, masked to the ones offered (0 for a client that
+  // sets CLIENT_MYSQL, or when none were offered).
+  uint32_t mariadb_capabilities = 0;
   uint32_t max_packet_size = 0;
   uint8_t collation = 0;
   std::string user;
@@ -126,6 +132,7 @@ class ServerHandshake {
   // Seq id of the next packet to the client: 0 before the greeting (an ERR takes its place).
   uint8_t next_seq() const { return seq_; }
   uint32_t advertised_capabilities() const { return advertised_caps_; }
+  uint32_t advertised_mariadb_capabilities() const { return advertised_mariadb_caps_; }
   const Nonce& nonce() const { return nonce_; }
   bool tls_on() const { return tls_on_; }
   // Bytes received after the last packet read; the buffers are released.
@@ -144,6 +151,7 @@ class ServerHandshake {
   State state_ = State::wait_greeting;
   GreetingInfo info_;
   uint32_t advertised_caps_ = 0;
+  uint32_t advertised_mariadb_caps_ = 0;
   Nonce nonce_{};
   uint8_t seq_ = 0;
   bool tls_on_ = false;

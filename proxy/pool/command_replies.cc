@@ -77,6 +77,13 @@ ReplyReader::Step ReplyReader::on_first_packet(InternalResult& r, std::span<cons
   protocol::ByteReader reader(p);
   auto count = reader.lenenc();
   if (!count || *count == 0) return Step::malformed;
+  // A byte after the count is MariaDB's metadata_follows (CACHE_METADATA, spec §3.1): 0 means no
+  // column definitions (only for re-executed prepared statements, never these text queries).
+  uint8_t metadata_follows = 1;
+  if (reader.peek(metadata_follows) && metadata_follows == 0) {
+    phase_ = (caps_ & protocol::cap::kDeprecateEof) ? Phase::rows : Phase::columns_eof;
+    return Step::more;
+  }
   columns_left_ = *count;
   phase_ = Phase::columns;
   return Step::more;

@@ -219,7 +219,7 @@ void UpstreamConn::login(UpstreamLogin params) {
   transport_.start_reading();
   password_ = std::move(params.password);
   apply(auth_.start({std::move(params.user), params.capabilities, params.collation, std::move(params.database),
-                     std::move(params.attrs), params.max_packet_size},
+                     std::move(params.attrs), params.max_packet_size, params.mariadb_capabilities},
                     password_->bytes()));
 }
 

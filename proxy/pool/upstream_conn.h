@@ -46,6 +46,7 @@ struct UpstreamLogin {
   std::optional<std::string> database;
   protocol::ConnectAttrs attrs;
   uint32_t max_packet_size = 0;
+  uint32_t mariadb_capabilities = 0;  // the client's MariaDB extended bits to mirror (pool key)
 };
 
 class UpstreamConn final : private Transport::Events {
@@ -89,7 +90,8 @@ class UpstreamConn final : private Transport::Events {
   const protocol::HandshakeV10& greeting() const { return auth_.greeting(); }
   // The database's id of this connection (its CONNECTION_ID()), for KILL (§7.3).
   uint32_t thread_id() const { return auth_.greeting().connection_id; }
-  uint32_t capabilities() const { return auth_.capabilities(); }  // negotiated at login
+  uint32_t capabilities() const { return auth_.capabilities(); }                  // negotiated at login
+  uint32_t mariadb_capabilities() const { return auth_.mariadb_capabilities(); }  // likewise
   bool tls_on() const { return transport_.tls_on(); }
   // Logged in and not running camproxy's own commands: safe to hand over or reset.
   bool at_rest() const { return state_ == State::ready; }

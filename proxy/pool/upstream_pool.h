@@ -38,7 +38,8 @@ namespace camproxy::proxy {
 
 struct PoolKey {
   std::string account;
-  uint32_t caps = 0;  // the §5.4 pool-key bits
+  uint32_t caps = 0;          // the §5.4 pool-key bits
+  uint32_t mariadb_caps = 0;  // the client's MariaDB extended capabilities: each changes layouts
   bool operator==(const PoolKey&) const = default;
 };
 

@@ -104,6 +104,7 @@ void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
   login.capabilities = pc.key.caps | (pc.profile.multi_statements ? cap::kMultiStatements : 0) |
                        (pc.profile.ignore_space ? cap::kIgnoreSpace : 0);
   login.collation = pc.profile.collation;
+  login.mariadb_capabilities = pc.key.mariadb_caps;
   login.max_packet_size = 64 * 1024 * 1024;
   login.attrs.emplace_back("_client_name", "camproxy");
   login.attrs.emplace_back("_client_version", kVersion);

@@ -208,6 +208,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
   // From the client's HandshakeResponse41.
   uint32_t client_caps_ = 0;
+  uint32_t client_mariadb_caps_ = 0;  // MariaDB extended capabilities (part of the pool key)
   uint8_t collation_ = 0;
   uint32_t max_packet_size_ = 0;
   std::string user_;

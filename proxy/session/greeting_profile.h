@@ -9,6 +9,7 @@ namespace camproxy::proxy {
 struct GreetingProfile {
   std::string server_version;
   uint32_t capabilities = 0;
+  uint32_t mariadb_capabilities = 0;  // MariaDB extended bits (capabilities without CLIENT_MYSQL)
   uint8_t collation = 0;
   uint16_t status_flags = 0;
 };

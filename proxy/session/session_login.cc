@@ -17,6 +17,7 @@ void ClientSession::send_greeting() {
   info.server_version = profile->server_version;
   info.connection_id = connection_id_;
   info.upstream_capabilities = profile->capabilities;
+  info.upstream_mariadb_capabilities = profile->mariadb_capabilities;
   info.collation = profile->collation;
   info.status_flags = profile->status_flags;
   info.tls_offered = env_.client_tls() != nullptr;
@@ -84,6 +85,7 @@ void ClientSession::on_tls_ready(Transport&) {
 bool ClientSession::map_user_to_account() {
   const protocol::ClientLogin& login = login_.login();
   client_caps_ = login.capabilities;
+  client_mariadb_caps_ = login.mariadb_capabilities;
   collation_ = login.collation;
   max_packet_size_ = login.max_packet_size;
   user_ = login.user;

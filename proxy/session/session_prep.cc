@@ -90,7 +90,7 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
                              {"user", user_},
                              {"upstream_change_user", prep.cleanup() == PoolCleanup::change_user}});
     transition(State::relay);
-    tracker_.emplace(upstream_->capabilities(), status);
+    tracker_.emplace(upstream_->capabilities(), status, protocol::TrackerLimits{}, upstream_->mariadb_capabilities());
     client_.start_reading();
     return;
   }

@@ -34,7 +34,8 @@ std::string_view command_text(std::span<const uint8_t> payload) {
 
 void ClientSession::start_relay(uint16_t status_flags) {
   transition(State::relay);
-  tracker_.emplace(upstream_->capabilities(), status_flags);
+  tracker_.emplace(upstream_->capabilities(), status_flags, protocol::TrackerLimits{},
+                   upstream_->mariadb_capabilities());
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
     process_metrics()

@@ -24,7 +24,7 @@ void ClientSession::dial_upstream() {
   upstream_->connect();
 }
 
-PoolKey ClientSession::pool_key() const { return {account_, client_caps_ & cap::kPoolKey}; }
+PoolKey ClientSession::pool_key() const { return {account_, client_caps_ & cap::kPoolKey, client_mariadb_caps_}; }
 
 SessionProfile ClientSession::wanted_profile() const {
   SessionProfile p;
@@ -143,9 +143,10 @@ void ClientSession::stop_waiting_for_token() {
 void ClientSession::on_upstream_greeting(UpstreamConn& u) {
   const auto& g = u.greeting();
   auto current = env_.profile();
-  if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities) {
+  if (!current || current->server_version != g.server_version || current->capabilities != g.capabilities ||
+      current->mariadb_capabilities != g.mariadb_ext_caps) {
     env_.set_profile(std::make_shared<GreetingProfile>(
-        GreetingProfile{g.server_version, g.capabilities, g.collation, g.status_flags}));
+        GreetingProfile{g.server_version, g.capabilities, g.mariadb_ext_caps, g.collation, g.status_flags}));
   }
   if (state_ == State::wait_profile) {
     send_greeting();
@@ -166,6 +167,7 @@ void ClientSession::maybe_start_upstream_login() {
   login.user = account_;
   login.password = token_->password;
   login.capabilities = client_caps_;
+  login.mariadb_capabilities = client_mariadb_caps_;
   login.collation = collation_;
   login.database = database_;
   login.max_packet_size = max_packet_size_ != 0 ? max_packet_size_ : 16 * 1024 * 1024;

@@ -98,12 +98,23 @@ def greeting_caps(payload):
     return low | (high << 16)
 
 
+def greeting_mariadb_caps(payload):
+    """MariaDB extended capabilities of a HandshakeV10 payload: the last 4 reserved bytes when
+    CLIENT_MYSQL (LONG_PASSWORD) is clear (spec §3.1)."""
+    if greeting_caps(payload) & LONG_PASSWORD:
+        return 0
+    pos = payload.index(0, 1) + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 6
+    return struct.unpack_from("<I", payload, pos)[0]
+
+
 def add_capture(corpus, path):
     stem = path.stem
     frames = load_capture(path)
     streams = {"c2s": b"", "s2c": b""}
     caps = 0
     server_caps = 0
+    mariadb_caps = 0  # negotiated when both sides clear CLIENT_MYSQL
+    server_mariadb_caps = 0
     in_auth = False  # between a login (or COM_CHANGE_USER) and the server's OK / ERR
     for i, (direction, frame) in enumerate(frames):
         streams[direction] += frame
@@ -114,6 +125,7 @@ def add_capture(corpus, path):
         if i == 0:
             # Greetings of one server differ only in nonce and connection id: keep one per shape.
             server_caps = greeting_caps(payload)
+            server_mariadb_caps = greeting_mariadb_caps(payload)
             corpus.add("handshake_v10", f"{name}_greeting", payload, (len(payload), server_caps))
             continue
         if direction == "c2s":
@@ -121,6 +133,8 @@ def add_capture(corpus, path):
                 corpus.add("client_handshake", f"{name}_first_reply", payload,
                            (len(payload), payload[:4]))
                 caps = struct.unpack_from("<I", payload)[0] & server_caps
+                if not caps & LONG_PASSWORD:  # HandshakeResponse41 / SSLRequest filler end
+                    mariadb_caps = struct.unpack_from("<I", payload, 28)[0] & server_mariadb_caps
                 in_auth = len(payload) != 32  # an SSLRequest: TLS follows, not recorded
             elif payload[0] == 0x11:
                 corpus.add("change_user", f"{name}_change_user", u32(caps) + payload)
@@ -135,14 +149,15 @@ def add_capture(corpus, path):
             in_auth = False
     for direction, stream in streams.items():
         corpus.add("packet", f"{stem}_{direction}_stream", struct.pack("<H", PACKET_LIMIT) + stream)
-    add_tracker_seed(corpus, stem, frames, caps)
+    add_tracker_seed(corpus, stem, frames, caps, mariadb_caps)
     if not stem.startswith("rt_"):  # the rt_ captures are of the command phase
         add_server_handshake_seeds(corpus, stem, frames)
 
 
 def add_server_handshake_seeds(corpus, stem, frames):
     """The client's login stream (its frames up to the server's OK or ERR), once as one chunk
-    with any password accepted, once in 5-byte chunks with local authentication."""
+    with any password accepted, once in 5-byte chunks with local authentication, once whole
+    to camproxy in front of a MariaDB database (extended capabilities offered)."""
     login = b""
     for direction, frame in frames[1:]:
         if direction == "s2c" and frame[4:5] in (b"\x00", b"\xff"):
@@ -150,12 +165,13 @@ def add_server_handshake_seeds(corpus, stem, frames):
         if direction == "c2s":
             login += frame
     tls = 0x01 if len(frames) > 1 and len(frames[1][1]) == 4 + 32 else 0
-    for flags, chunk in ((0x08 | tls, 0), (0x1C | tls, 5)):
+    for flags, chunk in ((0x08 | tls, 0), (0x1C | tls, 5), (0x28 | tls, 0)):
         corpus.add("server_handshake", f"{stem}_login_{flags:02x}_{chunk}", bytes([flags, chunk]) + login)
 
 
-def add_tracker_seed(corpus, stem, frames, caps):
-    """The command phase of a capture (after the login OK) as response_tracker chunks."""
+def add_tracker_seed(corpus, stem, frames, caps, mariadb_caps):
+    """The command phase of a capture (after the login OK) as response_tracker chunks; the
+    extended capabilities byte is there when CLIENT_MYSQL is clear (the target's input format)."""
     login_ok = next((i for i, (direction, frame) in enumerate(frames)
                      if i > 1 and direction == "s2c" and frame[4:5] == b"\x00"), None)
     if login_ok is None:
@@ -168,8 +184,9 @@ def add_tracker_seed(corpus, stem, frames, caps):
             part = frame[at:at + TRACKER_MAX_CHUNK]
             chunks += bytes([control | len(part)]) + part
     if chunks:
+        ext = b"" if caps & LONG_PASSWORD else bytes([mariadb_caps & 0xFF])
         corpus.add("response_tracker", f"{stem}_command_phase",
-                   u32(caps) + struct.pack("<H", status) + bytes([TRACKER_DEFAULT_LIMITS]) + chunks)
+                   u32(caps) + ext + struct.pack("<H", status) + bytes([TRACKER_DEFAULT_LIMITS]) + chunks)
 
 
 def client_auth_seed(flags, payloads):

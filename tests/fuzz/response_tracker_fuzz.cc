@@ -1,6 +1,7 @@
 // Fuzz target: the response tracker (spec/mysql-protocol.md §4.4, §4.5) fed arbitrary streams in
 // both directions, as the relay feeds it. Input:
-//   int<4> caps, int<2> login status_flags, int<1> limits (low nibble + 1: max_pipelined;
+//   int<4> caps, [int<1> MariaDB extended caps, only when caps bit 0 (CLIENT_MYSQL) is clear, as
+//   on the wire], int<2> login status_flags, int<1> limits (low nibble + 1: max_pipelined;
 //   64 << high nibble: max_buffered_payload), then chunks: int<1> control (bit 7 set: to the
 //   server; low 7 bits: length), that many bytes (fewer at the end of the input).
 //
@@ -75,8 +76,8 @@ bool is_to_server_event(TrackerEvent e) { return e == TrackerEvent::command || e
 
 class Feeder {
  public:
-  Feeder(uint32_t caps, uint16_t status_flags, TrackerLimits limits)
-      : tracker_(caps, status_flags, limits), limits_(limits) {}
+  Feeder(uint32_t caps, uint32_t mariadb_caps, uint16_t status_flags, TrackerLimits limits)
+      : tracker_(caps, status_flags, limits, mariadb_caps), limits_(limits) {}
 
   // Feeds `bytes`, which start at `offset` of chunk `chunk`, draining every event.
   void feed(size_t chunk, bool to_server, std::span<const uint8_t> bytes, size_t offset) {
@@ -162,6 +163,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace camproxy::fuzz;
   InputSplitter in(data, size);
   const uint32_t caps = in.take_u32();
+  const uint32_t mariadb_caps = (caps & camproxy::protocol::cap::kLongPassword) == 0 ? in.take_u8() : 0;
   const uint16_t status_flags = in.take_u16();
   const uint8_t limit_bits = in.take_u8();
   camproxy::protocol::TrackerLimits limits;
@@ -169,8 +171,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_buffered_payload = size_t{64} << (limit_bits >> 4);
   const std::vector<Chunk> chunks = split_chunks(in.rest());
 
-  Feeder whole(caps, status_flags, limits);
-  Feeder bytewise(caps, status_flags, limits);
+  Feeder whole(caps, mariadb_caps, status_flags, limits);
+  Feeder bytewise(caps, mariadb_caps, status_flags, limits);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Chunk& c = chunks[i];
     whole.feed(i, c.to_server, c.bytes, 0);

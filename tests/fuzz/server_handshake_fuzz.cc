@@ -1,13 +1,14 @@
 // Fuzz target: the application-side login machine (protocol/server_handshake.h, spec §2), the
 // code that reads every byte an unauthenticated client sends. Input: int<1> flags (bit 0 TLS
 // offered, 1 TLS required, 2 local authentication, 3 the user maps to an account, 4 the password
-// verifies), int<1> chunk size (0: the whole stream at once), then the client's byte stream
+// verifies, 5 the database is MariaDB: CLIENT_MYSQL clear, every extended capability offered),
+// int<1> chunk size (0: the whole stream at once), then the client's byte stream
 // (framed packets: HandshakeResponse41 or SSLRequest, auth data, anything that follows).
 //
 // Properties: no crash whatever the bytes; each action agrees with the state it leaves (send:
-// one whole frame at the seq before next_seq(); authenticated: capabilities within the ones
-// offered; refuse: a reason); a refused machine ignores further input; and the outcome does not
-// depend on how the stream is cut into chunks.
+// one whole frame at the seq before next_seq(); authenticated: capabilities (standard and MariaDB
+// extended) within the ones offered; refuse: a reason); a refused machine ignores further input;
+// and the outcome does not depend on how the stream is cut into chunks.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +71,7 @@ void follow(ServerHandshake& hs, Action a, uint8_t flags, Outcome& out) {
       case Action::authenticated:
         CAMPROXY_FUZZ_CHECK(hs.state() == ServerHandshakeState::authenticated);
         CAMPROXY_FUZZ_CHECK((hs.login().capabilities & ~hs.advertised_capabilities()) == 0);
+        CAMPROXY_FUZZ_CHECK((hs.login().mariadb_capabilities & ~hs.advertised_mariadb_capabilities()) == 0);
         return;
       case Action::refuse:
         CAMPROXY_FUZZ_CHECK(hs.state() == ServerHandshakeState::refused);
@@ -83,7 +85,9 @@ Outcome run(uint8_t flags, size_t chunk, std::span<const uint8_t> stream) {
   ServerHandshake hs(&fixed_nonce);
   GreetingInfo info;
   info.server_version = "8.0.36";
-  info.upstream_capabilities = 0xFFFFFFFF;
+  const bool mariadb = (flags & 0x20) != 0;
+  info.upstream_capabilities = mariadb ? 0xFFFFFFFE : 0xFFFFFFFF;
+  info.upstream_mariadb_capabilities = mariadb ? 0xFFFFFFFF : 0;
   info.tls_offered = (flags & 0x01) != 0;
   info.tls_required = (flags & 0x02) != 0;
   info.local_auth = (flags & 0x04) != 0;

@@ -704,5 +704,49 @@ TEST(ClientAuth, EveryStateHasItsOwnName) {
   EXPECT_EQ(names.count("unknown"), 0u);
 }
 
+// spec §3.1: the application's MariaDB extended capabilities are asked for on its database
+// connection, as far as the database offers them and camproxy relays them (kRelayable), in the
+// HandshakeResponse41 and in the SSLRequest before it; a MySQL database (CLIENT_MYSQL set) gets
+// none. The MariaDB 10.11 greeting of mariadb_cli_login offers 0x1d.
+TEST(ClientAuthMariaDb, AsksForTheApplicationsExtendedCapabilitiesTheServerOffers) {
+  struct Row {
+    std::vector<uint8_t> greeting;
+    bool tls;
+    uint32_t wanted;
+    uint32_t asked;
+  };
+  const Row rows[] = {
+      {mariadb("mariadb_cli_login", 0), false, 0x3f, 0x1d},  // COM_MULTI and BULK_UNIT_RESULTS never
+      {mariadb("mariadb_cli_login", 0), false, mariadb_cap::kCacheMetadata, mariadb_cap::kCacheMetadata},
+      {mariadb("mariadb_cli_login", 0), false, 0, 0},
+      {mariadb("mariadb_cli_ssl_request", 0), true, 0x1d, 0x1d},
+      {mysql8_greeting(false), false, 0x1d, 0},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.wanted);
+    ClientAuth::Policy policy = kPlain;
+    policy.tls_available = row.tls;
+    ClientAuth auth(policy);
+    ASSERT_EQ(auth.feed(row.greeting, 0).kind, StepKind::greeted);
+    LoginRequest login = app_login();
+    login.mariadb_capabilities = row.wanted;
+    auto step = auth.start(login, test::as_bytes(kPassword));
+    EXPECT_EQ(auth.mariadb_capabilities(), row.asked);
+    if (row.tls) {
+      ASSERT_EQ(step.kind, StepKind::start_tls);
+      const auto ssl = decode_ssl_request(step.payload);
+      ASSERT_TRUE(ssl);
+      EXPECT_EQ(ssl->mariadb_ext_caps, row.asked);
+      step = auth.tls_ready();
+    }
+    ASSERT_EQ(step.kind, StepKind::send);
+    const auto resp = decode_handshake_response41(step.payload);
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->capabilities & cap::kLongPassword,
+              row.greeting == mysql8_greeting(false) ? cap::kLongPassword : 0U);
+    EXPECT_EQ(resp->mariadb_ext_caps, row.asked);
+  }
+}
+
 }  // namespace
 }  // namespace camproxy::protocol

@@ -58,6 +58,11 @@ static_assert(kEofCaps == 0x000fa28d);
 constexpr uint32_t kDeprecateEofCaps = kEofCaps | cap::kDeprecateEof;
 constexpr uint32_t kTrackCaps = kDeprecateEofCaps | cap::kSessionTrack;
 constexpr uint32_t kTrackEofCaps = kEofCaps | cap::kSessionTrack;
+// The "mariadb_" captures: CLIENT_MYSQL clear, every extended capability camproxy relays.
+constexpr uint32_t kMariaDbEofCaps = kEofCaps & ~cap::kLongPassword;
+constexpr uint32_t kMariaDbDeprecateEofCaps = kMariaDbEofCaps | cap::kDeprecateEof;
+constexpr uint32_t kMariaDbExtCaps = mariadb_cap::kRelayable;
+static_assert(kMariaDbExtCaps == 0x1d);
 
 // ---- replaying a stream ----------------------------------------------------------------------
 
@@ -199,8 +204,8 @@ void replay(ResponseTracker& t, const Stream& s, const Chunker& chunker, std::ve
   }
 }
 
-std::vector<Record> replay(const Stream& s, uint32_t caps, const Chunker& chunker) {
-  ResponseTracker t(caps, s.login_status);
+std::vector<Record> replay(const Stream& s, uint32_t caps, const Chunker& chunker, uint32_t mariadb_caps = 0) {
+  ResponseTracker t(caps, s.login_status, {}, mariadb_caps);
   std::vector<Record> records;
   replay(t, s, chunker, &records);
   EXPECT_TRUE(t.idle());
@@ -223,6 +228,7 @@ struct CaptureCase {
   std::vector<std::string> local_infiles = {};
   // The client also spoke mid-response (pipelining, an auth exchange), not only after an end.
   bool interleaved = false;
+  uint32_t mariadb_caps = 0;  // MariaDB extended capabilities of the capture
 };
 
 std::vector<CaptureCase> capture_cases() {
@@ -400,6 +406,84 @@ std::vector<CaptureCase> capture_cases() {
       // The last query: OK (USE, MORE_RESULTS), a resultset, OK (ROLLBACK)
       {"session_state_track", "rt_session_state_track.hex", kTrackCaps, track, track_states_deprecate},
       {"session_state_track_eof", "rt_session_state_track_eof.hex", kTrackEofCaps, track_eof, track_states_eof},
+      // CACHE_METADATA: PREPARE_OK + param def [+EOF] + 3 column defs (one JSON, with extended
+      // metadata) [+EOF]; EXECUTE twice: column count with metadata_follows 0, [EOF,] 2 rows,
+      // terminator; EXECUTE with a cursor: metadata_follows 1 and the definitions; FETCH 3 rows;
+      // a text SELECT: metadata_follows 1
+      {"cache_metadata_eof",
+       "rt_cache_metadata_mariadb_eof.hex",
+       kMariaDbEofCaps,
+       {{7, {.command = C::stmt_prepare, .statement_id = 1, .status_flags = 0x0002, .num_params = 1, .num_columns = 3}},
+        {5, {.command = C::stmt_execute, .statement_id = 1, .status_flags = 0x0002, .resultsets = 1}},
+        {5, {.command = C::stmt_execute, .statement_id = 1, .status_flags = 0x0002, .resultsets = 1}},
+        {5, {.command = C::stmt_execute, .statement_id = 1, .status_flags = 0x0042, .resultsets = 1}},
+        {4, {.command = C::stmt_fetch, .statement_id = 1, .status_flags = 0x0082}},
+        {8, {.command = C::query, .status_flags = 0x0022, .resultsets = 1}}},
+       {},
+       {},
+       false,
+       kMariaDbExtCaps},
+      {"cache_metadata_deprecate_eof",
+       "rt_cache_metadata_mariadb_deprecate_eof.hex",
+       kMariaDbDeprecateEofCaps,
+       {{5, {.command = C::stmt_prepare, .statement_id = 2, .status_flags = 0x0002, .num_params = 1, .num_columns = 3}},
+        {4, {.command = C::stmt_execute, .statement_id = 2, .status_flags = 0x0002, .resultsets = 1}},
+        {4, {.command = C::stmt_execute, .statement_id = 2, .status_flags = 0x0002, .resultsets = 1}},
+        {5, {.command = C::stmt_execute, .statement_id = 2, .status_flags = 0x0042, .resultsets = 1}},
+        {4, {.command = C::stmt_fetch, .statement_id = 2, .status_flags = 0x0082}},
+        {7, {.command = C::query, .status_flags = 0x0022, .resultsets = 1}}},
+       {},
+       {},
+       false,
+       kMariaDbExtCaps},
+      // STMT_BULK_EXECUTE: OK for 3 rows; ERR 1062; with RETURNING a resultset of 2 rows
+      {"bulk_execute_eof",
+       "rt_bulk_execute_mariadb_eof.hex",
+       kMariaDbEofCaps,
+       {{4, {.command = C::stmt_prepare, .statement_id = 3, .status_flags = 0x0002, .num_params = 2}},
+        {1, {.command = C::mariadb_stmt_bulk_execute, .statement_id = 3, .status_flags = 0x0002, .affected_rows = 3}},
+        {1,
+         {.command = C::mariadb_stmt_bulk_execute,
+          .statement_id = 3,
+          .error = true,
+          .error_code = 1062,
+          .status_flags = 0x0002}},
+        {4, {.command = C::stmt_prepare, .statement_id = 4, .status_flags = 0x0002, .num_params = 2}},
+        {7, {.command = C::mariadb_stmt_bulk_execute, .statement_id = 4, .status_flags = 0x0002, .resultsets = 1}}},
+       {},
+       {},
+       false,
+       kMariaDbExtCaps},
+      {"bulk_execute_deprecate_eof",
+       "rt_bulk_execute_mariadb_deprecate_eof.hex",
+       kMariaDbDeprecateEofCaps,
+       {{3, {.command = C::stmt_prepare, .statement_id = 5, .status_flags = 0x0002, .num_params = 2}},
+        {1, {.command = C::mariadb_stmt_bulk_execute, .statement_id = 5, .status_flags = 0x0002, .affected_rows = 3}},
+        {1,
+         {.command = C::mariadb_stmt_bulk_execute,
+          .statement_id = 5,
+          .error = true,
+          .error_code = 1062,
+          .status_flags = 0x0002}},
+        {3, {.command = C::stmt_prepare, .statement_id = 6, .status_flags = 0x0002, .num_params = 2}},
+        {6, {.command = C::mariadb_stmt_bulk_execute, .statement_id = 6, .status_flags = 0x0002, .resultsets = 1}}},
+       {},
+       {},
+       false,
+       kMariaDbExtCaps},
+      // PROGRESS: the ALTER's two progress reports (ERR 0xFFFF) come before its OK
+      {"progress",
+       "rt_progress_mariadb_deprecate_eof.hex",
+       kMariaDbDeprecateEofCaps,
+       {{1, {.command = C::query, .status_flags = 0x0002}},
+        {1, {.command = C::query, .status_flags = 0x0002}},
+        {1, {.command = C::query, .status_flags = 0x0022, .affected_rows = 200000}},
+        {3, {.command = C::query, .status_flags = 0x0002, .affected_rows = 200000}},
+        {1, {.command = C::query, .status_flags = 0x0002}}},
+       {},
+       {},
+       false,
+       kMariaDbExtCaps},
   };
 }
 
@@ -419,7 +503,7 @@ std::vector<Record> only(const std::vector<Record>& records, TrackerEvent e) {
 
 TEST_P(CaptureTest, MatchesTheCapture) {
   const CaptureCase& c = GetParam();
-  const auto records = replay(stream_, c.caps, whole);
+  const auto records = replay(stream_, c.caps, whole, c.mariadb_caps);
   EXPECT_TRUE(only(records, TrackerEvent::fault).empty());
 
   const auto ends = only(records, TrackerEvent::response_end);
@@ -454,7 +538,7 @@ TEST_P(CaptureTest, EventsFallWhereTheClientSpokeNext) {
     run_ends.insert(offset);
   }
   std::set<size_t> event_offsets;
-  for (const Record& r : replay(stream_, GetParam().caps, whole)) {
+  for (const Record& r : replay(stream_, GetParam().caps, whole, GetParam().mariadb_caps)) {
     if (r.event == TrackerEvent::response_end || r.event == TrackerEvent::local_infile) {
       EXPECT_TRUE(event_offsets.insert(r.offset).second) << "two ends at " << r.offset;
     }
@@ -464,21 +548,25 @@ TEST_P(CaptureTest, EventsFallWhereTheClientSpokeNext) {
 
 TEST_P(CaptureTest, SameEventsHoweverTheBytesArrive) {
   const uint32_t caps = GetParam().caps;
-  const auto expected = replay(stream_, caps, whole);
+  const uint32_t ext = GetParam().mariadb_caps;
+  const auto expected = replay(stream_, caps, whole, ext);
   for (const bool to_server : {false, true}) {
     for (size_t cut = 1; cut < stream_.size(to_server); ++cut) {
-      ASSERT_EQ(replay(stream_, caps, cut_at(to_server, cut)), expected)
+      ASSERT_EQ(replay(stream_, caps, cut_at(to_server, cut), ext), expected)
           << (to_server ? "client" : "server") << " stream cut at " << cut;
     }
   }
-  EXPECT_EQ(replay(stream_, caps, [](bool, size_t, size_t) { return size_t{1}; }), expected) << "byte by byte";
+  EXPECT_EQ(replay(
+                stream_, caps, [](bool, size_t, size_t) { return size_t{1}; }, ext),
+            expected)
+      << "byte by byte";
   for (uint32_t seed = 1; seed <= 8; ++seed) {
-    EXPECT_EQ(replay(stream_, caps, random_chunks(seed, 48)), expected) << "seed " << seed;
+    EXPECT_EQ(replay(stream_, caps, random_chunks(seed, 48), ext), expected) << "seed " << seed;
   }
 }
 
 TEST_P(CaptureTest, NoAllocationsWhenWarm) {
-  ResponseTracker t(GetParam().caps, stream_.login_status);
+  ResponseTracker t(GetParam().caps, stream_.login_status, {}, GetParam().mariadb_caps);
   replay(t, stream_, whole, nullptr);  // first pass: the copy buffer and FIFO grow
   g_allocations = 0;
   g_count_allocations = true;
@@ -489,6 +577,24 @@ TEST_P(CaptureTest, NoAllocationsWhenWarm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(MariaDb, CaptureTest, ::testing::ValuesIn(capture_cases()), test::CaseName());
+
+// The layouts the extended capabilities change are followed only when they are in effect: the
+// same captures without them break the tracker (a column count with a byte after it; an OK after
+// the "ERR" that ended the response).
+TEST(ResponseTrackerState, MariaDbCapturesNeedTheirCapabilities) {
+  for (const auto& [file, caps, missing] :
+       {std::tuple{"rt_cache_metadata_mariadb_eof.hex", kMariaDbEofCaps, mariadb_cap::kCacheMetadata},
+        std::tuple{"rt_bulk_execute_mariadb_deprecate_eof.hex", kMariaDbDeprecateEofCaps, mariadb_cap::kCacheMetadata},
+        std::tuple{"rt_progress_mariadb_deprecate_eof.hex", kMariaDbDeprecateEofCaps, mariadb_cap::kProgress}}) {
+    SCOPED_TRACE(file);
+    const Stream s = load_stream(file, caps);
+    ResponseTracker t(caps, s.login_status, {}, kMariaDbExtCaps & ~missing);
+    std::vector<Record> records;
+    replay(t, s, whole, &records);
+    ASSERT_FALSE(records.empty());
+    EXPECT_EQ(records.back().event, TrackerEvent::fault);
+  }
+}
 
 TEST(ResponseTrackerState, SessionTrackingSummary) {
   for (const auto& [file, caps, unreported] : {std::tuple{"rt_session_state_track.hex", kTrackCaps, false},
@@ -718,9 +824,10 @@ TEST(ResponseTrackerTolerates, ErrWithAnUnexpectedSeq) {
   EXPECT_TRUE(t.idle());
 }
 
-// A MariaDB progress report (ERR code 0xFFFF: stage 1/2, 10.0%) does not end the response.
+// A MariaDB progress report (ERR code 0xFFFF: stage 1/2, 10.0%) does not end the response
+// (with PROGRESS; without it, see the progress_report_without_progress fault).
 TEST(ResponseTrackerTolerates, MariaDbProgressReport) {
-  ResponseTracker t(kDeprecateEofCaps);
+  ResponseTracker t(kMariaDbDeprecateEofCaps, 0, {}, mariadb_cap::kProgress);
   const auto records =
       feed_steps(t, {{kC2s, kSelect1}, {kS2c, "09000001ffffff0102e8030000"}, {kS2c, "0700000200000002000000"}});
   ASSERT_EQ(records.size(), 2U);
@@ -737,6 +844,7 @@ struct FaultCase {
   std::vector<std::pair<bool, std::string>> steps;  // (to server, frames as hex)
   TrackerFault fault;
   TrackerLimits limits = {};
+  uint32_t mariadb_caps = 0;
 };
 
 std::vector<FaultCase> fault_cases() {
@@ -763,6 +871,39 @@ std::vector<FaultCase> fault_cases() {
       {"upload_seq_wrong", kEofCaps, {{kC2s, load}, {kS2c, local_infile}, {kC2s, "02000003610a"}}, F::sequence},
       {"column_count_truncated", kEofCaps, {{kC2s, kSelect1}, {kS2c, "02000001fc01"}}, F::malformed},
       {"column_count_with_metadata_follows", kEofCaps, {{kC2s, kSelect1}, {kS2c, "020000010101"}}, F::malformed},
+      // CACHE_METADATA: exactly one metadata_follows byte, 0 or 1
+      {"metadata_follows_missing",
+       kMariaDbEofCaps,
+       {{kC2s, kSelect1}, {kS2c, "0100000101"}},
+       F::malformed,
+       {},
+       mariadb_cap::kCacheMetadata},
+      {"metadata_follows_2",
+       kMariaDbEofCaps,
+       {{kC2s, kSelect1}, {kS2c, "020000010102"}},
+       F::malformed,
+       {},
+       mariadb_cap::kCacheMetadata},
+      {"metadata_follows_then_more",
+       kMariaDbEofCaps,
+       {{kC2s, kSelect1}, {kS2c, "03000001010100"}},
+       F::malformed,
+       {},
+       mariadb_cap::kCacheMetadata},
+      {"metadata_follows_truncated_count",
+       kMariaDbEofCaps,
+       {{kC2s, kSelect1}, {kS2c, "02000001fc01"}},
+       F::malformed,
+       {},
+       mariadb_cap::kCacheMetadata},
+      // Without PROGRESS an ERR 0xFFFF is an ERR: the response ends there and the OK that
+      // follows is unsolicited (rt_progress_mariadb_deprecate_eof.hex's first report).
+      {"progress_report_without_progress",
+       kMariaDbEofCaps,
+       {{kC2s, kSelect1},
+        {kS2c, "1b000001ffffff01010288130011636f707920746f20746d70207461626c65"},
+        {kS2c, "0700000200000002000000"}},
+       F::unsolicited},
       {"empty_first_packet", kEofCaps, {{kC2s, kSelect1}, {kS2c, "00000001"}}, F::malformed},
       {"ok_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "020000010000"}}, F::malformed},
       {"err_truncated", kEofCaps, {{kC2s, kPing}, {kS2c, "02000001ff01"}}, F::malformed},
@@ -821,7 +962,7 @@ TEST_P(FaultTest, ReportedOnceThenInputIsIgnored) {
   const auto& c = GetParam();
   for (const bool bytewise : {false, true}) {
     SCOPED_TRACE(bytewise ? "byte by byte" : "whole");
-    ResponseTracker t(c.caps, status::kAutocommit, c.limits);
+    ResponseTracker t(c.caps, status::kAutocommit, c.limits, c.mariadb_caps);
     std::vector<std::pair<bool, std::string>> steps;
     for (const auto& [to_server, hex] : c.steps) {
       if (!bytewise) {

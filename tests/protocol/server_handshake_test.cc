@@ -2,11 +2,14 @@
 // captures/: the state sequence and the bytes camproxy sends, per capture; then bad input.
 #include "protocol/server_handshake.h"
 
+#include <optional>
+
 #include <gtest/gtest.h>
 
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
 #include "protocol/handshake_response.h"
+#include "protocol/handshake_v10.h"
 #include "protocol/packet.h"
 #include "test_util.h"
 
@@ -44,12 +47,14 @@ const Nonce kPymysqlNonce = nonce_of("715a52693c30772d7425556060436d7a3e656446")
 const Nonce kMysql2Nonce = nonce_of("7b505d62535b4d512f355d567671532b7946305b");   // mysql2_login
 constexpr std::string_view kPassword = "camtest-pw";
 constexpr uint32_t kMariaDbCaps = 0x81fff7fe;  // the captured MariaDB 10.11 greeting's
+constexpr uint32_t kMariaDbExtCaps = 0x1d;     // its extended caps: PROGRESS, BULK, EXT_METADATA, CACHE_METADATA
 
 GreetingInfo greeting_info() {
   GreetingInfo g;
   g.server_version = "8.0.36";
   g.connection_id = 7;
   g.upstream_capabilities = kMariaDbCaps;
+  g.upstream_mariadb_capabilities = kMariaDbExtCaps;
   g.collation = 45;
   g.status_flags = status::kAutocommit;
   return g;
@@ -110,12 +115,14 @@ const std::string kGreetingHex =
     "07000000"                    // connection id 7
     "0102030405060708"            // nonce[0..7]
     "00"                          // filler
-    "8fa6"                        // caps low: 0xa68f (LONG_PASSWORD set: no MariaDB ext caps)
+    "8ea6"                        // caps low: 0xa68e (LONG_PASSWORD clear, as the MariaDB database's)
     "2d"                          // collation 45
     "0200"                        // status AUTOCOMMIT
-    "bf01"                        // caps high: 0x01bf -> 0x01bfa68f = kProxyServerDefault | LOCAL_FILES
+    "bf01"                        // caps high: 0x01bf -> 0x01bfa68e = kProxyServerDefault | LOCAL_FILES
+                                  //   without LONG_PASSWORD
     "15"                          // auth data length 21
-    "00000000000000000000"        // reserved
+    "000000000000"                // reserved
+    "1d000000"                    // MariaDB extended caps: all 4 the database offers (spec §3.1)
     "090a0b0c0d0e0f101112131400"  // nonce[8..19] NUL
     "63616368696e675f736861325f70617373776f726400";  // "caching_sha2_password" NUL
 
@@ -137,7 +144,38 @@ TEST(ServerHandshake, GreetingOffersSslOnlyWithACertificateAndMasksWhatTheDataba
   info.upstream_capabilities = kMariaDbCaps & ~(cap::kDeprecateEof | cap::kSessionTrack);
   ServerHandshake hs(&next_nonce);
   hs.greet(info);
-  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa68fU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
+  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa68eU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
+}
+
+// spec §3.1: the extended capabilities offered are those the database offers that camproxy
+// relays (mariadb_cap::kRelayable), never COM_MULTI or BULK_UNIT_RESULTS.
+TEST(ServerHandshake, GreetingOffersTheRelayableMariaDbExtendedCapabilities) {
+  g_nonces = {kNonce1to20};
+  g_next_nonce = 0;
+  auto info = greeting_info();
+  info.upstream_mariadb_capabilities = 0x3f;  // MariaDB 11.5+: COM_MULTI and BULK_UNIT_RESULTS too
+  ServerHandshake hs(&next_nonce);
+  ASSERT_EQ(hs.greet(info), Action::send);
+  EXPECT_EQ(hs.advertised_mariadb_capabilities(), kMariaDbExtCaps);
+  const auto greeting = decode_handshake_v10(hs.output().subspan(kHeaderSize));
+  ASSERT_TRUE(greeting);
+  EXPECT_EQ(greeting->capabilities & cap::kLongPassword, 0U);
+  EXPECT_EQ(greeting->mariadb_ext_caps, kMariaDbExtCaps);
+}
+
+// Against MySQL (CLIENT_MYSQL set in its greeting) nothing changes: bit 0 set, no ext caps.
+TEST(ServerHandshake, GreetingOfAMySqlDatabaseOffersNoExtendedCapabilities) {
+  g_nonces = {kNonce1to20};
+  g_next_nonce = 0;
+  auto info = greeting_info();
+  info.upstream_capabilities = kMariaDbCaps | cap::kLongPassword;
+  ServerHandshake hs(&next_nonce);
+  ASSERT_EQ(hs.greet(info), Action::send);
+  EXPECT_NE(hs.advertised_capabilities() & cap::kLongPassword, 0U);
+  EXPECT_EQ(hs.advertised_mariadb_capabilities(), 0U);
+  const auto greeting = decode_handshake_v10(hs.output().subspan(kHeaderSize));
+  ASSERT_TRUE(greeting);
+  EXPECT_EQ(greeting->mariadb_ext_caps, 0U);
 }
 
 struct LoginCase {
@@ -307,11 +345,14 @@ TEST_P(LoginFromCapture, StatesAndBytes) {
 
 INSTANTIATE_TEST_SUITE_P(Captures, LoginFromCapture, ::testing::ValuesIn(login_cases()), test::CaseName());
 
-// A HandshakeResponse41 built here for shapes the captures lack, framed at seq 1.
+// A HandshakeResponse41 built here for shapes the captures lack, framed at seq 1. With
+// `mariadb_ext_caps`, a MariaDB client's: CLIENT_MYSQL clear, the ext caps in the filler.
 std::vector<uint8_t> response_frame(std::string_view plugin, std::span<const uint8_t> auth, uint32_t extra_caps = 0,
-                                    uint8_t seq = 1) {
+                                    uint8_t seq = 1, std::optional<uint32_t> mariadb_ext_caps = std::nullopt) {
   HandshakeResponse41 resp;
-  resp.capabilities = cap::kProtocol41 | cap::kSecureConnection | cap::kPluginAuth | cap::kLongPassword | extra_caps;
+  resp.capabilities = cap::kProtocol41 | cap::kSecureConnection | cap::kPluginAuth | extra_caps |
+                      (mariadb_ext_caps ? 0 : cap::kLongPassword);
+  resp.mariadb_ext_caps = mariadb_ext_caps.value_or(0);
   resp.max_packet_size = 1U << 24;
   resp.collation = 45;
   resp.user = "camtest";
@@ -361,6 +402,21 @@ TEST(ServerHandshake, Sha2ScrambleIsAcceptedWithFastAuthSuccessFirst) {
     r.follow(r.hs.feed(response_frame(kCachingSha2Password, scramble)));
     EXPECT_EQ(r.last, Action::authenticated) << local;
     EXPECT_TRUE(r.hs.login().sha2_fast_ack);
+  }
+}
+
+// The client's extended capabilities are kept as far as they were offered (the pool key and the
+// upstream login use them); a client that sets CLIENT_MYSQL has none.
+TEST(ServerHandshake, LoginKeepsTheOfferedExtendedCapabilitiesOfTheClient) {
+  const auto scramble = sha2_scramble(test::as_bytes(kPassword), kNonce1to20);
+  for (const auto& [ext, expected] : {std::pair<std::optional<uint32_t>, uint32_t>{0x3f, kMariaDbExtCaps},
+                                      {mariadb_cap::kCacheMetadata, mariadb_cap::kCacheMetadata},
+                                      {0, 0},
+                                      {std::nullopt, 0}}) {
+    Driven r = greeted();
+    r.follow(r.hs.feed(response_frame(kCachingSha2Password, scramble, 0, 1, ext)));
+    ASSERT_EQ(r.last, Action::authenticated);
+    EXPECT_EQ(r.hs.login().mariadb_capabilities, expected) << ext.value_or(0xFFFF);
   }
 }
 

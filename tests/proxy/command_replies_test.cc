@@ -67,6 +67,31 @@ TEST(ReplyReader, OkErrAndEofRepliesInPipelineOrder) {
   EXPECT_EQ(reader.results()[2].message, msg);
 }
 
+// MariaDB's CACHE_METADATA (spec §3.1) puts int<1> metadata_follows after the column count: 1
+// (every text result; rt_cache_metadata_mariadb_eof.hex) or 0, when no column definitions follow
+// but the EOF that closes them still does.
+TEST(ReplyReader, MariaDbMetadataFollowsByte) {
+  const std::vector<uint8_t> column = {0x03, 'd', 'e', 'f'};
+  const std::vector<uint8_t> eof = {0xFE, 0x00, 0x00, 0x02, 0x00};
+  const std::vector<uint8_t> row = {0x01, '1', 0x03, 'o', 'n', 'e'};
+  for (const uint8_t follows : {uint8_t{1}, uint8_t{0}}) {
+    SCOPED_TRACE(follows);
+    std::vector<InternalCommand> cmds = {make_query("SELECT id, v FROM camdb.t", true)};
+    ReplyReader reader(cap::kProtocol41, cmds);
+    std::vector<std::vector<uint8_t>> packets = {{0x02, follows}};
+    if (follows == 1) packets.insert(packets.end(), {column, column});
+    packets.insert(packets.end(), {eof, row, eof});
+    ReplyReader::Step step = ReplyReader::Step::more;
+    for (const auto& p : packets) {
+      ASSERT_EQ(step, ReplyReader::Step::more);
+      step = reader.on_packet(p);
+    }
+    EXPECT_EQ(step, ReplyReader::Step::done);
+    EXPECT_EQ(reader.results()[0].column(0), "1");
+    EXPECT_EQ(reader.results()[0].column(1), "one");
+  }
+}
+
 TEST(ReplyReader, NullColumnsOfTheFirstRowAreNullopt) {
   // SELECT DATABASE(), @@wait_timeout with no current database (DEPRECATE_EOF): 2 columns,
   // a row {NULL, "28800"}, OK terminator. Column definitions are skipped, so their bytes do not matter.

@@ -165,6 +165,22 @@ TEST_F(UpstreamPoolTest, TakeGivesTheBestMatch) {
   EXPECT_EQ(got_a->conn, conn_a);
 }
 
+// spec §3.1, docs/capabilities.md: MariaDB's extended capabilities change what the server sends
+// (metadata_follows bytes, extended column metadata, progress reports), so a connection logged in
+// with some serves only clients with exactly the same ones.
+TEST_F(UpstreamPoolTest, TakeMatchesTheMariaDbExtendedCapabilities) {
+  key_.mariadb_caps = protocol::mariadb_cap::kRelayable;
+  auto& srv = server(script({login(), reset_and_look("app"), first_wait_timeout(), {stall()}}));
+  give_back(connected(srv, "app"));
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+  for (const uint32_t ext : {0U, protocol::mariadb_cap::kCacheMetadata}) {
+    PoolKey other = key_;
+    other.mariadb_caps = ext;
+    EXPECT_FALSE(pool().take(other, schema("app"))) << ext;
+  }
+  EXPECT_TRUE(take_when_idle(schema("app")));
+}
+
 TEST_F(UpstreamPoolTest, AnIdleConnectionClosedByTheServerIsEvicted) {
   auto& srv = server(script({login(), reset_and_look("app"), first_wait_timeout(), {close_connection()}}));
   const uint64_t lost = closes(PoolClose::lost);

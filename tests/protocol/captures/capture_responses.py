@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Records MariaDB command responses for tests/protocol/response_tracker_test.cc.
 
-Usage: /usr/bin/python3 capture_responses.py [OUT_DIR]   (default: this folder)
+Usage: /usr/bin/python3 capture_responses.py [OUT_DIR [SCENARIO...]]
+  (default: this folder, every scenario; naming scenarios re-records only those, so the others'
+  files, whose statement and connection ids the tests quote, stay as they are)
 
 Starts a throwaway MariaDB 10.11 (tests/tools/mariadb_server.py, no TLS), logs in as the
 harness account with a hand-built HandshakeResponse41 whose capability flags each capture
-chooses (with / without DEPRECATE_EOF, SESSION_TRACK), runs one scenario of raw commands and
+chooses (with / without DEPRECATE_EOF, SESSION_TRACK; the "mariadb_" modes clear CLIENT_MYSQL and
+ask for MariaDB's extended capabilities), runs one scenario of raw commands and
 writes every frame it sent (c2s) or received (s2c), in the order sent / received, as
 rt_<scenario>_<mode>.hex in the capture_relay.py format.
 
@@ -32,21 +35,30 @@ LONG_PASSWORD, LONG_FLAG, CONNECT_WITH_DB = 1, 4, 8
 LOCAL_FILES, PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION = 0x80, 0x200, 0x2000, 0x8000
 MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS, PLUGIN_AUTH = 1 << 16, 1 << 17, 1 << 18, 1 << 19
 SESSION_TRACK, DEPRECATE_EOF = 1 << 23, 1 << 24
+# MariaDB extended capabilities (protocol/constants.h mariadb_cap), sent when LONG_PASSWORD
+# (CLIENT_MYSQL) is clear.
+MARIADB_PROGRESS, MARIADB_STMT_BULK_OPERATIONS = 1 << 0, 1 << 2
+MARIADB_EXTENDED_METADATA, MARIADB_CACHE_METADATA = 1 << 3, 1 << 4
+kMariaDbCaps = (MARIADB_PROGRESS | MARIADB_STMT_BULK_OPERATIONS | MARIADB_EXTENDED_METADATA |
+                MARIADB_CACHE_METADATA)
 
 kBaseCaps = (LONG_PASSWORD | LONG_FLAG | CONNECT_WITH_DB | LOCAL_FILES | PROTOCOL_41 |
              TRANSACTIONS | SECURE_CONNECTION | MULTI_STATEMENTS | MULTI_RESULTS |
              PS_MULTI_RESULTS | PLUGIN_AUTH)
-kModes = {
-    "eof": kBaseCaps,
-    "deprecate_eof": kBaseCaps | DEPRECATE_EOF,
-    "track": kBaseCaps | DEPRECATE_EOF | SESSION_TRACK,
-    "track_eof": kBaseCaps | SESSION_TRACK,
+kModes = {  # mode: (capabilities, MariaDB extended capabilities)
+    "eof": (kBaseCaps, 0),
+    "deprecate_eof": (kBaseCaps | DEPRECATE_EOF, 0),
+    "track": (kBaseCaps | DEPRECATE_EOF | SESSION_TRACK, 0),
+    "track_eof": (kBaseCaps | SESSION_TRACK, 0),
+    "mariadb_eof": (kBaseCaps & ~LONG_PASSWORD, kMariaDbCaps),
+    "mariadb_deprecate_eof": ((kBaseCaps & ~LONG_PASSWORD) | DEPRECATE_EOF, kMariaDbCaps),
 }
 
 COM_QUIT, COM_INIT_DB, COM_QUERY, COM_FIELD_LIST, COM_STATISTICS = 0x01, 0x02, 0x03, 0x04, 0x09
 COM_PING, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_SEND_LONG_DATA = 0x0E, 0x16, 0x17, 0x18
 COM_STMT_CLOSE, COM_SET_OPTION, COM_STMT_FETCH, COM_RESET_CONNECTION = 0x19, 0x1B, 0x1C, 0x1F
 COM_CHANGE_USER = 0x11
+COM_STMT_BULK_EXECUTE, BULK_SEND_TYPES = 0xFA, 128
 MYSQL_TYPE_LONGLONG, MYSQL_TYPE_VAR_STRING = 0x08, 0xFD
 CURSOR_TYPE_READ_ONLY = 1
 
@@ -74,8 +86,9 @@ def native_scramble(password: bytes, nonce: bytes) -> bytes:
 class Session:
     """One raw client connection that records every frame."""
 
-    def __init__(self, db: MariaDB, caps: int):
+    def __init__(self, db: MariaDB, caps: int, mariadb_caps: int):
         self.caps = caps
+        self.mariadb_caps = mariadb_caps
         self.db = db
         self.frames: list[tuple[str, bytes]] = []
         self.sock = socket.create_connection(("127.0.0.1", db.port))
@@ -89,7 +102,8 @@ class Session:
         pos += 1 + 10
         nonce += greeting[pos:pos + max(13, auth_len - 8) - 1]
         auth = native_scramble(db.admin_password.encode(), nonce)
-        resp = (struct.pack("<IIB", caps, 64 << 20, 45) + bytes(23) + db.admin_user.encode() + b"\0" +
+        filler = bytes(19) + struct.pack("<I", mariadb_caps)  # 23 bytes, ext caps at the end
+        resp = (struct.pack("<IIB", caps, 64 << 20, 45) + filler + db.admin_user.encode() + b"\0" +
                 bytes([len(auth)]) + auth + b"camdb\0" + b"mysql_native_password\0")
         self.send(resp, seq=1)
         login = self.read()
@@ -264,6 +278,48 @@ def session_state(s: Session) -> None:
     s.query("USE camdb; SELECT 1 AS a; ROLLBACK")
 
 
+def cache_metadata(s: Session) -> None:
+    # The second EXECUTE's column count says metadata_follows = 0 (the client has them).
+    stmt = s.prepare("SELECT id, v, JSON_OBJECT('id', id) AS doc FROM camdb.t WHERE id > ?")
+    for _ in range(2):
+        s.command(execute(stmt, params=[(MYSQL_TYPE_LONGLONG, struct.pack("<q", 1))]))
+    s.command(execute(stmt, flags=CURSOR_TYPE_READ_ONLY, params=[(MYSQL_TYPE_LONGLONG, struct.pack("<q", 0))]))
+    s.command(bytes([COM_STMT_FETCH]) + struct.pack("<II", stmt, 5))
+    s.no_reply(bytes([COM_STMT_CLOSE]) + struct.pack("<I", stmt))
+    s.query("SELECT id, v FROM camdb.t ORDER BY id")
+
+
+def bulk(rows: list[tuple[int, bytes]], stmt: int) -> bytes:
+    """COM_STMT_BULK_EXECUTE of (INT, VARCHAR) rows, types sent, no indicators."""
+    out = bytes([COM_STMT_BULK_EXECUTE]) + struct.pack("<IH", stmt, BULK_SEND_TYPES)
+    out += bytes([MYSQL_TYPE_LONGLONG, 0, MYSQL_TYPE_VAR_STRING, 0])
+    for key, text in rows:
+        out += b"\0" + struct.pack("<q", key) + b"\0" + bytes([len(text)]) + text
+    return out
+
+
+def bulk_execute(s: Session) -> None:
+    ins = s.prepare("INSERT INTO camdb.t VALUES (?, ?)")
+    s.command(bulk([(10, b"ten"), (11, b"eleven"), (12, b"twelve")], ins))
+    s.command(bulk([(20, b"twenty"), (10, b"dup")], ins))  # ERR 1062 on the second row
+    ret = s.prepare("INSERT INTO camdb.t VALUES (?, ?) RETURNING id, v")
+    s.command(bulk([(30, b"thirty"), (31, b"thirty-one")], ret))
+    s.no_reply(bytes([COM_STMT_CLOSE]) + struct.pack("<I", ins))
+    s.no_reply(bytes([COM_STMT_CLOSE]) + struct.pack("<I", ret))
+
+
+def progress(s: Session) -> None:
+    # ALTER ... ALGORITHM=COPY of 200000 rows takes about 2 s: progress reports every second.
+    s.query("SET SESSION progress_report_time = 1")
+    s.query("CREATE TABLE camdb.big (id INT PRIMARY KEY, v INT)")
+    s.query("INSERT INTO camdb.big SELECT seq, seq FROM seq_1_to_200000")
+    s.send(b"\x03ALTER TABLE camdb.big ADD COLUMN w INT, ALGORITHM=COPY")
+    replies = s.read(expect_frames=1)
+    while replies[-1][:3] == b"\xff\xff\xff":  # a progress report: the OK is still to come
+        replies = s.read(expect_frames=1)
+    s.query("DROP TABLE camdb.big")
+
+
 kScenarios = [
     ("select_rows", ("eof", "deprecate_eof"), "SELECT of 3 rows x 2 columns (one NULL)", select_rows),
     ("empty_resultset", ("eof", "deprecate_eof"), "SELECT matching no row", empty_resultset),
@@ -297,25 +353,38 @@ kScenarios = [
     ("session_state", ("track", "track_eof"),
      "SET session_track_state_change/transaction_info; USE mysql; SET @x; SET time_zone; "
      "BEGIN; 'USE camdb; SELECT 1; ROLLBACK'", session_state),
+    ("cache_metadata", ("mariadb_eof", "mariadb_deprecate_eof"),
+     "PREPARE a SELECT with a JSON column; EXECUTE twice (metadata, then none); EXECUTE with a "
+     "cursor, FETCH; CLOSE; a text SELECT", cache_metadata),
+    ("bulk_execute", ("mariadb_eof", "mariadb_deprecate_eof"),
+     "PREPARE INSERT; STMT_BULK_EXECUTE of 3 rows; of 2 rows, the second a duplicate key (ERR "
+     "1062); PREPARE INSERT ... RETURNING, STMT_BULK_EXECUTE of 2 rows; CLOSE both", bulk_execute),
+    ("progress", ("mariadb_deprecate_eof",),
+     "SET progress_report_time = 1; CREATE and fill a table of 200000 rows; ALTER TABLE ... "
+     "ALGORITHM=COPY (progress reports, then OK); DROP TABLE", progress),
 ]
 
 
 def main() -> None:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    chosen = set(sys.argv[2:])
     with MariaDB(tls=False) as db:
         for name, modes, action, run in kScenarios:
+            if chosen and name not in chosen:
+                continue
             for mode in modes:
                 with db.admin() as conn, conn.cursor() as cur:
                     for sql in kSetup:
                         cur.execute(sql)
-                s = Session(db, kModes[mode])
+                s = Session(db, *kModes[mode])
                 run(s)
                 s.quit()
                 path = out_dir / f"rt_{name}_{mode}.hex"
                 with open(path, "w") as out:
                     out.write(f"# server: MariaDB {s.server_version} (Debian 12 mariadbd, no TLS); "
                               f"client: capture_responses.py raw client, caps 0x{s.caps:08x} "
-                              f"({mode}), logged in as harness with database camdb\n")
+                              + (f"mariadb caps 0x{s.mariadb_caps:02x} " if s.mariadb_caps else "")
+                              + f"({mode}), logged in as harness with database camdb\n")
                     out.write(f"# action: {action}; then COM_QUIT\n")
                     out.write("# one frame per line: c2s = client to server, s2c = server to "
                               "client; hex includes the 4-byte frame header\n")
