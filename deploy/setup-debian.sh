@@ -20,6 +20,8 @@ packages=(
   # integration tests: a throwaway MariaDB, Python clients, TLS tooling
   mariadb-server mariadb-client python3 python3-pymysql python3-cryptography python3-pytest
   python3-yaml openssl ca-certificates curl procps
+  # MariaDB's own test suite run through camproxy (tests/mtr/run_subset.py)
+  mariadb-test
   # benchmarks
   sysbench haproxy libmariadb-dev
 )
