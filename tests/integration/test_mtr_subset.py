@@ -3,7 +3,7 @@ mysql-test-run's main suite run directly and through camproxy must give the same
 every test, except the differences listed, with their reasons, in kAllowedDifferences and in
 docs/compatibility.md.
 
-About 2.5 minutes (two fresh servers, ~50 tests each way). Skipped under the sanitizer
+2-3 minutes (two fresh servers side by side, 50 tests each way). Skipped under the sanitizer
 builds (tests/sanitizers.sh) unless CAMPROXY_MTR=1; CAMPROXY_MTR=0 skips it everywhere.
 """
 
@@ -20,7 +20,7 @@ import pytest
 kRoot = Path(__file__).resolve().parents[2]
 kRunner = kRoot / "tests" / "mtr" / "run_subset.py"
 kDoc = kRoot / "docs" / "compatibility.md"
-kRunTimeout = 900  # the whole run is ~150 s here; a hung test ends at mtr's own 2-minute limit
+kRunTimeout = 900  # the whole run is 2-3 min; a hung test ends at mtr's own 2-minute limit
 
 sys.path.insert(0, str(kRunner.parent))
 import run_subset  # noqa: E402
