@@ -14,7 +14,7 @@ has the same verdict in both runs, or a difference listed in kAllowedDifferences
 its reason, also in docs/compatibility.md); 1 on any other difference; 2 when the harness
 itself could not run.
 
-    /usr/bin/python3 tests/mtr/run_subset.py [--json report.json] [--keep] [main.TEST ...]
+    /usr/bin/python3 tests/mtr/run_subset.py [--json report.json] [--keep] [--mtr-option=--ps-protocol] [main.TEST ...]
     /usr/bin/python3 tests/mtr/run_subset.py --mysqltest tests/mtr/repro_reset_and_change_user.test
 
 The camproxy binary: $CAMPROXY_BIN, else build/proxy/camproxy. Scratch files go to
@@ -243,23 +243,25 @@ def via_camproxy(vardir: Path) -> Iterator[tuple[MtrServer, str, int]]:
 kModes = {"direct": direct, "camproxy": via_camproxy}
 
 
-def run_tests(server: MtrServer, sock: str, port: int, vardir: Path, tests: list[str]) -> dict[str, Verdict]:
+def run_tests(server: MtrServer, sock: str, port: int, vardir: Path, tests: list[str],
+              options: list[str]) -> dict[str, Verdict]:
     """The tests expected to behave the same in one mtr run; each allowed difference alone
     after it, on a server cleared of what the previous one left."""
     baseline = server.objects()
     batch = [t for t in tests if t not in kAllowedDifferences]
-    verdicts = run_mtr(sock, port, vardir, batch, "batch") if batch else {}
+    verdicts = run_mtr(sock, port, vardir, batch, options, "batch") if batch else {}
     for test in (t for t in tests if t in kAllowedDifferences):
         server.drop_new_objects(baseline)
-        verdicts.update(run_mtr(sock, port, vardir, [test], test))
+        verdicts.update(run_mtr(sock, port, vardir, [test], options, test))
     return verdicts
 
 
-def run_mtr(sock: str, port: int, vardir: Path, tests: list[str], name: str) -> dict[str, Verdict]:
+def run_mtr(sock: str, port: int, vardir: Path, tests: list[str], options: list[str],
+            name: str) -> dict[str, Verdict]:
     report = vardir.parent / f"report-{name}.xml"
     cmd = ["perl", kMtr, f"--extern=socket={sock}", f"--extern=port={port}", f"--vardir={vardir}",
            "--force", "--max-test-fail=0", "--retry=1", f"--testcase-timeout={kTestcaseTimeoutMinutes}",
-           f"--xml-report={report}", *tests]
+           f"--xml-report={report}", *options, *tests]
     with open(vardir.parent / f"mtr-{name}.log", "ab") as log:
         subprocess.run(cmd, cwd=kMtrDir, stdin=subprocess.DEVNULL, stdout=log,
                        stderr=subprocess.STDOUT, check=False, preexec_fn=die_with_parent)
@@ -275,11 +277,15 @@ def run_mtr(sock: str, port: int, vardir: Path, tests: list[str], name: str) -> 
     return verdicts
 
 
-def run_script(sock: str, script: Path) -> str:
-    """A bug's reproduction: mariadb-test reading `script`, as root in database test."""
+def run_script(sock: str, vardir: Path, script: Path) -> str:
+    """A bug's reproduction: mariadb-test reading `script`, as root in database test, with
+    $MYSQLTEST_VARDIR set as mtr sets it. --ps-protocol lets the script's enable_ps_protocol
+    run statements as prepared statements (it starts with disable_ps_protocol)."""
     with open(script, "rb") as stdin:
-        out = subprocess.run(["mariadb-test", f"--socket={sock}", "--user=root", "--database=test"],
+        out = subprocess.run(["mariadb-test", f"--socket={sock}", "--user=root", "--database=test",
+                              "--ps-protocol"],
                              stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "MYSQLTEST_VARDIR": str(vardir)},
                              timeout=kTestcaseTimeoutMinutes * 60, check=False)
     return out.stdout.decode("utf-8", "replace")
 
@@ -297,6 +303,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--mysqltest", metavar="FILE",
                         help="instead: run this mysqltest script both ways and print both outputs")
+    parser.add_argument("--mtr-option", action="append", default=[], metavar="OPTION",
+                        help="passed to both mtr runs, e.g. --mtr-option=--ps-protocol (repeatable)")
     parser.add_argument("tests", nargs="*", help=f"instead of the subset ({len(kSubset)} tests)")
     args = parser.parse_args(argv)
     tests = args.tests or list(kSubset)
@@ -309,7 +317,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         # The two runs use two servers and nothing else in common: side by side, they take
         # the time of the slower one.
         with ThreadPoolExecutor(max_workers=len(kModes)) as pool:
-            futures = {mode: pool.submit(run_mode, mode, stack, scratch, tests, script)
+            futures = {mode: pool.submit(run_mode, mode, stack, scratch, tests, args.mtr_option, script)
                        for mode, stack in kModes.items()}
             outcomes = {mode: future.result() for mode, future in futures.items()}
     except Exception as exc:  # noqa: BLE001 - any harness failure is reported the same way
@@ -324,14 +332,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report(tests, outcomes, args.json, scratch if args.keep else None)
 
 
-def run_mode(mode: str, stack, scratch: Path, tests: list[str], script: Optional[Path]):
+def run_mode(mode: str, stack, scratch: Path, tests: list[str], options: list[str], script: Optional[Path]):
     """One side: its server (and camproxy), then the tests, or the script's output."""
     (scratch / mode).mkdir()
     started = time.monotonic()
     with stack(scratch / mode / "var") as (server, sock, port):
         if script:
-            return run_script(sock, script)
-        verdicts = run_tests(server, sock, port, scratch / mode / "var", tests)
+            return run_script(sock, scratch / mode / "var", script)
+        verdicts = run_tests(server, sock, port, scratch / mode / "var", tests, options)
     print(f"{mode}: {len(verdicts)} tests in {time.monotonic() - started:.0f} s", flush=True)
     return verdicts
 
