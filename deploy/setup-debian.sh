@@ -24,6 +24,8 @@ packages=(
   # MariaDB's extended capabilities in test_mariadb_extended_caps.py): Connector/J, mysqlclient,
   # DBD::MariaDB, Ruby mysql2, PHP mysqli
   libmariadb-java default-jdk-headless python3-mysqldb libdbd-mariadb-perl ruby-mysql2 php-cli php-mysql
+  # MariaDB's own test suite run through camproxy (tests/mtr/run_subset.py)
+  mariadb-test
   # benchmarks
   sysbench haproxy libmariadb-dev
 )
