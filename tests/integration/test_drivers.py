@@ -53,11 +53,9 @@ kBulkClients = ("java", "python")
 # when it does.
 kKillFix = "issue 16: KILL by CONNECTION_ID() (KILL id space)"
 kIgnoreSpaceFix = "issue 16: CLIENT_IGNORE_SPACE honoured"
-kBulkFix = "issue 16: MariaDB extended capabilities (STMT_BULK_OPERATIONS)"
 kIssue16 = {
     **{("kill", client): kKillFix for client in kClients},
     **{("ignore_space", client): kIgnoreSpaceFix for client in kIgnoreSpaceClients},
-    ("bulk", "java"): kBulkFix,
 }
 
 
