@@ -159,6 +159,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void checkout_prepared(const ConnectionPrep& prep);
   void change_user_prepared(const ConnectionPrep& prep);
   void reconnect_prepared(const ConnectionPrep& prep);
+  uint16_t prepared_status(const ConnectionPrep& prep) const;
   void send_ok(uint16_t status_flags);
   void release_upstream();
   void drop_upstream();
