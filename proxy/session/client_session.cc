@@ -246,6 +246,7 @@ void ClientSession::on_timer(uv_timer_t* t) {
       return;
     case Deadline::reconnect_backoff: self->reconnect(); return;
     case Deadline::close_after_write: self->finish(); return;
+    case Deadline::idle: self->on_idle_timeout(); return;
   }
 }
 

@@ -91,7 +91,9 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     pooled_->profile = prep.profile();
     replay_ = {};
     replay_.schema = pooled_->profile.schema;
-    role_may_be_set_ = false;  // the cleanup ended it
+    role_may_be_set_ = false;      // the cleanup ended it
+    client_wait_timeout_.reset();  // COM_CHANGE_USER gives the server's default back
+    if (armed_ == Deadline::idle) disarm();
     const uint16_t status = prepared_status(prep);
     send_ok(status);
     log_info("change_user", {{"conn", connection_id_},
@@ -129,6 +131,7 @@ void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {
   pending_effects_.clear();
   kills_pending_ = 0;
   start_relay(status);
+  arm_idle();
   client_.start_reading();
   log_info("reconnected",
            {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", upstream_->thread_id()}});
