@@ -79,6 +79,7 @@ bool ClientSession::attached(int rc, const ListenAddress& listener) {
 void ClientSession::start() {
   connection_id_ = env_.next_connection_id();
   accepted_at_ = std::chrono::steady_clock::now();
+  idle_since_ms_ = uv_now(env_.loop());
   process_metrics().counter(MetricId::client_connections_total).inc();
   process_metrics().gauge(MetricId::client_connections_open).add();
   // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.

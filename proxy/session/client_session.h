@@ -151,7 +151,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void arm_idle();
   void idle_command_started();
   void idle_response_ended();
-  bool idle_timeout_due();
+  bool idle_timeout_due() const;
   void on_idle_timeout();
   void close_idle_session();
 
@@ -256,6 +256,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ReplayState replay_;
   // The session's wait_timeout in seconds as the client set it; nullopt: the server's default.
   std::optional<uint32_t> client_wait_timeout_;
+  uint64_t idle_since_ms_ = 0;  // uv_now() when the last response ended (before any: the accept)
   // replay_.schema may not be the server's: a statement the classifier could not read whole, or
   // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
   // multi-statement that had a USE). The pool then looks at the session after the reset.

@@ -5,14 +5,16 @@
 // What holds: the server's idle clock runs from its reply until the next command, so the
 // session's runs from the end of the last response (the tracker idle, the framer between
 // commands) and stops while a command is in flight. It shares the session's one timer (the
-// relay has no other deadline): a uv_timer_start per response, and nothing at all for a
-// session whose client set no wait_timeout: the server's default (wait_timeout, or
-// interactive_timeout for CLIENT_INTERACTIVE, 8 hours by default) is not followed by camproxy
+// relay has no other deadline): a uv_timer_start per response, and no timer for a session
+// whose client set no wait_timeout. Its database connection has the server's default itself
+// (the global wait_timeout, which the pool reads): the server's own close of it after that long
+// idle is the signal, and the client is closed then instead of reconnected
 // (docs/architecture.md "Idle timeouts").
 #include <sys/socket.h>
 
 #include "proxy/ops/log.h"
 #include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
 
 namespace camproxy::proxy {
 namespace {
@@ -50,20 +52,32 @@ void ClientSession::idle_response_ended() {
       }
     }
   }
-  if (tracker_->idle() && framer_.at_boundary()) arm_idle();
+  if (tracker_->idle() && framer_.at_boundary()) {
+    idle_since_ms_ = uv_now(env_.loop());
+    arm_idle();
+  }
 }
 
-bool ClientSession::idle_timeout_due() {
-  return armed_ == Deadline::idle && uv_timer_get_due_in(&timer_) <= kIdleCloseMarginMs;
+// Whether a database connection lost now was closed by the server's wait_timeout: the client's
+// own (its timer about to fire), or the server's default for a client that set none.
+bool ClientSession::idle_timeout_due() const {
+  if (client_wait_timeout_) return armed_ == Deadline::idle && uv_timer_get_due_in(&timer_) <= kIdleCloseMarginMs;
+  const auto server = env_.pool().wait_timeout();
+  if (!server || !tracker_ || !tracker_->idle() || !framer_.at_boundary()) return false;
+  const uint64_t idle_ms = uv_now(env_.loop()) - idle_since_ms_;
+  return idle_ms + kIdleCloseMarginMs >= static_cast<uint64_t>(server->count()) * 1000;
 }
 
 // MariaDB 10.11 ends a connection idle past its wait_timeout with a TCP reset and no ERR (MySQL
 // 8.0.24+ would send ER_CLIENT_INTERACTION_TIMEOUT 4031 first): the client reads ECONNRESET,
 // as directly. A unix socket is simply closed.
 void ClientSession::close_idle_session() {
-  log_info(
-      "session_idle_timeout",
-      {{"conn", connection_id_}, {"state", to_string(state_)}, {"wait_timeout", client_wait_timeout_.value_or(0)}});
+  const auto server = env_.pool().wait_timeout();
+  const uint64_t seconds = client_wait_timeout_ ? *client_wait_timeout_ : server ? server->count() : 0;
+  log_info("session_idle_timeout", {{"conn", connection_id_},
+                                    {"state", to_string(state_)},
+                                    {"wait_timeout", seconds},
+                                    {"set_by_client", client_wait_timeout_.has_value()}});
   uv_os_fd_t fd = -1;
   if (client_.stream()->type == UV_TCP && uv_fileno(reinterpret_cast<uv_handle_t*>(client_.stream()), &fd) == 0) {
     const linger reset{1, 0};

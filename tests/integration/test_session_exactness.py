@@ -11,6 +11,7 @@ import pymysql
 import pytest
 
 from raw_mysql_client import ConnectionClosed, RawClient, kSessionTrack
+from testutil import wait_until
 
 kIdleTimeout = 1  # the client's SET SESSION wait_timeout
 kIdleWait = 2.5   # idle this long before the next query
@@ -112,3 +113,30 @@ def test_the_pool_serves_the_next_client_after_an_idle_close(proxy):
     query_after_idle(lambda: proxied(proxy))
     with proxied(proxy) as c:
         assert c.query("SELECT @@session.wait_timeout = @@global.wait_timeout") == [[b"1"]]
+
+
+def test_the_servers_default_wait_timeout_closes_an_idle_client_as_directly(camproxy, mariadb):
+    """A client that set nothing has the server's global wait_timeout: the server's close of its
+    database connection after that long is the client's close, not a loss to reconnect."""
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("SET GLOBAL wait_timeout = 2")
+    try:
+        own = camproxy("--workers", "1", "--pool-min-idle", "1")
+        # The pool reads the server's wait_timeout on its first connection, before it is idle.
+        wait_until(lambda: own.metric("camproxy_upstream_connections_idle") >= 1, 10, "a pooled connection")
+
+        def idle_then_query(connect):
+            with connect() as c:
+                time.sleep(3)
+                try:
+                    return type(None), c.query("SELECT 1")
+                except (ConnectionClosed, ConnectionResetError, BrokenPipeError) as e:
+                    return type(e), None
+
+        seen_directly = idle_then_query(lambda: direct(mariadb))
+        assert seen_directly[0] is not type(None)
+        assert idle_then_query(lambda: proxied(own)) == seen_directly
+        assert "session_idle_timeout" in own.log_text()
+    finally:
+        with mariadb.admin() as admin, admin.cursor() as cur:
+            cur.execute("SET GLOBAL wait_timeout = 28800")
