@@ -57,6 +57,15 @@ def test_the_login_ok_after_a_schema_fix_up_tracks_the_schema(proxy, mariadb):
         assert c.login_ok.schema() == "camdb"
 
 
+@pytest.mark.parametrize("database", [None, "camdb", "mysql"])
+def test_the_change_user_ok_is_the_servers(proxy, mariadb, database):
+    # camproxy answers a client's COM_CHANGE_USER itself, after resetting the connection.
+    with direct(mariadb, "camdb", kSessionTrack) as c:
+        expected = c.change_user(mariadb.admin_user, mariadb.admin_password, database)
+    with proxied(proxy, "camdb", kSessionTrack) as c:
+        assert c.change_user("camtest", "x", database) == expected
+
+
 def query_after_idle(connect) -> tuple[type, object]:
     """SET SESSION wait_timeout, idle past it, then a query: what the client sees."""
     with connect() as c:

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 
 # Capability bits (spec/mysql-protocol.md §2.2).
 kLongPassword = 0x1
-kFoundRows = 0x2
 kLongFlag = 0x4
 kConnectWithDb = 0x8
 kProtocol41 = 0x200
-kInteractive = 0x400
 kTransactions = 0x2000
 kSecureConnection = 0x8000
-kMultiStatements = 0x10000
 kMultiResults = 0x20000
 kPluginAuth = 0x80000
 kPluginAuthLenenc = 0x200000
@@ -36,13 +33,8 @@ kBaseCaps = (kLongPassword | kLongFlag | kProtocol41 | kTransactions | kSecureCo
 
 kSessionStateChanged = 0x4000
 
-# Session-state entry types (§4.1, SESSION_TRACK).
-kTrackSystemVariables = 0
+# The SCHEMA session-state entry's type (§4.1, SESSION_TRACK).
 kTrackSchema = 1
-kTrackStateChange = 2
-kTrackGtids = 3
-kTrackCharacteristics = 4
-kTrackTransactionState = 5
 
 
 def lenenc(data: bytes, pos: int) -> tuple[int, int]:
@@ -79,14 +71,6 @@ class OkPacket:
     def schema(self) -> str | None:
         found = self.tracked(kTrackSchema)
         return lenenc_str(found[-1], 0)[0].decode() if found else None
-
-    def variables(self) -> dict[str, str]:
-        out = {}
-        for data in self.tracked(kTrackSystemVariables):
-            name, pos = lenenc_str(data, 0)
-            value, _ = lenenc_str(data, pos)
-            out[name.decode()] = value.decode()
-        return out
 
 
 @dataclass
