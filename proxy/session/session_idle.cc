@@ -1,6 +1,6 @@
-// ClientSession's idle timeout (issue 16): a client that set its session's wait_timeout is
-// closed once idle that long between commands, the way the server closes it, instead of being
-// reconnected unseen when the server closes the database connection under it.
+// ClientSession's idle timeout (issue 16): a session idle past its wait_timeout between
+// commands is closed the way the server closes it, instead of being reconnected unseen when the
+// server closes the database connection under it.
 //
 // What holds: the server's idle clock runs from its reply until the next command, so the
 // session's runs from the end of the last response (the tracker idle, the framer between
@@ -19,7 +19,7 @@
 namespace camproxy::proxy {
 namespace {
 
-// An upstream loss this close to the client's own timeout is the server's wait_timeout: its
+// An upstream loss this close to the session's wait_timeout is the server's close for it: its
 // clock started at its reply, a little before camproxy's did.
 constexpr uint64_t kIdleCloseMarginMs = 500;
 

@@ -41,8 +41,9 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     close_after_write();
     return;
   }
-  // The server ended the connection for the wait_timeout the client set: the client's own
-  // timeout, about to close it too (session_idle.cc), not a loss to hide.
+  // The server ended the connection for its wait_timeout (the client's own, or the server's
+  // default): the client's idle timeout, to be closed as directly (session_idle.cc), not a loss
+  // to hide.
   if (state_ == State::relay && idle_timeout_due()) {
     close_idle_session();
     return;
