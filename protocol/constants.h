@@ -103,6 +103,10 @@ inline constexpr uint16_t kQueryWasSlow = 0x0800;
 inline constexpr uint16_t kPsOutParams = 0x1000;
 inline constexpr uint16_t kInTransReadonly = 0x2000;
 inline constexpr uint16_t kSessionStateChanged = 0x4000;
+inline constexpr uint16_t kAnsiQuotes = 0x8000;  // MariaDB: sql_mode has ANSI_QUOTES
+// The flags that describe the session rather than the last statement (the rest, and
+// kSessionStateChanged, say what one statement did): those a login's OK carries.
+inline constexpr uint16_t kSessionFlags = kInTrans | kAutocommit | kNoBackslashEscapes | kInTransReadonly | kAnsiQuotes;
 }  // namespace status
 
 // Command bytes, the first payload byte of a client command (spec §4.3).

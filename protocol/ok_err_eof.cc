@@ -1,5 +1,7 @@
 #include "protocol/ok_err_eof.h"
 
+#include <vector>
+
 #include "protocol/constants.h"
 #include "protocol/packet.h"
 #include "protocol/try.h"
@@ -121,6 +123,21 @@ void encode_eof(const EofPacket& eof, ByteWriter& w) {
   w.u8(kEofHeader);
   w.u16(eof.warnings);
   w.u16(eof.status_flags);
+}
+
+void encode_login_ok(uint16_t status_flags, std::optional<std::string_view> schema, uint32_t caps, ByteWriter& w) {
+  OkPacket ok;
+  ok.status_flags = status_flags & status::kSessionFlags;
+  std::vector<uint8_t> state;
+  if ((caps & cap::kSessionTrack) != 0 && schema && !schema->empty()) {
+    ByteWriter entry(state);
+    entry.u8(static_cast<uint8_t>(SessionTrack::schema));
+    entry.lenenc(lenenc_size(schema->size()) + schema->size());
+    entry.str_lenenc(*schema);
+    ok.status_flags |= status::kSessionStateChanged;
+    ok.session_state_info = as_chars(state);
+  }
+  encode_ok(ok, caps, w);
 }
 
 }  // namespace camproxy::protocol

@@ -113,6 +113,8 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // Whether a reset gives back the login collation, as learned by a return's look (for a
   // client's COM_CHANGE_USER, which can then skip SET NAMES as a return does).
   ResetCollation reset_collation() const { return reset_collation_; }
+  // The server's wait_timeout as last read (nullopt before the first read).
+  std::optional<std::chrono::seconds> wait_timeout() const { return wait_timeout_; }
 
   // The key and profile of the latest client, for warming up (min idle).
   void note_demand(const PoolKey& key, const SessionProfile& profile);

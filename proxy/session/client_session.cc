@@ -73,6 +73,7 @@ bool ClientSession::attached(int rc, const ListenAddress& listener) {
 void ClientSession::start() {
   connection_id_ = env_.next_connection_id();
   accepted_at_ = std::chrono::steady_clock::now();
+  idle_since_ms_ = uv_now(env_.loop());
   process_metrics().counter(MetricId::client_connections_total).inc();
   process_metrics().gauge(MetricId::client_connections_open).add();
   // A refusal instead of a hang (issue 7): the ERR takes the greeting's place.
@@ -239,6 +240,7 @@ void ClientSession::on_timer(uv_timer_t* t) {
       return;
     case Deadline::reconnect_backoff: self->reconnect(); return;
     case Deadline::close_after_write: self->finish(); return;
+    case Deadline::idle: self->on_idle_timeout(); return;
   }
 }
 

@@ -145,6 +145,14 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void reconnect();
   ConnectionPrep::Want replay_want(SessionProfile profile) const;
 
+  // The client's own wait_timeout (session_idle.cc).
+  void arm_idle();
+  void idle_command_started();
+  void idle_response_ended();
+  bool idle_timeout_due() const;
+  void on_idle_timeout();
+  void close_idle_session();
+
   // A client's COM_CHANGE_USER (session_change_user.cc).
   void change_user(std::span<const uint8_t> payload);
 
@@ -157,6 +165,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void checkout_prepared(const ConnectionPrep& prep);
   void change_user_prepared(const ConnectionPrep& prep);
   void reconnect_prepared(const ConnectionPrep& prep);
+  uint16_t prepared_status(const ConnectionPrep& prep) const;
   void send_ok(uint16_t status_flags);
   void release_upstream();
   void drop_upstream();
@@ -171,6 +180,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
     pool_wait,          // a pooled connection being cleaned is awaited; then dial (--connect-timeout)
     reconnect_backoff,  // the next attempt of a transparent reconnect
     close_after_write,  // the last queued bytes must be written (kCloseAfterWriteTimeoutMs)
+    idle,               // relaying between commands: the client's own wait_timeout (session_idle.cc)
   };
   void arm(Deadline deadline, uint64_t ms);
   void disarm();
@@ -243,6 +253,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::optional<ConnectionPrep> prep_;
   bool idle_outside_transaction() const;
   ReplayState replay_;
+  // The session's wait_timeout in seconds as the client set it; nullopt: the server's default.
+  std::optional<uint32_t> client_wait_timeout_;
+  uint64_t idle_since_ms_ = 0;  // uv_now() when the last response ended (before any: the accept)
   // replay_.schema may not be the server's: a statement the classifier could not read whole, or
   // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
   // multi-statement that had a USE). The pool then looks at the session after the reset.

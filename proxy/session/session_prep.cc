@@ -50,18 +50,27 @@ void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<I
   if (prep_) drive_prep(prep_->on_commands_done(results));
 }
 
-// The OK that ends a login or a COM_CHANGE_USER camproxy answered itself.
+// The session's status flags once prepared: the last fix-up's OK, or (none ran) the greeting's.
+uint16_t ClientSession::prepared_status(const ConnectionPrep& prep) const {
+  const auto profile = env_.profile();
+  const uint16_t greeted = profile ? profile->status_flags : protocol::status::kAutocommit;
+  return prep.status_flags().value_or(greeted) & protocol::status::kSessionFlags;
+}
+
+// The OK that ends a login or a COM_CHANGE_USER camproxy answered itself: what the server's own
+// would be for this client (its session flags, the SCHEMA tracker for a database it named), not
+// what the fix-ups' replies said (a SET NAMES tracks variables a direct login does not send).
 void ClientSession::send_ok(uint16_t status_flags) {
   std::vector<uint8_t> ok;
   protocol::ByteWriter w(ok);
-  protocol::encode_ok({0, 0, status_flags, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  protocol::encode_login_ok(status_flags, database_, client_caps_ | cap::kProtocol41, w);
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
 }
 
 void ClientSession::checkout_prepared(const ConnectionPrep& prep) {
   if (prep.state() == ConnectionPrep::State::done) {
     pooled_->profile = prep.profile();
-    const uint16_t status = prep.status_flags().value_or(protocol::status::kAutocommit);
+    const uint16_t status = prepared_status(prep);
     send_ok(status);
     start_relay(status);
     return;
@@ -82,8 +91,10 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     pooled_->profile = prep.profile();
     replay_ = {};
     replay_.schema = pooled_->profile.schema;
-    role_may_be_set_ = false;  // the cleanup ended it
-    const uint16_t status = prep.status_flags().value_or(protocol::status::kAutocommit);
+    role_may_be_set_ = false;      // the cleanup ended it
+    client_wait_timeout_.reset();  // COM_CHANGE_USER gives the server's default back
+    if (armed_ == Deadline::idle) disarm();
+    const uint16_t status = prepared_status(prep);
     send_ok(status);
     log_info("change_user", {{"conn", connection_id_},
                              {"state", to_string(state_)},
@@ -120,6 +131,7 @@ void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {
   pending_effects_.clear();
   kills_pending_ = 0;
   start_relay(status);
+  arm_idle();
   client_.start_reading();
   log_info("reconnected",
            {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", upstream_->thread_id()}});

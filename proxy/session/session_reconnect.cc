@@ -41,6 +41,13 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     close_after_write();
     return;
   }
+  // The server ended the connection for its wait_timeout (the client's own, or the server's
+  // default): the client's idle timeout, to be closed as directly (session_idle.cc), not a loss
+  // to hide.
+  if (state_ == State::relay && idle_timeout_due()) {
+    close_idle_session();
+    return;
+  }
   const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
   const bool in_transaction = tracker_ && tracker_->in_transaction();
   log_info("upstream_lost", {{"conn", connection_id_},

@@ -212,10 +212,12 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
   switch (e) {
     case TrackerEvent::command:
       response_started_ = false;
+      idle_command_started();
       if (tracker_->last_command().expects_response) pending_effects_.push_back(std::move(next_effects_));
       next_effects_ = {};
       return;
     case TrackerEvent::response_end: {
+      idle_response_ended();
       if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
         quit_requested_ = true;  // the transaction ended during the drain: close after this reply
       }

@@ -22,7 +22,7 @@ class Lexer {
  public:
   explicit Lexer(std::string_view sql) : s_(sql) {}
 
-  enum class Kind { word, quoted_identifier, number, user_variable, separator, other, end };
+  enum class Kind { word, quoted_identifier, string, number, user_variable, separator, other, end };
   struct Token {
     Kind kind;
     std::string_view text;
@@ -39,7 +39,7 @@ class Lexer {
     }
     if (c == '\'' || c == '"' || c == '`') {
       skip_quoted(c);
-      return {c == '`' ? Kind::quoted_identifier : Kind::other, s_.substr(start + 1, pos_ - start - 2)};
+      return {c == '`' ? Kind::quoted_identifier : Kind::string, s_.substr(start + 1, pos_ - start - 2)};
     }
     if (c == '@') {
       if (pos_ + 1 < s_.size() && s_[pos_ + 1] == '@') {  // @@system_variable
@@ -264,5 +264,61 @@ class StatementClassifier {
 }  // namespace
 
 SessionEffects classify_statements(std::string_view sql) { return StatementClassifier(sql).run(); }
+
+namespace {
+
+// wait_timeout's range (MariaDB 10.11, MySQL 8.0): a value outside it is clamped, with a warning.
+constexpr uint64_t kMinWaitTimeout = 1;
+constexpr uint64_t kMaxWaitTimeout = 31536000;
+
+bool is_wait_timeout(const Lexer::Token& t) {
+  if (t.kind == Lexer::Kind::word) return iequals(t.text, "wait_timeout");
+  if (t.kind != Lexer::Kind::other || !t.text.starts_with("@@")) return false;
+  std::string_view name = t.text.substr(2);
+  for (std::string_view scope : {"session.", "local."}) {
+    if (name.size() > scope.size() && iequals(name.substr(0, scope.size()), scope)) name.remove_prefix(scope.size());
+  }
+  return iequals(name, "wait_timeout");
+}
+
+}  // namespace
+
+// SET [SESSION | LOCAL] name = value [, ...] with name wait_timeout, @@wait_timeout,
+// @@session.wait_timeout or @@local.wait_timeout; `:=` as well as `=`.
+std::optional<WaitTimeoutSet> wait_timeout_set(std::string_view set_statement) {
+  Lexer lex(set_statement);
+  auto t = lex.next();
+  if (t.kind != Lexer::Kind::word || !iequals(t.text, "SET")) return std::nullopt;
+  std::optional<WaitTimeoutSet> found;
+  for (t = lex.next(); t.kind != Lexer::Kind::end && t.kind != Lexer::Kind::separator;) {
+    if (t.kind == Lexer::Kind::word && (iequals(t.text, "SESSION") || iequals(t.text, "LOCAL"))) t = lex.next();
+    const bool ours = is_wait_timeout(t);
+    t = lex.next();
+    if (t.kind == Lexer::Kind::other && t.text == ":") t = lex.next();
+    if (t.kind != Lexer::Kind::other || t.text != "=") return ours ? WaitTimeoutSet{} : found;
+    // The value: every token up to the next top-level comma.
+    WaitTimeoutSet value;
+    int depth = 0;
+    size_t tokens = 0;
+    for (t = lex.next(); t.kind != Lexer::Kind::end && t.kind != Lexer::Kind::separator; t = lex.next()) {
+      if (t.kind == Lexer::Kind::other && t.text == "," && depth == 0) break;
+      if (t.kind == Lexer::Kind::other && t.text == "(") ++depth;
+      if (t.kind == Lexer::Kind::other && t.text == ")") --depth;
+      if (++tokens > 1) continue;
+      if (t.kind == Lexer::Kind::number) {
+        if (auto n = parse_id(t.text)) {
+          value.kind = WaitTimeoutSet::Kind::seconds;
+          value.seconds = static_cast<uint32_t>(std::clamp(*n, kMinWaitTimeout, kMaxWaitTimeout));
+        }
+      } else if (t.kind == Lexer::Kind::word && iequals(t.text, "DEFAULT")) {
+        value.kind = WaitTimeoutSet::Kind::default_value;
+      }
+    }
+    if (tokens != 1) value = {};  // an expression: 60*60, -1, 1.5, a subquery
+    if (ours) found = value;
+    if (t.kind == Lexer::Kind::other && t.text == ",") t = lex.next();
+  }
+  return found;
+}
 
 }  // namespace camproxy::proxy

@@ -38,4 +38,18 @@ struct SessionEffects {
 // The effects of one COM_QUERY (which may hold several statements).
 SessionEffects classify_statements(std::string_view sql);
 
+// What a session SET statement (one of SessionEffects::replayable_sets) does to the session's
+// wait_timeout, the idle time after which the server closes the connection.
+struct WaitTimeoutSet {
+  enum class Kind {
+    seconds,        // a literal: `seconds`, clamped to the variable's range as the server does
+    default_value,  // DEFAULT: the global value again
+    unknown,        // an expression camproxy does not evaluate
+  };
+  Kind kind = Kind::unknown;
+  uint32_t seconds = 0;
+};
+// nullopt when the statement does not assign wait_timeout; the last assignment counts.
+std::optional<WaitTimeoutSet> wait_timeout_set(std::string_view set_statement);
+
 }  // namespace camproxy::proxy

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "protocol/constants.h"
 #include "test_util.h"
 
@@ -122,6 +126,48 @@ TEST(OkPacket, ShapeRules) {
   EXPECT_FALSE(is_ok_packet(from_hex("00 00 00 0200 00"), 0));                // 6 bytes: too short
   EXPECT_FALSE(is_eof_packet(from_hex("fe 000000000000000000"), 0));          // 9+ bytes: a row
   EXPECT_FALSE(decode_ok(from_hex("01 00 00 0200 0000"), 0));                 // wrong header
+}
+
+// A login's OK as the server writes it, from what camproxy knows of the session.
+std::vector<uint8_t> login_ok(uint16_t status_flags, std::optional<std::string_view> schema, uint32_t caps) {
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  encode_login_ok(status_flags, schema, caps, w);
+  return out;
+}
+
+TEST(LoginOk, WithSessionTrackAndADatabaseIsTheServersSchemaTracker) {
+  // The mariadb CLI named appdb: 0x4002 and one SCHEMA entry, byte for byte.
+  EXPECT_EQ(login_ok(status::kAutocommit, "appdb", kCliCaps), capture_payload("mariadb_cli_login.hex", 2));
+}
+
+TEST(LoginOk, WithoutSessionTrackCarriesNoStateEvenWithADatabase) {
+  // PyMySQL named appdb too, without SESSION_TRACK.
+  EXPECT_EQ(login_ok(status::kAutocommit, "appdb", kPyCaps), capture_payload("pymysql_login.hex", 2));
+}
+
+TEST(LoginOk, WithoutADatabaseHasNoSessionStateChanged) {
+  // A fix-up's OK said SESSION_STATE_CHANGED (SET NAMES) and NO_INDEX_USED: neither is the login's.
+  const uint16_t fix_up_status = status::kSessionStateChanged | status::kNoIndexUsed | status::kAutocommit;
+  EXPECT_EQ(login_ok(fix_up_status, std::nullopt, kCliCaps), from_hex("00 00 00 0200 0000"));
+  EXPECT_EQ(login_ok(fix_up_status, "", kCliCaps), from_hex("00 00 00 0200 0000"));
+}
+
+TEST(LoginOk, KeepsTheSessionsOwnFlags) {
+  // MariaDB 10.11 after SET sql_mode='NO_BACKSLASH_ESCAPES,ANSI_QUOTES' reports 0x8202.
+  EXPECT_EQ(login_ok(0x8202 | status::kMoreResultsExists, std::nullopt, kPyCaps), from_hex("00 00 00 0282 0000"));
+}
+
+TEST(LoginOk, ALongSchemaNameHasTwoByteLengths) {
+  const std::string schema(300, 's');
+  const auto payload = login_ok(status::kAutocommit, schema, kCliCaps);
+  auto ok = decode_ok(payload, kCliCaps);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status_flags, status::kAutocommit | status::kSessionStateChanged);
+  // type 01, data length 0x12f (302: the schema's 3-byte lenenc and 300 bytes), schema length 0x12c.
+  ASSERT_EQ(ok->session_state_info.size(), 1 + 3 + 3 + 300);
+  EXPECT_EQ(ok->session_state_info.substr(0, 7), std::string_view("\x01\xfc\x2f\x01\xfc\x2c\x01", 7));
+  EXPECT_EQ(ok->session_state_info.substr(7), schema);
 }
 
 struct ErrCase {

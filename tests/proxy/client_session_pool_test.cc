@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../protocol/test_util.h"
 #include "auth/secret.h"
 #include "protocol/auth_plugins.h"
 #include "protocol/constants.h"
@@ -26,6 +27,7 @@ namespace {
 
 namespace cap = protocol::cap;
 using Clock = std::chrono::steady_clock;
+using protocol::test::from_hex;
 
 // A connection's life up to idle in the pool: login, then the cleanup of its return: the reset,
 // the look (which sees `schema`) and the next client's collation (45, by its id: no names are
@@ -67,7 +69,9 @@ class ClientSessionPoolTest : public SessionTest, private UpstreamConn::Owner {
  protected:
   // A scripted server whose connection the test logs in and gives to the pool; `rest` follows
   // the warm-up (the checkout and what the session does with it). Returns once it is idle.
-  ScriptedServer& pooled(const std::string& schema, Script rest, bool first = true, uint32_t thread_id = 42) {
+  // `caps`: the pool key's (the clients it serves).
+  ScriptedServer& pooled(const std::string& schema, Script rest, bool first = true, uint32_t thread_id = 42,
+                         uint32_t caps = kClientCaps) {
     Script s = warmed(schema, thread_id);
     if (first) {  // the pool's first clean connection reads the server's wait_timeout
       s.push_back(expect_command(protocol::Command::query, "SELECT @@session.wait_timeout"));
@@ -81,7 +85,7 @@ class ClientSessionPoolTest : public SessionTest, private UpstreamConn::Owner {
     ready_ = false;
     u->connect();
     EXPECT_TRUE(run_until([&] { return ready_; })) << srv.error();
-    const PoolKey key{std::string(kUser), kClientCaps & cap::kPoolKey};
+    const PoolKey key{std::string(kUser), caps & cap::kPoolKey};
     const int64_t idle_before = idle_count();
     pool_->give_back(PooledConn{.conn = u,
                                 .key = key,
@@ -257,6 +261,41 @@ TEST_F(ClientSessionPoolTest, DrainClosesASessionInATransactionAfterItsCommit) {
   app_command(protocol::Command::query, "COMMIT");
   EXPECT_TRUE(is_ok(next_packet()));
   EXPECT_TRUE(run_until([&] { return env_->closed_ == 1; }));
+}
+
+// Issue 16: the OK camproxy builds for a login on a pooled connection is the one the server
+// sends a direct login (MariaDB 10.11, tests/protocol/captures/mariadb_cli_login.hex): with
+// SESSION_TRACK and a database, SESSION_STATE_CHANGED and the SCHEMA tracker alone, whatever
+// the fix-ups' replies said (here COM_INIT_DB's own tracker and a statement flag).
+TEST_F(ClientSessionPoolTest, TheLoginOkCarriesTheSchemaTrackerAsADirectLoginDoes) {
+  const auto init_db_ok = from_hex("00 00 00 2240 0000 00 07 0105 0473686f70");  // NO_INDEX_USED, tracker
+  pooled("app", {expect_command(protocol::Command::init_db, "shop"), send(init_db_ok), stall()}, true, 42,
+         kClientCaps | cap::kSessionTrack);
+  start_session();
+  const auto ok = app_login("shop", cap::kSessionTrack);
+  EXPECT_EQ(ok.payload, from_hex("00 00 00 0240 0000 00 07 0105 0473686f70"));
+}
+
+TEST_F(ClientSessionPoolTest, TheLoginOkWithoutSessionTrackHasNoSessionStateChanged) {
+  // COM_INIT_DB's OK says SESSION_STATE_CHANGED: a client without SESSION_TRACK gets the plain OK
+  // a direct login gives it (captures/pymysql_login.hex), not the flag without its payload.
+  pooled("app", {expect_command(protocol::Command::init_db, "shop"), send(ok_payload(0x4002)), stall()});
+  start_session();
+  const auto ok = app_login("shop");
+  EXPECT_EQ(ok.payload, from_hex("00 00 00 0200 0000"));
+}
+
+TEST_F(ClientSessionPoolTest, TheChangeUserOkCarriesTheNewSchemasTracker) {
+  pooled("app",
+         {expect_command(protocol::Command::reset_connection), send(ok_payload()),
+          expect_command(protocol::Command::init_db, "other"), send(ok_payload(0x4002)),
+          expect_command(protocol::Command::query, "SET character_set_client"), send(ok_payload(0x4002)), stall()},
+         true, 42, kClientCaps | cap::kSessionTrack);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app", cap::kSessionTrack)));
+  app_send(0, change_user_payload("other"));
+  const auto reply = next_packet();
+  EXPECT_EQ(reply.payload, from_hex("00 00 00 0240 0000 00 08 0106 056f74686572"));
 }
 
 }  // namespace

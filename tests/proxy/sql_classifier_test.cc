@@ -103,5 +103,37 @@ TEST(ClassifyStatements, ReplayableSessionState) {
   EXPECT_TRUE(fx.replayable_sets.empty());
 }
 
+// The session wait_timeout a SET gives (issue 16: camproxy closes an idle client as the server would).
+TEST(WaitTimeoutSet, ReadsTheSessionAssignment) {
+  using Kind = WaitTimeoutSet::Kind;
+  struct Case {
+    const char* sql;
+    Kind kind;
+    uint32_t seconds;
+  };
+  for (const Case& c :
+       {Case{"SET SESSION wait_timeout = 1", Kind::seconds, 1}, Case{"set wait_timeout=30", Kind::seconds, 30},
+        Case{"SET @@wait_timeout = 5", Kind::seconds, 5}, Case{"SET @@session.wait_timeout := 7", Kind::seconds, 7},
+        Case{"SET LOCAL wait_timeout = 8", Kind::seconds, 8},
+        Case{"SET autocommit = 0, wait_timeout = 9, sql_mode = 'A,B'", Kind::seconds, 9},
+        Case{"SET sql_mode = ',', wait_timeout = 10", Kind::seconds, 10},
+        Case{"SET wait_timeout = 0", Kind::seconds, 1},  // clamped, as the server does
+        Case{"SET wait_timeout = 99999999", Kind::seconds, 31536000},
+        Case{"SET wait_timeout = 1, wait_timeout = 2", Kind::seconds, 2},
+        Case{"SET wait_timeout = DEFAULT", Kind::default_value, 0},
+        Case{"SET wait_timeout = 60 * 60", Kind::unknown, 0},
+        Case{"SET wait_timeout = (SELECT 5), autocommit = 1", Kind::unknown, 0},
+        Case{"SET wait_timeout = -1", Kind::unknown, 0}}) {
+    const auto set = wait_timeout_set(c.sql);
+    ASSERT_TRUE(set.has_value()) << c.sql;
+    EXPECT_EQ(set->kind, c.kind) << c.sql;
+    EXPECT_EQ(set->seconds, c.seconds) << c.sql;
+  }
+  for (const char* sql : {"SET NAMES utf8mb4", "SET interactive_timeout = 1", "SET net_wait_timeout_x = 1",
+                          "SET autocommit = 0", "SELECT 1", "SET sql_mode = 'wait_timeout=1'"}) {
+    EXPECT_FALSE(wait_timeout_set(sql).has_value()) << sql;
+  }
+}
+
 }  // namespace
 }  // namespace camproxy::proxy

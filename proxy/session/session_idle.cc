@@ -1,0 +1,96 @@
+// ClientSession's idle timeout (issue 16): a session idle past its wait_timeout between
+// commands is closed the way the server closes it, instead of being reconnected unseen when the
+// server closes the database connection under it.
+//
+// What holds: the server's idle clock runs from its reply until the next command, so the
+// session's runs from the end of the last response (the tracker idle, the framer between
+// commands) and stops while a command is in flight. It shares the session's one timer (the
+// relay has no other deadline): a uv_timer_start per response, and no timer for a session
+// whose client set no wait_timeout. Its database connection has the server's default itself
+// (the global wait_timeout, which the pool reads): the server's own close of it after that long
+// idle is the signal, and the client is closed then instead of reconnected
+// (docs/architecture.md "Idle timeouts").
+#include <sys/socket.h>
+
+#include "proxy/ops/log.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/session_env.h"
+
+namespace camproxy::proxy {
+namespace {
+
+// An upstream loss this close to the session's wait_timeout is the server's close for it: its
+// clock started at its reply, a little before camproxy's did.
+constexpr uint64_t kIdleCloseMarginMs = 500;
+
+}  // namespace
+
+void ClientSession::arm_idle() {
+  if (client_wait_timeout_ && state_ == State::relay) arm(Deadline::idle, uint64_t{*client_wait_timeout_} * 1000);
+}
+
+void ClientSession::idle_command_started() {
+  if (armed_ == Deadline::idle) disarm();
+  // A command without a reply (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) leaves the session idle.
+  if (!tracker_->last_command().expects_response && tracker_->idle()) arm_idle();
+}
+
+// Called before the response's effects are consumed: a SET of wait_timeout that succeeded (the
+// session's replayable SETs, sql_classifier.h) or COM_RESET_CONNECTION (back to the default)
+// applies to the idle time that starts now.
+void ClientSession::idle_response_ended() {
+  if (!pending_effects_.empty() && !tracker_->last_response().error) {
+    const CommandEffects& fx = pending_effects_.front();
+    if (fx.reset) client_wait_timeout_.reset();
+    for (const auto& set : fx.sql.replayable_sets) {
+      const auto change = wait_timeout_set(set);
+      if (!change) continue;
+      if (change->kind == WaitTimeoutSet::Kind::seconds) {
+        client_wait_timeout_ = change->seconds;
+      } else {
+        client_wait_timeout_.reset();  // DEFAULT, or a value camproxy cannot evaluate
+      }
+    }
+  }
+  if (tracker_->idle() && framer_.at_boundary()) {
+    idle_since_ms_ = uv_now(env_.loop());
+    arm_idle();
+  }
+}
+
+// Whether a database connection lost now was closed by the server's wait_timeout: the client's
+// own (its timer about to fire), or the server's default for a client that set none.
+bool ClientSession::idle_timeout_due() const {
+  if (client_wait_timeout_) return armed_ == Deadline::idle && uv_timer_get_due_in(&timer_) <= kIdleCloseMarginMs;
+  const auto server = env_.pool().wait_timeout();
+  if (!server || !tracker_ || !tracker_->idle() || !framer_.at_boundary()) return false;
+  const uint64_t idle_ms = uv_now(env_.loop()) - idle_since_ms_;
+  return idle_ms + kIdleCloseMarginMs >= static_cast<uint64_t>(server->count()) * 1000;
+}
+
+// MariaDB 10.11 ends a connection idle past its wait_timeout with a TCP reset and no ERR (MySQL
+// 8.0.24+ would send ER_CLIENT_INTERACTION_TIMEOUT 4031 first): the client reads ECONNRESET,
+// as directly. A unix socket is simply closed.
+void ClientSession::close_idle_session() {
+  const auto server = env_.pool().wait_timeout();
+  const uint64_t seconds = client_wait_timeout_ ? *client_wait_timeout_ : server ? server->count() : 0;
+  log_info("session_idle_timeout", {{"conn", connection_id_},
+                                    {"state", to_string(state_)},
+                                    {"wait_timeout", seconds},
+                                    {"set_by_client", client_wait_timeout_.has_value()}});
+  uv_os_fd_t fd = -1;
+  if (client_.stream()->type == UV_TCP && uv_fileno(reinterpret_cast<uv_handle_t*>(client_.stream()), &fd) == 0) {
+    const linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
+  finish();
+}
+
+void ClientSession::on_idle_timeout() {
+  // The timer is stopped when a command starts; a session preparing (COM_CHANGE_USER) or
+  // reconnecting is not idle, and a client that sent part of a command is in one.
+  if (state_ != State::relay || !tracker_->idle() || !framer_.at_boundary()) return;
+  close_idle_session();
+}
+
+}  // namespace camproxy::proxy
