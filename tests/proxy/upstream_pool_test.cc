@@ -155,6 +155,12 @@ TEST_F(UpstreamPoolTest, TakeGivesTheBestMatch) {
   ASSERT_TRUE(run_until([&] { return a.finished(); })) << a.error();
   give_back(std::move(in_b));
   ASSERT_TRUE(run_until([&] { return b.finished(); })) << b.error();
+  // Both idle: the server sent its last reply, but the pool may not have read it yet, and
+  // take() would then fix `a` up to "b".
+  ASSERT_TRUE(run_until([&] {
+    const auto snap = pool().snapshot(std::chrono::steady_clock::now());
+    return !snap.keys.empty() && snap.keys.front().idle == 2;
+  }));
   auto got_b = take_when_idle(schema("b"));
   ASSERT_TRUE(got_b);
   EXPECT_EQ(got_b->conn, conn_b);
