@@ -122,9 +122,9 @@ void SessionTest::app_command(protocol::Command cmd, std::string_view arg) {
   app_send(0, payload);
 }
 
-ReceivedPacket SessionTest::app_login(std::string database) {
+ReceivedPacket SessionTest::app_login(std::string database, std::string_view user) {
   EXPECT_EQ(next_packet().seq, 0);  // the greeting
-  app_send(1, login_payload(std::move(database)));
+  app_send(1, login_payload(std::move(database), 0, user));
   return next_packet();
 }
 
