@@ -4,6 +4,10 @@ honoured through the pool, with real clients (PyMySQL, the mariadb CLI, Node mys
 
 from __future__ import annotations
 
+import json
+import pathlib
+import shutil
+import subprocess
 import threading
 
 import pymysql
@@ -13,6 +17,9 @@ from testutil import wait_until
 
 kClientIdBase = 1 << 30  # greeting ids live in [2^30, 2^31) (proxy/session/session_registry.h)
 kPassword = "Local-Pw-5678"  # the suite-wide secret scan (conftest.py) looks for it
+kClientTimeout = 30
+kCountWithSpace = "SELECT COUNT (*) FROM information_schema.COLLATIONS WHERE ID = 45"
+kNodeDir = pathlib.Path(__file__).resolve().parents[1] / "node"
 
 
 def connect(proxy, user="camtest", password="x", **kwargs):
@@ -138,3 +145,49 @@ def test_kill_of_another_local_users_session_is_1095_and_changes_nothing(camprox
         with connect(proxy, user="ops", password=kPassword) as owner:  # its own user may
             assert one(owner, f"KILL {greeting}") is None
         wait_until(lambda: not alive(victim), 10, "the victim killed by its own user")
+
+
+# -- CLIENT_IGNORE_SPACE -----------------------------------------------------------------------------------
+def sql_mode_has_ignore_space(proxy) -> bool:
+    with connect(proxy) as conn:  # PyMySQL does not ask for IGNORE_SPACE
+        return "IGNORE_SPACE" in one(conn, "SELECT @@session.sql_mode")[0]
+
+
+def mariadb_cli(proxy, *options):
+    return subprocess.run(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{proxy.port}", "-ucamtest", "-px",
+                           "--batch", "--skip-column-names", *options],
+                          capture_output=True, text=True, timeout=kClientTimeout)
+
+
+def test_ignore_space_for_the_cli_and_not_for_the_next_client(camproxy):
+    # One database connection: every client below gets the same one, in turn.
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
+    plain = mariadb_cli(proxy, "-e", kCountWithSpace)
+    assert plain.returncode != 0 and "1064" in plain.stderr, "a client without the bit gets the server's syntax"
+    for _ in range(2):  # first on a connection dialed for it, then on the pooled one
+        done = mariadb_cli(proxy, "--ignore-spaces", "-e", kCountWithSpace + "; SELECT @@session.sql_mode")
+        assert done.returncode == 0, done.stderr
+        count, mode = done.stdout.split("\n")[:2]
+        assert count == "1" and "IGNORE_SPACE" in mode, done.stdout
+        assert not sql_mode_has_ignore_space(proxy)
+
+
+def test_ignore_space_for_node_mysql2_and_not_for_the_next_client(camproxy):
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
+    script = """
+const m = require('mysql2/promise');
+(async () => {
+  const c = await m.createConnection({host: '127.0.0.1', port: %d, user: 'camtest', password: 'x',
+                                      connectTimeout: 20000});
+  const [count] = await c.query(%s);
+  const [mode] = await c.query('SELECT @@session.sql_mode AS m');
+  console.log(JSON.stringify({n: Object.values(count[0])[0], mode: mode[0].m}));
+  await c.end();
+})().catch(e => { console.log(JSON.stringify({error: e.message, errno: e.errno})); });
+""" % (proxy.port, json.dumps(kCountWithSpace))
+    for _ in range(2):
+        out = subprocess.run([shutil.which("node"), "-e", script], capture_output=True, text=True,
+                             timeout=kClientTimeout, cwd=str(kNodeDir))
+        result = json.loads(out.stdout)
+        assert result.get("n") == 1 and "IGNORE_SPACE" in result["mode"], out.stdout + out.stderr
+        assert not sql_mode_has_ignore_space(proxy)

@@ -110,10 +110,10 @@ const std::string kGreetingHex =
     "07000000"                    // connection id 7
     "0102030405060708"            // nonce[0..7]
     "00"                          // filler
-    "8fa6"                        // caps low: 0xa68f (LONG_PASSWORD set: no MariaDB ext caps)
+    "8fa7"                        // caps low: 0xa78f (LONG_PASSWORD set: no MariaDB ext caps)
     "2d"                          // collation 45
     "0200"                        // status AUTOCOMMIT
-    "bf01"                        // caps high: 0x01bf -> 0x01bfa68f = kProxyServerDefault | LOCAL_FILES
+    "bf01"                        // caps high: 0x01bf -> 0x01bfa78f = kProxyServerDefault | LOCAL_FILES
     "15"                          // auth data length 21
     "00000000000000000000"        // reserved
     "090a0b0c0d0e0f101112131400"  // nonce[8..19] NUL
@@ -137,7 +137,7 @@ TEST(ServerHandshake, GreetingOffersSslOnlyWithACertificateAndMasksWhatTheDataba
   info.upstream_capabilities = kMariaDbCaps & ~(cap::kDeprecateEof | cap::kSessionTrack);
   ServerHandshake hs(&next_nonce);
   hs.greet(info);
-  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa68fU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
+  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa78fU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
 }
 
 struct LoginCase {

@@ -15,6 +15,7 @@
 #include "auth/secret.h"
 #include "protocol/auth_plugins.h"
 #include "protocol/constants.h"
+#include "protocol/handshake_v10.h"
 #include "proxy/ops/metrics.h"
 #include "proxy/session/client_session.h"
 #include "tests/proxy/pool_test_support.h"
@@ -308,6 +309,23 @@ TEST_F(ClientSessionPoolTest, KillFollowsASessionToItsReplacementThread) {
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// CLIENT_IGNORE_SPACE is advertised and kept (mysql2, Connector/J, mariadb --ignore-spaces): a
+// pooled connection without it gets the pool's sql_mode fix-up before the client's OK.
+TEST_F(ClientSessionPoolTest, AClientAskingForIgnoreSpaceGetsItOnAPooledConnection) {
+  auto& srv = pooled(
+      "app", {expect_command(protocol::Command::query, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"),
+              send(ok_payload()), stall()});
+  start_session();
+  const auto greeting = next_packet();
+  const auto hs = protocol::decode_handshake_v10(greeting.payload);
+  ASSERT_TRUE(hs);
+  EXPECT_NE(hs->capabilities & cap::kIgnoreSpace, 0U) << "advertised, as the database does";
+  app_send(1, login_payload("app", cap::kIgnoreSpace));
+  const auto ok = next_packet();
+  EXPECT_TRUE(is_ok(ok)) << err_code(ok);
+  EXPECT_TRUE(srv.finished()) << srv.error();
 }
 
 // Process draining: a session between transactions closes at once; one inside a transaction
