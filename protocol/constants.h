@@ -43,11 +43,12 @@ inline constexpr uint32_t kSslVerifyServerCert = 1U << 30;  // client-only
 inline constexpr uint32_t kRememberOptions = 1U << 31;      // client-only
 
 // spec §2.2: phase-1 set advertised to apps (add kSsl with a certificate, kLocalFiles by policy).
-inline constexpr uint32_t kProxyServerDefault = kLongPassword | kFoundRows | kLongFlag | kConnectWithDb | kProtocol41 |
-                                                kInteractive | kTransactions | kSecureConnection | kMultiStatements |
-                                                kMultiResults | kPsMultiResults | kPluginAuth | kConnectAttrs |
-                                                kPluginAuthLenencClientData | kSessionTrack | kDeprecateEof;
-static_assert(kProxyServerDefault == 0x01BFA60FU);
+// IGNORE_SPACE as MariaDB and MySQL advertise it: the pool's fix-up gives the session the sql_mode.
+inline constexpr uint32_t kProxyServerDefault =
+    kLongPassword | kFoundRows | kLongFlag | kConnectWithDb | kProtocol41 | kInteractive | kTransactions |
+    kSecureConnection | kMultiStatements | kMultiResults | kPsMultiResults | kPluginAuth | kConnectAttrs |
+    kPluginAuthLenencClientData | kSessionTrack | kDeprecateEof | kIgnoreSpace;
+static_assert(kProxyServerDefault == 0x01BFA70FU);
 
 // spec §5.4: bits that must be equal on both hops (an upstream serves a client only if equal).
 inline constexpr uint32_t kPoolKey =

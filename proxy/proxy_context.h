@@ -19,7 +19,8 @@ namespace camproxy::proxy {
 
 // What all targets of the process share.
 struct ProcessShared {
-  // Handshake connection ids: unique and never reused while the process lives (§2.1, §7.3).
+  // Counts handshake connection ids (§2.1, §7.3): the n-th is client_connection_id(n)
+  // (session_registry.h), unique in the process until 2^30 logins wrapped it.
   std::atomic<uint32_t> next_connection_id{1};
   // Application connections open in the whole process (--max-client-connections), and their
   // peak since the last memory trim (proxy/memory_trim.h).
@@ -53,7 +54,9 @@ class ProxyContext {
   SSL_CTX* client_tls() const { return client_tls_; }
   SSL_CTX* upstream_tls() const { return upstream_tls_; }
 
-  uint32_t next_connection_id() { return shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed); }
+  uint32_t next_connection_id() {
+    return client_connection_id(shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed));
+  }
 
   SessionRegistry& sessions() { return sessions_; }
   CollationNames& collations() { return collations_; }

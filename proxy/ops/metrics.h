@@ -132,8 +132,8 @@ struct FixedLabel<ClientErrCode> {
       {"1045",
        "access denied: CAM refused or failed, the database refused the token, a user without an account, or local "
        "authentication"},
-      {"1094", "KILL of an id no session of this camproxy holds"},
-      {"1095", "a KILL the database refused (the application's own id named, never the database's)"},
+      {"1094", "KILL of an id that is neither a session's greeting id nor its current database thread id"},
+      {"1095", "KILL of another user's session, or one the database refused (the application's own id named)"},
       {"1153", "a login packet above the pre-authentication limit"},
       {"1158", "the client asked for compression"},
       {"1226", "a login that needs a CAM call while the process-wide CAM call limit has none to spare"},

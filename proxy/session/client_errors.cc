@@ -91,6 +91,8 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
     {ClientError::kill_refused, 1095, "HY000", kEndsNoLogin,
      "camproxy: the database refused to kill connection {detail} (it may have ended, or belong to another "
      "account)"},
+    // The server's own words (ER_KILL_DENIED_ERROR), with the id the application gave.
+    {ClientError::kill_denied, 1095, "HY000", kEndsNoLogin, "You are not owner of thread {detail}"},
     {ClientError::peer_refused, 9006, "28000", R::peer_refused,
      "camproxy: access denied: uid {detail} may not connect through this socket (--allow-peer-uid)"},
     {ClientError::local_auth_denied, 1045, "28000", R::local_auth, "Access denied for user '{user}'"},

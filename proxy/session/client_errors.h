@@ -39,8 +39,9 @@ enum class ClientError {
   lost_during_command,     // the database connection died while a command was running
   lost_with_state,         // it died between commands, with state that cannot be re-created
   unsupported_command,     // KILL USER, KILL QUERY ID, a COM_CHANGE_USER camproxy refuses (another account, ...)
-  unknown_thread,          // KILL of an id no session of this camproxy holds
+  unknown_thread,          // KILL of an id naming no session (greeting id or current thread id) of this target
   kill_refused,            // the database refused a KILL (the target ended, or belongs to another account)
+  kill_denied,             // KILL of a session another user (the client's login user name) opened
   peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
   local_auth_denied,       // local authentication: unknown user or wrong password
   tls_required,            // a login from another host without TLS (keep last: kClientErrorCount)

@@ -296,7 +296,7 @@ void ClientSession::finish() {
   stop_waiting_for_pool();
   release_upstream();
   transition(State::closing);
-  if (registry_entry_) env_.sessions().remove(connection_id_);
+  if (registry_entry_) env_.sessions().remove(registry_entry_);
   env_.on_session_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
   client_.close();

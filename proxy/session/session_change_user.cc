@@ -29,6 +29,7 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
   const std::string plugin = cmd->auth_plugin_name.value_or(std::string(protocol::kNativePassword));
   sha2_fast_ack_ = plugin == protocol::kCachingSha2Password && cmd->auth_response.size() == 32;
   user_ = cmd->user;
+  env_.sessions().set_user(registry_entry_, user_);  // whose session it is, for KILL (session_relay.cc)
   database_ = cmd->database.empty() ? std::nullopt : std::optional<std::string>(cmd->database);
   if (cmd->collation) collation_ = static_cast<uint8_t>(*cmd->collation);
   client_seq_ = 1;

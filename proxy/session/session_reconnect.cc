@@ -23,6 +23,8 @@ constexpr uint64_t kMaxReconnectDelayMs = 1000;
 // unseen; otherwise the client gets a clear error and its connection is closed.
 void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
   drop_upstream();
+  // Until a replacement relays (start_relay), the session has no database thread for KILL.
+  if (registry_entry_) env_.sessions().set_thread(registry_entry_, 0);
   if (state_ == State::reconnecting) {
     // A restarting server refuses connections for a few seconds: the idle client waits (its
     // next command stays unread) while camproxy retries, within the reconnect window.

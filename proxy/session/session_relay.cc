@@ -42,9 +42,9 @@ void ClientSession::start_relay(uint16_t status_flags) {
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
-    registry_entry_ = env_.sessions().add(connection_id_);
+    registry_entry_ = env_.sessions().add(connection_id_, user_);
   }
-  registry_entry_->thread_id.store(upstream_->thread_id());
+  env_.sessions().set_thread(registry_entry_, upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a
   // line per request (failures are logged at info and above; counts are in the metrics).
   log_debug("session_started", {{"conn", connection_id_},
@@ -261,8 +261,11 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
   }
 }
 
-// spec §7.3: the id is camproxy's (from its greeting); the database thread behind it changes
-// with the pool, so the statement is rewritten for the thread serving that session now.
+// spec §7.3: the id is camproxy's (from its greeting) or the database thread now serving a
+// session (CONNECTION_ID(), SHOW PROCESSLIST); either way the statement is rewritten for the
+// thread serving that session now. Nothing else is ever killed: an id naming no session (a pooled
+// connection's thread, another target's session) is 1094, and a session of another user is 1095,
+// the server's own rule (through camproxy every session is the same database account).
 void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8_t>) {
   framer_.skip_packet();
   using Target = KillStatement::Target;
@@ -272,12 +275,28 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
             .view());
     return;
   }
-  auto entry = env_.sessions().find(kill.id);
-  const uint32_t thread = entry ? entry->thread_id.load() : 0;
-  if (thread == 0) {
-    answer_locally(client_error(ClientError::unknown_thread, std::to_string(kill.id)).view());
+  const KillTarget target = env_.sessions().find_for_kill(kill.id);
+  std::optional<ClientError> refusal;
+  if (target.outcome != KillTarget::Outcome::found) {
+    refusal = ClientError::unknown_thread;
+  } else if (target.user != user_) {
+    refusal = ClientError::kill_denied;
+  } else if (target.thread_id == 0) {  // reconnecting: it has no database thread for now
+    refusal = ClientError::unknown_thread;
+  }
+  if (refusal) {
+    if (target.outcome != KillTarget::Outcome::unknown) {
+      log_info("kill_refused_locally", {{"conn", connection_id_},
+                                        {"state", to_string(state_)},
+                                        {"target_conn", kill.id},
+                                        {"ambiguous", target.outcome == KillTarget::Outcome::ambiguous},
+                                        {"other_user", *refusal == ClientError::kill_denied}});
+    }
+    answer_locally(client_error(*refusal, std::to_string(kill.id)).view());
     return;
   }
+  const std::shared_ptr<SessionEntry>& entry = target.entry;
+  const uint32_t thread = target.thread_id;
   // Marked before the database answers: the target's connection may drop before this reply
   // comes, and it must not reconnect then. A refusal unmarks it (answer_kill).
   std::shared_ptr<SessionEntry> marked;
@@ -285,6 +304,7 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
   log_info("kill", {{"conn", connection_id_},
                     {"state", to_string(state_)},
                     {"target_conn", kill.id},
+                    {"target_session", entry->connection_id()},
                     {"thread_id", thread},
                     {"query_only", kill.target == Target::query}});
   auto cmd = make_query((kill.target == Target::query ? "KILL QUERY " : "KILL CONNECTION ") + std::to_string(thread));

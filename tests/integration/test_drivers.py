@@ -49,25 +49,9 @@ kServerPrepare = ("java", "perl", "ruby", "php")
 kIgnoreSpaceClients = ("java", "python", "ruby", "php")
 kBulkClients = ("java", "python")
 
-# Cases that fail through camproxy until a fix of issue 16 lands; strict, so the mark must go
-# when it does.
-kKillFix = "issue 16: KILL by CONNECTION_ID() (KILL id space)"
-kIgnoreSpaceFix = "issue 16: CLIENT_IGNORE_SPACE honoured"
-kIssue16 = {
-    **{("kill", client): kKillFix for client in kClients},
-    **{("ignore_space", client): kIgnoreSpaceFix for client in kIgnoreSpaceClients},
-}
-
-
-def params(case: str, clients=kClients):
-    """(client, target) pairs for one case, the issue-16 marks on the proxy rows."""
-    rows = []
-    for client in clients:
-        for target in kTargets:
-            reason = kIssue16.get((case, client)) if target == "proxy" else None
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            rows.append(pytest.param(client, target, id=f"{client}-{target}", marks=marks))
-    return rows
+def params(clients=kClients):
+    """(client, target) pairs for one case."""
+    return [pytest.param(client, target, id=f"{client}-{target}") for client in clients for target in kTargets]
 
 
 @pytest.fixture(scope="module")
@@ -131,19 +115,19 @@ def ok(obs: dict) -> dict:
     return obs
 
 
-@pytest.mark.parametrize("client,target", params("login"))
+@pytest.mark.parametrize("client,target", params())
 def test_login(client, target, observed):
     assert ok(observed(client, target)["login"])["value"] == "Success!"
 
 
-@pytest.mark.parametrize("client,target", params("queries"))
+@pytest.mark.parametrize("client,target", params())
 def test_queries(client, target, observed):
     obs = ok(observed(client, target)["queries"])
     assert obs["affected"] == 3
     assert obs["rows"] == [[1, "one"], [2, "two"], [3, "three"]]
 
 
-@pytest.mark.parametrize("client,target", params("prepared"))
+@pytest.mark.parametrize("client,target", params())
 def test_prepared_statements(client, target, observed):
     obs = ok(observed(client, target)["prepared"])
     assert obs["results"] == [[5, "abc"], [11, "xyz"]]
@@ -153,14 +137,14 @@ def test_prepared_statements(client, target, observed):
         assert obs["server_prepares"] == 0
 
 
-@pytest.mark.parametrize("client,target", params("blob"))
+@pytest.mark.parametrize("client,target", params())
 def test_blob_4mib_round_trip(client, target, observed):
     obs = ok(observed(client, target)["blob"])
     assert obs["received_len"] == kBlobBytes
     assert obs["received_sha256"] == obs["sent_sha256"]
 
 
-@pytest.mark.parametrize("client,target", params("reset"))
+@pytest.mark.parametrize("client,target", params())
 def test_reset_reuse_leaks_no_state(client, target, observed):
     obs = ok(observed(client, target)["reset"])
     assert obs["set_seen"] == kSessionValue, "the first use did not set the session variable"
@@ -172,7 +156,7 @@ def test_reset_reuse_leaks_no_state(client, target, observed):
         "a session variable leaked into the next use"
 
 
-@pytest.mark.parametrize("client,target", params("kill"))
+@pytest.mark.parametrize("client,target", params())
 def test_kill_by_connection_id_from_second_connection(client, target, observed):
     obs = ok(observed(client, target)["kill"])
     assert obs["kill_error"] is None, "KILL <CONNECTION_ID()> was refused"
@@ -181,7 +165,7 @@ def test_kill_by_connection_id_from_second_connection(client, target, observed):
     assert obs["killer"] == "alive"
 
 
-@pytest.mark.parametrize("client,target", params("cancel", ("java",)))
+@pytest.mark.parametrize("client,target", params(("java",)))
 def test_statement_cancel_kills_the_query_by_greeting_id(client, target, observed):
     obs = ok(observed(client, target)["cancel"])
     assert obs["outcome"].startswith("1317:"), "the SLEEP was not interrupted"
@@ -189,14 +173,14 @@ def test_statement_cancel_kills_the_query_by_greeting_id(client, target, observe
     assert obs["still_usable"] == "alive", "KILL QUERY ended the connection"
 
 
-@pytest.mark.parametrize("client,target", params("ignore_space", kIgnoreSpaceClients))
+@pytest.mark.parametrize("client,target", params(kIgnoreSpaceClients))
 def test_ignore_space_count_star(client, target, observed):
     obs = ok(observed(client, target)["ignore_space"])
     assert "IGNORE_SPACE" in obs["sql_mode"].split(",")
     assert obs["count"] == 2
 
 
-@pytest.mark.parametrize("client,target", params("bulk", kBulkClients))
+@pytest.mark.parametrize("client,target", params(kBulkClients))
 def test_bulk_insert_array_binding(client, target, observed):
     obs = ok(observed(client, target)["bulk"])
     assert (obs["count"], obs["sum"]) == (kBulkRows, kBulkRows * (kBulkRows + 1) // 2)

@@ -44,7 +44,7 @@ std::vector<GreetingCase> greeting_cases() {
        from_hex("0a 382e302e333600"            // version "8.0.36"
                 "2a000000"                     // connection id 42
                 "0102030405060708 00"          // nonce part 1, filler
-                "0fa6"                         // caps low 0xa60f
+                "0fa7"                         // caps low 0xa70f
                 "ff"                           // collation 255
                 "0200"                         // status AUTOCOMMIT
                 "bf01"                         // caps high 0x01bf

@@ -115,10 +115,10 @@ const std::string kGreetingHex =
     "07000000"                    // connection id 7
     "0102030405060708"            // nonce[0..7]
     "00"                          // filler
-    "8ea6"                        // caps low: 0xa68e (LONG_PASSWORD clear, as the MariaDB database's)
+    "8ea7"                        // caps low: 0xa78e (LONG_PASSWORD clear, as the MariaDB database's)
     "2d"                          // collation 45
     "0200"                        // status AUTOCOMMIT
-    "bf01"                        // caps high: 0x01bf -> 0x01bfa68e = kProxyServerDefault | LOCAL_FILES
+    "bf01"                        // caps high: 0x01bf -> 0x01bfa78e = kProxyServerDefault | LOCAL_FILES
                                   //   without LONG_PASSWORD
     "15"                          // auth data length 21
     "000000000000"                // reserved
@@ -144,7 +144,7 @@ TEST(ServerHandshake, GreetingOffersSslOnlyWithACertificateAndMasksWhatTheDataba
   info.upstream_capabilities = kMariaDbCaps & ~(cap::kDeprecateEof | cap::kSessionTrack);
   ServerHandshake hs(&next_nonce);
   hs.greet(info);
-  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa68eU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
+  EXPECT_EQ(hs.advertised_capabilities(), (0x01bfa78eU | cap::kSsl) & ~(cap::kDeprecateEof | cap::kSessionTrack));
 }
 
 // spec §3.1: the extended capabilities offered are those the database offers that camproxy

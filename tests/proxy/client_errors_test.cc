@@ -43,6 +43,7 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
       {ClientError::unsupported_command, 1235, "42000", "does not support DETAIL"},
       {ClientError::unknown_thread, 1094, "HY000", "Unknown thread id: DETAIL"},
       {ClientError::kill_refused, 1095, "HY000", "refused to kill connection DETAIL"},
+      {ClientError::kill_denied, 1095, "HY000", "You are not owner of thread DETAIL"},
       {ClientError::peer_refused, 9006, "28000", "uid DETAIL may not connect"},
       {ClientError::local_auth_denied, 1045, "28000", "Access denied for user 'app'"},
       {ClientError::tls_required, 3159, "HY000", "must use TLS"},
@@ -96,6 +97,7 @@ TEST(ClientErrors, EveryKindCountsUnderItsReason) {
       {ClientError::unsupported_command, std::nullopt},  // answers a command; the session goes on
       {ClientError::unknown_thread, std::nullopt},
       {ClientError::kill_refused, std::nullopt},
+      {ClientError::kill_denied, std::nullopt},
       {ClientError::peer_refused, F::peer_refused},
       {ClientError::local_auth_denied, F::local_auth},
       {ClientError::tls_required, F::client_tls},

@@ -16,6 +16,7 @@
 #include "auth/secret.h"
 #include "protocol/auth_plugins.h"
 #include "protocol/constants.h"
+#include "protocol/handshake_v10.h"
 #include "proxy/ops/metrics.h"
 #include "proxy/session/client_session.h"
 #include "tests/proxy/pool_test_support.h"
@@ -232,6 +233,103 @@ TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread
   const auto reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// What CONNECTION_ID() and SHOW PROCESSLIST show names a session too: the thread serving it now.
+TEST_F(ClientSessionPoolTest, KillOfAnotherSessionsDatabaseThreadIdKillsThatSession) {
+  pooled("a", {stall()}, true, 42);
+  auto& b =
+      pooled("b", {expect_command(protocol::Command::query, "KILL QUERY 42"), send(ok_payload()), stall()}, false, 43);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("a")));
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("b")));
+  app_command(protocol::Command::query, "KILL QUERY 42");
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply);
+  EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// The server's rule, applied by camproxy (every session is the same database account): another
+// user's session is not the client's to kill, by either id; nothing reaches the database.
+TEST_F(ClientSessionPoolTest, KillOfAnotherUsersSessionIs1095AndSendsNothing) {
+  pool_env_->config_.db_user = std::string(kUser);  // --db-user app: "other" logs in as app too
+  pooled("a", {stall()}, true, 42);
+  auto& b = pooled("b", {expect_command(protocol::Command::query, "SELECT 1"), send(ok_payload()), stall()}, false, 43);
+  start_session();  // connection id 1
+  ASSERT_TRUE(is_ok(app_login("a", 0, "other")));
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("b")));
+  for (std::string_view kill : {"KILL 1", "KILL 42", "KILL QUERY 42"}) {
+    app_command(protocol::Command::query, kill);
+    const auto reply = next_packet();
+    ASSERT_EQ(err_code(reply), protocol::kErKillDenied) << kill;
+    const std::string text(reply.payload.begin(), reply.payload.end());
+    EXPECT_NE(text.find("You are not owner of thread " + std::string(kill.substr(kill.rfind(' ') + 1))),
+              std::string::npos)
+        << text;
+  }
+  app_command(protocol::Command::query, "SELECT 1");
+  EXPECT_TRUE(is_ok(next_packet()));
+  EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// An id that names no relaying session (an idle pooled connection's thread, a number nobody has)
+// is 1094, by COM_PROCESS_KILL as by the statement; nothing reaches the database.
+TEST_F(ClientSessionPoolTest, KillOfAnIdNamingNoSessionIs1094) {
+  pooled("idle", {stall()}, true, 41);
+  auto& b = pooled("b", {expect_command(protocol::Command::query, "SELECT 1"), send(ok_payload()), stall()}, false, 43);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("b")));
+  const uint8_t idle_thread[] = {static_cast<uint8_t>(protocol::Command::process_kill), 41, 0, 0, 0};
+  app_send(0, idle_thread);
+  EXPECT_EQ(err_code(next_packet()), protocol::kErNoSuchThread);
+  app_command(protocol::Command::query, "KILL 7");
+  EXPECT_EQ(err_code(next_packet()), protocol::kErNoSuchThread);
+  app_command(protocol::Command::query, "SELECT 1");
+  EXPECT_TRUE(is_ok(next_packet()));
+  EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// After a transparent reconnect the session's thread is its replacement's: the old thread id
+// names nothing, the new one names the session.
+TEST_F(ClientSessionPoolTest, KillFollowsASessionToItsReplacementThread) {
+  auto& first = pooled(
+      "app", {expect_command(protocol::Command::query, "SELECT 1"), send(ok_payload()), close_connection()}, true, 42);
+  pooled("other", {expect_command(protocol::Command::init_db, "app"), send(ok_payload()), stall()}, false, 44);
+  auto& b = pooled("b", {expect_command(protocol::Command::query, "KILL CONNECTION 44"), send(ok_payload()), stall()},
+                   false, 43);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::query, "SELECT 1");
+  ASSERT_TRUE(is_ok(next_packet()));
+  ASSERT_TRUE(run_until([&] { return first.finished(); })) << first.error();
+  ASSERT_TRUE(run_until([&] { return env_->sessions_.find_for_kill(44).outcome == KillTarget::Outcome::found; }));
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("b")));
+  app_command(protocol::Command::query, "KILL 42");
+  EXPECT_EQ(err_code(next_packet()), protocol::kErNoSuchThread);
+  app_command(protocol::Command::query, "KILL 44");
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply);
+  EXPECT_TRUE(b.finished()) << b.error();
+}
+
+// CLIENT_IGNORE_SPACE is advertised and kept (mysql2, Connector/J, mariadb --ignore-spaces): a
+// pooled connection without it gets the pool's sql_mode fix-up before the client's OK.
+TEST_F(ClientSessionPoolTest, AClientAskingForIgnoreSpaceGetsItOnAPooledConnection) {
+  auto& srv = pooled(
+      "app", {expect_command(protocol::Command::query, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"),
+              send(ok_payload()), stall()});
+  start_session();
+  const auto greeting = next_packet();
+  const auto hs = protocol::decode_handshake_v10(greeting.payload);
+  ASSERT_TRUE(hs);
+  EXPECT_NE(hs->capabilities & cap::kIgnoreSpace, 0U) << "advertised, as the database does";
+  app_send(1, login_payload("app", cap::kIgnoreSpace));
+  const auto ok = next_packet();
+  EXPECT_TRUE(is_ok(ok)) << err_code(ok);
+  EXPECT_TRUE(srv.finished()) << srv.error();
 }
 
 // Process draining: a session between transactions closes at once; one inside a transaction

@@ -122,9 +122,9 @@ void SessionTest::app_command(protocol::Command cmd, std::string_view arg) {
   app_send(0, payload);
 }
 
-ReceivedPacket SessionTest::app_login(std::string database, uint32_t extra_caps) {
+ReceivedPacket SessionTest::app_login(std::string database, uint32_t extra_caps, std::string_view user) {
   EXPECT_EQ(next_packet().seq, 0);  // the greeting
-  app_send(1, login_payload(std::move(database), extra_caps));
+  app_send(1, login_payload(std::move(database), extra_caps, user));
   return next_packet();
 }
 

@@ -155,7 +155,7 @@ class SessionTest : public LoopTest {
   void app_send(uint8_t seq, std::span<const uint8_t> payload) { app().send(seq, payload); }
   void app_command(protocol::Command cmd, std::string_view arg = {});
   // The application's login (greeting, HandshakeResponse41 with `database`); camproxy's answer.
-  ReceivedPacket app_login(std::string database, uint32_t extra_caps = 0);
+  ReceivedPacket app_login(std::string database, uint32_t extra_caps = 0, std::string_view user = kUser);
 
   std::unique_ptr<FakePoolEnv> pool_env_;
   std::unique_ptr<UpstreamPool> pool_;
