@@ -107,7 +107,12 @@ ResponseTracker::Next ResponseTracker::first_packet() {
     }
     case kErrHeader: return err_packet();
     case kLocalInfileHeader:
-      if (response_.command != Command::query) return fail(TrackerFault::malformed);
+      // The docs name only COM_QUERY, but MariaDB 10.11 also runs a prepared LOAD DATA LOCAL
+      // and asks for the file in COM_STMT_EXECUTE's response (capture
+      // rt_load_data_local_refused_*.hex); MySQL refuses to prepare it (ER_UNSUPPORTED_PS).
+      if (response_.command != Command::query && response_.command != Command::stmt_execute) {
+        return fail(TrackerFault::malformed);
+      }
       state_ = ServerState::upload;
       client_mode_ = ClientMode::upload;
       return Next::local_infile;

@@ -29,8 +29,11 @@
 // Responses by command (§4.3, §4.4):
 //   QUERY, STMT_EXECUTE, PROCESS_INFO, STMT_BULK_EXECUTE (MariaDB 0xFA)
 //                 OK | ERR | resultsets (text / binary rows); each OK or
-//                 terminator with MORE_RESULTS_EXISTS starts another result; QUERY may get
-//                 LOCAL INFILE (FB). STMT_EXECUTE with a cursor: the metadata terminator carries
+//                 terminator with MORE_RESULTS_EXISTS starts another result; QUERY and
+//                 STMT_EXECUTE (a prepared LOAD DATA LOCAL, MariaDB) may get LOCAL INFILE
+//                 (FB): the server reads the whole upload, even after refusing the file
+//                 part-way, and answers OK or ERR after its empty packet (MariaDB 10.11
+//                 capture). STMT_EXECUTE with a cursor: the metadata terminator carries
 //                 CURSOR_EXISTS and no rows follow (MariaDB 10.11 capture, with and without
 //                 DEPRECATE_EOF).
 //   STMT_FETCH    binary rows, then a terminator (CURSOR_EXISTS or LAST_ROW_SENT) | ERR.
@@ -240,7 +243,7 @@ class ResponseTracker {
   // Where the server's next packet stands; the comment says what holds in that state.
   enum class ServerState : uint8_t {
     idle,          // FIFO empty: nothing may come from the server
-    first_packet,  // a result starts: OK, ERR, FB (QUERY only) or a column count
+    first_packet,  // a result starts: OK, ERR, FB (QUERY, STMT_EXECUTE) or a column count
     defs,          // defs_left_ > 0 definitions of section_ to skip
     defs_eof,      // the EOF closing section_'s definitions (no DEPRECATE_EOF)
     rows,          // rows until ERR or an FE terminator

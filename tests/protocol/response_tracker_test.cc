@@ -246,6 +246,18 @@ std::vector<CaptureCase> capture_cases() {
       {2, {.command = C::query, .status_flags = 0x0002}},
   };
   const std::vector<std::string> files = {"rows.txt", "rows.txt"};
+  // CREATE, SET sql_mode, PREPARE; the file refused as a QUERY then as an EXECUTE: FB, ERR
+  // 1366 after the upload's empty packet each time; DROP.
+  const ResponseInfo refused{.command = C::query, .error = true, .error_code = 1366, .status_flags = 0x0002};
+  const std::vector<Expected> load_data_refused = {
+      {1, {.command = C::query, .status_flags = 0x0002}},
+      {1, {.command = C::query, .status_flags = 0x0002}},
+      {1, {.command = C::stmt_prepare, .statement_id = 1, .status_flags = 0x0002}},
+      {2, refused},
+      {2, {.command = C::stmt_execute, .statement_id = 1, .error = true, .error_code = 1366, .status_flags = 0x0002}},
+      {1, {.command = C::query, .status_flags = 0x0002}},
+  };
+  const std::vector<std::string> bad_files = {"bad.txt", "bad.txt"};
   const ResponseInfo field_list_err{
       .command = C::field_list, .error = true, .error_code = 1146, .status_flags = 0x0002};
   const std::vector<Expected> simple = {
@@ -374,6 +386,13 @@ std::vector<CaptureCase> capture_cases() {
        load_data,
        {},
        files},
+      {"load_data_local_refused_eof", "rt_load_data_local_refused_eof.hex", kEofCaps, load_data_refused, {}, bad_files},
+      {"load_data_local_refused_deprecate_eof",
+       "rt_load_data_local_refused_deprecate_eof.hex",
+       kDeprecateEofCaps,
+       load_data_refused,
+       {},
+       bad_files},
       {"field_list_eof",
        "rt_field_list_eof.hex",
        kEofCaps,
@@ -914,9 +933,9 @@ std::vector<FaultCase> fault_cases() {
        F::malformed},
       {"prepare_reply_not_ok", kEofCaps, {{kC2s, prepare}, {kS2c, "0c000001050100000001000000000000"}}, F::malformed},
       {"prepare_ok_13_bytes", kEofCaps, {{kC2s, prepare}, {kS2c, "0d00000100010000000100000000000001"}}, F::malformed},
-      {"local_infile_for_execute",
+      {"local_infile_for_bulk_execute",
        kEofCaps,
-       {{kC2s, "0a00000017010000000001000000"}, {kS2c, local_infile}},
+       {{kC2s, "07000000fa010000008000"}, {kS2c, local_infile}},
        F::malformed},
       {"session_state_overrun",
        kTrackCaps,

@@ -233,6 +233,27 @@ def load_data_local(s: Session) -> None:
         s.read(expect_frames=1)
 
 
+def load_data_local_refused(s: Session) -> None:
+    # Strict mode makes the first row's 'x' an error (ERR 1366; REPLACE, since LOCAL alone
+    # implies IGNORE): the server refuses the file at its first packet, with more to come. Every
+    # packet is sent before reading; the ERR's seq id shows the server read them all first.
+    s.query("CREATE OR REPLACE TABLE camdb.nums (n INT)")
+    s.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+    sql = "LOAD DATA LOCAL INFILE 'bad.txt' REPLACE INTO TABLE camdb.nums"
+    stmt = s.prepare(sql)
+    for command in (bytes([COM_QUERY]) + sql.encode(), execute(stmt)):
+        request = s.command(command)
+        assert request[-1][0] == 0xFB, f"no LOCAL INFILE request: {request!r}"
+        seq = s.frames[-1][1][3] + 1
+        for _ in range(3):
+            s.send(b"x\n" * 16, seq=seq)
+            seq += 1
+        s.send(b"", seq=seq)
+        s.read(expect_frames=1)
+    s.no_reply(bytes([COM_STMT_CLOSE]) + struct.pack("<I", stmt))
+    s.query("DROP TABLE camdb.nums")
+
+
 def field_list(s: Session) -> None:
     s.command(bytes([COM_FIELD_LIST]) + b"t\0")
     s.command(bytes([COM_FIELD_LIST]) + b"nosuch\0")
@@ -340,6 +361,10 @@ kScenarios = [
     ("load_data_local", ("eof", "deprecate_eof"),
      "LOAD DATA LOCAL with a file sent in 2 packets + empty; again with the file refused "
      "(empty packet at once)", load_data_local),
+    ("load_data_local_refused", ("eof", "deprecate_eof"),
+     "strict mode; LOAD DATA LOCAL of 3 packets of 'x' rows + empty into an INT "
+     "column, as COM_QUERY then as PREPARE + EXECUTE: LOCAL INFILE request, ERR 1366; CLOSE",
+     load_data_local_refused),
     ("field_list", ("eof", "deprecate_eof"), "COM_FIELD_LIST of table t; of a missing table",
      field_list),
     ("simple_commands", ("eof", "deprecate_eof"),
