@@ -54,6 +54,8 @@ enum class MetricId : uint8_t {
   pool_closes,
   pool_waiting_clients,
   pool_wait_duration,
+  login_upstream_waits,
+  login_upstream_wait_duration,
   relay_bytes,
   cam_requests,
   cam_request_duration,
@@ -249,6 +251,19 @@ struct FixedLabel<PoolClose> {
        "requested"},
       {"change_user_failed", "COM_CHANGE_USER failed otherwise, or no usable CAM token was at hand for it"},
       {"over_max", "idle while the pool held more than a pool.max that a reload lowered"},
+  }};
+};
+
+enum class LoginWaitReason : uint8_t { dial, pool_wait, fixup };
+template <>
+struct FixedLabel<LoginWaitReason> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 3> kValues = {{
+      {"dial", "no connection of the client's pool key was ready or coming back: the login dialled one"},
+      {"pool_wait", "it waited for a connection of its key being reset after its last client, or being warmed"},
+      {"fixup",
+       "the ready connection had another schema, character set or option: COM_INIT_DB, SET NAMES or "
+       "COM_SET_OPTION ran before the client's OK"},
   }};
 };
 

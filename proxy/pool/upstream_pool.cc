@@ -131,28 +131,34 @@ void UpstreamPool::maintain() {
   report_idle();
 }
 
+// --pool-min-idle (this worker's share) ready connections of the latest client's key: the whole
+// shortfall is dialled at once (at start, at each tick and right after a checkout), so a
+// connection-per-request client finds one ready without waiting for the next tick. Each logs in
+// with the latest client's schema and collation (note_demand()), so that the next checkout
+// needs no COM_INIT_DB or SET NAMES of its own.
 void UpstreamPool::dial_warm() {
   const TargetConfig& c = env_.config();
   if (!started_ || !warm_key_) return;
   const int workers = static_cast<int>(env_.worker_count());
   const size_t min_idle = static_cast<size_t>(per_worker(c.pool_min_idle, workers));
-  const size_t ready = count(Entry::State::warming) + count(Entry::State::idle, &*warm_key_);
-  if (ready >= min_idle || !may_open()) return;
+  size_t ready = count(Entry::State::warming) + count(Entry::State::idle, &*warm_key_);
+  if (ready >= min_idle) return;
   auto token = env_.token(warm_key_->account);
   if (!token || !token->usable(Clock::now())) return;
-  auto* u = UpstreamConn::create(env_.loop(), {&c, env_.upstream_tls()}, this);
-  count_opened();
-  // on_upstream_greeting() logs in with the profile's collation.
-  PooledConn pc{.conn = u,
-                .key = *warm_key_,
-                .profile = warm_profile_,
-                .created = Clock::now(),
-                .idle_since = Clock::now(),
-                .login_collation = warm_profile_.collation,
-                .last_look = std::nullopt};
-  pc.profile.schema.reset();
-  enter(std::move(pc), Entry::State::warming);
-  u->connect();
+  for (; ready < min_idle && may_open(); ++ready) {
+    auto* u = UpstreamConn::create(env_.loop(), {&c, env_.upstream_tls()}, this);
+    count_opened();
+    // on_upstream_greeting() logs in with the profile's schema and collation.
+    enter(PooledConn{.conn = u,
+                     .key = *warm_key_,
+                     .profile = warm_profile_,
+                     .created = Clock::now(),
+                     .idle_since = Clock::now(),
+                     .login_collation = warm_profile_.collation,
+                     .last_look = std::nullopt},
+          Entry::State::warming);
+    u->connect();
+  }
 }
 
 bool UpstreamPool::may_open() const {
@@ -180,7 +186,6 @@ void UpstreamPool::count_closed() {
 void UpstreamPool::note_demand(const PoolKey& key, const SessionProfile& profile) {
   warm_key_ = key;
   warm_profile_ = profile;
-  warm_profile_.schema.reset();
 }
 
 std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionProfile& want) {
@@ -193,9 +198,10 @@ std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionPr
     }
     if (best == nullptr) best = e.get();
   }
-  if (best == nullptr) return std::nullopt;
-  process_metrics().counter(MetricId::upstream_reuses).inc();
-  return leave(*best);
+  if (best != nullptr) process_metrics().counter(MetricId::upstream_reuses).inc();
+  std::optional<PooledConn> pc = best != nullptr ? std::optional(leave(*best)) : std::nullopt;
+  dial_warm();  // a checkout (or a miss) may have left the pool short of --pool-min-idle: now, not at the tick
+  return pc;
 }
 
 // A logged-in connection ready to serve. The pool's first one reads the server's wait_timeout;

@@ -97,7 +97,10 @@ void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
     on_upstream_failed(u, {UpstreamFailure::Kind::connect, 0, {}, "no CAM token"});
     return;
   }
-  const PooledConn& pc = e->pc;
+  PooledConn& pc = e->pc;
+  // Before any client (or for one that sent 0), the greeting's collation: the server's default,
+  // which the login would get anyway, recorded so that a client speaking it matches.
+  if (pc.profile.collation == 0) pc.profile.collation = pc.login_collation = u.greeting().collation;
   UpstreamLogin login;
   login.user = pc.key.account;
   login.password = token->password;
@@ -105,6 +108,7 @@ void UpstreamPool::on_upstream_greeting(UpstreamConn& u) {
                        (pc.profile.ignore_space ? cap::kIgnoreSpace : 0);
   login.collation = pc.profile.collation;
   login.mariadb_capabilities = pc.key.mariadb_caps;
+  login.database = pc.profile.schema;
   login.max_packet_size = 64 * 1024 * 1024;
   login.attrs.emplace_back("_client_name", "camproxy");
   login.attrs.emplace_back("_client_version", kVersion);
@@ -140,6 +144,12 @@ void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f)
       if (f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && warm_key_) {
         // The password rotated under the token: have it refetched (rate-limited per account).
         if (auto token = env_.token(warm_key_->account)) env_.token_rejected(warm_key_->account, token->generation);
+      }
+      if (f.kind == UpstreamFailure::Kind::server_error && (f.code == 1044 || f.code == 1049) && e->pc.profile.schema &&
+          warm_profile_.schema == e->pc.profile.schema) {
+        // The learnt schema is gone (1049) or not allowed (1044): warm without one until a
+        // client shows another, rather than fail every tick.
+        warm_profile_.schema.reset();
       }
       log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
       leave(*e);

@@ -23,6 +23,7 @@
 #include "proxy/config/local_users.h"
 #include "proxy/net/transport.h"
 #include "proxy/pool/connection_prep.h"
+#include "proxy/pool/login_wait.h"
 #include "proxy/pool/upstream_conn.h"
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/session/client_errors.h"
@@ -234,6 +235,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool waiting_for_token_ = false;
   bool waiting_for_pool_ = false;
   std::chrono::steady_clock::time_point pool_wait_started_{};
+  LoginWait login_wait_;  // whether and how long the login waited for the database
   uint64_t seen_generation_ = 0;
   uint64_t rejected_generation_ = 0;  // token the database answered 1045 to
   bool retried_after_1045_ = false;

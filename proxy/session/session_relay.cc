@@ -41,6 +41,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
     process_metrics()
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
+    login_wait_.finish();
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
     registry_entry_ = env_.sessions().add(connection_id_, user_);
   }

@@ -41,6 +41,7 @@ void ClientSession::acquire_upstream() {
   UpstreamPool& pool = env_.pool();
   pool.note_demand(pool_key(), wanted_profile());
   if (upstream_ != nullptr) {  // the first session's own connection
+    login_wait_.note(LoginWaitReason::dial);
     acquire_token();
     return;
   }
@@ -52,10 +53,12 @@ void ClientSession::acquire_upstream() {
     transition(State::prepare);
     start_prep(ConnectionPrep::Purpose::checkout, pooled_->profile,
                {.profile = wanted_profile(), .replayed_sets = {}, .autocommit_off = false});
+    if (prep_) login_wait_.note(LoginWaitReason::fixup);  // still engaged: commands went out before the OK
     return;
   }
   if (pool.wait_for_returning(pool_key(), this)) {
     waiting_for_pool_ = true;
+    login_wait_.note(LoginWaitReason::pool_wait);
     pool_wait_started_ = std::chrono::steady_clock::now();
     process_metrics().gauge(MetricId::pool_waiting_clients).add();
     // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
@@ -71,6 +74,7 @@ void ClientSession::dial_or_refuse() {
     fail(ClientError::too_many_connections);
     return;
   }
+  login_wait_.note(LoginWaitReason::dial);
   dial_upstream();
   acquire_token();
 }

@@ -94,14 +94,17 @@ class UpstreamPoolTest : public LoopTest, private UpstreamConn::Owner {
     pool().give_back(std::move(pc), 0, schema_known);
   }
 
+  // A connection taken from the pool, held by the test as a session would hold it.
+  void mine_conn(const PooledConn& pc) {
+    pc.conn->set_owner(this);
+    mine_.push_back(pc.conn);
+  }
+
   // Waits for an idle connection matching `want` and takes it back.
   std::optional<PooledConn> take_when_idle(const SessionProfile& want) {
     std::optional<PooledConn> got;
     run_until([&] { return (got = pool().take(key_, want)).has_value(); });
-    if (got) {
-      got->conn->set_owner(this);
-      mine_.push_back(got->conn);
-    }
+    if (got) mine_conn(*got);
     return got;
   }
 
@@ -266,6 +269,106 @@ TEST_F(UpstreamPoolTest, ChangeUserWithoutAUsableTokenClosesTheConnection) {
   ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_failed) == failed + 1; })) << srv.error();
   ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
   EXPECT_TRUE(env_->rejected.empty());
+}
+
+// --pool-min-idle warming (upstream_pool.cc dial_warm()).
+
+size_t warming(UpstreamPool& pool) {
+  size_t n = 0;
+  for (const auto& k : pool.snapshot(Clock::now()).keys) n += k.warming;
+  return n;
+}
+
+// The login packet (HandshakeResponse41, spec §2.3): the collation is at offset 8, after the
+// capability flags and max_packet_size; with CONNECT_WITH_DB the database follows as a C string.
+Step expect_login(uint8_t collation, std::optional<std::string> database) {
+  return expect("warm login", [collation, database](const ReceivedPacket& p) -> std::string {
+    if (p.payload.size() < 32) return "short login packet";
+    if (p.payload[8] != collation) return "collation " + std::to_string(p.payload[8]);
+    const uint32_t caps = p.payload[0] | (p.payload[1] << 8) | (p.payload[2] << 16) | (uint32_t{p.payload[3]} << 24);
+    const bool with_db = (caps & protocol::cap::kConnectWithDb) != 0;
+    if (with_db != database.has_value()) return with_db ? "a database not asked for" : "no database";
+    if (database) {
+      const std::string needle = *database + std::string(1, '\0');
+      const std::string text(p.payload.begin(), p.payload.end());
+      if (text.find(needle) == std::string::npos) return "database " + *database + " not in the login";
+    }
+    return "";
+  });
+}
+
+TEST_F(UpstreamPoolTest, TheWholeShortfallIsDialledAtOnce) {
+  env_->config_.db_user = std::string(kAccount);  // a fixed account: warming starts before any client
+  env_->config_.pool_min_idle = 3;
+  env_->config_.upstream.port = unused_tcp_port();
+  EXPECT_EQ(warming(pool()), 3u) << "all three at start, not one per tick";
+}
+
+TEST_F(UpstreamPoolTest, ACheckoutDialsItsReplacementAtOnce) {
+  env_->config_.pool_min_idle = 1;
+  env_->config_.upstream.port = unused_tcp_port();
+  auto& srv = server(script({login(), reset_and_look("shop"), first_wait_timeout(), {stall()}}));
+  give_back(connected(srv, "shop"));
+  ASSERT_TRUE(run_until([&] { return pool().snapshot(Clock::now()).keys.at(0).idle == 1; })) << srv.error();
+  pool().note_demand(key_, schema("shop"));
+  auto pc = pool().take(key_, schema("shop"));
+  ASSERT_TRUE(pc);
+  mine_conn(*pc);
+  EXPECT_EQ(warming(pool()), 1u) << "the replacement is dialled by the checkout, not at the next tick";
+}
+
+TEST_F(UpstreamPoolTest, WarmingLogsInWithTheLatestClientsSchemaAndCollation) {
+  env_->config_.pool_min_idle = 1;
+  auto& srv = server(script({{send(greeting_payload(make_greeting())), expect_login(45, "shop"), send(ok_payload())},
+                             first_wait_timeout(),
+                             {stall()}}));
+  env_->config_.upstream.port = srv.port();
+  const SessionProfile want{.schema = "shop", .collation = 45, .multi_statements = false, .ignore_space = false};
+  pool().note_demand(key_, want);
+  EXPECT_FALSE(pool().take(key_, want));  // nothing idle yet: the miss starts the warm dial
+  auto pc = take_when_idle(want);
+  ASSERT_TRUE(pc) << srv.error();
+  EXPECT_TRUE(srv.finished()) << srv.error();
+  EXPECT_EQ(pc->profile, want) << "ready as the client wants it: no COM_INIT_DB, no SET NAMES";
+}
+
+TEST_F(UpstreamPoolTest, BeforeAnyClientWarmingLogsInWithTheGreetingsCollation) {
+  env_->config_.db_user = std::string(kAccount);
+  env_->config_.pool_min_idle = 1;
+  // make_greeting() announces collation 255 (utf8mb4_0900_ai_ci), not 0.
+  auto& srv =
+      server(script({{send(greeting_payload(make_greeting())), expect_login(255, std::nullopt), send(ok_payload())},
+                     first_wait_timeout(),
+                     {stall()}}));
+  env_->config_.upstream.port = srv.port();
+  pool();
+  ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+  const auto snap = pool().snapshot(Clock::now());
+  ASSERT_EQ(snap.keys.size(), 1u);
+  key_ = PoolKey{std::string(kAccount), snap.keys[0].caps};
+  auto pc =
+      take_when_idle({.schema = std::nullopt, .collation = 255, .multi_statements = false, .ignore_space = false});
+  ASSERT_TRUE(pc);
+  EXPECT_EQ(pc->profile.collation, 255);
+  EXPECT_EQ(pc->login_collation, 255);
+}
+
+TEST_F(UpstreamPoolTest, ALearntSchemaTheServerRefusesIsForgotten) {
+  env_->config_.pool_min_idle = 1;
+  auto& srv = server(script({{send(greeting_payload(make_greeting())), expect_login(45, "gone"),
+                              send(err_payload(1049, "42000", "Unknown database 'gone'")), close_connection()}}));
+  env_->config_.upstream.port = srv.port();
+  const SessionProfile want{.schema = "gone", .collation = 45, .multi_statements = false, .ignore_space = false};
+  pool().note_demand(key_, want);
+  EXPECT_FALSE(pool().take(key_, want));
+  ASSERT_TRUE(run_until([&] { return srv.finished() && warming(pool()) == 0; })) << srv.error();
+  auto& next =
+      server(script({{send(greeting_payload(make_greeting())), expect_login(45, std::nullopt), send(ok_payload())},
+                     first_wait_timeout(),
+                     {stall()}}));
+  env_->config_.upstream.port = next.port();
+  EXPECT_FALSE(pool().take(key_, schema(std::nullopt)));  // the next warm dial: no schema
+  ASSERT_TRUE(run_until([&] { return next.finished(); })) << next.error();
 }
 
 }  // namespace
