@@ -95,8 +95,6 @@ kAllowedDifferences: dict[str, str] = {
     "main.mysql_comments": kPooledSession + " (sql_mode, for the mariadb client the test runs)",
     "main.compress": "camproxy offers no protocol compression (the client falls back to none) and "
                      "its idle pooled connections count as server sessions",
-    "main.mysql-metadata": "camproxy does not advertise MariaDB's extended metadata capability "
-                           "(issue 16): no 'format=json' on JSON columns",
     "main.reset_connection": "bug, reported: COM_RESET_CONNECTION through camproxy leaves "
                              "character_set_client as the upstream connection's, not the one the "
                              "client logged in with",
