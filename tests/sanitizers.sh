@@ -34,13 +34,15 @@ echo "== $mode integration tests [$(date -u +%T)]"
 export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 # ASan runs the whole suite (memory safety on every path). TSan runs the files where threads meet:
 # token publication to the workers, the CAM call threads and their budget, reload, drain, the
-# admin endpoint's snapshots from the workers, the pool under concurrent sessions; the whole suite under both would put CI past its hour.
+# admin endpoint's snapshots from the workers, the pool under concurrent sessions, KILL across
+# workers through the session registry; the whole suite under both would put CI past its hour.
 files=(tests/integration)
 if [[ $mode == tsan ]]; then
   files=(tests/integration/test_token_lifecycle.py tests/integration/test_admin_reload.py
          tests/integration/test_admin_debug.py tests/integration/test_introspection.py
          tests/integration/test_cam_limits.py tests/integration/test_lifecycle.py
-         tests/integration/test_pool.py tests/integration/test_chaos.py)
+         tests/integration/test_pool.py tests/integration/test_chaos.py
+         tests/integration/test_kill_and_capabilities.py)
 fi
 /usr/bin/python3 -m pytest "${files[@]}" -q -p no:cacheprovider \
   --deselect tests/integration/test_token_lifecycle.py::test_steady_state_calls_cam_about_once_per_rotation \
