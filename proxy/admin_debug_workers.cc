@@ -49,6 +49,7 @@ std::string key_json(const PoolKeySnapshot& k) {
   return JsonObject()
       .add("account", k.account)
       .add("caps", caps_hex(k.caps))
+      .add("mariadb_caps", caps_hex(k.mariadb_caps))
       .add("idle", static_cast<int64_t>(k.idle))
       .add("in_use", static_cast<int64_t>(k.in_use))
       .add("warming", static_cast<int64_t>(k.warming))

@@ -122,14 +122,14 @@ bool render_status(const StatusAnswers& answers, std::string& out, std::string& 
     simdjson::dom::array keys;
     if (w["keys"].get(keys) != simdjson::SUCCESS) continue;
     for (element k : keys) {
-      rows.push_back({cell(w, "target"), cell(w, "worker"), cell(k, "account"), cell(k, "caps"), cell(k, "idle"),
-                      cell(k, "in_use"), cell(k, "warming"), cell(k, "learning"), cell(k, "cleaning"),
-                      cell(k, "waiting")});
+      rows.push_back({cell(w, "target"), cell(w, "worker"), cell(k, "account"), cell(k, "caps"),
+                      cell(k, "mariadb_caps"), cell(k, "idle"), cell(k, "in_use"), cell(k, "warming"),
+                      cell(k, "learning"), cell(k, "cleaning"), cell(k, "waiting")});
     }
   }
   out += "\n" + section("POOLS",
-                        {"TARGET", "WORKER", "ACCOUNT", "CAPS", "IDLE", "IN_USE", "WARMING", "LEARNING", "CLEANING",
-                         "WAITING"},
+                        {"TARGET", "WORKER", "ACCOUNT", "CAPS", "MARIADB_CAPS", "IDLE", "IN_USE", "WARMING", "LEARNING",
+                         "CLEANING", "WAITING"},
                         rows, partial_note(doc));
 
   if (!items_of(parser, answers.sessions, "sessions", items, doc)) {

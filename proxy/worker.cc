@@ -145,7 +145,7 @@ WorkerSnapshot Worker::snapshot() {
   WorkerSnapshot out{.target = ctx_.config().name, .worker = index_, .pool = pool_->snapshot(now), .sessions = {}};
   for (auto* s : sessions_) {
     SessionSnapshot session = s->snapshot(now);
-    if (session.pool_caps) ++out.pool.key(session.account, *session.pool_caps).in_use;
+    if (session.pool_caps) ++out.pool.key(session.account, *session.pool_caps, session.pool_mariadb_caps).in_use;
     out.sessions.push_back(std::move(session));
   }
   std::sort(out.sessions.begin(), out.sessions.end(), [](const auto& a, const auto& b) { return a.id < b.id; });

@@ -19,10 +19,12 @@ struct PoolEntrySnapshot {
   std::optional<std::string> schema;
 };
 
-// The connections of one pool key (account + the spec §5.4 capability bits).
+// The connections of one pool key (account, the spec §5.4 capability bits and the MariaDB
+// extended capabilities: UpstreamPool's PoolKey).
 struct PoolKeySnapshot {
   std::string account;
   uint32_t caps = 0;
+  uint32_t mariadb_caps = 0;
   size_t idle = 0, warming = 0, learning = 0, cleaning = 0;
   size_t in_use = 0;   // held by this worker's sessions (filled in by the worker)
   size_t waiting = 0;  // sessions waiting for one of the key's connections to come back
@@ -34,12 +36,13 @@ struct PoolSnapshot {
   std::vector<PoolKeySnapshot> keys;
 
   // The entry of a key, added when it is not there yet.
-  PoolKeySnapshot& key(const std::string& account, uint32_t caps) {
+  PoolKeySnapshot& key(const std::string& account, uint32_t caps, uint32_t mariadb_caps) {
     for (auto& k : keys)
-      if (k.account == account && k.caps == caps) return k;
+      if (k.account == account && k.caps == caps && k.mariadb_caps == mariadb_caps) return k;
     PoolKeySnapshot& added = keys.emplace_back();
     added.account = account;
     added.caps = caps;
+    added.mariadb_caps = mariadb_caps;
     return added;
   }
 };

@@ -184,7 +184,7 @@ PoolSnapshot UpstreamPool::snapshot(std::chrono::steady_clock::time_point now) c
   out.open = open_;
   auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
   for (const auto& e : entries_) {
-    PoolKeySnapshot& k = out.key(e->pc.key.account, e->pc.key.caps);
+    PoolKeySnapshot& k = out.key(e->pc.key.account, e->pc.key.caps, e->pc.key.mariadb_caps);
     switch (e->state) {
       case Entry::State::warming: ++k.warming; break;
       case Entry::State::learning: ++k.learning; break;
@@ -197,7 +197,7 @@ PoolSnapshot UpstreamPool::snapshot(std::chrono::steady_clock::time_point now) c
                          .idle_seconds = e->state == Entry::State::idle ? seconds(now - e->pc.idle_since) : 0,
                          .schema = e->pc.profile.schema});
   }
-  for (const auto& [key, waiter] : waiters_) ++out.key(key.account, key.caps).waiting;
+  for (const auto& [key, waiter] : waiters_) ++out.key(key.account, key.caps, key.mariadb_caps).waiting;
   return out;
 }
 

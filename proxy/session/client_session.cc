@@ -264,7 +264,10 @@ SessionSnapshot ClientSession::snapshot(std::chrono::steady_clock::time_point no
     out.peer = known ? peer_address_text(peer) : "unknown";
   }
   if (upstream_ != nullptr && upstream_->thread_id() != 0) out.thread_id = upstream_->thread_id();
-  if (pooled_) out.pool_caps = pooled_->key.caps;
+  if (pooled_) {
+    out.pool_caps = pooled_->key.caps;
+    out.pool_mariadb_caps = pooled_->key.mariadb_caps;
+  }
   return out;
 }
 

@@ -16,6 +16,7 @@ struct SessionSnapshot {
   std::string state;                  // ClientSession::State
   std::optional<uint32_t> thread_id;  // the database's CONNECTION_ID() of its connection
   std::optional<uint32_t> pool_caps;  // the pool key's capability bits, with a database connection
+  uint32_t pool_mariadb_caps = 0;     // and its MariaDB extended capabilities
   bool in_transaction = false;        // as the server's last status flags said
   double age_seconds = 0;
   uint64_t bytes_from_client = 0;

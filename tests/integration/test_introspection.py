@@ -73,6 +73,7 @@ def test_pools_show_keys_in_use_and_idle_connections_with_their_ages(camproxy, m
         assert worker["target"] == "default" and worker["worker"] == 0 and worker["open"] == 2
         (key,) = [k for k in worker["keys"] if k["in_use"]]
         assert key["account"] == "camtest" and key["in_use"] == 2 and key["caps"].startswith("0x")
+        assert key["mariadb_caps"] == "0x00000000", "PyMySQL asks for no MariaDB extended capability"
     finally:
         b.close()
 

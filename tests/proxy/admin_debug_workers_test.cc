@@ -17,25 +17,27 @@ WorkerSnapshot worker(std::string target, int index) {
 TEST(DebugPoolsJson, KeysWithCountsAndTheConnectionsThePoolHolds) {
   WorkerSnapshot w = worker("main", 0);
   w.pool.open = 3;
-  PoolKeySnapshot& k = w.pool.key("app", 0x000a8200);
+  PoolKeySnapshot& k = w.pool.key("app", 0x000a8200, 0x1c);
   k.idle = 1;
   k.in_use = 2;
   k.waiting = 1;
   k.entries.push_back({"idle", 42, 10.5, 2.25, "shop"});
   k.entries.push_back({"cleaning", 43, 1.0, 0, std::nullopt});
-  EXPECT_EQ(debug_pools_json({w}, 0),
-            R"({"complete":true,"missing_workers":0,"workers":[{"target":"main","worker":0,"open":3,"keys":[)"
-            R"({"account":"app","caps":"0x000a8200","idle":1,"in_use":2,"warming":0,"learning":0,"cleaning":0,)"
-            R"("waiting":1,"connections":[{"state":"idle","thread_id":42,"age_seconds":10.500,"idle_seconds":2.250,)"
-            R"("schema":"shop"},{"state":"cleaning","thread_id":43,"age_seconds":1.000,"schema":null}]}]}]})");
+  EXPECT_EQ(
+      debug_pools_json({w}, 0),
+      R"({"complete":true,"missing_workers":0,"workers":[{"target":"main","worker":0,"open":3,"keys":[)"
+      R"({"account":"app","caps":"0x000a8200","mariadb_caps":"0x0000001c","idle":1,"in_use":2,"warming":0,"learning":0,"cleaning":0,)"
+      R"("waiting":1,"connections":[{"state":"idle","thread_id":42,"age_seconds":10.500,"idle_seconds":2.250,)"
+      R"("schema":"shop"},{"state":"cleaning","thread_id":43,"age_seconds":1.000,"schema":null}]}]}]})");
 }
 
 TEST(DebugPoolsJson, KeyLookupAddsOnceAndWorkersComeSortedWithTheMissingCounted) {
   PoolSnapshot p;
-  p.key("a", 1).idle = 1;
-  p.key("a", 1).in_use = 1;
-  p.key("a", 2);
-  EXPECT_EQ(p.keys.size(), 2U);
+  p.key("a", 1, 0).idle = 1;
+  p.key("a", 1, 0).in_use = 1;
+  p.key("a", 2, 0);
+  p.key("a", 1, 4);  // the same MySQL bits with other MariaDB extended capabilities: another key
+  EXPECT_EQ(p.keys.size(), 3U);
   EXPECT_EQ(p.keys[0].idle + p.keys[0].in_use, 2U);
   EXPECT_EQ(debug_pools_json({worker("b", 0), worker("a", 1), worker("a", 0)}, 2),
             R"({"complete":false,"missing_workers":2,"workers":[{"target":"a","worker":0,"open":0,"keys":[]},)"

@@ -22,9 +22,10 @@ StatusAnswers documented_answers() {
   a.tokens = R"({"tokens":[{"target":"default","account":"app","fetched_at":null,"next_rotation":null,)"
              R"("fallback_in_use":false,"last_cam_outcome":"InternalError","last_fetch_seconds":0.041,"fetch_ok":0,)"
              R"("fetch_retryable":2,"fetch_rejected":0,"fallback_uses":0}]})";
-  a.pools = R"({"complete":false,"missing_workers":1,"workers":[{"target":"default","worker":0,"open":1,"keys":[)"
-            R"({"account":"app","caps":"0x000a8200","idle":1,"in_use":0,"warming":0,"learning":0,"cleaning":0,)"
-            R"("waiting":0,"connections":[]}]}]})";
+  a.pools =
+      R"({"complete":false,"missing_workers":1,"workers":[{"target":"default","worker":0,"open":1,"keys":[)"
+      R"({"account":"app","caps":"0x000a8200","mariadb_caps":"0x0000001c","idle":1,"in_use":0,"warming":0,"learning":0,"cleaning":0,)"
+      R"("waiting":0,"connections":[]}]}]})";
   a.sessions = R"({"complete":true,"missing_workers":0,"sessions":[]})";
   return a;
 }
@@ -41,8 +42,8 @@ TEST(RenderStatus, EverySectionFromTheDocumentedAnswers) {
             "default  app      -        -      -             no        InternalError  0   2          0\n"
             "\nPOOLS\n"
             "(partial: 1 worker(s) did not answer in time)\n"
-            "TARGET   WORKER  ACCOUNT  CAPS        IDLE  IN_USE  WARMING  LEARNING  CLEANING  WAITING\n"
-            "default  0       app      0x000a8200  1     0       0        0         0         0\n"
+            "TARGET   WORKER  ACCOUNT  CAPS        MARIADB_CAPS  IDLE  IN_USE  WARMING  LEARNING  CLEANING  WAITING\n"
+            "default  0       app      0x000a8200  0x0000001c    1     0       0        0         0         0\n"
             "\nSESSIONS\n"
             "(none)\n");
 }
