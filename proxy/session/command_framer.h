@@ -29,11 +29,13 @@ class CommandFramer {
     bool whole = false;
   };
 
-  // Splits `in` into pieces. With `raw` (a LOCAL INFILE upload or an auth exchange is open)
-  // packets are not commands: they are forwarded as they come. After a `command` piece the
-  // caller either lets the packet continue (the rest is forwarded) or calls skip_packet().
-  template <class OnPiece>
-  void feed(std::span<const uint8_t> in, bool raw, OnPiece&& on_piece);
+  // Splits `in` into pieces. While `raw()` is true (a LOCAL INFILE upload or an auth exchange
+  // is open) packets are not commands: they are forwarded as they come. It is asked at each
+  // packet, after the pieces before it were handled: the upload's empty packet that ends it and
+  // the next command may come in one read. After a `command` piece the caller either lets the
+  // packet continue (the rest is forwarded) or calls skip_packet().
+  template <class Raw, class OnPiece>
+  void feed(std::span<const uint8_t> in, Raw&& raw, OnPiece&& on_piece);
 
   // Drops the rest of the command packet last reported (camproxy answers it itself).
   void skip_packet() { skipping_ = true; }
@@ -48,8 +50,8 @@ class CommandFramer {
   bool skipping_ = false;
 };
 
-template <class OnPiece>
-void CommandFramer::feed(std::span<const uint8_t> in, bool raw, OnPiece&& on_piece) {
+template <class Raw, class OnPiece>
+void CommandFramer::feed(std::span<const uint8_t> in, Raw&& raw, OnPiece&& on_piece) {
   while (!in.empty()) {
     if (left_ > 0) {  // inside a frame: pass or skip its payload
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left_, in.size()));
@@ -70,7 +72,7 @@ void CommandFramer::feed(std::span<const uint8_t> in, bool raw, OnPiece&& on_pie
     const protocol::FrameHeader h = protocol::read_frame_header(hold_.data());
     const bool is_continuation = continues_;
     continues_ = h.payload_len == protocol::kMaxFramePayload;
-    if (raw || is_continuation || skipping_) {
+    if (is_continuation || skipping_ || raw()) {
       if (!skipping_) on_piece(Piece{Piece::Kind::forward, std::span<const uint8_t>(hold_)});
       left_ = h.payload_len;
       hold_.clear();

@@ -64,8 +64,8 @@ void ClientSession::start_relay(uint16_t status_flags) {
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
-  const bool raw = tracker_->pending_local_infile();
   t_upstream_batch.clear();
+  const auto raw = [this] { return state_ == State::relay && tracker_->pending_local_infile(); };
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (piece.kind == CommandFramer::Piece::Kind::forward) {

@@ -153,6 +153,29 @@ TEST_F(ClientSessionPoolTest, AClientsResetConnectionIsRelayed) {
   EXPECT_TRUE(srv.finished()) << srv.error();
 }
 
+// The LOCAL INFILE upload's empty packet and the client's next command in one read: the upload
+// ends with that packet, so what follows is a command again (here COM_QUIT, which camproxy
+// answers by closing; passed on as upload bytes, it would reach the server).
+TEST_F(ClientSessionPoolTest, TheCommandInTheReadThatEndsALocalInfileUploadIsStillACommand) {
+  const std::string load = "LOAD DATA LOCAL INFILE 'f' INTO TABLE t";
+  const std::vector<uint8_t> request = {0xFB, 'f'};  // spec §4.6: the server asks for file f
+  auto& srv =
+      pooled("app", {expect_command(protocol::Command::query, load), send(request), expect_any("the file's data"),
+                     expect_any("the upload's empty packet"), send(ok_payload()), stall()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::query, load);
+  EXPECT_EQ(next_packet().payload, request);
+  const std::vector<uint8_t> data = {'1', '\n'};
+  app_send(2, data);
+  const std::vector<uint8_t> empty_then_quit = {0x00, 0x00, 0x00, 0x03, 0x01, 0x00, 0x00, 0x00, 0x01};
+  app().send_raw(empty_then_quit);
+  EXPECT_TRUE(run_until([&] { return app().ended(); }));
+  EXPECT_TRUE(srv.finished()) << srv.error();
+  for (const auto& p : srv.received())
+    EXPECT_NE(p.payload, std::vector<uint8_t>{0x01}) << "COM_QUIT reached the server";
+}
+
 // spec §2.7, §5.1: the database connection is reset and given the new schema; the client's
 // password is not checked and the server sees no COM_CHANGE_USER.
 TEST_F(ClientSessionPoolTest, AClientsChangeUserResetsAndFixesUpTheConnection) {

@@ -109,6 +109,8 @@ class AppEnd final : public LoopObject, private Transport::Events {
   bool ended() const { return ended_; }
 
   void send(uint8_t seq, std::span<const uint8_t> payload);
+  // Bytes as they are, in one write: packets the application pipelines in one read.
+  void send_raw(std::span<const uint8_t> bytes) { transport_.write(bytes); }
   // The client side of TLS with `ctx` (no certificate check: the test's own context).
   void start_tls(SSL_CTX* ctx);
   bool tls_ready() const { return tls_ready_; }
