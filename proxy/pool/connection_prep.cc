@@ -43,7 +43,8 @@ ConnectionPrep::ConnectionPrep(Purpose purpose, Have have, Want want, const Coll
 
 ConnectionPrep::Step ConnectionPrep::start() {
   if (!cleans(purpose_)) return send_pipeline(false);
-  if (!have_.reset_refused) return send_pipeline(true);
+  const bool schema_to_drop = want_.no_schema && (have_.profile.schema || !have_.schema_known);
+  if (!have_.reset_refused && !schema_to_drop) return send_pipeline(true);
   cleanup_ = PoolCleanup::change_user;
   state_ = State::changing_user;
   return {Step::Kind::change_user, {}, {}};

@@ -80,6 +80,10 @@ class ConnectionPrep {
     SessionProfile profile;  // schema nullopt: left as it is; collation 0: not set
     std::vector<std::string> replayed_sets;
     bool autocommit_off = false;  // the session ran SET autocommit = 0
+    // No current database afterwards (a client's COM_CHANGE_USER without one; MariaDB 10.11 then
+    // has none): only COM_CHANGE_USER gets there (§5.2), so it cleans, instead of a reset, a
+    // connection whose session may have a schema.
+    bool no_schema = false;
   };
   struct Failure {
     enum class Kind {

@@ -135,6 +135,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void start_relay(uint16_t status_flags);
   void relay_from_client(std::span<const uint8_t> data);
   void on_command_start(const CommandFramer::Piece& piece);
+  void forward_held_reset();
   // Feeds `bytes` to the tracker and queues them in the batch relay_from_client() writes.
   void track_and_queue_upstream(std::span<const uint8_t> bytes);
   void on_tracker_event(protocol::TrackerEvent e);
@@ -154,8 +155,11 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_idle_timeout();
   void close_idle_session();
 
-  // A client's COM_CHANGE_USER (session_change_user.cc).
+  // A client's COM_CHANGE_USER and COM_RESET_CONNECTION (session_change_user.cc).
+  enum class ClientCleanup : uint8_t { change_user, reset };
   void change_user(std::span<const uint8_t> payload);
+  void reset_connection();
+  void clean_for_client(ClientCleanup cleanup, SessionProfile want);
 
   // Bringing upstream_ to the client's profile (session_prep.cc): the session's driver of
   // ConnectionPrep, and what each purpose does with its outcome.
@@ -168,6 +172,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void reconnect_prepared(const ConnectionPrep& prep);
   uint16_t prepared_status(const ConnectionPrep& prep) const;
   void send_ok(uint16_t status_flags);
+  void send_reset_ok(uint16_t status_flags);
   void release_upstream();
   void drop_upstream();
   bool upstream_reusable() const;
@@ -253,6 +258,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // Engaged while upstream_ is being prepared (a checkout, a client's COM_CHANGE_USER, a
   // reconnect's replay): upstream_'s answers go to it.
   std::optional<ConnectionPrep> prep_;
+  ClientCleanup client_cleanup_ = ClientCleanup::change_user;  // of a Purpose::change_user prep_
+  bool reset_held_ = false;  // the client's COM_RESET_CONNECTION, answered once its read is relayed
   bool idle_outside_transaction() const;
   ReplayState replay_;
   // The session's wait_timeout in seconds as the client set it; nullopt: the server's default.

@@ -67,6 +67,15 @@ void ClientSession::send_ok(uint16_t status_flags) {
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok);
 }
 
+// The OK of a client's COM_RESET_CONNECTION as MariaDB 10.11 sends it: the session's status
+// flags and nothing else, with or without SESSION_TRACK.
+void ClientSession::send_reset_ok(uint16_t status_flags) {
+  std::vector<uint8_t> ok;
+  protocol::ByteWriter w(ok);
+  protocol::encode_ok({0, 0, status_flags, 0, {}, {}, 0x00}, client_caps_ | cap::kProtocol41, w);
+  client_seq_ = send_packet(client_, client_seq_, ok);
+}
+
 void ClientSession::checkout_prepared(const ConnectionPrep& prep) {
   if (prep.state() == ConnectionPrep::State::done) {
     pooled_->profile = prep.profile();
@@ -87,21 +96,30 @@ void ClientSession::checkout_prepared(const ConnectionPrep& prep) {
 }
 
 void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
+  const bool reset = client_cleanup_ == ClientCleanup::reset;
+  const std::string_view command = reset ? "COM_RESET_CONNECTION" : "COM_CHANGE_USER";
   if (prep.state() == ConnectionPrep::State::done) {
     pooled_->profile = prep.profile();
     replay_ = {};
     replay_.schema = pooled_->profile.schema;
-    role_may_be_set_ = false;      // the cleanup ended it
-    client_wait_timeout_.reset();  // COM_CHANGE_USER gives the server's default back
+    // The cleanup ended a role, unless it was the client's own reset (MariaDB keeps it then).
+    if (!reset || prep.cleanup() == PoolCleanup::change_user) role_may_be_set_ = false;
+    client_wait_timeout_.reset();  // both give the server's default back
     if (armed_ == Deadline::idle) disarm();
     const uint16_t status = prepared_status(prep);
-    send_ok(status);
-    log_info("change_user", {{"conn", connection_id_},
-                             {"state", to_string(state_)},
-                             {"user", user_},
-                             {"upstream_change_user", prep.cleanup() == PoolCleanup::change_user}});
+    if (reset) {
+      send_reset_ok(status);
+    } else {
+      send_ok(status);
+    }
+    (reset ? log_debug : log_info)(reset ? "reset_connection" : "change_user",
+                                   {{"conn", connection_id_},
+                                    {"state", to_string(state_)},
+                                    {"user", user_},
+                                    {"upstream_change_user", prep.cleanup() == PoolCleanup::change_user}});
     transition(State::relay);
     tracker_.emplace(upstream_->capabilities(), status, protocol::TrackerLimits{}, upstream_->mariadb_capabilities());
+    idle_response_ended();  // idle from this reply, as after any other
     client_.start_reading();
     return;
   }
@@ -110,14 +128,15 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
   switch (f.kind) {
     case Failure::Kind::schema_refused: send_error_and_close({f.code, f.sql_state, f.message}); return;
     case Failure::Kind::no_token:
-      fail(ClientError::lost_with_state, "no usable CAM token to clean the connection for COM_CHANGE_USER");
+      fail(ClientError::lost_with_state, "no usable CAM token to clean the connection for " + std::string(command));
       return;
     case Failure::Kind::token_rejected:
       env_.tokens().request_after_rejection(account_, prep.token_generation());  // rotated: refetch
       break;
     default: break;
   }
-  fail(ClientError::lost_with_state, "cleaning the database connection for COM_CHANGE_USER failed: " + f.message);
+  fail(ClientError::lost_with_state,
+       "cleaning the database connection for " + std::string(command) + " failed: " + f.message);
 }
 
 void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {

@@ -68,6 +68,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   const auto raw = [this] { return state_ == State::relay && tracker_->pending_local_infile(); };
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
+    if (reset_held_) forward_held_reset();  // pipelined with what follows it: the server's own reset
     if (piece.kind == CommandFramer::Piece::Kind::forward) {
       track_and_queue_upstream(piece.bytes);
     } else {
@@ -80,7 +81,22 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
     finish();
     return;
   }
+  if (reset_held_) {
+    reset_held_ = false;
+    reset_connection();  // session_change_user.cc
+    return;
+  }
   if (upstream_ != nullptr && upstream_->has_pending_writes()) client_.stop_reading();
+}
+
+// A COM_RESET_CONNECTION the client pipelined with more commands goes to the server as before:
+// camproxy's own answer would have to wait for the cleanup and hold the commands behind it.
+void ClientSession::forward_held_reset() {
+  static constexpr uint8_t kResetFrame[] = {0x01, 0x00, 0x00, 0x00, static_cast<uint8_t>(Command::reset_connection)};
+  reset_held_ = false;
+  next_effects_ = {};
+  next_effects_.reset = true;
+  track_and_queue_upstream(kResetFrame);
 }
 
 void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
@@ -128,7 +144,14 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     case Command::set_option:
       if (piece.whole && payload.size() == 3) next_effects_.multi_statements = payload[1] == 0;
       break;
-    case Command::reset_connection: next_effects_.reset = true; break;
+    case Command::reset_connection:
+      if (tracker_->idle() && piece.whole) {  // answered by camproxy, once this read is relayed
+        framer_.skip_packet();
+        reset_held_ = true;
+        return;
+      }
+      next_effects_.reset = true;
+      break;
     case Command::stmt_prepare:
       next_effects_.sql.unreplayable = true;
       next_effects_.sql.reason = "a prepared statement";

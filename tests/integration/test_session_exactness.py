@@ -149,3 +149,57 @@ def test_the_servers_default_wait_timeout_closes_an_idle_client_as_directly(camp
     finally:
         with mariadb.admin() as admin, admin.cursor() as cur:
             cur.execute("SET GLOBAL wait_timeout = 28800")
+
+
+kIgnoreSpace = 0x100  # CLIENT_IGNORE_SPACE
+kReset = 0x1F         # COM_RESET_CONNECTION
+kSessionLook = ("SELECT @@character_set_client, @@collation_connection, DATABASE(), "
+                "FIND_IN_SET('IGNORE_SPACE', @@sql_mode) > 0")
+
+
+def after_reset(connect, other_charset: str) -> tuple:
+    """Another character set and a SET IGNORE_SPACE, then COM_RESET_CONNECTION: its OK and the session."""
+    with connect() as c:
+        c.query(f"SET NAMES {other_charset}")
+        reply = c.command(kReset)
+        return reply.hex(), c.query(kSessionLook)
+
+
+@pytest.mark.parametrize("caps", [0, kSessionTrack | kIgnoreSpace], ids=["classic", "session_track_ignore_space"])
+@pytest.mark.parametrize("collation,other", [(45, "latin1"), (8, "utf8mb4")], ids=["utf8mb4", "latin1"])
+def test_a_reset_gives_the_clients_handshake_charset_as_directly(proxy, mariadb, caps, collation, other):
+    expected = after_reset(lambda: direct(mariadb, "camdb", caps, collation), other)
+    assert expected[1][0][:2] != [other.encode(), None], "the server gives back the handshake's character set"
+    # Twice, with the client's character set differing from the pooled connection's login one
+    # at least once (the previous client's).
+    for _ in range(2):
+        with proxied(proxy, "camdb", 0, 45 if collation == 8 else 8):
+            pass
+        assert after_reset(lambda: proxied(proxy, "camdb", caps, collation), other) == expected
+
+
+def test_a_reset_pipelined_with_a_query_still_works(proxy):
+    with proxied(proxy, "camdb") as c:
+        c.query("SET @a = 1")
+        c.seq = 0
+        c.write_packet(bytes([kReset]))
+        c.seq = 0
+        c.write_packet(b"\x03SELECT @a IS NULL")
+        assert c.read_packet()[0] == 0x00  # the reset's OK
+        assert c.read_packet() == b"\x01"  # the query's column count
+        for _ in range(2):
+            c.read_packet()  # column definition, EOF
+        assert c.read_packet() == b"\x011"
+
+
+@pytest.mark.parametrize("database", [None, "mysql"])
+def test_change_user_gives_the_schema_and_sql_mode_as_directly(proxy, mariadb, database):
+    """Without a database MariaDB leaves none selected; IGNORE_SPACE from the login goes."""
+    with direct(mariadb, "camdb", kIgnoreSpace) as c:
+        c.change_user(mariadb.admin_user, mariadb.admin_password, database)
+        expected = c.query(kSessionLook)
+    assert expected[0][2] == (database.encode() if database else None)
+    with proxied(proxy, "camdb", kIgnoreSpace) as c:
+        c.change_user("camtest", "x", database)
+        assert c.query(kSessionLook) == expected
+        assert c.query("SELECT 1") == [[b"1"]]

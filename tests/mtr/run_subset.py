@@ -89,15 +89,11 @@ kAllowedDifferences: dict[str, str] = {
     "main.ps_grant": kOneAccount,
     "main.status": kOneAccount,
     "main.default_session": kOneAccount,
-    "main.change_user": kOneAccount + "; and COM_CHANGE_USER without a database keeps the current "
-                        "one (directly: none; bug, reported)",
+    "main.change_user": kOneAccount,
     "main.mysqltest_tracking_info": kPooledSession + " (session_track_system_variables)",
     "main.mysql_comments": kPooledSession + " (sql_mode, for the mariadb client the test runs)",
     "main.compress": "camproxy offers no protocol compression (the client falls back to none) and "
                      "its idle pooled connections count as server sessions",
-    "main.reset_connection": "bug, reported: COM_RESET_CONNECTION through camproxy leaves "
-                             "character_set_client as the upstream connection's, not the one the "
-                             "client logged in with",
 }
 
 # The server mtr starts: the options the subset's tests would otherwise get from their

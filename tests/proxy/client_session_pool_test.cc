@@ -143,13 +143,33 @@ TEST_F(ClientSessionPoolTest, ASchemaTheServerRefusesAtCheckoutIsTheClientsError
   EXPECT_TRUE(srv.finished()) << srv.error();
 }
 
-TEST_F(ClientSessionPoolTest, AClientsResetConnectionIsRelayed) {
-  auto& srv = pooled("app", {expect_command(protocol::Command::reset_connection), send(ok_payload()), stall()});
+// spec §5.1: the database connection's own reset would give back the character set of its
+// login (the pool's); a direct one gives the client's handshake charset. camproxy answers the
+// client's COM_RESET_CONNECTION itself after the reset and SET NAMES, with MariaDB 10.11's OK
+// for a reset (status flags only: the fix-up's OK is not the client's).
+TEST_F(ClientSessionPoolTest, AClientsResetConnectionIsAnsweredAfterTheResetAndItsCharset) {
+  auto& srv = pooled(
+      "app", {expect_command(protocol::Command::reset_connection), send(ok_payload()),
+              expect_command(protocol::Command::query, "SET character_set_client"), send(ok_payload(0x4002)), stall()});
   start_session();
   ASSERT_TRUE(is_ok(app_login("app")));
   app_command(protocol::Command::reset_connection);
   const auto reply = next_packet();
-  EXPECT_TRUE(is_ok(reply));
+  EXPECT_EQ(reply.seq, 1);
+  EXPECT_EQ(reply.payload, (std::vector<uint8_t>{0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00}));
+  EXPECT_TRUE(srv.finished()) << srv.error();
+}
+
+// A reset pipelined with another command in the same read goes to the server as it is.
+TEST_F(ClientSessionPoolTest, AResetPipelinedWithACommandIsRelayed) {
+  auto& srv = pooled("app", {expect_command(protocol::Command::reset_connection), send(ok_payload()),
+                             expect_command(protocol::Command::ping), send(ok_payload()), stall()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  const std::vector<uint8_t> reset_then_ping = {0x01, 0x00, 0x00, 0x00, 0x1F, 0x01, 0x00, 0x00, 0x00, 0x0E};
+  app().send_raw(reset_then_ping);
+  EXPECT_TRUE(is_ok(next_packet()));
+  EXPECT_TRUE(is_ok(next_packet()));
   EXPECT_TRUE(srv.finished()) << srv.error();
 }
 

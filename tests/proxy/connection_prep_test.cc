@@ -344,6 +344,31 @@ TEST_F(ConnectionPrepTest, ClientChangeUserAfterARefusedResetRestoresTheSchema) 
   EXPECT_EQ(prep.profile(), w.profile);
 }
 
+// MariaDB 10.11 leaves no current database after COM_CHANGE_USER without one; a reset keeps
+// the schema, so only COM_CHANGE_USER (with the token) gets the connection there.
+TEST_F(ConnectionPrepTest, ClientChangeUserWithoutADatabaseDropsTheSchemaWithChangeUser) {
+  Prep::Want w;
+  w.profile = {.schema = std::nullopt, .collation = kUtf8mb4, .multi_statements = false, .ignore_space = false};
+  w.no_schema = true;
+  Prep prep = make(Prep::Purpose::change_user, settled(), w);
+  ASSERT_EQ(prep.start().kind, Kind::change_user);
+  EXPECT_EQ(prep.cleanup(), PoolCleanup::change_user);
+  prep.change_user_sent(3);
+  const Prep::Step s = prep.on_ready();
+  EXPECT_EQ(describe(s.commands), (std::vector<std::string>{std::string(kSetUtf8mb4), "multi off"}));
+  ASSERT_EQ(prep.on_commands_done({ok(), ok()}).kind, Kind::done);
+  EXPECT_EQ(prep.profile().schema, std::nullopt);
+
+  // A session with no schema (and known to have none) keeps the cheaper reset.
+  Prep::Have none = settled();
+  none.profile.schema.reset();
+  Prep reset = make(Prep::Purpose::change_user, none, w);
+  EXPECT_EQ(describe(reset.start().commands), std::vector<std::string>{"reset"});
+  // One whose schema is in doubt does not.
+  none.schema_known = false;
+  EXPECT_EQ(make(Prep::Purpose::change_user, none, w).start().kind, Kind::change_user);
+}
+
 // The transparent reconnect: fix-ups and the session's replayed state; any ERR fails it.
 TEST_F(ConnectionPrepTest, ReconnectReplaysTheSessionAfterTheFixUps) {
   Prep::Have h;
