@@ -70,8 +70,13 @@ void UpstreamPool::note_cleaned(const PooledConn& pc, const ConnectionPrep& prep
 std::optional<UpstreamPool::Handover> UpstreamPool::take_returning(const PoolKey& key, const SessionProfile& want) {
   if (!started_ || !reset_worked_ || reset_refused_) return std::nullopt;
   if (std::any_of(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.first == key; })) return std::nullopt;
+  // One past --pool-max-lifetime goes back to idle instead, where the next tick retires it: a
+  // connection handed from client to client would otherwise never be at rest to be retired.
+  const auto too_old = [&](const Entry& e) {
+    return std::chrono::steady_clock::now() - e.pc.created > env_.config().pool_max_lifetime;
+  };
   for (auto& e : entries_) {
-    if (e->state != Entry::State::cleaning || !(e->pc.key == key) || !e->prep->hand_over(want)) continue;
+    if (e->state != Entry::State::cleaning || !(e->pc.key == key) || too_old(*e) || !e->prep->hand_over(want)) continue;
     ConnectionPrep prep = std::move(*e->prep);
     PooledConn pc = leave(*e);
     process_metrics().counter(MetricId::upstream_reuses).inc();

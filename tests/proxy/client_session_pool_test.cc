@@ -319,6 +319,24 @@ TEST_F(ClientSessionHandoverTest, ACleanupThatFailsBeforeAnyCommandIsReplacedUns
   EXPECT_TRUE(other.finished()) << other.error();
 }
 
+// A connection past --pool-max-lifetime is not handed from client to client (it would never be
+// at rest for the tick to retire it): the client waits for its reset, as for any other.
+TEST_F(ClientSessionHandoverTest, AConnectionPastItsMaxLifetimeIsWaitedForInstead) {
+  auto& srv = pooled("app", returned_then({stall()}));
+  first_client_leaves(srv);
+  pool_env_->config_.pool_max_lifetime = std::chrono::milliseconds(0);
+  start_session();
+  next_packet();  // the greeting
+  app_send(1, login_payload("app"));
+  ASSERT_TRUE(run_until([&] {
+    const auto keys = pool_->snapshot(Clock::now()).keys;
+    return !keys.empty() && keys.front().waiting == 1;
+  }));
+  srv.send_bytes(cleanup_replies("app", ok_payload()));
+  const auto ok = next_packet();
+  EXPECT_TRUE(is_ok(ok)) << err_code(ok);
+}
+
 // spec §7.3: KILL n names camproxy's connection id n; the database is asked to kill the thread
 // of that session's connection, through the asking session's own connection.
 TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread) {
