@@ -7,7 +7,13 @@
  * Prints "listening P" once it accepts (P is the bound port, useful with --listen-port 0).
  * Each connection gets, per direction, a reader thread that stamps each chunk with
  * read time + delay and a writer thread that sends it at that time, so back-to-back chunks
- * are each delayed once, not queued behind each other's delay. Stop it with SIGTERM. */
+ * are each delayed once, not queued behind each other's delay. Stop it with SIGTERM.
+ *
+ * It also counts database round trips: on SIGUSR1 (and at exit) it prints
+ * "counts connections C answered A", C the connections it relayed to the target and A the
+ * request bursts the target answered (server data read after client data that followed the
+ * previous server data: pipelined commands written back to back are one burst, one wait).
+ * A cycle then costs A + C/2 round trips: a new connection's greeting is one delayed hop. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +43,8 @@ struct Chunk {
 struct Direction {
   int src, dst;
   long delay_ns;
+  atomic_int* request_pending;
+  int from_client; /* 1: client -> target (requests), 0: target -> client (answers) */
   pthread_mutex_t lock;
   pthread_cond_t ready;
   struct Chunk *head, *tail;
@@ -44,7 +53,10 @@ struct Direction {
 struct Connection {
   int client_fd, target_fd;
   struct Direction up, down;
+  atomic_int request_pending; /* client data read since the last server data */
 };
+
+static atomic_long g_connections, g_answered;
 
 static long g_delay_ns = 500 * 1000;
 static unsigned short g_target_port;
@@ -90,6 +102,10 @@ static void* reader_main(void* arg) {
     }
     clock_gettime(CLOCK_MONOTONIC, &c->due);
     add_ns(&c->due, d->delay_ns);
+    if (n > 0 && d->from_client)
+      atomic_store(d->request_pending, 1);
+    else if (n > 0 && atomic_exchange(d->request_pending, 0))
+      atomic_fetch_add(&g_answered, 1);
     c->next = NULL;
     c->len = n > 0 ? (size_t)n : 0;
     push(d, c);
@@ -132,9 +148,11 @@ static void* writer_main(void* arg) {
   return NULL;
 }
 
-static int start_direction(struct Direction* d, int src, int dst, pthread_t threads[2]) {
+static int start_direction(struct Connection* conn, struct Direction* d, int src, int dst, pthread_t threads[2]) {
   d->src = src;
   d->dst = dst;
+  d->request_pending = &conn->request_pending;
+  d->from_client = d == &conn->up;
   d->delay_ns = g_delay_ns;
   d->head = d->tail = NULL;
   pthread_mutex_init(&d->lock, NULL);
@@ -170,9 +188,10 @@ static void* connection_main(void* arg) {
   if (conn->target_fd >= 0 && connect(conn->target_fd, (struct sockaddr*)&target, sizeof target) == 0) {
     set_nodelay(conn->client_fd);
     set_nodelay(conn->target_fd);
+    atomic_fetch_add(&g_connections, 1);
     pthread_t up[2], down[2];
-    if (start_direction(&conn->up, conn->client_fd, conn->target_fd, up) == 0) {
-      if (start_direction(&conn->down, conn->target_fd, conn->client_fd, down) == 0) {
+    if (start_direction(conn, &conn->up, conn->client_fd, conn->target_fd, up) == 0) {
+      if (start_direction(conn, &conn->down, conn->target_fd, conn->client_fd, down) == 0) {
         pthread_join(down[0], NULL);
         pthread_join(down[1], NULL);
       } else {
@@ -185,6 +204,24 @@ static void* connection_main(void* arg) {
   if (conn->target_fd >= 0) close(conn->target_fd);
   close(conn->client_fd);
   free(conn);
+  return NULL;
+}
+
+static void print_counts(void) {
+  printf("counts connections %ld answered %ld\n", atomic_load(&g_connections), atomic_load(&g_answered));
+  fflush(stdout);
+}
+
+/* SIGUSR1 prints the counts (from this thread: printf is not async-signal-safe); SIGTERM prints
+ * them and exits. Every other thread has both blocked. */
+static void* signal_main(void* arg) {
+  sigset_t* set = arg;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(set, &sig) != 0) continue;
+    print_counts();
+    if (sig == SIGTERM) exit(0);
+  }
   return NULL;
 }
 
@@ -214,6 +251,16 @@ int main(int argc, char** argv) {
   }
   g_target_port = (unsigned short)target_port;
   signal(SIGPIPE, SIG_IGN);
+  static sigset_t counted;
+  sigemptyset(&counted);
+  sigaddset(&counted, SIGUSR1);
+  sigaddset(&counted, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &counted, NULL); /* inherited by every thread made after this */
+  pthread_t signal_thread;
+  if (pthread_create(&signal_thread, NULL, signal_main, &counted) != 0) {
+    perror("delay_relay: signal thread");
+    return 1;
+  }
   /* The default 50 us timer slack would add ~10 % to each hold; threads inherit this. */
   prctl(PR_SET_TIMERSLACK, 1000UL);
 

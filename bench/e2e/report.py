@@ -70,6 +70,9 @@ def metrics(threads: list[int]) -> list[Metric]:
         Metric("same, +1 ms RTT to db /s", "connect_delayed", _result("rate"), 0,
                Target("direct", ">=", 2.0)),
         Metric("  its p99 ms", "connect_delayed", _result("p99_ms"), 2),
+        # bench/e2e/delay_relay.c's count: answered request bursts + half a round trip per new
+        # database connection, per cycle (direct: greeting, login, query = 2.5).
+        Metric("  its db round trips per cycle", "connect_delayed", _result("db_round_trips"), 2),
     ]
     for t in threads:
         rows.append(Metric(f"relay CPU us/query, {t} thr", f"sysbench_t{t}", _relay_cpu_us("queries"), 1))

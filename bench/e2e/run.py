@@ -14,7 +14,8 @@ direct / haproxy / camproxy, R repetitions:
   sysbench oltp_point_select (4 x 10 000 rows) at each thread count;
   connect + SELECT 1 + close N times (bench/e2e/connect_loop.c), also against a server that
   does no work (bench/e2e/noop_server.c), the ceiling of that loop on this machine;
-  the same with ~1 ms round trip added in front of the database (bench/e2e/delay_relay.c);
+  the same with ~1 ms round trip added in front of the database (bench/e2e/delay_relay.c),
+  counting the database round trips each cycle costs (the relay's answered request bursts);
 and samples the relay process's CPU time and RSS during each run. Last, a fresh camproxy's
 RSS idle and with 1000 idle clients. docs/benchmarks.md explains every number.
 """
@@ -129,12 +130,19 @@ def tools(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
 def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str, rep: int) -> dict:
     delayed = scenario == "connect_delayed"
     ep = stack.target(target, delayed)
+    counts_before = stack.relay_counts() if delayed else None
     with workloads.ProcessSampler(stack.relay_pid(target, delayed)) as sampler:
         if scenario.startswith("sysbench_t"):
             result = workloads.run_sysbench(tool["sysbench"], ep, int(scenario[10:]), args.seconds)
         else:
             count = args.delayed_connects if delayed else args.connects
             result = workloads.run_connect_loop(tool["connect_loop"], ep, count)
+    if counts_before is not None:
+        # The targets run one at a time, so the delay relay's counts in the meantime are this
+        # run's: every answered request burst is a round trip, every new connection half of one
+        # (its greeting). A proxy's pool work in the run (resets, warm-up dials) counts too.
+        connections, answered = (after - before for after, before in zip(stack.relay_counts(), counts_before))
+        result["db_round_trips"] = (answered + connections / 2) / count
     return {"scenario": scenario, "target": target, "rep": rep, "result": result, "relay": sampler.result()}
 
 

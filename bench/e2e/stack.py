@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,7 @@ class Stack:
         self._db: Optional[MariaDB] = None
         self._cam: Optional[EmulatorProcess] = None
         self._relay_port = 0
+        self._delay_relay: Optional[subprocess.Popen] = None
         self._noop: Optional[subprocess.Popen] = None
         self._noop_port = 0
         self._haproxy: Optional[subprocess.Popen] = None
@@ -139,10 +141,20 @@ class Stack:
 
     def _start_delay_relay(self) -> int:
         assert self._db is not None
-        proc = self._spawn([self._tools["delay_relay"], "--listen-port", "0", "--target-port",
-                            str(self._db.port), "--delay-us", str(self._delay_us)],
-                           "delay_relay.log", stdout_pipe=True)
-        return _listening_port(proc, "the delay relay")
+        self._delay_relay = self._spawn([self._tools["delay_relay"], "--listen-port", "0", "--target-port",
+                                         str(self._db.port), "--delay-us", str(self._delay_us)],
+                                        "delay_relay.log", stdout_pipe=True)
+        return _listening_port(self._delay_relay, "the delay relay")
+
+    def relay_counts(self) -> tuple[int, int]:
+        """The delay relay's totals so far: (connections to the database, request bursts it
+        answered); see bench/e2e/delay_relay.c."""
+        assert self._delay_relay is not None
+        self._delay_relay.send_signal(signal.SIGUSR1)
+        words = read_line(self._delay_relay, kStartTimeout, "the delay relay's counts").split()
+        if len(words) != 5 or words[:2] != ["counts", "connections"] or words[3] != "answered":
+            raise RuntimeError(f"the delay relay said {' '.join(words)!r}, not its counts")
+        return int(words[2]), int(words[4])
 
     def _start_noop_server(self) -> None:
         self._noop = self._spawn([self._tools["noop_server"], "--listen-port", "0"], "noop_server.log",

@@ -16,7 +16,8 @@ constexpr std::string_view kSessionStateQuery =
 constexpr auto kLookInterval = std::chrono::seconds(60);
 
 bool cleans(ConnectionPrep::Purpose p) {
-  return p == ConnectionPrep::Purpose::return_to_pool || p == ConnectionPrep::Purpose::change_user;
+  return p == ConnectionPrep::Purpose::return_to_pool || p == ConnectionPrep::Purpose::change_user ||
+         p == ConnectionPrep::Purpose::handover;
 }
 
 }  // namespace
@@ -50,6 +51,30 @@ ConnectionPrep::Step ConnectionPrep::start() {
   return {Step::Kind::change_user, {}, {}};
 }
 
+bool ConnectionPrep::hand_over(const SessionProfile& want) {
+  // A look after a reset only confirms what is known when the schema is vouched for and an
+  // earlier look gave IGNORE_SPACE; without them the outcome waits for the look's row.
+  if (purpose_ != Purpose::return_to_pool || state_ != State::resetting || !have_.schema_known || !have_.last_look)
+    return false;
+  if (expected_profile() != want) return false;
+  purpose_ = Purpose::handover;
+  promised_ = want;
+  return true;
+}
+
+// The profile the running pipeline leaves when every command succeeds and its look (if any)
+// sees what is known.
+SessionProfile ConnectionPrep::expected_profile() const {
+  SessionProfile p = profile_;
+  for (Role role : roles_) {
+    if (role == Role::schema) p.schema = want_.profile.schema;
+    if (role == Role::names) p.collation = want_.profile.collation;
+    if (role == Role::multi_statements) p.multi_statements = want_.profile.multi_statements;
+    if (role == Role::ignore_space) p.ignore_space = true;
+  }
+  return p;
+}
+
 void ConnectionPrep::change_user_sent(uint64_t token_generation) { token_generation_ = token_generation; }
 
 ConnectionPrep::Step ConnectionPrep::no_token() {
@@ -76,6 +101,11 @@ ConnectionPrep::Step ConnectionPrep::on_commands_done(const std::vector<Internal
                  {},
                  "the server answered " + std::to_string(results.size()) + " of " + std::to_string(roles_.size()) +
                      " commands"});
+  }
+  if (state_ == State::resetting && !results.front().ok && purpose_ == Purpose::handover) {
+    // The client's commands are already behind the pipeline: there is no falling back.
+    const InternalResult& r = results.front();
+    return fail({Failure::Kind::command_failed, r.code, r.sql_state, "COM_RESET_CONNECTION failed: " + r.message});
   }
   if (state_ == State::resetting && !results.front().ok) {
     // e.g. 1047 from a server before MariaDB 10.2.4 / MySQL 5.7.3, or a middlebox (§5.2).
@@ -154,7 +184,7 @@ ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
 // a reconnect, where the session must be as it was; on a checkout or a client's CHANGE_USER also
 // MULTI_STATEMENTS and IGNORE_SPACE (the profile says what the connection has).
 std::optional<ConnectionPrep::Failure> ConnectionPrep::apply(Role role, const InternalResult& r) {
-  const bool strict = purpose_ == Purpose::reconnect;
+  const bool strict = purpose_ == Purpose::reconnect || purpose_ == Purpose::handover;
   const bool tolerant = purpose_ == Purpose::checkout || purpose_ == Purpose::change_user;
   if (!r.ok && role == Role::schema && !strict)
     return Failure{Failure::Kind::schema_refused, r.code, r.sql_state.empty() ? "HY000" : r.sql_state, r.message};
@@ -191,6 +221,8 @@ ConnectionPrep::Step ConnectionPrep::finish(std::span<const InternalResult> resu
   // spec §5.3: a cleaned connection is trusted only when no transaction is left open.
   if (cleanup_ && (*status_ & protocol::status::kInTrans) != 0)
     return fail({Failure::Kind::in_transaction, 0, {}, "a transaction is still open"});
+  if (promised_ && profile_ != *promised_)
+    return fail({Failure::Kind::command_failed, 0, {}, "the cleanup left another profile than the client was told"});
   state_ = State::done;
   return {Step::Kind::done, {}, {}};
 }

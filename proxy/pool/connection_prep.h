@@ -54,6 +54,9 @@ class ConnectionPrep {
     checkout,        // a client takes it: fix up to the client's profile (the schema's ERR is the client's)
     change_user,     // the client sent COM_CHANGE_USER: clean, then fix up to its new profile
     reconnect,       // the session moves to it: fix up and replay the session's state; any ERR fails
+    // A return_to_pool cleanup taken over by a client while its reset runs (hand_over()): it
+    // must leave exactly the promised profile; a refused reset or any ERR fails (no fallback).
+    handover,
   };
   enum class State {
     start,          // nothing sent: start() gives the first step
@@ -114,6 +117,12 @@ class ConnectionPrep {
                  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
   Step start();
+  // A client takes the connection while this return's COM_RESET_CONNECTION pipeline runs, and
+  // is answered and relayed at once (its commands written behind the pipeline): true when the
+  // outcome is known now, as `want` (the schema the client left is vouched for, no look can
+  // change what is promised, no fallback to CHANGE_USER is possible); the purpose becomes
+  // handover, whose done means "exactly `want`". False: nothing changes.
+  bool hand_over(const SessionProfile& want);
   // After a change_user step: COM_CHANGE_USER was sent with the token of `token_generation`.
   void change_user_sent(uint64_t token_generation);
   // After a change_user step: there was no usable token.
@@ -139,6 +148,7 @@ class ConnectionPrep {
   enum class Role { reset, end_role, look, schema, names, multi_statements, ignore_space, replay };
 
   Step send_pipeline(bool with_reset);
+  SessionProfile expected_profile() const;
   void plan_fix_ups();
   void add(Role role, InternalCommand cmd, std::vector<InternalCommand>& cmds);
   SessionProfile after_cleanup(bool by_reset) const;
@@ -160,6 +170,7 @@ class ConnectionPrep {
   std::optional<InternalResult> look_result_;
   std::optional<Failure> failure_;
   uint64_t token_generation_ = 0;
+  std::optional<SessionProfile> promised_;  // handover: what the client was told it has
 };
 
 // The I/O of a step, for every driver: runs its commands, or sends COM_CHANGE_USER with the

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <utility>
 
 #include "protocol/constants.h"
 #include "proxy/net/packet_out.h"
@@ -276,17 +277,26 @@ void UpstreamConn::read_command_replies() {
       case ReplyReader::Step::done: {
         uv_timer_stop(&timer_);
         state_ = State::ready;
-        if (!inbox_.empty()) {
+        const bool relay_behind = std::exchange(relay_behind_commands_, false);
+        if (!inbox_.empty() && !relay_behind) {
           fail(UpstreamFailure::Kind::protocol, "unexpected bytes after camproxy's commands");
           return;
         }
         auto results = replies_->results();
         replies_.reset();
+        const std::vector<uint8_t> rest = relay_behind ? inbox_.take_rest() : std::vector<uint8_t>{};
         owner_->on_upstream_commands_done(*this, results);
+        // The owner may have closed this connection (a failed hand-over: rest is not to be relayed).
+        if (!rest.empty() && state_ == State::ready) owner_->on_upstream_data(*this, rest);
         return;
       }
     }
   }
+}
+
+void UpstreamConn::write(std::span<const uint8_t> data) {
+  if (state_ == State::commands) relay_behind_commands_ = true;
+  transport_.write(data);
 }
 
 void UpstreamConn::on_drained(Transport&) {

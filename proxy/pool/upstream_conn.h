@@ -100,8 +100,10 @@ class UpstreamConn final : private Transport::Events {
     return state_ == State::handshake && auth_.state() == protocol::ClientAuth::State::greeted;
   }
 
-  // Relay phase.
-  void write(std::span<const uint8_t> data) { transport_.write(data); }
+  // Relay phase. Also while camproxy's own commands run (a client's first command behind a
+  // handed-over cleanup, UpstreamPool::take_returning): the replies after theirs are the
+  // owner's, passed on right after on_upstream_commands_done().
+  void write(std::span<const uint8_t> data);
   bool has_pending_writes() const { return transport_.has_pending_writes(); }
   void start_reading() { transport_.start_reading(); }
   void stop_reading() { transport_.stop_reading(); }
@@ -164,6 +166,7 @@ class UpstreamConn final : private Transport::Events {
   // The password of the exchange running in auth_, which reads its bytes until OK or ERR.
   std::shared_ptr<const auth::SecretString> password_;
   std::optional<ReplyReader> replies_;
+  bool relay_behind_commands_ = false;  // write() while commands ran: their replies are followed
   std::chrono::steady_clock::time_point dial_started_{};
 };
 

@@ -68,6 +68,13 @@ class UpstreamPool final : private UpstreamConn::Owner {
     ~Waiter() = default;
   };
 
+  // A connection taken while its cleanup runs, with the cleanup (purpose handover): its
+  // replies come to the taker, which feeds them to prep and calls note_cleaned() when done.
+  struct Handover {
+    PooledConn pc;
+    ConnectionPrep prep;
+  };
+
   explicit UpstreamPool(PoolEnv& env);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -87,6 +94,16 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // session cancels with cancel_wait() when it goes away; the wait needs no timer of its own
   // (the session's login timeout runs meanwhile).
   bool wait_for_returning(const PoolKey& key, Waiter* w);
+
+  // A connection of `key` whose COM_RESET_CONNECTION pipeline is running and will leave it as
+  // `want` (ConnectionPrep::hand_over), for a client answered at once whose first command is
+  // written behind the pipeline: no round trip of its own for the cleanup. Offered only once a
+  // reset has worked on this pool (a refused one could not fall back with client bytes behind
+  // it) and to no one ahead of a waiter of the key.
+  std::optional<Handover> take_returning(const PoolKey& key, const SessionProfile& want);
+  // A handed-over cleanup is done: what a return learns (the server's wait_timeout, whether a
+  // reset gives back the login collation), and the cleanup counted.
+  void note_cleaned(const PooledConn& pc, const ConnectionPrep& prep);
   void cancel_wait(Waiter* w);
 
   // Counting for --pool-max: a session that dials its own connection registers it here.
@@ -185,6 +202,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
   std::vector<std::unique_ptr<Entry>> entries_;       // unique_ptr: an entry stays put while its callbacks run
   bool reset_refused_ = false;                        // the server answered COM_RESET_CONNECTION with ERR
+  bool reset_worked_ = false;                         // a COM_RESET_CONNECTION cleanup succeeded here
   ResetCollation reset_collation_ = ResetCollation::unknown;
   bool wait_timeout_asked_ = false;
   std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read

@@ -2,6 +2,7 @@
 // driver of its ConnectionPrep (COM_RESET_CONNECTION, or COM_CHANGE_USER where the server
 // refuses the reset, and restoring what it dropped), and what the pool learns on the way (the
 // server's wait_timeout, whether a reset gives back the login collation).
+#include <algorithm>
 #include <atomic>
 
 #include "proxy/ops/log.h"
@@ -53,13 +54,36 @@ void UpstreamPool::drive(Entry& e, ConnectionPrep::Step step) {
 }
 
 void UpstreamPool::finish_cleaning(Entry& e) {
-  const ConnectionPrep& prep = *e.prep;
-  const PoolCleanup method = prep.cleanup().value_or(PoolCleanup::reset);
-  if (prep.look()) learn_from_look(e.pc, *prep.look(), method == PoolCleanup::reset);
-  e.pc.profile = prep.profile();
-  e.pc.last_look = prep.last_look();
-  process_metrics().counter(MetricId::pool_cleanups, method).inc();
+  note_cleaned(e.pc, *e.prep);
+  e.pc.profile = e.prep->profile();
+  e.pc.last_look = e.prep->last_look();
   make_idle(e);
+}
+
+void UpstreamPool::note_cleaned(const PooledConn& pc, const ConnectionPrep& prep) {
+  const PoolCleanup method = prep.cleanup().value_or(PoolCleanup::reset);
+  if (prep.look()) learn_from_look(pc, *prep.look(), method == PoolCleanup::reset);
+  if (method == PoolCleanup::reset) reset_worked_ = true;
+  process_metrics().counter(MetricId::pool_cleanups, method).inc();
+}
+
+std::optional<UpstreamPool::Handover> UpstreamPool::take_returning(const PoolKey& key, const SessionProfile& want) {
+  if (!started_ || !reset_worked_ || reset_refused_) return std::nullopt;
+  if (std::any_of(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.first == key; })) return std::nullopt;
+  // One past --pool-max-lifetime goes back to idle instead, where the next tick retires it: a
+  // connection handed from client to client would otherwise never be at rest to be retired.
+  const auto too_old = [&](const Entry& e) {
+    return std::chrono::steady_clock::now() - e.pc.created > env_.config().pool_max_lifetime;
+  };
+  for (auto& e : entries_) {
+    if (e->state != Entry::State::cleaning || !(e->pc.key == key) || too_old(*e) || !e->prep->hand_over(want)) continue;
+    ConnectionPrep prep = std::move(*e->prep);
+    PooledConn pc = leave(*e);
+    process_metrics().counter(MetricId::upstream_reuses).inc();
+    dial_warm();  // as after any checkout
+    return Handover{std::move(pc), std::move(prep)};
+  }
+  return std::nullopt;
 }
 
 void UpstreamPool::cleaning_failed(Entry& e) {

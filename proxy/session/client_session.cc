@@ -123,7 +123,9 @@ bool ClientSession::legal_transition(State from, State to) {
     case State::wait_profile: return to == State::client_login;
     case State::client_login: return to == State::wait_upstream;
     // wait_upstream again: a 1045 retry with a refreshed token, or a pooled connection that died.
-    case State::wait_upstream: return to == State::upstream_login || to == State::prepare || to == State::wait_upstream;
+    // relay: a connection taken while its reset runs (the client's OK needs no answer first).
+    case State::wait_upstream:
+      return to == State::upstream_login || to == State::prepare || to == State::wait_upstream || to == State::relay;
     case State::upstream_login: return to == State::relay || to == State::wait_upstream;
     case State::prepare: return to == State::relay || to == State::wait_upstream;
     case State::relay: return to == State::prepare || to == State::reconnecting || to == State::relay;

@@ -127,6 +127,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void stop_waiting_for_pool();
   void count_pool_wait();  // a wait for the pool ended: the waiting gauge and the wait histogram
   void dial_or_refuse();
+  void take_over_returning(UpstreamPool::Handover h);
   OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
   PoolKey pool_key() const;
@@ -170,6 +171,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void checkout_prepared(const ConnectionPrep& prep);
   void change_user_prepared(const ConnectionPrep& prep);
   void reconnect_prepared(const ConnectionPrep& prep);
+  void handover_prepared(const ConnectionPrep& prep);
   uint16_t prepared_status(const ConnectionPrep& prep) const;
   void send_ok(uint16_t status_flags);
   void send_reset_ok(uint16_t status_flags);

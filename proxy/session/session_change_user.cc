@@ -18,6 +18,8 @@ void ClientSession::change_user(std::span<const uint8_t> payload) {
     refusal = "a malformed COM_CHANGE_USER";
   else if (!tracker_->idle())
     refusal = "COM_CHANGE_USER pipelined behind other commands";
+  else if (prep_)  // a handed-over reset still runs (session_prep.cc): its replies are awaited
+    refusal = "COM_CHANGE_USER as the first command, while the database connection is being reset; retry it";
   else if (env_.config().account_for(cmd->user) != account_)
     refusal = "COM_CHANGE_USER to another CAM account; open a new connection instead";
   else if (local_users_ && cmd->user != user_)  // its password is not checked here

@@ -1,6 +1,7 @@
 // ClientSession bringing its database connection to the client's profile (spec §5): the driver
-// of its ConnectionPrep, like the pool's (UpstreamPool::drive), for its three uses: a checkout
-// of a pooled connection, a client's COM_CHANGE_USER and the transparent reconnect's replay.
+// of its ConnectionPrep, like the pool's (UpstreamPool::drive), for its uses: a checkout of a
+// pooled connection, a client's COM_CHANGE_USER, the transparent reconnect's replay, and a
+// pool's cleanup handed over to the session while it runs (UpstreamPool::take_returning).
 // While prep_ is engaged, upstream_'s answers are the machine's (the UpstreamConn::Owner
 // callbacks below); each purpose then acts on its outcome.
 #include "protocol/byte_io.h"
@@ -42,6 +43,7 @@ void ClientSession::drive_prep(ConnectionPrep::Step step) {
     case ConnectionPrep::Purpose::checkout: checkout_prepared(prep); return;
     case ConnectionPrep::Purpose::change_user: change_user_prepared(prep); return;
     case ConnectionPrep::Purpose::reconnect: reconnect_prepared(prep); return;
+    case ConnectionPrep::Purpose::handover: handover_prepared(prep); return;
     case ConnectionPrep::Purpose::return_to_pool: return;  // the pool's, never the session's
   }
 }
@@ -154,6 +156,29 @@ void ClientSession::reconnect_prepared(const ConnectionPrep& prep) {
   client_.start_reading();
   log_info("reconnected",
            {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", upstream_->thread_id()}});
+}
+
+// The cleanup behind which the client's first commands were written has answered. Done: the
+// connection is as the client was told (the replies to its commands follow). Failed: the
+// commands written behind it ran on a connection that may hold another client's state, so their
+// replies are never relayed; the connection is given up as lost (session_reconnect.cc): replaced
+// unseen when the client has sent nothing yet, else the client gets 9004 and is closed.
+void ClientSession::handover_prepared(const ConnectionPrep& prep) {
+  if (prep.state() == ConnectionPrep::State::done) {
+    env_.pool().note_cleaned(*pooled_, prep);
+    pooled_->profile = prep.profile();
+    pooled_->last_look = prep.last_look();
+    return;
+  }
+  const Failure& f = prep.failure();
+  log_info("pool_handover_failed", {{"conn", connection_id_},
+                                    {"state", to_string(state_)},
+                                    {"thread_id", upstream_->thread_id()},
+                                    {"kind", to_string(f.kind)},
+                                    {"code", f.code},
+                                    {"message", f.message}});
+  on_relay_upstream_lost(
+      {UpstreamFailure::Kind::closed, f.code, f.sql_state, "the pooled connection's cleanup failed: " + f.message});
 }
 
 }  // namespace camproxy::proxy

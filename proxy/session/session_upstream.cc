@@ -35,14 +35,21 @@ SessionProfile ClientSession::wanted_profile() const {
   return p;
 }
 
-// spec §5.3: a warm connection with the client's key, fixed up to its schema and options, or a
-// new one logged in with the current token; the client's OK follows only once it is ready.
+// spec §5.3: a connection whose reset is on its way and leaves it as the client wants (taken
+// first: the client's first command rides behind the reset, and no reset costs a round trip of
+// its own), a warm connection with the client's key fixed up to its schema and options, or a
+// new one logged in with the current token; the client's OK follows once it is ready (or, for
+// the connection being reset, once its outcome is promised: take_over_returning()).
 void ClientSession::acquire_upstream() {
   UpstreamPool& pool = env_.pool();
   pool.note_demand(pool_key(), wanted_profile());
   if (upstream_ != nullptr) {  // the first session's own connection
     login_wait_.note(LoginWaitReason::dial);
     acquire_token();
+    return;
+  }
+  if (auto h = pool.take_returning(pool_key(), wanted_profile())) {
+    take_over_returning(std::move(*h));
     return;
   }
   if (auto pc = pool.take(pool_key(), wanted_profile())) {
@@ -66,6 +73,23 @@ void ClientSession::acquire_upstream() {
     return;
   }
   dial_or_refuse();
+}
+
+// The login OK is a direct login's for this client (the greeting's session flags, the SCHEMA
+// tracker for a database it named): after COM_RESET_CONNECTION the session is the server's
+// default one, with the profile hand_over() promised. The cleanup's replies go to prep_
+// (session_prep.cc, handover_prepared()); the client's commands are written behind it.
+void ClientSession::take_over_returning(UpstreamPool::Handover h) {
+  pooled_ = std::move(h.pc);
+  upstream_ = pooled_->conn;
+  upstream_counted_ = true;
+  upstream_->set_owner(this);
+  prep_.emplace(std::move(h.prep));
+  const auto profile = env_.profile();
+  const uint16_t status =
+      (profile ? profile->status_flags : protocol::status::kAutocommit) & protocol::status::kSessionFlags;
+  send_ok(status);
+  start_relay(status);
 }
 
 void ClientSession::dial_or_refuse() {
@@ -285,7 +309,8 @@ void ClientSession::fail_with_cam_error(const TokenState* state) {
 bool ClientSession::upstream_reusable() const {
   if (upstream_ == nullptr || !pooled_) return false;
   if (state_ == State::relay || (state_ == State::closing_after_write && tracker_)) {
-    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary();
+    // at_rest: not while a handed-over cleanup still runs (its outcome is unknown).
+    return tracker_ && tracker_->idle() && !tracker_->failed() && framer_.at_boundary() && upstream_->at_rest();
   }
   // Prepare: only once its fix-ups have answered (a client leaving mid-fix-up closes it).
   return state_ == State::prepare && upstream_->at_rest();

@@ -262,6 +262,124 @@ TEST_F(ClientSessionPoolTest, ALostConnectionBetweenCommandsIsReplacedUnseen) {
   EXPECT_TRUE(second.finished()) << second.error();
 }
 
+// Issue 16: a connection taken while its reset runs (UpstreamPool::take_returning). Its first
+// client logs in on it, runs SELECT 1 and quits; the return's pipeline (the reset, the look,
+// SET NAMES for collation 45) is what the server sees next. `then` follows.
+Script returned_then(Script then) {
+  Script s = {expect_command(protocol::Command::query, "SELECT 1"), send(ok_payload()),
+              expect_command(protocol::Command::reset_connection),
+              expect_command(protocol::Command::query, "SELECT DATABASE()"),
+              expect_command(protocol::Command::query, "SET character_set_client")};
+  s.insert(s.end(), then.begin(), then.end());
+  return s;
+}
+
+// The replies to that pipeline, each numbered from 1 as the server numbers them, then `more`
+// (also numbered from 1), as one burst: `reset` is the reply to COM_RESET_CONNECTION.
+std::vector<uint8_t> cleanup_replies(const std::string& schema, const std::vector<uint8_t>& reset,
+                                     const std::vector<uint8_t>& more = {}) {
+  std::vector<uint8_t> out;
+  protocol::encode_packet(reset, 1, out);
+  uint8_t seq = 1;
+  for (const auto& step : resultset({schema, "28800", "0", "utf8mb4_general_ci"})) {
+    protocol::encode_packet(step.bytes, seq++, out);
+  }
+  protocol::encode_packet(ok_payload(), 1, out);
+  if (!more.empty()) protocol::encode_packet(more, 1, out);
+  return out;
+}
+
+class ClientSessionHandoverTest : public ClientSessionPoolTest {
+ protected:
+  // The first client's life on `srv`'s connection, up to the return's pipeline reaching the
+  // server (which answers none of it yet).
+  void first_client_leaves(const ScriptedServer& srv) {
+    start_session();
+    ASSERT_TRUE(is_ok(app_login("app")));
+    app_command(protocol::Command::query, "SELECT 1");
+    ASSERT_TRUE(is_ok(next_packet()));
+    const size_t before = srv.received().size();
+    app_command(protocol::Command::quit);
+    ASSERT_TRUE(run_until([&] { return srv.received().size() == before + 3; })) << srv.error();
+  }
+};
+
+// The second client is answered at once and its first command is written right behind the
+// reset: the server sees it before it has answered any of the cleanup; the cleanup's replies
+// are swallowed and the command's reply is relayed, numbered as the server numbered it.
+TEST_F(ClientSessionHandoverTest, AClientsFirstCommandIsWrittenBehindTheResetOfTheConnectionItTakes) {
+  auto& srv =
+      pooled("app", returned_then({expect_command(protocol::Command::query, "SELECT 2"),
+                                   send_raw(cleanup_replies("app", ok_payload(), ok_payload(0x0022))), stall()}));
+  first_client_leaves(srv);
+  start_session();
+  const auto ok = app_login("app");
+  EXPECT_TRUE(is_ok(ok)) << err_code(ok);
+  app_command(protocol::Command::query, "SELECT 2");
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply);
+  EXPECT_EQ(reply.seq, 1);
+  EXPECT_EQ(reply.payload, ok_payload(0x0022)) << "the command's reply, not the reset's";
+  EXPECT_FALSE(app().has_unread());
+  EXPECT_TRUE(srv.finished()) << srv.error();
+}
+
+// The cleanup fails (the reset refused) after the client's first command went out behind it:
+// that command ran on a connection that may hold the last client's state, so its reply is not
+// relayed; the client gets 9004 (it may or may not have run) and is closed.
+TEST_F(ClientSessionHandoverTest, ACleanupThatFailsBehindTheFirstCommandClosesTheClientWith9004) {
+  auto& srv = pooled(
+      "app", returned_then(
+                 {expect_command(protocol::Command::query, "SELECT 2"),
+                  send_raw(cleanup_replies("app", err_payload(1047, "08S01", "Unknown command"), ok_payload(0x0022))),
+                  stall()}));
+  first_client_leaves(srv);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::query, "SELECT 2");
+  const auto reply = next_packet();
+  EXPECT_EQ(err_code(reply), 9004);
+  EXPECT_EQ(reply.seq, 1);
+  EXPECT_TRUE(run_until([&] { return app().ended(); }));
+  EXPECT_FALSE(app().has_unread()) << "nothing of the unclean connection's replies";
+}
+
+// The cleanup fails before the client has sent anything: nothing ran for it, so another pooled
+// connection takes over unseen (with the client's schema) and serves its first command.
+TEST_F(ClientSessionHandoverTest, ACleanupThatFailsBeforeAnyCommandIsReplacedUnseen) {
+  auto& srv = pooled("app", returned_then({stall()}));
+  auto& other =
+      pooled("app", {expect_command(protocol::Command::query, "SELECT 2"), send(ok_payload()), stall()}, false, 43);
+  first_client_leaves(srv);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  srv.send_bytes(cleanup_replies("other", ok_payload()));  // the look: not the schema the client was told
+  ASSERT_TRUE(run_until([&] { return env_->sessions_.find_for_kill(43).outcome == KillTarget::Outcome::found; }))
+      << other.error();
+  app_command(protocol::Command::query, "SELECT 2");
+  const auto reply = next_packet();
+  EXPECT_TRUE(is_ok(reply)) << err_code(reply);
+  EXPECT_TRUE(other.finished()) << other.error();
+}
+
+// A connection past --pool-max-lifetime is not handed from client to client (it would never be
+// at rest for the tick to retire it): the client waits for its reset, as for any other.
+TEST_F(ClientSessionHandoverTest, AConnectionPastItsMaxLifetimeIsWaitedForInstead) {
+  auto& srv = pooled("app", returned_then({stall()}));
+  first_client_leaves(srv);
+  pool_env_->config_.pool_max_lifetime = std::chrono::milliseconds(0);
+  start_session();
+  next_packet();  // the greeting
+  app_send(1, login_payload("app"));
+  ASSERT_TRUE(run_until([&] {
+    const auto keys = pool_->snapshot(Clock::now()).keys;
+    return !keys.empty() && keys.front().waiting == 1;
+  }));
+  srv.send_bytes(cleanup_replies("app", ok_payload()));
+  const auto ok = next_packet();
+  EXPECT_TRUE(is_ok(ok)) << err_code(ok);
+}
+
 // spec §7.3: KILL n names camproxy's connection id n; the database is asked to kill the thread
 // of that session's connection, through the asking session's own connection.
 TEST_F(ClientSessionPoolTest, KillOfAnotherSessionIsRewrittenToItsDatabaseThread) {

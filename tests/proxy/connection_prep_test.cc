@@ -1,5 +1,5 @@
 // ConnectionPrep without a loop: the steps it asks for and the outcome of the answers fed back,
-// for each of its four purposes.
+// for each of its purposes.
 #include "proxy/pool/connection_prep.h"
 
 #include <gtest/gtest.h>
@@ -175,6 +175,54 @@ TEST_F(ConnectionPrepTest, ReturnSurvivesAFailedSetNamesWithTheCollationUnknown)
   prep.start();
   ASSERT_EQ(prep.on_commands_done({ok(), err(1273, "unknown collation")}).kind, Kind::done);
   EXPECT_EQ(prep.profile().collation, 0);
+}
+
+// Issue 16: a client takes a returning connection while its reset runs (hand_over), when the
+// outcome is known before the replies: then it must be exactly that, and nothing falls back.
+TEST_F(ConnectionPrepTest, HandOverOnlyWhatIsPromisedAndFailOnAnythingElse) {
+  const SessionProfile promised = {
+      .schema = "app", .collation = kLatin1, .multi_statements = false, .ignore_space = false};
+  Prep::Have h = settled();
+  h.login_collation = kLatin1;
+  Prep prep = make(Prep::Purpose::return_to_pool, h, next_client(kLatin1));
+  EXPECT_FALSE(prep.hand_over(promised)) << "nothing sent yet";
+  prep.start();
+  SessionProfile other_schema = promised;
+  other_schema.schema = "shop";
+  EXPECT_FALSE(prep.hand_over(other_schema));
+  EXPECT_EQ(prep.purpose(), Prep::Purpose::return_to_pool);
+  ASSERT_TRUE(prep.hand_over(promised));
+  EXPECT_EQ(prep.purpose(), Prep::Purpose::handover);
+  ASSERT_EQ(prep.on_commands_done({ok()}).kind, Kind::done);
+  EXPECT_EQ(prep.profile(), promised);
+
+  // In doubt about the schema, or never looked at (IGNORE_SPACE unknown): not handed over.
+  for (auto spoil : {+[](Prep::Have& d) { d.schema_known = false; }, +[](Prep::Have& d) { d.last_look.reset(); }}) {
+    Prep::Have doubt = h;
+    spoil(doubt);
+    Prep p = make(Prep::Purpose::return_to_pool, doubt, next_client(kLatin1));
+    p.start();
+    EXPECT_FALSE(p.hand_over(promised));
+  }
+
+  // A refused reset fails (the client's commands are behind it: no CHANGE_USER fallback), as
+  // do a failed SET NAMES and a look that sees another schema than promised.
+  Prep refused = make(Prep::Purpose::return_to_pool, h, next_client(kLatin1));
+  refused.start();
+  ASSERT_TRUE(refused.hand_over(promised));
+  EXPECT_EQ(refused.on_commands_done({err(1047, "Unknown command")}).kind, Kind::failed);
+
+  Prep::Have unknown_reset = h;
+  unknown_reset.reset_collation = ResetCollation::unknown;  // the pipeline looks, then SET NAMES
+  const auto failing = [&](std::vector<InternalResult> results) {
+    Prep p = make(Prep::Purpose::return_to_pool, unknown_reset, next_client(kLatin1));
+    EXPECT_EQ(describe(p.start().commands).size(), 3u);
+    EXPECT_TRUE(p.hand_over(promised));
+    return p.on_commands_done(results).kind;
+  };
+  EXPECT_EQ(failing({ok(), look("app", false), ok()}), Kind::done);
+  EXPECT_EQ(failing({ok(), look("shop", false), ok()}), Kind::failed);
+  EXPECT_EQ(failing({ok(), look("app", false), err(1273, "unknown collation")}), Kind::failed);
 }
 
 TEST_F(ConnectionPrepTest, ResetRefusedFallsBackToChangeUserThenRestores) {

@@ -15,7 +15,7 @@ FakeSessionEnv::FakeSessionEnv(uv_loop_t* loop, FakePoolEnv& pool_env, UpstreamP
   tokens_.token_ = pool_env.token_;
   // A database greeting already learnt: sessions greet at once.
   profile_ =
-      std::make_shared<GreetingProfile>(GreetingProfile{"8.0.36", 0x81fff7fe, 45, protocol::status::kAutocommit});
+      std::make_shared<GreetingProfile>(GreetingProfile{"8.0.36", 0x81fff7fe, 0, 45, protocol::status::kAutocommit});
 }
 
 AppEnd::AppEnd(uv_loop_t* loop, int fd) : transport_(*this) {
