@@ -65,7 +65,11 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
   t_upstream_batch.clear();
-  const auto raw = [this] { return state_ == State::relay && tracker_->pending_local_infile(); };
+  // Once the tracker has faulted, the client's bytes are no longer known to be commands (file
+  // data or an auth exchange may be open): they all pass as they are (pinned, see the fault).
+  const auto raw = [this] {
+    return state_ == State::relay && (tracker_->pending_local_infile() || tracker_->failed());
+  };
   framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (reset_held_) forward_held_reset();  // pipelined with what follows it: the server's own reset
@@ -204,6 +208,11 @@ void ClientSession::relay_around_kill_replies(std::span<const uint8_t> data) {
   for (auto rest = data;;) {
     const bool kill_reply = !pending_effects_.empty() && pending_effects_.front().kill;
     const auto step = tracker_->feed_from_server(rest);
+    if (step.event == TrackerEvent::fault) {  // no longer followed: the rest passes as it is
+      out.insert(out.end(), rest.begin(), rest.end());
+      on_tracker_event(step.event);
+      break;
+    }
     if (!kill_reply) out.insert(out.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(step.consumed));
     rest = rest.subspan(step.consumed);
     if (step.event == TrackerEvent::none) break;
@@ -277,9 +286,16 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       return;
     }
     case TrackerEvent::fault:
+      // The session can no longer be followed (protocol/response_tracker.h): from now on it is
+      // pinned to its database connection: bytes pass both ways as they are (no command is
+      // answered by camproxy, no KILL rewritten), no idle timer, no reconnect, and the
+      // connection is closed, not pooled, when the client leaves (tracker_->idle() stays false).
       log_warn(
           "relay_tracker_fault",
           {{"conn", connection_id_}, {"state", to_string(state_)}, {"fault", protocol::to_string(tracker_->fault())}});
+      if (armed_ == Deadline::idle) disarm();
+      pending_effects_.clear();
+      kills_pending_ = 0;
       return;
     default: return;
   }

@@ -196,6 +196,24 @@ TEST_F(ClientSessionPoolTest, TheCommandInTheReadThatEndsALocalInfileUploadIsSti
     EXPECT_NE(p.payload, std::vector<uint8_t>{0x01}) << "COM_QUIT reached the server";
 }
 
+// After the response tracker faults (here: the server's OK with a wrong sequence id, spec §1)
+// the session can no longer be followed: the client's bytes pass as they are (a COM_QUIT is
+// the server's to see, not camproxy's to answer: it may as well be file data), and the
+// connection is closed, never pooled.
+TEST_F(ClientSessionPoolTest, AfterATrackerFaultTheClientsBytesPassAsTheyAre) {
+  auto& srv = pooled("app", {expect_command(protocol::Command::query, "SELECT 1"),
+                             send_raw({0x07, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00}),
+                             expect_command(protocol::Command::quit), close_connection()});
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::query, "SELECT 1");
+  EXPECT_EQ(next_packet().seq, 5);  // relayed as it came
+  app_command(protocol::Command::quit);
+  EXPECT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
+  EXPECT_TRUE(run_until([&] { return app().ended(); }));
+  EXPECT_EQ(idle_count(), 0);
+}
+
 // spec §2.7, §5.1: the database connection is reset and given the new schema; the client's
 // password is not checked and the server sees no COM_CHANGE_USER.
 TEST_F(ClientSessionPoolTest, AClientsChangeUserResetsAndFixesUpTheConnection) {
