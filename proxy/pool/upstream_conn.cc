@@ -300,7 +300,9 @@ void UpstreamConn::write(std::span<const uint8_t> data) {
 }
 
 void UpstreamConn::on_drained(Transport&) {
-  if (state_ == State::ready) owner_->on_upstream_drained(*this);
+  // Client bytes written behind camproxy's commands drained: the owner reads its client again.
+  if (state_ == State::ready || (state_ == State::commands && relay_behind_commands_))
+    owner_->on_upstream_drained(*this);
 }
 
 void UpstreamConn::on_error(Transport&, int code, const std::string& detail) {

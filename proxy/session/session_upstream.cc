@@ -85,6 +85,8 @@ void ClientSession::take_over_returning(UpstreamPool::Handover h) {
   upstream_counted_ = true;
   upstream_->set_owner(this);
   prep_.emplace(std::move(h.prep));
+  log_debug("pool_handover",
+            {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", upstream_->thread_id()}});
   const auto profile = env_.profile();
   const uint16_t status =
       (profile ? profile->status_flags : protocol::status::kAutocommit) & protocol::status::kSessionFlags;

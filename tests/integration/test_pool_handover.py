@@ -1,0 +1,64 @@
+"""A connection handed to the next client while its reset runs (issue 16, "Connect cost behind
+network latency"): with 10 ms of round trip in front of MariaDB (bench/e2e/delay_relay.c), the
+next client of a --pool-max 1 proxy is answered at once and its first command follows the reset
+in the same stream; none of the last client's state reaches it (test_pool.py's LEAKS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from camproxy_process import proxy_binary
+from test_pool import LEAKS, connect, one, thread_id
+from testutil import die_with_parent, stop_process
+
+kDelayUs = 5000  # each way: a reset takes 10 ms, far longer than a local login
+
+
+@pytest.fixture
+def delayed_upstream(mariadb):
+    """The delay relay in front of MariaDB, from the build that has the camproxy under test."""
+    relay = Path(proxy_binary()).resolve().parent.parent / "bench" / "delay_relay"
+    assert os.access(relay, os.X_OK), f"{relay} is built with camproxy (CMake target delay_relay)"
+    proc = subprocess.Popen([str(relay), "--listen-port", "0", "--target-port", str(mariadb.port),
+                             "--delay-us", str(kDelayUs)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
+    try:
+        line = proc.stdout.readline().decode().split()
+        assert line[:1] == ["listening"], line
+        yield f"127.0.0.1:{line[1]}"
+    finally:
+        stop_process(proc)
+
+
+def test_the_next_client_gets_the_connection_being_reset_and_none_of_its_state(camproxy, delayed_upstream):
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1", "--log-level", "debug",
+                     upstream=delayed_upstream)
+    with connect(proxy) as warm:  # the pool's first return proves COM_RESET_CONNECTION works here
+        tid = thread_id(warm)
+    waited = []
+    for name in sorted(LEAKS):
+        statements, probe, expected = LEAKS[name]
+        with connect(proxy) as a:
+            for sql in statements:
+                one(a, sql)
+        before = proxy.metric("camproxy_login_upstream_waits_total", reason="pool_wait")
+        with connect(proxy) as b:  # at --pool-max 1: A's connection, still being reset
+            if proxy.metric("camproxy_login_upstream_waits_total", reason="pool_wait") > before:
+                waited.append(name)
+            assert thread_id(b) == tid, name
+            if isinstance(expected, int):
+                with pytest.raises(pymysql.err.MySQLError) as info:
+                    one(b, probe)
+                assert info.value.args[0] == expected, name
+            else:
+                assert one(b, probe) == expected, name
+            assert one(b, "SELECT @@autocommit")[0] == 1, name
+    # A left another schema than B wants: B waits for the reset, then COM_INIT_DB (a promise
+    # about the schema would need the reset's answer). Every other B was answered at once.
+    assert waited == ["schema"]
+    assert proxy.log_text().count('"event":"pool_handover"') >= len(LEAKS) - 1
