@@ -104,6 +104,8 @@ class UpstreamConn final : private Transport::Events {
   // handed-over cleanup, UpstreamPool::take_returning): the replies after theirs are the
   // owner's, passed on right after on_upstream_commands_done().
   void write(std::span<const uint8_t> data);
+  // The owner's bytes went out behind camproxy's commands still running.
+  bool relay_behind_commands() const { return relay_behind_commands_; }
   bool has_pending_writes() const { return transport_.has_pending_writes(); }
   void start_reading() { transport_.start_reading(); }
   void stop_reading() { transport_.stop_reading(); }

@@ -104,6 +104,9 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // A handed-over cleanup is done: what a return learns (the server's wait_timeout, whether a
   // reset gives back the login collation), and the cleanup counted.
   void note_cleaned(const PooledConn& pc, const ConnectionPrep& prep);
+  // A handed-over connection whose client left before writing anything behind the cleanup:
+  // back to cleaning, its prep running on (its outcome is the pool's again).
+  void take_back(Handover h);
   void cancel_wait(Waiter* w);
 
   // Counting for --pool-max: a session that dials its own connection registers it here.

@@ -67,6 +67,12 @@ void UpstreamPool::note_cleaned(const PooledConn& pc, const ConnectionPrep& prep
   process_metrics().counter(MetricId::pool_cleanups, method).inc();
 }
 
+void UpstreamPool::take_back(Handover h) {
+  h.pc.conn->set_owner(this);
+  Entry& e = enter(std::move(h.pc), Entry::State::cleaning);
+  e.prep.emplace(std::move(h.prep));
+}
+
 std::optional<UpstreamPool::Handover> UpstreamPool::take_returning(const PoolKey& key, const SessionProfile& want) {
   if (!started_ || !reset_worked_ || reset_refused_) return std::nullopt;
   if (std::any_of(waiters_.begin(), waiters_.end(), [&](const auto& w) { return w.first == key; })) return std::nullopt;

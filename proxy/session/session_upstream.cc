@@ -321,6 +321,20 @@ bool ClientSession::upstream_reusable() const {
 // The session is done with its database connection: reset and pooled when it is safe.
 void ClientSession::release_upstream() {
   if (upstream_ == nullptr) return;
+  if (prep_ && prep_->purpose() == ConnectionPrep::Purpose::handover && !upstream_->relay_behind_commands()) {
+    // Taken mid-reset and left before sending anything (a connect-and-quit client): the pool
+    // finishes the reset it started.
+    UpstreamConn* u = upstream_;
+    upstream_ = nullptr;
+    upstream_counted_ = false;
+    PooledConn pc = std::move(*pooled_);
+    pooled_.reset();
+    pc.conn = u;
+    ConnectionPrep prep = std::move(*prep_);
+    prep_.reset();
+    env_.pool().take_back({std::move(pc), std::move(prep)});
+    return;
+  }
   prep_.reset();  // a connection being prepared is not at rest: it is closed below
   if (upstream_reusable()) {
     UpstreamConn* u = upstream_;

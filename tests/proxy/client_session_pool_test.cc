@@ -380,6 +380,24 @@ TEST_F(ClientSessionHandoverTest, ACleanupThatFailsBeforeAnyCommandIsReplacedUns
   EXPECT_TRUE(other.finished()) << other.error();
 }
 
+// A client that takes the connection mid-reset and quits before sending anything (a
+// connect-and-quit client) leaves it to the pool, which finishes the reset: the next client
+// gets the same connection, not a new one.
+TEST_F(ClientSessionHandoverTest, AClientThatQuitsBeforeAnyCommandLeavesTheResetToThePool) {
+  auto& srv = pooled("app", returned_then({stall()}));
+  first_client_leaves(srv);
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("app")));
+  app_command(protocol::Command::quit);
+  ASSERT_TRUE(run_until([&] { return env_->closed_ == 2; }));
+  srv.send_bytes(cleanup_replies("app", ok_payload()));
+  ASSERT_TRUE(run_until([&] { return idle_count() == 1; })) << srv.error();
+  EXPECT_FALSE(srv.client_gone());
+  start_session();
+  EXPECT_TRUE(is_ok(app_login("app")));
+  EXPECT_TRUE(env_->sessions_.find_for_kill(42).outcome == KillTarget::Outcome::found);
+}
+
 // A connection past --pool-max-lifetime is not handed from client to client (it would never be
 // at rest for the tick to retire it): the client waits for its reset, as for any other.
 TEST_F(ClientSessionHandoverTest, AConnectionPastItsMaxLifetimeIsWaitedForInstead) {
