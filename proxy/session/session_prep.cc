@@ -42,12 +42,17 @@ void ClientSession::drive_prep(ConnectionPrep::Step step) {
     case ConnectionPrep::Purpose::checkout: checkout_prepared(prep); return;
     case ConnectionPrep::Purpose::change_user: change_user_prepared(prep); return;
     case ConnectionPrep::Purpose::reconnect: reconnect_prepared(prep); return;
+    case ConnectionPrep::Purpose::attach: attached_prepared(prep); return;
     case ConnectionPrep::Purpose::return_to_pool: return;  // the pool's, never the session's
   }
 }
 
 void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<InternalResult>& results) {
-  if (prep_) drive_prep(prep_->on_commands_done(results));
+  if (prep_) {
+    drive_prep(prep_->on_commands_done(results));
+  } else if (state_ == State::detaching) {
+    last_insert_id_read(results);
+  }
 }
 
 // The session's status flags once prepared: the last fix-up's OK, or (none ran) the greeting's.
