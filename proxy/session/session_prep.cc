@@ -96,7 +96,11 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     pooled_->profile = prep.profile();
     replay_ = {};
     replay_.schema = pooled_->profile.schema;
-    role_may_be_set_ = false;      // the cleanup ended it
+    role_may_be_set_ = false;  // the cleanup ended it
+    pins_ = {};                // and every pin's cause, and LAST_INSERT_ID()
+    set_pinned(false);
+    last_insert_id_ = 0;
+    last_insert_id_dirty_ = false;
     client_wait_timeout_.reset();  // COM_CHANGE_USER gives the server's default back
     if (armed_ == Deadline::idle) disarm();
     const uint16_t status = prepared_status(prep);

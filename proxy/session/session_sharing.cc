@@ -97,6 +97,9 @@ void ClientSession::note_shared_response(const CommandEffects& fx) {
   if (fx.reset && !r.error) {
     last_insert_id_ = 0;  // COM_RESET_CONNECTION sets it back (§5.1)
     last_insert_id_dirty_ = false;
+    // ... and the character set to the connection's login one, which may not be this client's:
+    // unknown, so the next session that takes it has it cleaned and set.
+    if (pooled_) pooled_->profile.collation = 0;
   }
   if ((!r.error && r.last_insert_id != 0) || fx.sql.last_insert_id_may_change) last_insert_id_dirty_ = true;
 }
