@@ -48,6 +48,8 @@ std::optional<std::string> load_upstream_rsa_key(TargetConfig& t,
 
 }  // namespace
 
+std::string_view to_string(PoolMode m) { return m == PoolMode::transaction ? "transaction" : "session"; }
+
 std::string_view to_string(UpstreamTlsMode m) {
   switch (m) {
     case UpstreamTlsMode::disable: return "disable";

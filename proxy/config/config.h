@@ -32,6 +32,11 @@ inline bool verifies_server(UpstreamTlsMode m) {
 // The flag value of a mode ("insecure-preferred"); a warning at start names it.
 std::string_view to_string(UpstreamTlsMode m);
 
+// How long a client holds a database connection (--pool-mode): its whole session, or from the start
+// of a command until its session can be shared again (docs/operations.md "Transaction pooling").
+enum class PoolMode { session, transaction };
+std::string_view to_string(PoolMode m);
+
 struct HostPort {
   std::string host;
   uint16_t port = 0;
@@ -90,6 +95,7 @@ struct TargetConfig {
   std::chrono::milliseconds handshake_timeout{5000};
   int pool_min_idle = 2;
   int pool_max = 200;
+  PoolMode pool_mode = PoolMode::session;
   // The most an idle pooled connection is kept; the pool also stays below the server's
   // wait_timeout (upstream_pool.cc). `auto` is the default cap, quietly; an explicit value that
   // the server's wait_timeout cuts short gets a warning.

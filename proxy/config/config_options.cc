@@ -373,6 +373,20 @@ const std::vector<OptionSpec>& option_table() {
        set_int(&TargetConfig::pool_min_idle, 0, 10000)},
       {"pool-max", "pool.max", OptionScope::target, "N", value(std::to_string(kTarget.pool_max)),
        "Most database connections open at once (in use and idle).", false, set_int(&TargetConfig::pool_max, 1, 100000)},
+      {"pool-mode", "pool.mode", OptionScope::target, "MODE", value("session"),
+       "session: a client holds its database connection for its whole session. transaction: only from the start "
+       "of a command until its session can be shared again (no transaction open, nothing that pins it); the "
+       "client's schema, character set and SET statements follow it to the next connection it gets.",
+       false,
+       [](Config&, TargetConfig& t, std::string_view v) -> std::
+                                                            optional<std::string> {
+                                                              if (v != "session" && v != "transaction")
+                                                                return "expected session or transaction, got '" +
+                                                                       std::string(v) + "'";
+                                                              t.pool_mode = v == "transaction" ? PoolMode::transaction
+                                                                                               : PoolMode::session;
+                                                              return std::nullopt;
+                                                            }},
       {"pool-idle-timeout", "pool.idle-timeout", OptionScope::target, "DURATION", value("auto"),
        "An idle pooled connection is closed after this long. auto: " + format_duration(kTarget.pool_idle_timeout) +
            ". Either way camproxy reads the server's "

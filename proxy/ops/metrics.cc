@@ -146,6 +146,26 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
      "--connect-timeout or when it was closed instead, until the session dialled its own).",
      {},
      {}},
+    {MetricId::pool_pins, "camproxy_pool_pins_total", T::counter, S::cells,
+     "Times a session in --pool-mode transaction kept its database connection after a command instead of "
+     "sharing it, by the first reason (counted when the pin starts).",
+     kFixedName<PinReason>, values_of<PinReason>()},
+    {MetricId::pool_pinned_sessions,
+     "camproxy_pool_pinned_sessions",
+     T::gauge,
+     S::cells,
+     "Sessions in --pool-mode transaction pinned to their database connection now (camproxy_pool_pins_total "
+     "says why).",
+     {},
+     {}},
+    {MetricId::pool_shared_sessions,
+     "camproxy_pool_shared_sessions",
+     T::gauge,
+     S::cells,
+     "Sessions in --pool-mode transaction holding no database connection now (between commands); beside "
+     "camproxy_client_connections_open and camproxy_upstream_connections_open it shows the sharing.",
+     {},
+     {}},
     {MetricId::login_upstream_waits, "camproxy_login_upstream_waits_total", T::counter, S::cells,
      "Client logins that waited for the database before their OK because no pooled connection was ready for "
      "them as they were, by the first reason (a login served at once from the pool is not counted).",

@@ -54,6 +54,9 @@ enum class MetricId : uint8_t {
   pool_closes,
   pool_waiting_clients,
   pool_wait_duration,
+  pool_pins,
+  pool_pinned_sessions,
+  pool_shared_sessions,
   login_upstream_waits,
   login_upstream_wait_duration,
   relay_bytes,
@@ -264,6 +267,42 @@ struct FixedLabel<LoginWaitReason> {
       {"fixup",
        "the ready connection had another schema, character set or option: COM_INIT_DB, SET NAMES or "
        "COM_SET_OPTION ran before the client's OK"},
+  }};
+};
+
+// Why a session in --pool-mode transaction keeps its database connection between commands
+// (proxy/session/pin_tracker.h; docs/operations.md "Transaction pooling").
+enum class PinReason : uint8_t {
+  transaction,
+  xa,
+  lock_tables,
+  read_lock,
+  get_lock,
+  temporary_table,
+  user_variable,
+  prepared_statement,
+  unfollowable,
+  last_result,
+};
+template <>
+struct FixedLabel<PinReason> {
+  static constexpr std::string_view kName = "reason";
+  static constexpr std::array<LabelValue, 10> kValues = {{
+      {"transaction", "a transaction is open (SERVER_STATUS_IN_TRANS), including autocommit=0 with work done"},
+      {"xa", "an XA statement ran (for the rest of the session)"},
+      {"lock_tables", "LOCK TABLES, until UNLOCK TABLES"},
+      {"read_lock", "FLUSH TABLES ... WITH READ LOCK, until UNLOCK TABLES"},
+      {"get_lock", "GET_LOCK() ran (for the rest of the session)"},
+      {"temporary_table", "a statement named a temporary table (for the rest of the session)"},
+      {"user_variable", "a statement used a user variable (@x) (for the rest of the session)"},
+      {"prepared_statement",
+       "COM_STMT_PREPARE or SQL PREPARE (for the rest of the session, or until COM_RESET_CONNECTION)"},
+      {"unfollowable",
+       "a statement camproxy cannot follow (too long to read, SET TRANSACTION, HANDLER, CALL, ...) (for the rest "
+       "of the session)"},
+      {"last_result",
+       "the last response left warnings, changed rows or counted SQL_CALC_FOUND_ROWS: kept until the next "
+       "command, so SHOW WARNINGS, ROW_COUNT() and FOUND_ROWS() answer about it"},
   }};
 };
 

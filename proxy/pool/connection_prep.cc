@@ -15,9 +15,9 @@ constexpr std::string_view kSessionStateQuery =
 // operator may have changed (wait_timeout, sql_mode).
 constexpr auto kLookInterval = std::chrono::seconds(60);
 
-bool cleans(ConnectionPrep::Purpose p) {
+bool cleans(ConnectionPrep::Purpose p, const ConnectionPrep::Have& have) {
   return p == ConnectionPrep::Purpose::return_to_pool || p == ConnectionPrep::Purpose::change_user ||
-         p == ConnectionPrep::Purpose::handover;
+         p == ConnectionPrep::Purpose::handover || have.foreign_state;
 }
 
 }  // namespace
@@ -43,7 +43,7 @@ ConnectionPrep::ConnectionPrep(Purpose purpose, Have have, Want want, const Coll
     : purpose_(purpose), have_(std::move(have)), want_(std::move(want)), names_(names), now_(now) {}
 
 ConnectionPrep::Step ConnectionPrep::start() {
-  if (!cleans(purpose_)) return send_pipeline(false);
+  if (!cleans(purpose_, have_)) return send_pipeline(false);
   const bool schema_to_drop = want_.no_schema && (have_.profile.schema || !have_.schema_known);
   if (!have_.reset_refused && !schema_to_drop) return send_pipeline(true);
   cleanup_ = PoolCleanup::change_user;
@@ -124,7 +124,7 @@ ConnectionPrep::Step ConnectionPrep::on_commands_done(const std::vector<Internal
 // what is wanted is assumed (COM_SET_OPTION always follows).
 SessionProfile ConnectionPrep::after_cleanup(bool by_reset) const {
   SessionProfile p = have_.profile;
-  if (!cleans(purpose_)) return p;
+  if (!cleans(purpose_, have_)) return p;
   p.ignore_space = have_.last_look && have_.last_look->ignore_space;
   if (by_reset) {
     p.collation = have_.reset_collation == ResetCollation::restored ? have_.login_collation : 0;
@@ -184,7 +184,7 @@ ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
 // a reconnect, where the session must be as it was; on a checkout or a client's CHANGE_USER also
 // MULTI_STATEMENTS and IGNORE_SPACE (the profile says what the connection has).
 std::optional<ConnectionPrep::Failure> ConnectionPrep::apply(Role role, const InternalResult& r) {
-  const bool strict = purpose_ == Purpose::reconnect || purpose_ == Purpose::handover;
+  const bool strict = purpose_ == Purpose::reconnect || purpose_ == Purpose::handover || purpose_ == Purpose::attach;
   const bool tolerant = purpose_ == Purpose::checkout || purpose_ == Purpose::change_user;
   if (!r.ok && role == Role::schema && !strict)
     return Failure{Failure::Kind::schema_refused, r.code, r.sql_state.empty() ? "HY000" : r.sql_state, r.message};

@@ -35,6 +35,15 @@ struct SessionProfile {
   bool operator==(const SessionProfile&) const = default;
 };
 
+// What a connection given back by a session in --pool-mode transaction (UpstreamPool::share)
+// still has of that session beyond its SessionProfile: no cleanup ran.
+struct CarriedState {
+  std::vector<std::string> sets;  // the session's SET statements, in order
+  bool autocommit_off = false;
+  uint64_t last_insert_id = 0;  // LAST_INSERT_ID() as the session left it
+  bool empty() const { return sets.empty() && !autocommit_off && last_insert_id == 0; }
+};
+
 // The last look at a connection's session after a cleanup: IGNORE_SPACE as a cleanup leaves it
 // (from the global sql_mode and the login flags), and when it looked.
 struct SessionLook {
@@ -57,6 +66,7 @@ class ConnectionPrep {
     // A return_to_pool cleanup taken over by a client while its reset runs (hand_over()): it
     // must leave exactly the promised profile; a refused reset or any ERR fails (no fallback).
     handover,
+    attach,          // --pool-mode transaction: a session's next command takes it; as reconnect
   };
   enum class State {
     start,          // nothing sent: start() gives the first step
@@ -77,6 +87,9 @@ class ConnectionPrep {
     // The session may have set a role, which MariaDB keeps across COM_RESET_CONNECTION (10.11):
     // the reset is followed by SET ROLE NONE. (COM_CHANGE_USER logs in again: no role left.)
     bool role_may_be_set = false;
+    // It still has another session's state the new one must not see (CarriedState): cleaned
+    // first, whatever the purpose.
+    bool foreign_state = false;
   };
   // What it is to have afterwards.
   struct Want {

@@ -53,6 +53,8 @@ struct PooledConn {
   std::optional<SessionLook> last_look;
   // Its last client may have run SET ROLE (sql_classifier.h): the cleanup ends the role.
   bool role_may_be_set = false;
+  // Given back by share(): what its last session left in it besides the profile (empty after a cleanup).
+  CarriedState carried{};
 };
 
 class UpstreamPool final : private UpstreamConn::Owner {
@@ -125,6 +127,11 @@ class UpstreamPool final : private UpstreamConn::Owner {
   // `next_collation` is applied right after the reset, betting that the next client of this
   // key speaks like the last one (saves a round trip at the next hand-off).
   void give_back(PooledConn pc, uint8_t next_collation, bool schema_known);
+
+  // --pool-mode transaction: a session between commands gives `pc` back as it is, without a
+  // cleanup; pc.profile and pc.carried say what it has, for the next session's fix-ups (a session
+  // that must not see that state has it cleaned first: ConnectionPrep::Have::foreign_state).
+  void share(PooledConn pc);
 
   // The server answered COM_RESET_CONNECTION with `err`: from now on connections are cleaned
   // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).

@@ -23,6 +23,7 @@ std::atomic<bool> g_clamp_reported{false};
 // the schema and COM_SET_OPTION restores MULTI_STATEMENTS).
 void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_known) {
   pc.conn->set_owner(this);
+  pc.carried = {};  // the cleanup ends whatever a shared session left
   ConnectionPrep::Have have{.profile = pc.profile,
                             .login_collation = pc.login_collation,
                             .last_look = pc.last_look,
@@ -39,6 +40,14 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_
   Entry& e = enter(std::move(pc), Entry::State::cleaning);
   e.prep.emplace(ConnectionPrep::Purpose::return_to_pool, std::move(have), std::move(want), env_.collations());
   drive(e, e.prep->start());
+}
+
+// No cleanup: idle at once (after the pool's first look at the server, as any connection), and
+// watched for the server closing it like every idle connection.
+void UpstreamPool::share(PooledConn pc) {
+  pc.conn->set_owner(this);
+  pc.conn->start_reading();
+  make_idle(enter(std::move(pc), Entry::State::cleaning));
 }
 
 // Carries out the cleanup's next step on the connection, and acts on its outcome.

@@ -109,6 +109,9 @@ std::string_view to_string(ClientSession::State s) {
     case State::prepare: return "prepare";
     case State::relay: return "relay";
     case State::reconnecting: return "reconnecting";
+    case State::detaching: return "detaching";
+    case State::detached: return "detached";
+    case State::attaching: return "attaching";
     case State::closing_after_write: return "closing_after_write";
     case State::closing: return "closing";
   }
@@ -128,8 +131,13 @@ bool ClientSession::legal_transition(State from, State to) {
       return to == State::upstream_login || to == State::prepare || to == State::wait_upstream || to == State::relay;
     case State::upstream_login: return to == State::relay || to == State::wait_upstream;
     case State::prepare: return to == State::relay || to == State::wait_upstream;
-    case State::relay: return to == State::prepare || to == State::reconnecting || to == State::relay;
+    case State::relay:
+      return to == State::prepare || to == State::reconnecting || to == State::relay || to == State::detaching ||
+             to == State::detached;
     case State::reconnecting: return to == State::relay || to == State::reconnecting;
+    case State::detaching: return to == State::detached;
+    case State::detached: return to == State::attaching;
+    case State::attaching: return to == State::relay;
     case State::closing_after_write:
     case State::closing: return false;
   }
@@ -156,8 +164,7 @@ OwnedErr ClientSession::client_error(ClientError kind, std::string_view detail) 
 
 void ClientSession::fail(ClientError kind, std::string_view detail) {
   const auto reason = login_failure_reason(kind);
-  if (reason && state_ != State::relay && state_ != State::reconnecting)
-    process_metrics().counter(MetricId::client_connections_failed, *reason).inc();
+  if (reason && !logged_in()) process_metrics().counter(MetricId::client_connections_failed, *reason).inc();
   auto err = client_error(kind, detail);
   log_info("client_login_failed", {{"conn", connection_id_},
                                    {"state", to_string(state_)},
@@ -206,8 +213,7 @@ void ClientSession::on_error(Transport&, int code, const std::string& detail) {
   }
   // A login ending here was not counted by fail(): once fail() has queued its ERR the session
   // is closing, and a logged-in session (relaying, applying a COM_CHANGE_USER) is no login.
-  const bool logging_in = state_ != State::relay && state_ != State::reconnecting &&
-                          state_ != State::closing_after_write && state_ != State::closing &&
+  const bool logging_in = !logged_in() && state_ != State::closing_after_write && state_ != State::closing &&
                           !(prep_ && prep_->purpose() == ConnectionPrep::Purpose::change_user);
   if (logging_in) {
     const bool in_tls =
@@ -278,7 +284,14 @@ void ClientSession::crowd_out() {
   if (state_ == State::wait_profile || state_ == State::client_login) fail(ClientError::too_many_logins);
 }
 
+// Past the client's login: relaying, or between commands under --pool-mode transaction.
+bool ClientSession::logged_in() const {
+  return state_ == State::relay || state_ == State::reconnecting || state_ == State::detaching ||
+         state_ == State::detached || state_ == State::attaching;
+}
+
 bool ClientSession::idle_outside_transaction() const {
+  if (state_ == State::detached) return true;
   return state_ == State::relay && tracker_ && tracker_->idle() && !tracker_->in_transaction() && framer_.at_boundary();
 }
 
@@ -300,6 +313,8 @@ void ClientSession::finish() {
   stop_waiting_for_token();
   stop_waiting_for_pool();
   release_upstream();
+  set_pinned(false);
+  set_shared(false);
   transition(State::closing);
   if (registry_entry_) env_.sessions().remove(registry_entry_);
   env_.on_session_closed(this);

@@ -7,7 +7,8 @@
 // The session's state, failures and closing live in client_session.cc; the client's login in
 // session_login.cc; getting a database connection in session_upstream.cc; the relay in
 // session_relay.cc; a client's COM_CHANGE_USER in session_change_user.cc; bringing the database
-// connection to the client's profile (checkout, COM_CHANGE_USER, reconnect) in session_prep.cc.
+// connection to the client's profile (checkout, COM_CHANGE_USER, reconnect) in session_prep.cc;
+// --pool-mode transaction (giving the connection back between commands) in session_sharing.cc.
 // A heap object owned by its Worker (its SessionEnv); it deletes itself after its handles are closed.
 #include <uv.h>
 
@@ -28,6 +29,7 @@
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/session/client_errors.h"
 #include "proxy/session/command_framer.h"
+#include "proxy/session/pin_tracker.h"
 #include "proxy/session/session_registry.h"
 #include "proxy/session/session_snapshot.h"
 #include "proxy/session/sql_classifier.h"
@@ -61,13 +63,17 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
 
  private:
   enum class State {
-    wait_profile,         // accepted; the database's greeting is needed to mirror its version
-    client_login,         // greeting sent; login_ runs the client's login (its state says where)
-    wait_upstream,        // client accepted; waiting for a token / the dialed upstream's greeting
-    upstream_login,       // a new upstream connection logs in with the token
-    prepare,              // a pooled connection gets the client's schema, charset and options
-    relay,                // both sides logged in: bytes flow, watched by the tracker
-    reconnecting,         // the database connection died between commands: a new one is prepared
+    wait_profile,    // accepted; the database's greeting is needed to mirror its version
+    client_login,    // greeting sent; login_ runs the client's login (its state says where)
+    wait_upstream,   // client accepted; waiting for a token / the dialed upstream's greeting
+    upstream_login,  // a new upstream connection logs in with the token
+    prepare,         // a pooled connection gets the client's schema, charset and options
+    relay,           // both sides logged in: bytes flow, watched by the tracker
+    reconnecting,    // the database connection died between commands: a new one is prepared
+    // --pool-mode transaction (session_sharing.cc):
+    detaching,            // shareable after a response: LAST_INSERT_ID() is read before the connection goes
+    detached,             // between commands with no database connection (it is the pool's); tracker_ kept
+    attaching,            // the client's next bytes (held_) wait for a connection: taken and fixed up, or dialed
     closing_after_write,  // the last bytes (a final ERR, a reply) are queued; closing once written
     closing,              // handles closing; deleted when they are
   };
@@ -147,6 +153,24 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_relay_upstream_lost(const UpstreamFailure& f);
   void reconnect();
   ConnectionPrep::Want replay_want(SessionProfile profile) const;
+
+  // --pool-mode transaction (session_sharing.cc).
+  bool shareable() const;
+  void maybe_detach();
+  void read_last_insert_id(std::span<const uint8_t> response_tail);
+  void detach();
+  void last_insert_id_read(const std::vector<InternalResult>& results);
+  void on_shared_data(std::span<const uint8_t> data);
+  void attach();
+  void take_shared();
+  void start_attach_prep();
+  void attached_prepared(const ConnectionPrep& prep);
+  void note_shared_response(const CommandEffects& fx);
+  ConnectionPrep::Have checkout_have(const PooledConn& pc) const;
+  SessionProfile session_profile() const;
+  bool answer_kill_of_shared(const KillStatement& kill, const KillTarget& target);
+  void set_pinned(bool pinned);
+  void set_shared(bool shared);
 
   // The client's own wait_timeout (session_idle.cc).
   void arm_idle();
@@ -263,6 +287,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   ClientCleanup client_cleanup_ = ClientCleanup::change_user;  // of a Purpose::change_user prep_
   bool reset_held_ = false;  // the client's COM_RESET_CONNECTION, answered once its read is relayed
   bool idle_outside_transaction() const;
+  bool logged_in() const;
   ReplayState replay_;
   // The session's wait_timeout in seconds as the client set it; nullopt: the server's default.
   std::optional<uint32_t> client_wait_timeout_;
@@ -280,6 +305,19 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   uint64_t reconnect_delay_ms_ = 0;
   std::shared_ptr<SessionEntry> registry_entry_;
   std::chrono::steady_clock::time_point accepted_at_{};
+
+  // --pool-mode transaction, latched when the relay first starts (session_sharing.cc).
+  bool sharing_ = false;
+  PinTracker pins_;
+  bool pinned_counted_ = false;  // counted in camproxy_pool_pinned_sessions
+  bool shared_counted_ = false;  // counted in camproxy_pool_shared_sessions
+  // LAST_INSERT_ID() as the session has it, and whether the last commands may have changed it
+  // (read from the connection before it is shared).
+  uint64_t last_insert_id_ = 0;
+  bool last_insert_id_dirty_ = false;
+  std::vector<uint8_t> held_;           // client bytes read while detached or attaching
+  std::vector<uint8_t> held_response_;  // the end of a response, while LAST_INSERT_ID() is read
+  int attach_attempts_ = 0;
 };
 
 }  // namespace camproxy::proxy

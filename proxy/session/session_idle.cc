@@ -26,7 +26,13 @@ constexpr uint64_t kIdleCloseMarginMs = 500;
 }  // namespace
 
 void ClientSession::arm_idle() {
-  if (client_wait_timeout_ && state_ == State::relay) arm(Deadline::idle, uint64_t{*client_wait_timeout_} * 1000);
+  if (client_wait_timeout_ && (state_ == State::relay || state_ == State::detached)) {
+    arm(Deadline::idle, uint64_t{*client_wait_timeout_} * 1000);
+    return;
+  }
+  // Without a connection no server closes the session for the default wait_timeout: camproxy does.
+  const auto server = env_.pool().wait_timeout();
+  if (state_ == State::detached && server) arm(Deadline::idle, static_cast<uint64_t>(server->count()) * 1000);
 }
 
 void ClientSession::idle_command_started() {
@@ -87,6 +93,10 @@ void ClientSession::close_idle_session() {
 }
 
 void ClientSession::on_idle_timeout() {
+  if (state_ == State::detached) {
+    close_idle_session();
+    return;
+  }
   // The timer is stopped when a command starts; a session preparing (COM_CHANGE_USER) or
   // reconnecting is not idle, and a client that sent part of a command is in one.
   if (state_ != State::relay || !tracker_->idle() || !framer_.at_boundary()) return;

@@ -35,6 +35,10 @@ void ClientSession::on_data(Transport&, std::span<const uint8_t> data) {
     relay_from_client(data);
     return;
   }
+  if (state_ == State::detaching || state_ == State::detached || state_ == State::attaching) {
+    on_shared_data(data);
+    return;
+  }
   if (state_ == State::closing_after_write || state_ == State::closing) return;
   drive_login(login_.feed(data));
 }

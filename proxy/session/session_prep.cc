@@ -44,12 +44,17 @@ void ClientSession::drive_prep(ConnectionPrep::Step step) {
     case ConnectionPrep::Purpose::change_user: change_user_prepared(prep); return;
     case ConnectionPrep::Purpose::reconnect: reconnect_prepared(prep); return;
     case ConnectionPrep::Purpose::handover: handover_prepared(prep); return;
+    case ConnectionPrep::Purpose::attach: attached_prepared(prep); return;
     case ConnectionPrep::Purpose::return_to_pool: return;  // the pool's, never the session's
   }
 }
 
 void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<InternalResult>& results) {
-  if (prep_) drive_prep(prep_->on_commands_done(results));
+  if (prep_) {
+    drive_prep(prep_->on_commands_done(results));
+  } else if (state_ == State::detaching) {
+    last_insert_id_read(results);
+  }
 }
 
 // The session's status flags once prepared: the last fix-up's OK, or (none ran) the greeting's.
@@ -106,6 +111,10 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     replay_.schema = pooled_->profile.schema;
     // The cleanup ended a role, unless it was the client's own reset (MariaDB keeps it then).
     if (!reset || prep.cleanup() == PoolCleanup::change_user) role_may_be_set_ = false;
+    pins_ = {};  // and every pin's cause, and LAST_INSERT_ID()
+    set_pinned(false);
+    last_insert_id_ = 0;
+    last_insert_id_dirty_ = false;
     client_wait_timeout_.reset();  // both give the server's default back
     if (armed_ == Deadline::idle) disarm();
     const uint16_t status = prepared_status(prep);

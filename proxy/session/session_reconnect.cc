@@ -95,7 +95,7 @@ void ClientSession::reconnect() {
     upstream_ = pooled_->conn;
     upstream_counted_ = true;
     upstream_->set_owner(this);
-    start_prep(ConnectionPrep::Purpose::reconnect, pooled_->profile, replay_want(want));
+    start_prep(ConnectionPrep::Purpose::reconnect, checkout_have(*pooled_), replay_want(want));
     return;
   }
   database_ = replay_.schema;

@@ -30,6 +30,8 @@ class SessionEntry {
   SessionEntry(uint32_t connection_id, std::string user) : connection_id_(connection_id), user_(std::move(user)) {}
   uint32_t connection_id() const { return connection_id_; }
   std::atomic<bool> killed{false};  // KILL CONNECTION: the session must not reconnect
+  // --pool-mode transaction: between commands with no database connection (thread id 0 by design).
+  std::atomic<bool> shared{false};
 
  private:
   friend class SessionRegistry;

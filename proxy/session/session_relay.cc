@@ -38,6 +38,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
                    upstream_->mariadb_capabilities());
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   if (!registry_entry_) {
+    sharing_ = env_.config().pool_mode == PoolMode::transaction;
     process_metrics()
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
@@ -59,6 +60,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
   auto rest = login_.take_rest();  // a client that sent its first command early
   upstream_->start_reading();
   if (!rest.empty()) relay_from_client(rest);
+  maybe_detach();
 }
 
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
@@ -91,6 +93,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
     return;
   }
   if (upstream_ != nullptr && upstream_->has_pending_writes()) client_.stop_reading();
+  maybe_detach();  // every command of the read was answered here (a KILL camproxy answers itself)
 }
 
 // A COM_RESET_CONNECTION the client pipelined with more commands goes to the server as before:
@@ -130,6 +133,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
       if (!piece.whole) {
         next_effects_.sql.unreplayable = true;
         next_effects_.sql.reason = "a statement too long to inspect";
+        next_effects_.sql.pins |= pin_bit(PinReason::unfollowable);
         schema_uncertain_ = true;
         role_may_be_set_ = true;
         break;
@@ -159,6 +163,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     case Command::stmt_prepare:
       next_effects_.sql.unreplayable = true;
       next_effects_.sql.reason = "a prepared statement";
+      next_effects_.sql.pins |= pin_bit(PinReason::prepared_statement);
       role_may_be_set_ = true;  // its text is not read: it may be a SET ROLE
       break;
     default: break;
@@ -190,6 +195,10 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
       if (step.event == TrackerEvent::none) break;
       on_tracker_event(step.event);
     }
+    if (last_insert_id_dirty_ && shareable()) {  // session_sharing.cc: the end of the response waits
+      read_last_insert_id(data);
+      return;
+    }
     client_.write(data);
   }
   response_started_ = !tracker_->idle();
@@ -198,6 +207,7 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
     return;
   }
   if (client_.has_pending_writes()) upstream_->stop_reading();
+  maybe_detach();
 }
 
 // While a KILL's reply is due: every response is relayed but that one, whose bytes (the tracker
@@ -262,6 +272,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (tracker_->last_response().error) {
         // A multi-statement may have run its USE before the statement that failed.
         if (fx.sql.schema && multi_statements_) schema_uncertain_ = true;
+        if (sharing_) note_shared_response(fx);
         return;
       }
       if (fx.reset) {
@@ -278,7 +289,9 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (replay_.sets.size() > kMaxReplaySets || replay_.sets_bytes > kMaxReplayBytes) {
         fx.sql.unreplayable = true;
         fx.sql.reason = "too many SET statements to replay";
+        fx.sql.pins |= pin_bit(PinReason::unfollowable);
       }
+      if (sharing_) note_shared_response(fx);
       if (fx.sql.unreplayable && !replay_.unreplayable) {
         replay_.unreplayable = true;
         replay_.reason = std::string(fx.sql.reason);
@@ -321,7 +334,8 @@ void ClientSession::handle_kill(const KillStatement& kill, std::span<const uint8
     refusal = ClientError::unknown_thread;
   } else if (target.user != user_) {
     refusal = ClientError::kill_denied;
-  } else if (target.thread_id == 0) {  // reconnecting: it has no database thread for now
+  } else if (target.thread_id == 0) {  // reconnecting, or between commands under --pool-mode transaction
+    if (answer_kill_of_shared(kill, target)) return;
     refusal = ClientError::unknown_thread;
   }
   if (refusal) {

@@ -58,7 +58,7 @@ void ClientSession::acquire_upstream() {
     upstream_counted_ = true;
     upstream_->set_owner(this);
     transition(State::prepare);
-    start_prep(ConnectionPrep::Purpose::checkout, pooled_->profile,
+    start_prep(ConnectionPrep::Purpose::checkout, checkout_have(*pooled_),
                {.profile = wanted_profile(), .replayed_sets = {}, .autocommit_off = false});
     if (prep_) login_wait_.note(LoginWaitReason::fixup);  // still engaged: commands went out before the OK
     return;
@@ -110,6 +110,7 @@ void ClientSession::on_pool_wait_over() {
   count_pool_wait();
   disarm();
   if (state_ == State::wait_upstream) acquire_upstream();
+  if (state_ == State::attaching) take_shared();
 }
 
 void ClientSession::stop_waiting_for_pool() {
@@ -161,7 +162,9 @@ void ClientSession::acquire_token() {
 }
 
 void ClientSession::on_token_published() {
-  if (waiting_for_token_ && (state_ == State::wait_upstream || state_ == State::reconnecting)) acquire_token();
+  if (waiting_for_token_ &&
+      (state_ == State::wait_upstream || state_ == State::reconnecting || state_ == State::attaching))
+    acquire_token();
 }
 
 void ClientSession::stop_waiting_for_token() {
@@ -191,7 +194,8 @@ void ClientSession::on_upstream_greeting(UpstreamConn& u) {
 
 void ClientSession::maybe_start_upstream_login() {
   const bool greeted = upstream_ != nullptr && upstream_->awaiting_login();
-  if ((state_ != State::wait_upstream && state_ != State::reconnecting) || !token_ || !greeted) return;
+  const bool wants = state_ == State::wait_upstream || state_ == State::reconnecting || state_ == State::attaching;
+  if (!wants || !token_ || !greeted) return;
   if (state_ == State::wait_upstream) transition(State::upstream_login);
   UpstreamLogin login;
   login.user = account_;
@@ -225,6 +229,10 @@ void ClientSession::on_upstream_ready(UpstreamConn& u, std::span<const uint8_t> 
     start_prep(ConnectionPrep::Purpose::reconnect, pooled_->profile, replay_want(pooled_->profile));
     return;
   }
+  if (state_ == State::attaching) {  // dialed for a session's next command (session_sharing.cc)
+    start_attach_prep();
+    return;
+  }
   // The database's own OK, renumbered: its status flags and session-state info are the
   // truth the application should start from.
   client_seq_ = send_login_ok(client_, client_seq_, sha2_fast_ack_, ok_payload);
@@ -240,6 +248,17 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
   }
   if (prep_) {  // a checkout's, or a client's COM_CHANGE_USER's (no silent re-dial for that one)
     drive_prep(prep_->on_failed(f));
+    return;
+  }
+  if (state_ == State::detaching || state_ == State::attaching) {  // session_sharing.cc
+    drop_upstream();
+    client_seq_ = 1;  // the reply to the client's next (held) command
+    if (state_ == State::detaching) {
+      client_.write(std::exchange(held_response_, {}));
+      fail(ClientError::lost_with_state, "the connection was lost while reading LAST_INSERT_ID(): " + f.message);
+    } else {
+      fail_with_upstream_error(f);
+    }
     return;
   }
   // spec §3.4: 1045 to a login made with the current token means the password rotated

@@ -115,6 +115,24 @@ class Lexer {
 constexpr std::array<std::string_view, 9> kUnreplayableWords = {
     "TEMPORARY", "PREPARE", "LOCK", "GET_LOCK", "HANDLER", "XA", "SAVEPOINT", "SQL_CALC_FOUND_ROWS", "DEALLOCATE"};
 
+// What a word of kUnreplayableWords (or a user variable) pins under --pool-mode transaction, given
+// the first word of its statement; nullopt: nothing beyond the open transaction the status flags
+// show (SAVEPOINT exists only inside one).
+std::optional<PinReason> pin_of(std::string_view word, std::string_view verb) {
+  if (iequals(word, "TEMPORARY")) return PinReason::temporary_table;
+  if (iequals(word, "PREPARE") || iequals(word, "DEALLOCATE")) return PinReason::prepared_statement;
+  if (iequals(word, "LOCK")) {
+    if (iequals(verb, "LOCK")) return PinReason::lock_tables;
+    if (iequals(verb, "FLUSH")) return PinReason::read_lock;
+    return PinReason::unfollowable;  // ... LOCK IN SHARE MODE, and what camproxy does not know
+  }
+  if (iequals(word, "GET_LOCK")) return PinReason::get_lock;
+  if (iequals(word, "XA")) return PinReason::xa;
+  if (iequals(word, "SQL_CALC_FOUND_ROWS")) return PinReason::last_result;
+  if (iequals(word, "SAVEPOINT")) return std::nullopt;
+  return PinReason::unfollowable;  // HANDLER
+}
+
 std::optional<uint64_t> parse_id(std::string_view digits) {
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
@@ -172,14 +190,21 @@ class StatementClassifier {
         statement_start_ = lex_.position();
         continue;
       }
-      if (t.kind == Lexer::Kind::user_variable) mark("user variable");
+      if (t.kind == Lexer::Kind::user_variable) {
+        mark("user variable");
+        fx_.pins |= pin_bit(PinReason::user_variable);
+      }
       if (t.kind != Lexer::Kind::word) {
         first_word_ = false;
         continue;
       }
       on_word(t.text);
     }
-    if (fx_.unreplayable) fx_.replayable_sets.clear();
+    if (fx_.unreplayable && !fx_.replayable_sets.empty()) {
+      // The SETs beside what cannot be replayed are dropped: the session cannot move either.
+      fx_.replayable_sets.clear();
+      fx_.pins |= pin_bit(PinReason::unfollowable);
+    }
     return std::move(fx_);
   }
 
@@ -190,9 +215,13 @@ class StatementClassifier {
   }
 
   void on_word(std::string_view word) {
+    if (first_word_) verb_ = word;
     for (auto w : kUnreplayableWords) {
-      if (iequals(word, w)) mark(w);
+      if (!iequals(word, w)) continue;
+      mark(w);
+      if (auto pin = pin_of(word, verb_)) fx_.pins |= pin_bit(*pin);
     }
+    if (iequals(word, "LAST_INSERT_ID") || iequals(word, "RETURNING")) fx_.last_insert_id_may_change = true;
     if (after_drop_) {  // dropping the current database leaves none selected
       if (iequals(word, "DATABASE") || iequals(word, "SCHEMA")) fx_.schema_uncertain = true;
       after_drop_ = false;
@@ -200,6 +229,9 @@ class StatementClassifier {
     if (!first_word_) return;
     first_word_ = false;
     if (iequals(word, "PREPARE") || iequals(word, "EXECUTE") || iequals(word, "CALL")) fx_.role_may_change = true;
+    // A procedure may leave anything behind (user variables, temporary tables, locks).
+    if (iequals(word, "CALL") || iequals(word, "EXECUTE")) fx_.pins |= pin_bit(PinReason::unfollowable);
+    if (iequals(word, "UNLOCK")) fx_.unlock_tables = true;
     if (iequals(word, "USE")) on_use();
     after_drop_ = iequals(word, "DROP");
     is_set_ = iequals(word, "SET");
@@ -228,6 +260,7 @@ class StatementClassifier {
       if (iequals(after.text, "ROLE")) fx_.role_may_change = true;
     } else if (after.kind == Lexer::Kind::user_variable) {
       mark("user variable");
+      fx_.pins |= pin_bit(PinReason::user_variable);
       is_set_ = false;
     } else if (after.kind == Lexer::Kind::other && after.text.starts_with("@@")) {
       set_global_ = after.text.size() > 8 && iequals(after.text.substr(2, 7), "global.");
@@ -238,6 +271,7 @@ class StatementClassifier {
     if (is_set_ && !set_global_) {
       if (set_transaction_) {
         mark("SET TRANSACTION");
+        fx_.pins |= pin_bit(PinReason::unfollowable);
       } else {
         std::string_view text = sql_.substr(statement_start_, end - statement_start_);
         while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';'))
@@ -253,6 +287,7 @@ class StatementClassifier {
   std::string_view sql_;
   Lexer lex_;
   SessionEffects fx_;
+  std::string_view verb_;  // the current statement's first word
   size_t statement_start_ = 0;
   bool first_word_ = true;
   bool is_set_ = false;

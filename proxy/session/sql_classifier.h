@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/ops/metrics.h"
+
 namespace camproxy::proxy {
 
 struct KillStatement {
@@ -33,7 +35,16 @@ struct SessionEffects {
   // SET ROLE, or statements whose SQL it cannot see (PREPARE, EXECUTE, CALL) that may run one:
   // MariaDB keeps the role across COM_RESET_CONNECTION, so the pool's cleanup must end it.
   bool role_may_change = false;
+  // --pool-mode transaction (pin_tracker.h): what ties the session to its database connection,
+  // one bit per PinReason (pin_bit()); UNLOCK TABLES ends lock_tables and read_lock.
+  uint16_t pins = 0;
+  bool unlock_tables = false;
+  // LAST_INSERT_ID(expr) or INSERT ... RETURNING: the session's LAST_INSERT_ID() may have changed
+  // without an OK packet saying so.
+  bool last_insert_id_may_change = false;
 };
+
+constexpr uint16_t pin_bit(PinReason r) { return static_cast<uint16_t>(1U << static_cast<unsigned>(r)); }
 
 // The effects of one COM_QUERY (which may hold several statements).
 SessionEffects classify_statements(std::string_view sql);
