@@ -47,7 +47,11 @@ void ClientSession::drive_prep(ConnectionPrep::Step step) {
 }
 
 void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<InternalResult>& results) {
-  if (prep_) drive_prep(prep_->on_commands_done(results));
+  if (prep_) {
+    drive_prep(prep_->on_commands_done(results));
+  } else if (wait_timeout_lookup_ == WaitTimeoutLookup::running) {
+    wait_timeout_looked_up(results);
+  }
 }
 
 // The session's status flags once prepared: the last fix-up's OK, or (none ran) the greeting's.

@@ -37,7 +37,8 @@ void ClientSession::start_relay(uint16_t status_flags) {
   tracker_.emplace(upstream_->capabilities(), status_flags, protocol::TrackerLimits{},
                    upstream_->mariadb_capabilities());
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
-  if (!registry_entry_) {
+  const bool first_start = !registry_entry_;
+  if (first_start) {
     process_metrics()
         .histogram(MetricId::client_handshake_duration)
         .observe(std::chrono::steady_clock::now() - accepted_at_);
@@ -58,12 +59,25 @@ void ClientSession::start_relay(uint16_t status_flags) {
                                 {"retried_after_1045", retried_after_1045_}});
   auto rest = login_.take_rest();  // a client that sent its first command early
   upstream_->start_reading();
+  if (first_start && (client_caps_ & cap::kInteractive) != 0) {
+    wait_timeout_lookup_ = WaitTimeoutLookup::interactive_login;  // session_idle.cc
+    if (look_up_wait_timeout_when_idle()) {
+      held_client_bytes_ = std::move(rest);
+      return;
+    }
+    wait_timeout_lookup_ = WaitTimeoutLookup::none;
+  }
   if (!rest.empty()) relay_from_client(rest);
 }
 
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
+  if (wait_timeout_lookup_ == WaitTimeoutLookup::running) {  // relayed after it (session_idle.cc)
+    held_client_bytes_.insert(held_client_bytes_.end(), data.begin(), data.end());
+    client_.stop_reading();
+    return;
+  }
   t_upstream_batch.clear();
   // Once the tracker has faulted, the client's bytes are no longer known to be commands (file
   // data or an auth exchange may be open): they all pass as they are (pinned, see the fault).
@@ -197,6 +211,7 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
     close_after_write();
     return;
   }
+  look_up_wait_timeout_when_idle();  // session_idle.cc
   if (client_.has_pending_writes()) upstream_->stop_reading();
 }
 
@@ -376,7 +391,7 @@ void ClientSession::on_drained(Transport&) {
 }
 
 void ClientSession::on_upstream_drained(UpstreamConn&) {
-  if (state_ == State::relay) client_.start_reading();
+  if (state_ == State::relay && wait_timeout_lookup_ != WaitTimeoutLookup::running) client_.start_reading();
 }
 
 }  // namespace camproxy::proxy

@@ -24,22 +24,6 @@ struct KillStatement {
 // (MySQL and MariaDB forms). nullopt when the text is not a single KILL statement.
 std::optional<KillStatement> parse_kill(std::string_view sql);
 
-struct SessionEffects {
-  std::optional<std::string> schema;         // USE db
-  bool schema_uncertain = false;             // the current schema may change otherwise (DROP DATABASE, USE <odd>)
-  std::vector<std::string> replayable_sets;  // SET statements that re-create session variables
-  bool unreplayable = false;
-  std::string_view reason;  // why unreplayable (for logs)
-  // SET ROLE, or statements whose SQL it cannot see (PREPARE, EXECUTE, CALL) that may run one:
-  // MariaDB keeps the role across COM_RESET_CONNECTION, so the pool's cleanup must end it.
-  bool role_may_change = false;
-};
-
-// The effects of one COM_QUERY (which may hold several statements).
-SessionEffects classify_statements(std::string_view sql);
-
-// What a session SET statement (one of SessionEffects::replayable_sets) does to the session's
-// wait_timeout, the idle time after which the server closes the connection.
 struct WaitTimeoutSet {
   enum class Kind {
     seconds,        // a literal: `seconds`, clamped to the variable's range as the server does
@@ -49,6 +33,25 @@ struct WaitTimeoutSet {
   Kind kind = Kind::unknown;
   uint32_t seconds = 0;
 };
+
+struct SessionEffects {
+  std::optional<std::string> schema;         // USE db
+  bool schema_uncertain = false;             // the current schema may change otherwise (DROP DATABASE, USE <odd>)
+  std::vector<std::string> replayable_sets;  // SET statements that re-create session variables
+  bool unreplayable = false;
+  std::string_view reason;  // why unreplayable (for logs)
+  // SET ROLE, or statements whose SQL it cannot see (PREPARE, EXECUTE, CALL) that may run one:
+  // MariaDB keeps the role across COM_RESET_CONNECTION, so the pool's cleanup must end it.
+  bool role_may_change = false;
+  // The last session SET of wait_timeout, replayable or not (SET @@wait_timeout = @x is not).
+  std::optional<WaitTimeoutSet> wait_timeout;
+};
+
+// The effects of one COM_QUERY (which may hold several statements).
+SessionEffects classify_statements(std::string_view sql);
+
+// What a session SET statement does to the session's
+// wait_timeout, the idle time after which the server closes the connection.
 // nullopt when the statement does not assign wait_timeout; the last assignment counts.
 std::optional<WaitTimeoutSet> wait_timeout_set(std::string_view set_statement);
 
