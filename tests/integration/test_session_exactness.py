@@ -6,6 +6,7 @@ connection each time."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pymysql
 import pytest
@@ -217,15 +218,23 @@ def closed_after_idle(connect, statements: list[str]) -> tuple:
             return type(e), None
 
 
+def both_idle(connect_direct, connect_proxied, statements: list[str]) -> tuple:
+    """closed_after_idle() directly and through camproxy at the same time (half the wait)."""
+    with ThreadPoolExecutor(2) as pool:
+        direct_run = pool.submit(closed_after_idle, connect_direct, statements)
+        proxied_run = pool.submit(closed_after_idle, connect_proxied, statements)
+        return direct_run.result(), proxied_run.result()
+
+
 @pytest.mark.parametrize("statements", [
     ["SET SESSION wait_timeout = 2*1 - 1"],
     ["SET @x = 1", "SET @@session.wait_timeout = @x"],
     ["SET SESSION wait_timeout = (SELECT 1)"],
 ], ids=["arithmetic", "user_variable", "subquery"])
 def test_a_wait_timeout_set_with_an_expression_is_followed_as_directly(proxy, mariadb, statements):
-    seen_directly = closed_after_idle(lambda: direct(mariadb), statements)
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb), lambda: proxied(proxy), statements)
     assert seen_directly[0] is not type(None), "the server closes the idle connection"
-    assert closed_after_idle(lambda: proxied(proxy), statements) == seen_directly
+    assert seen_through == seen_directly
     with proxied(proxy) as c:  # the value camproxy follows is the server's
         for sql in statements:
             c.query(sql)
@@ -252,11 +261,12 @@ def test_an_interactive_client_gets_interactive_timeout_as_directly(proxy, maria
     with direct(mariadb, caps=kInteractive) as c:
         expected = c.query(look[0])
     assert expected == [[b"1"]]
-    seen_directly = closed_after_idle(lambda: direct(mariadb, caps=kInteractive), look)
-    assert seen_directly[0] is not type(None)
     with proxied(proxy, caps=kInteractive) as c:
         assert c.query(look[0]) == expected
-    assert closed_after_idle(lambda: proxied(proxy, caps=kInteractive), look) == seen_directly
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb, caps=kInteractive),
+                                            lambda: proxied(proxy, caps=kInteractive), look)
+    assert seen_directly[0] is not type(None)
+    assert seen_through == seen_directly
     # A reset gives the global wait_timeout back, directly as through camproxy (the login's rule only).
     with direct(mariadb, caps=kInteractive) as c:
         c.command(kReset)
@@ -270,6 +280,7 @@ def test_an_interactive_client_gets_interactive_timeout_as_directly(proxy, maria
 
 def test_set_interactive_timeout_in_a_session_changes_nothing_as_directly(proxy, mariadb):
     statements = [f"SET SESSION interactive_timeout = {kIdleTimeout}"]
-    seen_directly = closed_after_idle(lambda: direct(mariadb, caps=kInteractive), statements)
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb, caps=kInteractive),
+                                            lambda: proxied(proxy, caps=kInteractive), statements)
     assert seen_directly == (type(None), [[b"1"]]), "the server reads interactive_timeout at login only"
-    assert closed_after_idle(lambda: proxied(proxy, caps=kInteractive), statements) == seen_directly
+    assert seen_through == seen_directly
