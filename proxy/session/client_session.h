@@ -179,6 +179,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool idle_timeout_due() const;
   void on_idle_timeout();
   void close_idle_session();
+  bool look_up_wait_timeout_when_idle();  // true: the lookup runs
+  void wait_timeout_looked_up(const std::vector<InternalResult>& results);
 
   // A client's COM_CHANGE_USER and COM_RESET_CONNECTION (session_change_user.cc).
   enum class ClientCleanup : uint8_t { change_user, reset };
@@ -292,6 +294,16 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // The session's wait_timeout in seconds as the client set it; nullopt: the server's default.
   std::optional<uint32_t> client_wait_timeout_;
   uint64_t idle_since_ms_ = 0;  // uv_now() when the last response ended (before any: the accept)
+  // The session's wait_timeout is to be read from the database between commands (session_idle.cc).
+  enum class WaitTimeoutLookup : uint8_t {
+    none,
+    due,                // the client set it with an expression camproxy does not evaluate
+    interactive_login,  // a CLIENT_INTERACTIVE login: set to interactive_timeout first
+    running,            // asked; the client is not read until the answer
+  };
+  WaitTimeoutLookup wait_timeout_lookup_ = WaitTimeoutLookup::none;
+  bool lookup_sets_interactive_ = false;
+  std::vector<uint8_t> held_client_bytes_;  // sent with the login, relayed after the lookup
   // replay_.schema may not be the server's: a statement the classifier could not read whole, or
   // one that may have changed the schema in a way it does not follow (DROP DATABASE, a failed
   // multi-statement that had a USE). The pool then looks at the session after the reset.

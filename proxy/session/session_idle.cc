@@ -12,6 +12,8 @@
 // (docs/architecture.md "Idle timeouts").
 #include <sys/socket.h>
 
+#include <charconv>
+
 #include "proxy/ops/log.h"
 #include "proxy/session/client_session.h"
 #include "proxy/session/session_env.h"
@@ -41,20 +43,24 @@ void ClientSession::idle_command_started() {
   if (!tracker_->last_command().expects_response && tracker_->idle()) arm_idle();
 }
 
-// Called before the response's effects are consumed: a SET of wait_timeout that succeeded (the
-// session's replayable SETs, sql_classifier.h) or COM_RESET_CONNECTION (back to the default)
+// Called before the response's effects are consumed: a SET of wait_timeout that succeeded
+// (SessionEffects::wait_timeout, sql_classifier.h) or COM_RESET_CONNECTION (back to the default)
 // applies to the idle time that starts now.
 void ClientSession::idle_response_ended() {
   if (!pending_effects_.empty() && !tracker_->last_response().error) {
     const CommandEffects& fx = pending_effects_.front();
-    if (fx.reset) client_wait_timeout_.reset();
-    for (const auto& set : fx.sql.replayable_sets) {
-      const auto change = wait_timeout_set(set);
-      if (!change) continue;
+    if (fx.reset) {  // the global wait_timeout again
+      client_wait_timeout_.reset();
+      wait_timeout_lookup_ = WaitTimeoutLookup::none;
+    }
+    if (const auto& change = fx.sql.wait_timeout) {
+      wait_timeout_lookup_ = WaitTimeoutLookup::none;
       if (change->kind == WaitTimeoutSet::Kind::seconds) {
         client_wait_timeout_ = change->seconds;
       } else {
-        client_wait_timeout_.reset();  // DEFAULT, or a value camproxy cannot evaluate
+        client_wait_timeout_.reset();  // DEFAULT: the server's default again
+        // An expression (2*1, @x): the server's value is asked for once the session is idle.
+        if (change->kind == WaitTimeoutSet::Kind::unknown) wait_timeout_lookup_ = WaitTimeoutLookup::due;
       }
     }
   }
@@ -62,6 +68,54 @@ void ClientSession::idle_response_ended() {
     idle_since_ms_ = uv_now(env_.loop());
     arm_idle();
   }
+}
+
+// Runs a due lookup of the session's wait_timeout, between commands only (called once the bytes
+// of a response, or the login, are relayed): the client is not read until the answer is in, so
+// nothing is pipelined behind it. A CLIENT_INTERACTIVE client's login first gets the server's
+// rule for such a login: wait_timeout = interactive_timeout (MariaDB 10.11 applies it at login
+// only: not after COM_RESET_CONNECTION or COM_CHANGE_USER, nor for SET interactive_timeout).
+bool ClientSession::look_up_wait_timeout_when_idle() {
+  const bool due =
+      wait_timeout_lookup_ == WaitTimeoutLookup::due || wait_timeout_lookup_ == WaitTimeoutLookup::interactive_login;
+  if (!due || state_ != State::relay || !tracker_->idle() || !framer_.at_boundary() || !upstream_->at_rest())
+    return false;
+  std::vector<InternalCommand> cmds;
+  if (wait_timeout_lookup_ == WaitTimeoutLookup::interactive_login)
+    cmds.push_back(make_query("SET SESSION wait_timeout = @@global.interactive_timeout"));
+  cmds.push_back(make_query("SELECT @@session.wait_timeout", true));
+  lookup_sets_interactive_ = wait_timeout_lookup_ == WaitTimeoutLookup::interactive_login;
+  wait_timeout_lookup_ = WaitTimeoutLookup::running;
+  if (armed_ == Deadline::idle) disarm();
+  client_.stop_reading();
+  upstream_->run_commands(cmds);
+  return true;
+}
+
+void ClientSession::wait_timeout_looked_up(const std::vector<InternalResult>& results) {
+  wait_timeout_lookup_ = WaitTimeoutLookup::none;
+  const std::optional<std::string> value =
+      results.empty() || !results.back().ok ? std::nullopt : results.back().column(0);
+  uint32_t seconds = 0;
+  const bool known = value && !value->empty() &&
+                     std::from_chars(value->data(), value->data() + value->size(), seconds).ec == std::errc{};
+  if (known) {
+    client_wait_timeout_ = seconds;
+    // A replacement connection (session_reconnect.cc) gets the same.
+    if (lookup_sets_interactive_) replay_.sets.push_back("SET SESSION wait_timeout = " + std::to_string(seconds));
+  } else {
+    log_warn("wait_timeout_unknown", {{"conn", connection_id_}, {"state", to_string(state_)}});
+  }
+  idle_since_ms_ = uv_now(env_.loop());
+  arm_idle();
+  client_.start_reading();
+  if (!held_client_bytes_.empty()) {
+    const std::vector<uint8_t> held = std::move(held_client_bytes_);
+    held_client_bytes_.clear();
+    relay_from_client(held);
+    return;
+  }
+  maybe_detach();  // --pool-mode transaction: the connection can be shared now
 }
 
 // Whether a database connection lost now was closed by the server's wait_timeout: the client's

@@ -54,6 +54,8 @@ void ClientSession::on_upstream_commands_done(UpstreamConn&, const std::vector<I
     drive_prep(prep_->on_commands_done(results));
   } else if (state_ == State::detaching) {
     last_insert_id_read(results);
+  } else if (wait_timeout_lookup_ == WaitTimeoutLookup::running) {
+    wait_timeout_looked_up(results);
   }
 }
 

@@ -50,7 +50,9 @@ void ClientSession::on_relay_upstream_lost(const UpstreamFailure& f) {
     close_idle_session();
     return;
   }
-  const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty();
+  // (A lookup of the session's wait_timeout running: the client's held bytes wait on it.)
+  const bool between_commands = tracker_ && tracker_->idle() && framer_.at_boundary() && pending_effects_.empty() &&
+                                wait_timeout_lookup_ != WaitTimeoutLookup::running;
   const bool in_transaction = tracker_ && tracker_->in_transaction();
   log_info("upstream_lost", {{"conn", connection_id_},
                              {"state", to_string(state_)},

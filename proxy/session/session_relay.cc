@@ -37,7 +37,8 @@ void ClientSession::start_relay(uint16_t status_flags) {
   tracker_.emplace(upstream_->capabilities(), status_flags, protocol::TrackerLimits{},
                    upstream_->mariadb_capabilities());
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
-  if (!registry_entry_) {
+  const bool first_start = !registry_entry_;
+  if (first_start) {
     sharing_ = env_.config().pool_mode == PoolMode::transaction;
     process_metrics()
         .histogram(MetricId::client_handshake_duration)
@@ -59,6 +60,14 @@ void ClientSession::start_relay(uint16_t status_flags) {
                                 {"retried_after_1045", retried_after_1045_}});
   auto rest = login_.take_rest();  // a client that sent its first command early
   upstream_->start_reading();
+  if (first_start && (client_caps_ & cap::kInteractive) != 0) {
+    wait_timeout_lookup_ = WaitTimeoutLookup::interactive_login;  // session_idle.cc
+    if (look_up_wait_timeout_when_idle()) {
+      held_client_bytes_ = std::move(rest);
+      return;
+    }
+    wait_timeout_lookup_ = WaitTimeoutLookup::none;
+  }
   if (!rest.empty()) relay_from_client(rest);
   maybe_detach();
 }
@@ -66,6 +75,11 @@ void ClientSession::start_relay(uint16_t status_flags) {
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
+  if (wait_timeout_lookup_ == WaitTimeoutLookup::running) {  // relayed after it (session_idle.cc)
+    held_client_bytes_.insert(held_client_bytes_.end(), data.begin(), data.end());
+    client_.stop_reading();
+    return;
+  }
   t_upstream_batch.clear();
   // Once the tracker has faulted, the client's bytes are no longer known to be commands (file
   // data or an auth exchange may be open): they all pass as they are (pinned, see the fault).
@@ -206,6 +220,7 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
     close_after_write();
     return;
   }
+  look_up_wait_timeout_when_idle();  // session_idle.cc
   if (client_.has_pending_writes()) upstream_->stop_reading();
   maybe_detach();
 }
@@ -390,7 +405,7 @@ void ClientSession::on_drained(Transport&) {
 }
 
 void ClientSession::on_upstream_drained(UpstreamConn&) {
-  if (state_ == State::relay) client_.start_reading();
+  if (state_ == State::relay && wait_timeout_lookup_ != WaitTimeoutLookup::running) client_.start_reading();
 }
 
 }  // namespace camproxy::proxy

@@ -277,6 +277,7 @@ class StatementClassifier {
         while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';'))
           text.remove_suffix(1);
         while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+        if (auto wait_timeout = wait_timeout_set(text)) fx_.wait_timeout = wait_timeout;
         fx_.replayable_sets.emplace_back(text);
       }
     }

@@ -26,6 +26,16 @@ struct KillStatement {
 // (MySQL and MariaDB forms). nullopt when the text is not a single KILL statement.
 std::optional<KillStatement> parse_kill(std::string_view sql);
 
+struct WaitTimeoutSet {
+  enum class Kind {
+    seconds,        // a literal: `seconds`, clamped to the variable's range as the server does
+    default_value,  // DEFAULT: the global value again
+    unknown,        // an expression camproxy does not evaluate
+  };
+  Kind kind = Kind::unknown;
+  uint32_t seconds = 0;
+};
+
 struct SessionEffects {
   std::optional<std::string> schema;         // USE db
   bool schema_uncertain = false;             // the current schema may change otherwise (DROP DATABASE, USE <odd>)
@@ -42,6 +52,8 @@ struct SessionEffects {
   // LAST_INSERT_ID(expr) or INSERT ... RETURNING: the session's LAST_INSERT_ID() may have changed
   // without an OK packet saying so.
   bool last_insert_id_may_change = false;
+  // The last session SET of wait_timeout, replayable or not (SET @@wait_timeout = @x is not).
+  std::optional<WaitTimeoutSet> wait_timeout;
 };
 
 constexpr uint16_t pin_bit(PinReason r) { return static_cast<uint16_t>(1U << static_cast<unsigned>(r)); }
@@ -49,17 +61,8 @@ constexpr uint16_t pin_bit(PinReason r) { return static_cast<uint16_t>(1U << sta
 // The effects of one COM_QUERY (which may hold several statements).
 SessionEffects classify_statements(std::string_view sql);
 
-// What a session SET statement (one of SessionEffects::replayable_sets) does to the session's
+// What a session SET statement does to the session's
 // wait_timeout, the idle time after which the server closes the connection.
-struct WaitTimeoutSet {
-  enum class Kind {
-    seconds,        // a literal: `seconds`, clamped to the variable's range as the server does
-    default_value,  // DEFAULT: the global value again
-    unknown,        // an expression camproxy does not evaluate
-  };
-  Kind kind = Kind::unknown;
-  uint32_t seconds = 0;
-};
 // nullopt when the statement does not assign wait_timeout; the last assignment counts.
 std::optional<WaitTimeoutSet> wait_timeout_set(std::string_view set_statement);
 

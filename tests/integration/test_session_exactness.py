@@ -6,6 +6,7 @@ connection each time."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pymysql
 import pytest
@@ -203,3 +204,83 @@ def test_change_user_gives_the_schema_and_sql_mode_as_directly(proxy, mariadb, d
         c.change_user("camtest", "x", database)
         assert c.query(kSessionLook) == expected
         assert c.query("SELECT 1") == [[b"1"]]
+
+
+def closed_after_idle(connect, statements: list[str]) -> tuple:
+    """The statements, idle past the timeout they set, then a query: what the client sees."""
+    with connect() as c:
+        seen = [c.query(sql) for sql in statements]
+        assert all(not hasattr(r, "code") for r in seen), seen
+        time.sleep(kIdleWait)
+        try:
+            return type(None), c.query("SELECT 1")
+        except (ConnectionClosed, ConnectionResetError, BrokenPipeError) as e:
+            return type(e), None
+
+
+def both_idle(connect_direct, connect_proxied, statements: list[str]) -> tuple:
+    """closed_after_idle() directly and through camproxy at the same time (half the wait)."""
+    with ThreadPoolExecutor(2) as pool:
+        direct_run = pool.submit(closed_after_idle, connect_direct, statements)
+        proxied_run = pool.submit(closed_after_idle, connect_proxied, statements)
+        return direct_run.result(), proxied_run.result()
+
+
+@pytest.mark.parametrize("statements", [
+    ["SET SESSION wait_timeout = 2*1 - 1"],
+    ["SET @x = 1", "SET @@session.wait_timeout = @x"],
+    ["SET SESSION wait_timeout = (SELECT 1)"],
+], ids=["arithmetic", "user_variable", "subquery"])
+def test_a_wait_timeout_set_with_an_expression_is_followed_as_directly(proxy, mariadb, statements):
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb), lambda: proxied(proxy), statements)
+    assert seen_directly[0] is not type(None), "the server closes the idle connection"
+    assert seen_through == seen_directly
+    with proxied(proxy) as c:  # the value camproxy follows is the server's
+        for sql in statements:
+            c.query(sql)
+        assert c.query("SELECT @@session.wait_timeout") == [[b"1"]]
+
+
+kInteractive = 0x400  # CLIENT_INTERACTIVE
+
+
+@pytest.fixture
+def interactive_timeout(mariadb):
+    """SET GLOBAL interactive_timeout = 1 for the test (a CLIENT_INTERACTIVE login's wait_timeout)."""
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute(f"SET GLOBAL interactive_timeout = {kIdleTimeout}")
+    yield kIdleTimeout
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("SET GLOBAL interactive_timeout = 28800")
+
+
+def test_an_interactive_client_gets_interactive_timeout_as_directly(proxy, mariadb, interactive_timeout):
+    # (Not @@session.interactive_timeout: a pooled connection's copy of the globals is from its
+    # last reset, docs/compatibility.md.)
+    look = ["SELECT @@session.wait_timeout"]
+    with direct(mariadb, caps=kInteractive) as c:
+        expected = c.query(look[0])
+    assert expected == [[b"1"]]
+    with proxied(proxy, caps=kInteractive) as c:
+        assert c.query(look[0]) == expected
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb, caps=kInteractive),
+                                            lambda: proxied(proxy, caps=kInteractive), look)
+    assert seen_directly[0] is not type(None)
+    assert seen_through == seen_directly
+    # A reset gives the global wait_timeout back, directly as through camproxy (the login's rule only).
+    with direct(mariadb, caps=kInteractive) as c:
+        c.command(kReset)
+        expected = c.query("SELECT @@session.wait_timeout")
+    with proxied(proxy, caps=kInteractive) as c:
+        c.command(kReset)
+        assert c.query("SELECT @@session.wait_timeout") == expected
+        time.sleep(kIdleWait)
+        assert c.query("SELECT 1") == [[b"1"]]
+
+
+def test_set_interactive_timeout_in_a_session_changes_nothing_as_directly(proxy, mariadb):
+    statements = [f"SET SESSION interactive_timeout = {kIdleTimeout}"]
+    seen_directly, seen_through = both_idle(lambda: direct(mariadb, caps=kInteractive),
+                                            lambda: proxied(proxy, caps=kInteractive), statements)
+    assert seen_directly == (type(None), [[b"1"]]), "the server reads interactive_timeout at login only"
+    assert seen_through == seen_directly

@@ -86,5 +86,40 @@ TEST_F(ClientSessionIdleTest, TheDatabaseClosingAtTheClientsTimeoutClosesTheClie
   EXPECT_FALSE(app().has_unread());
 }
 
+// A value camproxy does not evaluate is asked of the database once the session is idle; the
+// answer arms the timer.
+TEST_F(ClientSessionIdleTest, AWaitTimeoutSetWithAnExpressionIsAskedOfTheDatabase) {
+  constexpr std::string_view kExpression = "SET SESSION wait_timeout = 2*1 - 1";
+  Script rest = {expect_command(Command::query, kExpression), send(ok_payload()),
+                 expect_command(Command::query, "SELECT @@session.wait_timeout")};
+  for (auto& step : resultset({"1"})) rest.push_back(std::move(step));
+  rest.push_back(stall());
+  auto& srv = database(std::move(rest));
+  login_and_run({kExpression});
+  const auto idle_from = Clock::now();
+  ASSERT_TRUE(run_until([&] { return app().ended(); }, 3000)) << srv.error();
+  EXPECT_GE(ms_since(idle_from), 900);
+  EXPECT_TRUE(srv.finished()) << srv.error();
+}
+
+// MariaDB 10.11 gives a CLIENT_INTERACTIVE login wait_timeout = interactive_timeout: camproxy
+// sets it on the session's database connection before the client's first command, and follows it.
+TEST_F(ClientSessionIdleTest, AnInteractiveLoginGetsInteractiveTimeout) {
+  Script rest = {expect_command(Command::query, "SET SESSION wait_timeout = @@global.interactive_timeout"),
+                 send(ok_payload()), expect_command(Command::query, "SELECT @@session.wait_timeout")};
+  for (auto& step : resultset({"1"})) rest.push_back(std::move(step));
+  rest.push_back(expect_command(Command::query, "SELECT 1"));
+  rest.push_back(send(ok_payload()));
+  rest.push_back(stall());
+  auto& srv = database(std::move(rest));
+  start_session();
+  ASSERT_TRUE(is_ok(app_login("", protocol::cap::kInteractive)));
+  app_command(Command::query, "SELECT 1");
+  ASSERT_TRUE(is_ok(next_packet())) << srv.error();
+  const auto idle_from = Clock::now();
+  ASSERT_TRUE(run_until([&] { return app().ended(); }, 3000)) << srv.error();
+  EXPECT_GE(ms_since(idle_from), 900);
+}
+
 }  // namespace
 }  // namespace camproxy::proxy::testing

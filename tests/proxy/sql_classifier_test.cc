@@ -135,5 +135,19 @@ TEST(WaitTimeoutSet, ReadsTheSessionAssignment) {
   }
 }
 
+// The effects carry the last wait_timeout a query sets, also from a SET that cannot be replayed
+// (a user variable): camproxy then asks the server for the value (session_idle.cc).
+TEST(WaitTimeoutSet, ComesWithTheEffectsEvenWhenUnreplayable) {
+  const auto fx = classify_statements("SET @x = 1; SET @@session.wait_timeout = @x");
+  EXPECT_TRUE(fx.unreplayable);
+  EXPECT_TRUE(fx.replayable_sets.empty());
+  ASSERT_TRUE(fx.wait_timeout.has_value());
+  EXPECT_EQ(fx.wait_timeout->kind, WaitTimeoutSet::Kind::unknown);
+  const auto literal = classify_statements("SET wait_timeout = 3; SET sql_mode = ''");
+  ASSERT_TRUE(literal.wait_timeout.has_value());
+  EXPECT_EQ(literal.wait_timeout->seconds, 3U);
+  EXPECT_FALSE(classify_statements("SET GLOBAL wait_timeout = 3").wait_timeout.has_value());
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
