@@ -234,10 +234,11 @@ void ClientSession::on_timer(uv_timer_t* t) {
   switch (expired) {
     case Deadline::none: return;
     case Deadline::handshake: self->fail(ClientError::handshake_timeout); return;
-    case Deadline::pool_wait:  // a cleanup hangs on the database: this client dials (or gets 1040)
+    case Deadline::pool_wait:  // a cleanup hangs on the database: this client dials (or borrows)
       self->stop_waiting_for_pool();
-      self->dial_or_refuse();
+      self->dial_or_borrow();
       return;
+    case Deadline::borrow: self->on_borrow_timeout(); return;
     case Deadline::reconnect_backoff: self->reconnect(); return;
     case Deadline::close_after_write: self->finish(); return;
     case Deadline::idle: self->on_idle_timeout(); return;
@@ -294,6 +295,7 @@ void ClientSession::finish() {
   }
   stop_waiting_for_token();
   stop_waiting_for_pool();
+  stop_borrowing();
   release_upstream();
   transition(State::closing);
   if (registry_entry_) env_.sessions().remove(registry_entry_);
