@@ -35,7 +35,8 @@ void ConnectionBudget::detach(Listener* l) {
 
 bool ConnectionBudget::try_acquire() {
   std::lock_guard lock(mu_);
-  if (used_ >= max_ || !queue_.empty()) return false;
+  // No overtaking: while anyone waits, no slot is free below --pool-max (pass_on() hands each on).
+  if (used_ >= max_) return false;
   ++used_;
   return true;
 }

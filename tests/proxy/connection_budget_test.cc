@@ -104,10 +104,12 @@ struct BorrowingSession final : UpstreamPool::Waiter {
   void on_borrow_idle() override {}
   void on_borrow_granted() override {
     on_thread = std::this_thread::get_id();
+    at = std::chrono::steady_clock::now();
     granted.set_value();
   }
   std::promise<void> granted;
   std::thread::id on_thread;
+  std::chrono::steady_clock::time_point at;
 };
 
 TEST(ConnectionBudget, ASlotFreedOnOneWorkerReachesAWaiterOfAnotherWorkerOnItsOwnLoop) {
@@ -145,8 +147,11 @@ TEST(ConnectionBudget, ASlotFreedOnOneWorkerReachesAWaiterOfAnotherWorkerOnItsOw
     pool_b.close();
     uv_run(&loop_b, UV_RUN_DEFAULT);
   });
+  const auto freed = std::chrono::steady_clock::now();
   pool_a.count_closed();  // A's connection closes on A's thread
   worker_b.join();
+  // Woken at once (uv_async), not by the pools' one-second tick.
+  EXPECT_LT(waiter.at - freed, std::chrono::milliseconds(500));
   EXPECT_NE(waiter.on_thread, std::thread::id{});
   EXPECT_NE(waiter.on_thread, std::this_thread::get_id());  // served on worker B's thread
   EXPECT_EQ(budget.stats().used, 0U);
