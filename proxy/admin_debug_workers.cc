@@ -56,6 +56,7 @@ std::string key_json(const PoolKeySnapshot& k) {
       .add("learning", static_cast<int64_t>(k.learning))
       .add("cleaning", static_cast<int64_t>(k.cleaning))
       .add("waiting", static_cast<int64_t>(k.waiting))
+      .add("borrowing", static_cast<int64_t>(k.borrowing))
       .raw("connections", json_array(entries))
       .str();
 }
@@ -93,6 +94,9 @@ std::string debug_pools_json(std::vector<WorkerSnapshot> snapshots, size_t missi
                           .add("target", w.target)
                           .add("worker", int64_t{w.worker})
                           .add("open", static_cast<int64_t>(w.pool.open))
+                          .add("target_open", static_cast<int64_t>(w.pool.target_open))
+                          .add("target_max", static_cast<int64_t>(w.pool.target_max))
+                          .add("target_borrowing", static_cast<int64_t>(w.pool.target_borrowing))
                           .raw("keys", json_array(keys))
                           .str());
   }

@@ -92,6 +92,7 @@ bool App::setup(std::string& error) {
     if (!http_->listen(*config_.http_address, error)) return false;
   }
   register_token_gauges();
+  register_target_gauges();
   trimmer_ = std::make_unique<MemoryTrimmer>(shared_.open_clients, shared_.peak_clients);
   trimmer_->start(&loop_);
   uv_timer_init(&loop_, &drain_timer_);
@@ -140,6 +141,25 @@ void App::register_token_gauges() {
           out.add({target, s.account}, s.fallback_in_use ? 1 : 0);
         });
       }));
+}
+
+// Per target, so that database connections beside clients show the sharing ratio.
+void App::register_target_gauges() {
+  auto each_target = [this](auto value) {
+    return [this, value](GaugeSamples& out) {
+      for (const auto& t : targets_) out.add({t->name()}, value(*t));
+    };
+  };
+  auto& m = process_metrics();
+  gauges_.push_back(m.register_gauge_callback(MetricId::target_upstream_connections, each_target([](const Target& t) {
+                                                return static_cast<double>(t.budget_stats().used);
+                                              })));
+  gauges_.push_back(m.register_gauge_callback(MetricId::target_client_connections, each_target([](const Target& t) {
+                                                return static_cast<double>(t.open_sessions());
+                                              })));
+  gauges_.push_back(m.register_gauge_callback(MetricId::pool_borrow_waiting, each_target([](const Target& t) {
+                                                return static_cast<double>(t.budget_stats().waiting);
+                                              })));
 }
 
 int App::run() {

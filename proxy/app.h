@@ -61,6 +61,7 @@ class App {
   void answer_from_workers(std::string_view path, AdminReply reply);
   void refresh_tokens(std::string_view query, AdminReply reply);
   void register_token_gauges();
+  void register_target_gauges();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sighup(uv_signal_t* s, int signum);
   static void on_notify_timer(uv_timer_t* t);

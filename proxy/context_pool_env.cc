@@ -15,5 +15,6 @@ void ContextPoolEnv::token_rejected(const std::string& account, uint64_t generat
 CollationNames& ContextPoolEnv::collations() { return ctx_.collations(); }
 SSL_CTX* ContextPoolEnv::upstream_tls() const { return ctx_.upstream_tls(); }
 size_t ContextPoolEnv::worker_count() const { return ctx_.worker_count(); }
+ConnectionBudget& ContextPoolEnv::budget() { return ctx_.budget(); }
 
 }  // namespace camproxy::proxy

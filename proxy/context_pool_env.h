@@ -16,6 +16,7 @@ class ContextPoolEnv final : public PoolEnv {
   CollationNames& collations() override;
   SSL_CTX* upstream_tls() const override;
   size_t worker_count() const override;
+  ConnectionBudget& budget() override;
 
  private:
   uv_loop_t* loop_;

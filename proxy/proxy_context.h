@@ -11,6 +11,7 @@
 #include "proxy/config/config.h"
 #include "proxy/config/local_users.h"
 #include "proxy/pool/collation_names.h"
+#include "proxy/pool/connection_budget.h"
 #include "proxy/session/greeting_profile.h"
 #include "proxy/session/session_registry.h"
 #include "proxy/tokens/token_service.h"
@@ -60,6 +61,9 @@ class ProxyContext {
 
   SessionRegistry& sessions() { return sessions_; }
   CollationNames& collations() { return collations_; }
+  // The target's --pool-max and borrow queue, shared by its workers' pools.
+  ConnectionBudget& budget() { return budget_; }
+  const ConnectionBudget& budget() const { return budget_; }
   std::atomic<int64_t>& open_clients() { return shared_.open_clients; }
   std::atomic<int64_t>& logins_in_progress() { return shared_.logins_in_progress; }
   // Their peak since the last memory trim (proxy/memory_trim.h).
@@ -102,6 +106,7 @@ class ProxyContext {
   size_t worker_count_ = 1;
   SessionRegistry sessions_;
   CollationNames collations_;
+  ConnectionBudget budget_;
   mutable std::mutex mu_;
   std::shared_ptr<const GreetingProfile> profile_;
   std::shared_ptr<const LocalUsers> local_users_;

@@ -57,6 +57,8 @@ class Target {
   const std::string& name() const { return settings_.name; }
   const TargetConfig& config() const { return ctx_ ? ctx_->config() : settings_; }
   size_t open_sessions() const;
+  // Its --pool-max budget: database connections open (all workers) and clients waiting for one.
+  ConnectionBudget::Stats budget_stats() const { return ctx_ ? ctx_->budget().stats() : ConnectionBudget::Stats{}; }
   bool ready(std::string& why) const;
   std::vector<TokenStats> token_stats() const { return tokens_ ? tokens_->stats() : std::vector<TokenStats>{}; }
   // The accounts its token service knows, and a forced fetch of one (TokenService::refresh_now).

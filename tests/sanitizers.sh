@@ -42,7 +42,7 @@ if [[ $mode == tsan ]]; then
          tests/integration/test_admin_debug.py tests/integration/test_introspection.py
          tests/integration/test_cam_limits.py tests/integration/test_lifecycle.py
          tests/integration/test_pool.py tests/integration/test_chaos.py
-         tests/integration/test_kill_and_capabilities.py)
+         tests/integration/test_kill_and_capabilities.py tests/integration/test_borrow_queue.py)
 fi
 /usr/bin/python3 -m pytest "${files[@]}" -q -p no:cacheprovider \
   --deselect tests/integration/test_token_lifecycle.py::test_steady_state_calls_cam_about_once_per_rotation \

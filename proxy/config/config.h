@@ -94,7 +94,11 @@ struct TargetConfig {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{5000};
   int pool_min_idle = 2;
-  int pool_max = 200;
+  int pool_max = 200;  // the whole target's (all workers together): proxy/pool/connection_budget.h
+  // How long a client waits in the borrow queue for a connection at --pool-max, and how many
+  // clients may wait at once (beyond it: error 9008 at once).
+  std::chrono::milliseconds pool_borrow_timeout{30000};
+  int pool_max_waiters = 1000;
   PoolMode pool_mode = PoolMode::session;
   // The most an idle pooled connection is kept; the pool also stays below the server's
   // wait_timeout (upstream_pool.cc). `auto` is the default cap, quietly; an explicit value that

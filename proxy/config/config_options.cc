@@ -372,7 +372,19 @@ const std::vector<OptionSpec>& option_table() {
        "Logged-in database connections kept ready for new clients (0 disables the pool's warm-up).", false,
        set_int(&TargetConfig::pool_min_idle, 0, 10000)},
       {"pool-max", "pool.max", OptionScope::target, "N", value(std::to_string(kTarget.pool_max)),
-       "Most database connections open at once (in use and idle).", false, set_int(&TargetConfig::pool_max, 1, 100000)},
+       "Most database connections open at once (in use, idle, being cleaned or warming), all workers of the target "
+       "together. At the limit a client that needs a connection waits in a queue (--pool-borrow-timeout).",
+       false, set_int(&TargetConfig::pool_max, 1, 100000)},
+      {"pool-borrow-timeout", "pool.borrow-timeout", OptionScope::target, "DURATION",
+       value(format_duration(kTarget.pool_borrow_timeout)),
+       "How long a client waits for a database connection when --pool-max are open and none is idle for it "
+       "(first come, first served across the workers); then error 9008.",
+       false, set_duration(&TargetConfig::pool_borrow_timeout)},
+      {"pool-max-waiters", "pool.max-waiters", OptionScope::target, "N",
+       value(std::to_string(kTarget.pool_max_waiters)),
+       "Most clients waiting for a database connection at once (--pool-borrow-timeout); beyond it a client gets "
+       "error 9008 at once.",
+       false, set_int(&TargetConfig::pool_max_waiters, 0, 1000000)},
       {"pool-mode", "pool.mode", OptionScope::target, "MODE", value("session"),
        "session: a client holds its database connection for its whole session. transaction: only from the start "
        "of a command until its session can be shared again (no transaction open, nothing that pins it); the "

@@ -23,6 +23,7 @@ constexpr std::array<std::string_view, 1> kFixedName = {FixedLabel<E>::kName};
 constexpr std::array<std::string_view, 3> kBuildLabels = {"version", "openssl", "libuv"};
 // Two targets may use accounts of the same name on different instances.
 constexpr std::array<std::string_view, 2> kTargetAccount = {"target", "account"};
+constexpr std::array<std::string_view, 1> kTarget = {"target"};
 
 template <class E>
 constexpr std::span<const LabelValue> values_of() {
@@ -165,6 +166,43 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
      "Sessions in --pool-mode transaction holding no database connection now (between commands); beside "
      "camproxy_client_connections_open and camproxy_upstream_connections_open it shows the sharing.",
      {},
+     {}},
+    {MetricId::pool_borrow_waiting,
+     "camproxy_pool_borrow_waiting",
+     T::gauge,
+     S::scrape,
+     "Clients waiting now in the target's borrow queue: --pool-max connections are open and none is idle for them.",
+     kTarget,
+     {}},
+    {MetricId::pool_borrow_wait_duration,
+     "camproxy_pool_borrow_wait_seconds",
+     T::histogram,
+     S::cells,
+     "Time clients waited in the borrow queue, until a connection was free for them, they gave up "
+     "(--pool-borrow-timeout) or they went away.",
+     {},
+     {}},
+    {MetricId::pool_borrow_timeouts,
+     "camproxy_pool_borrow_timeouts_total",
+     T::counter,
+     S::cells,
+     "Clients that waited --pool-borrow-timeout in the borrow queue without a connection (error 9008).",
+     {},
+     {}},
+    {MetricId::target_upstream_connections,
+     "camproxy_target_upstream_connections",
+     T::gauge,
+     S::scrape,
+     "Database connections the target holds now (in sessions, idle, being cleaned or warming; --pool-max bounds "
+     "them), beside camproxy_target_client_connections: the sharing ratio.",
+     kTarget,
+     {}},
+    {MetricId::target_client_connections,
+     "camproxy_target_client_connections",
+     T::gauge,
+     S::scrape,
+     "Client connections the target serves now (logging in or logged in).",
+     kTarget,
      {}},
     {MetricId::login_upstream_waits, "camproxy_login_upstream_waits_total", T::counter, S::cells,
      "Client logins that waited for the database before their OK because no pooled connection was ready for "

@@ -57,6 +57,11 @@ enum class MetricId : uint8_t {
   pool_pins,
   pool_pinned_sessions,
   pool_shared_sessions,
+  pool_borrow_waiting,
+  pool_borrow_wait_duration,
+  pool_borrow_timeouts,
+  target_upstream_connections,
+  target_client_connections,
   login_upstream_waits,
   login_upstream_wait_duration,
   relay_bytes,
@@ -90,11 +95,12 @@ enum class ClientFailure : uint8_t {
   peer_refused,
   cam,
   upstream,
+  pool_full,
 };
 template <>
 struct FixedLabel<ClientFailure> {
   static constexpr std::string_view kName = "reason";
-  static constexpr std::array<LabelValue, 8> kValues = {{
+  static constexpr std::array<LabelValue, 9> kValues = {{
       {"handshake_timeout", "the client did not finish its login within --handshake-timeout"},
       {"client_protocol", "malformed or unsupported login (bad packet, compression, pre-4.1 auth, no user name)"},
       {"client_tls", "the TLS handshake with the client failed, or a client on another host logged in without TLS"},
@@ -103,6 +109,9 @@ struct FixedLabel<ClientFailure> {
       {"peer_refused", "the unix-socket peer's uid is not on the allow-list"},
       {"cam", "no usable CAM token: CAM refused the request or failed with none cached"},
       {"upstream", "the database could not be reached or refused the login (see dial failures)"},
+      {"pool_full",
+       "no database connection was free within --pool-borrow-timeout, or --pool-max-waiters clients waited already "
+       "(error 9008)"},
   }};
 };
 
@@ -127,12 +136,13 @@ enum class ClientErrCode : uint8_t {
   e9005,
   e9006,
   e9007,
+  e9008,
 };
 template <>
 struct FixedLabel<ClientErrCode> {
   static constexpr std::string_view kName = "code";
-  static constexpr std::array<LabelValue, 18> kValues = {{
-      {"1040", "too many connections: --pool-max or --max-client-connections reached"},
+  static constexpr std::array<LabelValue, 19> kValues = {{
+      {"1040", "too many connections: --max-client-connections or --max-logins-in-progress reached"},
       {"1043", "bad handshake: a malformed login, TLS asked for but not offered, or the login timed out"},
       {"1045",
        "access denied: CAM refused or failed, the database refused the token, a user without an account, or local "
@@ -152,6 +162,7 @@ struct FixedLabel<ClientErrCode> {
       {"9005", "the database connection died while the session held state that cannot be re-created"},
       {"9006", "a unix-socket peer whose uid is not on --allow-peer-uid"},
       {"9007", "the database asked for the token itself over a hop that does not authenticate it"},
+      {"9008", "no database connection free within --pool-borrow-timeout (or too many clients waiting)"},
   }};
 };
 
@@ -244,7 +255,9 @@ struct FixedLabel<PoolClose> {
   static constexpr std::array<LabelValue, 8> kValues = {{
       {"idle_timeout", "idle longer than --pool-idle-timeout (which stays below the server's wait_timeout)"},
       {"max_lifetime", "older than --pool-max-lifetime"},
-      {"make_room", "closed at --pool-max to make room for a client whose pool key had no idle connection"},
+      {"make_room",
+       "closed at --pool-max to make room for a client (on any worker of the target) whose pool key had no idle "
+       "connection"},
       {"lost", "the server closed it while it was idle (wait_timeout, KILL, restart)"},
       {"unclean",
        "the cleanup after its client left did not prove it clean (transaction still open, a command "
@@ -257,16 +270,17 @@ struct FixedLabel<PoolClose> {
   }};
 };
 
-enum class LoginWaitReason : uint8_t { dial, pool_wait, fixup };
+enum class LoginWaitReason : uint8_t { dial, pool_wait, fixup, borrow };
 template <>
 struct FixedLabel<LoginWaitReason> {
   static constexpr std::string_view kName = "reason";
-  static constexpr std::array<LabelValue, 3> kValues = {{
+  static constexpr std::array<LabelValue, 4> kValues = {{
       {"dial", "no connection of the client's pool key was ready or coming back: the login dialled one"},
       {"pool_wait", "it waited for a connection of its key being reset after its last client, or being warmed"},
       {"fixup",
        "the ready connection had another schema, character set or option: COM_INIT_DB, SET NAMES or "
        "COM_SET_OPTION ran before the client's OK"},
+      {"borrow", "--pool-max connections were open and none idle for it: it waited in the borrow queue"},
   }};
 };
 

@@ -26,13 +26,17 @@ struct PoolKeySnapshot {
   uint32_t caps = 0;
   uint32_t mariadb_caps = 0;
   size_t idle = 0, warming = 0, learning = 0, cleaning = 0;
-  size_t in_use = 0;   // held by this worker's sessions (filled in by the worker)
-  size_t waiting = 0;  // sessions waiting for one of the key's connections to come back
+  size_t in_use = 0;     // held by this worker's sessions (filled in by the worker)
+  size_t waiting = 0;    // sessions waiting for one of the key's connections to come back
+  size_t borrowing = 0;  // this worker's sessions of the key in the target's borrow queue
   std::vector<PoolEntrySnapshot> entries;
 };
 
 struct PoolSnapshot {
-  size_t open = 0;  // every connection of the worker, in the pool or in sessions (--pool-max counts them)
+  size_t open = 0;  // every connection of the worker, in the pool or in sessions
+  // The target's ConnectionBudget, the same for each of its workers: connections open (all
+  // workers), --pool-max, and clients in the borrow queue.
+  size_t target_open = 0, target_max = 0, target_borrowing = 0;
   std::vector<PoolKeySnapshot> keys;
 
   // The entry of a key, added when it is not there yet.

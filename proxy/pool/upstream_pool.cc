@@ -20,6 +20,8 @@ constexpr uint32_t kDefaultWarmCaps = cap::kMultiResults | cap::kPsMultiResults 
 
 int per_worker(int total, int workers) { return (total + workers - 1) / std::max(1, workers); }
 
+size_t at_least_zero(int n) { return static_cast<size_t>(std::max(0, n)); }
+
 bool can_fix_up(const SessionProfile& have, const SessionProfile& want) {
   if (!want.schema && have.schema) return false;  // no way back to "no current database"
   if (have.ignore_space && !want.ignore_space) return false;
@@ -39,6 +41,9 @@ void UpstreamPool::start() {
   uv_timer_start(&tick_, on_tick, kTickMs, kTickMs);
   uv_timer_init(env_.loop(), &wake_);
   wake_.data = this;
+  uv_async_init(env_.loop(), &budget_async_, on_budget);
+  budget_async_.data = this;
+  env_.budget().attach(this);
   started_ = true;
   const TargetConfig& c = env_.config();
   if (c.has_fixed_account()) warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
@@ -47,11 +52,14 @@ void UpstreamPool::start() {
 
 void UpstreamPool::close() {
   if (started_) {
+    env_.budget().detach(this);  // no notify() after this: the async handle may close
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&budget_async_), nullptr);
   }
   started_ = false;
   waiters_.clear();  // their sessions are being shut down with the worker
+  borrowers_.clear();
   for (auto& e : entries_) {
     if (e->state == Entry::State::idle) {
       e->pc.conn->quit();
@@ -80,7 +88,8 @@ void UpstreamPool::cancel_wait(Waiter* w) {
 }
 
 void UpstreamPool::schedule_wake() {
-  if (started_ && !waiters_.empty()) uv_timer_start(&wake_, on_wake, 0, 0);
+  if (started_ && (!waiters_.empty() || !borrowers_.empty() || env_.budget().has_waiters()))
+    uv_timer_start(&wake_, on_wake, 0, 0);
 }
 
 void UpstreamPool::on_wake(uv_timer_t* t) { static_cast<UpstreamPool*>(t->data)->wake_waiters(); }
@@ -101,6 +110,7 @@ void UpstreamPool::wake_waiters() {
     waiters_.erase(waiters_.begin() + static_cast<ptrdiff_t>(i));
     w->on_pool_wait_over();  // may take an idle connection, or wait again at the end of the queue
   }
+  serve_borrowers();  // what is still idle
 }
 
 void UpstreamPool::maintain() {
@@ -111,12 +121,14 @@ void UpstreamPool::maintain() {
   // A reload may have changed pool.idle-timeout (still cut below the server's wait_timeout)
   // or lowered pool.max (idle connections above it go first).
   idle_timeout_ = idle_limit(c.pool_idle_timeout, wait_timeout_);
-  const size_t max_open = static_cast<size_t>(per_worker(c.pool_max, static_cast<int>(env_.worker_count())));
+  ConnectionBudget& budget = env_.budget();
+  budget.set_limits(at_least_zero(c.pool_max), at_least_zero(c.pool_max_waiters));
   for (size_t i = 0; i < entries_.size();) {
     Entry& e = *entries_[i];
     const bool too_old = now - e.pc.created > c.pool_max_lifetime;
     const bool idle_too_long = now - e.pc.idle_since > idle_timeout_;
-    if (e.state == Entry::State::idle && (too_old || idle_too_long || open_ > max_open)) {
+    const bool over_max = budget.stats().used > budget.max();
+    if (e.state == Entry::State::idle && (too_old || idle_too_long || over_max)) {
       close_pooled(e, too_old         ? PoolClose::max_lifetime
                       : idle_too_long ? PoolClose::idle_timeout
                                       : PoolClose::over_max);
@@ -128,6 +140,7 @@ void UpstreamPool::maintain() {
   if (c.has_fixed_account() && (!warm_key_ || warm_key_->account != c.db_user))
     warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
   dial_warm();
+  serve_borrowers();
   report_idle();
 }
 
@@ -145,9 +158,10 @@ void UpstreamPool::dial_warm() {
   if (ready >= min_idle) return;
   auto token = env_.token(warm_key_->account);
   if (!token || !token->usable(Clock::now())) return;
-  for (; ready < min_idle && may_open(); ++ready) {
+  // A warm-up dial takes only a free slot: never one a waiting client needs, nor an idle one.
+  for (; ready < min_idle && env_.budget().try_acquire(); ++ready) {
+    ++open_;
     auto* u = UpstreamConn::create(env_.loop(), {&c, env_.upstream_tls()}, this);
-    count_opened();
     // on_upstream_greeting() logs in with the profile's schema and collation.
     enter(PooledConn{.conn = u,
                      .key = *warm_key_,
@@ -161,31 +175,53 @@ void UpstreamPool::dial_warm() {
   }
 }
 
-bool UpstreamPool::may_open() const {
-  const int workers = static_cast<int>(env_.worker_count());
-  return open_ < static_cast<size_t>(per_worker(env_.config().pool_max, workers));
+bool UpstreamPool::try_open() {
+  if (env_.budget().try_acquire()) {
+    ++open_;
+    return true;
+  }
+  return !env_.budget().has_waiters() && make_room();
 }
 
-bool UpstreamPool::make_room() {
+UpstreamPool::Entry* UpstreamPool::oldest_idle() {
   // The oldest idle connection: it has waited longest for a client of its key.
   Entry* oldest = nullptr;
   for (auto& e : entries_) {
     if (e->state == Entry::State::idle && (oldest == nullptr || e->pc.idle_since < oldest->pc.idle_since))
       oldest = e.get();
   }
+  return oldest;
+}
+
+// Its slot stays held, for the caller's own dial.
+bool UpstreamPool::make_room() {
+  Entry* oldest = oldest_idle();
   if (oldest == nullptr) return false;
-  close_pooled(*oldest, PoolClose::make_room);
+  close_pooled(*oldest, PoolClose::make_room, true);
+  ++open_;
   return true;
 }
 
-void UpstreamPool::count_opened() { ++open_; }
+void UpstreamPool::count_opened() {
+  env_.budget().acquire_unchecked();
+  ++open_;
+}
+
 void UpstreamPool::count_closed() {
-  if (open_ > 0) --open_;
+  if (open_ == 0) return;
+  --open_;
+  env_.budget().release();
 }
 
 void UpstreamPool::note_demand(const PoolKey& key, const SessionProfile& profile) {
   warm_key_ = key;
   warm_profile_ = profile;
+}
+
+bool UpstreamPool::has_idle_for(const PoolKey& key, const SessionProfile& want) const {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
+    return e->state == Entry::State::idle && e->pc.key == key && can_fix_up(e->pc.profile, want);
+  });
 }
 
 std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionProfile& want) {

@@ -2,14 +2,14 @@
 // A worker's logged-in database connections, kept warm and handed to new client sessions so
 // that a connection per request costs a local handshake only (no TCP, TLS, auth or CAM call).
 //
-// Per worker, so nothing here is shared between threads. A connection is reused only by a
-// client whose pool key matches (account + the capability bits of spec/mysql-protocol.md §5.4
-// that cannot change after login); what can be fixed up with commands (schema, character set,
-// MULTI_STATEMENTS, IGNORE_SPACE) is recorded in its SessionProfile. A connection goes back
-// only after COM_RESET_CONNECTION succeeded and left no transaction open (§5.1, §5.3); when the
-// server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER
-// with the current CAM token (§5.2), which the pool then uses for every later return. The
-// cleanup is a ConnectionPrep (connection_prep.h) of purpose return_to_pool.
+// Per worker, so nothing here is shared between threads, except the target's ConnectionBudget
+// (connection_budget.h): --pool-max and the borrow queue hold for all workers together. A connection is reused only by
+// a client whose pool key matches (account + the capability bits of spec/mysql-protocol.md §5.4 that cannot change
+// after login); what can be fixed up with commands (schema, character set, MULTI_STATEMENTS, IGNORE_SPACE) is recorded
+// in its SessionProfile. A connection goes back only after COM_RESET_CONNECTION succeeded and left no transaction open
+// (§5.1, §5.3); when the server refuses that command (1047 on an old server or a middlebox), after COM_CHANGE_USER with
+// the current CAM token (§5.2), which the pool then uses for every later return. The cleanup is a ConnectionPrep
+// (connection_prep.h) of purpose return_to_pool.
 //
 // A cleanup is one COM_RESET_CONNECTION when nothing about the session is in doubt: the schema
 // (the reset keeps it) is the one the session tracked, the reset gave back the login collation
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "proxy/ops/metrics.h"
+#include "proxy/pool/connection_budget.h"
 #include "proxy/pool/connection_prep.h"
 #include "proxy/pool/pool_snapshot.h"
 #include "proxy/pool/upstream_conn.h"
@@ -57,7 +58,7 @@ struct PooledConn {
   CarriedState carried{};
 };
 
-class UpstreamPool final : private UpstreamConn::Owner {
+class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget::Listener {
  public:
   // A session waiting for a connection of its key that is on its way back to the pool.
   class Waiter {
@@ -65,6 +66,11 @@ class UpstreamPool final : private UpstreamConn::Owner {
     // The wait is over: an idle connection of the key is there, or none is coming after all.
     // The session asks again (take(), then dial or error 1040 as without waiting).
     virtual void on_pool_wait_over() = 0;
+    // Borrow queue (borrow()): the wait is over. An idle connection of the key is on this worker:
+    // the session takes it (take() succeeds for the profile it borrowed with).
+    virtual void on_borrow_idle() = 0;
+    // A slot of --pool-max is held for the session now (counted as its connection): it dials.
+    virtual void on_borrow_granted() = 0;
 
    protected:
     ~Waiter() = default;
@@ -111,14 +117,21 @@ class UpstreamPool final : private UpstreamConn::Owner {
   void take_back(Handover h);
   void cancel_wait(Waiter* w);
 
-  // Counting for --pool-max: a session that dials its own connection registers it here.
-  bool may_open() const;
-  // At --pool-max, closes the idle connection least likely to be wanted (another key first), to
-  // make room for a client whose key has none idle. False when nothing is idle.
-  bool make_room();
+  // Counting for --pool-max (the target's ConnectionBudget): a slot for a connection a session
+  // dials, when nobody waits for one; at --pool-max, the slot of this worker's oldest idle
+  // connection (of another key), closed to make room. False: the session borrows.
+  bool try_open();
+  // A slot regardless of --pool-max (the first connection of a target, a reconnect).
   void count_opened();
-  // A connection the pool counted is gone for good (closed by its session).
+  // A connection the pool counted is gone for good (closed by its session): its slot passes on.
   void count_closed();
+
+  // At --pool-max with nothing idle for `key` and nothing coming back: `w` joins the target's
+  // borrow queue (FIFO across the workers) until on_borrow_idle() or on_borrow_granted(); false
+  // when --pool-max-waiters clients wait already. The session bounds the wait itself
+  // (--pool-borrow-timeout) and leaves with cancel_borrow().
+  bool borrow(const PoolKey& key, const SessionProfile& want, Waiter* w);
+  void cancel_borrow(Waiter* w);
 
   // The session is done with `pc`: reset it and keep it if it comes back clean, else close it.
   // `pc.profile` holds the schema and MULTI_STATEMENTS the session left (both survive a reset);
@@ -168,6 +181,14 @@ class UpstreamPool final : private UpstreamConn::Owner {
   };
   friend std::string_view to_string(Entry::State s);
 
+  // ConnectionBudget::Listener: any thread; the loop then runs on_budget().
+  void notify() override;
+  static void on_budget(uv_async_t* a);
+  // Granted tickets to their sessions; idle connections to local borrowers of their key, else
+  // closed so that the head waiter (any worker) dials into the slot.
+  void serve_borrowers();
+  bool make_room();
+  bool has_idle_for(const PoolKey& key, const SessionProfile& want) const;
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_timer_t* t);
   // Waiters are woken from the loop, never from inside the pool's own iterations.
@@ -177,8 +198,10 @@ class UpstreamPool final : private UpstreamConn::Owner {
   size_t returning(const PoolKey& key) const;
   void maintain();
   void dial_warm();
-  void drop(UpstreamConn* u);
-  void close_pooled(Entry& e, PoolClose reason);
+  // `slot_passed`: the connection's slot went to a waiter or to the caller (not released).
+  void drop(UpstreamConn* u, bool slot_passed = false);
+  void close_pooled(Entry& e, PoolClose reason, bool slot_passed = false);
+  Entry* oldest_idle();
   void report_idle();
   void make_idle(Entry& e);
   void learn(Entry& e, const std::vector<InternalResult>& results);
@@ -209,7 +232,15 @@ class UpstreamPool final : private UpstreamConn::Owner {
   uv_timer_t tick_{};
   uv_timer_t wake_{};
   bool started_ = false;
+  struct Borrower {
+    ConnectionBudget::Ticket ticket;
+    PoolKey key;
+    SessionProfile want;
+    Waiter* waiter;
+  };
+  uv_async_t budget_async_{};
   std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
+  std::vector<Borrower> borrowers_;                   // this worker's sessions in the borrow queue, in arrival order
   std::vector<std::unique_ptr<Entry>> entries_;       // unique_ptr: an entry stays put while its callbacks run
   bool reset_refused_ = false;                        // the server answered COM_RESET_CONNECTION with ERR
   bool reset_worked_ = false;                         // a COM_RESET_CONNECTION cleanup succeeded here
@@ -219,7 +250,7 @@ class UpstreamPool final : private UpstreamConn::Owner {
   std::chrono::milliseconds idle_timeout_{0};         // --pool-idle-timeout, cut below wait_timeout_
   std::optional<PoolKey> warm_key_;
   SessionProfile warm_profile_;
-  size_t open_ = 0;           // every connection of this worker: idle, resetting, warming, in sessions
+  size_t open_ = 0;           // this worker's slots of the budget: idle, resetting, warming, in sessions
   size_t idle_reported_ = 0;  // this pool's share of the process-wide idle gauge
 };
 

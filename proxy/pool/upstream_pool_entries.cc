@@ -73,19 +73,23 @@ void UpstreamPool::report_idle() {
 
 // A connection the pool held is closed for `reason`: counted, and logged out politely when it
 // is at rest (a plain close would count as an aborted client on the server).
-void UpstreamPool::close_pooled(Entry& e, PoolClose reason) {
+void UpstreamPool::close_pooled(Entry& e, PoolClose reason, bool slot_passed) {
   UpstreamConn* u = e.pc.conn;
   process_metrics().counter(MetricId::pool_closes, reason).inc();
   log_debug("pool_connection_closed",
             {{"thread_id", u->thread_id()}, {"reason", label_value(reason)}, {"state", to_string(e.state)}});
   leave(e);
   u->quit();
-  drop(u);  // its close() is a no-op now
+  drop(u, slot_passed);  // its close() is a no-op now
 }
 
-void UpstreamPool::drop(UpstreamConn* u) {
+void UpstreamPool::drop(UpstreamConn* u, bool slot_passed) {
   u->close();
-  count_closed();
+  if (!slot_passed) {
+    count_closed();
+  } else if (open_ > 0) {
+    --open_;
+  }
   schedule_wake();  // a connection a session waited for may have been this one
 }
 
@@ -198,6 +202,11 @@ PoolSnapshot UpstreamPool::snapshot(std::chrono::steady_clock::time_point now) c
                          .schema = e->pc.profile.schema});
   }
   for (const auto& [key, waiter] : waiters_) ++out.key(key.account, key.caps, key.mariadb_caps).waiting;
+  for (const Borrower& b : borrowers_) ++out.key(b.key.account, b.key.caps, b.key.mariadb_caps).borrowing;
+  const ConnectionBudget::Stats budget = env_.budget().stats();
+  out.target_open = budget.used;
+  out.target_max = env_.budget().max();
+  out.target_borrowing = budget.waiting;
   return out;
 }
 

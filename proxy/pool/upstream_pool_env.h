@@ -9,6 +9,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/pool/collation_names.h"
+#include "proxy/pool/connection_budget.h"
 #include "proxy/tokens/token_service.h"
 
 namespace camproxy::proxy {
@@ -24,8 +25,10 @@ class PoolEnv {
   virtual void token_rejected(const std::string& account, uint64_t generation) = 0;
   virtual CollationNames& collations() = 0;
   virtual SSL_CTX* upstream_tls() const = 0;  // null when --upstream-tls=disable
-  // The target's workers, among which --pool-max and --pool-min-idle are divided.
+  // The target's workers, among which --pool-min-idle is divided.
   virtual size_t worker_count() const = 0;
+  // The target's --pool-max and borrow queue, shared by its workers' pools.
+  virtual ConnectionBudget& budget() = 0;
 
  protected:
   ~PoolEnv() = default;

@@ -18,7 +18,7 @@ struct Row {
 // treat CAM and token problems as a normal login failure. Client-library codes (2000-2999,
 // e.g. 2003 "Can't connect") cannot be used: MariaDB Connector/C (the 10.11 CLI) rejects an
 // ERR packet carrying one as "2027 Received malformed packet". camproxy's own conditions use
-// 9001-9007 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
+// 9001-9008 (ProxySQL uses 9001 the same way) with SQLSTATE 08S01, which drivers such as
 // JDBC treat as a connection failure, or 28000 (access denied) for a refused peer.
 // Local authentication answers as mysqld does: 1045/28000 naming the user, the same text for
 // an unknown user and a wrong password; a login in clear from another host gets mysqld's
@@ -73,8 +73,10 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
      "Got a packet bigger than the login limit: {detail}"},
     {ClientError::tls_not_offered, 1043, "08S01", R::client_protocol,
      "Bad handshake: TLS requested but camproxy offers none"},
-    {ClientError::too_many_connections, 1040, "08004", R::upstream,
-     "Too many connections: camproxy has --pool-max connections to the database open"},
+    // 9008, not 1040: the application should tell camproxy's own queue from the database's limit.
+    {ClientError::no_connection_free, 9008, "08004", R::pool_full,
+     "camproxy: no database connection free after waiting {detail}. Retry later, or raise --pool-max (within the "
+     "database's max_connections) or --pool-borrow-timeout"},
     {ClientError::too_many_clients, 1040, "08004", R::client_protocol,
      "Too many connections: camproxy serves at most --max-client-connections applications at once"},
     {ClientError::too_many_logins, 1040, "08004", R::client_protocol,

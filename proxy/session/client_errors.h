@@ -33,7 +33,7 @@ enum class ClientError {
   handshake_timeout,       // the client did not finish its login in time
   packet_too_large,        // a login packet above the pre-authentication limit
   tls_not_offered,         // SSLRequest while camproxy offers no TLS
-  too_many_connections,    // --pool-max reached
+  no_connection_free,      // --pool-max open, none free within --pool-borrow-timeout (or --pool-max-waiters wait)
   too_many_clients,        // --max-client-connections reached
   too_many_logins,         // --max-logins-in-progress reached: the oldest login is closed
   lost_during_command,     // the database connection died while a command was running

@@ -137,7 +137,7 @@ bool ClientSession::legal_transition(State from, State to) {
     case State::reconnecting: return to == State::relay || to == State::reconnecting;
     case State::detaching: return to == State::detached;
     case State::detached: return to == State::attaching;
-    case State::attaching: return to == State::relay;
+    case State::attaching: return to == State::relay || to == State::detached;  // detached: error 9008
     case State::closing_after_write:
     case State::closing: return false;
   }
@@ -242,10 +242,11 @@ void ClientSession::on_timer(uv_timer_t* t) {
   switch (expired) {
     case Deadline::none: return;
     case Deadline::handshake: self->fail(ClientError::handshake_timeout); return;
-    case Deadline::pool_wait:  // a cleanup hangs on the database: this client dials (or gets 1040)
+    case Deadline::pool_wait:  // a cleanup hangs on the database: this client dials (or borrows)
       self->stop_waiting_for_pool();
-      self->dial_or_refuse();
+      self->dial_or_borrow();
       return;
+    case Deadline::borrow: self->on_borrow_timeout(); return;
     case Deadline::reconnect_backoff: self->reconnect(); return;
     case Deadline::close_after_write: self->finish(); return;
     case Deadline::idle: self->on_idle_timeout(); return;
@@ -312,6 +313,7 @@ void ClientSession::finish() {
   }
   stop_waiting_for_token();
   stop_waiting_for_pool();
+  stop_borrowing();
   release_upstream();
   set_pinned(false);
   set_shared(false);

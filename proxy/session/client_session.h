@@ -122,6 +122,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void acquire_token();
   void maybe_start_upstream_login();
   void dial_upstream();
+  void dial_with_slot();  // --pool-max's slot is already counted for it
   void fail_with_cam_error(const TokenState* state);
   void fail_with_upstream_error(const UpstreamFailure& f);
   void fail(ClientError kind, std::string_view detail = {});
@@ -132,8 +133,13 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_pool_wait_over() override;
   void stop_waiting_for_pool();
   void count_pool_wait();  // a wait for the pool ended: the waiting gauge and the wait histogram
-  void dial_or_refuse();
   void take_over_returning(UpstreamPool::Handover h);
+  // A new connection if --pool-max allows, else the borrow queue (session_borrow.cc).
+  void dial_or_borrow();
+  void on_borrow_idle() override;
+  void on_borrow_granted() override;
+  void stop_borrowing();  // leaves the queue; observes the wait
+  void on_borrow_timeout();
   OwnedErr client_error(ClientError kind, std::string_view detail) const;
   SessionProfile wanted_profile() const;
   PoolKey pool_key() const;
@@ -163,6 +169,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_shared_data(std::span<const uint8_t> data);
   void attach();
   void take_shared();
+  bool refuse_attach(const protocol::ErrPacket& err);
   void start_attach_prep();
   void attached_prepared(const ConnectionPrep& prep);
   void note_shared_response(const CommandEffects& fx);
@@ -212,6 +219,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
     none,
     handshake,          // the client's login must be done (--handshake-timeout)
     pool_wait,          // a pooled connection being cleaned is awaited; then dial (--connect-timeout)
+    borrow,             // in the borrow queue at --pool-max: then error 9008 (--pool-borrow-timeout)
     reconnect_backoff,  // the next attempt of a transparent reconnect
     close_after_write,  // the last queued bytes must be written (kCloseAfterWriteTimeoutMs)
     idle,               // relaying between commands: the client's own wait_timeout (session_idle.cc)
@@ -267,6 +275,8 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::shared_ptr<const TokenState> token_;
   bool waiting_for_token_ = false;
   bool waiting_for_pool_ = false;
+  bool borrowing_ = false;  // in the target's borrow queue (UpstreamPool::borrow)
+  std::chrono::steady_clock::time_point borrow_started_{};
   std::chrono::steady_clock::time_point pool_wait_started_{};
   LoginWait login_wait_;  // whether and how long the login waited for the database
   uint64_t seen_generation_ = 0;

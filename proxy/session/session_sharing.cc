@@ -13,6 +13,7 @@
 #include "protocol/byte_io.h"
 #include "protocol/constants.h"
 #include "protocol/ok_err_eof.h"
+#include "protocol/packet.h"
 #include "proxy/net/packet_out.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/metrics.h"
@@ -216,7 +217,7 @@ void ClientSession::take_shared() {
     arm(Deadline::pool_wait, static_cast<uint64_t>(env_.config().connect_timeout.count()));
     return;
   }
-  dial_or_refuse();
+  dial_or_borrow();  // session_borrow.cc
 }
 
 // The connection's recorded state is followed when the session's SETs extend what its last
@@ -267,6 +268,24 @@ void ClientSession::attached_prepared(const ConnectionPrep& prep) {
   client_.start_reading();
   const std::vector<uint8_t> held = std::exchange(held_, {});
   relay_from_client(held);
+}
+
+// The borrow queue gave up on the session's next command (error 9008, session_borrow.cc): the
+// command gets the ERR and the session waits, still without a connection, for the client's retry
+// (issue 15). Only a lone command can be answered so; with more pipelined behind it, or one that
+// expects no reply, the caller closes the session instead.
+bool ClientSession::refuse_attach(const protocol::ErrPacket& err) {
+  if (held_.size() < protocol::kHeaderSize + 1 ||
+      protocol::kHeaderSize + protocol::read_frame_header(held_.data()).payload_len != held_.size())
+    return false;
+  const auto command = static_cast<protocol::Command>(held_[protocol::kHeaderSize]);
+  if (command == protocol::Command::stmt_close || command == protocol::Command::stmt_send_long_data) return false;
+  held_.clear();
+  send_err(client_, 1, err, client_caps_ | cap::kProtocol41);
+  transition(State::detached);
+  client_.start_reading();
+  arm_idle();
+  return true;
 }
 
 // spec §7.3 for a session that holds no connection now: nothing of it runs, so KILL QUERY has

@@ -19,6 +19,10 @@ namespace cap = protocol::cap;
 
 void ClientSession::dial_upstream() {
   env_.pool().count_opened();
+  dial_with_slot();
+}
+
+void ClientSession::dial_with_slot() {
   upstream_counted_ = true;
   upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
@@ -68,11 +72,11 @@ void ClientSession::acquire_upstream() {
     login_wait_.note(LoginWaitReason::pool_wait);
     pool_wait_started_ = std::chrono::steady_clock::now();
     process_metrics().gauge(MetricId::pool_waiting_clients).add();
-    // A cleanup waits on the database; should it hang, this client dials (or gets 1040).
+    // A cleanup waits on the database; should it hang, this client dials (or borrows).
     arm(Deadline::pool_wait, static_cast<uint64_t>(env_.config().connect_timeout.count()));
     return;
   }
-  dial_or_refuse();
+  dial_or_borrow();
 }
 
 // The login OK is a direct login's for this client (the greeting's session flags, the SCHEMA
@@ -92,17 +96,6 @@ void ClientSession::take_over_returning(UpstreamPool::Handover h) {
       (profile ? profile->status_flags : protocol::status::kAutocommit) & protocol::status::kSessionFlags;
   send_ok(status);
   start_relay(status);
-}
-
-void ClientSession::dial_or_refuse() {
-  UpstreamPool& pool = env_.pool();
-  if (!pool.may_open() && !pool.make_room()) {
-    fail(ClientError::too_many_connections);
-    return;
-  }
-  login_wait_.note(LoginWaitReason::dial);
-  dial_upstream();
-  acquire_token();
 }
 
 void ClientSession::on_pool_wait_over() {

@@ -270,19 +270,6 @@ def vanish_mid_infile(conn, reset: bool) -> None:
     vanish(conn, reset)
 
 
-def connect_when_free(proxy, **kwargs):
-    """A login on a --pool-max 1 proxy: 1040 until the previous session's connection is gone."""
-    def attempt():
-        try:
-            return login(proxy, **kwargs)
-        except pymysql.err.OperationalError as exc:
-            if exc.args[0] == 1040:
-                return None
-            raise
-    return wait_until(attempt, 15, "the single upstream connection to be free again "
-                                   "(it is held by a session whose client vanished)")
-
-
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 def test_clients_vanishing_mid_result_or_mid_infile_leave_no_dirty_connection(camproxy, mariadb, reset):
     # One worker and one upstream connection: the client after a vanished one gets either that
@@ -294,12 +281,12 @@ def test_clients_vanishing_mid_result_or_mid_infile_leave_no_dirty_connection(ca
     baseline = warm_up(proxy, threads=1)
     for round_ in range(3):
         for vanish_how in (vanish_mid_result, vanish_mid_infile):
-            conn = connect_when_free(proxy, local_infile=True)
+            conn = login(proxy, local_infile=True)
             tid = query_one(conn, "SELECT CONNECTION_ID()")[0]
             query_one(conn, "SET @dirty = 'left by a vanished client'")
             vanish_how(conn, reset)
 
-            with connect_when_free(proxy) as after:
+            with login(proxy) as after:
                 next_tid, dirty, loaded = query_one(
                     after, "SELECT CONNECTION_ID(), @dirty, (SELECT COUNT(*) FROM chaos_infile)")
                 what = f"{vanish_how.__name__} round {round_}"
@@ -309,7 +296,7 @@ def test_clients_vanishing_mid_result_or_mid_infile_leave_no_dirty_connection(ca
             if next_tid != tid:
                 wait_until(lambda: tid not in upstream_thread_ids(mariadb, "camtest"), 10,
                            f"{what}: the vanished client's database session {tid} to end")
-    assert_recovered(proxy, mariadb, baseline, connect=connect_when_free)
+    assert_recovered(proxy, mariadb, baseline)
 
 
 # -- a thousand half-open client connections --------------------------------------------------------

@@ -37,19 +37,6 @@ def single(camproxy):
     return camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
 
 
-def connect_when_free(proxy, **kwargs):
-    """The next client of a --pool-max 1 proxy: 1040 until the previous client's connection
-    has been reset and pooled (that happens after the client left, off its latency path)."""
-    def attempt():
-        try:
-            return connect(proxy, **kwargs)
-        except pymysql.err.OperationalError as e:
-            if e.args[0] == 1040:
-                return None
-            raise
-    return wait_until(attempt, 10, "the pooled connection to come back")
-
-
 # -- no state leak ----------------------------------------------------------------------------
 LEAKS = {
     # name: (statements of client A, query of client B, what B must see)
@@ -80,7 +67,7 @@ def test_no_state_leaks_to_the_next_client(single, name):
         tid = thread_id(a)
         for sql in statements:
             one(a, sql)
-    with connect_when_free(single) as b:
+    with connect(single) as b:
         assert thread_id(b) == tid, "the test needs B on A's pooled connection"
         if isinstance(expected, int):  # the probe must fail with this error: the state is gone
             with pytest.raises(pymysql.err.MySQLError) as info:
@@ -95,10 +82,10 @@ def test_client_charset_is_applied_on_a_reused_connection(single):
     with connect(single, charset="latin1") as a:
         tid = thread_id(a)
         assert one(a, "SELECT @@character_set_client")[0] == "latin1"
-    with connect_when_free(single, charset="utf8mb4") as b:
+    with connect(single, charset="utf8mb4") as b:
         assert thread_id(b) == tid
         assert one(b, "SELECT @@character_set_client, @@character_set_results") == ("utf8mb4", "utf8mb4")
-    with connect_when_free(single, charset="latin1") as c:
+    with connect(single, charset="latin1") as c:
         assert one(c, "SELECT @@character_set_client")[0] == "latin1"
 
 
@@ -111,19 +98,19 @@ def warm_up(proxy, **kwargs):
     the collation names and whether a reset restores the login collation), so the next return
     may skip the look: what the tests below are about."""
     for _ in range(3):
-        with connect_when_free(proxy, **kwargs) as conn:
+        with connect(proxy, **kwargs) as conn:
             one(conn, "DO 1")
 
 
 def test_multi_statement_use_before_an_error_is_not_believed(single):
     warm_up(single, client_flag=CLIENT.MULTI_STATEMENTS)
-    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as a, a.cursor() as cur:
+    with connect(single, client_flag=CLIENT.MULTI_STATEMENTS) as a, a.cursor() as cur:
         tid = thread_id(a)
         cur.execute("USE mysql; SELECT * FROM no_such_table_anywhere")
         with pytest.raises(pymysql.err.ProgrammingError):  # PyMySQL reads the second result here
             cur.nextset()
         assert one(a, "SELECT DATABASE()") == ("mysql",)
-    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as b:
+    with connect(single, client_flag=CLIENT.MULTI_STATEMENTS) as b:
         assert thread_id(b) == tid
         assert one(b, "SELECT DATABASE()") == ("camdb",)
 
@@ -132,16 +119,16 @@ def test_dropped_current_database_is_not_believed(single, mariadb):
     with mariadb.admin() as admin, admin.cursor() as cur:
         cur.execute("GRANT ALL ON pool_dropped.* TO 'camtest'@'%'")
     warm_up(single)
-    with connect_when_free(single) as a:
+    with connect(single) as a:
         tid = thread_id(a)
         one(a, "CREATE DATABASE IF NOT EXISTS pool_dropped")
         one(a, "USE pool_dropped")
         one(a, "DROP DATABASE pool_dropped")  # the session has no current database now
         one(a, "CREATE DATABASE pool_dropped")
-    with connect_when_free(single, database="pool_dropped") as b:
+    with connect(single, database="pool_dropped") as b:
         assert thread_id(b) == tid
         assert one(b, "SELECT DATABASE()") == ("pool_dropped",)
-    with connect_when_free(single) as c:
+    with connect(single) as c:
         one(c, "DROP DATABASE pool_dropped")
 
 
@@ -154,7 +141,7 @@ def test_multi_statements_turned_off_by_the_client_are_restored(single):
         a._read_packet()
         with pytest.raises(pymysql.err.ProgrammingError):
             one(a, "SELECT 1; SELECT 2")
-    with connect_when_free(single, client_flag=CLIENT.MULTI_STATEMENTS) as b, b.cursor() as cur:
+    with connect(single, client_flag=CLIENT.MULTI_STATEMENTS) as b, b.cursor() as cur:
         assert thread_id(b) == tid
         cur.execute("SELECT 1; SELECT 2")
         assert cur.fetchone() == (1,)
@@ -169,7 +156,7 @@ def test_cleanup_of_a_plain_session_is_one_command(single, mariadb):
     selects, sets, dos = (mariadb.status(v) for v in ("Com_select", "Com_set_option", "Com_do"))
     cleanups = single.metric("camproxy_pool_cleanups_total", method="reset")
     for _ in range(30):
-        with connect_when_free(single) as conn:
+        with connect(single) as conn:
             one(conn, "DO 1")
     wait_until(lambda: single.metric("camproxy_pool_cleanups_total", method="reset") >= cleanups + 30, 10,
                "the last connection to be returned")
@@ -180,17 +167,17 @@ def test_cleanup_of_a_plain_session_is_one_command(single, mariadb):
 
 # -- pool keys ----------------------------------------------------------------------------------
 def test_found_rows_clients_get_their_own_semantics(single):
-    with connect_when_free(single) as setup:
+    with connect(single) as setup:
         one(setup, "CREATE TABLE IF NOT EXISTS key_rows (id INT PRIMARY KEY, v INT)")
         one(setup, "REPLACE INTO key_rows VALUES (1, 1)")
     for flag, expected in ((CLIENT.FOUND_ROWS, 1), (0, 0), (CLIENT.FOUND_ROWS, 1), (0, 0)):
-        with connect_when_free(single, client_flag=flag) as conn, conn.cursor() as cur:
+        with connect(single, client_flag=flag) as conn, conn.cursor() as cur:
             assert cur.execute("UPDATE key_rows SET v = 1 WHERE id = 1") == expected
 
 
 def test_multi_statements_only_for_clients_that_asked(single):
     for flag in (CLIENT.MULTI_STATEMENTS, 0, CLIENT.MULTI_STATEMENTS, 0):
-        with connect_when_free(single, client_flag=flag) as conn, conn.cursor() as cur:
+        with connect(single, client_flag=flag) as conn, conn.cursor() as cur:
             if flag:
                 cur.execute("SELECT 1; SELECT 2")
                 assert cur.fetchone() == (1,)
@@ -232,13 +219,13 @@ def test_connect_per_request_reuses_upstream_logins(camproxy, mariadb):
 
 def test_connect_per_request_at_pool_max_waits_for_the_returning_connection(camproxy, mariadb):
     """A client arriving while the only pooled connection is still being reset after the previous
-    client waits for it: no 1040, and no new database login."""
+    client waits for it, not for a slot of the borrow queue: no new database login."""
     proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1")
     with connect(proxy) as conn:  # the one connection exists and is pooled
         assert one(conn, "SELECT 1") == (1,)
     before = mariadb.status("Connections")
     for i in range(300):
-        conn = connect(proxy)  # not connect_when_free: a 1040 here fails the test
+        conn = connect(proxy)
         assert one(conn, "SELECT 1") == (1,), i
         conn.close()
     assert mariadb.status("Connections") - before == 1  # the status query's own

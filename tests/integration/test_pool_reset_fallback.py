@@ -17,7 +17,7 @@ import pymysql
 import pytest
 
 from reset_refusing_relay import ResetRefusingRelay
-from test_pool import connect, connect_when_free, one, thread_id
+from test_pool import connect, one, thread_id
 from testutil import wait_until
 
 
@@ -53,7 +53,7 @@ def test_refused_reset_falls_back_to_change_user_without_leaking_state(relay, ca
     logins_before = mariadb.status("Connections")
 
     # No schema wanted: a reset would have kept A's (spec §5.1), CHANGE_USER cleared it.
-    with connect_when_free(proxy, database=None, charset="utf8mb4") as b:
+    with connect(proxy, database=None, charset="utf8mb4") as b:
         assert thread_id(b) == tid, "the test needs B on A's pooled connection"
         assert one(b, "SELECT @leak, DATABASE(), @@session.time_zone = @@global.time_zone, "
                       "@@session.sql_mode = @@global.sql_mode, @@autocommit") == (None, None, 1, 1, 1)
@@ -64,7 +64,7 @@ def test_refused_reset_falls_back_to_change_user_without_leaking_state(relay, ca
     # +1: the status query's own connection. B's session cost MariaDB no login.
     assert mariadb.status("Connections") - logins_before == 1
 
-    with connect_when_free(proxy) as c:
+    with connect(proxy) as c:
         assert thread_id(c) == tid
         assert one(c, "SELECT DATABASE(), @@character_set_client") == ("camdb", "utf8mb4")
     wait_cleanups(proxy, "change_user", 3)
@@ -120,7 +120,7 @@ def test_change_user_refused_with_a_stale_token_closes_the_connection(relay, cam
     wait_until(lambda: proxy.metric("camproxy_pool_closes_total", reason="change_user_refused") == 1, 15,
                "the refused CHANGE_USER to be counted")
     assert cleanups(proxy, "change_user") == 0
-    with connect_when_free(proxy) as b:  # a fresh login with the refetched token
+    with connect(proxy) as b:  # a fresh login with the refetched token
         assert thread_id(b) != tid
         assert one(b, "SELECT 1") == (1,)
     assert '"pool_change_user_failed"' in proxy.log_text()

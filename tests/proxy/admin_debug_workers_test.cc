@@ -17,17 +17,22 @@ WorkerSnapshot worker(std::string target, int index) {
 TEST(DebugPoolsJson, KeysWithCountsAndTheConnectionsThePoolHolds) {
   WorkerSnapshot w = worker("main", 0);
   w.pool.open = 3;
+  w.pool.target_open = 5;
+  w.pool.target_max = 5;
+  w.pool.target_borrowing = 2;
   PoolKeySnapshot& k = w.pool.key("app", 0x000a8200, 0x1c);
   k.idle = 1;
   k.in_use = 2;
   k.waiting = 1;
+  k.borrowing = 2;
   k.entries.push_back({"idle", 42, 10.5, 2.25, "shop"});
   k.entries.push_back({"cleaning", 43, 1.0, 0, std::nullopt});
   EXPECT_EQ(
       debug_pools_json({w}, 0),
-      R"({"complete":true,"missing_workers":0,"workers":[{"target":"main","worker":0,"open":3,"keys":[)"
+      R"({"complete":true,"missing_workers":0,"workers":[{"target":"main","worker":0,"open":3,"target_open":5,)"
+      R"("target_max":5,"target_borrowing":2,"keys":[)"
       R"({"account":"app","caps":"0x000a8200","mariadb_caps":"0x0000001c","idle":1,"in_use":2,"warming":0,"learning":0,"cleaning":0,)"
-      R"("waiting":1,"connections":[{"state":"idle","thread_id":42,"age_seconds":10.500,"idle_seconds":2.250,)"
+      R"("waiting":1,"borrowing":2,"connections":[{"state":"idle","thread_id":42,"age_seconds":10.500,"idle_seconds":2.250,)"
       R"("schema":"shop"},{"state":"cleaning","thread_id":43,"age_seconds":1.000,"schema":null}]}]}]})");
 }
 
@@ -40,8 +45,10 @@ TEST(DebugPoolsJson, KeyLookupAddsOnceAndWorkersComeSortedWithTheMissingCounted)
   EXPECT_EQ(p.keys.size(), 3U);
   EXPECT_EQ(p.keys[0].idle + p.keys[0].in_use, 2U);
   EXPECT_EQ(debug_pools_json({worker("b", 0), worker("a", 1), worker("a", 0)}, 2),
-            R"({"complete":false,"missing_workers":2,"workers":[{"target":"a","worker":0,"open":0,"keys":[]},)"
-            R"({"target":"a","worker":1,"open":0,"keys":[]},{"target":"b","worker":0,"open":0,"keys":[]}]})");
+            R"({"complete":false,"missing_workers":2,"workers":[{"target":"a","worker":0,)"
+            R"("open":0,"target_open":0,"target_max":0,"target_borrowing":0,"keys":[]},{"target":"a","worker":1,)"
+            R"("open":0,"target_open":0,"target_max":0,"target_borrowing":0,"keys":[]},{"target":"b","worker":0,)"
+            R"("open":0,"target_open":0,"target_max":0,"target_borrowing":0,"keys":[]}]})");
 }
 
 TEST(DebugSessionsJson, EverySessionWithItsWorkerAndNullBeforeADatabaseThread) {

@@ -52,7 +52,8 @@ TEST(Metrics, CounterWithAFixedLabelRendersEveryValue) {
             "camproxy_client_connections_failed_total{reason=\"local_auth\"} 0\n"
             "camproxy_client_connections_failed_total{reason=\"peer_refused\"} 0\n"
             "camproxy_client_connections_failed_total{reason=\"cam\"} 0\n"
-            "camproxy_client_connections_failed_total{reason=\"upstream\"} 3\n");
+            "camproxy_client_connections_failed_total{reason=\"upstream\"} 3\n"
+            "camproxy_client_connections_failed_total{reason=\"pool_full\"} 0\n");
 }
 
 TEST(Metrics, PlainCounterAndGauge) {

@@ -26,10 +26,14 @@ class FakePoolEnv final : public PoolEnv {
   CollationNames& collations() override { return collations_; }
   SSL_CTX* upstream_tls() const override { return nullptr; }
   size_t worker_count() const override { return 1; }
+  ConnectionBudget& budget() override { return *budget_; }
 
   TargetConfig config_;
   std::shared_ptr<const TokenState> token_;
   std::vector<std::pair<std::string, uint64_t>> rejected;
+  // Its own budget unless a test shares one between pools (two workers of one target).
+  ConnectionBudget own_budget_;
+  ConnectionBudget* budget_ = &own_budget_;
 
  private:
   uv_loop_t* loop_;
