@@ -66,7 +66,7 @@ class ConnectionPrep {
     // A return_to_pool cleanup taken over by a client while its reset runs (hand_over()): it
     // must leave exactly the promised profile; a refused reset or any ERR fails (no fallback).
     handover,
-    attach,          // --pool-mode transaction: a session's next command takes it; as reconnect
+    attach,  // --pool-mode transaction: a session's next command takes it; as reconnect
   };
   enum class State {
     start,          // nothing sent: start() gives the first step
