@@ -181,3 +181,21 @@ def test_kill_reaches_a_shared_session(camproxy, mariadb):
         one(killer, f"KILL {victim_id}")
         with pytest.raises(pymysql.err.OperationalError):
             one(victim, "SELECT 3")
+
+
+def test_a_command_that_waits_past_the_borrow_timeout_gets_9008_and_may_retry(camproxy):
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1", "--pool-mode", "transaction",
+                     "--pool-borrow-timeout", "1s")
+    holder, waiter = connect(proxy), connect(proxy)
+    one(holder, "BEGIN")  # pins the only connection
+    one(holder, "SELECT 1")
+    started = time.monotonic()
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        one(waiter, "SELECT 2")
+    waited = time.monotonic() - started
+    assert refused.value.args[0] == 9008, refused.value.args
+    assert 1.0 <= waited < 5.0, waited
+    one(holder, "COMMIT")  # the connection is free again
+    assert one(waiter, "SELECT 3") == (3,)  # the same client connection, still logged in
+    holder.close()
+    waiter.close()
