@@ -61,6 +61,10 @@ class App {
   void answer_from_workers(std::string_view path, AdminReply reply);
   void refresh_tokens(std::string_view query, AdminReply reply);
   void register_token_gauges();
+  // --data-path: io_uring where asked for (or auto) and usable; false with `error` when forced
+  // and not usable.
+  bool choose_data_path(std::string& error);
+  void register_data_path_gauge();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sighup(uv_signal_t* s, int signum);
   static void on_notify_timer(uv_timer_t* t);
