@@ -6,7 +6,8 @@
 //
 // The bench thread plays the application and the database with blocking I/O (bounded by
 // SO_RCVTIMEO / SO_SNDTIMEO, so a broken relay fails the benchmark instead of hanging it).
-// Arg(0) is the baseline: one socketpair, no relay, same traffic.
+// relay:0 is the baseline: one socketpair, no relay, same traffic; relay:1 relays on the epoll
+// backend, relay:2 on the io_uring one (a UringLoop attached to the relay's loop).
 #include <benchmark/benchmark.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,17 +17,22 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "proxy/net/transport.h"
+#include "proxy/net/uring_loop.h"
 
 namespace camproxy::bench {
 namespace {
 
 using proxy::Transport;
+using proxy::UringLoop;
+
+enum RelayKind : int64_t { kNoRelay = 0, kEpollRelay = 1, kUringRelay = 2 };
 
 constexpr int kIoTimeoutSeconds = 5;
 
@@ -83,7 +89,8 @@ class Relay final : private Transport::Events {
 // Owns the two ends the bench thread uses and, with a relay, the loop thread between them.
 class RelayHarness {
  public:
-  explicit RelayHarness(bool with_relay) {
+  explicit RelayHarness(int64_t kind) {
+    const bool with_relay = kind != kNoRelay;
     int app_pair[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, app_pair) != 0) return;
     app_fd_ = app_pair[0];
@@ -99,8 +106,8 @@ class RelayHarness {
     }
     server_fd_ = server_pair[0];
     ok_ = set_timeouts(app_fd_) && set_timeouts(server_fd_);
-    loop_thread_ = std::thread([this, client_fd = app_pair[1], upstream_fd = server_pair[1]] {
-      loop_closed_ = run_relay(client_fd, upstream_fd);
+    loop_thread_ = std::thread([this, kind, client_fd = app_pair[1], upstream_fd = server_pair[1]] {
+      loop_closed_ = run_relay(client_fd, upstream_fd, kind == kUringRelay);
     });
   }
   RelayHarness(const RelayHarness&) = delete;
@@ -130,17 +137,29 @@ class RelayHarness {
            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0;
   }
 
-  static bool run_relay(int client_fd, int upstream_fd) {
+  static bool run_relay(int client_fd, int upstream_fd, bool uring) {
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
       close(client_fd);
       close(upstream_fd);
       return false;
     }
+    std::string error;
+    std::unique_ptr<UringLoop> ring = uring ? UringLoop::create(&loop, error) : nullptr;
+    if (uring && !ring) {  // no io_uring here: the bench thread's I/O times out and reports it
+      close(client_fd);
+      close(upstream_fd);
+      return uv_loop_close(&loop) == 0;
+    }
     {
       Relay relay;
       relay.attach(&loop, client_fd, upstream_fd);
       uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    if (ring) {
+      ring->close();
+      uv_run(&loop, UV_RUN_DEFAULT);
+      ring.reset();
     }
     return uv_loop_close(&loop) == 0;
   }
@@ -176,7 +195,7 @@ bool recv_exact(int fd, std::span<uint8_t> out) {
 // from the database (64: an OK packet or a one-row result; 16 KiB: a result set).
 void BM_relay_round_trip(benchmark::State& state) {
   constexpr size_t kRequestSize = 64;
-  RelayHarness harness(state.range(0) != 0);
+  RelayHarness harness(state.range(0));
   if (!harness.ok()) {
     state.SkipWithError("socketpair setup failed");
     return;
@@ -197,12 +216,15 @@ void BM_relay_round_trip(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(request.size() + response.size()));
 }
-BENCHMARK(BM_relay_round_trip)->ArgNames({"relay", "response"})->ArgsProduct({{0, 1}, {64, 16 * 1024}})->UseRealTime();
+BENCHMARK(BM_relay_round_trip)
+    ->ArgNames({"relay", "response"})
+    ->ArgsProduct({{0, 1, 2}, {64, 16 * 1024}})
+    ->UseRealTime();
 
 // Bulk transfer one way (a large result set): 64 KiB per iteration, fits the socket buffers.
 void BM_relay_bulk(benchmark::State& state) {
   constexpr size_t kChunk = 64 * 1024;
-  RelayHarness harness(state.range(0) != 0);
+  RelayHarness harness(state.range(0));
   if (!harness.ok()) {
     state.SkipWithError("socketpair setup failed");
     return;
@@ -218,7 +240,7 @@ void BM_relay_bulk(benchmark::State& state) {
   if (!harness.shut_down()) state.SkipWithError("relay loop did not close cleanly");
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kChunk));
 }
-BENCHMARK(BM_relay_bulk)->ArgName("relay")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_relay_bulk)->ArgName("relay")->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
 
 }  // namespace
 }  // namespace camproxy::bench

@@ -1,6 +1,7 @@
 # Every dependency comes from a Debian 12 package (deploy/setup-debian.sh installs them).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing)  # the io_uring data path (liburing-dev)
 find_package(OpenSSL 3 REQUIRED)
 find_package(CURL REQUIRED)
 find_package(simdjson REQUIRED)

@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 packages=(
   # build
   cmake ninja-build g++ pkg-config
-  libuv1-dev libssl-dev libcurl4-openssl-dev libsimdjson-dev libexpected-dev libyaml-cpp-dev
+  libuv1-dev liburing-dev libssl-dev libcurl4-openssl-dev libsimdjson-dev libexpected-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # sanitizers and fuzzing (clang's runtime)
   clang libclang-rt-14-dev

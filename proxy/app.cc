@@ -11,6 +11,7 @@
 #include "proxy/config/file_safety.h"
 #include "proxy/credential_settings.h"
 #include "proxy/fd_limit.h"
+#include "proxy/net/uring_probe.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/version.h"
 
@@ -68,6 +69,7 @@ bool App::start_target(const TargetConfig& config, std::vector<ListenSocket>& ha
 bool App::setup(std::string& error) {
   applied_ = config_;
   if (!make_provider(applied_, error)) return false;  // a bad credential setting fails before anything listens
+  if (!choose_data_path(error)) return false;
   uv_loop_init(&loop_);
   loop_ready_ = true;
   shared_.cam_budget.configure(config_.cam_rate_limit, config_.cam_burst);
@@ -93,6 +95,7 @@ bool App::setup(std::string& error) {
   }
   register_token_gauges();
   register_target_gauges();
+  register_data_path_gauge();
   trimmer_ = std::make_unique<MemoryTrimmer>(shared_.open_clients, shared_.peak_clients);
   trimmer_->start(&loop_);
   uv_timer_init(&loop_, &drain_timer_);
@@ -115,6 +118,26 @@ bool App::setup(std::string& error) {
   uv_signal_start(&sighup_, on_sighup, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
   return true;
+}
+
+// Once, before any worker starts (a reload keeps the data path of the start).
+bool App::choose_data_path(std::string& error) {
+  if (config_.data_path == DataPath::epoll) return true;
+  const std::optional<std::string> why_not = uring_unavailable_reason();
+  if (why_not && config_.data_path == DataPath::io_uring) {
+    error = "--data-path io_uring: io_uring is not usable here: " + *why_not;
+    return false;
+  }
+  if (why_not) log_info("data_path_epoll", {{"reason", *why_not}});
+  shared_.io_uring_data_path = !why_not;
+  return true;
+}
+
+void App::register_data_path_gauge() {
+  gauges_.push_back(process_metrics().register_gauge_callback(MetricId::data_path, [this](GaugeSamples& out) {
+    out.add({"io_uring"}, shared_.io_uring_data_path ? 1 : 0);
+    out.add({"epoll"}, shared_.io_uring_data_path ? 0 : 1);
+  }));
 }
 
 void App::register_token_gauges() {
@@ -179,6 +202,7 @@ int App::run() {
                        {"config", config_.config_file.empty() ? std::string("flags") : config_.config_file},
                        {"targets", join_names(names)},
                        {"workers_per_target", workers_per_target(config_)},
+                       {"data_path", shared_.io_uring_data_path ? "io_uring" : "epoll"},
                        {"admin", config_.admin ? config_.admin->to_string() : std::string("off")},
                        {"http", config_.http_address ? config_.http_address->to_string() : std::string("off")},
                        {"open_files_limit", open_files}});

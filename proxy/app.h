@@ -62,6 +62,10 @@ class App {
   void refresh_tokens(std::string_view query, AdminReply reply);
   void register_token_gauges();
   void register_target_gauges();
+  // --data-path: io_uring where asked for (or auto) and usable; false with `error` when forced
+  // and not usable.
+  bool choose_data_path(std::string& error);
+  void register_data_path_gauge();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_sighup(uv_signal_t* s, int signum);
   static void on_notify_timer(uv_timer_t* t);

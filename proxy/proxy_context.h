@@ -29,6 +29,9 @@ struct ProcessShared {
   std::atomic<int64_t> peak_clients{0};
   // Every target's CAM calls (--cam-rate-limit, --cam-burst), configured by App at start.
   CamCallBudget cam_budget;
+  // --data-path as resolved by App at start, before any worker runs: each worker then runs
+  // its sockets over an io_uring of its own (proxy/net/uring_loop.h).
+  bool io_uring_data_path = false;
   // Of open_clients, those still logging in (--max-logins-in-progress).
   std::atomic<int64_t> logins_in_progress{0};
 };
@@ -73,6 +76,7 @@ class ProxyContext {
     }
   }
 
+  bool io_uring_data_path() const { return shared_.io_uring_data_path; }
   size_t worker_count() const { return worker_count_; }
   void set_worker_count(size_t n) { worker_count_ = n; }
 

@@ -75,10 +75,20 @@ bool Worker::listen_on(const ListenAddress& address, int fd, std::string& error)
 }
 
 void Worker::run() {
+  if (ctx_.io_uring_data_path()) {  // before any socket: transports pick their backend at init
+    std::string error;
+    uring_ = UringLoop::create(&loop_, error);
+    if (!uring_) log_warn("worker_data_path_epoll", {{"worker", index_}, {"error", error}});
+  }
   pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_);
   pool_ = std::make_unique<UpstreamPool>(*pool_env_);
   pool_->start();
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every transport has closed, its SQEs finished
+  if (uring_) {
+    uring_->close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uring_.reset();
+  }
   log_debug("worker_stopped", {{"worker", index_}});
 }
 

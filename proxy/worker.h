@@ -15,6 +15,7 @@
 #include "proxy/context_pool_env.h"
 #include "proxy/net/acceptor.h"
 #include "proxy/net/listen_socket.h"
+#include "proxy/net/uring_loop.h"
 #include "proxy/pool/upstream_pool.h"
 #include "proxy/proxy_context.h"
 #include "proxy/session/session_env.h"
@@ -126,6 +127,7 @@ class Worker final : public SessionEnv {
   std::atomic<size_t> session_count_{0};
   std::unique_ptr<ContextPoolEnv> pool_env_;  // what pool_ reads of the process
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<UringLoop> uring_;  // the io_uring data path's, on the worker thread
   std::thread thread_;
   bool loop_ready_ = false;
 };

@@ -63,6 +63,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--camproxy-arg", action="append", default=[], help="extra camproxy flag (repeatable)")
     p.add_argument("--baseline", help="a second camproxy binary (e.g. the build before a change), run as "
                    "the 'baseline' target beside camproxy with the same flags")
+    p.add_argument("--baseline-arg", action="append", default=[],
+                   help="extra flag for the baseline only (repeatable): with --baseline BUILD/proxy/camproxy "
+                   "--baseline-arg=--data-path=epoll the baseline is the epoll data path of the same build")
     p.add_argument("--json", help="raw results file (default: $TMPDIR/camproxy-bench-<time>.json)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     args = p.parse_args()
@@ -231,7 +234,8 @@ def main() -> int:
     try:
         tool = tools(args, workdir)
         info = meta(args, tool)
-        with Stack(tool, workdir, args.camproxy, args.camproxy_arg, args.delay_us, args.baseline) as stack:
+        with Stack(tool, workdir, args.camproxy, args.camproxy_arg, args.delay_us, args.baseline,
+               args.baseline_arg) as stack:
             log("preparing sysbench tables")
             workloads.prepare_sysbench(tool["sysbench"], stack.target("direct"))
             memory = {"main_rss_kib_at_start": workloads.rss_kib(stack.relay_pid("camproxy"))}

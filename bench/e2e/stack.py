@@ -75,11 +75,13 @@ def read_line(proc: subprocess.Popen, timeout: float, what: str) -> str:
 
 class Stack:
     def __init__(self, tools: dict[str, str], workdir: Path, camproxy_bin: str,
-                 extra_proxy_args: list[str], delay_us: int, baseline_bin: Optional[str] = None):
+                 extra_proxy_args: list[str], delay_us: int, baseline_bin: Optional[str] = None,
+                 baseline_args: Optional[list[str]] = None):
         self._tools = tools
         self._dir = workdir
         self._camproxy_bin = camproxy_bin
         self._baseline_bin = baseline_bin  # a second camproxy (another build) beside the first
+        self._baseline_args = baseline_args or []  # its own flags, after the shared ones
         self._extra_proxy_args = list(extra_proxy_args)
         self._delay_us = delay_us
         self._exit = ExitStack()
@@ -115,7 +117,7 @@ class Stack:
         for name in ("main", "delayed"):
             self.start_camproxy(name)
             if self._baseline_bin:
-                self.start_camproxy(f"baseline-{name}", binary=self._baseline_bin)
+                self.start_camproxy(f"baseline-{name}", binary=self._baseline_bin, last_args=self._baseline_args)
 
     def _prepare_accounts(self) -> None:
         assert self._db is not None
@@ -178,10 +180,11 @@ class Stack:
         for port in self._haproxy_ports.values():
             wait_until(lambda p=port: _port_open(p, self._haproxy), kStartTimeout, f"HAProxy on {port}")
 
-    def start_camproxy(self, name: str, *args: str, binary: Optional[str] = None) -> CamProxy:
+    def start_camproxy(self, name: str, *args: str, binary: Optional[str] = None,
+                       last_args: Optional[list[str]] = None) -> CamProxy:
         """Starts (or returns) the camproxy called `name`; "delayed" and "baseline-delayed" log in
         through the relay. `args` go before the --camproxy-arg flags (so those win); `binary`
-        replaces the camproxy under test (the baseline's)."""
+        replaces the camproxy under test (the baseline's); `last_args` come after everything."""
         if name in self._proxies:
             return self._proxies[name]
         assert self._db is not None and self._cam is not None
@@ -192,7 +195,7 @@ class Stack:
                 "--instance-id", kInstanceId, "--listen", f"127.0.0.1:{listen_port}",
                 "--cam-endpoint", self._cam.endpoint, "--admin", f"127.0.0.1:{admin_port}",
                 "--db-user", kCamAccount, "--upstream-tls", "disable", "--client-tls", "off",
-                *args, *self._extra_proxy_args]
+                *args, *self._extra_proxy_args, *(last_args or [])]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TENCENTCLOUD_", "CAMPROXY_"))}
         env["TENCENTCLOUD_SECRET_ID"] = kCredential.secret_id
         env["TENCENTCLOUD_SECRET_KEY"] = kCredential.secret_key

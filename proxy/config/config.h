@@ -116,6 +116,10 @@ struct TargetConfig {
   bool operator==(const TargetConfig&) const = default;
 };
 
+// The raw-I/O backend of client and database sockets (--data-path; proxy/net/uring_loop.h).
+// automatic: io_uring where the kernel allows it, else epoll.
+enum class DataPath { automatic, io_uring, epoll };
+
 // Process-wide settings and the targets. Flags and CAMPROXY_* variables fill targets[0].
 struct Config {
   std::string config_file;  // empty: flags and CAMPROXY_* variables only
@@ -136,6 +140,7 @@ struct Config {
   bool admin_quitquitquit = false;       // POST /quitquitquit on the admin endpoint (docs/security.md)
   std::optional<HostPort> http_address;  // the read-only probe and scrape listener; off by default
   int workers = 0;                       // 0: one per core
+  DataPath data_path = DataPath::automatic;
   int max_client_connections = 10000;
   int max_logins_in_progress = 0;  // accepted, not logged in yet: a cap of their own; 0: a quarter of the above
   bool core_dumps = false;

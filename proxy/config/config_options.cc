@@ -351,6 +351,21 @@ const std::vector<OptionSpec>& option_table() {
        "PEM private key of --client-tls-cert.", false, set_string(&TargetConfig::client_tls_key, "client tls key")},
       {"workers", "workers", OptionScope::process, "N", note("number of cores"),
        "Worker event loops that carry client sessions.", false, set_int(&Config::workers, 1, 256)},
+      {"data-path", "data-path", OptionScope::process, "PATH", value("auto"),
+       "How sockets' bytes move: io_uring (batched submissions; Linux 6.0+, where seccomp allows it), epoll, or "
+       "auto (io_uring when usable, else epoll, without an error). A forced io_uring that is not usable stops "
+       "the start.",
+       false,
+       [](Config& c, TargetConfig&, std::string_view v)
+           -> std::
+               optional<std::string> {
+                 static const std::map<std::string_view, DataPath> paths = {
+                     {"auto", DataPath::automatic}, {"io_uring", DataPath::io_uring}, {"epoll", DataPath::epoll}};
+                 auto it = paths.find(v);
+                 if (it == paths.end()) return "expected auto, io_uring or epoll, got '" + std::string(v) + "'";
+                 c.data_path = it->second;
+                 return std::nullopt;
+               }},
       {"max-client-connections", "limits.max-client-connections", OptionScope::process, "N",
        value(std::to_string(kProcess.max_client_connections)),
        "Most application connections at once; beyond it a new one gets error 1040 (Too many connections).", false,

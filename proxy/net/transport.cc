@@ -33,6 +33,7 @@ int Transport::init_tcp(uv_loop_t* loop) {
   if (rc == 0) {
     handle_.handle.data = this;
     state_ = State::open;
+    uring_ = UringLoop::of(loop);
   }
   return rc;
 }
@@ -42,12 +43,17 @@ int Transport::init_pipe(uv_loop_t* loop) {
   if (rc == 0) {
     handle_.handle.data = this;
     state_ = State::open;
+    uring_ = UringLoop::of(loop);
   }
   return rc;
 }
 
 void Transport::start_reading() {
   if (state_ != State::open || reading_) return;
+  if (uring_ != nullptr) {
+    uring_start_reading();
+    return;
+  }
   int rc = uv_read_start(&handle_.stream, on_alloc, on_read);
   if (rc != 0) {
     fail(rc, std::string("read start failed: ") + uv_strerror(rc));
@@ -58,6 +64,10 @@ void Transport::start_reading() {
 
 void Transport::stop_reading() {
   if (state_ != State::open || !reading_) return;
+  if (uring_ != nullptr) {
+    uring_stop_reading();
+    return;
+  }
   uv_read_stop(&handle_.stream);
   reading_ = false;
 }
@@ -76,11 +86,14 @@ void Transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   self->bytes_in_ += static_cast<uint64_t>(nread);
-  std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
-  if (self->ssl_ != nullptr) {
-    self->feed_tls(data);
+  self->deliver(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
+}
+
+void Transport::deliver(std::span<const uint8_t> data) {
+  if (ssl_ != nullptr) {
+    feed_tls(data);
   } else {
-    self->events_.on_data(*self, data);
+    events_.on_data(*this, data);
   }
 }
 
@@ -104,6 +117,10 @@ void Transport::write(std::span<const uint8_t> data) {
 
 void Transport::write_raw(std::span<const uint8_t> data) {
   bytes_out_ += data.size();
+  if (uring_ != nullptr) {
+    uring_write(data);
+    return;
+  }
   if (!inflight_.empty()) {
     queued_.insert(queued_.end(), data.begin(), data.end());
     return;
@@ -232,6 +249,10 @@ void Transport::close() {
   if (state_ != State::open) return;
   state_ = State::closing;
   reading_ = false;
+  if (uring_ != nullptr) {
+    uring_close();
+    return;
+  }
   uv_close(&handle_.handle, on_close_done);
 }
 

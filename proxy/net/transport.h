@@ -8,6 +8,12 @@
 //
 // Lifetime (libuv rules): the owner calls close() once it is done; on_closed() fires from the
 // close callback, after which the owner may free the Transport. close() is idempotent.
+//
+// Two raw-I/O backends, chosen at init from the loop: epoll (libuv reads and writes) or, when
+// the loop has a UringLoop, io_uring (transport_uring.cc): a multishot receive into the ring's
+// provided buffers, and sends whose buffer this transport owns until their completion. The
+// handle still owns the descriptor; it is closed only once no SQE of this transport is in
+// flight. TLS, back-pressure and the Events contract are the same on both.
 #include <openssl/ssl.h>
 #include <uv.h>
 
@@ -16,9 +22,11 @@
 #include <string>
 #include <vector>
 
+#include "proxy/net/uring_loop.h"
+
 namespace camproxy::proxy {
 
-class Transport {
+class Transport final : private UringLoop::User {
  public:
   class Events {
    public:
@@ -52,7 +60,10 @@ class Transport {
 
   // Plaintext in; encrypted first when TLS is on.
   void write(std::span<const uint8_t> data);
-  bool has_pending_writes() const { return !inflight_.empty(); }
+  // io_uring: every write waits for the next submit, so only a queue beyond a soft limit counts
+  // as pending (else a relay would stop reading after every packet).
+  bool has_pending_writes() const;
+  bool uses_uring() const { return uring_ != nullptr; }
 
   // Takes ownership of `ssl` (already configured for its role). Bytes that arrived before
   // TLS started (e.g. in the same read as an SSLRequest) are fed to TLS, never treated as
@@ -80,6 +91,22 @@ class Transport {
   void feed_tls(std::span<const uint8_t> cipher);
   bool flush_tls();
   void fail(int code, const std::string& detail);
+  void deliver(std::span<const uint8_t> data);
+
+  // The io_uring backend (transport_uring.cc).
+  void uring_start_reading();
+  void uring_stop_reading();
+  void uring_write(std::span<const uint8_t> data);
+  void uring_close();
+  void uring_finish_close();
+  void ask_flush();
+  void queue_recv(UringLoop& ring);
+  void queue_send(UringLoop& ring);
+  void on_recv(int res, uint32_t flags, std::span<const uint8_t> data);
+  void on_send(int res);
+  bool has_unsent_bytes() const { return !inflight_.empty() || !queued_.empty(); }
+  void on_completion(UringLoop::Op op, int res, uint32_t flags, std::span<const uint8_t> data) override;
+  void on_flush(UringLoop& ring) override;
 
   Events& events_;
   union Handle {
@@ -100,6 +127,20 @@ class Transport {
   bool tls_handshake_done_ = false;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
+
+  // io_uring backend state (unused on epoll). inflight_ is the buffer of the send in flight,
+  // from inflight_sent_ on; queued_ collects writes until the next submit.
+  UringLoop* uring_ = nullptr;
+  size_t inflight_sent_ = 0;
+  int ops_ = 0;                  // SQEs of this transport not yet finished (last CQE seen)
+  bool recv_armed_ = false;      // a multishot receive is in flight
+  bool recv_cancelled_ = false;  // ... and a cancel for it has been queued
+  bool send_armed_ = false;      // a send of inflight_ is in flight
+  bool flush_asked_ = false;     // on the ring's flush list
+  bool cancel_all_sent_ = false;
+  bool drained_owed_ = false;  // has_pending_writes() was true: on_drained once empty
+  std::vector<uint8_t> held_;  // received while reading was stopped
+  int held_error_ = 0;         // EOF or error seen while reading was stopped
 };
 
 }  // namespace camproxy::proxy

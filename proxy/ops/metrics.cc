@@ -24,6 +24,7 @@ constexpr std::array<std::string_view, 3> kBuildLabels = {"version", "openssl", 
 // Two targets may use accounts of the same name on different instances.
 constexpr std::array<std::string_view, 2> kTargetAccount = {"target", "account"};
 constexpr std::array<std::string_view, 1> kTarget = {"target"};
+constexpr std::array<std::string_view, 1> kDataPathLabel = {"path"};
 
 template <class E>
 constexpr std::span<const LabelValue> values_of() {
@@ -262,6 +263,13 @@ constexpr std::array<MetricSpec, kMetricCount> kTable = {{
      S::scrape,
      "1 while logins for the account use the fallback password because no valid CAM token is at hand, else 0.",
      kTargetAccount,
+     {}},
+    {MetricId::data_path,
+     "camproxy_data_path",
+     T::gauge,
+     S::scrape,
+     "1 for the raw-I/O backend the sockets use (path=\"io_uring\" or \"epoll\", --data-path), 0 for the other.",
+     kDataPathLabel,
      {}},
 }};
 

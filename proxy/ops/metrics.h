@@ -72,8 +72,9 @@ enum class MetricId : uint8_t {
   token_age,
   token_next_rotation,
   token_fallback_in_use,
+  data_path,
 };
-inline constexpr size_t kMetricCount = static_cast<size_t>(MetricId::token_fallback_in_use) + 1;
+inline constexpr size_t kMetricCount = static_cast<size_t>(MetricId::data_path) + 1;
 
 // One value of a fixed label, with the meaning docs/metrics.md gives it.
 struct LabelValue {

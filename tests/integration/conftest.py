@@ -166,6 +166,10 @@ class ProxyFactory:
             # The default --upstream-tls verify-identity, against the test MariaDB's CA (its
             # certificate names 127.0.0.1): most tests run the safe default.
             args += ["--upstream-ca-file", self._mariadb.ca_file]
+        # The suite runs on either data path (tests/run.sh runs a subset on the one auto does not pick).
+        data_path = os.environ.get("CAMPROXY_TEST_DATA_PATH")
+        if data_path and "--data-path" not in extra_args:
+            args += ["--data-path", data_path]
         args += list(extra_args)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
         credential = credential or self._cam.credential

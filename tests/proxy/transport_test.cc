@@ -1,144 +1,25 @@
 // Transport on a real loop: plaintext and TLS over socketpairs and loopback TCP, back-pressure
 // both ways, bytes that arrive before TLS starts, the peer going away mid-write, and close().
+// Every test runs on both raw-I/O backends: epoll (libuv) and io_uring (a UringLoop attached to
+// the loop); the io_uring ones are skipped where the kernel refuses io_uring.
 #include "proxy/net/transport.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <deque>
 #include <string>
 #include <vector>
 
-#include "proxy/net/tls.h"
-#include "tests/proxy/loop_harness.h"
+#include "tests/proxy/transport_fixture.h"
 
 namespace camproxy::proxy {
 namespace {
 
-using testing::LoopTest;
+using testing::Backend;
+using testing::Endpoint;
+using testing::pattern;
+using testing::TransportTest;
 
-// One side of a connection: a Transport and everything it reported.
-struct Endpoint final : Transport::Events {
-  Transport t{*this};
-  std::vector<uint8_t> data;
-  int drained = 0;
-  std::vector<int> errors;
-  int tls_ready = 0;
-  int closed = 0;
-  bool close_called = false;
-  int events_after_close = 0;                                          // anything but on_closed after close()
-  std::function<void(Endpoint&, std::span<const uint8_t>)> data_hook;  // replaces the default append
-
-  void close() {
-    close_called = true;
-    t.close();
-  }
-  void note() {
-    if (close_called) ++events_after_close;
-  }
-  void on_data(Transport&, std::span<const uint8_t> d) override {
-    note();
-    if (data_hook) {
-      data_hook(*this, d);
-    } else {
-      data.insert(data.end(), d.begin(), d.end());
-    }
-  }
-  void on_drained(Transport&) override {
-    note();
-    ++drained;
-  }
-  void on_error(Transport&, int code, const std::string&) override {
-    note();
-    errors.push_back(code);
-  }
-  void on_tls_ready(Transport&) override {
-    note();
-    ++tls_ready;
-  }
-  void on_closed(Transport&) override { ++closed; }
-};
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-  std::vector<uint8_t> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(i * 7 + seed + i / 251);
-  return out;
-}
-
-class TransportTest : public LoopTest {
- protected:
-  void TearDown() override {
-    for (auto& e : endpoints_) e.close();
-    EXPECT_TRUE(run_until([this] {
-      for (auto& e : endpoints_) {
-        if (e.closed == 0) return false;
-      }
-      return true;
-    }));
-    for (auto& e : endpoints_) EXPECT_EQ(e.closed, 1) << "on_closed exactly once";
-    for (int fd : raw_fds_) ::close(fd);
-    LoopTest::TearDown();
-  }
-
-  // A Transport over one end of a socketpair (the Transport owns the descriptor).
-  Endpoint& pipe_endpoint(int fd) {
-    Endpoint& e = endpoints_.emplace_back();
-    EXPECT_EQ(e.t.init_pipe(loop()), 0);
-    EXPECT_EQ(uv_pipe_open(reinterpret_cast<uv_pipe_t*>(e.t.stream()), fd), 0);
-    return e;
-  }
-  Endpoint& tcp_endpoint(int fd) {
-    Endpoint& e = endpoints_.emplace_back();
-    EXPECT_EQ(e.t.init_tcp(loop()), 0);
-    EXPECT_EQ(uv_tcp_open(e.t.tcp(), fd), 0);
-    return e;
-  }
-  std::pair<Endpoint*, Endpoint*> pipe_pair() {
-    auto fds = testing::make_socketpair();
-    return {&pipe_endpoint(fds.a), &pipe_endpoint(fds.b)};
-  }
-  // Small kernel buffers: a few hundred KiB of writes are enough to fill them.
-  std::pair<Endpoint*, Endpoint*> small_pipe_pair() {
-    auto fds = testing::make_socketpair();
-    testing::shrink_socket_buffers(fds.a, 4096);
-    testing::shrink_socket_buffers(fds.b, 4096);
-    return {&pipe_endpoint(fds.a), &pipe_endpoint(fds.b)};
-  }
-  int keep_raw(int fd) {
-    raw_fds_.push_back(fd);
-    return fd;
-  }
-
-  // Writes `bytes` in 16 KiB pieces, as a relay would.
-  static void write_in_pieces(Endpoint& e, const std::vector<uint8_t>& bytes) {
-    for (size_t off = 0; off < bytes.size(); off += 16384) {
-      e.t.write(std::span(bytes).subspan(off, std::min<size_t>(16384, bytes.size() - off)));
-    }
-  }
-
-  void start_tls_pair(Endpoint& client, Endpoint& server) {
-    std::string error;
-    server_ctx_ = make_client_facing_ctx("", "", error);
-    ASSERT_TRUE(server_ctx_) << error;
-    client_ctx_ = make_upstream_ctx(UpstreamTlsMode::insecure_required, "", error);
-    ASSERT_TRUE(client_ctx_) << error;
-    SSL* s = SSL_new(server_ctx_.get());
-    SSL_set_accept_state(s);
-    server.t.start_tls(s, {});
-    SSL* c = SSL_new(client_ctx_.get());
-    SSL_set_connect_state(c);
-    client.t.start_tls(c, {});
-  }
-
-  SslCtxPtr server_ctx_;
-  SslCtxPtr client_ctx_;
-
- private:
-  std::deque<Endpoint> endpoints_;
-  std::vector<int> raw_fds_;
-};
-
-TEST_F(TransportTest, BytesFlowBothWaysOverASocketpair) {
+TEST_P(TransportTest, BytesFlowBothWaysOverASocketpair) {
   auto [a, b] = pipe_pair();
   a->t.start_reading();
   b->t.start_reading();
@@ -153,7 +34,7 @@ TEST_F(TransportTest, BytesFlowBothWaysOverASocketpair) {
   EXPECT_TRUE(b->errors.empty());
 }
 
-TEST_F(TransportTest, BytesFlowBothWaysOverLoopbackTcp) {
+TEST_P(TransportTest, BytesFlowBothWaysOverLoopbackTcp) {
   auto fds = testing::make_tcp_pair();
   Endpoint& a = tcp_endpoint(fds.a);
   Endpoint& b = tcp_endpoint(fds.b);
@@ -168,7 +49,7 @@ TEST_F(TransportTest, BytesFlowBothWaysOverLoopbackTcp) {
   EXPECT_TRUE(b.data == to_b);
 }
 
-TEST_F(TransportTest, StopReadingHoldsBackTheWriterUntilTheReaderResumes) {
+TEST_P(TransportTest, StopReadingHoldsBackTheWriterUntilTheReaderResumes) {
   auto [writer, reader] = small_pipe_pair();
   const auto bytes = pattern(1 << 20, 3);
   write_in_pieces(*writer, bytes);
@@ -186,7 +67,7 @@ TEST_F(TransportTest, StopReadingHoldsBackTheWriterUntilTheReaderResumes) {
   EXPECT_TRUE(writer->errors.empty());
 }
 
-TEST_F(TransportTest, BackPressureWorksInBothDirectionsAtOnce) {
+TEST_P(TransportTest, BackPressureWorksInBothDirectionsAtOnce) {
   auto [a, b] = small_pipe_pair();
   const auto to_b = pattern(512 * 1024, 4);
   const auto to_a = pattern(384 * 1024, 5);
@@ -210,7 +91,7 @@ TEST_F(TransportTest, BackPressureWorksInBothDirectionsAtOnce) {
   EXPECT_TRUE(b->data == expected);
 }
 
-TEST_F(TransportTest, ReadingStopsAndResumesWithoutLosingBytes) {
+TEST_P(TransportTest, ReadingStopsAndResumesWithoutLosingBytes) {
   auto [a, b] = pipe_pair();
   b->t.start_reading();
   a->t.write(std::vector<uint8_t>{1, 2, 3});
@@ -224,7 +105,7 @@ TEST_F(TransportTest, ReadingStopsAndResumesWithoutLosingBytes) {
   EXPECT_EQ(b->data, (std::vector<uint8_t>{1, 2, 3, 4, 5}));
 }
 
-TEST_F(TransportTest, TlsOnBothEndsCarriesBytesEncrypted) {
+TEST_P(TransportTest, TlsOnBothEndsCarriesBytesEncrypted) {
   auto [client, server] = pipe_pair();
   client->t.start_reading();
   server->t.start_reading();
@@ -248,7 +129,7 @@ TEST_F(TransportTest, TlsOnBothEndsCarriesBytesEncrypted) {
   EXPECT_TRUE(server->errors.empty());
 }
 
-TEST_F(TransportTest, TlsKeepsBackPressureAndOrder) {
+TEST_P(TransportTest, TlsKeepsBackPressureAndOrder) {
   auto [client, server] = small_pipe_pair();
   client->t.start_reading();
   server->t.start_reading();
@@ -265,7 +146,7 @@ TEST_F(TransportTest, TlsKeepsBackPressureAndOrder) {
 
 // The SSLRequest case (spec/mysql-protocol.md §2.3): the peer's first TLS bytes arrive in the
 // same read as the plaintext before them, and must reach TLS through start_tls's early bytes.
-TEST_F(TransportTest, BytesReadBeforeStartTlsAreHandedToTls) {
+TEST_P(TransportTest, BytesReadBeforeStartTlsAreHandedToTls) {
   auto [client, server] = pipe_pair();
   std::string error;
   server_ctx_ = make_client_facing_ctx("", "", error);
@@ -302,7 +183,7 @@ TEST_F(TransportTest, BytesReadBeforeStartTlsAreHandedToTls) {
   EXPECT_EQ(server->data, (std::vector<uint8_t>{'o', 'k'}));
 }
 
-TEST_F(TransportTest, PlaintextWhereTlsIsExpectedIsATlsError) {
+TEST_P(TransportTest, PlaintextWhereTlsIsExpectedIsATlsError) {
   auto [client, server] = pipe_pair();
   std::string error;
   server_ctx_ = make_client_facing_ctx("", "", error);
@@ -319,7 +200,7 @@ TEST_F(TransportTest, PlaintextWhereTlsIsExpectedIsATlsError) {
   EXPECT_EQ(server->tls_ready, 0);
 }
 
-TEST_F(TransportTest, AnOrderlyPeerCloseIsEofOnce) {
+TEST_P(TransportTest, AnOrderlyPeerCloseIsEofOnce) {
   auto [a, b] = pipe_pair();
   a->t.start_reading();
   b->close();
@@ -332,7 +213,7 @@ TEST_F(TransportTest, AnOrderlyPeerCloseIsEofOnce) {
   EXPECT_EQ(a->errors.size(), 1u);
 }
 
-TEST_F(TransportTest, PeerClosingMidWriteIsOneErrorAndNoCallbackAfterClose) {
+TEST_P(TransportTest, PeerClosingMidWriteIsOneErrorAndNoCallbackAfterClose) {
   auto [writer, reader] = small_pipe_pair();
   writer->t.start_reading();
   write_in_pieces(*writer, pattern(1 << 20, 11));
@@ -349,7 +230,7 @@ TEST_F(TransportTest, PeerClosingMidWriteIsOneErrorAndNoCallbackAfterClose) {
   EXPECT_EQ(writer->events_after_close, 0);
 }
 
-TEST_F(TransportTest, ClosingWithQueuedWritesCancelsThemQuietly) {
+TEST_P(TransportTest, ClosingWithQueuedWritesCancelsThemQuietly) {
   auto [writer, reader] = small_pipe_pair();
   write_in_pieces(*writer, pattern(1 << 20, 12));
   ASSERT_TRUE(writer->t.has_pending_writes());
@@ -361,7 +242,7 @@ TEST_F(TransportTest, ClosingWithQueuedWritesCancelsThemQuietly) {
   (void)reader;
 }
 
-TEST_F(TransportTest, CloseTwiceIsSafeAndOnClosedFiresOnce) {
+TEST_P(TransportTest, CloseTwiceIsSafeAndOnClosedFiresOnce) {
   auto [a, b] = pipe_pair();
   a->t.start_reading();
   a->close();
@@ -377,7 +258,7 @@ TEST_F(TransportTest, CloseTwiceIsSafeAndOnClosedFiresOnce) {
   EXPECT_EQ(b->data.size(), 0u);
 }
 
-TEST_F(TransportTest, ClosingATransportThatNeverOpenedReportsClosedOnce) {
+TEST_P(TransportTest, ClosingATransportThatNeverOpenedReportsClosedOnce) {
   Endpoint e;
   e.close();
   EXPECT_EQ(e.closed, 1);
@@ -386,7 +267,7 @@ TEST_F(TransportTest, ClosingATransportThatNeverOpenedReportsClosedOnce) {
   EXPECT_TRUE(e.t.is_closing());
 }
 
-TEST_F(TransportTest, TlsPeerCloseMidStreamIsOneError) {
+TEST_P(TransportTest, TlsPeerCloseMidStreamIsOneError) {
   auto [client, server] = pipe_pair();
   client->t.start_reading();
   server->t.start_reading();
@@ -397,6 +278,9 @@ TEST_F(TransportTest, TlsPeerCloseMidStreamIsOneError) {
   run_for(20);
   EXPECT_EQ(client->errors.size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, TransportTest, ::testing::Values(Backend::epoll, Backend::io_uring),
+                         testing::backend_name);
 
 }  // namespace
 }  // namespace camproxy::proxy
