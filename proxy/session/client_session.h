@@ -209,6 +209,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void send_ok(uint16_t status_flags);
   void send_reset_ok(uint16_t status_flags);
   void release_upstream();
+  PooledConn give_up_upstream();
   void drop_upstream();
   bool upstream_reusable() const;
   void finish();

@@ -150,9 +150,7 @@ void ClientSession::last_insert_id_read(const std::vector<InternalResult>& resul
 }
 
 void ClientSession::detach() {
-  PooledConn pc = std::move(*pooled_);
-  pooled_.reset();
-  pc.conn = upstream_;
+  PooledConn pc = give_up_upstream();
   pc.profile.schema = replay_.schema;
   pc.profile.multi_statements = multi_statements_;
   pc.role_may_be_set = role_may_be_set_;
@@ -161,8 +159,6 @@ void ClientSession::detach() {
                 .last_insert_id = last_insert_id_};
   log_debug("session_detached",
             {{"conn", connection_id_}, {"state", to_string(state_)}, {"thread_id", pc.conn->thread_id()}});
-  upstream_ = nullptr;
-  upstream_counted_ = false;  // the pool counts it now
   env_.sessions().set_thread(registry_entry_, 0);
   registry_entry_->shared.store(true);
   transition(State::detached);

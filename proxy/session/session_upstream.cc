@@ -330,18 +330,23 @@ bool ClientSession::upstream_reusable() const {
   return state_ == State::prepare && upstream_->at_rest();
 }
 
+// upstream_ with its pool record, for the pool: the session no longer holds or counts it.
+PooledConn ClientSession::give_up_upstream() {
+  PooledConn pc = std::move(*pooled_);
+  pooled_.reset();
+  pc.conn = upstream_;
+  upstream_ = nullptr;
+  upstream_counted_ = false;
+  return pc;
+}
+
 // The session is done with its database connection: reset and pooled when it is safe.
 void ClientSession::release_upstream() {
   if (upstream_ == nullptr) return;
   if (prep_ && prep_->purpose() == ConnectionPrep::Purpose::handover && !upstream_->relay_behind_commands()) {
     // Taken mid-reset and left before sending anything (a connect-and-quit client): the pool
     // finishes the reset it started.
-    UpstreamConn* u = upstream_;
-    upstream_ = nullptr;
-    upstream_counted_ = false;
-    PooledConn pc = std::move(*pooled_);
-    pooled_.reset();
-    pc.conn = u;
+    PooledConn pc = give_up_upstream();
     ConnectionPrep prep = std::move(*prep_);
     prep_.reset();
     env_.pool().take_back({std::move(pc), std::move(prep)});
@@ -349,12 +354,7 @@ void ClientSession::release_upstream() {
   }
   prep_.reset();  // a connection being prepared is not at rest: it is closed below
   if (upstream_reusable()) {
-    UpstreamConn* u = upstream_;
-    upstream_ = nullptr;
-    upstream_counted_ = false;
-    PooledConn pc = std::move(*pooled_);
-    pooled_.reset();
-    pc.conn = u;
+    PooledConn pc = give_up_upstream();
     if (tracker_) {  // the client ran commands: what it left (a reset keeps both, spec §5.1)
       pc.profile.schema = replay_.schema;
       pc.profile.multi_statements = multi_statements_;
