@@ -45,6 +45,7 @@ void Transport::uring_stop_reading() {
 }
 
 void Transport::uring_write(std::span<const uint8_t> data) {
+  if (queued_.capacity() == 0) queued_ = uring_->take_send_buffer();
   queued_.insert(queued_.end(), data.begin(), data.end());
   if (has_pending_writes()) drained_owed_ = true;
   if (!send_armed_) ask_flush();
@@ -182,9 +183,9 @@ void Transport::on_send(int res) {
     return;
   }
   // Every write passes through these buffers here (not only the ones the kernel refused, as on
-  // epoll): an idle connection keeps none of them.
-  std::vector<uint8_t>().swap(inflight_);
-  std::vector<uint8_t>().swap(queued_);
+  // epoll): they go back to the loop's spares, so an idle connection keeps none of them.
+  uring_->give_send_buffer(std::exchange(inflight_, {}));
+  uring_->give_send_buffer(std::exchange(queued_, {}));
   if (!std::exchange(drained_owed_, false)) return;
   events_.on_drained(*this);
 }

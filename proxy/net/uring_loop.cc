@@ -191,4 +191,19 @@ void UringLoop::close() {
 
 void UringLoop::on_handle_closed(uv_handle_t* h) { --static_cast<UringLoop*>(h->data)->handles_open_; }
 
+std::vector<uint8_t> UringLoop::take_send_buffer() {
+  if (spare_send_buffers_.empty()) return {};
+  std::vector<uint8_t> buffer = std::move(spare_send_buffers_.back());
+  spare_send_buffers_.pop_back();
+  return buffer;
+}
+
+void UringLoop::give_send_buffer(std::vector<uint8_t> buffer) {
+  if (buffer.capacity() == 0 || buffer.capacity() > kSpareSendBufferCapacity ||
+      spare_send_buffers_.size() >= kSpareSendBuffers)
+    return;
+  buffer.clear();
+  spare_send_buffers_.push_back(std::move(buffer));
+}
+
 }  // namespace camproxy::proxy

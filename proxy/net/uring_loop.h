@@ -59,6 +59,11 @@ class UringLoop {
   // (and open to the call) until then: it remembers that it asked.
   void want_flush(User& user);
 
+  // Send buffers: a transport takes one for its next writes and gives it back once its sends are
+  // done, so a relayed packet costs no allocation and an idle connection holds no buffer.
+  std::vector<uint8_t> take_send_buffer();
+  void give_send_buffer(std::vector<uint8_t> buffer);
+
   // Closes the libuv handles; the ring itself goes with the destructor, after closed().
   void close();
   bool closed() const { return handles_open_ == 0; }
@@ -71,6 +76,10 @@ class UringLoop {
   // with ENOBUFS and is re-armed. Pages are touched only once the kernel fills them.
   static constexpr unsigned kBufferCount = 64;
   static constexpr unsigned kBufferSize = 16 * 1024;
+
+  // Spare send buffers kept: bounded in count and size (a large result's buffer is freed).
+  static constexpr size_t kSpareSendBuffers = 16;
+  static constexpr size_t kSpareSendBufferCapacity = 16 * 1024;
 
   explicit UringLoop(uv_loop_t* loop) : loop_(loop) {}
   bool init(std::string& error);
@@ -96,6 +105,7 @@ class UringLoop {
   uint64_t in_flight_ = 0;
   std::vector<User*> flush_;
   std::vector<User*> flushing_;  // the list being worked through (kept for its capacity)
+  std::vector<std::vector<uint8_t>> spare_send_buffers_;
 };
 
 }  // namespace camproxy::proxy
