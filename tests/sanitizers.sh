@@ -5,8 +5,9 @@
 #                                store, the session registry and the metrics)
 # CI (tests/run.sh) runs both.
 # Unit tests run in full; the integration suite runs without its two long load tests (they
-# exercise timing, not memory safety, and would double CI time under a sanitizer), and under TSan
-# only the files where the control loop and the workers share state (see below).
+# exercise timing, not memory safety, and would double CI time under a sanitizer) and without the
+# files that run no camproxy path (below), and under TSan only the files where the control loop
+# and the workers share state (see below).
 # Assumes deploy/setup-debian.sh has run (tests/run.sh does it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +37,15 @@ export CAMPROXY_BIN="$root/$build/proxy/camproxy"
 # token publication to the workers, the CAM call threads and their budget, reload, drain, the
 # admin endpoint's snapshots from the workers, the pool under concurrent sessions, KILL across
 # workers through the session registry; the whole suite under both would put CI past its hour.
-files=(tests/integration)
+# The files that check the test tools (the CAM and credential emulators, the sha2 test server)
+# or the packaging and deployment files are left out under ASan: they run no camproxy path the
+# plain suite does not, and cost CI about three minutes.
+files=(tests/integration
+       --ignore=tests/integration/test_cam_emulator.py
+       --ignore=tests/integration/test_credential_emulators.py
+       --ignore=tests/integration/test_sha2_upstream.py
+       --ignore=tests/integration/test_deploy_files.py
+       --ignore=tests/integration/test_package.py)
 if [[ $mode == tsan ]]; then
   files=(tests/integration/test_token_lifecycle.py tests/integration/test_admin_reload.py
          tests/integration/test_admin_debug.py tests/integration/test_introspection.py
