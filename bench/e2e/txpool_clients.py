@@ -15,7 +15,7 @@ import statistics
 import time
 from collections import Counter
 
-from stack import Endpoint, Stack, kCamAccount, kSbtestDb  # first: it puts tests/tools on sys.path
+from stack import Endpoint, Stack, kAnyPassword, kCamAccount, kSbtestDb  # first: it puts tests/tools on sys.path
 from async_client import AsyncClient, ServerError
 from proxy_probe import metric
 from raw_mysql_client import ErrPacket, OkPacket
@@ -163,7 +163,7 @@ class ClientLoad:
         async with sem:
             try:
                 return await asyncio.wait_for(
-                    AsyncClient.connect(self._port, kCamAccount, "any-password", kSbtestDb), kOpTimeout)
+                    AsyncClient.connect(self._port, kCamAccount, kAnyPassword, kSbtestDb), kOpTimeout)
             except ServerError as exc:
                 self._error(f"login ERR {exc.err.code}", str(exc))
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
