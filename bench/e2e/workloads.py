@@ -1,7 +1,7 @@
 """The loads of the end-to-end benchmark and the sampler that watches the relay process.
 
     with ProcessSampler(pid) as s: ...;  s.result() -> {"cpu_s", "rss_max_kib", "rss_end_kib"}
-    run_sysbench(sysbench, endpoint, threads, seconds) -> {"tps", "qps", "avg_ms", "p99_ms", ...}
+    run_sysbench(sysbench, endpoint, threads, seconds, test=, extra=) -> {"tps", "qps", "avg_ms", "p99_ms", ...}
     run_connect_loop(connect_loop, endpoint, count) -> {"rate", "p50_ms", "p90_ms", "p99_ms", ...}
     hold_connections(connect_loop, endpoint, count) as held: ...   # `count` logged-in clients
 """
@@ -98,8 +98,9 @@ class ProcessSampler:
                 "rss_end_kib": self._rss_end}
 
 
-def _sysbench_cmd(sysbench: str, ep: Endpoint, command: str, *extra: str) -> list[str]:
-    return [sysbench, "oltp_point_select", "--db-driver=mysql", "--mysql-host=127.0.0.1",
+def _sysbench_cmd(sysbench: str, ep: Endpoint, command: str, *extra: str,
+                  test: str = "oltp_point_select") -> list[str]:
+    return [sysbench, test, "--db-driver=mysql", "--mysql-host=127.0.0.1",
             f"--mysql-port={ep.port}", f"--mysql-user={ep.user}", f"--mysql-password={ep.password}",
             f"--mysql-db={kSbtestDb}", f"--tables={kTables}", f"--table-size={kTableSize}",
             *extra, command]
@@ -130,10 +131,13 @@ def parse_sysbench(output: str) -> dict:
     return result
 
 
-def run_sysbench(sysbench: str, ep: Endpoint, threads: int, seconds: float) -> dict:
-    """One oltp_point_select run; the connections are made before the timed part starts."""
+def run_sysbench(sysbench: str, ep: Endpoint, threads: int, seconds: float,
+                 test: str = "oltp_point_select", extra: tuple[str, ...] = ()) -> dict:
+    """One run of `test` (sysbench's oltp_* scripts share the prepared tables), `extra` flags
+    added; the connections are made before the timed part starts."""
     out = run_tool(_sysbench_cmd(sysbench, ep, "run", f"--threads={threads}", f"--time={seconds:g}",
-                                 "--rand-type=uniform", "--percentile=99", "--report-interval=0"),
+                                 "--rand-type=uniform", "--percentile=99", "--report-interval=0",
+                                 *extra, test=test),
                    timeout=seconds + 120)
     result = parse_sysbench(out)
     if result["errors"]:

@@ -111,6 +111,20 @@ def parse_err(payload: bytes) -> ErrPacket:
     return ErrPacket(code, "", payload[3:].decode(errors="replace"))
 
 
+def parse_text_row(row: bytes) -> list[bytes | None]:
+    """A text result set row: length-encoded strings, 0xFB for NULL."""
+    values: list[bytes | None] = []
+    pos = 0
+    while pos < len(row):
+        if row[pos] == 0xFB:
+            values.append(None)
+            pos += 1
+        else:
+            value, pos = lenenc_str(row, pos)
+            values.append(value)
+    return values
+
+
 def native_scramble(password: bytes, nonce: bytes) -> bytes:
     if not password:
         return b""
@@ -118,6 +132,41 @@ def native_scramble(password: bytes, nonce: bytes) -> bytes:
     stage2 = hashlib.sha1(stage1).digest()
     mix = hashlib.sha1(nonce + stage2).digest()
     return bytes(a ^ b for a, b in zip(stage1, mix))
+
+
+@dataclass
+class LoginResponse:
+    caps: int             # what both sides have: the session's capabilities
+    nonce: bytes          # the greeting's scramble, for a later COM_CHANGE_USER
+    greeting_status: int
+    body: bytes           # the HandshakeResponse41 payload to send
+
+
+def handshake_response(greeting: bytes, user: str, password: bytes, database: str | None, caps: int,
+                       collation: int) -> LoginResponse:
+    """The HandshakeResponse41 (mysql_native_password) to a HandshakeV10 greeting (spec §2.1, §2.4),
+    without I/O, so that blocking and asyncio clients share it."""
+    if greeting[0] == 0xFF:
+        raise AssertionError(f"refused before the greeting: {parse_err(greeting)}")
+    pos = greeting.index(b"\0", 1) + 1 + 4  # protocol version, server version, thread id
+    nonce = greeting[pos:pos + 8]
+    pos += 9
+    server_caps = struct.unpack_from("<H", greeting, pos)[0]
+    pos += 3  # caps low, collation
+    status = struct.unpack_from("<H", greeting, pos)[0]
+    server_caps |= struct.unpack_from("<H", greeting, pos + 2)[0] << 16
+    nonce_len = greeting[pos + 4]
+    pos += 5 + 10
+    nonce += greeting[pos:pos + max(13, nonce_len - 8) - 1]
+    if database is not None:
+        caps |= kConnectWithDb
+    caps &= server_caps
+    body = struct.pack("<IIB23x", caps, 1 << 24, collation) + user.encode() + b"\0"
+    body += put_lenenc_str(native_scramble(password, nonce))
+    if database is not None:
+        body += database.encode() + b"\0"
+    body += b"mysql_native_password\0"
+    return LoginResponse(caps, nonce, status, body)
 
 
 class ConnectionClosed(Exception):
@@ -171,30 +220,9 @@ class RawClient:
         self.seq = (self.seq + 1) & 0xFF
 
     def _handshake(self, user: str, password: bytes, database: str | None, caps: int, collation: int) -> None:
-        greeting = self.read_packet()
-        if greeting[0] == 0xFF:
-            raise AssertionError(f"refused before the greeting: {parse_err(greeting)}")
-        pos = greeting.index(b"\0", 1) + 1 + 4  # protocol version, server version, thread id
-        nonce = greeting[pos:pos + 8]
-        pos += 9
-        server_caps = struct.unpack_from("<H", greeting, pos)[0]
-        pos += 3  # caps low, collation
-        self.greeting_status = struct.unpack_from("<H", greeting, pos)[0]
-        server_caps |= struct.unpack_from("<H", greeting, pos + 2)[0] << 16
-        nonce_len = greeting[pos + 4]
-        pos += 5 + 10
-        nonce += greeting[pos:pos + max(13, nonce_len - 8) - 1]
-        if database is not None:
-            caps |= kConnectWithDb
-        self.caps = caps & server_caps
-        self.nonce = nonce
-        response = native_scramble(password, nonce)
-        body = struct.pack("<IIB23x", self.caps, 1 << 24, collation) + user.encode() + b"\0"
-        body += put_lenenc_str(response)
-        if database is not None:
-            body += database.encode() + b"\0"
-        body += b"mysql_native_password\0"
-        self.write_packet(body)
+        login = handshake_response(self.read_packet(), user, password, database, caps, collation)
+        self.caps, self.nonce, self.greeting_status = login.caps, login.nonce, login.greeting_status
+        self.write_packet(login.body)
         self._finish_auth(password)
 
     def _finish_auth(self, password: bytes) -> None:
@@ -241,12 +269,4 @@ class RawClient:
                 return rows
             if row[0] == 0xFF:
                 raise AssertionError(f"error in the rows: {parse_err(row)}")
-            values, pos = [], 0
-            while pos < len(row):
-                if row[pos] == 0xFB:
-                    values.append(None)
-                    pos += 1
-                else:
-                    value, pos = lenenc_str(row, pos)
-                    values.append(value)
-            rows.append(values)
+            rows.append(parse_text_row(row))
