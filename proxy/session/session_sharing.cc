@@ -268,7 +268,11 @@ void ClientSession::attached_prepared(const ConnectionPrep& prep) {
       return;
     }
     drop_upstream();
-    if (++attach_attempts_ < kMaxAttachAttempts) {
+    // A connection that failed is replaced; a fix-up the server refused (e.g. 1049: the schema
+    // was dropped) would be refused again: the held command never ran, and the client is told.
+    const bool connection_failed =
+        f.kind == ConnectionPrep::Failure::Kind::lost || f.kind == ConnectionPrep::Failure::Kind::incomplete;
+    if (connection_failed && ++attach_attempts_ < kMaxAttachAttempts) {
       take_shared();
       return;
     }

@@ -303,3 +303,27 @@ def test_a_schema_the_sql_text_cannot_follow_is_followed_from_the_servers_sessio
     assert proxy.metric("camproxy_pool_pinned_sessions") == 0
     a.close()
     b.close()
+
+
+def test_a_fix_up_the_server_refuses_fails_the_command_before_it_runs(camproxy, mariadb):
+    """A's schema is dropped while A holds no connection: the COM_INIT_DB in front of its next
+    command fails, and the command (an unqualified INSERT, which on B's schema would find a table
+    of the same name) never runs: A gets 9005 naming the server's refusal, once."""
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS txpool_gone")
+        cur.execute("DELETE FROM camdb.txpool_private")
+        admin.commit()
+    proxy = transaction_mode(camproxy, 1)
+    a, b = connect(proxy, database="txpool_gone"), connect(proxy)
+    assert one(b, "SELECT DATABASE()") == ("camdb",)  # the connection is in camdb now
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("DROP DATABASE txpool_gone")
+    dials = proxy.metric("camproxy_upstream_dials_total")
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        one(a, "INSERT INTO txpool_private VALUES (99)")
+    assert refused.value.args[0] == 9005, refused.value.args
+    assert "re-creating the session on a shared connection failed" in refused.value.args[1]
+    assert "txpool_gone" in refused.value.args[1]
+    assert one(b, "SELECT COUNT(*) FROM camdb.txpool_private") == (0,)
+    assert proxy.metric("camproxy_upstream_dials_total") <= dials + 1  # b's own dial: a's attach was not retried
+    b.close()
