@@ -144,6 +144,7 @@ void ClientSession::last_insert_id_read(const std::vector<InternalResult>& resul
   }
   last_insert_id_ = parse_u64(results.front().column(0));
   last_insert_id_dirty_ = false;
+  client_.start_reading();  // had the relay's back-pressure stopped it, nothing else would restart it now
   detach();
 }
 
@@ -289,6 +290,7 @@ void ClientSession::attached_prepared(const ConnectionPrep& prep) {
                                  {"pipelined", pipelined_attach_}});
   if (std::exchange(pipelined_attach_, false)) {  // relaying since the fix-ups went out
     client_.start_reading();
+    maybe_detach();  // a command camproxy answered itself (a KILL) left nothing to wait for
     return;
   }
   relay_held_command(false);
