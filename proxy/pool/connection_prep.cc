@@ -75,6 +75,17 @@ SessionProfile ConnectionPrep::expected_profile() const {
   return p;
 }
 
+bool ConnectionPrep::let_commands_follow() {
+  if (purpose_ != Purpose::attach || (state_ != State::resetting && state_ != State::fixing_up)) return false;
+  const bool reset_known_good = have_.reset_worked && !have_.reset_refused;
+  for (Role role : roles_) {
+    if (role == Role::reset && !reset_known_good) return false;
+    if (role == Role::schema || role == Role::replay || role == Role::look) return false;
+  }
+  followed_ = true;
+  return true;
+}
+
 void ConnectionPrep::change_user_sent(uint64_t token_generation) { token_generation_ = token_generation; }
 
 ConnectionPrep::Step ConnectionPrep::no_token() {
@@ -102,7 +113,7 @@ ConnectionPrep::Step ConnectionPrep::on_commands_done(const std::vector<Internal
                  "the server answered " + std::to_string(results.size()) + " of " + std::to_string(roles_.size()) +
                      " commands"});
   }
-  if (state_ == State::resetting && !results.front().ok && purpose_ == Purpose::handover) {
+  if (state_ == State::resetting && !results.front().ok && (purpose_ == Purpose::handover || followed_)) {
     // The client's commands are already behind the pipeline: there is no falling back.
     const InternalResult& r = results.front();
     return fail({Failure::Kind::command_failed, r.code, r.sql_state, "COM_RESET_CONNECTION failed: " + r.message});
@@ -171,7 +182,9 @@ ConnectionPrep::Step ConnectionPrep::send_pipeline(bool with_reset) {
   if (want.ignore_space && !profile_.ignore_space)
     add(Role::ignore_space, make_query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',IGNORE_SPACE')"), cmds);
   for (const auto& set : want_.replayed_sets) add(Role::replay, make_query(set), cmds);
-  if (want_.autocommit_off) add(Role::replay, make_query("SET autocommit = 0"), cmds);
+  if (want_.autocommit_off) add(Role::carry, make_query("SET autocommit = 0"), cmds);
+  if (want_.last_insert_id)
+    add(Role::carry, make_query("SET last_insert_id = " + std::to_string(*want_.last_insert_id)), cmds);
   if (cmds.empty()) {
     state_ = State::done;
     return {Step::Kind::done, {}, {}};
@@ -194,7 +207,8 @@ std::optional<ConnectionPrep::Failure> ConnectionPrep::apply(Role role, const In
   switch (role) {
     case Role::reset:
     case Role::end_role:
-    case Role::replay: break;
+    case Role::replay:
+    case Role::carry: break;
     case Role::look:
       look_result_ = r;
       profile_.schema = r.column(0);

@@ -82,6 +82,7 @@ class ConnectionPrep {
     uint8_t login_collation = 0;  // the handshake's
     std::optional<SessionLook> last_look;
     bool reset_refused = false;  // the server answered COM_RESET_CONNECTION with ERR before
+    bool reset_worked = false;   // ... or with OK
     ResetCollation reset_collation = ResetCollation::unknown;
     bool schema_known = true;  // false: the schema the client left is in doubt (the return looks)
     // The session may have set a role, which MariaDB keeps across COM_RESET_CONNECTION (10.11):
@@ -96,6 +97,8 @@ class ConnectionPrep {
     SessionProfile profile;  // schema nullopt: left as it is; collation 0: not set
     std::vector<std::string> replayed_sets;
     bool autocommit_off = false;  // the session ran SET autocommit = 0
+    // --pool-mode transaction: LAST_INSERT_ID() to give the connection (SET last_insert_id = n).
+    std::optional<uint64_t> last_insert_id = std::nullopt;
     // No current database afterwards (a client's COM_CHANGE_USER without one; MariaDB 10.11 then
     // has none): only COM_CHANGE_USER gets there (§5.2), so it cleans, instead of a reset, a
     // connection whose session may have a schema.
@@ -136,6 +139,17 @@ class ConnectionPrep {
   // change what is promised, no fallback to CHANGE_USER is possible); the purpose becomes
   // handover, whose done means "exactly `want`". False: nothing changes.
   bool hand_over(const SessionProfile& want);
+  // --pool-mode transaction (attach): the pipeline now running is sent, and the client's command
+  // may go out behind it in the same flush (no round trip of its own), when no command of the
+  // pipeline can fail and leave the connection in another state than wanted while the connection
+  // lives: a reset on a server that has answered one before (no CHANGE_USER fallback then: it
+  // fails instead), SET ROLE NONE, SET NAMES, COM_SET_OPTION, IGNORE_SPACE, SET autocommit and
+  // SET last_insert_id. COM_INIT_DB (the schema may have been dropped or its grant revoked since)
+  // and the client's replayed SETs (they succeeded once; an operator may have changed what they
+  // need) can fail, and the command behind would run in the old schema or with the old value: with
+  // them the caller waits for the replies first (false). True: recorded, the outcome is then
+  // done or failed with no fallback.
+  bool let_commands_follow();
   // After a change_user step: COM_CHANGE_USER was sent with the token of `token_generation`.
   void change_user_sent(uint64_t token_generation);
   // After a change_user step: there was no usable token.
@@ -158,7 +172,8 @@ class ConnectionPrep {
   uint64_t token_generation() const { return token_generation_; }
 
  private:
-  enum class Role { reset, end_role, look, schema, names, multi_statements, ignore_space, replay };
+  // replay: the client's SETs; carry: camproxy's own (autocommit, last_insert_id).
+  enum class Role { reset, end_role, look, schema, names, multi_statements, ignore_space, replay, carry };
 
   Step send_pipeline(bool with_reset);
   SessionProfile expected_profile() const;
@@ -184,6 +199,7 @@ class ConnectionPrep {
   std::optional<Failure> failure_;
   uint64_t token_generation_ = 0;
   std::optional<SessionProfile> promised_;  // handover: what the client was told it has
+  bool followed_ = false;                   // let_commands_follow(): the client's command is behind
 };
 
 // The I/O of a step, for every driver: runs its commands, or sends COM_CHANGE_USER with the

@@ -150,6 +150,7 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   // with COM_CHANGE_USER (sessions answering a client's COM_CHANGE_USER ask reset_refused()).
   void note_reset_refused(const InternalResult& err);
   bool reset_refused() const { return reset_refused_; }
+  bool reset_worked() const { return reset_worked_; }  // a COM_RESET_CONNECTION succeeded here
   // Whether a reset gives back the login collation, as learned by a return's look (for a
   // client's COM_CHANGE_USER, which can then skip SET NAMES as a return does).
   ResetCollation reset_collation() const { return reset_collation_; }

@@ -157,13 +157,14 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void relay_around_kill_replies(std::span<const uint8_t> data);
   void answer_kill(const KillSent& kill, std::vector<uint8_t>& out);
   void on_relay_upstream_lost(const UpstreamFailure& f);
+  bool follow_tracked_schema(SessionEffects& sql);
   void reconnect();
   ConnectionPrep::Want replay_want(SessionProfile profile) const;
 
   // --pool-mode transaction (session_sharing.cc).
   bool shareable() const;
   void maybe_detach();
-  void read_last_insert_id(std::span<const uint8_t> response_tail);
+  void read_last_insert_id();
   void detach();
   void last_insert_id_read(const std::vector<InternalResult>& results);
   void on_shared_data(std::span<const uint8_t> data);
@@ -171,7 +172,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void take_shared();
   bool refuse_attach(const protocol::ErrPacket& err);
   void start_attach_prep();
+  bool held_is_one_plain_command() const;
   void attached_prepared(const ConnectionPrep& prep);
+  void relay_held_command(bool pipelined);
   void note_shared_response(const CommandEffects& fx);
   ConnectionPrep::Have checkout_have(const PooledConn& pc) const;
   SessionProfile session_profile() const;
@@ -338,9 +341,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // (read from the connection before it is shared).
   uint64_t last_insert_id_ = 0;
   bool last_insert_id_dirty_ = false;
-  std::vector<uint8_t> held_;           // client bytes read while detached or attaching
-  std::vector<uint8_t> held_response_;  // the end of a response, while LAST_INSERT_ID() is read
+  std::vector<uint8_t> held_;  // client bytes read while detaching, detached or attaching
   int attach_attempts_ = 0;
+  bool pipelined_attach_ = false;  // the held command went out behind the attach's fix-ups
 };
 
 }  // namespace camproxy::proxy

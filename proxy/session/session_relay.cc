@@ -209,10 +209,6 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
       if (step.event == TrackerEvent::none) break;
       on_tracker_event(step.event);
     }
-    if (last_insert_id_dirty_ && shareable()) {  // session_sharing.cc: the end of the response waits
-      read_last_insert_id(data);
-      return;
-    }
     client_.write(data);
   }
   response_started_ = !tracker_->idle();
@@ -279,14 +275,22 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (process_draining_ && tracker_->idle() && !tracker_->in_transaction()) {
         quit_requested_ = true;  // the transaction ended during the drain: close after this reply
       }
-      if (pending_effects_.empty()) return;
+      if (pending_effects_.empty()) {
+        tracker_->clear_session_changes();
+        return;
+      }
       CommandEffects fx = std::move(pending_effects_.front());
       pending_effects_.pop_front();
       if (fx.kill) --kills_pending_;
+      const bool schema_tracked = follow_tracked_schema(fx.sql);
       if (fx.sql.schema_uncertain) schema_uncertain_ = true;
       if (tracker_->last_response().error) {
         // A multi-statement may have run its USE before the statement that failed.
-        if (fx.sql.schema && multi_statements_) schema_uncertain_ = true;
+        if (schema_tracked) {
+          replay_.schema = std::move(fx.sql.schema);
+        } else if (fx.sql.schema && multi_statements_) {
+          schema_uncertain_ = true;
+        }
         if (sharing_) note_shared_response(fx);
         return;
       }
@@ -327,6 +331,22 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       return;
     default: return;
   }
+}
+
+// The server's own word on the current schema: SESSION_TRACK_SCHEMA entries (spec §4.5; on by
+// default in MariaDB 10.11 and MySQL 8) in the OKs of a connection with CLIENT_SESSION_TRACK,
+// which the client asked for (the pool key carries its capabilities). It follows what the SQL text
+// cannot: a USE in a multi-statement that failed after it, a USE of an odd name (a DROP DATABASE
+// gets no entry unless it was the current one). An empty one (the current database dropped) settles nothing: only
+// COM_CHANGE_USER brings a connection to no schema, so the session stays uncertain.
+bool ClientSession::follow_tracked_schema(SessionEffects& sql) {
+  const bool reported = tracker_->session_changes().schema && !tracker_->schema().empty();
+  tracker_->clear_session_changes();
+  if (!reported) return false;
+  sql.schema = std::string(tracker_->schema());
+  sql.schema_uncertain = false;
+  schema_uncertain_ = false;
+  return true;
 }
 
 // spec §7.3: the id is camproxy's (from its greeting) or the database thread now serving a
@@ -405,7 +425,8 @@ void ClientSession::on_drained(Transport&) {
 }
 
 void ClientSession::on_upstream_drained(UpstreamConn&) {
-  if (state_ == State::relay && wait_timeout_lookup_ != WaitTimeoutLookup::running) client_.start_reading();
+  if (state_ == State::relay && wait_timeout_lookup_ != WaitTimeoutLookup::running && !pipelined_attach_)
+    client_.start_reading();
 }
 
 }  // namespace camproxy::proxy

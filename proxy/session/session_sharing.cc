@@ -6,7 +6,9 @@
 // taken (or dialed) and brought to the session's state by the reconnect's machinery
 // (ConnectionPrep purpose attach): only what differs from what the connection's last session
 // left when that is a prefix of this session's own SETs, else after a reset, everything. The
-// fix-ups run as one pipelined round trip before the client's command is forwarded.
+// fix-ups go out in one write, and the client's command with them when none of them can fail in a
+// way that lets it run in another state (ConnectionPrep::let_commands_follow()); else after
+// their replies.
 #include <algorithm>
 #include <charconv>
 
@@ -61,6 +63,7 @@ ConnectionPrep::Have ClientSession::checkout_have(const PooledConn& pc) const {
           .login_collation = pc.login_collation,
           .last_look = pc.last_look,
           .reset_refused = pool.reset_refused(),
+          .reset_worked = pool.reset_worked(),
           .reset_collation = pool.reset_collation(),
           .schema_known = true,
           .role_may_be_set = pc.role_may_be_set,
@@ -117,35 +120,31 @@ bool ClientSession::shareable() const {
 void ClientSession::maybe_detach() {
   if (!shareable()) return;
   if (last_insert_id_dirty_) {
-    read_last_insert_id({});
+    read_last_insert_id();
     return;
   }
   detach();
 }
 
 // LAST_INSERT_ID() must follow the session (SET last_insert_id at the next attach), and an OK's
-// insert id is not always its value: it is read, one round trip, after a statement that may have
-// changed it. The end of the response (`response_tail`) reaches the client only then, so that its
-// next command finds the connection back in the pool.
-void ClientSession::read_last_insert_id(std::span<const uint8_t> response_tail) {
-  held_response_.assign(response_tail.begin(), response_tail.end());
+// insert id is not always its value (an INSERT that names its AUTO_INCREMENT value reports that
+// value and leaves LAST_INSERT_ID() alone): it is read after a statement that may have changed it,
+// once the client has its whole response. The client waits on it only when its next command
+// comes within that round trip (held, as while detached).
+void ClientSession::read_last_insert_id() {
   transition(State::detaching);
-  client_.stop_reading();
   upstream_->run_commands({make_query("SELECT LAST_INSERT_ID()", true)});
 }
 
 void ClientSession::last_insert_id_read(const std::vector<InternalResult>& results) {
   if (results.size() != 1 || !results.front().ok) {
-    client_.write(std::exchange(held_response_, {}));
     client_seq_ = 1;  // the reply to the client's next command
     fail(ClientError::lost_with_state, "reading LAST_INSERT_ID() before sharing the connection failed");
     return;
   }
   last_insert_id_ = parse_u64(results.front().column(0));
   last_insert_id_dirty_ = false;
-  client_.write(std::exchange(held_response_, {}));
-  if (state_ == State::closing) return;  // the write failed and on_error finished the session
-  client_.start_reading();
+  client_.start_reading();  // had the relay's back-pressure stopped it, nothing else would restart it now
   detach();
 }
 
@@ -189,6 +188,7 @@ void ClientSession::attach() {
   client_.stop_reading();
   client_seq_ = 1;  // an error from here is the reply to the held command
   attach_attempts_ = 0;
+  pipelined_attach_ = false;
   // A connection dialed for the session logs in with what it has now (as a reconnect's).
   database_ = replay_.schema;
   client_caps_ = multi_statements_ ? client_caps_ | cap::kMultiStatements : client_caps_ & ~cap::kMultiStatements;
@@ -231,37 +231,83 @@ void ClientSession::start_attach_prep() {
       .profile = want, .replayed_sets = {}, .autocommit_off = autocommit_off && !(follows && c.autocommit_off)};
   const auto first = static_cast<std::ptrdiff_t>(follows ? c.sets.size() : 0);
   w.replayed_sets.assign(replay_.sets.begin() + first, replay_.sets.end());
-  if (last_insert_id_ != (follows ? c.last_insert_id : 0))
-    w.replayed_sets.push_back("SET last_insert_id = " + std::to_string(last_insert_id_));
+  if (last_insert_id_ != (follows ? c.last_insert_id : 0)) w.last_insert_id = last_insert_id_;
   start_prep(ConnectionPrep::Purpose::attach, std::move(have), std::move(w));
+  // The fix-ups went out: the client's command follows them at once when nothing among them can
+  // fail and leave it running in another state (ConnectionPrep::let_commands_follow()).
+  if (prep_ && held_is_one_plain_command() && prep_->let_commands_follow()) relay_held_command(true);
+}
+
+// held_ is exactly one command that camproxy forwards as it is and that has a reply (the fix-ups'
+// outcome is known before the client is read again): COM_CHANGE_USER and COM_RESET_CONNECTION
+// start preps of their own, and bytes pipelined behind a command are left to the unpipelined path.
+bool ClientSession::held_is_one_plain_command() const {
+  if (held_.size() < protocol::kHeaderSize + 1 ||
+      protocol::kHeaderSize + protocol::read_frame_header(held_.data()).payload_len != held_.size())
+    return false;
+  const auto command = static_cast<protocol::Command>(held_[protocol::kHeaderSize]);
+  return command != protocol::Command::change_user && command != protocol::Command::reset_connection &&
+         command != protocol::Command::quit && command != protocol::Command::stmt_close &&
+         command != protocol::Command::stmt_send_long_data;
 }
 
 void ClientSession::attached_prepared(const ConnectionPrep& prep) {
   if (prep.state() != ConnectionPrep::State::done) {
     const auto& f = prep.failure();
-    log_info(
-        "attach_failed",
-        {{"conn", connection_id_}, {"state", to_string(state_)}, {"kind", to_string(f.kind)}, {"message", f.message}});
+    log_info("attach_failed", {{"conn", connection_id_},
+                               {"state", to_string(state_)},
+                               {"kind", to_string(f.kind)},
+                               {"message", f.message},
+                               {"pipelined", pipelined_attach_}});
+    if (pipelined_attach_) {
+      // The command behind the fix-ups went out and its reply is never relayed: only a lost
+      // connection (or a reset refused by a server that accepted them before) gets here, never a
+      // fix-up that failed and let the command run in another state (let_commands_follow()).
+      pipelined_attach_ = false;
+      drop_upstream();
+      fail(ClientError::lost_during_command, "re-creating the session on a shared connection failed: " + f.message);
+      return;
+    }
     drop_upstream();
-    if (++attach_attempts_ < kMaxAttachAttempts) {
+    // A connection that failed is replaced; a fix-up the server refused (e.g. 1049: the schema
+    // was dropped) would be refused again: the held command never ran, and the client is told.
+    const bool connection_failed =
+        f.kind == ConnectionPrep::Failure::Kind::lost || f.kind == ConnectionPrep::Failure::Kind::incomplete;
+    if (connection_failed && ++attach_attempts_ < kMaxAttachAttempts) {
       take_shared();
       return;
     }
     fail(ClientError::lost_with_state, "re-creating the session on a shared connection failed: " + f.message);
     return;
   }
+  if (prep.cleanup()) env_.pool().note_cleaned(*pooled_, prep);  // counted; a reset that worked is learned
   pooled_->profile = prep.profile();
   pooled_->carried = {};
   log_debug("session_attached", {{"conn", connection_id_},
                                  {"state", to_string(state_)},
                                  {"thread_id", upstream_->thread_id()},
-                                 {"cleaned", prep.cleanup().has_value()}});
+                                 {"cleaned", prep.cleanup().has_value()},
+                                 {"pipelined", pipelined_attach_}});
+  if (std::exchange(pipelined_attach_, false)) {  // relaying since the fix-ups went out
+    client_.start_reading();
+    maybe_detach();  // a command camproxy answered itself (a KILL) left nothing to wait for
+    return;
+  }
+  relay_held_command(false);
+}
+
+// The session relays again on its new connection, starting with the held command: behind the
+// fix-ups still running (`pipelined`: their replies go to prep_, the command's follow them), or
+// after them.
+void ClientSession::relay_held_command(bool pipelined) {
+  pipelined_attach_ = pipelined;
   transition(State::relay);
   set_shared(false);
   registry_entry_->shared.store(false);
   env_.sessions().set_thread(registry_entry_, upstream_->thread_id());
   upstream_->start_reading();
-  client_.start_reading();
+  // Pipelined: the client is read again once the fix-ups have answered (on_upstream_drained too).
+  if (!pipelined) client_.start_reading();
   const std::vector<uint8_t> held = std::exchange(held_, {});
   relay_from_client(held);
 }

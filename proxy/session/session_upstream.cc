@@ -247,7 +247,6 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     drop_upstream();
     client_seq_ = 1;  // the reply to the client's next (held) command
     if (state_ == State::detaching) {
-      client_.write(std::exchange(held_response_, {}));
       fail(ClientError::lost_with_state, "the connection was lost while reading LAST_INSERT_ID(): " + f.message);
     } else {
       fail_with_upstream_error(f);

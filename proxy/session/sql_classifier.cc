@@ -181,6 +181,7 @@ class StatementClassifier {
 
   SessionEffects run() {
     for (auto t = lex_.next();; t = lex_.next()) {
+      if (last_insert_id_call_ != Call::none) follow_last_insert_id_call(t);
       if (t.kind == Lexer::Kind::end) {
         finish_statement(sql_.size());
         break;
@@ -209,6 +210,20 @@ class StatementClassifier {
   }
 
  private:
+  // LAST_INSERT_ID(expr) sets LAST_INSERT_ID(); LAST_INSERT_ID() only reads it. Anything but
+  // exactly "()" after the name counts as setting it.
+  enum class Call { none, name, open };
+  void follow_last_insert_id_call(const Lexer::Token& t) {
+    const bool open = t.kind == Lexer::Kind::other && t.text == "(";
+    const bool close = t.kind == Lexer::Kind::other && t.text == ")";
+    if (last_insert_id_call_ == Call::name && open) {
+      last_insert_id_call_ = Call::open;
+      return;
+    }
+    if (last_insert_id_call_ == Call::name || !close) fx_.last_insert_id_may_change = true;
+    last_insert_id_call_ = Call::none;
+  }
+
   void mark(std::string_view why) {
     if (!fx_.unreplayable) fx_.reason = why;
     fx_.unreplayable = true;
@@ -221,7 +236,8 @@ class StatementClassifier {
       mark(w);
       if (auto pin = pin_of(word, verb_)) fx_.pins |= pin_bit(*pin);
     }
-    if (iequals(word, "LAST_INSERT_ID") || iequals(word, "RETURNING")) fx_.last_insert_id_may_change = true;
+    if (iequals(word, "LAST_INSERT_ID")) last_insert_id_call_ = Call::name;
+    if (iequals(word, "RETURNING")) fx_.last_insert_id_may_change = true;
     if (after_drop_) {  // dropping the current database leaves none selected
       if (iequals(word, "DATABASE") || iequals(word, "SCHEMA")) fx_.schema_uncertain = true;
       after_drop_ = false;
@@ -293,6 +309,7 @@ class StatementClassifier {
   bool first_word_ = true;
   bool is_set_ = false;
   bool after_drop_ = false;  // the word after a statement's first DROP is next
+  Call last_insert_id_call_ = Call::none;
   bool set_global_ = false;
   bool set_transaction_ = false;
 };

@@ -6,6 +6,7 @@ in the same stream; none of the last client's state reaches it (test_pool.py's L
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -19,24 +20,42 @@ from testutil import die_with_parent, stop_process
 kDelayUs = 5000  # each way: a reset takes 10 ms, far longer than a local login
 
 
+class DelayRelay:
+    """bench/e2e/delay_relay.c in front of MariaDB: the build's (CMake target delay_relay), or
+    compiled here for a build without the benchmarks (the sanitizer builds). `address` for
+    --upstream; answered() is its count of request bursts the database answered (database round
+    trips: pipelined commands written back to back are one)."""
+
+    def __init__(self, target_port: int, delay_us: int, tmp_path: Path):
+        relay = Path(proxy_binary()).resolve().parent.parent / "bench" / "delay_relay"
+        if not os.access(relay, os.X_OK):
+            source = Path(__file__).resolve().parents[2] / "bench" / "e2e" / "delay_relay.c"
+            relay = tmp_path / "delay_relay"
+            subprocess.run(["cc", "-O2", "-pthread", "-o", str(relay), str(source)], check=True, timeout=120)
+        self.proc = subprocess.Popen([str(relay), "--listen-port", "0", "--target-port", str(target_port),
+                                      "--delay-us", str(delay_us)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent)
+        line = self.proc.stdout.readline().decode().split()
+        assert line[:1] == ["listening"], line
+        self.address = f"127.0.0.1:{line[1]}"
+
+    def answered(self) -> int:
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self.proc.stdout.readline().decode().split()  # "counts connections C answered A"
+        assert line[:1] == ["counts"], line
+        return int(line[4])
+
+    def stop(self):
+        stop_process(self.proc)
+
+
 @pytest.fixture
 def delayed_upstream(mariadb, tmp_path):
-    """The delay relay in front of MariaDB: the build's (CMake target delay_relay), or compiled here
-    for a build without the benchmarks (the sanitizer builds)."""
-    relay = Path(proxy_binary()).resolve().parent.parent / "bench" / "delay_relay"
-    if not os.access(relay, os.X_OK):
-        source = Path(__file__).resolve().parents[2] / "bench" / "e2e" / "delay_relay.c"
-        relay = tmp_path / "delay_relay"
-        subprocess.run(["cc", "-O2", "-pthread", "-o", str(relay), str(source)], check=True, timeout=120)
-    proc = subprocess.Popen([str(relay), "--listen-port", "0", "--target-port", str(mariadb.port),
-                             "--delay-us", str(kDelayUs)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            preexec_fn=die_with_parent)
+    relay = DelayRelay(mariadb.port, kDelayUs, tmp_path)
     try:
-        line = proc.stdout.readline().decode().split()
-        assert line[:1] == ["listening"], line
-        yield f"127.0.0.1:{line[1]}"
+        yield relay.address
     finally:
-        stop_process(proc)
+        relay.stop()
 
 
 def test_the_next_client_gets_the_connection_being_reset_and_none_of_its_state(camproxy, delayed_upstream):

@@ -1,7 +1,9 @@
 """--pool-mode transaction (issue 15): clients share database connections between commands, each
 seeing its own session (schema, SET statements, SET NAMES, LAST_INSERT_ID()), while what pins a
 session (a transaction, a temporary table, a user variable, GET_LOCK, warnings, a prepared
-statement) keeps its connection private; KILL still reaches a client's statement."""
+statement) keeps its connection private; KILL still reaches a client's statement. Re-creating a
+session rides in front of its command (no round trip of its own), LAST_INSERT_ID() is read after
+the client has its reply, and the schema the server reports (SESSION_TRACK) is followed."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import time
 
 import pymysql
 import pytest
+from pymysql.constants import CLIENT
 
+from test_pool_handover import DelayRelay
 from testutil import wait_until
 
 COM_STMT_PREPARE, COM_STMT_EXECUTE = 0x16, 0x17
@@ -199,3 +203,127 @@ def test_a_command_that_waits_past_the_borrow_timeout_gets_9008_and_may_retry(ca
     assert one(waiter, "SELECT 3") == (3,)  # the same client connection, still logged in
     holder.close()
     waiter.close()
+
+
+kRelayDelayUs = 50_000  # each way: a database round trip is 100 ms, far above a loaded machine's noise
+
+
+@pytest.fixture
+def relay(mariadb, tmp_path):
+    r = DelayRelay(mariadb.port, kRelayDelayUs, tmp_path)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_attach_fix_ups_ride_with_the_command_and_last_insert_id_costs_the_client_nothing(camproxy, relay):
+    """Counted by the delay relay: a command whose session differs from what the connection holds
+    only in what cannot fail (LAST_INSERT_ID(), a reset on a server that answered one before) is
+    one database round trip; a COM_INIT_DB or a replayed SET (which may fail and leave another
+    client's schema or value) is answered first, two."""
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1", "--pool-mode", "transaction",
+                     upstream=relay.address)
+    a, b, c = connect(proxy), connect(proxy), connect(proxy, database="mysql")
+    one(a, "SELECT 1")  # the connection now has a's session: no fix-up below
+    with a.cursor() as cur:
+        cur.execute("INSERT INTO camdb.txpool_ids (who) VALUES ('a')")
+        a_id = cur.lastrowid
+    # The insert's changed rows keep the connection (ROW_COUNT()) until the next response, after
+    # which LAST_INSERT_ID() is read: behind that reply, which comes after one round trip.
+    started = time.monotonic()
+    assert one(a, "SELECT 2") == (2,)
+    seconds = time.monotonic() - started
+    assert seconds < 1.5 * 2 * kRelayDelayUs / 1e6, seconds
+    wait_until(lambda: proxy.metric("camproxy_pool_shared_sessions") == 3, 10, "the connection shared again")
+
+    def round_trips(conn, sql, expected):
+        before = relay.answered()
+        assert one(conn, sql) == expected, sql
+        return relay.answered() - before
+
+    # b takes a's connection: SET last_insert_id = 0 and the SELECT in one round trip.
+    assert round_trips(b, "SELECT LAST_INSERT_ID()", (0,)) == 1
+    assert round_trips(a, "SELECT LAST_INSERT_ID()", (a_id,)) == 1
+    global_tz = one(a, "SELECT @@global.time_zone")[0]
+    one(b, "SET time_zone = '+01:00'")  # the connection now carries b's SET
+    # a must not see it: a reset first. The first one waits for its answer (a server may refuse it)...
+    assert round_trips(a, "SELECT @@session.time_zone", (global_tz,)) == 2
+    # ... b's SET is replayed, and the command waits for it (a SET may fail and leave a's value) ...
+    assert round_trips(b, "SELECT @@session.time_zone", ("+01:00",)) == 2
+    # ... and once the server has answered a reset, the next one rides with the command.
+    assert round_trips(a, "SELECT @@session.time_zone", (global_tz,)) == 1
+    # c's schema: COM_INIT_DB first (its ERR would leave a's schema), then the command.
+    assert round_trips(c, "SELECT DATABASE()", ("mysql",)) == 2
+    for conn in (a, b, c):
+        conn.close()
+
+
+def test_last_insert_id_follows_each_client_exactly(camproxy):
+    """Three clients on one connection: an insert naming its id reports that id in its OK but leaves
+    LAST_INSERT_ID() alone, LAST_INSERT_ID(expr) sets it without an insert: each client sees its own."""
+    proxy = transaction_mode(camproxy, 1)
+    clients = {name: connect(proxy) for name in "abc"}
+    want = {}
+    for name, conn in clients.items():
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO camdb.txpool_ids (who) VALUES ('{name}')")
+            want[name] = cur.lastrowid
+        one(conn, "SELECT 1")  # ends the insert's last_result pin (ROW_COUNT()): the others may run
+    with clients["b"].cursor() as cur:  # an explicit id: the OK says 900000+, LAST_INSERT_ID() stays
+        cur.execute("INSERT INTO camdb.txpool_ids (id, who) VALUES (900000 + CONNECTION_ID() % 1000, 'b')")
+        assert cur.lastrowid >= 900000
+    one(clients["b"], "SELECT 1")
+    one(clients["c"], "SELECT LAST_INSERT_ID(77)")
+    want["c"] = 77
+    for _ in range(2):
+        for name, conn in clients.items():
+            assert one(conn, "SELECT LAST_INSERT_ID()") == (want[name],), name
+    for conn in clients.values():
+        conn.close()
+
+
+def test_a_schema_the_sql_text_cannot_follow_is_followed_from_the_servers_session_tracker(camproxy):
+    """A client with CLIENT_SESSION_TRACK gets the server's SESSION_TRACK_SCHEMA: a USE in a
+    multi-statement that failed after it no longer keeps the connection (on one connection the
+    other client would wait past the borrow timeout), and the schema follows the client."""
+    proxy = camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "1", "--pool-mode", "transaction",
+                     "--pool-borrow-timeout", "2s")
+    flags = CLIENT.MULTI_STATEMENTS | CLIENT.SESSION_TRACK
+    a, b = connect(proxy, client_flag=flags), connect(proxy, client_flag=flags)
+    with a.cursor() as cur:
+        cur.execute("USE information_schema; SELECT * FROM camdb.no_such_table")
+        with pytest.raises(pymysql.err.ProgrammingError):
+            cur.nextset()
+    # The error keeps the connection for the next command (SHOW WARNINGS); then it is shared.
+    assert one(a, "SELECT DATABASE()") == ("information_schema",)
+    for _ in range(2):
+        assert one(b, "SELECT DATABASE()") == ("camdb",)
+        assert one(a, "SELECT DATABASE()") == ("information_schema",)
+    assert proxy.metric("camproxy_pool_pinned_sessions") == 0
+    a.close()
+    b.close()
+
+
+def test_a_fix_up_the_server_refuses_fails_the_command_before_it_runs(camproxy, mariadb):
+    """A's schema is dropped while A holds no connection: the COM_INIT_DB in front of its next
+    command fails, and the command (an unqualified INSERT, which on B's schema would find a table
+    of the same name) never runs: A gets 9005 naming the server's refusal, once."""
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS txpool_gone")
+        cur.execute("DELETE FROM camdb.txpool_private")
+        admin.commit()
+    proxy = transaction_mode(camproxy, 1)
+    a, b = connect(proxy, database="txpool_gone"), connect(proxy)
+    assert one(b, "SELECT DATABASE()") == ("camdb",)  # the connection is in camdb now
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("DROP DATABASE txpool_gone")
+    dials = proxy.metric("camproxy_upstream_dials_total")
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        one(a, "INSERT INTO txpool_private VALUES (99)")
+    assert refused.value.args[0] == 9005, refused.value.args
+    assert "re-creating the session on a shared connection failed" in refused.value.args[1]
+    assert "txpool_gone" in refused.value.args[1]
+    assert one(b, "SELECT COUNT(*) FROM camdb.txpool_private") == (0,)
+    assert proxy.metric("camproxy_upstream_dials_total") <= dials + 1  # b's own dial: a's attach was not retried
+    b.close()

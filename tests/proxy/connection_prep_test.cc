@@ -456,6 +456,65 @@ TEST_F(ConnectionPrepTest, ACheckoutPipelineHasOnlyTheFixUpsThatDiffer) {
   EXPECT_EQ(describe(prep.start().commands), (std::vector<std::string>{"use x", "multi off"}));
 }
 
+// --pool-mode transaction: the client's command may follow the attach's fix-ups in the same
+// flush only when none of them can fail and leave the connection in another state.
+TEST_F(ConnectionPrepTest, AnAttachLetsTheCommandFollowOnlyFixUpsThatCannotFail) {
+  Prep::Have same = settled();  // the connection already has the session's schema and collation
+  Prep::Want carry;
+  carry.profile = same.profile;
+  carry.autocommit_off = true;
+  carry.last_insert_id = 42;
+  Prep prep = make(Prep::Purpose::attach, same, carry);
+  EXPECT_EQ(describe(prep.start().commands),
+            (std::vector<std::string>{"SET autocommit = 0", "SET last_insert_id = 42"}));
+  EXPECT_TRUE(prep.let_commands_follow());
+  ASSERT_EQ(prep.on_commands_done({ok(0), ok(0)}).kind, Kind::done);
+
+  // Another session's state on it: a reset first, on a server known to answer it; its refusal
+  // then fails the attach (the command is behind it: no CHANGE_USER fallback).
+  Prep::Have foreign = settled();
+  foreign.foreign_state = true;
+  foreign.reset_worked = true;
+  Prep::Want names = carry;
+  names.profile.collation = kLatin1;
+  Prep reset = make(Prep::Purpose::attach, foreign, names);
+  EXPECT_EQ(describe(reset.start().commands),
+            (std::vector<std::string>{"reset", "SET NAMES 'latin1' COLLATE 'latin1_swedish_ci'", "SET autocommit = 0",
+                                      "SET last_insert_id = 42"}));
+  EXPECT_TRUE(reset.let_commands_follow());
+  ASSERT_EQ(reset.on_commands_done({err(1047), ok(), ok(0), ok(0)}).kind, Kind::failed);
+  EXPECT_EQ(reset.failure().kind, FailKind::command_failed);
+  // ... but not on a server whose answer to a reset is not known yet.
+  Prep::Have untried = foreign;
+  untried.reset_worked = false;
+  Prep first = make(Prep::Purpose::attach, untried, names);
+  first.start();
+  EXPECT_FALSE(first.let_commands_follow());
+
+  // COM_INIT_DB and the client's own SETs may fail and leave the old schema or value: the command
+  // waits for their replies.
+  Prep::Want schema = carry;
+  schema.profile.schema = "other";
+  Prep use = make(Prep::Purpose::attach, same, schema);
+  EXPECT_EQ(describe(use.start().commands).front(), "use other");
+  EXPECT_FALSE(use.let_commands_follow());
+  Prep::Want sets = carry;
+  sets.replayed_sets = {"SET time_zone = '+01:00'"};
+  Prep replay = make(Prep::Purpose::attach, same, sets);
+  replay.start();
+  EXPECT_FALSE(replay.let_commands_follow());
+
+  // Only an attach, and only while its pipeline runs.
+  Prep reconnect = make(Prep::Purpose::reconnect, same, carry);
+  reconnect.start();
+  EXPECT_FALSE(reconnect.let_commands_follow());
+  Prep::Want as_is;
+  as_is.profile = same.profile;
+  Prep nothing = make(Prep::Purpose::attach, same, as_is);
+  EXPECT_EQ(nothing.start().kind, Kind::done);
+  EXPECT_FALSE(nothing.let_commands_follow());
+}
+
 TEST(ConnectionPrepNames, StatesAndFailuresHaveNames) {
   EXPECT_EQ(to_string(ConnectionPrep::State::changing_user), "changing_user");
   EXPECT_EQ(to_string(ConnectionPrep::Failure::Kind::token_rejected), "token_rejected");

@@ -104,6 +104,21 @@ TEST(ClassifyStatements, ReplayableSessionState) {
 }
 
 // The session wait_timeout a SET gives (issue 16: camproxy closes an idle client as the server would).
+// --pool-mode transaction reads LAST_INSERT_ID() after a statement that may set it: a call with
+// an argument, INSERT ... RETURNING; reading it (no argument) sets nothing.
+TEST(ClassifyStatements, StatementsThatMaySetLastInsertId) {
+  for (const char* sql :
+       {"SELECT LAST_INSERT_ID(5)", "UPDATE t SET id = LAST_INSERT_ID(id + 1)", "select last_insert_id ( 7 )",
+        "SELECT LAST_INSERT_ID", "SELECT LAST_INSERT_ID(", "INSERT INTO t VALUES (1) RETURNING id",
+        "SELECT LAST_INSERT_ID(); SELECT LAST_INSERT_ID(2)"}) {
+    EXPECT_TRUE(classify_statements(sql).last_insert_id_may_change) << sql;
+  }
+  for (const char* sql : {"SELECT LAST_INSERT_ID()", "select last_insert_id( )",
+                          "SELECT LAST_INSERT_ID() + 1; SELECT 1", "SELECT 'LAST_INSERT_ID(5)'", "SELECT 1"}) {
+    EXPECT_FALSE(classify_statements(sql).last_insert_id_may_change) << sql;
+  }
+}
+
 TEST(WaitTimeoutSet, ReadsTheSessionAssignment) {
   using Kind = WaitTimeoutSet::Kind;
   struct Case {
