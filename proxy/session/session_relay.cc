@@ -134,7 +134,7 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
     track_and_queue_upstream(piece.bytes);
     return;
   }
-  if (statements_) {  // session_statements.cc
+  if (statements_ && upstream_ != nullptr) {  // session_statements.cc
     close_stale_statements();
     if (on_statement_command(piece)) return;
   }
