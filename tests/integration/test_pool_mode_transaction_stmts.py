@@ -162,6 +162,36 @@ def test_close_unknown_ids_and_the_per_client_limit(camproxy, mariadb):
     b.close()
 
 
+def test_mariadbs_last_prepared_id_names_the_clients_own_statement(camproxy, mariadb):
+    """0xFFFFFFFF ("the statement last prepared", MariaDB's COM_STMT_EXECUTE): pipelined behind the
+    client's prepare it is the server's to resolve; after it, camproxy's, even where another client
+    prepared something on the shared connection since."""
+    proxy = transaction_mode(camproxy, 1)
+    a, b = connect(proxy), connect(proxy)
+    sql = "SELECT CAST(? AS SIGNED) + 1000"
+    a._write_bytes(struct.pack("<I", 1 + len(sql))[:3] + b"\0" + bytes([COM_STMT_PREPARE]) + sql.encode())
+    # Connector/C's prepare-and-execute: the execute goes out before the PREPARE_OK comes back.
+    rest = struct.pack("<IBI", 0xFFFFFFFF, 0, 1) + bytes(1) + bytes([1]) + struct.pack("<BBq", MYSQL_TYPE_LONGLONG, 0, 1)
+    a._write_bytes(struct.pack("<I", 1 + len(rest))[:3] + b"\0" + bytes([COM_STMT_EXECUTE]) + rest)
+    a._next_seq_id = 1
+    ok = a._read_packet().get_all_data()
+    (stmt_id,) = struct.unpack_from("<I", ok, 1)
+    for _ in range(4):  # one parameter definition, EOF, one column definition, EOF
+        a._read_packet()
+    a._next_seq_id = 1
+    a._read_packet()  # the execute's column count
+    a._read_packet()
+    a._read_packet()
+    row = a._read_packet().get_all_data()
+    assert struct.unpack_from("<q", row, 2) == (1001,)
+    assert a._read_packet().is_eof_packet()
+    prepare(b, "SELECT CAST(? AS SIGNED) + 2000")  # now the server's last prepared on the connection
+    assert execute(a, 0xFFFFFFFF, [2]) == [(1002,)]
+    assert execute(a, stmt_id, [3]) == [(1003,)]
+    a.close()
+    b.close()
+
+
 def run_interleave(command: list[str], proxy, rounds: int = 3) -> dict:
     done = subprocess.run([*command, "127.0.0.1", str(proxy.port), "camtest", "x", "camdb", str(rounds)],
                           capture_output=True, text=True, timeout=120)
