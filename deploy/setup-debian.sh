@@ -22,8 +22,9 @@ packages=(
   python3-yaml openssl ca-certificates curl procps
   # real drivers (tests/clients, test_drivers.py; python3-mysqldb and DBD::MariaDB also negotiate
   # MariaDB's extended capabilities in test_mariadb_extended_caps.py): Connector/J, mysqlclient,
-  # DBD::MariaDB, Ruby mysql2, PHP mysqli
+  # DBD::MariaDB, Ruby mysql2, PHP mysqli; go-sql-driver (test_pool_mode_transaction_stmts.py)
   libmariadb-java default-jdk-headless python3-mysqldb libdbd-mariadb-perl ruby-mysql2 php-cli php-mysql
+  golang-go golang-github-go-sql-driver-mysql-dev
   # MariaDB's own test suite run through camproxy (tests/mtr/run_subset.py)
   mariadb-test
   # benchmarks

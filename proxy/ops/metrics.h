@@ -60,6 +60,7 @@ enum class MetricId : uint8_t {
   pool_borrow_waiting,
   pool_borrow_wait_duration,
   pool_borrow_timeouts,
+  pool_reprepares,
   target_upstream_connections,
   target_client_connections,
   login_upstream_waits,
@@ -128,7 +129,9 @@ enum class ClientErrCode : uint8_t {
   e1158,
   e1226,
   e1235,
+  e1243,
   e1251,
+  e1461,
   e3159,
   e9001,
   e9002,
@@ -142,7 +145,7 @@ enum class ClientErrCode : uint8_t {
 template <>
 struct FixedLabel<ClientErrCode> {
   static constexpr std::string_view kName = "code";
-  static constexpr std::array<LabelValue, 19> kValues = {{
+  static constexpr std::array<LabelValue, 21> kValues = {{
       {"1040", "too many connections: --max-client-connections or --max-logins-in-progress reached"},
       {"1043", "bad handshake: a malformed login, TLS asked for but not offered, or the login timed out"},
       {"1045",
@@ -154,7 +157,9 @@ struct FixedLabel<ClientErrCode> {
       {"1158", "the client asked for compression"},
       {"1226", "a login that needs a CAM call while the process-wide CAM call limit has none to spare"},
       {"1235", "a command camproxy does not support (KILL USER, KILL QUERY ID, some COM_CHANGE_USER)"},
+      {"1243", "--pool-mode transaction: a prepared-statement command naming a statement the client does not have"},
       {"1251", "a pre-4.1 client or mysql_old_password"},
+      {"1461", "--pool-mode transaction: a client's prepare beyond camproxy's per-client statement limit"},
       {"3159", "a login in clear from another host (TLS required)"},
       {"9001", "the database could not be reached"},
       {"9002", "TLS to the database failed"},
@@ -311,7 +316,9 @@ struct FixedLabel<PinReason> {
       {"temporary_table", "a statement named a temporary table (for the rest of the session)"},
       {"user_variable", "a statement used a user variable (@x) (for the rest of the session)"},
       {"prepared_statement",
-       "COM_STMT_PREPARE or SQL PREPARE (for the rest of the session, or until COM_RESET_CONNECTION)"},
+       "SQL PREPARE, a COM_STMT_PREPARE too long to keep (over 64 KiB), COM_STMT_BULK_EXECUTE or an execute that "
+       "opened a cursor (for the rest of the session, or until COM_RESET_CONNECTION); other server-side prepared "
+       "statements are carried to the next connection"},
       {"unfollowable",
        "a statement camproxy cannot follow (too long to read, SET TRANSACTION, HANDLER, CALL, ...) (for the rest "
        "of the session)"},

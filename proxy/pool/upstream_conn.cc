@@ -242,6 +242,7 @@ void UpstreamConn::on_tls_ready(Transport&) {
 
 void UpstreamConn::change_user(std::shared_ptr<const auth::SecretString> password) {
   password_ = std::move(password);
+  statements_.clear();  // the server drops every prepared statement (§5.2)
   state_ = State::reauth;
   auto step = auth_.change_user(password_->bytes());
   arm_timer();
@@ -255,7 +256,11 @@ void UpstreamConn::run_commands(const std::vector<InternalCommand>& commands) {
   // One write for the whole pipeline: each command starts its own sequence at 0.
   static thread_local std::vector<uint8_t> frames;
   frames.clear();
-  for (const auto& cmd : commands) protocol::encode_packet(cmd.payload, 0, frames);
+  for (const auto& cmd : commands) {
+    protocol::encode_packet(cmd.payload, 0, frames);
+    if (!cmd.payload.empty() && cmd.payload[0] == static_cast<uint8_t>(protocol::Command::reset_connection))
+      statements_.clear();  // the server drops every prepared statement (§5.1)
+  }
   arm_timer();
   transport_.write(frames);
   transport_.start_reading();

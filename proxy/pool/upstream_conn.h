@@ -25,6 +25,7 @@
 #include "proxy/net/packet_inbox.h"
 #include "proxy/net/transport.h"
 #include "proxy/pool/command_replies.h"
+#include "proxy/pool/conn_statements.h"
 
 namespace camproxy::proxy {
 
@@ -110,6 +111,9 @@ class UpstreamConn final : private Transport::Events {
   void start_reading() { transport_.start_reading(); }
   void stop_reading() { transport_.stop_reading(); }
 
+  // --pool-mode transaction: the sessions' prepared statements on this connection.
+  ConnStatements& statements() { return statements_; }
+
   void close();
   // close(), saying COM_QUIT first when at rest, so the server counts an orderly logout and not
   // an aborted client.
@@ -170,6 +174,7 @@ class UpstreamConn final : private Transport::Events {
   std::optional<ReplyReader> replies_;
   bool relay_behind_commands_ = false;  // write() while commands ran: their replies are followed
   std::chrono::steady_clock::time_point dial_started_{};
+  ConnStatements statements_;
 };
 
 std::string_view to_string(UpstreamFailure::Kind kind);

@@ -98,6 +98,10 @@ constexpr std::array<Row, kClientErrorCount> kRows = {{
     {ClientError::peer_refused, 9006, "28000", R::peer_refused,
      "camproxy: access denied: uid {detail} may not connect through this socket (--allow-peer-uid)"},
     {ClientError::local_auth_denied, 1045, "28000", R::local_auth, "Access denied for user '{user}'"},
+    // The server's own words (ER_MAX_PREPARED_STMT_COUNT_REACHED, ER_UNKNOWN_STMT_HANDLER).
+    {ClientError::too_many_statements, 1461, "42000", kEndsNoLogin,
+     "Can't create more than max_prepared_stmt_count statements (current value: {detail})"},
+    {ClientError::unknown_statement, 1243, "HY000", kEndsNoLogin, "Unknown prepared statement handler ({detail})"},
     {ClientError::tls_required, 3159, "HY000", R::client_tls,
      "camproxy: connections from other hosts must use TLS; connect with TLS (e.g. --ssl, ssl-mode=REQUIRED)"},
 }};

@@ -44,6 +44,8 @@ enum class ClientError {
   kill_denied,             // KILL of a session another user (the client's login user name) opened
   peer_refused,            // the unix-socket peer's uid is not on --allow-peer-uid
   local_auth_denied,       // local authentication: unknown user or wrong password
+  too_many_statements,     // --pool-mode transaction: a prepare beyond the client's statement limit
+  unknown_statement,       // --pool-mode transaction: a statement command naming no statement of the client
   tls_required,            // a login from another host without TLS (keep last: kClientErrorCount)
 };
 inline constexpr size_t kClientErrorCount = static_cast<size_t>(ClientError::tls_required) + 1;

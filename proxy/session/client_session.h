@@ -33,6 +33,7 @@
 #include "proxy/session/session_registry.h"
 #include "proxy/session/session_snapshot.h"
 #include "proxy/session/sql_classifier.h"
+#include "proxy/session/statement_map.h"
 #include "proxy/tokens/token_source.h"
 
 namespace camproxy::proxy {
@@ -96,6 +97,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
     bool reset = false;                    // COM_RESET_CONNECTION
     std::optional<bool> multi_statements;  // COM_SET_OPTION
     std::optional<KillSent> kill;
+    std::optional<StatementReply> stmt;  // --pool-mode transaction (session_statements.cc)
   };
 
   // What a replacement connection must re-create (spec §7.2).
@@ -147,6 +149,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   // Relay (session_relay.cc).
   void start_relay(uint16_t status_flags);
   void relay_from_client(std::span<const uint8_t> data);
+  void relay_client_bytes(std::span<const uint8_t> data);  // relay_from_client() without counting
   void on_command_start(const CommandFramer::Piece& piece);
   void forward_held_reset();
   // Feeds `bytes` to the tracker and queues them in the batch relay_from_client() writes.
@@ -154,7 +157,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void on_tracker_event(protocol::TrackerEvent e);
   void handle_kill(const KillStatement& kill, std::span<const uint8_t> held);
   void answer_locally(const protocol::ErrPacket& err);
-  void relay_around_kill_replies(std::span<const uint8_t> data);
+  void relay_rewriting_replies(std::span<const uint8_t> data);
   void answer_kill(const KillSent& kill, std::vector<uint8_t>& out);
   void on_relay_upstream_lost(const UpstreamFailure& f);
   bool follow_tracked_schema(SessionEffects& sql);
@@ -181,6 +184,21 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool answer_kill_of_shared(const KillStatement& kill, const KillTarget& target);
   void set_pinned(bool pinned);
   void set_shared(bool shared);
+
+  // --pool-mode transaction: server-side prepared statements (session_statements.cc).
+  bool on_statement_command(const CommandFramer::Piece& piece);
+  bool prepare_statement(const CommandFramer::Piece& piece);
+  void close_statement(uint32_t id, const CommandFramer::Piece& piece);
+  void forward_statement_command(const CommandFramer::Piece& piece, StatementMap::Statement& st,
+                                 ConnStatements::Entry& slot);
+  void reprepare(uint32_t id, const StatementMap::Statement& st, const CommandFramer::Piece& piece);
+  void close_stale_statements();
+  bool hold_for_reprepare(std::span<const uint8_t> data);
+  void rewrite_statement_reply(const StatementReply& r, std::span<const uint8_t> bytes, std::vector<uint8_t>& out);
+  void on_statement_reply(const StatementReply& r);
+  void resume_after_reprepare();
+  void forget_statements();
+  bool statements_hold_connection() const;
 
   // The client's own wait_timeout (session_idle.cc).
   void arm_idle();
@@ -344,6 +362,23 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   std::vector<uint8_t> held_;  // client bytes read while detaching, detached or attaching
   int attach_attempts_ = 0;
   bool pipelined_attach_ = false;  // the held command went out behind the attach's fix-ups
+  // The client's server-side prepared statements (statement_map.h); null in --pool-mode session,
+  // where they are relayed as they are.
+  std::shared_ptr<StatementMap> statements_;
+  struct StatementRelay {
+    size_t replies = 0;               // of pending_effects_, prepares whose reply is rewritten or not relayed
+    uint64_t reply_offset = 0;        // bytes of the front such reply seen so far
+    uint8_t reply_first = 0;          // its first payload byte (00: PREPARE_OK)
+    std::vector<uint8_t> reply_kept;  // the start of a re-prepare's reply: its ERR, if it fails
+    std::vector<uint8_t> held;        // client bytes from the command waiting for a re-prepare on, unframed
+    bool waiting = false;             // a re-prepare runs for `held`
+    bool resume = false;              // its reply ended: `held` is relayed once this read is done
+    uint32_t failed_id = 0;           // the re-prepare of this statement failed: the command gets failed_err
+    std::vector<uint8_t> failed_err;  // that ERR, a whole frame
+    uint32_t last_prepared = 0;       // for MariaDB's statement id 0xFFFFFFFF; 0 after a failed prepare
+    size_t prepares_in_flight = 0;    // the client's own
+  };
+  StatementRelay stmt_;
 };
 
 }  // namespace camproxy::proxy

@@ -113,7 +113,8 @@ void ClientSession::change_user_prepared(const ConnectionPrep& prep) {
     replay_.schema = pooled_->profile.schema;
     // The cleanup ended a role, unless it was the client's own reset (MariaDB keeps it then).
     if (!reset || prep.cleanup() == PoolCleanup::change_user) role_may_be_set_ = false;
-    pins_ = {};  // and every pin's cause, and LAST_INSERT_ID()
+    pins_ = {};           // and every pin's cause, and LAST_INSERT_ID()
+    forget_statements();  // and every prepared statement
     set_pinned(false);
     last_insert_id_ = 0;
     last_insert_id_dirty_ = false;

@@ -46,6 +46,7 @@ void ClientSession::start_relay(uint16_t status_flags) {
     login_wait_.finish();
     replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
     registry_entry_ = env_.sessions().add(connection_id_, user_);
+    if (sharing_) statements_ = std::make_shared<StatementMap>();  // session_statements.cc
   }
   env_.sessions().set_thread(registry_entry_, upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a
@@ -75,6 +76,11 @@ void ClientSession::start_relay(uint16_t status_flags) {
 void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   static Counter& bytes_up = process_metrics().counter(MetricId::relay_bytes, RelayDirection::client_to_upstream);
   bytes_up.inc(data.size());
+  relay_client_bytes(data);
+}
+
+void ClientSession::relay_client_bytes(std::span<const uint8_t> data) {
+  if (hold_for_reprepare(data)) return;                      // session_statements.cc
   if (wait_timeout_lookup_ == WaitTimeoutLookup::running) {  // relayed after it (session_idle.cc)
     held_client_bytes_.insert(held_client_bytes_.end(), data.begin(), data.end());
     client_.stop_reading();
@@ -86,7 +92,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
   const auto raw = [this] {
     return state_ == State::relay && (tracker_->pending_local_infile() || tracker_->failed());
   };
-  framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
+  const auto unread = framer_.feed(data, raw, [this](const CommandFramer::Piece& piece) {
     if (state_ != State::relay) return;
     if (reset_held_) forward_held_reset();  // pipelined with what follows it: the server's own reset
     if (piece.kind == CommandFramer::Piece::Kind::forward) {
@@ -95,6 +101,7 @@ void ClientSession::relay_from_client(std::span<const uint8_t> data) {
       on_command_start(piece);
     }
   });
+  stmt_.held.insert(stmt_.held.end(), unread.begin(), unread.end());  // behind a command waiting for a re-prepare
   if (upstream_ != nullptr && !t_upstream_batch.empty()) upstream_->write(t_upstream_batch);
   if (t_upstream_batch.capacity() > 256 * 1024) std::vector<uint8_t>().swap(t_upstream_batch);
   if (quit_requested_) {
@@ -126,6 +133,10 @@ void ClientSession::on_command_start(const CommandFramer::Piece& piece) {
   if (payload.empty()) {
     track_and_queue_upstream(piece.bytes);
     return;
+  }
+  if (statements_ && upstream_ != nullptr) {  // session_statements.cc
+    close_stale_statements();
+    if (on_statement_command(piece)) return;
   }
   switch (static_cast<Command>(payload[0])) {
     case Command::quit:  // the connection goes back to the pool instead (§4.3)
@@ -200,8 +211,8 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   if (state_ != State::relay) return;
   static Counter& bytes_down = process_metrics().counter(MetricId::relay_bytes, RelayDirection::upstream_to_client);
   bytes_down.inc(data.size());
-  if (kills_pending_ != 0) {
-    relay_around_kill_replies(data);
+  if (kills_pending_ != 0 || stmt_.replies != 0) {
+    relay_rewriting_replies(data);
   } else {
     for (auto rest = data;;) {
       const auto step = tracker_->feed_from_server(rest);
@@ -218,23 +229,32 @@ void ClientSession::on_upstream_data(UpstreamConn&, std::span<const uint8_t> dat
   }
   look_up_wait_timeout_when_idle();  // session_idle.cc
   if (client_.has_pending_writes()) upstream_->stop_reading();
+  resume_after_reprepare();  // session_statements.cc
   maybe_detach();
 }
 
-// While a KILL's reply is due: every response is relayed but that one, whose bytes (the tracker
-// says where it ends) are replaced by camproxy's own answer, in the same place.
-void ClientSession::relay_around_kill_replies(std::span<const uint8_t> data) {
+// While a KILL's or a prepare's reply is due: every response is relayed but those, whose bytes
+// (the tracker says where each ends) are replaced by camproxy's own answer to a KILL, in the same
+// place, or rewritten (session_statements.cc).
+void ClientSession::relay_rewriting_replies(std::span<const uint8_t> data) {
   static thread_local std::vector<uint8_t> out;
   out.clear();
   for (auto rest = data;;) {
-    const bool kill_reply = !pending_effects_.empty() && pending_effects_.front().kill;
+    const CommandEffects* front = pending_effects_.empty() ? nullptr : &pending_effects_.front();
+    const bool kill_reply = front != nullptr && front->kill;
+    const std::optional<StatementReply> stmt = front != nullptr ? front->stmt : std::nullopt;
     const auto step = tracker_->feed_from_server(rest);
     if (step.event == TrackerEvent::fault) {  // no longer followed: the rest passes as it is
       out.insert(out.end(), rest.begin(), rest.end());
       on_tracker_event(step.event);
       break;
     }
-    if (!kill_reply) out.insert(out.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(step.consumed));
+    const auto bytes = rest.first(step.consumed);
+    if (stmt && stmt->kind != StatementReply::Kind::execute) {
+      rewrite_statement_reply(*stmt, bytes, out);
+    } else if (!kill_reply) {
+      out.insert(out.end(), bytes.begin(), bytes.end());
+    }
     rest = rest.subspan(step.consumed);
     if (step.event == TrackerEvent::none) break;
     if (kill_reply && step.event == TrackerEvent::response_end) answer_kill(*pending_effects_.front().kill, out);
@@ -282,6 +302,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       CommandEffects fx = std::move(pending_effects_.front());
       pending_effects_.pop_front();
       if (fx.kill) --kills_pending_;
+      if (fx.stmt) on_statement_reply(*fx.stmt);
       const bool schema_tracked = follow_tracked_schema(fx.sql);
       if (fx.sql.schema_uncertain) schema_uncertain_ = true;
       if (tracker_->last_response().error) {
@@ -295,6 +316,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
         return;
       }
       if (fx.reset) {
+        forget_statements();
         replay_.sets.clear();
         replay_.sets_bytes = 0;
         replay_.unreplayable = false;
@@ -328,6 +350,7 @@ void ClientSession::on_tracker_event(TrackerEvent e) {
       if (armed_ == Deadline::idle) disarm();
       pending_effects_.clear();
       kills_pending_ = 0;
+      stmt_.replies = 0;
       return;
     default: return;
   }

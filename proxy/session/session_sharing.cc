@@ -113,7 +113,8 @@ bool ClientSession::shareable() const {
   if (!sharing_ || state_ != State::relay || upstream_ == nullptr || !pooled_ || !upstream_->at_rest()) return false;
   const bool at_rest = tracker_->idle() && !tracker_->failed() && framer_.at_boundary() && pending_effects_.empty() &&
                        kills_pending_ == 0 && !quit_requested_;
-  return at_rest && !tracker_->in_transaction() && !pins_.pinned() && !schema_uncertain_;
+  return at_rest && !tracker_->in_transaction() && !pins_.pinned() && !schema_uncertain_ &&
+         !statements_hold_connection();
 }
 
 // After a response (or a command camproxy answered itself): give the connection back.

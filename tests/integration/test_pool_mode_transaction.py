@@ -1,13 +1,13 @@
 """--pool-mode transaction (issue 15): clients share database connections between commands, each
 seeing its own session (schema, SET statements, SET NAMES, LAST_INSERT_ID()), while what pins a
-session (a transaction, a temporary table, a user variable, GET_LOCK, warnings, a prepared
-statement) keeps its connection private; KILL still reaches a client's statement. Re-creating a
-session rides in front of its command (no round trip of its own), LAST_INSERT_ID() is read after
-the client has its reply, and the schema the server reports (SESSION_TRACK) is followed."""
+session (a transaction, a temporary table, a user variable, GET_LOCK, warnings) keeps its
+connection private; KILL still reaches a client's statement. Re-creating a session rides in front
+of its command (no round trip of its own), LAST_INSERT_ID() is read after the client has its reply,
+and the schema the server reports (SESSION_TRACK) is followed. Server-side prepared statements are
+carried instead of pinned: test_pool_mode_transaction_stmts.py."""
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 
@@ -17,8 +17,6 @@ from pymysql.constants import CLIENT
 
 from test_pool_handover import DelayRelay
 from testutil import wait_until
-
-COM_STMT_PREPARE, COM_STMT_EXECUTE = 0x16, 0x17
 
 
 def connect(proxy, **kwargs):
@@ -138,21 +136,6 @@ def test_what_pins_a_session_stays_private(camproxy, mariadb, name):
         if name == "transaction":
             one(a, "ROLLBACK")
             wait_until(lambda: proxy.metric("camproxy_pool_pinned_sessions") == 0, 5, "the pin to end")
-
-
-def test_a_prepared_statement_pins_its_session(camproxy, mariadb):
-    proxy = transaction_mode(camproxy, 2)
-    with connect(proxy) as a, connect(proxy) as b:
-        a._execute_command(COM_STMT_PREPARE, "DO 1")
-        prepare_ok = a._read_packet()
-        (stmt_id,) = struct.unpack_from("<I", prepare_ok.get_all_data(), 1)
-        tid_a = one(a, "SELECT CONNECTION_ID()")[0]
-        assert one(b, "SELECT CONNECTION_ID()")[0] != tid_a  # B could not take A's connection
-        a._execute_command(COM_STMT_EXECUTE, struct.pack("<IBI", stmt_id, 0, 1))
-        result = pymysql.connections.MySQLResult(a)
-        result.read()  # an ERR (unknown statement) would raise
-        assert proxy.metric("camproxy_pool_pins_total", reason="prepared_statement") == 1
-        assert proxy.metric("camproxy_pool_pinned_sessions") == 1
 
 
 def test_kill_reaches_a_shared_session(camproxy, mariadb):

@@ -46,6 +46,8 @@ TEST(ClientErrors, EveryKindHasItsCodeStateAndMessage) {
       {ClientError::kill_denied, 1095, "HY000", "You are not owner of thread DETAIL"},
       {ClientError::peer_refused, 9006, "28000", "uid DETAIL may not connect"},
       {ClientError::local_auth_denied, 1045, "28000", "Access denied for user 'app'"},
+      {ClientError::too_many_statements, 1461, "42000", "max_prepared_stmt_count statements (current value: DETAIL)"},
+      {ClientError::unknown_statement, 1243, "HY000", "Unknown prepared statement handler (DETAIL)"},
       {ClientError::tls_required, 3159, "HY000", "must use TLS"},
   };
   ClientErrorContext ctx{"acct", "cdb-x", "ap-guangzhou", "db:3306", "DETAIL", "app"};
@@ -100,6 +102,8 @@ TEST(ClientErrors, EveryKindCountsUnderItsReason) {
       {ClientError::kill_denied, std::nullopt},
       {ClientError::peer_refused, F::peer_refused},
       {ClientError::local_auth_denied, F::local_auth},
+      {ClientError::too_many_statements, std::nullopt},
+      {ClientError::unknown_statement, std::nullopt},
       {ClientError::tls_required, F::client_tls},
   };
   static_assert(std::size(rows) == kClientErrorCount);

@@ -70,6 +70,33 @@ TEST_F(UpstreamConnSessionTest, RunsItsOwnCommandsPipelined) {
   EXPECT_TRUE(owner_.data.empty()) << "command replies are not relayed";
 }
 
+// --pool-mode transaction: the server drops every prepared statement at COM_RESET_CONNECTION
+// (spec §5.1), so the connection forgets which sessions' statements it has; other commands keep them.
+TEST_F(UpstreamConnSessionTest, AResetForgetsTheSessionsPreparedStatements) {
+  auto& server = serve(logged_in_script({
+      expect_prefix({0x03}),
+      send_raw(framed(ok_payload(), 1)),
+      expect_prefix({static_cast<uint8_t>(protocol::Command::reset_connection)}),
+      send_raw(framed(ok_payload(), 1)),
+      stall(),
+  }));
+  dial(server.port());
+  ASSERT_TRUE(logged_in()) << server.error();
+  struct Owner final : StatementOwner {
+    bool holds(uint32_t) const override { return true; }
+  };
+  auto owner = std::make_shared<Owner>();
+  conn_->statements().add(owner, 1, 5);
+  conn_->run_commands({make_query("DO 1")});
+  ASSERT_TRUE(run_until([&] { return owner_.results.has_value() || owner_.failures > 0; })) << server.error();
+  EXPECT_EQ(conn_->statements().size(), 1U);
+  owner_.results.reset();
+  conn_->run_commands({make_command(protocol::Command::reset_connection)});
+  EXPECT_EQ(conn_->statements().size(), 0U);
+  ASSERT_TRUE(run_until([&] { return owner_.results.has_value() || owner_.failures > 0; })) << server.error();
+  EXPECT_TRUE(owner_.results->front().ok);
+}
+
 TEST_F(UpstreamConnSessionTest, ChangeUserReauthenticatesWithTheNewPassword) {
   const std::string token = "token-2";
   const std::vector<uint8_t> token_bytes(token.begin(), token.end());
