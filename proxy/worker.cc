@@ -80,7 +80,7 @@ void Worker::run() {
     uring_ = UringLoop::create(&loop_, error);
     if (!uring_) log_warn("worker_data_path_epoll", {{"worker", index_}, {"error", error}});
   }
-  pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_);
+  pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_, [this] { note_connection_returning(); });
   pool_ = std::make_unique<UpstreamPool>(*pool_env_);
   pool_->start();
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every transport has closed, its SQEs finished
@@ -166,8 +166,8 @@ void Worker::on_accepted(void* listener, int fd) {
   auto* l = static_cast<Listener*>(listener);
   Worker* self = l->worker;
   if (!l->address.is_unix) {  // unix listeners share one socket: whichever worker is free accepts
-    if (Worker* lighter = self->lighter_sibling()) {
-      if (lighter->take_over(fd, l->address)) return;  // else it is stopping: served here
+    if (Worker* to = self->sibling_for_client()) {
+      if (to->take_over(fd, l->address)) return;  // else it is stopping: served here
     }
   }
   self->serve_adopted(fd, l->address, false);

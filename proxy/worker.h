@@ -90,8 +90,10 @@ class Worker final : public SessionEnv {
   };
 
   bool listen_on(const ListenAddress& address, int fd, std::string& error);
-  // Spreading clients (worker_balance.cc).
-  Worker* lighter_sibling() const;
+  // Spreading and steering clients (worker_balance.cc).
+  Worker* sibling_for_client() const;
+  // Worker thread: its pool took a connection back to reset it; new clients come here for a while.
+  void note_connection_returning();
   // Any thread: queues a client for this worker; false when it no longer takes any.
   bool take_over(int fd, const ListenAddress& address);
   void serve_adopted(int fd, const ListenAddress& address, bool counted);
@@ -125,6 +127,7 @@ class Worker final : public SessionEnv {
   std::unordered_set<ClientSession*> token_waiters_;
   std::list<ClientSession*> logging_in_;  // logins in progress on this worker, oldest first
   std::atomic<size_t> session_count_{0};
+  std::atomic<int64_t> returned_at_{0};       // steady-clock ns of its pool's latest give_back(), 0: none
   std::unique_ptr<ContextPoolEnv> pool_env_;  // what pool_ reads of the process
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<UringLoop> uring_;  // the io_uring data path's, on the worker thread
