@@ -114,7 +114,8 @@ def test_two_workers_each_next_client_goes_where_its_predecessor_s_connection_is
     per_cycle = (delayed_upstream.round_trips() - round_trips) / cycles
     workers = served_by(proxy)[first - 1:]  # with the client before the first measured one
     assert len(set(workers)) == 1, workers
-    # Each reset rode with the next client's SELECT 1 (one may miss the 5 ms window on a loaded
-    # machine, and the last client's reset is counted alone).
-    assert proxy.log_text().count('"event":"pool_handover"') - handovers >= cycles - 1
-    assert per_cycle <= 1.1, per_cycle
+    # Each reset rode with the next client's SELECT 1. On a loaded machine a login can take
+    # longer than the reset's 10 ms: that client takes the connection once it is idle, and the
+    # reset went out alone (a few of 20; today's code without steering: half of them, 1.5).
+    assert proxy.log_text().count('"event":"pool_handover"') - handovers >= cycles - 3
+    assert per_cycle <= 1.15, per_cycle
