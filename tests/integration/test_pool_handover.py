@@ -8,6 +8,7 @@ connect + SELECT 1 + close cycle costs one database round trip."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class DelayRelay:
         """Database round trips so far: answered request bursts, and half a one per new
         connection (its greeting), as bench/e2e/run.py counts them."""
         self.proc.send_signal(signal.SIGUSR1)
+        # One line written at once by the signal handler's printf + fflush.
+        assert select.select([self.proc.stdout], [], [], 10)[0], "the delay relay did not say its counts"
         words = self.proc.stdout.readline().decode().split()  # "counts connections C answered A"
         assert words[:2] == ["counts", "connections"] and words[3] == "answered", words
         return int(words[4]) + int(words[2]) / 2
