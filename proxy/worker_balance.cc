@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "proxy/ops/log.h"
 #include "proxy/session/client_session.h"
 #include "proxy/worker.h"
@@ -53,7 +56,27 @@ Worker* Worker::sibling_for_client() const {
   return to ? siblings_[*to] : nullptr;
 }
 
-void Worker::note_connection_returning() { returned_at_.store(steady_now_ns(), std::memory_order_relaxed); }
+void Worker::note_connection_returning() {
+  const int64_t now = steady_now_ns();
+  returned_at_.store(now, std::memory_order_relaxed);
+  if (siblings_.size() < 2) return;
+  Worker& target = *siblings_.front();
+  std::lock_guard lock(target.kernel_steer_mu_);
+  if (target.kernel_steer_ == index_ || now - target.kernel_steered_at_ < kKernelSteerGap.count()) return;
+  target.kernel_steer_ = index_;
+  target.kernel_steered_at_ = now;
+  steer_kernel_here();
+}
+
+// One SO_REUSEPORT group per TCP listener: attaching to any of its sockets steers the group.
+// A kernel that refuses leaves the hash, and the hand-over above does the steering.
+void Worker::steer_kernel_here() {
+  for (auto& l : listeners_) {
+    if (l->group_index < 0 || l->acceptor.fd() < 0) continue;
+    if (!steer_listen_group(l->acceptor.fd(), l->group_index))
+      log_debug("listen_steer_failed", {{"worker", index_}, {"error", std::strerror(errno)}});
+  }
+}
 
 // Accepted here, served there: the accepted socket is queued for `to`, which counts it at once
 // so that a burst is spread rather than all sent to the same worker.

@@ -24,6 +24,11 @@
 namespace camproxy::proxy {
 
 inline constexpr size_t kHandOverGap = 2;
+// The kernel is told to put new clients on the returning worker's socket (SO_ATTACH_REUSEPORT_CBPF,
+// listen_socket.h), so that a steady connection-per-request loop needs no hand-over at all; at
+// most once per kKernelSteerGap, since many clients returning on every worker at once would
+// otherwise re-attach on every return (the hand-over steers in between).
+inline constexpr std::chrono::nanoseconds kKernelSteerGap = std::chrono::milliseconds(10);
 // A return older than this steers nobody: no client followed it closely, so it is not a
 // connection-per-request loop (and the reset is long over).
 inline constexpr std::chrono::nanoseconds kSteerWindow = std::chrono::seconds(1);
