@@ -51,7 +51,8 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::s
   set_taking_over(true);
   for (const auto& s : sockets) {
     for (int fd : worker_fds(s, index_, workers)) {
-      if (!listen_on(s.address, fd, error)) return false;
+      const auto at = std::find(s.fds.begin(), s.fds.end(), fd) - s.fds.begin();
+      if (!listen_on(s.address, fd, s.address.is_unix ? -1 : static_cast<int>(at), error)) return false;
     }
   }
   thread_ = std::thread([this] { run(); });
@@ -60,13 +61,14 @@ bool Worker::start(const std::vector<ListenSocket>& sockets, int workers, std::s
 
 // A dup, so that closing this worker's listener leaves the socket to the control thread (and
 // to the workers of a target it is handed to on a reload).
-bool Worker::listen_on(const ListenAddress& address, int fd, std::string& error) {
+bool Worker::listen_on(const ListenAddress& address, int fd, int group_index, std::string& error) {
   const int own_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own_fd < 0) {
     error = "worker cannot listen on " + address.to_string() + ": " + std::strerror(errno);
     return false;
   }
   auto& l = listeners_.emplace_back(std::make_unique<Listener>(this, address, &loop_));
+  l->group_index = group_index;
   if (int rc = l->acceptor.start(own_fd); rc != 0) {
     error = "worker cannot listen on " + address.to_string() + ": " + uv_strerror(rc);
     return false;
@@ -80,7 +82,7 @@ void Worker::run() {
     uring_ = UringLoop::create(&loop_, error);
     if (!uring_) log_warn("worker_data_path_epoll", {{"worker", index_}, {"error", error}});
   }
-  pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_);
+  pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_, [this] { note_connection_returning(); });
   pool_ = std::make_unique<UpstreamPool>(*pool_env_);
   pool_->start();
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every transport has closed, its SQEs finished
@@ -166,8 +168,8 @@ void Worker::on_accepted(void* listener, int fd) {
   auto* l = static_cast<Listener*>(listener);
   Worker* self = l->worker;
   if (!l->address.is_unix) {  // unix listeners share one socket: whichever worker is free accepts
-    if (Worker* lighter = self->lighter_sibling()) {
-      if (lighter->take_over(fd, l->address)) return;  // else it is stopping: served here
+    if (Worker* to = self->sibling_for_client()) {
+      if (to->take_over(fd, l->address)) return;  // else it is stopping: served here
     }
   }
   self->serve_adopted(fd, l->address, false);

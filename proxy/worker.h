@@ -81,6 +81,7 @@ class Worker final : public SessionEnv {
     ListenAddress address;  // a copy: what sessions accepted here check
     Worker* worker;
     Acceptor acceptor;
+    int group_index = -1;  // its socket's place in the TCP listener's SO_REUSEPORT group
   };
 
   // A client accepted by another worker, waiting to be adopted here.
@@ -89,9 +90,13 @@ class Worker final : public SessionEnv {
     ListenAddress address;
   };
 
-  bool listen_on(const ListenAddress& address, int fd, std::string& error);
-  // Spreading clients (worker_balance.cc).
-  Worker* lighter_sibling() const;
+  bool listen_on(const ListenAddress& address, int fd, int group_index, std::string& error);
+  // Has the kernel put new TCP clients on this worker's sockets, when it does not already.
+  void steer_kernel_here();
+  // Spreading and steering clients (worker_balance.cc).
+  Worker* sibling_for_client() const;
+  // Worker thread: its pool took a connection back to reset it; new clients come here for a while.
+  void note_connection_returning();
   // Any thread: queues a client for this worker; false when it no longer takes any.
   bool take_over(int fd, const ListenAddress& address);
   void serve_adopted(int fd, const ListenAddress& address, bool counted);
@@ -125,6 +130,12 @@ class Worker final : public SessionEnv {
   std::unordered_set<ClientSession*> token_waiters_;
   std::list<ClientSession*> logging_in_;  // logins in progress on this worker, oldest first
   std::atomic<size_t> session_count_{0};
+  std::atomic<int64_t> returned_at_{0};  // steady-clock ns of its pool's latest give_back(), 0: none
+  // The first sibling's are the target's: which worker the kernel steers to (-1: none, the
+  // hash) and when it was last changed; the mutex orders the changes with their setsockopt.
+  std::mutex kernel_steer_mu_;
+  int kernel_steer_ = -1;                     // guarded by kernel_steer_mu_
+  int64_t kernel_steered_at_ = 0;             // guarded by kernel_steer_mu_
   std::unique_ptr<ContextPoolEnv> pool_env_;  // what pool_ reads of the process
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<UringLoop> uring_;  // the io_uring data path's, on the worker thread

@@ -3,8 +3,10 @@
  * login (mysql_init to a logged-in connection) and of its SELECT 1 (query to freed result).
  *
  *   connect_loop --port P --user U --password PW [--host H] [--database D]
- *                (--count N [--json] | --hold N)
+ *                (--count N [--seconds S] [--json] | --hold N)
  *
+ * --seconds S stops after S seconds (or N iterations, whichever comes first): the rate of a
+ * fixed time span, such as the first second after a proxy started.
  * --hold N opens N logged-in connections, prints "held N", keeps them open until stdin reaches
  * EOF (the caller measures memory meanwhile), then closes them.
  * Exit status 1 on the first failure, with the server's message on stderr. */
@@ -24,6 +26,7 @@ struct Options {
   const char* password;
   const char* database;
   long count;
+  double seconds; /* 0: no time limit */
   long hold;
   int json;
 };
@@ -37,7 +40,7 @@ static double now_seconds(void) {
 static int usage(void) {
   fprintf(stderr,
           "usage: connect_loop --port P --user U --password PW [--host H] [--database D]\n"
-          "                    (--count N [--json] | --hold N)\n");
+          "                    (--count N [--seconds S] [--json] | --hold N)\n");
   return 2;
 }
 
@@ -74,6 +77,10 @@ static int parse_args(int argc, char** argv, struct Options* o) {
     } else if (strcmp(flag, "--count") == 0) {
       o->count = parse_count(value);
       if (o->count < 0) return -1;
+    } else if (strcmp(flag, "--seconds") == 0) {
+      char* end = NULL;
+      o->seconds = strtod(value, &end);
+      if (end == value || *end != '\0' || !(o->seconds > 0)) return -1;
     } else if (strcmp(flag, "--hold") == 0) {
       o->hold = parse_count(value);
       if (o->hold < 0) return -1;
@@ -155,8 +162,10 @@ static int run_loop(const struct Options* o) {
     return 1;
   }
   double start = now_seconds();
+  long done = 0; /* iterations completed */
   for (long i = 0; i < o->count; i++) {
     double t0 = now_seconds();
+    if (o->seconds > 0 && t0 - start >= o->seconds) break;
     MYSQL* conn = open_connection(o);
     double t1 = now_seconds();
     if (conn == NULL || select_one(conn) != 0) {
@@ -170,25 +179,32 @@ static int run_loop(const struct Options* o) {
     ms.whole[i] = (now_seconds() - t0) * 1000.0;
     ms.login[i] = (t1 - t0) * 1000.0;
     ms.select[i] = (t2 - t1) * 1000.0;
+    done = i + 1;
   }
   double seconds = now_seconds() - start;
-  qsort(ms.whole, n, sizeof(double), compare_double);
-  qsort(ms.login, n, sizeof(double), compare_double);
-  qsort(ms.select, n, sizeof(double), compare_double);
-  double rate = (double)o->count / seconds;
-  double p50 = percentile(ms.whole, o->count, 50), p90 = percentile(ms.whole, o->count, 90);
-  double p99 = percentile(ms.whole, o->count, 99), max = ms.whole[n - 1];
-  double login_p50 = percentile(ms.login, o->count, 50), select_p50 = percentile(ms.select, o->count, 50);
+  if (done == 0) {
+    fprintf(stderr, "connect_loop: no iteration within %.3f s\n", o->seconds);
+    free_latencies(&ms);
+    return 1;
+  }
+  const size_t m = (size_t)done;
+  qsort(ms.whole, m, sizeof(double), compare_double);
+  qsort(ms.login, m, sizeof(double), compare_double);
+  qsort(ms.select, m, sizeof(double), compare_double);
+  double rate = (double)done / seconds;
+  double p50 = percentile(ms.whole, done, 50), p90 = percentile(ms.whole, done, 90);
+  double p99 = percentile(ms.whole, done, 99), max = ms.whole[m - 1];
+  double login_p50 = percentile(ms.login, done, 50), select_p50 = percentile(ms.select, done, 50);
   if (o->json) {
     printf(
         "{\"count\": %ld, \"seconds\": %.6f, \"rate\": %.2f, \"p50_ms\": %.4f, \"p90_ms\": %.4f, "
         "\"p99_ms\": %.4f, \"max_ms\": %.4f, \"login_p50_ms\": %.4f, \"select_p50_ms\": %.4f}\n",
-        o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
+        done, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
   } else {
     printf(
         "%ld connect+SELECT 1+close in %.3f s: %.1f/s; latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f; "
         "p50 of the login %.3f, of the SELECT 1 %.3f\n",
-        o->count, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
+        done, seconds, rate, p50, p90, p99, max, login_p50, select_p50);
   }
   free_latencies(&ms);
   return 0;

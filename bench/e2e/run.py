@@ -16,6 +16,7 @@ direct / haproxy / camproxy, R repetitions:
   does no work (bench/e2e/noop_server.c), the ceiling of that loop on this machine;
   the same with ~1 ms round trip added in front of the database (bench/e2e/delay_relay.c),
   counting the database round trips each cycle costs (the relay's answered request bursts);
+  the same for the first second after a new camproxy reports ready (its pool warming up);
 and samples the relay process's CPU time and RSS during each run. Last, a fresh camproxy's
 RSS idle and with 1000 idle clients. docs/benchmarks.md explains every number.
 """
@@ -45,6 +46,7 @@ kHere = Path(__file__).resolve().parent
 kPackages = {"sysbench": "sysbench", "haproxy": "haproxy", "mariadbd": "mariadb-server",
              "mariadb-install-db": "mariadb-server"}
 kDevPackage = "libmariadb-dev"  # only to compile connect_loop.c when CMake did not build it
+kFirstSecondMax = 100_000  # connect cycles: the one second ends the loop first
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,6 +133,8 @@ def tools(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
 
 
 def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str, rep: int) -> dict:
+    if scenario == report.kFirstSecond:
+        return measure_first_second(stack, tool, target, rep)
     delayed = scenario == "connect_delayed"
     ep = stack.target(target, delayed)
     counts_before = stack.relay_counts() if delayed else None
@@ -141,12 +145,34 @@ def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str
             count = args.delayed_connects if delayed else args.connects
             result = workloads.run_connect_loop(tool["connect_loop"], ep, count)
     if counts_before is not None:
-        # The targets run one at a time, so the delay relay's counts in the meantime are this
-        # run's: every answered request burst is a round trip, every new connection half of one
-        # (its greeting). A proxy's pool work in the run (resets, warm-up dials) counts too.
-        connections, answered = (after - before for after, before in zip(stack.relay_counts(), counts_before))
-        result["db_round_trips"] = (answered + connections / 2) / count
+        result["db_round_trips"] = round_trips(stack, counts_before, count)
     return {"scenario": scenario, "target": target, "rep": rep, "result": result, "relay": sampler.result()}
+
+
+def round_trips(stack: Stack, counts_before: tuple[int, int], cycles: int) -> float:
+    """Database round trips per connect cycle since `counts_before`. The targets run one at a
+    time, so the delay relay's counts in the meantime are this run's: every answered request
+    burst is a round trip, every new connection half of one (its greeting). A proxy's pool work
+    in the run (resets, warm-up dials) counts too."""
+    connections, answered = (after - before for after, before in zip(stack.relay_counts(), counts_before))
+    return (answered + connections / 2) / cycles
+
+
+def measure_first_second(stack: Stack, tool: dict[str, str], target: str, rep: int) -> dict:
+    """The connect loop at +1 ms for one second: against a camproxy (or the baseline) started
+    for it, from the moment it reports ready (/readyz), its pool as it warms up; direct's for
+    comparison. The proxy's warm-up dials are in the round trips."""
+    name = f"fresh-{target}-{rep}"
+    ep = stack.start_fresh(target, name) if target != "direct" else stack.target("direct", True)
+    try:
+        counts_before = stack.relay_counts()
+        with workloads.ProcessSampler(None if target == "direct" else stack.camproxy_pid(name)) as sampler:
+            result = workloads.run_connect_loop(tool["connect_loop"], ep, kFirstSecondMax, seconds=1.0)
+        result["db_round_trips"] = round_trips(stack, counts_before, result["count"])
+    finally:
+        stack.stop_camproxy(name)
+    return {"scenario": report.kFirstSecond, "target": target, "rep": rep, "result": result,
+            "relay": sampler.result()}
 
 
 def relays(args) -> list[str]:
@@ -155,11 +181,13 @@ def relays(args) -> list[str]:
 
 
 def targets_of(scenario: str, args) -> list[str]:
+    if scenario == report.kFirstSecond:  # a fresh process each time: HAProxy has no pool to warm
+        return [t for t in relays(args) if t != "haproxy"]
     return relays(args) + ([report.kNoop] if scenario in report.kNoopScenarios else [])
 
 
 def run_schedule(stack: Stack, tool: dict[str, str], args) -> list[dict]:
-    scenarios = [f"sysbench_t{t}" for t in args.threads] + ["connect", "connect_delayed"]
+    scenarios = [f"sysbench_t{t}" for t in args.threads] + ["connect", "connect_delayed", report.kFirstSecond]
     log("warm-up (not recorded)")
     for target in relays(args):
         workloads.run_sysbench(tool["sysbench"], stack.target(target), max(args.threads), 1)

@@ -4,6 +4,7 @@
         stack.target("direct" | "haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> Endpoint
         stack.relay_pid("haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> pid of its process
         stack.start_camproxy("idle", *flags); stack.camproxy_endpoint("idle"); stack.stop_camproxy("idle")
+        stack.start_fresh("camproxy" | "baseline", name) -> Endpoint   # a new delayed one
 
 Reuses the integration harness (tests/tools): MariaDB, the CAM emulator, CamProxy.
 The delay relay sits in front of the DATABASE: every target has a delayed twin
@@ -181,14 +182,14 @@ class Stack:
             wait_until(lambda p=port: _port_open(p, self._haproxy), kStartTimeout, f"HAProxy on {port}")
 
     def start_camproxy(self, name: str, *args: str, binary: Optional[str] = None,
-                       last_args: Optional[list[str]] = None) -> CamProxy:
-        """Starts (or returns) the camproxy called `name`; "delayed" and "baseline-delayed" log in
-        through the relay. `args` go before the --camproxy-arg flags (so those win); `binary`
+                       last_args: Optional[list[str]] = None, delayed: bool = False) -> CamProxy:
+        """Starts (or returns) the camproxy called `name`; "delayed" and "baseline-delayed" (and
+        any with `delayed`) log in through the relay. `args` go before the --camproxy-arg flags (so those win); `binary`
         replaces the camproxy under test (the baseline's); `last_args` come after everything."""
         if name in self._proxies:
             return self._proxies[name]
         assert self._db is not None and self._cam is not None
-        upstream_port = self._relay_port if name.endswith("delayed") else self._db.port
+        upstream_port = self._relay_port if delayed or name.endswith("delayed") else self._db.port
         listen_port, admin_port = free_port(), free_port()
         # Plaintext on both hops, as the direct and HAProxy paths are.
         flags = ["--upstream", f"127.0.0.1:{upstream_port}", "--region", kRegion,
@@ -204,6 +205,14 @@ class Stack:
         self._exit.callback(proxy.stop)
         self._proxies[name] = proxy
         return proxy
+
+    def start_fresh(self, target: str, name: str) -> Endpoint:
+        """A new camproxy process in front of the delay relay, with `target`'s ("camproxy" or
+        "baseline") binary and flags, ready when this returns; stop it with stop_camproxy(name)."""
+        baseline = target == "baseline"
+        self.start_camproxy(name, binary=self._baseline_bin if baseline else None,
+                            last_args=self._baseline_args if baseline else None, delayed=True)
+        return self.camproxy_endpoint(name)
 
     def stop_camproxy(self, name: str) -> None:
         proxy = self._proxies.pop(name, None)
@@ -233,6 +242,9 @@ class Stack:
         port = self._proxies[name].port
         assert port is not None
         return Endpoint(port, kCamAccount, kAnyPassword)
+
+    def camproxy_pid(self, name: str) -> int:
+        return self._proxies[name].pid
 
     def relay_pid(self, name: str, delayed: bool = False) -> Optional[int]:
         """The pid of the relay process on `name`'s path (None for direct)."""

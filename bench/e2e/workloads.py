@@ -2,7 +2,7 @@
 
     with ProcessSampler(pid) as s: ...;  s.result() -> {"cpu_s", "rss_max_kib", "rss_end_kib"}
     run_sysbench(sysbench, endpoint, threads, seconds, test=, extra=) -> {"tps", "qps", "avg_ms", "p99_ms", ...}
-    run_connect_loop(connect_loop, endpoint, count) -> {"rate", "p50_ms", "p90_ms", "p99_ms", ...}
+    run_connect_loop(connect_loop, endpoint, count[, seconds]) -> {"rate", "p50_ms", "p90_ms", "p99_ms", ...}
     hold_connections(connect_loop, endpoint, count) as held: ...   # `count` logged-in clients
 """
 
@@ -150,10 +150,12 @@ def _connect_loop_cmd(connect_loop: str, ep: Endpoint, *extra: str) -> list[str]
             "--password", ep.password, *extra]
 
 
-def run_connect_loop(connect_loop: str, ep: Endpoint, count: int) -> dict:
-    """`count` times connect + SELECT 1 + close, one after the other."""
-    out = run_tool(_connect_loop_cmd(connect_loop, ep, "--count", str(count), "--json"),
-                   timeout=120 + count * 0.1)
+def run_connect_loop(connect_loop: str, ep: Endpoint, count: int, seconds: Optional[float] = None) -> dict:
+    """`count` times connect + SELECT 1 + close, one after the other (or fewer: as many as
+    `seconds` allow)."""
+    limit = ["--seconds", f"{seconds:g}"] if seconds else []
+    out = run_tool(_connect_loop_cmd(connect_loop, ep, "--count", str(count), *limit, "--json"),
+                   timeout=120 + (seconds or count * 0.1))
     return json.loads(out)
 
 

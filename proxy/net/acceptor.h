@@ -38,6 +38,7 @@ class Acceptor {
   // handles' close callbacks). Safe to call more than once, and without start().
   void close();
   bool paused() const { return paused_; }
+  int fd() const { return fd_; }  // -1 once closed
 
  private:
   static void on_readable(uv_poll_t* poll, int status, int events);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -245,6 +246,12 @@ std::vector<int> worker_fds(const ListenSocket& s, int index, int workers) {
   std::vector<int> mine;
   for (int j = index; j < size; j += workers) mine.push_back(s.fds[static_cast<size_t>(j)]);
   return mine;
+}
+
+bool steer_listen_group(int fd, int index) {
+  sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, static_cast<uint32_t>(index)}};
+  sock_fprog prog{.len = 1, .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == 0;
 }
 
 bool same_endpoint(const ListenAddress& a, const ListenAddress& b) {

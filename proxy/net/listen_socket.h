@@ -33,6 +33,12 @@ void close_listen_socket(ListenSocket& s);
 // and every worker an fd, whatever the group's size.
 std::vector<int> worker_fds(const ListenSocket& s, int index, int workers);
 
+// From now on the kernel puts every new connection of the SO_REUSEPORT group `fd` belongs to
+// on the group's socket `index` (sockets join a group in listen() order: open_listen_socket's
+// fds[index]), by a classic BPF program `return index` (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5);
+// an index beyond the group falls back to the hash. False (errno set) when the kernel refuses.
+bool steer_listen_group(int fd, int index);
+
 // The same socket: unix path, or TCP host and port (mode, owner and allow-list may differ).
 bool same_endpoint(const ListenAddress& a, const ListenAddress& b);
 // A reload hands `s` to a target whose listener on the same endpoint is `address`: the

@@ -29,6 +29,9 @@ class PoolEnv {
   virtual size_t worker_count() const = 0;
   // The target's --pool-max and borrow queue, shared by its workers' pools.
   virtual ConnectionBudget& budget() = 0;
+  // A connection was given back and its cleanup started: a worker steers the next new client
+  // here, where the cleanup can be handed over (proxy/worker_balance.h).
+  virtual void connection_returning() {}
 
  protected:
   ~PoolEnv() = default;

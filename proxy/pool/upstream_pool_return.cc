@@ -40,6 +40,7 @@ void UpstreamPool::give_back(PooledConn pc, uint8_t next_collation, bool schema_
   Entry& e = enter(std::move(pc), Entry::State::cleaning);
   e.prep.emplace(ConnectionPrep::Purpose::return_to_pool, std::move(have), std::move(want), env_.collations());
   drive(e, e.prep->start());
+  env_.connection_returning();
 }
 
 // No cleanup: idle at once (after the pool's first look at the server, as any connection), and

@@ -116,7 +116,7 @@ def test_camproxy_wait_blocks_until_ready(camproxy, cam):
     assert r.returncode == 1 and "not ready" in r.stderr
 
 
-def test_connect_per_request_is_served_by_both_workers(camproxy):
+def test_connect_per_request_stays_on_the_worker_that_resets_its_connections(camproxy):
     proxy = camproxy("--workers", "2", "--log-level", "debug")
     cycles = 200
     for _ in range(cycles):
@@ -130,9 +130,12 @@ def test_connect_per_request_is_served_by_both_workers(camproxy):
 
     wait_until(lambda: len(accepted_by_worker()) >= cycles, 10, f"{cycles} client_connected lines")
     workers = accepted_by_worker()
-    # Each worker has its own socket of the listener's group, and the kernel spreads new
-    # connections over the group by a hash of their ports: with 200 of them, both get some.
-    assert set(workers) == {0, 1}, f"connections per worker: 0: {workers.count(0)}, 1: {workers.count(1)}"
+    # The kernel spreads new connections over the listener's group by a hash of their ports (half
+    # on each worker here), but a client goes to the worker whose pool took the last connection
+    # back (proxy/worker_balance.h), where its predecessor's connection is being reset. A few may
+    # stay where they landed when a loaded machine leaves two closing sessions on that worker.
+    most = max(workers.count(0), workers.count(1))
+    assert most >= cycles * 0.9, f"connections per worker: 0: {workers.count(0)}, 1: {workers.count(1)}"
 
 
 def test_persistent_clients_are_spread_evenly_over_the_workers(camproxy):

@@ -188,6 +188,28 @@ TEST(ListenGroup, EachSocketOfTheGroupAcceptsTheConnectionsTheKernelPutsOnIt) {
   close_listen_socket(s);
 }
 
+// steer_listen_group(): every connection goes to the socket named by its place in the group
+// (open_listen_socket's order), whichever socket of the group the program is attached through,
+// until another program names another socket.
+TEST(ListenGroup, SteeringPutsEveryConnectionOnTheNamedSocket) {
+  ListenSocket s;
+  std::string error;
+  ASSERT_TRUE(open_listen_socket(loopback(0), 3, s, error)) << error;
+  const uint16_t port = port_of(s.fds[0]);
+  for (const int steer_to : {2, 0, 1}) {
+    ASSERT_TRUE(steer_listen_group(s.fds[static_cast<size_t>((steer_to + 1) % 3)], steer_to)) << std::strerror(errno);
+    for (int i = 0; i < 20; ++i) {
+      const int client = connect_to(port);
+      ASSERT_EQ(socket_with_the_connection(s), steer_to) << "connection " << i;
+      const int conn = ::accept4(s.fds[static_cast<size_t>(steer_to)], nullptr, nullptr, SOCK_CLOEXEC);
+      ASSERT_GE(conn, 0) << std::strerror(errno);
+      ::close(client);
+      ::close(conn);
+    }
+  }
+  close_listen_socket(s);
+}
+
 TEST(ListenGroup, AnAddressSomethingListensOnIsInUse) {
   ListenSocket first;
   std::string error;

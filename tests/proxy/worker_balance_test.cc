@@ -33,5 +33,35 @@ TEST(WorkerBalance, ABurstOnOneWorkerIsSpread) {
   EXPECT_EQ(sessions[0] + sessions[1] + sessions[2] + sessions[3], 40u);
 }
 
+constexpr int64_t kNow = 100'000'000'000;
+constexpr int64_t kMs = 1'000'000;
+
+std::optional<size_t> steer(size_t mine, std::vector<size_t> sessions, std::vector<int64_t> returned_at) {
+  return worker_for_client(mine, sessions, returned_at, kNow);
+}
+
+// Connection per request: the previous client's connection is being reset on worker 0; a client
+// the kernel puts on worker 1 goes to worker 0, which can hand the reset connection over.
+TEST(WorkerSteering, ANewClientGoesToTheWorkerOfTheLatestReturn) {
+  EXPECT_EQ(steer(1, {1, 0}, {kNow - kMs, 0}), 0u);  // the previous session still closing on 0
+  EXPECT_EQ(steer(1, {0, 0}, {kNow - kMs, kNow - 5 * kMs}), 0u);
+  EXPECT_EQ(steer(0, {0, 0}, {kNow - kMs, kNow - 5 * kMs}), std::nullopt);  // already there
+  EXPECT_EQ(steer(2, {0, 0, 0}, {kNow - 9 * kMs, kNow - 2 * kMs, 0}), 1u);
+}
+
+TEST(WorkerSteering, NoRecentReturnKeepsTheClient) {
+  EXPECT_EQ(steer(1, {0, 0}, {0, 0}), std::nullopt);
+  const int64_t stale = kNow - std::chrono::nanoseconds(kSteerWindow).count() - 1;
+  EXPECT_EQ(steer(1, {0, 0}, {stale, 0}), std::nullopt);
+}
+
+// Steering never makes the spread worse than the gap: a busy worker of the latest return is
+// left alone, and a worker two sessions busier still hands its client to the lightest.
+TEST(WorkerSteering, BalanceComesFirst) {
+  EXPECT_EQ(steer(1, {3, 1}, {kNow - kMs, 0}), std::nullopt);
+  EXPECT_EQ(steer(1, {2, 1}, {kNow - kMs, 0}), 0u);
+  EXPECT_EQ(steer(0, {3, 1}, {kNow - kMs, 0}), 1u);
+}
+
 }  // namespace
 }  // namespace camproxy::proxy
