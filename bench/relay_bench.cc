@@ -154,7 +154,7 @@ class RelayHarness {
     {
       Relay relay;
       relay.attach(&loop, client_fd, upstream_fd);
-      uv_run(&loop, UV_RUN_DEFAULT);
+      UringLoop::run_loop(&loop, UV_RUN_DEFAULT);  // through the ring when there is one
     }
     if (ring) {
       ring->close();

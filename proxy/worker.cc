@@ -85,7 +85,8 @@ void Worker::run() {
   pool_env_ = std::make_unique<ContextPoolEnv>(&loop_, ctx_, [this] { note_connection_returning(); });
   pool_ = std::make_unique<UpstreamPool>(*pool_env_);
   pool_->start();
-  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every transport has closed, its SQEs finished
+  // Through the ring when there is one; returns once every transport has closed, its SQEs finished.
+  UringLoop::run_loop(&loop_, UV_RUN_DEFAULT);
   if (uring_) {
     uring_->close();
     uv_run(&loop_, UV_RUN_DEFAULT);

@@ -10,12 +10,17 @@ from typing import Callable, Optional
 kTargets = ("direct", "haproxy", "camproxy")
 # run.py --baseline: another camproxy build in the same run, for a before/after comparison.
 kBaseline = "baseline"
+# The camproxy under test on its epoll data path (full runs only): the io_uring path's comparison.
+kEpoll = "epoll"
+# Scenarios the full run adds (issue 19): oltp_read_only per thread count, one large result.
+kLargeResult = "large_result"
+kLargeResultThreads = 2
 # bench/e2e/noop_server.c: the ceiling of the plain connect loop, a column of its own.
 kNoop = "noop"
 kNoopScenarios = ("connect",)
 # The connect loop at +1 ms during the first second after a new camproxy reports ready.
 kFirstSecond = "connect_first_second"
-kColumns = (*kTargets, kBaseline, kNoop)
+kColumns = (*kTargets, kEpoll, kBaseline, kNoop)
 kMiB = 1024.0
 
 
@@ -56,7 +61,12 @@ def _relay_cpu_us(per: str) -> Callable[[dict], Optional[float]]:
     return value
 
 
-def metrics(threads: list[int]) -> list[Metric]:
+def _relay_cpu_ms_per_query(run: dict) -> Optional[float]:
+    us = _relay_cpu_us("queries")(run)
+    return None if us is None else us / 1000
+
+
+def metrics(threads: list[int], full: bool) -> list[Metric]:
     rows = []
     for t in threads:
         rows.append(Metric(f"point_select tps, {t} thr", f"sysbench_t{t}", _result("tps"), 0,
@@ -80,8 +90,20 @@ def metrics(threads: list[int]) -> list[Metric]:
         Metric("  its db round trips per cycle", kFirstSecond, _result("db_round_trips"), 2),
     ]
     for t in threads:
-        rows.append(Metric(f"relay CPU us/query, {t} thr", f"sysbench_t{t}", _relay_cpu_us("queries"), 1))
+        rows.append(Metric(f"relay CPU us/query, {t} thr", f"sysbench_t{t}", _relay_cpu_us("queries"), 1,
+                           Target("haproxy", "<=", 0.6) if t in (8, 32) else None))
     rows.append(Metric("relay CPU us/connection", "connect", _relay_cpu_us("count"), 1))
+    if not full:
+        return rows
+    for label, key, digits in (("tps", "tps", 0), ("p99 ms", "p99_ms", 2)):
+        rows += [Metric(f"read_only {label}, {t} thr", f"readonly_t{t}", _result(key), digits) for t in threads]
+    rows += [Metric(f"read_only relay CPU us/query, {t} thr", f"readonly_t{t}", _relay_cpu_us("queries"), 1)
+             for t in threads]
+    rows += [
+        Metric(f"100k-row SELECT /s, {kLargeResultThreads} thr", kLargeResult, _result("tps"), 2),
+        Metric("  its p99 ms", kLargeResult, _result("p99_ms"), 0),
+        Metric("  relay CPU ms/query", kLargeResult, _relay_cpu_ms_per_query, 2),
+    ]
     return rows
 
 
@@ -91,9 +113,9 @@ def _spread_pct(values: list[float]) -> float:
     return 0.0 if med == 0 else (max(values) - min(values)) / med * 100
 
 
-def summarize(runs: list[dict], threads: list[int], memory: dict) -> list[dict]:
+def summarize(runs: list[dict], threads: list[int], memory: dict, full: bool = False) -> list[dict]:
     rows = []
-    for m in metrics(threads):
+    for m in metrics(threads, full):
         row: dict = {"metric": m.label, "digits": m.digits}
         for target in kColumns:
             values = [v for r in runs if r["scenario"] == m.scenario and r["target"] == target
@@ -102,7 +124,7 @@ def summarize(runs: list[dict], threads: list[int], memory: dict) -> list[dict]:
                 row[target] = {"median": statistics.median(values), "spread_pct": _spread_pct(values),
                                "values": values}
         cp = row.get("camproxy", {}).get("median")
-        for other in ("haproxy", "direct", kBaseline):
+        for other in ("haproxy", "direct", kEpoll, kBaseline):
             base = row.get(other, {}).get("median")
             row[f"camproxy/{other}"] = cp / base if cp is not None and base else None
         if m.target is not None:
@@ -146,6 +168,7 @@ def format_table(rows: list[dict], header: str) -> str:
     """One fixed-width table: median (spread %) per target, the two ratios, the target."""
     columns = [c for c in kColumns if any(c in row for row in rows)]  # baseline only when run
     ratios = [("cp/HA", "haproxy"), ("cp/direct", "direct")] + \
+        ([("cp/epoll", kEpoll)] if kEpoll in columns else []) + \
         ([("cp/baseline", kBaseline)] if kBaseline in columns else [])
     cols = ["metric", *columns, *(name for name, _ in ratios), "target"]
     lines = []
@@ -166,6 +189,9 @@ def format_table(rows: list[dict], header: str) -> str:
     out += [fmt(line) for line in lines]
     out.append("cells: median (spread = (max-min)/median over the repetitions); "
                "ratios compare medians; relay CPU = the CPU time of HAProxy, camproxy or the noop server")
+    if kEpoll in columns:
+        out.append("epoll: the same camproxy with --data-path=epoll; camproxy runs its default (auto: io_uring "
+                   "where the kernel allows it)")
     if kBaseline in columns:
         out.append("baseline: another camproxy build run beside camproxy in the same run (--baseline)")
     out.append("noop: a server that answers the login and SELECT 1 itself with no work, the most "

@@ -12,6 +12,9 @@ throwaway MariaDB, the CAM emulator, two camproxy processes (one in front of the
 one in front of the delay relay) and HAProxy, then runs round-robin over
 direct / haproxy / camproxy, R repetitions:
   sysbench oltp_point_select (4 x 10 000 rows) at each thread count;
+  full mode only (issue 19): oltp_read_only at each thread count, a 100 000-row x 200-byte
+  SELECT (bench/e2e/large_result.lua), and camproxy's epoll data path as a target of its own
+  beside its default (io_uring where the kernel allows it) in every sysbench case;
   connect + SELECT 1 + close N times (bench/e2e/connect_loop.c), also against a server that
   does no work (bench/e2e/noop_server.c), the ceiling of that loop on this machine;
   the same with ~1 ms round trip added in front of the database (bench/e2e/delay_relay.c),
@@ -141,6 +144,12 @@ def measure(stack: Stack, tool: dict[str, str], args, scenario: str, target: str
     with workloads.ProcessSampler(stack.relay_pid(target, delayed)) as sampler:
         if scenario.startswith("sysbench_t"):
             result = workloads.run_sysbench(tool["sysbench"], ep, int(scenario[10:]), args.seconds)
+        elif scenario.startswith("readonly_t"):
+            result = workloads.run_sysbench(tool["sysbench"], ep, int(scenario[10:]), args.seconds,
+                                            workloads.kReadOnly)
+        elif scenario == report.kLargeResult:
+            result = workloads.run_sysbench(tool["sysbench"], ep, report.kLargeResultThreads, args.seconds,
+                                            workloads.kLargeResult)
         else:
             count = args.delayed_connects if delayed else args.connects
             result = workloads.run_connect_loop(tool["connect_loop"], ep, count)
@@ -183,13 +192,21 @@ def relays(args) -> list[str]:
 def targets_of(scenario: str, args) -> list[str]:
     if scenario == report.kFirstSecond:  # a fresh process each time: HAProxy has no pool to warm
         return [t for t in relays(args) if t != "haproxy"]
-    return relays(args) + ([report.kNoop] if scenario in report.kNoopScenarios else [])
+    epoll = [report.kEpoll] if not args.short and not scenario.startswith("connect") else []
+    return relays(args) + epoll + ([report.kNoop] if scenario in report.kNoopScenarios else [])
+
+
+def sysbench_scenarios(args) -> list[str]:
+    scenarios = [f"sysbench_t{t}" for t in args.threads]
+    if not args.short:
+        scenarios += [f"readonly_t{t}" for t in args.threads] + [report.kLargeResult]
+    return scenarios
 
 
 def run_schedule(stack: Stack, tool: dict[str, str], args) -> list[dict]:
-    scenarios = [f"sysbench_t{t}" for t in args.threads] + ["connect", "connect_delayed", report.kFirstSecond]
+    scenarios = sysbench_scenarios(args) + ["connect", "connect_delayed", report.kFirstSecond]
     log("warm-up (not recorded)")
-    for target in relays(args):
+    for target in relays(args) + ([] if args.short else [report.kEpoll]):
         workloads.run_sysbench(tool["sysbench"], stack.target(target), max(args.threads), 1)
         for delayed in (False, True):
             workloads.run_connect_loop(tool["connect_loop"], stack.target(target, delayed), 10)
@@ -263,7 +280,7 @@ def main() -> int:
         tool = tools(args, workdir)
         info = meta(args, tool)
         with Stack(tool, workdir, args.camproxy, args.camproxy_arg, args.delay_us, args.baseline,
-               args.baseline_arg) as stack:
+                   args.baseline_arg, epoll_twin=not args.short) as stack:
             log("preparing sysbench tables")
             workloads.prepare_sysbench(tool["sysbench"], stack.target("direct"))
             memory = {"main_rss_kib_at_start": workloads.rss_kib(stack.relay_pid("camproxy"))}
@@ -278,7 +295,7 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     info["loadavg_end"] = os.getloadavg()[0]
-    rows = report.summarize(runs, args.threads, memory)
+    rows = report.summarize(runs, args.threads, memory, full=not args.short)
     header = (f"camproxy e2e benchmark ({info['mode']}, {info['date_utc']}, {info['cpus']} CPUs, "
               f"{args.repetitions} rep x {args.seconds:g} s, commit {info['commit']})")
     if info["loadavg_start"] > (info["cpus"] or 1) / 2:  # before our own load began

@@ -1,8 +1,8 @@
 """The processes of the end-to-end benchmark, all on 127.0.0.1, all stopped on exit.
 
     with Stack(tools, workdir, camproxy_bin, extra_proxy_args, delay_us, baseline_bin=None) as stack:
-        stack.target("direct" | "haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> Endpoint
-        stack.relay_pid("haproxy" | "camproxy" | "baseline" | "noop", delayed=False) -> pid of its process
+        stack.target("direct" | "haproxy" | "camproxy" | "epoll" | "baseline" | "noop", delayed=False) -> Endpoint
+        stack.relay_pid("haproxy" | "camproxy" | "epoll" | "baseline" | "noop", delayed=False) -> pid of its process
         stack.start_camproxy("idle", *flags); stack.camproxy_endpoint("idle"); stack.stop_camproxy("idle")
         stack.start_fresh("camproxy" | "baseline", name) -> Endpoint   # a new delayed one
 
@@ -12,7 +12,8 @@ The delay relay sits in front of the DATABASE: every target has a delayed twin
 camproxy would hide the added round trip from the client. "noop" is bench/e2e/noop_server.c,
 with no database behind it and no delayed twin. "baseline" (with baseline_bin) is a second
 camproxy binary, another build of it, run beside the first with the same flags: a before/after
-comparison within one run.
+comparison within one run. "epoll" (with epoll_twin) is the camproxy under test again, forced to
+its epoll data path (--data-path=epoll), with no delayed twin: the io_uring path's comparison.
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ def read_line(proc: subprocess.Popen, timeout: float, what: str) -> str:
 class Stack:
     def __init__(self, tools: dict[str, str], workdir: Path, camproxy_bin: str,
                  extra_proxy_args: list[str], delay_us: int, baseline_bin: Optional[str] = None,
-                 baseline_args: Optional[list[str]] = None):
+                 baseline_args: Optional[list[str]] = None, epoll_twin: bool = False):
         self._tools = tools
         self._dir = workdir
         self._camproxy_bin = camproxy_bin
         self._baseline_bin = baseline_bin  # a second camproxy (another build) beside the first
         self._baseline_args = baseline_args or []  # its own flags, after the shared ones
+        self._epoll_twin = epoll_twin
         self._extra_proxy_args = list(extra_proxy_args)
         self._delay_us = delay_us
         self._exit = ExitStack()
@@ -119,6 +121,8 @@ class Stack:
             self.start_camproxy(name)
             if self._baseline_bin:
                 self.start_camproxy(f"baseline-{name}", binary=self._baseline_bin, last_args=self._baseline_args)
+        if self._epoll_twin:
+            self.start_camproxy("epoll", last_args=["--data-path=epoll"])
 
     def _prepare_accounts(self) -> None:
         assert self._db is not None
@@ -227,7 +231,7 @@ class Stack:
             return Endpoint(port, self._db.admin_user, self._db.admin_password)
         if name == "haproxy":
             return Endpoint(self._haproxy_ports[delayed], self._db.admin_user, self._db.admin_password)
-        if name in ("camproxy", "baseline"):
+        if name in ("camproxy", "baseline", "epoll"):
             return self.camproxy_endpoint(self._proxy_name(name, delayed))
         if name == "noop" and not delayed:
             return Endpoint(self._noop_port, "noop", "unchecked")
@@ -235,6 +239,8 @@ class Stack:
 
     @staticmethod
     def _proxy_name(target: str, delayed: bool) -> str:
+        if target == "epoll" and not delayed:
+            return "epoll"
         name = "delayed" if delayed else "main"
         return f"baseline-{name}" if target == "baseline" else name
 
@@ -251,7 +257,7 @@ class Stack:
         if name == "haproxy":
             assert self._haproxy is not None
             return self._haproxy.pid
-        if name in ("camproxy", "baseline"):
+        if name in ("camproxy", "baseline", "epoll"):
             return self._proxies[self._proxy_name(name, delayed)].pid
         if name == "noop":
             assert self._noop is not None

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import threading
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -20,7 +21,11 @@ from stack import Endpoint, kSbtestDb, read_line  # first: it puts tests/tools o
 from proxy_probe import rss_kib
 from testutil import die_with_parent, stop_process
 
-# sysbench oltp_point_select, as issue 6 measures it: 4 tables x 10 000 rows, uniform keys.
+# sysbench oltp_point_select, as issue 6 measures it: 4 tables x 10 000 rows, uniform keys;
+# oltp_read_only on the same tables; large_result.lua, 100 000 rows of 200 bytes per SELECT.
+kPointSelect = "oltp_point_select"
+kReadOnly = "oltp_read_only"
+kLargeResult = str(Path(__file__).resolve().parent / "large_result.lua")
 kTables = 4
 kTableSize = 10_000
 kSampleInterval = 0.05  # seconds between RSS samples
@@ -98,8 +103,7 @@ class ProcessSampler:
                 "rss_end_kib": self._rss_end}
 
 
-def _sysbench_cmd(sysbench: str, ep: Endpoint, command: str, *extra: str,
-                  test: str = "oltp_point_select") -> list[str]:
+def _sysbench_cmd(sysbench: str, ep: Endpoint, command: str, *extra: str, test: str = kPointSelect) -> list[str]:
     return [sysbench, test, "--db-driver=mysql", "--mysql-host=127.0.0.1",
             f"--mysql-port={ep.port}", f"--mysql-user={ep.user}", f"--mysql-password={ep.password}",
             f"--mysql-db={kSbtestDb}", f"--tables={kTables}", f"--table-size={kTableSize}",
@@ -131,8 +135,8 @@ def parse_sysbench(output: str) -> dict:
     return result
 
 
-def run_sysbench(sysbench: str, ep: Endpoint, threads: int, seconds: float,
-                 test: str = "oltp_point_select", extra: tuple[str, ...] = ()) -> dict:
+def run_sysbench(sysbench: str, ep: Endpoint, threads: int, seconds: float, test: str = kPointSelect,
+                 extra: tuple[str, ...] = ()) -> dict:
     """One run of `test` (sysbench's oltp_* scripts share the prepared tables), `extra` flags
     added; the connections are made before the timed part starts."""
     out = run_tool(_sysbench_cmd(sysbench, ep, "run", f"--threads={threads}", f"--time={seconds:g}",

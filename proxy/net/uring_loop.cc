@@ -1,5 +1,6 @@
 #include "proxy/net/uring_loop.h"
 
+#include <poll.h>
 #include <sys/mman.h>
 
 #include <cassert>
@@ -32,15 +33,36 @@ UringLoop* UringLoop::of(uv_loop_t* loop) {
   return t_attached != nullptr && t_attached->loop_ == loop && !t_attached->closing_ ? t_attached : nullptr;
 }
 
-bool UringLoop::init(std::string& error) {
-  io_uring_params params{};
-  params.flags = IORING_SETUP_CQSIZE;
-  params.cq_entries = kCqEntries;
-  if (int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params); rc < 0) {
+int UringLoop::run_loop(uv_loop_t* loop, uv_run_mode mode) {
+  UringLoop* ring = of(loop);
+  return ring != nullptr ? ring->run(mode) : uv_run(loop, mode);
+}
+
+// The most the kernel takes, in order: completions run only when this thread waits (Linux
+// 6.1), else without an interrupt (5.19), else as the kernel sees fit.
+bool UringLoop::setup_ring(std::string& error) {
+  constexpr unsigned kTries[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0};
+  int rc = -EINVAL;
+  for (unsigned flags : kTries) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE | flags;
+    params.cq_entries = kCqEntries;
+    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+    if (rc != -EINVAL) {
+      setup_flags_ = flags;
+      break;
+    }
+  }
+  if (rc < 0) {
     error = errno_text("io_uring_setup", -rc);
     return false;
   }
   ring_ready_ = true;
+  return true;
+}
+
+bool UringLoop::init(std::string& error) {
+  if (!setup_ring(error)) return false;
   buf_ring_bytes_ = kBufferCount * sizeof(io_uring_buf);
   void* mem = ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
@@ -65,21 +87,11 @@ bool UringLoop::init(std::string& error) {
   }
   io_uring_buf_ring_advance(buf_ring_, kBufferCount);
 
-  if (int rc = uv_poll_init(loop_, &poll_, ring_.ring_fd); rc != 0) {
-    error = std::string("uv_poll_init: ") + uv_strerror(rc);
-    return false;
-  }
-  uv_prepare_init(loop_, &prepare_);
-  uv_check_init(loop_, &check_);
-  handles_open_ = 3;
-  poll_.data = prepare_.data = check_.data = this;
-  uv_poll_start(&poll_, UV_READABLE, on_poll);
-  uv_prepare_start(&prepare_, on_prepare);
-  uv_check_start(&check_, on_check);
-  // None of them keeps the loop alive by itself: only I/O in flight does (keep_loop_alive_while_busy).
-  uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  uv_prepare_init(loop_, &alive_);
+  handles_open_ = 1;
+  alive_.data = this;
+  uv_prepare_start(&alive_, [](uv_prepare_t*) {});
+  uv_unref(reinterpret_cast<uv_handle_t*>(&alive_));  // only I/O in flight keeps the loop alive
   return true;
 }
 
@@ -112,34 +124,67 @@ void UringLoop::want_flush(User& user) {
   keep_loop_alive_while_busy();
 }
 
-void UringLoop::on_prepare(uv_prepare_t* h) { static_cast<UringLoop*>(h->data)->flush_and_submit(); }
-void UringLoop::on_check(uv_check_t* h) { static_cast<UringLoop*>(h->data)->flush_and_submit(); }
+// One turn: queue what users asked for, submit it and sleep in the same io_uring_enter until a
+// completion, libuv's descriptor or the next timer; handle the completions; give libuv its
+// turn when it has one. libuv's uv_run() does the same around epoll_wait.
+int UringLoop::run(uv_run_mode mode) {
+  for (;;) {
+    flush_users();
+    if (uv_loop_alive(loop_) == 0) return 0;
+    if (!backend_poll_armed_) {
+      io_uring_sqe* s = io_uring_get_sqe(&ring_);
+      if (s == nullptr) {
+        io_uring_submit(&ring_);
+        s = io_uring_get_sqe(&ring_);
+      }
+      if (s != nullptr) {  // else next turn: the queue was just emptied, this cannot repeat
+        io_uring_prep_poll_add(s, uv_backend_fd(loop_), POLLIN);
+        io_uring_sqe_set_data64(s, kBackendPoll);
+        backend_poll_armed_ = true;
+      }
+    }
+    const int timeout = mode == UV_RUN_NOWAIT || libuv_needs_a_turn() ? 0 : uv_backend_timeout(loop_);
+    wait(timeout);
+    uv_update_time(loop_);
+    const bool libuv_ready = reap();
+    if (libuv_ready || libuv_needs_a_turn() || uv_backend_timeout(loop_) == 0) uv_run(loop_, UV_RUN_NOWAIT);
+    if (mode != UV_RUN_DEFAULT) return uv_loop_alive(loop_);
+  }
+}
 
-void UringLoop::on_poll(uv_poll_t* h, int status, int) {
-  auto* self = static_cast<UringLoop*>(h->data);
-  if (status < 0) return;  // the ring's fd cannot fail to poll; nothing to reap then
-  self->reap();
+// libuv starts watching a descriptor (uv_poll_start, a connect) only in its next poll phase: a
+// watcher queued by a completion handler must get that turn before the thread sleeps. The queue
+// is a public field of uv_loop_t whose first word points at itself when empty (libuv's QUEUE,
+// and uv__queue since 1.46).
+bool UringLoop::libuv_needs_a_turn() const {
+  const void* const* queue = reinterpret_cast<const void* const*>(&loop_->watcher_queue);
+  return queue[0] != static_cast<const void*>(&loop_->watcher_queue);
+}
+
+// One system call: submits, makes the completions due (DEFER_TASKRUN makes them only here) and
+// sleeps for one unless `timeout_ms` is 0 (-1: no limit). -ETIME (the timeout), -EINTR (a
+// signal) and -EBUSY (the completion queue overflowed: reaped now) end it as uv_run's poll ends.
+void UringLoop::wait(int timeout_ms) {
+  io_uring_cqe* cqe = nullptr;
+  __kernel_timespec ts{.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ms < 0 ? nullptr : &ts, nullptr);
 }
 
 // A user's on_flush() may ask for another user's flush (data it delivered was relayed): those
 // are served in the same pass, a few rounds at most.
-void UringLoop::flush_and_submit() {
+void UringLoop::flush_users() {
   for (int round = 0; round < 8 && !flush_.empty(); ++round) {
     flushing_.swap(flush_);
     for (User* u : flushing_) u->on_flush(*this);
     flushing_.clear();
   }
-  if (io_uring_sq_ready(&ring_) > 0) {
-    int rc;
-    do {
-      rc = io_uring_submit(&ring_);
-    } while (rc == -EINTR);
-  }
   keep_loop_alive_while_busy();
 }
 
-void UringLoop::reap() {
+// True when the poll on libuv's descriptor fired (it is re-armed on the next turn).
+bool UringLoop::reap() {
   const int mask = io_uring_buf_ring_mask(kBufferCount);
+  bool libuv_ready = false;
   io_uring_cqe* batch[64];
   for (;;) {
     const unsigned n = io_uring_peek_batch_cqe(&ring_, batch, 64);
@@ -149,6 +194,11 @@ void UringLoop::reap() {
       const uint64_t ud = io_uring_cqe_get_data64(batch[i]);
       const int res = batch[i]->res;
       const uint32_t flags = batch[i]->flags;
+      if (ud == kBackendPoll) {
+        backend_poll_armed_ = false;
+        libuv_ready = true;
+        continue;
+      }
       std::span<const uint8_t> data;
       unsigned bid = kBufferCount;
       if ((flags & IORING_CQE_F_BUFFER) != 0) {
@@ -168,11 +218,12 @@ void UringLoop::reap() {
     io_uring_cq_advance(&ring_, n);
   }
   keep_loop_alive_while_busy();
+  return libuv_ready;
 }
 
 void UringLoop::keep_loop_alive_while_busy() {
   if (closing_) return;
-  auto* h = reinterpret_cast<uv_handle_t*>(&poll_);
+  auto* h = reinterpret_cast<uv_handle_t*>(&alive_);
   if (in_flight_ > 0 || !flush_.empty()) {
     uv_ref(h);
   } else {
@@ -184,22 +235,24 @@ void UringLoop::close() {
   if (closing_) return;
   assert(in_flight_ == 0 && flush_.empty());
   closing_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), on_handle_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_handle_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&alive_), on_handle_closed);
 }
 
 void UringLoop::on_handle_closed(uv_handle_t* h) { --static_cast<UringLoop*>(h->data)->handles_open_; }
 
 std::vector<uint8_t> UringLoop::take_send_buffer() {
-  if (spare_send_buffers_.empty()) return {};
+  if (spare_send_buffers_.empty()) {
+    std::vector<uint8_t> buffer;
+    buffer.reserve(kSendBufferCapacity);
+    return buffer;
+  }
   std::vector<uint8_t> buffer = std::move(spare_send_buffers_.back());
   spare_send_buffers_.pop_back();
   return buffer;
 }
 
 void UringLoop::give_send_buffer(std::vector<uint8_t> buffer) {
-  if (buffer.capacity() == 0 || buffer.capacity() > kSpareSendBufferCapacity ||
+  if (buffer.capacity() == 0 || buffer.capacity() > kSendBufferCapacity ||
       spare_send_buffers_.size() >= kSpareSendBuffers)
     return;
   buffer.clear();

@@ -1,16 +1,21 @@
 #pragma once
 // One io_uring per worker loop: the data path's reads and writes, batched (issue 19).
 //
-// How it meets libuv (docs/architecture.md "The io_uring data path"):
-// - The ring's own descriptor is watched by a uv_poll (it is readable while completions wait),
-//   so completions are reaped in one pass per wake-up, without an extra eventfd read.
+// How it meets libuv (docs/architecture.md "The io_uring data path"): the ring drives the loop.
+// - run() replaces uv_run() for a loop with a ring: the thread sleeps in io_uring_enter, which
+//   submits every socket's sends and receive re-arms of the iteration and waits for completions
+//   in the same system call. libuv's own descriptor (uv_backend_fd, its epoll set: timers
+//   aside, everything the control path waits for) is watched by a one-shot poll on the ring;
+//   when it fires, a due timer's time comes, or libuv has work it must do before sleeping, the
+//   ring runs uv_run(UV_RUN_NOWAIT). A relayed packet costs one io_uring_enter per batch.
 // - Users (Transports) do not submit: they ask for a flush (want_flush), and the ring calls
-//   their on_flush() from its uv_prepare and uv_check callbacks, where they queue their SQEs;
-//   then one io_uring_submit carries every socket's sends and receive re-arms of the iteration.
+//   their on_flush() just before it next enters the kernel, where they queue their SQEs.
 // - Receives land in a provided-buffer ring shared by the loop's users; a buffer goes back to
 //   the kernel as soon as its completion was handled, so users must consume data at once.
 // - Every SQE counts as in flight until its last CQE (one without IORING_CQE_F_MORE); while
-//   any is, the uv_poll keeps the loop alive (closing transports wait for their CQEs).
+//   any is, a referenced uv_prepare keeps the loop alive (closing transports wait for their CQEs).
+// - Where the kernel has them, the ring is IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN:
+//   completions are made only when this thread waits, never by interrupting it.
 //
 // Thread: the loop's. create() attaches the ring to the calling thread, where of() finds it.
 #include <liburing.h>
@@ -44,6 +49,8 @@ class UringLoop {
   static std::unique_ptr<UringLoop> create(uv_loop_t* loop, std::string& error);
   // The ring attached to `loop` on this thread, or nullptr (the epoll data path).
   static UringLoop* of(uv_loop_t* loop);
+  // uv_run() for `loop`: through its ring when it has one (a loop with a ring must be run so).
+  static int run_loop(uv_loop_t* loop, uv_run_mode mode);
 
   UringLoop(const UringLoop&) = delete;
   UringLoop& operator=(const UringLoop&) = delete;
@@ -64,7 +71,12 @@ class UringLoop {
   std::vector<uint8_t> take_send_buffer();
   void give_send_buffer(std::vector<uint8_t> buffer);
 
-  // Closes the libuv handles; the ring itself goes with the destructor, after closed().
+  // uv_run's contract: runs until nothing is alive (DEFAULT) or once; nonzero while alive.
+  int run(uv_run_mode mode);
+  // Which setup flags the kernel took (for the start-up log line).
+  bool defer_taskrun() const { return (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0; }
+
+  // Closes the libuv handle; the ring itself goes with the destructor, after closed().
   void close();
   bool closed() const { return handles_open_ == 0; }
   uint64_t in_flight() const { return in_flight_; }
@@ -77,18 +89,24 @@ class UringLoop {
   static constexpr unsigned kBufferCount = 64;
   static constexpr unsigned kBufferSize = 16 * 1024;
 
-  // Spare send buffers kept: bounded in count and size (a large result's buffer is freed).
-  static constexpr size_t kSpareSendBuffers = 16;
-  static constexpr size_t kSpareSendBufferCapacity = 16 * 1024;
+  // Send buffers are made with room for what a transport queues before it reports pending
+  // writes (transport_uring.cc's 64 KiB) and the next receive buffer, so a large result is
+  // never moved by a growing vector; pages are touched only as they are filled. A few are kept
+  // (about 1 MiB a worker at most); a buffer that grew beyond that room is freed.
+  static constexpr size_t kSpareSendBuffers = 8;
+  static constexpr size_t kSendBufferCapacity = 128 * 1024;
+
+  // The user_data of the poll on libuv's descriptor (a User's is never below 8).
+  static constexpr uint64_t kBackendPoll = 0;
 
   explicit UringLoop(uv_loop_t* loop) : loop_(loop) {}
   bool init(std::string& error);
-  void flush_and_submit();
-  void reap();
+  bool setup_ring(std::string& error);
+  void flush_users();
+  void wait(int timeout_ms);
+  bool reap();
+  bool libuv_needs_a_turn() const;
   void keep_loop_alive_while_busy();
-  static void on_prepare(uv_prepare_t* h);
-  static void on_check(uv_check_t* h);
-  static void on_poll(uv_poll_t* h, int status, int events);
   static void on_handle_closed(uv_handle_t* h);
 
   uv_loop_t* loop_;
@@ -97,9 +115,9 @@ class UringLoop {
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   std::unique_ptr<uint8_t[]> buffers_;
-  uv_poll_t poll_{};
-  uv_prepare_t prepare_{};
-  uv_check_t check_{};
+  unsigned setup_flags_ = 0;
+  uv_prepare_t alive_{};  // referenced while busy: keeps uv_loop_alive() true; its callback is empty
+  bool backend_poll_armed_ = false;
   int handles_open_ = 0;
   bool closing_ = false;
   uint64_t in_flight_ = 0;
