@@ -23,6 +23,7 @@ void ConnectionBudget::detach(Listener* l) {
   std::lock_guard lock(mu_);
   std::erase(listeners_, l);
   std::erase_if(queue_, [l](const Waiting& w) { return w.listener == l; });
+  note_queue();
   for (auto it = granted_.begin(); it != granted_.end();) {
     if (it->listener != l) {
       ++it;
@@ -56,13 +57,17 @@ std::optional<ConnectionBudget::Ticket> ConnectionBudget::enqueue(Listener* l) {
   if (queue_.size() >= max_waiters_) return std::nullopt;
   const Ticket t = next_ticket_++;
   queue_.push_back({t, l});
+  note_queue();
   for (Listener* each : listeners_) each->notify();
   return t;
 }
 
 void ConnectionBudget::cancel(Ticket t) {
   std::lock_guard lock(mu_);
-  if (std::erase_if(queue_, [t](const Waiting& w) { return w.ticket == t; }) > 0) return;
+  if (std::erase_if(queue_, [t](const Waiting& w) { return w.ticket == t; }) > 0) {
+    note_queue();
+    return;
+  }
   auto it = std::find_if(granted_.begin(), granted_.end(), [t](const Waiting& w) { return w.ticket == t; });
   if (it == granted_.end()) return;
   granted_.erase(it);
@@ -87,11 +92,6 @@ bool ConnectionBudget::hand_to_waiter() {
   return true;
 }
 
-bool ConnectionBudget::has_waiters() const {
-  std::lock_guard lock(mu_);
-  return !queue_.empty();
-}
-
 ConnectionBudget::Stats ConnectionBudget::stats() const {
   std::lock_guard lock(mu_);
   return {used_, queue_.size()};
@@ -114,6 +114,7 @@ void ConnectionBudget::pass_on() {
 void ConnectionBudget::grant_head() {
   Waiting head = queue_.front();
   queue_.pop_front();
+  note_queue();
   granted_.push_back(head);
   head.listener->notify();
 }

@@ -12,6 +12,7 @@
 // Workers are threads: everything here is under one mutex, and a worker learns that one of its
 // waiters got a slot, or that clients wait, through its Listener (a uv_async_send in
 // UpstreamPool, so notify() may run on any thread and must not call back into the budget).
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -71,7 +72,9 @@ class ConnectionBudget {
   // A worker closes an idle connection for the head waiter: its slot passes to that waiter
   // instead of being released. False (keep the connection) when nobody waits.
   bool hand_to_waiter();
-  bool has_waiters() const;
+  // Without the lock (a pool asks at every connection it gets back): the queue's length as of
+  // its last change, which a caller under the lock could not know any better either.
+  bool has_waiters() const { return queued_.load(std::memory_order_acquire) != 0; }
 
   Stats stats() const;
   size_t max() const;
@@ -81,6 +84,8 @@ class ConnectionBudget {
     Ticket ticket;
     Listener* listener;
   };
+  // queued_ follows queue_ (mu_ held).
+  void note_queue() { queued_.store(queue_.size(), std::memory_order_release); }
   // A held slot is given up: to the head waiter, or freed (mu_ held).
   void pass_on();
   // The head ticket gets the slot the caller holds (mu_ held; the listener is notified).
@@ -91,8 +96,9 @@ class ConnectionBudget {
   size_t max_waiters_ = 0;
   size_t used_ = 0;
   Ticket next_ticket_ = 1;
-  std::deque<Waiting> queue_;     // in arrival order
-  std::vector<Waiting> granted_;  // granted, not yet taken by their listener
+  std::deque<Waiting> queue_;      // in arrival order
+  std::atomic<size_t> queued_{0};  // queue_.size(), set with every change of queue_ (mu_ held)
+  std::vector<Waiting> granted_;   // granted, not yet taken by their listener
   std::vector<Listener*> listeners_;
 };
 

@@ -60,14 +60,18 @@ void UpstreamPool::close() {
   started_ = false;
   waiters_.clear();  // their sessions are being shut down with the worker
   borrowers_.clear();
-  for (auto& e : entries_) {
-    if (e->state == Entry::State::idle) {
-      e->pc.conn->quit();
+  for_each_entry([](const Entry& e) {
+    if (e.state == Entry::State::idle) {
+      e.pc.conn->quit();
     } else {
-      e->pc.conn->close();
+      e.pc.conn->close();
     }
-  }
-  entries_.clear();
+  });
+  busy_.clear();
+  keys_.clear();
+  last_key_ = nullptr;
+  spare_.clear();
+  counts_.fill(0);
   report_idle();
 }
 
@@ -101,8 +105,8 @@ void UpstreamPool::wake_waiters() {
     const PoolKey key = waiters_[i].first;
     size_t ahead = 0;
     for (size_t j = 0; j < i; ++j) ahead += waiters_[j].first == key ? 1 : 0;
-    const size_t idle = count(Entry::State::idle, &key);
-    if (idle <= ahead && idle + returning(key) > ahead) {
+    const size_t now_idle = idle(key);
+    if (now_idle <= ahead && now_idle + returning(key) > ahead) {
       ++i;
       continue;
     }
@@ -123,19 +127,20 @@ void UpstreamPool::maintain() {
   idle_timeout_ = idle_limit(c.pool_idle_timeout, wait_timeout_);
   ConnectionBudget& budget = env_.budget();
   budget.set_limits(at_least_zero(c.pool_max), at_least_zero(c.pool_max_waiters));
-  for (size_t i = 0; i < entries_.size();) {
-    Entry& e = *entries_[i];
-    const bool too_old = now - e.pc.created > c.pool_max_lifetime;
-    const bool idle_too_long = now - e.pc.idle_since > idle_timeout_;
-    const bool over_max = budget.stats().used > budget.max();
-    if (e.state == Entry::State::idle && (too_old || idle_too_long || over_max)) {
-      close_pooled(e, too_old         ? PoolClose::max_lifetime
-                      : idle_too_long ? PoolClose::idle_timeout
-                                      : PoolClose::over_max);
-    } else {
-      ++i;
+  for (auto& [key, k] : keys_) {
+    for (auto it = k.idle.begin(); it != k.idle.end();) {
+      Entry& e = *it++;  // close_pooled() moves it out of the list
+      const bool too_old = now - e.pc.created > c.pool_max_lifetime;
+      const bool idle_too_long = now - e.pc.idle_since > idle_timeout_;
+      const bool over_max = budget.stats().used > budget.max();
+      if (too_old || idle_too_long || over_max) {
+        close_pooled(e, too_old         ? PoolClose::max_lifetime
+                        : idle_too_long ? PoolClose::idle_timeout
+                                        : PoolClose::over_max);
+      }
     }
   }
+  forget_empty_keys();
   // A reload may have given the target another fixed account: warm up for that one.
   if (c.has_fixed_account() && (!warm_key_ || warm_key_->account != c.db_user))
     warm_key_ = PoolKey{c.db_user, kDefaultWarmCaps};
@@ -154,7 +159,7 @@ void UpstreamPool::dial_warm() {
   if (!started_ || !warm_key_) return;
   const int workers = static_cast<int>(env_.worker_count());
   const size_t min_idle = static_cast<size_t>(per_worker(c.pool_min_idle, workers));
-  size_t ready = count(Entry::State::warming) + count(Entry::State::idle, &*warm_key_);
+  size_t ready = counts_[static_cast<size_t>(Entry::State::warming)] + idle(*warm_key_);
   if (ready >= min_idle) return;
   auto token = env_.token(warm_key_->account);
   if (!token || !token->usable(Clock::now())) return;
@@ -184,11 +189,12 @@ bool UpstreamPool::try_open() {
 }
 
 UpstreamPool::Entry* UpstreamPool::oldest_idle() {
-  // The oldest idle connection: it has waited longest for a client of its key.
+  // The oldest idle connection: it has waited longest for a client of its key (each key's list
+  // is in the order its connections came to rest).
   Entry* oldest = nullptr;
-  for (auto& e : entries_) {
-    if (e->state == Entry::State::idle && (oldest == nullptr || e->pc.idle_since < oldest->pc.idle_since))
-      oldest = e.get();
+  for (auto& [key, k] : keys_) {
+    if (!k.idle.empty() && (oldest == nullptr || k.idle.front().pc.idle_since < oldest->pc.idle_since))
+      oldest = &k.idle.front();
   }
   return oldest;
 }
@@ -218,21 +224,25 @@ void UpstreamPool::note_demand(const PoolKey& key, const SessionProfile& profile
   warm_profile_ = profile;
 }
 
-bool UpstreamPool::has_idle_for(const PoolKey& key, const SessionProfile& want) const {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const auto& e) {
-    return e->state == Entry::State::idle && e->pc.key == key && can_fix_up(e->pc.profile, want);
-  });
+bool UpstreamPool::has_idle_for(const PoolKey& key, const SessionProfile& want) {
+  const KeyEntries* k = find_key(key);
+  return k != nullptr &&
+         std::any_of(k->idle.begin(), k->idle.end(), [&](const Entry& e) { return can_fix_up(e.pc.profile, want); });
 }
 
+// The longest idle connection of the key with the session's profile, else the first that can be
+// fixed up: the first one looked at when the key's clients look alike (the usual case).
 std::optional<PooledConn> UpstreamPool::take(const PoolKey& key, const SessionProfile& want) {
   Entry* best = nullptr;
-  for (auto& e : entries_) {
-    if (e->state != Entry::State::idle || !(e->pc.key == key) || !can_fix_up(e->pc.profile, want)) continue;
-    if (e->pc.profile == want) {
-      best = e.get();
-      break;
+  if (KeyEntries* k = find_key(key)) {
+    for (Entry& e : k->idle) {
+      if (!can_fix_up(e.pc.profile, want)) continue;
+      if (e.pc.profile == want) {
+        best = &e;
+        break;
+      }
+      if (best == nullptr) best = &e;
     }
-    if (best == nullptr) best = e.get();
   }
   if (best != nullptr) process_metrics().counter(MetricId::upstream_reuses).inc();
   std::optional<PooledConn> pc = best != nullptr ? std::optional(leave(*best)) : std::nullopt;

@@ -19,13 +19,21 @@
 //
 // Idle connections are closed before the server's wait_timeout would close them: the pool
 // reads the session's wait_timeout on its first connection and with every look (§7.1).
+//
+// --pool-mode transaction takes a connection and gives it back at every command (take(), share()),
+// so those cost no scan of the pool and no allocation: each key's idle connections are a list of
+// their own, the entries of every state are counted as they move, and an entry's node is moved
+// between the lists (and kept for the next entry when it leaves) instead of being made anew.
 #include <uv.h>
 
+#include <array>
 #include <chrono>
+#include <list>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "proxy/ops/metrics.h"
@@ -42,6 +50,10 @@ struct PoolKey {
   uint32_t caps = 0;          // the §5.4 pool-key bits
   uint32_t mariadb_caps = 0;  // the client's MariaDB extended capabilities: each changes layouts
   bool operator==(const PoolKey&) const = default;
+};
+
+struct PoolKeyHash {
+  size_t operator()(const PoolKey& k) const;
 };
 
 struct PooledConn {
@@ -167,6 +179,7 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   PoolSnapshot snapshot(std::chrono::steady_clock::time_point now) const;
 
  private:
+  struct KeyEntries;
   // A connection the pool holds. It enters in warming (dialed here) or cleaning (given back),
   // changes state only through transition() and leaves through leave() (taken, or closed).
   struct Entry {
@@ -176,11 +189,20 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
       idle,      // at rest and offered by take(); idle_since set; counted in the idle gauge
       cleaning,  // its client left: prep (engaged only here) brings it back to rest
     };
+    static constexpr size_t kStates = 4;
     PooledConn pc;
-    State state;
+    State state = State::warming;
     std::optional<ConnectionPrep> prep;
+    KeyEntries* keyed = nullptr;      // its key's idle list and count
+    std::list<Entry>::iterator self;  // its node: in its key's idle list when idle, else in busy_
   };
   friend std::string_view to_string(Entry::State s);
+  // One key's connections: the idle ones in the order they came to rest (take() serves the
+  // longest idle first, the oldest is at the front), and how many are on their way to idle.
+  struct KeyEntries {
+    std::list<Entry> idle;
+    size_t returning = 0;  // warming, learning or cleaning
+  };
 
   // ConnectionBudget::Listener: any thread; the loop then runs on_budget().
   void notify() override;
@@ -189,14 +211,14 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   // closed so that the head waiter (any worker) dials into the slot.
   void serve_borrowers();
   bool make_room();
-  bool has_idle_for(const PoolKey& key, const SessionProfile& want) const;
+  bool has_idle_for(const PoolKey& key, const SessionProfile& want);
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_timer_t* t);
   // Waiters are woken from the loop, never from inside the pool's own iterations.
   void schedule_wake();
   void wake_waiters();
   // Connections of `key` on their way to idle: cleaning, learning or warming.
-  size_t returning(const PoolKey& key) const;
+  size_t returning(const PoolKey& key);
   void maintain();
   void dial_warm();
   // `slot_passed`: the connection's slot went to a waiter or to the caller (not released).
@@ -212,7 +234,17 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   void transition(Entry& e, Entry::State to);
   PooledConn leave(Entry& e);
   Entry* find(const UpstreamConn& u);
-  size_t count(Entry::State state, const PoolKey* key = nullptr) const;
+  std::list<Entry>& list_of(const Entry& e);
+  void count_entry(const Entry& e, int delta);
+  KeyEntries* find_key(const PoolKey& key);
+  KeyEntries& keyed(const PoolKey& key);  // made when new
+  // Idle connections of `key`.
+  size_t idle(const PoolKey& key);
+  // Calls f(entry) for every entry (f may not add or remove any).
+  template <typename F>
+  void for_each_entry(F&& f) const;
+  // Keys with no connection left are forgotten (each tick: a key comes and goes with every command).
+  void forget_empty_keys();
 
   // Returning a connection (upstream_pool_return.cc).
   void drive(Entry& e, ConnectionPrep::Step step);
@@ -242,9 +274,18 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   uv_async_t budget_async_{};
   std::vector<std::pair<PoolKey, Waiter*>> waiters_;  // in arrival order
   std::vector<Borrower> borrowers_;                   // this worker's sessions in the borrow queue, in arrival order
-  std::vector<std::unique_ptr<Entry>> entries_;       // unique_ptr: an entry stays put while its callbacks run
-  bool reset_refused_ = false;                        // the server answered COM_RESET_CONNECTION with ERR
-  bool reset_worked_ = false;                         // a COM_RESET_CONNECTION cleanup succeeded here
+  // The entries: warming, learning and cleaning ones in busy_, idle ones in their key's list. List
+  // nodes stay put while their callbacks run, and move between the lists without allocating; a
+  // node whose entry left waits in spare_ for the next one.
+  std::list<Entry> busy_;
+  std::unordered_map<PoolKey, KeyEntries, PoolKeyHash> keys_;
+  // The key looked up last: a target's clients mostly share one, and every take() and share()
+  // looks it up, cheaper compared than hashed (null once keys_ forgets keys).
+  std::pair<const PoolKey, KeyEntries>* last_key_ = nullptr;
+  std::list<Entry> spare_;
+  std::array<size_t, Entry::kStates> counts_{};  // entries per state
+  bool reset_refused_ = false;                   // the server answered COM_RESET_CONNECTION with ERR
+  bool reset_worked_ = false;                    // a COM_RESET_CONNECTION cleanup succeeded here
   ResetCollation reset_collation_ = ResetCollation::unknown;
   bool wait_timeout_asked_ = false;
   std::optional<std::chrono::seconds> wait_timeout_;  // the server's, as last read
@@ -254,5 +295,13 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   size_t open_ = 0;           // this worker's slots of the budget: idle, resetting, warming, in sessions
   size_t idle_reported_ = 0;  // this pool's share of the process-wide idle gauge
 };
+
+template <typename F>
+void UpstreamPool::for_each_entry(F&& f) const {
+  for (const Entry& e : busy_) f(e);
+  for (const auto& [key, k] : keys_) {
+    for (const Entry& e : k.idle) f(e);
+  }
+}
 
 }  // namespace camproxy::proxy

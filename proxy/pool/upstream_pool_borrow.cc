@@ -41,7 +41,7 @@ void UpstreamPool::serve_borrowers() {
     w->on_borrow_granted();  // dials into the slot
   }
   // An idle connection serves a borrower of its key on this worker first: no dial at all...
-  for (size_t i = 0; i < borrowers_.size();) {
+  for (size_t i = 0; i < borrowers_.size() && counts_[static_cast<size_t>(Entry::State::idle)] > 0;) {
     if (!has_idle_for(borrowers_[i].key, borrowers_[i].want)) {
       ++i;
       continue;

@@ -26,45 +26,103 @@ std::string_view to_string(UpstreamPool::Entry::State s) {
   return "?";
 }
 
+size_t PoolKeyHash::operator()(const PoolKey& k) const {
+  return std::hash<std::string>{}(k.account) ^ (static_cast<size_t>(k.caps) << 1) ^
+         (static_cast<size_t>(k.mariadb_caps) << 33);
+}
+
 UpstreamPool::Entry& UpstreamPool::enter(PooledConn pc, Entry::State state) {
-  entries_.push_back(std::make_unique<Entry>(Entry{std::move(pc), state, std::nullopt}));
+  if (spare_.empty()) spare_.emplace_back();
+  const auto node = spare_.begin();
+  Entry& e = *node;
+  e.keyed = &keyed(pc.key);
+  e.pc = std::move(pc);
+  e.state = state;
+  e.self = node;
+  std::list<Entry>& to = list_of(e);
+  to.splice(to.end(), spare_, node);
+  count_entry(e, 1);
   report_idle();
-  return *entries_.back();
+  return e;
 }
 
 void UpstreamPool::transition(Entry& e, Entry::State to) {
   log_debug("pool_entry", {{"thread_id", e.pc.conn->thread_id()}, {"from", to_string(e.state)}, {"to", to_string(to)}});
+  std::list<Entry>& from = list_of(e);
+  count_entry(e, -1);
   e.state = to;
+  count_entry(e, 1);
+  std::list<Entry>& into = list_of(e);
+  if (&into != &from) into.splice(into.end(), from, e.self);
   if (to != Entry::State::cleaning) e.prep.reset();
   report_idle();
 }
 
 PooledConn UpstreamPool::leave(Entry& e) {
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& p) { return p.get() == &e; });
-  PooledConn pc = std::move((*it)->pc);
-  entries_.erase(it);
+  count_entry(e, -1);
+  PooledConn pc = std::move(e.pc);
+  e.prep.reset();
+  spare_.splice(spare_.end(), list_of(e), e.self);
   report_idle();
   return pc;
 }
 
+std::list<UpstreamPool::Entry>& UpstreamPool::list_of(const Entry& e) {
+  return e.state == Entry::State::idle ? e.keyed->idle : busy_;
+}
+
+void UpstreamPool::count_entry(const Entry& e, int delta) {
+  counts_[static_cast<size_t>(e.state)] += static_cast<size_t>(delta);
+  if (e.state != Entry::State::idle) e.keyed->returning += static_cast<size_t>(delta);
+}
+
+UpstreamPool::KeyEntries* UpstreamPool::find_key(const PoolKey& key) {
+  if (last_key_ != nullptr && last_key_->first == key) return &last_key_->second;
+  const auto it = keys_.find(key);
+  if (it == keys_.end()) return nullptr;
+  last_key_ = &*it;
+  return &last_key_->second;
+}
+
+UpstreamPool::KeyEntries& UpstreamPool::keyed(const PoolKey& key) {
+  if (KeyEntries* k = find_key(key)) return *k;
+  last_key_ = &*keys_.try_emplace(key).first;
+  return last_key_->second;
+}
+
+// Not on a command's path: the events of idle connections are failures, the others' are a
+// return's cleanup, a warm-up's login and learning.
 UpstreamPool::Entry* UpstreamPool::find(const UpstreamConn& u) {
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->pc.conn == &u; });
-  return it == entries_.end() ? nullptr : it->get();
+  for (Entry& e : busy_) {
+    if (e.pc.conn == &u) return &e;
+  }
+  for (auto& [key, k] : keys_) {
+    for (Entry& e : k.idle) {
+      if (e.pc.conn == &u) return &e;
+    }
+  }
+  return nullptr;
 }
 
-size_t UpstreamPool::count(Entry::State state, const PoolKey* key) const {
-  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(), [&](const auto& e) {
-    return e->state == state && (key == nullptr || e->pc.key == *key);
-  }));
+size_t UpstreamPool::idle(const PoolKey& key) {
+  const KeyEntries* k = find_key(key);
+  return k == nullptr ? 0 : k->idle.size();
 }
 
-size_t UpstreamPool::returning(const PoolKey& key) const {
-  return count(Entry::State::cleaning, &key) + count(Entry::State::learning, &key) + count(Entry::State::warming, &key);
+size_t UpstreamPool::returning(const PoolKey& key) {
+  const KeyEntries* k = find_key(key);
+  return k == nullptr ? 0 : k->returning;
+}
+
+void UpstreamPool::forget_empty_keys() {
+  last_key_ = nullptr;
+  std::erase_if(keys_, [](const auto& k) { return k.second.idle.empty() && k.second.returning == 0; });
 }
 
 // The idle gauge is process-wide: each worker's pool adds the change of its own count.
 void UpstreamPool::report_idle() {
-  const size_t now_idle = count(Entry::State::idle);
+  const size_t now_idle = counts_[static_cast<size_t>(Entry::State::idle)];
+  if (now_idle == idle_reported_) return;
   process_metrics()
       .gauge(MetricId::upstream_connections_idle)
       .add(static_cast<int64_t>(now_idle) - static_cast<int64_t>(idle_reported_));
@@ -187,20 +245,20 @@ PoolSnapshot UpstreamPool::snapshot(std::chrono::steady_clock::time_point now) c
   PoolSnapshot out;
   out.open = open_;
   auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
-  for (const auto& e : entries_) {
-    PoolKeySnapshot& k = out.key(e->pc.key.account, e->pc.key.caps, e->pc.key.mariadb_caps);
-    switch (e->state) {
+  for_each_entry([&](const Entry& e) {
+    PoolKeySnapshot& k = out.key(e.pc.key.account, e.pc.key.caps, e.pc.key.mariadb_caps);
+    switch (e.state) {
       case Entry::State::warming: ++k.warming; break;
       case Entry::State::learning: ++k.learning; break;
       case Entry::State::idle: ++k.idle; break;
       case Entry::State::cleaning: ++k.cleaning; break;
     }
-    k.entries.push_back({.state = std::string(to_string(e->state)),
-                         .thread_id = e->pc.conn->thread_id(),
-                         .age_seconds = seconds(now - e->pc.created),
-                         .idle_seconds = e->state == Entry::State::idle ? seconds(now - e->pc.idle_since) : 0,
-                         .schema = e->pc.profile.schema});
-  }
+    k.entries.push_back({.state = std::string(to_string(e.state)),
+                         .thread_id = e.pc.conn->thread_id(),
+                         .age_seconds = seconds(now - e.pc.created),
+                         .idle_seconds = e.state == Entry::State::idle ? seconds(now - e.pc.idle_since) : 0,
+                         .schema = e.pc.profile.schema});
+  });
   for (const auto& [key, waiter] : waiters_) ++out.key(key.account, key.caps, key.mariadb_caps).waiting;
   for (const Borrower& b : borrowers_) ++out.key(b.key.account, b.key.caps, b.key.mariadb_caps).borrowing;
   const ConnectionBudget::Stats budget = env_.budget().stats();

@@ -91,10 +91,10 @@ std::optional<UpstreamPool::Handover> UpstreamPool::take_returning(const PoolKey
   const auto too_old = [&](const Entry& e) {
     return std::chrono::steady_clock::now() - e.pc.created > env_.config().pool_max_lifetime;
   };
-  for (auto& e : entries_) {
-    if (e->state != Entry::State::cleaning || !(e->pc.key == key) || too_old(*e) || !e->prep->hand_over(want)) continue;
-    ConnectionPrep prep = std::move(*e->prep);
-    PooledConn pc = leave(*e);
+  for (Entry& e : busy_) {
+    if (e.state != Entry::State::cleaning || !(e.pc.key == key) || too_old(e) || !e.prep->hand_over(want)) continue;
+    ConnectionPrep prep = std::move(*e.prep);
+    PooledConn pc = leave(e);
     process_metrics().counter(MetricId::upstream_reuses).inc();
     dial_warm();  // as after any checkout
     return Handover{std::move(pc), std::move(prep)};

@@ -1,21 +1,25 @@
 #include "proxy/session/session_registry.h"
 
 namespace camproxy::proxy {
+namespace {
+
+uint32_t thread_of(uint64_t claim) { return static_cast<uint32_t>(claim); }
+uint32_t number_of(uint64_t claim) { return static_cast<uint32_t>(claim >> 32); }
+
+}  // namespace
 
 std::shared_ptr<SessionEntry> SessionRegistry::add(uint32_t connection_id, std::string user) {
   auto e = std::make_shared<SessionEntry>(connection_id, std::move(user));
   std::lock_guard lock(mu_);
-  by_connection_id_[connection_id] = e;
+  by_connection_id_[connection_id] = e;  // after the id space wrapped, the newer session has the id
   return e;
 }
 
+// A database connection serves one session at a time: whoever claimed this thread before has
+// given it back to the pool, and this newer claim wins over its (find_by_thread).
 void SessionRegistry::set_thread(const std::shared_ptr<SessionEntry>& e, uint32_t thread_id) {
-  std::lock_guard lock(mu_);
-  if (e->thread_id_ != 0) erase_if(by_thread_id_, e->thread_id_, e);
-  e->thread_id_ = thread_id;
-  // A database connection serves one session at a time: whoever had this thread before has
-  // given it back to the pool.
-  if (thread_id != 0) by_thread_id_[thread_id] = e;
+  const uint64_t number = claims_.fetch_add(1, std::memory_order_relaxed) + 1;
+  e->claim_.store(number << 32 | thread_id, std::memory_order_release);
 }
 
 void SessionRegistry::set_user(const std::shared_ptr<SessionEntry>& e, std::string user) {
@@ -25,35 +29,43 @@ void SessionRegistry::set_user(const std::shared_ptr<SessionEntry>& e, std::stri
 
 void SessionRegistry::remove(const std::shared_ptr<SessionEntry>& e) {
   std::lock_guard lock(mu_);
-  erase_if(by_connection_id_, e->connection_id_, e);
-  if (e->thread_id_ != 0) erase_if(by_thread_id_, e->thread_id_, e);
+  const auto it = by_connection_id_.find(e->connection_id_);
+  if (it != by_connection_id_.end() && it->second == e) by_connection_id_.erase(it);
 }
 
 KillTarget SessionRegistry::find_for_kill(uint64_t id) const {
   KillTarget t;
-  if (id > UINT32_MAX) return t;
+  if (id == 0 || id > UINT32_MAX) return t;
   const auto key = static_cast<uint32_t>(id);
   std::lock_guard lock(mu_);
   const auto by_greeting = by_connection_id_.find(key);
-  const auto by_thread = by_thread_id_.find(key);
+  const std::shared_ptr<SessionEntry> by_thread = find_by_thread(key);
   const bool greeting_hit = by_greeting != by_connection_id_.end();
-  const bool thread_hit = by_thread != by_thread_id_.end();
-  if (!greeting_hit && !thread_hit) return t;
-  if (greeting_hit && thread_hit && by_greeting->second != by_thread->second) {
+  if (!greeting_hit && !by_thread) return t;
+  if (greeting_hit && by_thread && by_greeting->second != by_thread) {
     t.outcome = KillTarget::Outcome::ambiguous;
     return t;
   }
   t.outcome = KillTarget::Outcome::found;
-  t.entry = greeting_hit ? by_greeting->second : by_thread->second;
-  t.thread_id = t.entry->thread_id_;
+  t.entry = greeting_hit ? by_greeting->second : by_thread;
+  t.thread_id = thread_of(t.entry->claim_.load(std::memory_order_acquire));
   t.user = t.entry->user_;
   return t;
 }
 
-void SessionRegistry::erase_if(std::unordered_map<uint32_t, std::shared_ptr<SessionEntry>>& map, uint32_t key,
-                               const std::shared_ptr<SessionEntry>& e) {
-  const auto it = map.find(key);
-  if (it != map.end() && it->second == e) map.erase(it);
+std::shared_ptr<SessionEntry> SessionRegistry::find_by_thread(uint32_t id) const {
+  std::shared_ptr<SessionEntry> newest;
+  uint32_t newest_number = 0;
+  for (const auto& [connection_id, e] : by_connection_id_) {
+    const uint64_t claim = e->claim_.load(std::memory_order_acquire);
+    if (thread_of(claim) != id) continue;
+    // Serial number arithmetic (RFC 1982): right across the counter's wrap.
+    if (!newest || static_cast<int32_t>(number_of(claim) - newest_number) > 0) {
+      newest = e;
+      newest_number = number_of(claim);
+    }
+  }
+  return newest;
 }
 
 }  // namespace camproxy::proxy

@@ -5,6 +5,10 @@
 // Applications kill from a second connection, usually on another worker, and the pool moves
 // sessions between database threads, so ids are never forwarded raw. Thread-safe: every worker
 // of the target adds, updates and looks up.
+//
+// --pool-mode transaction moves a session's thread id at every command (detach, attach), so that
+// update is one atomic store in the session's own entry, with no lock and no map; a KILL by
+// thread id, rare, pays instead: it looks through the target's sessions under the lock.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -23,8 +27,9 @@ namespace camproxy::proxy {
 inline constexpr uint32_t kClientIdBase = 1U << 30;
 constexpr uint32_t client_connection_id(uint32_t n) { return kClientIdBase | (n & (kClientIdBase - 1)); }
 
-// One session as the registry holds it. Its thread id and user change (a reconnect, a client's
-// COM_CHANGE_USER) and are read by other workers: they go through the registry, under its lock.
+// One session as the registry holds it. Its thread id and user change (a checkout, a reconnect, a
+// client's COM_CHANGE_USER) and are read by other workers: the thread id as one atomic claim
+// (below), the user under the registry's lock.
 class SessionEntry {
  public:
   SessionEntry(uint32_t connection_id, std::string user) : connection_id_(connection_id), user_(std::move(user)) {}
@@ -36,8 +41,13 @@ class SessionEntry {
  private:
   friend class SessionRegistry;
   const uint32_t connection_id_;
-  uint32_t thread_id_ = 0;  // of the database connection serving the session; 0: none now
-  std::string user_;        // the user name the client logged in (or COM_CHANGE_USER'd) with
+  // The database connection serving the session: its thread id in the low 32 bits (0: none now),
+  // and in the high 32 bits the registry's claim number of that set_thread(). A thread id can be
+  // claimed by two sessions at once (one gave its connection up without a set_thread(0), e.g. just
+  // before remove(); or the database restarted and hands out small ids again): the latest claim
+  // holds it, as the registry's ordering of claims says.
+  std::atomic<uint64_t> claim_{0};
+  std::string user_;  // the user name the client logged in (or COM_CHANGE_USER'd) with
 };
 
 // What a KILL names, as it was at the lookup.
@@ -64,14 +74,15 @@ class SessionRegistry {
   KillTarget find_for_kill(uint64_t id) const;
 
  private:
-  // An index entry is erased only by the entry it points to: after the id space wrapped, or
-  // when a thread id passed from one session's record to another's, the newer one stays.
-  static void erase_if(std::unordered_map<uint32_t, std::shared_ptr<SessionEntry>>& map, uint32_t key,
-                       const std::shared_ptr<SessionEntry>& e);
+  // The session whose latest claim is thread `id` (mu_ held); null when none claims it.
+  std::shared_ptr<SessionEntry> find_by_thread(uint32_t id) const;
 
   mutable std::mutex mu_;
+  // Its claims are numbered (SessionEntry::claim_), wrapping: of two claims of one thread id the
+  // newer is told right while they are less than 2^31 claims apart (hours at any command rate;
+  // only a claim left behind by a session that gave its connection up can be older).
+  std::atomic<uint32_t> claims_{0};
   std::unordered_map<uint32_t, std::shared_ptr<SessionEntry>> by_connection_id_;
-  std::unordered_map<uint32_t, std::shared_ptr<SessionEntry>> by_thread_id_;
 };
 
 }  // namespace camproxy::proxy

@@ -77,6 +77,32 @@ TEST(SessionRegistry, AThreadPassedToAnotherSessionStaysTheNewOnesWhenTheOldOneL
   EXPECT_EQ(r.find_for_kill(client_connection_id(2)).outcome, Outcome::unknown);
 }
 
+// Thread id 0 is "no database connection now" (between commands in --pool-mode transaction, or
+// reconnecting): never a session's to KILL.
+TEST(SessionRegistry, NoThreadIsNeverFoundAsThreadZero) {
+  SessionRegistry r;
+  auto a = r.add(client_connection_id(1), "app");
+  auto b = r.add(client_connection_id(2), "app");
+  r.set_thread(b, 74);
+  r.set_thread(b, 0);
+  EXPECT_EQ(r.find_for_kill(0).outcome, Outcome::unknown);
+  EXPECT_EQ(r.find_for_kill(74).outcome, Outcome::unknown);
+  EXPECT_EQ(r.find_for_kill(client_connection_id(1)).entry, a);
+}
+
+// The newest claim of a thread id holds it, whichever order the sessions were added in.
+TEST(SessionRegistry, TheLatestClaimOfAThreadHoldsIt) {
+  SessionRegistry r;
+  auto a = r.add(client_connection_id(1), "app");
+  auto b = r.add(client_connection_id(2), "ops");
+  r.set_thread(b, 74);
+  r.set_thread(a, 74);  // b gave it up without saying so (it is about to be removed)
+  EXPECT_EQ(r.find_for_kill(74).entry, a);
+  r.set_thread(b, 74);
+  EXPECT_EQ(r.find_for_kill(74).entry, b);
+  EXPECT_EQ(r.find_for_kill(74).user, "ops");
+}
+
 TEST(SessionRegistry, AWrappedGreetingIdIsNotRemovedByItsOlderHolder) {
   SessionRegistry r;
   auto old_one = r.add(client_connection_id(1), "app");

@@ -89,6 +89,12 @@ class UpstreamPoolTest : public LoopTest, private UpstreamConn::Owner {
         .last_look = std::nullopt};
   }
 
+  // --pool-mode transaction: a session between commands gives its connection back as it is.
+  void share(PooledConn pc) {
+    std::erase(mine_, pc.conn);
+    pool().share(std::move(pc));
+  }
+
   void give_back(PooledConn pc, bool schema_known = true) {
     std::erase(mine_, pc.conn);
     pool().give_back(std::move(pc), 0, schema_known);
@@ -269,6 +275,70 @@ TEST_F(UpstreamPoolTest, ChangeUserWithoutAUsableTokenClosesTheConnection) {
   ASSERT_TRUE(run_until([&] { return closes(PoolClose::change_user_failed) == failed + 1; })) << srv.error();
   ASSERT_TRUE(run_until([&] { return srv.finished(); })) << srv.error();
   EXPECT_TRUE(env_->rejected.empty());
+}
+
+// --pool-mode transaction: share() and take() at every command (no cleanup, no scan, no allocation).
+
+int64_t idle_gauge() { return process_metrics().gauge(MetricId::upstream_connections_idle).value(); }
+
+size_t idle_in(UpstreamPool& pool) {
+  size_t n = 0;
+  for (const auto& k : pool.snapshot(Clock::now()).keys) n += k.idle;
+  return n;
+}
+
+TEST_F(UpstreamPoolTest, SharedConnectionsAreIdleAtOnceAndServedLongestIdleFirst) {
+  auto& a = server(script({login(), first_wait_timeout(), {stall()}}));
+  auto& b = server(script({login(), {stall()}}));
+  PooledConn in_a = connected(a, "app");
+  PooledConn in_b = connected(b, "app");
+  UpstreamConn* conn_a = in_a.conn;
+  UpstreamConn* conn_b = in_b.conn;
+  const int64_t gauge = idle_gauge();
+  share(std::move(in_a));  // the pool's first connection reads the wait_timeout first
+  ASSERT_TRUE(run_until([&] { return idle_in(pool()) == 1; })) << a.error();
+  share(std::move(in_b));
+  EXPECT_EQ(idle_in(pool()), 2u) << "no cleanup: idle at once";
+  EXPECT_EQ(idle_gauge(), gauge + 2);
+
+  PoolKey other = key_;
+  other.account = "someone-else";
+  EXPECT_FALSE(pool().take(other, schema("app"))) << "another key's idle connections are not offered";
+  for (UpstreamConn* expected : {conn_a, conn_b, conn_a, conn_b}) {
+    auto pc = pool().take(key_, schema("app"));
+    ASSERT_TRUE(pc);
+    EXPECT_EQ(pc->conn, expected) << "the longest idle first";
+    EXPECT_EQ(idle_gauge(), gauge + 1);
+    pool().share(std::move(*pc));  // back at the end of the line
+    EXPECT_EQ(idle_gauge(), gauge + 2);
+  }
+  auto first = pool().take(key_, schema("app"));
+  auto second = pool().take(key_, schema("app"));
+  ASSERT_TRUE(first && second);
+  EXPECT_FALSE(pool().take(key_, schema("app")));
+  EXPECT_EQ(idle_in(pool()), 0u);
+  EXPECT_EQ(idle_gauge(), gauge);
+  mine_conn(*first);
+  mine_conn(*second);
+}
+
+// A key whose connections all left is forgotten at the tick (upstream_pool.cc maintain()); its
+// next connection starts it again.
+TEST_F(UpstreamPoolTest, AKeyComesBackAfterItsLastConnectionLeft) {
+  auto& srv = server(script({login(), first_wait_timeout(), {stall()}}));
+  PooledConn pc = connected(srv, "app");
+  share(std::move(pc));
+  ASSERT_TRUE(run_until([&] { return idle_in(pool()) == 1; })) << srv.error();
+  auto taken = pool().take(key_, schema("app"));
+  ASSERT_TRUE(taken);
+  run_for(1200);  // a tick, with nothing left of the key
+  UpstreamConn* conn = taken->conn;
+  pool().share(std::move(*taken));
+  EXPECT_EQ(idle_in(pool()), 1u);
+  auto again = pool().take(key_, schema("app"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->conn, conn);
+  mine_conn(*again);
 }
 
 // --pool-min-idle warming (upstream_pool.cc dial_warm()).
