@@ -1,7 +1,8 @@
 """--pool-mode transaction (issue 15): clients share database connections between commands, each
 seeing its own session (schema, SET statements, SET NAMES, LAST_INSERT_ID()), while what pins a
 session (a transaction, a temporary table, a user variable, GET_LOCK, warnings, a prepared
-statement) keeps its connection private; KILL still reaches a client's statement."""
+statement) keeps its connection private; KILL still reaches a client's statement. A login takes no
+database connection: only its first command does."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import pymysql
 import pytest
 
+from raw_mysql_client import RawClient, kSessionTrack
 from testutil import wait_until
 
 COM_STMT_PREPARE, COM_STMT_EXECUTE = 0x16, 0x17
@@ -199,3 +201,48 @@ def test_a_command_that_waits_past_the_borrow_timeout_gets_9008_and_may_retry(ca
     assert one(waiter, "SELECT 3") == (3,)  # the same client connection, still logged in
     holder.close()
     waiter.close()
+
+
+def test_a_login_takes_no_connection_only_its_first_command_does(camproxy, mariadb):
+    """At --pool-max 1 with the one connection inside another client's transaction, a login is
+    answered at once (its OK byte for byte the server's), and its first command waits in the
+    borrow queue until the transaction ends."""
+    proxy = transaction_mode(camproxy, 1)
+    holder = connect(proxy)  # its login checked camdb on the connection, so later ones need none
+    one(holder, "BEGIN")
+    one(holder, "SELECT 1")
+    expected = {}
+    for caps in (0, kSessionTrack):
+        for database in (None, "camdb"):
+            with RawClient.login(mariadb.port, mariadb.admin_user, mariadb.admin_password, database, caps) as c:
+                expected[caps, database] = c.login_payload
+    for (caps, database), payload in expected.items():
+        started = time.monotonic()
+        with RawClient.login(proxy.port, "camtest", "x", database, caps) as c:
+            assert c.login_payload.hex() == payload.hex(), (caps, database)
+        assert time.monotonic() - started < 2.0, (caps, database)
+    waiter = connect(proxy)
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(one(waiter, "SELECT DATABASE(), 7")))
+    t.start()
+    wait_until(lambda: proxy.metric("camproxy_pool_borrow_waiting", target="default") == 1, 10,
+               "the first command to borrow")
+    assert answers == []
+    one(holder, "COMMIT")
+    t.join(10)
+    assert answers == [("camdb", 7)]
+    assert camtest_threads(mariadb) == 1
+    holder.close()
+    waiter.close()
+
+
+def test_a_login_to_a_schema_not_there_fails_at_login_as_directly(camproxy):
+    """The server's own refusal (1049 here; 1044 for a schema not allowed takes the same path:
+    a schema not yet seen is checked on a connection before the login's OK)."""
+    proxy = transaction_mode(camproxy, 2)
+    with connect(proxy):  # the account's camdb is known now; this schema is not
+        pass
+    for _ in range(2):  # the second time too: a refused schema is never taken as checked
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            connect(proxy, database="txpool_no_such_db")
+        assert refused.value.args[0] == 1049, refused.value.args
