@@ -147,19 +147,30 @@ ClientAuthStep ClientAuth::on_greeting(std::span<const uint8_t> payload) {
   return {ClientAuthStep::Kind::greeted, {}, 0, false, {}};
 }
 
+NegotiatedCaps negotiate_capabilities(uint32_t login_caps, uint32_t login_mariadb_caps, bool with_database,
+                                      uint32_t server_caps, uint32_t server_mariadb_caps) {
+  NegotiatedCaps out;
+  out.capabilities = (kProxyOwnedCaps | (login_caps & kMirroredCaps)) & server_caps & ~cap::kNever;
+  if (with_database) out.capabilities |= cap::kConnectWithDb & server_caps;
+  // spec §3.1: extended capabilities travel only when both sides clear CLIENT_MYSQL (a MariaDB
+  // server clears it in its greeting, and kProxyOwnedCaps & server then keeps it clear).
+  out.mariadb_capabilities = (out.capabilities & cap::kLongPassword) == 0
+                                 ? login_mariadb_caps & server_mariadb_caps & mariadb_cap::kRelayable
+                                 : 0;
+  return out;
+}
+
 ClientAuthStep ClientAuth::start(LoginRequest login, std::span<const uint8_t> password) {
   wipe_out();
   if (state_ != State::greeted) return fail(Kind::protocol, "login started before the greeting");
   login_ = std::move(login);
   password_ = password;
   const uint32_t server = greeting_.capabilities;
-  capabilities_ = (kProxyOwnedCaps | (login_.capabilities & kMirroredCaps)) & server & ~cap::kNever;
-  if (login_.database && !login_.database->empty()) capabilities_ |= cap::kConnectWithDb & server;
-  // spec §3.1: extended capabilities travel only when both sides clear CLIENT_MYSQL (a MariaDB
-  // server clears it in its greeting, and kProxyOwnedCaps & server then keeps it clear).
-  mariadb_capabilities_ = (capabilities_ & cap::kLongPassword) == 0
-                              ? login_.mariadb_capabilities & greeting_.mariadb_ext_caps & mariadb_cap::kRelayable
-                              : 0;
+  const NegotiatedCaps caps =
+      negotiate_capabilities(login_.capabilities, login_.mariadb_capabilities,
+                             login_.database && !login_.database->empty(), server, greeting_.mariadb_ext_caps);
+  capabilities_ = caps.capabilities;
+  mariadb_capabilities_ = caps.mariadb_capabilities;
   tls_ = policy_.tls_available && (server & cap::kSsl) != 0;
   if (!tls_) return handshake_response();
   capabilities_ |= cap::kSsl;

@@ -89,6 +89,17 @@ struct ClientAuthStep {
 std::string_view to_string(ClientAuthStep::Kind kind);
 std::string_view to_string(ClientAuthFailure::Kind kind);
 
+// The capabilities a login of `login_caps` (and MariaDB extended `login_mariadb_caps`) negotiates
+// with a server greeting with `server_caps` and `server_mariadb_caps`, TLS apart (the SSL bit is
+// added when TLS starts): what ClientAuth::start() asks for, and what a session answered without
+// a connection (--pool-mode transaction) expects every connection of its pool key to have.
+struct NegotiatedCaps {
+  uint32_t capabilities = 0;
+  uint32_t mariadb_capabilities = 0;
+};
+NegotiatedCaps negotiate_capabilities(uint32_t login_caps, uint32_t login_mariadb_caps, bool with_database,
+                                      uint32_t server_caps, uint32_t server_mariadb_caps);
+
 class ClientAuth {
  public:
   enum class State : uint8_t {

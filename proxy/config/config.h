@@ -99,6 +99,9 @@ struct TargetConfig {
   // clients may wait at once (beyond it: error 9008 at once).
   std::chrono::milliseconds pool_borrow_timeout{30000};
   int pool_max_waiters = 1000;
+  // pool.max-by-account (config file only): CAM account -> most database connections of that
+  // account (all workers and pool keys together, within pool_max); "*": every account not named.
+  std::map<std::string, int> pool_max_by_account;
   PoolMode pool_mode = PoolMode::session;
   // The most an idle pooled connection is kept; the pool also stays below the server's
   // wait_timeout (upstream_pool.cc). `auto` is the default cap, quietly; an explicit value that

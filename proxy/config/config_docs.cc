@@ -49,6 +49,10 @@ std::string config_keys_markdown() {
       out +=
           "| `accounts` | | | Map of client user name to CAM account; a user not in it is refused "
           "(1045). Excludes `account`. |\n";
+      out +=
+          "| `pool.max-by-account` | | | Map of CAM account (or `'*'` for every account not named) to the most "
+          "database connections of that account, all workers together, within `pool.max`; at its cap an "
+          "account's clients wait in the borrow queue, behind no other account's. |\n";
     }
     for (const auto& o : option_table()) {
       if (o.scope != scope || o.file_key.empty()) continue;

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -115,6 +116,14 @@ class Reader {
         read_listen(v, path + ".listen", t);
         return true;
       }
+      if (key == "pool" && v.IsMap()) {
+        walk(v, OptionScope::target, "pool.", path + ".pool.", t, [&](const std::string& k, const YAML::Node& u) {
+          if (k != "max-by-account") return false;
+          read_account_limits(u, path + ".pool.max-by-account", t);
+          return true;
+        });
+        return true;
+      }
       if (key == "local-auth" && v.IsMap()) {
         walk(v, OptionScope::target, "local-auth.", path + ".local-auth.", t,
              [&](const std::string& k, const YAML::Node& u) {
@@ -178,6 +187,31 @@ class Reader {
         continue;
       }
       if (!t.accounts.emplace(user, v.Scalar()).second) error(at, k, "given twice");
+    }
+  }
+
+  // pool.max-by-account: CAM account (or "*") -> a number within pool.max's range.
+  void read_account_limits(const YAML::Node& map, const std::string& path, TargetConfig& t) {
+    if (!map.IsMap() || map.size() == 0) {
+      error(path, map, "expected a map of CAM account (or '*') to a number of connections, got " + kind_of(map));
+      return;
+    }
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const std::string account = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (account.empty()) {
+        error(path, it->first, "expected a CAM account name (or '*') as the key");
+        continue;
+      }
+      const std::string at = path + "." + account;
+      const YAML::Node v = it->second;
+      int n = 0;
+      const std::string text = v.IsScalar() ? v.Scalar() : "";
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || n < 1 || n > 100000) {
+        error(at, v, "expected a number from 1 to 100000, got " + (v.IsScalar() ? "'" + text + "'" : kind_of(v)));
+        continue;
+      }
+      if (!t.pool_max_by_account.emplace(account, n).second) error(at, it->first, "given twice");
     }
   }
 
@@ -338,7 +372,11 @@ std::string describe_config(const Config& c) {
     out += "  upstream: " + t.upstream.to_string() + " (instance " + t.instance_id + ", region " + t.region +
            "), TLS " + std::string(to_string(t.upstream_tls)) + "\n";
     out += "  accounts: " + describe_accounts(t) + "\n";
-    out += "  pool: min idle " + std::to_string(t.pool_min_idle) + ", max " + std::to_string(t.pool_max) +
+    std::string by_account;
+    for (const auto& [account, max] : t.pool_max_by_account)
+      by_account += (by_account.empty() ? " (" : ", ") + account + " " + std::to_string(max);
+    if (!by_account.empty()) by_account += ")";
+    out += "  pool: min idle " + std::to_string(t.pool_min_idle) + ", max " + std::to_string(t.pool_max) + by_account +
            "; client TLS " + (t.client_tls ? "on" : "off") + "\n";
     if (t.local_auth.enabled()) {
       out += "  local auth: " +

@@ -1,17 +1,16 @@
 #include "proxy/pool/connection_budget.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace camproxy::proxy {
 
-void ConnectionBudget::set_limits(size_t max, size_t max_waiters) {
+void ConnectionBudget::set_limits(size_t max, size_t max_waiters, AccountLimits accounts) {
   std::lock_guard lock(mu_);
   max_ = max;
   max_waiters_ = max_waiters;
-  while (used_ < max_ && !queue_.empty()) {
-    ++used_;
-    grant_head();
-  }
+  account_limits_ = std::move(accounts);
+  grant_waiters();
 }
 
 void ConnectionBudget::attach(Listener* l) {
@@ -23,42 +22,61 @@ void ConnectionBudget::detach(Listener* l) {
   std::lock_guard lock(mu_);
   std::erase(listeners_, l);
   std::erase_if(queue_, [l](const Waiting& w) { return w.listener == l; });
-  note_queue();
   for (auto it = granted_.begin(); it != granted_.end();) {
     if (it->listener != l) {
       ++it;
       continue;
     }
+    uncount(it->account);
     it = granted_.erase(it);
-    pass_on();
   }
+  grant_waiters();
 }
 
-bool ConnectionBudget::try_acquire() {
+bool ConnectionBudget::try_acquire(std::string_view account) {
   std::lock_guard lock(mu_);
-  // No overtaking: while anyone waits, no slot is free below --pool-max (pass_on() hands each on).
-  if (used_ >= max_) return false;
-  ++used_;
+  // No overtaking: a waiter that could use a free slot has it already (grant_waiters() runs on
+  // every change), so a slot free here is one no waiter can use.
+  if (used_ >= max_ || !has_room(account)) return false;
+  count(account);
   return true;
 }
 
-void ConnectionBudget::acquire_unchecked() {
+void ConnectionBudget::acquire_unchecked(std::string_view account) {
   std::lock_guard lock(mu_);
-  ++used_;
+  count(account);
 }
 
-void ConnectionBudget::release() {
+void ConnectionBudget::release(std::string_view account) {
   std::lock_guard lock(mu_);
-  if (used_ > 0) pass_on();
+  if (used_ == 0) return;
+  uncount(account);
+  grant_waiters();
 }
 
-std::optional<ConnectionBudget::Ticket> ConnectionBudget::enqueue(Listener* l) {
+bool ConnectionBudget::reassign(std::string_view from, std::string_view to) {
+  std::lock_guard lock(mu_);
+  if (from == to) return true;
+  if (!has_room(to)) return false;
+  uncount(from);
+  count(to);
+  return true;
+}
+
+void ConnectionBudget::move_slot(std::string_view from, std::string_view to) {
+  std::lock_guard lock(mu_);
+  uncount(from);
+  count(to);
+}
+
+std::optional<ConnectionBudget::Ticket> ConnectionBudget::enqueue(Listener* l, std::string_view account) {
   std::lock_guard lock(mu_);
   if (queue_.size() >= max_waiters_) return std::nullopt;
   const Ticket t = next_ticket_++;
-  queue_.push_back({t, l});
+  queue_.push_back({t, l, std::string(account)});
   note_queue();
   for (Listener* each : listeners_) each->notify();
+  grant_waiters();  // a slot freed since the caller's try_acquire()
   return t;
 }
 
@@ -70,25 +88,32 @@ void ConnectionBudget::cancel(Ticket t) {
   }
   auto it = std::find_if(granted_.begin(), granted_.end(), [t](const Waiting& w) { return w.ticket == t; });
   if (it == granted_.end()) return;
+  uncount(it->account);
   granted_.erase(it);
-  pass_on();
+  grant_waiters();
 }
 
-std::vector<ConnectionBudget::Ticket> ConnectionBudget::take_granted(Listener* l) {
+std::vector<ConnectionBudget::Grant> ConnectionBudget::take_granted(Listener* l) {
   std::lock_guard lock(mu_);
-  std::vector<Ticket> out;
+  std::vector<Grant> out;
   std::erase_if(granted_, [&](const Waiting& w) {
     if (w.listener != l) return false;
-    out.push_back(w.ticket);
+    out.push_back({w.ticket, w.account});
     return true;
   });
   return out;
 }
 
-bool ConnectionBudget::hand_to_waiter() {
+bool ConnectionBudget::hand_to_waiter(std::string_view account) {
   std::lock_guard lock(mu_);
-  if (queue_.empty()) return false;
-  grant_head();
+  // As if the idle connection were closed: its account's slot is free for the search.
+  uncount(account);
+  auto it = std::find_if(queue_.begin(), queue_.end(), [this](const Waiting& w) { return has_room(w.account); });
+  if (it == queue_.end()) {
+    count(account);
+    return false;
+  }
+  grant(it);  // even above a lowered --pool-max: the slot stays held, it does not add one
   return true;
 }
 
@@ -102,21 +127,45 @@ size_t ConnectionBudget::max() const {
   return max_;
 }
 
-void ConnectionBudget::pass_on() {
-  // Above a lowered --pool-max the slot goes, even with waiters: they get the ones below it.
-  if (queue_.empty() || used_ > max_) {
-    --used_;
-  } else {
-    grant_head();
-  }
+size_t ConnectionBudget::used_by(std::string_view account) const {
+  std::lock_guard lock(mu_);
+  auto it = used_by_account_.find(account);
+  return it == used_by_account_.end() ? 0 : it->second;
 }
 
-void ConnectionBudget::grant_head() {
-  Waiting head = queue_.front();
-  queue_.pop_front();
+bool ConnectionBudget::has_room(std::string_view account) const {
+  auto limit = account_limits_.find(account);
+  if (limit == account_limits_.end()) limit = account_limits_.find("*");
+  if (limit == account_limits_.end()) return true;
+  auto used = used_by_account_.find(account);
+  return (used == used_by_account_.end() ? 0 : used->second) < limit->second;
+}
+
+void ConnectionBudget::count(std::string_view account) {
+  ++used_;
+  auto it = used_by_account_.find(account);
+  if (it == used_by_account_.end()) it = used_by_account_.emplace(std::string(account), 0).first;
+  ++it->second;
+}
+
+void ConnectionBudget::uncount(std::string_view account) {
+  if (used_ > 0) --used_;
+  auto it = used_by_account_.find(account);
+  if (it == used_by_account_.end()) return;
+  if (--it->second == 0) used_by_account_.erase(it);  // pass-through accounts come and go
+}
+
+void ConnectionBudget::grant_waiters() {
+  for (auto it = queue_.begin(); it != queue_.end() && used_ < max_;) it = has_room(it->account) ? grant(it) : it + 1;
+}
+
+std::deque<ConnectionBudget::Waiting>::iterator ConnectionBudget::grant(std::deque<Waiting>::iterator it) {
+  count(it->account);
+  granted_.push_back(*it);
+  it->listener->notify();
+  auto next = queue_.erase(it);
   note_queue();
-  granted_.push_back(head);
-  head.listener->notify();
+  return next;
 }
 
 }  // namespace camproxy::proxy

@@ -126,7 +126,9 @@ void UpstreamPool::maintain() {
   // or lowered pool.max (idle connections above it go first).
   idle_timeout_ = idle_limit(c.pool_idle_timeout, wait_timeout_);
   ConnectionBudget& budget = env_.budget();
-  budget.set_limits(at_least_zero(c.pool_max), at_least_zero(c.pool_max_waiters));
+  ConnectionBudget::AccountLimits by_account;
+  for (const auto& [account, max] : c.pool_max_by_account) by_account.emplace(account, at_least_zero(max));
+  budget.set_limits(at_least_zero(c.pool_max), at_least_zero(c.pool_max_waiters), std::move(by_account));
   for (auto& [key, k] : keys_) {
     for (auto it = k.idle.begin(); it != k.idle.end();) {
       Entry& e = *it++;  // close_pooled() moves it out of the list
@@ -164,7 +166,7 @@ void UpstreamPool::dial_warm() {
   auto token = env_.token(warm_key_->account);
   if (!token || !token->usable(Clock::now())) return;
   // A warm-up dial takes only a free slot: never one a waiting client needs, nor an idle one.
-  for (; ready < min_idle && env_.budget().try_acquire(); ++ready) {
+  for (; ready < min_idle && env_.budget().try_acquire(warm_key_->account); ++ready) {
     ++open_;
     auto* u = UpstreamConn::create(env_.loop(), {&c, env_.upstream_tls()}, this);
     // on_upstream_greeting() logs in with the profile's schema and collation.
@@ -180,12 +182,12 @@ void UpstreamPool::dial_warm() {
   }
 }
 
-bool UpstreamPool::try_open() {
-  if (env_.budget().try_acquire()) {
+bool UpstreamPool::try_open(std::string_view account) {
+  if (env_.budget().try_acquire(account)) {
     ++open_;
     return true;
   }
-  return !env_.budget().has_waiters() && make_room();
+  return !env_.budget().has_waiters() && make_room(account);
 }
 
 UpstreamPool::Entry* UpstreamPool::oldest_idle() {
@@ -200,23 +202,23 @@ UpstreamPool::Entry* UpstreamPool::oldest_idle() {
 }
 
 // Its slot stays held, for the caller's own dial.
-bool UpstreamPool::make_room() {
+bool UpstreamPool::make_room(std::string_view account) {
   Entry* oldest = oldest_idle();
-  if (oldest == nullptr) return false;
+  if (oldest == nullptr || !env_.budget().reassign(oldest->pc.key.account, account)) return false;
   close_pooled(*oldest, PoolClose::make_room, true);
   ++open_;
   return true;
 }
 
-void UpstreamPool::count_opened() {
-  env_.budget().acquire_unchecked();
+void UpstreamPool::count_opened(std::string_view account) {
+  env_.budget().acquire_unchecked(account);
   ++open_;
 }
 
-void UpstreamPool::count_closed() {
+void UpstreamPool::count_closed(std::string_view account) {
   if (open_ == 0) return;
   --open_;
-  env_.budget().release();
+  env_.budget().release(account);
 }
 
 void UpstreamPool::note_demand(const PoolKey& key, const SessionProfile& profile) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "proxy/ops/metrics.h"
+#include "proxy/pool/checked_schemas.h"
 #include "proxy/pool/connection_budget.h"
 #include "proxy/pool/connection_prep.h"
 #include "proxy/pool/pool_snapshot.h"
@@ -130,13 +131,16 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   void cancel_wait(Waiter* w);
 
   // Counting for --pool-max (the target's ConnectionBudget): a slot for a connection a session
-  // dials, when nobody waits for one; at --pool-max, the slot of this worker's oldest idle
-  // connection (of another key), closed to make room. False: the session borrows.
-  bool try_open();
+  // dials for `account`, when no waiter could use it; at --pool-max, the slot of this worker's
+  // oldest idle connection (of another key), closed to make room. False: the session borrows.
+  bool try_open(std::string_view account);
   // A slot regardless of --pool-max (the first connection of a target, a reconnect).
-  void count_opened();
-  // A connection the pool counted is gone for good (closed by its session): its slot passes on.
-  void count_closed();
+  void count_opened(std::string_view account);
+  // A connection of `account` the pool counted is gone for good (closed by its session): its
+  // slot passes on.
+  void count_closed(std::string_view account);
+  // A slot counted for `from` is `to`'s now (ConnectionBudget::move_slot).
+  void recount(std::string_view from, std::string_view to) { env_.budget().move_slot(from, to); }
 
   // At --pool-max with nothing idle for `key` and nothing coming back: `w` joins the target's
   // borrow queue (FIFO across the workers) until on_borrow_idle() or on_borrow_granted(); false
@@ -168,6 +172,9 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   ResetCollation reset_collation() const { return reset_collation_; }
   // The server's wait_timeout as last read (nullopt before the first read).
   std::optional<std::chrono::seconds> wait_timeout() const { return wait_timeout_; }
+
+  // Schemas each account logged in to on this worker (--pool-mode transaction's local login).
+  CheckedSchemas& checked_schemas() { return checked_schemas_; }
 
   // The key and profile of the latest client, for warming up (min idle).
   void note_demand(const PoolKey& key, const SessionProfile& profile);
@@ -210,7 +217,7 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   // Granted tickets to their sessions; idle connections to local borrowers of their key, else
   // closed so that the head waiter (any worker) dials into the slot.
   void serve_borrowers();
-  bool make_room();
+  bool make_room(std::string_view account);
   bool has_idle_for(const PoolKey& key, const SessionProfile& want);
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_timer_t* t);
@@ -222,7 +229,7 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   void maintain();
   void dial_warm();
   // `slot_passed`: the connection's slot went to a waiter or to the caller (not released).
-  void drop(UpstreamConn* u, bool slot_passed = false);
+  void drop(UpstreamConn* u, std::string_view account, bool slot_passed = false);
   void close_pooled(Entry& e, PoolClose reason, bool slot_passed = false);
   Entry* oldest_idle();
   void report_idle();
@@ -294,6 +301,7 @@ class UpstreamPool final : private UpstreamConn::Owner, private ConnectionBudget
   SessionProfile warm_profile_;
   size_t open_ = 0;           // this worker's slots of the budget: idle, resetting, warming, in sessions
   size_t idle_reported_ = 0;  // this pool's share of the process-wide idle gauge
+  CheckedSchemas checked_schemas_;
 };
 
 template <typename F>

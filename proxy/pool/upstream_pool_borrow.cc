@@ -8,7 +8,7 @@ namespace camproxy::proxy {
 
 bool UpstreamPool::borrow(const PoolKey& key, const SessionProfile& want, Waiter* w) {
   if (!started_) return false;
-  auto ticket = env_.budget().enqueue(this);
+  auto ticket = env_.budget().enqueue(this, key.account);
   if (!ticket) return false;
   borrowers_.push_back({*ticket, key, want, w});
   return true;
@@ -29,10 +29,11 @@ void UpstreamPool::on_budget(uv_async_t* a) { static_cast<UpstreamPool*>(a->data
 void UpstreamPool::serve_borrowers() {
   if (!started_) return;
   ConnectionBudget& budget = env_.budget();
-  for (const ConnectionBudget::Ticket t : budget.take_granted(this)) {
-    auto it = std::find_if(borrowers_.begin(), borrowers_.end(), [t](const Borrower& b) { return b.ticket == t; });
+  for (const ConnectionBudget::Grant& g : budget.take_granted(this)) {
+    auto it =
+        std::find_if(borrowers_.begin(), borrowers_.end(), [&g](const Borrower& b) { return b.ticket == g.ticket; });
     if (it == borrowers_.end()) {  // not ours any more (cancel_borrow drops a grant): pass it on
-      budget.release();
+      budget.release(g.account);
       continue;
     }
     Waiter* w = it->waiter;
@@ -54,7 +55,7 @@ void UpstreamPool::serve_borrowers() {
   // ... else its slot goes to the head waiter, on whichever worker: closed here, so that the
   // waiter's worker dials into the slot (a connection cannot move between the workers' loops).
   while (Entry* idle = oldest_idle()) {
-    if (!budget.hand_to_waiter()) break;
+    if (!budget.hand_to_waiter(idle->pc.key.account)) break;
     close_pooled(*idle, PoolClose::make_room, true);
   }
 }

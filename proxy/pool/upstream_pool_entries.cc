@@ -136,15 +136,15 @@ void UpstreamPool::close_pooled(Entry& e, PoolClose reason, bool slot_passed) {
   process_metrics().counter(MetricId::pool_closes, reason).inc();
   log_debug("pool_connection_closed",
             {{"thread_id", u->thread_id()}, {"reason", label_value(reason)}, {"state", to_string(e.state)}});
-  leave(e);
+  const PooledConn pc = leave(e);
   u->quit();
-  drop(u, slot_passed);  // its close() is a no-op now
+  drop(u, pc.key.account, slot_passed);  // its close() is a no-op now
 }
 
-void UpstreamPool::drop(UpstreamConn* u, bool slot_passed) {
+void UpstreamPool::drop(UpstreamConn* u, std::string_view account, bool slot_passed) {
   u->close();
   if (!slot_passed) {
-    count_closed();
+    count_closed(account);
   } else if (open_ > 0) {
     --open_;
   }
@@ -214,8 +214,7 @@ void UpstreamPool::on_upstream_failed(UpstreamConn& u, const UpstreamFailure& f)
         warm_profile_.schema.reset();
       }
       log_warn("pool_dial_failed", {{"kind", to_string(f.kind)}, {"code", f.code}, {"message", f.message}});
-      leave(*e);
-      drop(&u);
+      drop(&u, leave(*e).key.account);
       return;
     case Entry::State::idle:
       // The server closed it (wait_timeout, KILL, restart): never handed out.

@@ -127,8 +127,10 @@ bool ClientSession::legal_transition(State from, State to) {
     case State::client_login: return to == State::wait_upstream;
     // wait_upstream again: a 1045 retry with a refreshed token, or a pooled connection that died.
     // relay: a connection taken while its reset runs (the client's OK needs no answer first).
+    // detached: --pool-mode transaction's login answered without a connection.
     case State::wait_upstream:
-      return to == State::upstream_login || to == State::prepare || to == State::wait_upstream || to == State::relay;
+      return to == State::upstream_login || to == State::prepare || to == State::wait_upstream || to == State::relay ||
+             to == State::detached;
     case State::upstream_login: return to == State::relay || to == State::wait_upstream;
     case State::prepare: return to == State::relay || to == State::wait_upstream;
     case State::relay:

@@ -120,6 +120,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool verify_locally() const;
   void refuse_login();
   void client_authenticated();
+  bool login_needs_connection() const;
+  void answer_login_locally();
+  void start_session();  // the login is answered: the session counts as logged in
   void acquire_upstream();
   void acquire_token();
   void maybe_start_upstream_login();
@@ -127,6 +130,7 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   void dial_with_slot();  // --pool-max's slot is already counted for it
   void fail_with_cam_error(const TokenState* state);
   void fail_with_upstream_error(const UpstreamFailure& f);
+  bool refetch_token_after_1045(const UpstreamFailure& f);
   void fail(ClientError kind, std::string_view detail = {});
   void send_error_and_close(const protocol::ErrPacket& err, bool protocol41 = true);
   void close_after_write();
@@ -275,6 +279,9 @@ class ClientSession final : private Transport::Events, private UpstreamConn::Own
   bool timer_closed_ = false;
   UpstreamConn* upstream_ = nullptr;
   bool upstream_counted_ = false;  // upstream_ counts against --pool-max
+  // The account a dialed upstream_'s slot is counted for (a taken one's is pooled_->key's): empty
+  // for the dial that learns the greeting before the client named one.
+  std::string dial_account_;
   // The client's login; after it, it keeps the bytes a client sends before the relay starts.
   protocol::ServerHandshake login_;
   uint32_t connection_id_ = 0;

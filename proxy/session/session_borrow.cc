@@ -24,7 +24,7 @@ std::string waited_text(std::chrono::steady_clock::duration waited, int pool_max
 
 void ClientSession::dial_or_borrow() {
   UpstreamPool& pool = env_.pool();
-  if (pool.try_open()) {
+  if (pool.try_open(account_)) {
     login_wait_.note(LoginWaitReason::dial);
     dial_with_slot();
     acquire_token();

@@ -3,12 +3,19 @@
 // actions to I/O, the account mapping and ClientErrors.
 #include <algorithm>
 
+#include "protocol/client_auth.h"
 #include "protocol/constants.h"
 #include "proxy/ops/log.h"
+#include "proxy/ops/metrics.h"
 #include "proxy/session/client_session.h"
 #include "proxy/session/session_env.h"
 
 namespace camproxy::proxy {
+namespace {
+
+namespace cap = protocol::cap;
+
+}  // namespace
 
 // The greeting mirrors the database's version and capabilities; the login is the machine's.
 void ClientSession::send_greeting() {
@@ -150,7 +157,67 @@ void ClientSession::client_authenticated() {
                                      {"user", user_},
                                      {"account", account_},
                                      {"tls", client_.tls_on()}});
-  acquire_upstream();
+  if (login_needs_connection()) {
+    acquire_upstream();
+    return;
+  }
+  answer_login_locally();
+}
+
+// --pool-mode transaction (docs/operations.md "Transaction pooling"): a login takes no database
+// connection when its answer needs none, only its first command does. One is still taken, as in
+// session mode, for a schema this worker has not seen the account log in to (the server's 1049 or
+// 1044 must refuse the login itself), for a CLIENT_INTERACTIVE client (its wait_timeout is
+// read at login: session_idle.cc), while no usable CAM token is at hand (CAM's refusal is a login
+// error), and by the session whose dial taught the greeting.
+bool ClientSession::login_needs_connection() const {
+  if (env_.config().pool_mode != PoolMode::transaction || upstream_ != nullptr) return true;
+  if ((client_caps_ & cap::kInteractive) != 0) return true;
+  if (database_ && !database_->empty() && !env_.pool().checked_schemas().contains(account_, *database_)) return true;
+  const auto token = env_.tokens().current(account_);
+  return !token || !token->usable(std::chrono::steady_clock::now());
+}
+
+// The OK a pooled login sends (send_ok(): the greeting's session flags, the SCHEMA tracker for a
+// database the client named), then the session as after any response that left it shareable:
+// detached, its first command taking a connection of its key (session_sharing.cc). Its tracker
+// reads replies with the capabilities every connection of its pool key negotiates.
+void ClientSession::answer_login_locally() {
+  const auto profile = env_.profile();  // the greeting was mirrored from it
+  const uint16_t status = profile->status_flags & protocol::status::kSessionFlags;
+  send_ok(status);
+  if (state_ == State::closing) return;  // the write failed and on_error finished the session
+  const protocol::NegotiatedCaps caps =
+      protocol::negotiate_capabilities(client_caps_, client_mariadb_caps_, database_ && !database_->empty(),
+                                       profile->capabilities, profile->mariadb_capabilities);
+  tracker_.emplace(caps.capabilities, status, protocol::TrackerLimits{}, caps.mariadb_capabilities);
+  multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
+  start_session();
+  env_.pool().note_demand(pool_key(), wanted_profile());
+  log_debug("session_started", {{"conn", connection_id_},
+                                {"state", to_string(state_)},
+                                {"user", user_},
+                                {"account", account_},
+                                {"client_tls", client_.tls_on()},
+                                {"thread_id", 0}});
+  registry_entry_->shared.store(true);
+  transition(State::detached);
+  set_shared(true);
+  idle_since_ms_ = uv_now(env_.loop());
+  arm_idle();
+  const std::vector<uint8_t> rest = login_.take_rest();  // a client that sent its first command early
+  if (!rest.empty()) on_shared_data(rest);
+}
+
+void ClientSession::start_session() {
+  sharing_ = env_.config().pool_mode == PoolMode::transaction;
+  process_metrics()
+      .histogram(MetricId::client_handshake_duration)
+      .observe(std::chrono::steady_clock::now() - accepted_at_);
+  login_wait_.finish();
+  replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
+  registry_entry_ = env_.sessions().add(connection_id_, user_);
+  if (sharing_) statements_ = std::make_shared<StatementMap>();  // session_statements.cc
 }
 
 }  // namespace camproxy::proxy

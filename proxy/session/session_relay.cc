@@ -39,14 +39,10 @@ void ClientSession::start_relay(uint16_t status_flags) {
   multi_statements_ = (client_caps_ & cap::kMultiStatements) != 0;
   const bool first_start = !registry_entry_;
   if (first_start) {
-    sharing_ = env_.config().pool_mode == PoolMode::transaction;
-    process_metrics()
-        .histogram(MetricId::client_handshake_duration)
-        .observe(std::chrono::steady_clock::now() - accepted_at_);
-    login_wait_.finish();
-    replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
-    registry_entry_ = env_.sessions().add(connection_id_, user_);
-    if (sharing_) statements_ = std::make_shared<StatementMap>();  // session_statements.cc
+    start_session();  // session_login.cc
+    // The login's schema worked on a real connection (not one whose hand-over cleanup still
+    // runs): later logins to it need none (transaction mode, session_login.cc).
+    if (replay_.schema && !prep_) env_.pool().checked_schemas().add(account_, *replay_.schema);
   }
   env_.sessions().set_thread(registry_entry_, upstream_->thread_id());
   // Debug, like client_connected: at info a connection-per-request application would write a

@@ -18,12 +18,13 @@ namespace cap = protocol::cap;
 }  // namespace
 
 void ClientSession::dial_upstream() {
-  env_.pool().count_opened();
+  env_.pool().count_opened(account_);
   dial_with_slot();
 }
 
 void ClientSession::dial_with_slot() {
   upstream_counted_ = true;
+  dial_account_ = account_;
   upstream_ = UpstreamConn::create(env_.loop(), {&env_.config(), env_.upstream_tls()}, this);
   upstream_->connect();
 }
@@ -47,7 +48,9 @@ SessionProfile ClientSession::wanted_profile() const {
 void ClientSession::acquire_upstream() {
   UpstreamPool& pool = env_.pool();
   pool.note_demand(pool_key(), wanted_profile());
-  if (upstream_ != nullptr) {  // the first session's own connection
+  if (upstream_ != nullptr) {               // the first session's own connection
+    pool.recount(dial_account_, account_);  // dialed before the client named its account
+    dial_account_ = account_;
     login_wait_.note(LoginWaitReason::dial);
     acquire_token();
     return;
@@ -244,6 +247,10 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     return;
   }
   if (state_ == State::detaching || state_ == State::attaching) {  // session_sharing.cc
+    if (state_ == State::attaching && refetch_token_after_1045(f)) {
+      take_shared();  // a connection of the key, or a dial with the new token
+      return;
+    }
     drop_upstream();
     client_seq_ = 1;  // the reply to the client's next (held) command
     if (state_ == State::detaching) {
@@ -253,20 +260,9 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     }
     return;
   }
-  // spec §3.4: 1045 to a login made with the current token means the password rotated
-  // ("Refresh Password" or a schedule we have not caught up with): refetch once and retry.
-  const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
-  if (rejected_token && !retried_after_1045_ && env_.tokens().request_after_rejection(account_, token_->generation)) {
-    process_metrics().counter(MetricId::upstream_auth_retries).inc();
+  // Once per client login.
+  if (!retried_after_1045_ && refetch_token_after_1045(f)) {
     retried_after_1045_ = true;
-    rejected_generation_ = token_->generation;
-    seen_generation_ = token_->generation;
-    waiting_for_token_ = true;
-    env_.add_token_waiter(this);
-    log_info("upstream_login_rejected_refreshing_token",
-             {{"conn", connection_id_}, {"state", to_string(state_)}, {"account", account_}});
-    token_.reset();
-    drop_upstream();
     transition(State::wait_upstream);
     dial_upstream();
     acquire_token();
@@ -285,6 +281,27 @@ void ClientSession::on_upstream_failed(UpstreamConn&, const UpstreamFailure& f) 
     return;
   }
   fail_with_upstream_error(f);
+}
+
+// spec §3.4: 1045 to a login made with the current token means the password rotated ("Refresh
+// Password" or a schedule we have not caught up with): the token is refetched (never twice for
+// one token) and the caller logs in again; the connection is dropped. False: not such a failure,
+// or CAM may not be asked now.
+bool ClientSession::refetch_token_after_1045(const UpstreamFailure& f) {
+  const bool rejected_token = f.kind == UpstreamFailure::Kind::server_error && f.code == 1045 && token_ != nullptr;
+  if (!rejected_token || token_->generation == rejected_generation_ ||
+      !env_.tokens().request_after_rejection(account_, token_->generation))
+    return false;
+  process_metrics().counter(MetricId::upstream_auth_retries).inc();
+  rejected_generation_ = token_->generation;
+  seen_generation_ = token_->generation;
+  waiting_for_token_ = true;
+  env_.add_token_waiter(this);
+  log_info("upstream_login_rejected_refreshing_token",
+           {{"conn", connection_id_}, {"state", to_string(state_)}, {"account", account_}});
+  token_.reset();
+  drop_upstream();
+  return true;
 }
 
 void ClientSession::fail_with_upstream_error(const UpstreamFailure& f) {
@@ -370,8 +387,8 @@ void ClientSession::drop_upstream() {
   prep_.reset();
   upstream_->close();
   upstream_ = nullptr;
+  if (upstream_counted_) env_.pool().count_closed(pooled_ ? pooled_->key.account : dial_account_);
   pooled_.reset();
-  if (upstream_counted_) env_.pool().count_closed();
   upstream_counted_ = false;
 }
 

@@ -5,6 +5,11 @@
   camproxy         function: factory starting the camproxy binary, stopped at teardown
   camproxy_module  module: the same factory, for proxies shared by a whole module
 
+CAMPROXY_TEST_DATA_PATH=epoll|io_uring and CAMPROXY_TEST_POOL_MODE=session|transaction add
+--data-path / --pool-mode to every camproxy the factory starts (unless the test gives its own);
+`not_in_transaction_mode(reason)` marks a test that asserts what transaction pooling changes by
+design (docs/operations.md "Transaction pooling"), skipped in that run with the reason.
+
 Helpers for tests live in tests/tools (on sys.path): testutil.free_port,
 testutil.wait_until, cam_client.call_build_token, ...
 """
@@ -34,6 +39,13 @@ kDisabledAccount = "camoff"  # known to the emulator, CAM not enabled
 kCredential = Credential("AKID-camproxy-harness-0001", "camproxyHarnessSecretKey00000001")
 kTempCredential = Credential("AKID-camproxy-harness-temp-0002", "camproxyHarnessTempKey0000000002",
                              "camproxy-harness-session-token-0002")
+
+
+kPoolMode = os.environ.get("CAMPROXY_TEST_POOL_MODE", "session")
+
+
+def not_in_transaction_mode(reason: str):
+    return pytest.mark.skipif(kPoolMode == "transaction", reason=f"not so in --pool-mode transaction: {reason}")
 
 
 @dataclass
@@ -170,6 +182,11 @@ class ProxyFactory:
         data_path = os.environ.get("CAMPROXY_TEST_DATA_PATH")
         if data_path and "--data-path" not in extra_args:
             args += ["--data-path", data_path]
+        # ... and in either pool mode (tests/run.sh runs the clients, pool and reconnect files again
+        # with CAMPROXY_TEST_POOL_MODE=transaction); a config file says its own.
+        pool_mode = os.environ.get("CAMPROXY_TEST_POOL_MODE")
+        if pool_mode and not {"--pool-mode", "--config"} & set(extra_args):
+            args += ["--pool-mode", pool_mode]
         args += list(extra_args)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TENCENTCLOUD_")}
         credential = credential or self._cam.credential

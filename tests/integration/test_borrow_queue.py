@@ -148,3 +148,35 @@ def test_a_client_that_leaves_the_queue_is_forgotten(camproxy):
     assert time.monotonic() - started < 2.0
     pools = admin_json(proxy, "/debug/pools")["workers"]
     assert all(w["target_open"] <= 1 and w["target_borrowing"] == 0 for w in pools), pools
+
+
+def account_threads(mariadb, account: str) -> int:
+    with mariadb.admin() as admin, admin.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (account,))
+        return cur.fetchone()[0]
+
+
+def test_an_account_at_its_own_limit_waits_and_holds_up_no_other_account(camproxy, mariadb, tmp_path):
+    """pool.max-by-account (config file): camtest may have one database connection though
+    --pool-max allows three; its second client waits in the borrow queue, camtls's logs in at once."""
+    config = tmp_path / "camproxy.yaml"
+    config.write_text("targets:\n"
+                      "  - accounts: {app: camtest, tlsapp: camtls}\n"
+                      "    pool: {max: 3, min-idle: 0, max-by-account: {camtest: 1}}\n")
+    proxy = camproxy("--config", str(config), "--workers", "2", db_user=None, upstream_tls="verify-ca")
+    with connect(proxy, user="app") as holder:
+        waiter = Waiter(proxy, user="app")
+        wait_until(lambda: metric(proxy, "camproxy_pool_borrow_waiting") == 1, 10, "app's second client to wait")
+        started = time.monotonic()
+        with connect(proxy, user="tlsapp") as other:
+            assert thread_id(other) > 0
+        assert time.monotonic() - started < 2.0
+        assert not waiter.done.is_set(), waiter.error
+        assert account_threads(mariadb, "camtest") == 1
+        freed_at = time.monotonic()
+    # The holder's connection is reset, then closed for the waiter, whose worker dials (TLS, login).
+    assert waiter.done.wait(10) and waiter.error is None, waiter.error
+    assert time.monotonic() - freed_at < 10
+    assert thread_id(waiter.conn) > 0
+    assert account_threads(mariadb, "camtest") == 1
+    waiter.conn.close()

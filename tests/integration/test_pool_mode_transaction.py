@@ -1,10 +1,11 @@
 """--pool-mode transaction (issue 15): clients share database connections between commands, each
 seeing its own session (schema, SET statements, SET NAMES, LAST_INSERT_ID()), while what pins a
 session (a transaction, a temporary table, a user variable, GET_LOCK, warnings) keeps its
-connection private; KILL still reaches a client's statement. Re-creating a session rides in front
-of its command (no round trip of its own), LAST_INSERT_ID() is read after the client has its reply,
-and the schema the server reports (SESSION_TRACK) is followed. Server-side prepared statements are
-carried instead of pinned: test_pool_mode_transaction_stmts.py."""
+connection private; KILL still reaches a client's statement. A login takes no database connection:
+only its first command does. Re-creating a session rides in front of its command (no round trip of
+its own), LAST_INSERT_ID() is read after the client has its reply, and the schema the server reports
+(SESSION_TRACK) is followed. Server-side prepared statements are carried instead of pinned:
+test_pool_mode_transaction_stmts.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from pymysql.constants import CLIENT
 
 from test_pool_handover import DelayRelay
+from raw_mysql_client import RawClient, kSessionTrack
 from testutil import wait_until
 
 
@@ -310,3 +312,48 @@ def test_a_fix_up_the_server_refuses_fails_the_command_before_it_runs(camproxy, 
     assert one(b, "SELECT COUNT(*) FROM camdb.txpool_private") == (0,)
     assert proxy.metric("camproxy_upstream_dials_total") <= dials + 1  # b's own dial: a's attach was not retried
     b.close()
+
+
+def test_a_login_takes_no_connection_only_its_first_command_does(camproxy, mariadb):
+    """At --pool-max 1 with the one connection inside another client's transaction, a login is
+    answered at once (its OK byte for byte the server's), and its first command waits in the
+    borrow queue until the transaction ends."""
+    proxy = transaction_mode(camproxy, 1)
+    holder = connect(proxy)  # its login checked camdb on the connection, so later ones need none
+    one(holder, "BEGIN")
+    one(holder, "SELECT 1")
+    expected = {}
+    for caps in (0, kSessionTrack):
+        for database in (None, "camdb"):
+            with RawClient.login(mariadb.port, mariadb.admin_user, mariadb.admin_password, database, caps) as c:
+                expected[caps, database] = c.login_payload
+    for (caps, database), payload in expected.items():
+        started = time.monotonic()
+        with RawClient.login(proxy.port, "camtest", "x", database, caps) as c:
+            assert c.login_payload.hex() == payload.hex(), (caps, database)
+        assert time.monotonic() - started < 2.0, (caps, database)
+    waiter = connect(proxy)
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(one(waiter, "SELECT DATABASE(), 7")))
+    t.start()
+    wait_until(lambda: proxy.metric("camproxy_pool_borrow_waiting", target="default") == 1, 10,
+               "the first command to borrow")
+    assert answers == []
+    one(holder, "COMMIT")
+    t.join(10)
+    assert answers == [("camdb", 7)]
+    assert camtest_threads(mariadb) == 1
+    holder.close()
+    waiter.close()
+
+
+def test_a_login_to_a_schema_not_there_fails_at_login_as_directly(camproxy):
+    """The server's own refusal (1049 here; 1044 for a schema not allowed takes the same path:
+    a schema not yet seen is checked on a connection before the login's OK)."""
+    proxy = transaction_mode(camproxy, 2)
+    with connect(proxy):  # the account's camdb is known now; this schema is not
+        pass
+    for _ in range(2):  # the second time too: a refused schema is never taken as checked
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            connect(proxy, database="txpool_no_such_db")
+        assert refused.value.args[0] == 1049, refused.value.args

@@ -23,7 +23,7 @@ class ClientSessionBorrowTest : public SessionTest {
     pool_env_->config_.pool_max = 1;
     pool_env_->config_.pool_borrow_timeout = timeout;
     pool_env_->budget().set_limits(1, 10);
-    pool_->count_opened();
+    pool_->count_opened(kUser);
   }
   ConnectionBudget::Stats budget() { return pool_env_->budget().stats(); }
   // The application's login; camproxy's answer is awaited by the caller.
@@ -50,7 +50,7 @@ TEST_F(ClientSessionBorrowTest, ALoginWaitingLongerThanTheBorrowTimeoutGets9008A
   EXPECT_NE(text.find("no database connection free after waiting 0.4 s (--pool-max 1 in use)"), std::string::npos)
       << text;
   EXPECT_EQ(budget().waiting, 0U);
-  pool_->count_closed();
+  pool_->count_closed(kUser);
   EXPECT_EQ(budget().used, 0U);
 }
 
@@ -61,7 +61,7 @@ TEST_F(ClientSessionBorrowTest, AWaitingLoginDialsAsSoonAsASlotFrees) {
   full_pool(milliseconds(30000));
   start_session();
   send_login();
-  pool_->count_closed();  // the other session's connection closes
+  pool_->count_closed(kUser);  // the other session's connection closes
   const ReceivedPacket reply = next_packet();
   EXPECT_TRUE(is_ok(reply)) << err_code(reply);
   EXPECT_EQ(budget().used, 1U);  // the slot passed to this session's connection
@@ -74,7 +74,7 @@ TEST_F(ClientSessionBorrowTest, AClientThatGoesAwayWhileWaitingLeavesTheQueue) {
   send_login();
   app().close();
   EXPECT_TRUE(run_until([&] { return budget().waiting == 0; })) << "the queue still holds the client";
-  pool_->count_closed();
+  pool_->count_closed(kUser);
   EXPECT_EQ(budget().used, 0U);  // no slot granted to the session that left
 }
 

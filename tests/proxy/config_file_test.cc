@@ -41,6 +41,7 @@ targets:
       min-idle: 0
       max: 10
       idle-timeout: 1m
+      max-by-account: {orders_app: 4, "*": 2}
     upstream-tls:
       mode: disable
     client-tls:
@@ -66,7 +67,7 @@ const char* kTwoTargetsJson = R"({
   "targets": [
     {"name": "orders", "listen": ["127.0.0.1:13306", "unix:/tmp/orders.sock"], "upstream": "10.0.0.5:3306",
      "region": "ap-guangzhou", "instance-id": "cdb-orders", "account": "orders_app",
-     "pool": {"min-idle": 0, "max": 10, "idle-timeout": "1m"},
+     "pool": {"min-idle": 0, "max": 10, "idle-timeout": "1m", "max-by-account": {"orders_app": 4, "*": 2}},
      "upstream-tls": {"mode": "disable"}, "client-tls": {"enabled": false}},
     {"name": "reports", "listen": "127.0.0.1:13307", "upstream": "10.0.0.6:3306",
      "region": "ap-shanghai", "instance-id": "cdb-reports",
@@ -126,6 +127,7 @@ TEST(ConfigFile, TwoTargetsWithEveryKindOfKey) {
   EXPECT_EQ(orders.pool_min_idle, 0);
   EXPECT_EQ(orders.pool_max, 10);
   EXPECT_EQ(orders.pool_idle_timeout.count(), 60000);
+  EXPECT_EQ(orders.pool_max_by_account, (std::map<std::string, int>{{"*", 2}, {"orders_app", 4}}));
   EXPECT_EQ(orders.upstream_tls, UpstreamTlsMode::disable);
   EXPECT_FALSE(orders.client_tls);
   const TargetConfig& reports = c.targets[1];
@@ -148,6 +150,7 @@ TEST(ConfigFile, JsonAndYamlGiveTheSameConfig) {
     const auto& a = yaml.config.targets[i];
     const auto& b = json.config.targets[i];
     EXPECT_EQ(a.accounts, b.accounts);
+    EXPECT_EQ(a.pool_max_by_account, b.pool_max_by_account);
     EXPECT_EQ(a.pool_idle_timeout, b.pool_idle_timeout);
     EXPECT_EQ(a.connect_timeout, b.connect_timeout);
     EXPECT_EQ(a.client_tls, b.client_tls);
@@ -194,6 +197,13 @@ TEST(ConfigFile, EveryErrorNamesItsKeyPathAndLine) {
        "targets[1].pool.max: expected a number from 1 to 100000, got 'ten' (line 12)"},
       {"targets:\n  - name: a\n" + t + "    pool: 5\n",
        "targets[0].pool: expected a map of pool.* settings, got '5' (line 6)"},
+      {"targets:\n  - name: a\n" + t + "    pool:\n      max-by-account: [x]\n",
+       "targets[0].pool.max-by-account: expected a map of CAM account (or '*') to a number of connections, got a "
+       "list (line 7)"},
+      {"targets:\n  - name: a\n" + t + "    pool:\n      max-by-account: {app: 0}\n",
+       "targets[0].pool.max-by-account.app: expected a number from 1 to 100000, got '0' (line 7)"},
+      {"targets:\n  - name: a\n" + t + "    pool:\n      max-by-account: {app: 2x}\n",
+       "targets[0].pool.max-by-account.app: expected a number from 1 to 100000, got '2x' (line 7)"},
       {"targets:\n  - name: a\n    region: [a, b]\n", "targets[0].region: expected one value, got a list (line 3)"},
       {"admin: {host: x}\ntargets:\n  - name: a\n" + t, "admin: expected a value, got a map (line 1)"},
       {"targets:\n  - name: a\n    region:\n", "targets[0].region: expected a value, got nothing (line 3)"},
