@@ -18,9 +18,9 @@
 // Workers are threads: everything here is under one mutex, and a worker learns that one of its
 // waiters got a slot, or that clients wait, through its Listener (a uv_async_send in
 // UpstreamPool, so notify() may run on any thread and must not call back into the budget).
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
