@@ -19,30 +19,11 @@ from pymysql.constants import CLIENT
 from test_pool_handover import DelayRelay
 from raw_mysql_client import RawClient, kSessionTrack
 from testutil import wait_until
+from txmode_session import camtest_threads, connect, one, transaction_mode
 
 
-def connect(proxy, **kwargs):
-    params = dict(host="127.0.0.1", port=proxy.port, user="camtest", password="x", database="camdb",
-                  connect_timeout=10, read_timeout=30, autocommit=True)
-    params.update(kwargs)
-    return pymysql.connect(**params)
 
 
-def one(conn, sql):
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchone()
-
-
-def camtest_threads(mariadb) -> int:
-    with mariadb.admin() as admin, admin.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'camtest'")
-        return cur.fetchone()[0]
-
-
-def transaction_mode(camproxy, pool_max: int):
-    return camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", str(pool_max),
-                    "--pool-mode", "transaction")
 
 
 @pytest.fixture(scope="module", autouse=True)

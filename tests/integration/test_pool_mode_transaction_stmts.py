@@ -18,6 +18,7 @@ import pymysql
 import pytest
 
 from testutil import wait_until
+from txmode_session import camtest_threads, connect, one, transaction_mode
 
 COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_CLOSE = 0x16, 0x17, 0x19
 MYSQL_TYPE_LONGLONG = 0x08
@@ -26,26 +27,8 @@ kConnectorJ = Path("/usr/share/java/mariadb-java-client.jar")
 kGoPath = "/usr/share/gocode"
 
 
-def transaction_mode(camproxy, pool_max: int):
-    return camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", str(pool_max),
-                    "--pool-mode", "transaction")
 
 
-def connect(proxy):
-    return pymysql.connect(host="127.0.0.1", port=proxy.port, user="camtest", password="x", database="camdb",
-                           connect_timeout=10, read_timeout=30, autocommit=True)
-
-
-def one(conn, sql):
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchone()
-
-
-def camtest_threads(mariadb) -> int:
-    with mariadb.admin() as admin, admin.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'camtest'")
-        return cur.fetchone()[0]
 
 
 def server_statements(mariadb) -> int:

@@ -12,19 +12,9 @@ import pytest
 
 from test_config import ConfigProxies
 from testutil import free_port, wait_until
+from txmode_session import connect, one, transaction_mode
 
 
-def connect(port: int, **kwargs):
-    params = dict(host="127.0.0.1", port=port, user="camtest", password="x", database="camdb",
-                  connect_timeout=10, read_timeout=30, autocommit=True)
-    params.update(kwargs)
-    return pymysql.connect(**params)
-
-
-def one(conn, sql):
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return cur.fetchone()
 
 
 def kill_camtest_threads(mariadb) -> int:
@@ -35,10 +25,6 @@ def kill_camtest_threads(mariadb) -> int:
             cur.execute(f"KILL {tid}")
     return len(ids)
 
-
-def transaction_mode(camproxy, *extra):
-    return camproxy("--workers", "1", "--pool-min-idle", "0", "--pool-max", "2", "--pool-mode", "transaction",
-                    *extra)
 
 
 STATE = "SELECT DATABASE(), @@session.time_zone, @@character_set_client"
@@ -51,7 +37,7 @@ def with_state(conn):
 
 
 def test_a_shared_session_survives_its_connections_being_killed_between_commands(camproxy, mariadb):
-    proxy = transaction_mode(camproxy)
+    proxy = transaction_mode(camproxy, 2)
     with connect(proxy.port) as conn:
         with_state(conn)
         for _ in range(3):
@@ -60,7 +46,7 @@ def test_a_shared_session_survives_its_connections_being_killed_between_commands
 
 
 def test_a_pinned_session_whose_connection_is_killed_gets_a_clear_error(camproxy, mariadb):
-    proxy = transaction_mode(camproxy)
+    proxy = transaction_mode(camproxy, 2)
     conn = connect(proxy.port)
     one(conn, "SET @pinned = 1")  # a user variable pins the connection to the session
     kill_camtest_threads(mariadb)
@@ -73,7 +59,7 @@ def test_a_pinned_session_whose_connection_is_killed_gets_a_clear_error(camproxy
 def test_a_shared_session_keeps_working_across_a_password_rotation(camproxy, cam, mariadb):
     """The emulator rotates camtest's password; with every connection killed, the session's next
     command dials with the old token, gets 1045, and camproxy fetches the new one and retries."""
-    proxy = transaction_mode(camproxy)
+    proxy = transaction_mode(camproxy, 2)
     with connect(proxy.port) as conn:
         with_state(conn)
         retries = proxy.metric("camproxy_upstream_auth_retries_total")
