@@ -104,6 +104,8 @@ class Transport final : private UringLoop::User {
   void queue_send(UringLoop& ring);
   void on_recv(int res, uint32_t flags, std::span<const uint8_t> data);
   void on_send(int res);
+  void deliver_held();
+  bool has_held() const { return held_head_ < held_.size(); }
   bool has_unsent_bytes() const { return !inflight_.empty() || !queued_.empty(); }
   void on_completion(UringLoop::Op op, int res, uint32_t flags, std::span<const uint8_t> data) override;
   void on_flush(UringLoop& ring) override;
@@ -139,8 +141,9 @@ class Transport final : private UringLoop::User {
   bool flush_asked_ = false;     // on the ring's flush list
   bool cancel_all_sent_ = false;
   bool drained_owed_ = false;  // has_pending_writes() was true: on_drained once empty
-  std::vector<uint8_t> held_;  // received while reading was stopped
-  int held_error_ = 0;         // EOF or error seen while reading was stopped
+  std::vector<uint8_t> held_;  // received while reading was stopped, delivered up to held_head_
+  size_t held_head_ = 0;
+  int held_error_ = 0;  // EOF or error seen while reading was stopped
 };
 
 }  // namespace camproxy::proxy

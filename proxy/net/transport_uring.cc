@@ -14,6 +14,14 @@ namespace {
 // this many does a writer report pending writes (the relay then stops reading its source).
 constexpr size_t kPendingLimit = 64 * 1024;
 
+// Bytes held while reading was stopped are delivered on resume in pieces of at most one provided
+// buffer, the receiver's back-pressure check (it may stop_reading() in on_data) between pieces:
+// a megabyte held is never queued for the other side at once.
+constexpr size_t kHeldPiece = 16 * 1024;
+// Once delivered, a held_ buffer up to this capacity is kept for the next stop (no regrowth at
+// each back-pressure cycle of a large result); a larger one is freed, so memory stays bounded.
+constexpr size_t kHeldKeptCapacity = 256 * 1024;
+
 int socket_fd(uv_handle_t* h) {
   uv_os_fd_t fd = -1;
   return uv_fileno(h, &fd) == 0 ? fd : -1;
@@ -30,7 +38,7 @@ bool Transport::has_pending_writes() const {
 
 void Transport::uring_start_reading() {
   reading_ = true;
-  if (!recv_armed_ || !held_.empty() || held_error_ != 0) ask_flush();
+  if (!recv_armed_ || has_held() || held_error_ != 0) ask_flush();
 }
 
 // A multishot receive would go on filling buffers: it is cancelled. What it still brings before
@@ -55,7 +63,7 @@ void Transport::uring_write(std::span<const uint8_t> data) {
 // cancelled, then uv_close. Bytes written just before close() are still sent first when the
 // socket has room, as uv_try_write would have sent them.
 void Transport::uring_close() {
-  held_.clear();
+  held_head_ = held_.size();  // dropped; not freed here: deliver_held() may be in a callback
   if (ops_ == 0 && !has_unsent_bytes() && !flush_asked_) {  // else on_flush() closes it
     uring_finish_close();
   } else {
@@ -76,13 +84,7 @@ void Transport::ask_flush() {
 
 void Transport::on_flush(UringLoop& ring) {
   flush_asked_ = false;
-  if (state_ == State::open && reading_ && (!held_.empty() || held_error_ != 0)) {
-    std::vector<uint8_t> held;
-    held.swap(held_);
-    const int error = std::exchange(held_error_, 0);
-    if (!held.empty() && !failed_) deliver(held);
-    if (error != 0 && state_ == State::open) fail(error, reason(error));
-  }
+  deliver_held();
   if (state_ == State::open && !failed_) {
     if (reading_ && !recv_armed_) queue_recv(ring);
     if (!send_armed_ && has_unsent_bytes()) queue_send(ring);
@@ -97,6 +99,27 @@ void Transport::on_flush(UringLoop& ring) {
     cancel_all_sent_ = true;
   }
   if (ops_ == 0) uring_finish_close();
+}
+
+// While reading_ stays on: the held bytes in order, then the EOF or error that came after them.
+void Transport::deliver_held() {
+  while (state_ == State::open && reading_ && !failed_ && has_held()) {
+    const size_t n = std::min(kHeldPiece, held_.size() - held_head_);
+    const size_t at = std::exchange(held_head_, held_head_ + n);
+    deliver(std::span<const uint8_t>(held_).subspan(at, n));
+  }
+  if (held_head_ == held_.size() && held_head_ != 0) {
+    held_head_ = 0;
+    if (held_.capacity() > kHeldKeptCapacity) {
+      held_ = {};
+    } else {
+      held_.clear();
+    }
+  }
+  if (state_ == State::open && reading_ && !failed_ && !has_held() && held_error_ != 0) {
+    const int error = std::exchange(held_error_, 0);
+    fail(error, reason(error));
+  }
 }
 
 void Transport::queue_recv(UringLoop& ring) {
@@ -141,7 +164,7 @@ void Transport::on_recv(int res, uint32_t flags, std::span<const uint8_t> data) 
   int error = 0;
   if (res > 0) {
     bytes_in_ += data.size();
-    if (reading_ && held_.empty()) {
+    if (reading_ && !has_held()) {
       deliver(data);
     } else {  // stopped, or resumed with held bytes not yet delivered: keep the order
       held_.insert(held_.end(), data.begin(), data.end());
@@ -153,7 +176,7 @@ void Transport::on_recv(int res, uint32_t flags, std::span<const uint8_t> data) 
     error = res;                                      // UV_* codes are -errno on Linux
   }
   if (error != 0) {
-    if (reading_ && held_.empty()) {
+    if (reading_ && !has_held()) {
       fail(error, reason(error));
     } else {
       held_error_ = error;  // after the held bytes, once reading resumes
