@@ -32,12 +32,12 @@ echo "== integration subset on the epoll data path [$(date -u +%T)]"
 CAMPROXY_TEST_DATA_PATH=epoll /usr/bin/python3 -m pytest -q -p no:cacheprovider \
   tests/integration/test_clients.py tests/integration/test_proxy_login.py tests/integration/test_pool.py
 
-# The same real clients and the pool and reconnect tests with --pool-mode transaction (docs/operations.md
-# "Transaction pooling"): only the runs through camproxy (the direct half of test_clients
+# The same real clients, drivers and pool and reconnect tests with --pool-mode transaction
+# (docs/operations.md "Transaction pooling"): only the runs through camproxy (the direct half of test_clients
 # is the same server again), so that the stage stays under four minutes.
 echo "== integration subset in --pool-mode transaction [$(date -u +%T)]"
 CAMPROXY_TEST_POOL_MODE=transaction /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-  tests/integration/test_pool.py tests/integration/test_clients.py -k "not direct"
+  tests/integration/test_pool.py tests/integration/test_clients.py tests/integration/test_drivers.py -k "not direct"
 
 echo "== end-to-end benchmark, short mode (so that it cannot rot; numbers are not judged here) [$(date -u +%T)]"
 /usr/bin/python3 bench/e2e/run.py --short --no-install --build-dir "$build" --json "$build/bench-short.json"

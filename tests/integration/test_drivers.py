@@ -18,6 +18,7 @@ from typing import Callable
 import pytest
 
 from camproxy_process import ProxyNotFound, ProxyStartError
+from conftest import not_in_transaction_mode
 
 kClientsDir = Path(__file__).resolve().parents[1] / "clients"
 kConnectorJ = Path("/usr/share/java/mariadb-java-client.jar")
@@ -156,6 +157,8 @@ def test_reset_reuse_leaks_no_state(client, target, observed):
         "a session variable leaked into the next use"
 
 
+@not_in_transaction_mode("CONNECTION_ID() names the shared connection of the client's last command, "
+                         "not the client (docs/operations.md, Transaction pooling)")
 @pytest.mark.parametrize("client,target", params())
 def test_kill_by_connection_id_from_second_connection(client, target, observed):
     obs = ok(observed(client, target)["kill"])
@@ -165,6 +168,8 @@ def test_kill_by_connection_id_from_second_connection(client, target, observed):
     assert obs["killer"] == "alive"
 
 
+@not_in_transaction_mode("the driver's program finds its SLEEP in the processlist by its CONNECTION_ID(), "
+                         "which names the shared connection of an earlier command")
 @pytest.mark.parametrize("client,target", params(("java",)))
 def test_statement_cancel_kills_the_query_by_greeting_id(client, target, observed):
     obs = ok(observed(client, target)["cancel"])
