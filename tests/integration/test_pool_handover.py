@@ -60,17 +60,17 @@ class DelayRelay:
         connections, answered = self.counts()
         return answered + connections / 2
 
-    def stop(self):
+    def __enter__(self) -> "DelayRelay":
+        return self
+
+    def __exit__(self, *exc):
         stop_process(self.proc)
 
 
 @pytest.fixture
 def delayed_upstream(mariadb, tmp_path):
-    relay = DelayRelay(mariadb.port, kDelayUs, tmp_path)
-    try:
+    with DelayRelay(mariadb.port, kDelayUs, tmp_path) as relay:
         yield relay
-    finally:
-        relay.stop()
 
 
 def test_the_next_client_gets_the_connection_being_reset_and_none_of_its_state(camproxy, delayed_upstream):

@@ -176,11 +176,8 @@ kRelayDelayUs = 50_000  # each way: a database round trip is 100 ms, far above a
 
 @pytest.fixture
 def relay(mariadb, tmp_path):
-    r = DelayRelay(mariadb.port, kRelayDelayUs, tmp_path)
-    try:
+    with DelayRelay(mariadb.port, kRelayDelayUs, tmp_path) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_attach_fix_ups_ride_with_the_command_and_last_insert_id_costs_the_client_nothing(camproxy, relay):
