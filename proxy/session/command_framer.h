@@ -5,10 +5,11 @@
 // and COM_QUERY text tells which session state a reconnect would have to re-create (§7.2).
 //
 // Bytes of a command are held only until the decision can be made: the header and command
-// byte, or a whole COM_QUERY / COM_PROCESS_KILL of at most `hold_limit` bytes, a whole
-// COM_STMT_PREPARE of at most `prepare_hold_limit` bytes (its text is kept to prepare it again on
-// another connection, statement_map.h), and up to `hold_limit` bytes of the commands that name a
-// prepared statement (its id, and an execute's parameter types, may be rewritten). Everything else
+// byte, or a whole COM_QUERY / COM_PROCESS_KILL of at most `hold_limit` bytes; with
+// hold_statements() (--pool-mode transaction) also a whole COM_STMT_PREPARE of at most
+// `prepare_hold_limit` bytes (its text is kept to prepare it again on another connection,
+// statement_map.h) and up to `hold_limit` bytes of the commands that name a prepared statement
+// (its id, and an execute's parameter types, may be rewritten). Everything else
 // passes through as it arrives; the hold buffer is the only copy and is reused.
 #include <cstdint>
 #include <span>
@@ -47,6 +48,9 @@ class CommandFramer {
   // The caller keeps the command piece last reported and feeds it again later, with the bytes
   // feed() returns: framing stops at once and goes back to before the command's header.
   void rewind_command() { rewind_ = true; }
+  // Statements are carried between connections: their commands are held as above. Off (session
+  // mode), they pass through like any other command, uncopied.
+  void hold_statements(bool on) { statements_ = on; }
   bool at_boundary() const { return left_ == 0 && hold_.empty() && !continues_; }
   void release_memory();
 
@@ -58,6 +62,7 @@ class CommandFramer {
   bool continues_ = false;  // the current frame was 0xFFFFFF long: another frame follows
   bool skipping_ = false;
   bool rewind_ = false;
+  bool statements_ = false;
 };
 
 template <class Raw, class OnPiece>
@@ -98,9 +103,9 @@ std::span<const uint8_t> CommandFramer::feed(std::span<const uint8_t> in, Raw&& 
     // others by their first byte.
     const bool hold_all =
         (small && (first == 0x03 || first == 0x02 || first == 0x0C || first == 0x11 || first == 0x1B)) ||
-        (first == 0x16 && h.payload_len <= prepare_hold_limit_ && !continues_);
-    const bool names_statement =
-        first == 0x17 || first == 0x18 || first == 0x19 || first == 0x1A || first == 0x1C || first == 0xFA;
+        (statements_ && first == 0x16 && h.payload_len <= prepare_hold_limit_ && !continues_);
+    const bool names_statement = statements_ && (first == 0x17 || first == 0x18 || first == 0x19 || first == 0x1A ||
+                                                 first == 0x1C || first == 0xFA);
     const size_t body = hold_all          ? h.payload_len
                         : names_statement ? std::min<size_t>(h.payload_len, hold_limit_)
                                           : std::min<uint32_t>(h.payload_len, 1);

@@ -218,6 +218,7 @@ void ClientSession::start_session() {
   replay_.schema = database_ && !database_->empty() ? database_ : std::nullopt;
   registry_entry_ = env_.sessions().add(connection_id_, user_);
   if (sharing_) statements_ = std::make_shared<StatementMap>();  // session_statements.cc
+  framer_.hold_statements(sharing_);
 }
 
 }  // namespace camproxy::proxy
